@@ -1,0 +1,62 @@
+"""Helpers every provider twin uses to speak HTTP and to apply faults the same way."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+from werkzeug.wrappers import Request, Response
+
+from dispatcher.sandbox.core import Fault
+
+
+def json_response(obj: Any, status: int = 200) -> Response:
+    return Response(json.dumps(obj, ensure_ascii=False), status=status, mimetype="application/json")
+
+
+def plain(status: int, text: str | None = None) -> Response:
+    """A reply with no provider envelope, as a proxy or a crashed server would give."""
+    return Response(text or f"<html><body><h1>{status}</h1>Server Error</body></html>", status=status, mimetype="text/html")
+
+
+def params(request: Request) -> dict[str, str]:
+    """Form fields, then query parameters (providers accept GET too), as one dict of strings."""
+    out = {k: v for k, v in request.args.items()}
+    out.update({k: v for k, v in request.form.items()})
+    return out
+
+
+def json_body(request: Request) -> dict[str, Any] | None:
+    try:
+        data = request.get_json(force=True, silent=True)
+    except Exception:  # noqa: BLE001 - a twin answers bad JSON like the provider would
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def before_accept(fault: Fault | None, render_code: Callable[[int | str], Response], transient_code: int | str) -> Response | None:
+    """Apply a fault that strikes before anything is accepted; None means go on normally."""
+    if fault is None:
+        return None
+    if fault.kind == "code":
+        return render_code(fault.code if fault.code is not None else transient_code)
+    if fault.kind == "transient":
+        return render_code(transient_code)
+    if fault.kind == "http":
+        return plain(fault.status)
+    if fault.kind == "hang":
+        time.sleep(fault.seconds)
+    return None
+
+
+def after_accept(fault: Fault | None, response: Response) -> Response:
+    """Apply a fault that strikes after the messages were accepted (an ambiguous send)."""
+    if fault is None:
+        return response
+    if fault.kind == "accept_then_http":
+        return plain(fault.status)
+    if fault.kind == "accept_then_hang":
+        time.sleep(fault.seconds)
+    return response

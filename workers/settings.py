@@ -1,0 +1,141 @@
+"""Settings a worker needs, read from the environment (shared/DESIGN.md, "The user's interface").
+
+`dispatcher.config` merges a `.env` or TOML file into the environment (never overriding it) before
+anything here is read, so workers started by Celery directly and by the CLI see the same values.
+Credentials are wrapped in `Secret` so that no repr, log line or error can print them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from workers.errors import ConfigurationError
+
+PREFIX = "SMSDISPATCH_"
+
+
+class Secret:
+    """A credential value that prints as *** everywhere except `reveal()`."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+_RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(s|sec|second|m|min|minute|h|hour)\s*$", re.I)
+_UNIT = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600, "hour": 3600}
+
+
+def parse_rate(text: str, setting: str = "rate") -> float:
+    """`'30/s'` -> 30.0 parts per second; `'600/m'` -> 10.0."""
+    match = _RATE.match(text)
+    if not match:
+        raise ConfigurationError(f"{setting}={text!r} is not a rate; write it like 30/s or 600/m")
+    amount, unit = float(match.group(1)), match.group(2).lower()
+    if amount <= 0:
+        raise ConfigurationError(f"{setting}={text!r} must be above zero")
+    return amount / _UNIT[unit]
+
+
+@dataclass(frozen=True)
+class ProviderSettings:
+    """One provider account. `options` holds provider-specific knobs (documented per provider)."""
+
+    name: str
+    url: str
+    sender: str = ""
+    batch: int = 100
+    rate: float | None = None  # SMS parts per second for this account; None = unlimited
+    credentials: Mapping[str, Secret] = field(default_factory=dict)
+    options: Mapping[str, str] = field(default_factory=dict)
+    connect_timeout: float = 5.0
+    read_timeout: float = 30.0
+
+    def secret(self, key: str) -> str:
+        value = self.credentials.get(key)
+        return value.reveal() if value else ""
+
+    @property
+    def secret_values(self) -> list[str]:
+        return [v.reveal() for v in self.credentials.values() if v]
+
+    @property
+    def account_key(self) -> str:
+        """A stable name for this account that reveals nothing (rate limits, grouping)."""
+        digest = hashlib.sha256("|".join(sorted(self.secret_values)).encode()).hexdigest()[:12]
+        return f"{self.name}:{digest}"
+
+    def option(self, key: str, default: str = "") -> str:
+        return self.options.get(key, default)
+
+    def env_name(self, key: str) -> str:
+        return f"{PREFIX}{self.name.upper()}_{key.upper()}"
+
+
+def env_get(env: Mapping[str, str], name: str, default: str = "") -> str:
+    value = env.get(name)
+    return default if value is None or value.strip() == "" else value.strip()
+
+
+def load_provider_settings(
+    name: str,
+    *,
+    default_url: str,
+    credential_names: tuple[str, ...],
+    option_names: tuple[str, ...] = (),
+    max_batch: int,
+    default_batch: int | None = None,
+    env: Mapping[str, str] | None = None,
+) -> ProviderSettings:
+    """Read `SMSDISPATCH_<NAME>_*`; batch is capped at the documented maximum."""
+    env = os.environ if env is None else env
+    up = f"{PREFIX}{name.upper()}_"
+    batch_text = env_get(env, up + "BATCH", str(default_batch or max_batch))
+    try:
+        batch = int(batch_text)
+    except ValueError:
+        raise ConfigurationError(f"{up}BATCH={batch_text!r} is not a whole number") from None
+    if not 1 <= batch <= max_batch:
+        raise ConfigurationError(f"{up}BATCH={batch} must be between 1 and {max_batch}, the documented maximum")
+    rate_text = env_get(env, up + "RATE")
+    rate = parse_rate(rate_text, up + "RATE") if rate_text else None
+    timeout_text = env_get(env, up + "TIMEOUT", "5,30")
+    try:
+        connect, read = (float(x) for x in timeout_text.split(","))
+    except ValueError:
+        raise ConfigurationError(f"{up}TIMEOUT={timeout_text!r}: write connect,read seconds like 5,30") from None
+    creds = {key: Secret(env_get(env, up + key.upper())) for key in credential_names}
+    options = {key: env_get(env, up + key.upper()) for key in option_names if env_get(env, up + key.upper())}
+    return ProviderSettings(
+        name=name,
+        url=env_get(env, up + "URL", default_url).rstrip("/"),
+        sender=env_get(env, up + "SENDER"),
+        batch=batch,
+        rate=rate,
+        credentials=creds,
+        options=options,
+        connect_timeout=connect,
+        read_timeout=read,
+    )

@@ -1,0 +1,103 @@
+"""The unified outcome model (shared/providers.md §1), in the manner of anymail's normalised events.
+
+Two enums: `SendOutcome` is what a send call says about one recipient; `DeliveryStatus` is what
+polling says later. Results are small frozen dataclasses that keep the provider's raw code next
+to the unified value, so a report can always show what the provider actually answered.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"
+    SENT_TO_OPERATOR = "sent_to_operator"
+    DELIVERED = "delivered"
+    UNDELIVERED = "undelivered"
+    FAILED = "failed"
+    BLACKLISTED = "blacklisted"
+    EXPIRED = "expired"
+    UNKNOWN = "unknown"
+
+    @property
+    def is_final(self) -> bool:
+        return self in FINAL_DELIVERY
+
+
+FINAL_DELIVERY = frozenset(
+    {
+        DeliveryStatus.DELIVERED,
+        DeliveryStatus.UNDELIVERED,
+        DeliveryStatus.FAILED,
+        DeliveryStatus.BLACKLISTED,
+        DeliveryStatus.EXPIRED,
+    }
+)
+
+
+class SendOutcome(StrEnum):
+    """What one send call tells us about one recipient."""
+
+    ACCEPTED = "accepted"  # the provider took it and gave (or will give) an id
+    REFUSED = "refused"  # the provider refused this recipient only (invalid, filtered, blacklisted)
+    NOT_SENT = "not_sent"  # reconciliation: the provider has no record of it
+    UNKNOWN = "unknown"  # no answer we can trust about this recipient
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One recipient's message inside a batch. `client_ref` is our id for it (Ghasedak checkid)."""
+
+    recipient_id: int
+    phone: str  # E.164, +989XXXXXXXXX
+    text: str
+    client_ref: str
+
+
+@dataclass(frozen=True, slots=True)
+class SendBatch:
+    messages: tuple[Message, ...]
+    sender: str
+
+    @property
+    def single_text(self) -> bool:
+        """True when every message carries the same text (one-to-many call)."""
+        first = self.messages[0].text if self.messages else ""
+        return all(m.text == first for m in self.messages)
+
+    def __len__(self) -> int:
+        return len(self.messages)
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    recipient_id: int
+    outcome: SendOutcome
+    message_id: str | None = None
+    raw_code: str | None = None
+    status: DeliveryStatus = DeliveryStatus.UNKNOWN
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StatusResult:
+    message_id: str
+    status: DeliveryStatus
+    raw_code: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    amount: float
+    unit: str  # "rial", "sms", ... as the provider reports it
+    expires: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InboxMessage:
+    message_id: str
+    sender: str  # E.164 when it parses as an Iranian mobile, raw otherwise
+    text: str
+    received_at: str | None = None
