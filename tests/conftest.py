@@ -1,0 +1,52 @@
+"""Shared fixtures: real services (skip with a reason locally, fail in CI), the sandbox on loopback."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import pytest
+
+from dispatcher.sandbox.core import SandboxState, sandbox_env
+from dispatcher.sandbox.server import RunningSandbox, start
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+POSTGRES_URL = os.environ.get("SMSDISPATCH_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("SMSDISPATCH_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def _port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def require_service(name: str, host: str, port: int) -> None:
+    """Skip with a clear reason when a service is missing; in CI (CI=true) that is a failure."""
+    if _port_open(host, port):
+        return
+    message = f"{name} is not answering on {host}:{port}; start it (see README, 'Services') to run this test"
+    if IN_CI:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture
+def sandbox() -> RunningSandbox:
+    state = SandboxState(seed=7, final_after_s=0.0)
+    running = start(state)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture
+def sandbox_environ(sandbox: RunningSandbox) -> dict[str, str]:
+    """Environment mapping for clients pointed at the sandbox (not applied to os.environ)."""
+    env = sandbox_env(sandbox.url)
+    for provider in ("GHASEDAK", "MEDIAPAYAMAK", "AMOOT", "NEGIN"):
+        env[f"SMSDISPATCH_{provider}_TIMEOUT"] = "2,2"
+    return env
