@@ -5,6 +5,8 @@
     ├── AmbiguousSendError        the request may have been acted on: reconcile, never resend blind
     ├── AccountError              credentials, credit, blocked account or line: pause the campaign
     └── RequestError              this request is wrong and will stay wrong: fail it
+        └── RecipientRefusedError a number in a multi-number call was refused, the reply does not say which:
+                                  split the chunk and send again (nothing of it was accepted)
 
     ConfigurationError            outside the tree: our settings are wrong (missing credential, bad URL)
 
@@ -58,6 +60,10 @@ class AccountError(ProviderError):
 
 class RequestError(ProviderError):
     """The request itself is wrong (fields, sizes, content); retrying it unchanged cannot help."""
+
+
+class RecipientRefusedError(RequestError):
+    """A call-level per-recipient code (invalid, filtered, blacklisted) on a call with several numbers."""
 
 
 class ConfigurationError(Exception):
