@@ -50,3 +50,52 @@ def sandbox_environ(sandbox: RunningSandbox) -> dict[str, str]:
     for provider in ("GHASEDAK", "MEDIAPAYAMAK", "AMOOT", "NEGIN"):
         env[f"SMSDISPATCH_{provider}_TIMEOUT"] = "2,2"
     return env
+
+
+def _fresh_postgres_db() -> str:
+    """Create a throwaway database on the local server; returns its SQLAlchemy URL."""
+    import uuid
+
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    require_service("PostgreSQL", "127.0.0.1", 5432)
+    base = make_url(POSTGRES_URL)
+    name = f"smsd_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(host=base.host, port=base.port or 5432, user=base.username or "postgres", dbname="postgres", autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return base.set(database=name).render_as_string(hide_password=False)
+
+
+def _drop_postgres_db(url: str) -> None:
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    u = make_url(url)
+    with psycopg.connect(host=u.host, port=u.port or 5432, user=u.username or "postgres", dbname="postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{u.database}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request, tmp_path) -> str:
+    """A fresh, empty database on each backend the store supports."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'store.db'}"
+        return
+    url = _fresh_postgres_db()
+    try:
+        yield url
+    finally:
+        _drop_postgres_db(url)
+
+
+@pytest.fixture
+def store(database_url):
+    from campaigns.store import Store
+
+    s = Store.from_url(database_url)
+    s.migrate()
+    try:
+        yield s
+    finally:
+        s.engine.dispose()

@@ -139,3 +139,56 @@ def load_provider_settings(
         connect_timeout=connect,
         read_timeout=read,
     )
+
+
+@dataclass(frozen=True)
+class DispatchSettings:
+    """How hard to try, how long to wait, how often to look (SMSDISPATCH_* variables)."""
+
+    database_url: str = "sqlite:///smsdispatch.db"
+    broker_url: str = ""
+    redis_url: str = ""
+    max_attempts: int = 6  # sends of one chunk before it fails with the last reason
+    backoff_base: float = 2.0  # seconds; doubles per attempt, with jitter
+    backoff_cap: float = 120.0  # never more than this between two attempts (stays far below the visibility timeout)
+    lease_margin: float = 30.0  # seconds added to the longest possible provider call
+    poll_intervals: tuple[float, ...] = (60, 120, 300, 600, 1800, 3600)  # then the last one, repeated
+    poll_max_age: float = 72 * 3600  # no final report after this long -> expired
+    reconcile_max_age: float = 3600  # still undecided after this long -> the campaign's policy decides
+    queued_grace: float = 120  # a queued chunk older than this is published again (broker lost it)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> DispatchSettings:
+        env = os.environ if env is None else env
+        broker = env_get(env, PREFIX + "BROKER_URL")
+        redis_default = broker if broker.startswith(("redis://", "rediss://")) else ""
+
+        def num(name: str, default: float) -> float:
+            text = env_get(env, PREFIX + name, str(default))
+            try:
+                return float(text)
+            except ValueError:
+                raise ConfigurationError(f"{PREFIX}{name}={text!r} is not a number") from None
+
+        intervals_text = env_get(env, PREFIX + "POLL_INTERVALS")
+        intervals = cls.poll_intervals
+        if intervals_text:
+            try:
+                intervals = tuple(float(x) for x in intervals_text.split(",") if x.strip())
+            except ValueError:
+                raise ConfigurationError(
+                    f"{PREFIX}POLL_INTERVALS={intervals_text!r}: write seconds separated by commas, like 60,120,300"
+                ) from None
+        return cls(
+            database_url=env_get(env, PREFIX + "DATABASE_URL", cls.database_url),
+            broker_url=broker,
+            redis_url=env_get(env, PREFIX + "REDIS_URL", redis_default),
+            max_attempts=int(num("MAX_ATTEMPTS", cls.max_attempts)),
+            backoff_base=num("BACKOFF_BASE", cls.backoff_base),
+            backoff_cap=num("BACKOFF_CAP", cls.backoff_cap),
+            lease_margin=num("LEASE_MARGIN", cls.lease_margin),
+            poll_intervals=intervals or cls.poll_intervals,
+            poll_max_age=num("POLL_MAX_AGE", cls.poll_max_age),
+            reconcile_max_age=num("RECONCILE_MAX_AGE", cls.reconcile_max_age),
+            queued_grace=num("QUEUED_GRACE", cls.queued_grace),
+        )

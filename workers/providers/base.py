@@ -202,7 +202,7 @@ class ProviderClient:
         @retry(
             retry=retry_if_exception(lambda e: isinstance(e, _NotSentYet)),
             stop=stop_after_attempt(3),
-            wait=wait_exponential_jitter(initial=0.1, max=1.0),
+            wait=wait_exponential_jitter(multiplier=0.1, max=1.0, jitter=0.1),
             reraise=True,
         )
         def attempt() -> requests.Response:

@@ -1,0 +1,1 @@
+"""What a campaign is: loading, normalising, templates, chunking, windows, and the store."""

@@ -1,0 +1,145 @@
+"""SQLAlchemy 2 models of the store: campaigns, chunks, recipients, and the opt-out list.
+
+The schema is created by the Alembic migration in campaigns/migrations; these models are the
+single description both the migration and the queries use. Indexes serve the hot queries:
+a chunk's recipients, due polls, and a campaign's counts by state.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+# SQLite has no real BIGINT autoincrement; INTEGER PRIMARY KEY is its rowid, 64-bit anyway.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on both backends (SQLite stores naive text)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:  # noqa: ANN001
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; use datetime.now(UTC)")
+        from datetime import UTC
+
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:  # noqa: ANN001
+        from datetime import UTC
+
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Campaign(Base):
+    __tablename__ = "campaigns"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200))
+    provider: Mapped[str] = mapped_column(String(32))
+    account: Mapped[str] = mapped_column(String(64))  # provider + hash of the credentials, never the secret
+    sender: Mapped[str] = mapped_column(String(64), default="")
+    message: Mapped[str] = mapped_column(Text)  # the template as given (folded to Persian letters)
+    personalised: Mapped[bool] = mapped_column(Boolean, default=False)
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    state_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    on_unknown: Mapped[str] = mapped_column(String(16), default="hold")  # hold | resend
+    # Fixed-width random digits put before a recipient id to make our client-side message ids
+    # (Ghasedak checkid) unique across databases: a lookup must never find another store's message.
+    ref_prefix: Mapped[str] = mapped_column(String(8))
+    recipients: Mapped[int] = mapped_column(Integer, default=0)
+    rejected: Mapped[int] = mapped_column(Integer, default=0)
+    chunks: Mapped[int] = mapped_column(Integer, default=0)
+    parts: Mapped[int] = mapped_column(Integer, default=0)
+    source_file: Mapped[str] = mapped_column(Text, default="")
+    rejects_file: Mapped[str] = mapped_column(Text, default="")
+    columns: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of the CSV's own columns
+    send_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    window: Mapped[str | None] = mapped_column(String(16), nullable=True)  # "HH:MM-HH:MM" Tehran time
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class Chunk(Base):
+    __tablename__ = "chunks"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(16))
+    attempt: Mapped[int] = mapped_column(Integer, default=0)
+    size: Mapped[int] = mapped_column(Integer, default=0)
+    parts: Mapped[int] = mapped_column(Integer, default=0)  # SMS parts of the whole chunk (rate limit unit)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    sending_since: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        Index("ix_chunks_campaign_seq", "campaign_id", "seq"),
+        Index("ix_chunks_state_next", "state", "next_attempt_at"),
+    )
+
+
+class Recipient(Base):
+    __tablename__ = "recipients"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    chunk_id: Mapped[int | None] = mapped_column(ForeignKey("chunks.id", ondelete="CASCADE"), nullable=True)
+    row: Mapped[int] = mapped_column(Integer)  # the spreadsheet row it came from
+    phone: Mapped[str] = mapped_column(String(16))  # E.164
+    fields: Mapped[str] = mapped_column(Text, default="{}")  # JSON of the CSV's other columns
+    text: Mapped[str | None] = mapped_column(Text, nullable=True)  # rendered text when personalised
+    parts: Mapped[int] = mapped_column(Integer, default=1)
+    state: Mapped[str] = mapped_column(String(20))
+    provider_message_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    provider_status: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    polls: Mapped[int] = mapped_column(Integer, default=0)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    next_poll_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    __table_args__ = (
+        Index("ix_recipients_chunk", "chunk_id"),
+        Index("ix_recipients_campaign_state", "campaign_id", "state"),
+        # Partial: only rows still waiting for a delivery report are in it.
+        Index(
+            "ix_recipients_due_poll",
+            "next_poll_at",
+            postgresql_where=text("next_poll_at IS NOT NULL"),
+            sqlite_where=text("next_poll_at IS NOT NULL"),
+        ),
+        Index("ix_recipients_campaign_phone", "campaign_id", "phone", unique=True),
+    )
+
+
+class Suppression(Base):
+    """Numbers that asked not to be sent to (opt-out replies); the loader rejects them."""
+
+    __tablename__ = "suppressions"
+
+    phone: Mapped[str] = mapped_column(String(16), primary_key=True)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

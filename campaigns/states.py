@@ -1,0 +1,76 @@
+"""The states of campaigns, chunks and recipients, and which transitions are allowed from where.
+
+shared/DESIGN.md "States". The allowed-from sets are the single table every transition in
+`campaigns.store` reads; a transition is one conditional UPDATE over these sets.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class CampaignState(StrEnum):
+    DRAFT = "draft"
+    SCHEDULED = "scheduled"
+    RUNNING = "running"
+    PAUSED = "paused"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+
+class ChunkState(StrEnum):
+    PLANNED = "planned"
+    QUEUED = "queued"
+    SENDING = "sending"
+    ACCEPTED = "accepted"
+    RETRY = "retry"
+    UNKNOWN = "unknown"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class RecipientState(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    SENT_TO_OPERATOR = "sent_to_operator"
+    DELIVERED = "delivered"
+    UNDELIVERED = "undelivered"
+    BLACKLISTED = "blacklisted"
+    EXPIRED = "expired"
+    REJECTED = "rejected"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    UNKNOWN = "unknown"
+
+
+C, K, R = CampaignState, ChunkState, RecipientState
+
+FINAL_CAMPAIGN = frozenset({C.COMPLETED, C.CANCELLED, C.FAILED})
+FINAL_CHUNK = frozenset({K.ACCEPTED, K.FAILED, K.CANCELLED})
+FINAL_RECIPIENT = frozenset({R.DELIVERED, R.UNDELIVERED, R.BLACKLISTED, R.EXPIRED, R.REJECTED, R.FAILED, R.CANCELLED})
+# A recipient whose outcome is still to be learnt from the provider's delivery reports.
+AWAITING_REPORT = frozenset({R.SENT, R.SENT_TO_OPERATOR})
+
+# transition name -> (allowed-from states, to state)
+CAMPAIGN_TRANSITIONS: dict[str, tuple[frozenset[CampaignState], CampaignState]] = {
+    "schedule": (frozenset({C.DRAFT}), C.SCHEDULED),
+    "start": (frozenset({C.DRAFT, C.SCHEDULED}), C.RUNNING),
+    "pause": (frozenset({C.RUNNING, C.SCHEDULED}), C.PAUSED),
+    "resume": (frozenset({C.PAUSED}), C.RUNNING),
+    "cancel": (frozenset({C.DRAFT, C.SCHEDULED, C.RUNNING, C.PAUSED}), C.CANCELLED),
+    "complete": (frozenset({C.RUNNING}), C.COMPLETED),
+    "fail": (frozenset({C.DRAFT, C.SCHEDULED, C.RUNNING, C.PAUSED}), C.FAILED),
+}
+
+CHUNK_TRANSITIONS: dict[str, tuple[frozenset[ChunkState], ChunkState]] = {
+    "queue": (frozenset({K.PLANNED}), K.QUEUED),
+    "claim": (frozenset({K.QUEUED, K.RETRY}), K.SENDING),
+    "accept": (frozenset({K.SENDING, K.UNKNOWN}), K.ACCEPTED),  # unknown -> accepted after reconciliation
+    "retry": (frozenset({K.SENDING}), K.RETRY),
+    "unknown": (frozenset({K.SENDING}), K.UNKNOWN),
+    "fail": (frozenset({K.SENDING, K.RETRY, K.UNKNOWN}), K.FAILED),
+    # definitely not sent: back to the queue (account pause, reconciliation said "not sent", split)
+    "requeue": (frozenset({K.SENDING, K.UNKNOWN, K.RETRY}), K.QUEUED),
+    "cancel": (frozenset({K.PLANNED, K.QUEUED, K.RETRY}), K.CANCELLED),
+}

@@ -1,0 +1,763 @@
+"""The store: campaign creation in one transaction, and every state transition, written once.
+
+Each transition is one conditional `UPDATE … WHERE state IN (allowed) [AND attempt = :a]` inside a
+transaction, reading its allowed-from set from `campaigns.states`; it returns whether it applied.
+Nobody else writes a state column. The database is the source of truth; brokers and thread pools
+only say "look at chunk N".
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy.engine import Engine
+
+from campaigns.db import is_sqlite, make_engine
+from campaigns.models import Campaign, Chunk, Recipient, Suppression
+from campaigns.plan import PlannedBlock
+from campaigns.states import (
+    AWAITING_REPORT,
+    CAMPAIGN_TRANSITIONS,
+    CHUNK_TRANSITIONS,
+    FINAL_RECIPIENT,
+    CampaignState,
+    ChunkState,
+    RecipientState,
+)
+
+campaigns_t = Campaign.__table__
+chunks_t = Chunk.__table__
+recipients_t = Recipient.__table__
+suppressions_t = Suppression.__table__
+
+C, K, R = CampaignState, ChunkState, RecipientState
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class EmptyCampaign(ValueError):
+    """Nothing valid to send: the campaign is not created."""
+
+
+@dataclass(frozen=True)
+class CampaignSpec:
+    name: str
+    provider: str
+    account: str
+    sender: str
+    message: str
+    personalised: bool
+    source_file: str = ""
+    rejects_file: str = ""
+    columns: Sequence[str] = ()
+    on_unknown: str = "hold"
+    send_at: datetime | None = None
+    window: str | None = None
+
+
+@dataclass(frozen=True)
+class OutMessage:
+    """A recipient as a send needs it (the store's view; workers turn it into a provider Message)."""
+
+    recipient_id: int
+    phone: str
+    text: str
+    client_ref: str
+
+
+@dataclass(frozen=True)
+class ClaimedChunk:
+    chunk_id: int
+    campaign_id: int
+    attempt: int
+    provider: str
+    account: str
+    sender: str
+    parts: int
+    on_unknown: str
+    sending_since: datetime
+    messages: tuple[OutMessage, ...]
+
+
+@dataclass(frozen=True)
+class RecipientUpdate:
+    """One recipient's new facts, from a send, a reconciliation or a status poll."""
+
+    recipient_id: int
+    state: RecipientState
+    provider_message_id: str | None = None
+    provider_status: str | None = None
+    error: str | None = None
+    next_poll_at: datetime | None = None
+    delivered_at: datetime | None = None
+
+
+@dataclass
+class CampaignView:
+    id: int
+    name: str
+    provider: str
+    state: str
+    state_reason: str | None
+    recipients: int
+    rejected: int
+    chunks: int
+    parts: int
+    rejects_file: str
+    source_file: str
+    columns: list[str]
+    sender: str
+    message: str
+    on_unknown: str
+    send_at: datetime | None
+    window: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    counts: dict[str, int] = field(default_factory=dict)
+    chunk_counts: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DuePoll:
+    recipient_id: int
+    campaign_id: int
+    provider: str
+    account: str
+    message_id: str
+    sent_at: datetime | None
+    polls: int
+
+
+class Store:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def from_url(cls, url: str) -> Store:
+        return cls(make_engine(url))
+
+    # ---- schema --------------------------------------------------------------------------------
+    def migrate(self) -> None:
+        """Bring the schema to the newest Alembic revision (idempotent)."""
+        from alembic import command
+        from alembic.config import Config
+
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        with self.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+
+    # ---- creation ------------------------------------------------------------------------------
+    def create_campaign(
+        self, spec: CampaignSpec, blocks: Iterable[PlannedBlock], *, rejected: int | Callable[[], int] = 0, start: bool = True
+    ) -> int:
+        """Insert the campaign, its chunks and recipients in ONE transaction, then queue or schedule it.
+
+        Any exception (bad input found late, a database error) rolls everything back: there is never
+        a half-written campaign.
+        """
+        now = utcnow()
+        with self.engine.begin() as conn:
+            campaign_id = conn.execute(
+                insert(campaigns_t)
+                .values(
+                    name=spec.name,
+                    provider=spec.provider,
+                    account=spec.account,
+                    sender=spec.sender,
+                    message=spec.message,
+                    personalised=spec.personalised,
+                    state=C.DRAFT,
+                    on_unknown=spec.on_unknown,
+                    ref_prefix=str(secrets.randbelow(900_000) + 100_000),
+                    recipients=0,
+                    rejected=0,
+                    chunks=0,
+                    parts=0,
+                    source_file=spec.source_file,
+                    rejects_file=spec.rejects_file,
+                    columns=json.dumps(list(spec.columns), ensure_ascii=False),
+                    send_at=spec.send_at,
+                    window=spec.window,
+                    created_at=now,
+                    updated_at=now,
+                )
+                .returning(campaigns_t.c.id)
+            ).scalar_one()
+            n_recipients = n_chunks = n_parts = 0
+            for block in blocks:
+                chunk_ids = self._insert_chunks(conn, campaign_id, block, now)
+                self._insert_recipients(conn, campaign_id, block, chunk_ids)
+                n_recipients += len(block.recipients)
+                n_chunks += len(block.chunks)
+                n_parts += int(block.chunks["parts"].sum())
+            n_rejected = rejected() if callable(rejected) else rejected
+            if n_recipients == 0:
+                raise EmptyCampaign(f"no valid recipients ({n_rejected} rows rejected); see the rejects file for the reasons")
+            conn.execute(
+                update(campaigns_t)
+                .where(campaigns_t.c.id == campaign_id)
+                .values(recipients=n_recipients, chunks=n_chunks, parts=n_parts, rejected=n_rejected)
+            )
+            if start:
+                self._launch(conn, campaign_id, spec.send_at, now)
+        return campaign_id
+
+    def _insert_chunks(self, conn: Connection, campaign_id: int, block: PlannedBlock, now: datetime) -> dict[int, int]:
+        rows = [
+            {"campaign_id": campaign_id, "seq": int(seq), "state": K.PLANNED, "attempt": 0, "size": int(size), "parts": int(parts), "updated_at": now}
+            for seq, size, parts in zip(block.chunks["seq"], block.chunks["size"], block.chunks["parts"], strict=True)
+        ]
+        result = conn.execute(insert(chunks_t).returning(chunks_t.c.id, chunks_t.c.seq, sort_by_parameter_order=True), rows)
+        return {seq: cid for cid, seq in result.all()}
+
+    def _insert_recipients(self, conn: Connection, campaign_id: int, block: PlannedBlock, chunk_ids: dict[int, int]) -> None:
+        df = block.recipients
+        chunk_col = df["seq"].map(chunk_ids)
+        if is_sqlite(self.engine):
+            cols = (df["row"].tolist(), df["phone"].tolist(), df["fields"].tolist(), df["text"].tolist(), df["parts"].tolist(), chunk_col.tolist())
+            conn.exec_driver_sql(
+                "INSERT INTO recipients (campaign_id, chunk_id, row, phone, fields, text, parts, state, attempts, polls) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', 0, 0)",
+                [(campaign_id, c, r, p, f, t, n) for r, p, f, t, n, c in zip(*cols, strict=True)],
+            )
+            return
+        # PostgreSQL: COPY in CSV form, formatted by pandas in C rather than row by row in Python.
+        out = df.assign(campaign_id=campaign_id, chunk_id=chunk_col, state="pending", attempts=0, polls=0)[
+            ["campaign_id", "chunk_id", "row", "phone", "fields", "text", "parts", "state", "attempts", "polls"]
+        ]
+        payload = out.to_csv(index=False, header=False, na_rep="\\N")
+        raw = conn.connection.driver_connection
+        with raw.cursor() as cur, cur.copy(
+            "COPY recipients (campaign_id, chunk_id, row, phone, fields, text, parts, state, attempts, polls) "
+            "FROM STDIN WITH (FORMAT csv, NULL '\\N')"
+        ) as copy:
+            copy.write(payload)
+
+    def _launch(self, conn: Connection, campaign_id: int, send_at: datetime | None, now: datetime) -> None:
+        if send_at is not None and send_at > now:
+            self._campaign_to(conn, campaign_id, "schedule", now)
+            return
+        self._campaign_to(conn, campaign_id, "start", now, started_at=now)
+        self._queue_planned(conn, campaign_id, now)
+
+    def _queue_planned(self, conn: Connection, campaign_id: int, now: datetime) -> int:
+        allowed, to = CHUNK_TRANSITIONS["queue"]
+        return conn.execute(
+            update(chunks_t)
+            .where(chunks_t.c.campaign_id == campaign_id, chunks_t.c.state.in_(allowed))
+            .values(state=to, queued_at=now, updated_at=now)
+        ).rowcount
+
+    # ---- campaign transitions --------------------------------------------------------------------
+    def _campaign_to(self, conn: Connection, campaign_id: int, name: str, now: datetime, reason: str | None = None, **extra: Any) -> bool:
+        allowed, to = CAMPAIGN_TRANSITIONS[name]
+        values: dict[str, Any] = {"state": to, "updated_at": now, "state_reason": reason, **extra}
+        return (
+            conn.execute(
+                update(campaigns_t).where(campaigns_t.c.id == campaign_id, campaigns_t.c.state.in_(allowed)).values(**values)
+            ).rowcount
+            == 1
+        )
+
+    def pause(self, campaign_id: int, reason: str = "paused by the user") -> bool:
+        with self.engine.begin() as conn:
+            return self._campaign_to(conn, campaign_id, "pause", utcnow(), reason)
+
+    def resume(self, campaign_id: int) -> bool:
+        """Paused -> running (or back to scheduled when its time has not come)."""
+        now = utcnow()
+        with self.engine.begin() as conn:
+            row = conn.execute(select(campaigns_t.c.send_at, campaigns_t.c.started_at).where(campaigns_t.c.id == campaign_id)).first()
+            if row is None:
+                return False
+            ok = self._campaign_to(conn, campaign_id, "resume", now, None)
+            if ok:
+                if row.started_at is None:
+                    conn.execute(update(campaigns_t).where(campaigns_t.c.id == campaign_id).values(started_at=now))
+                self._queue_planned(conn, campaign_id, now)
+            return ok
+
+    def cancel(self, campaign_id: int, reason: str = "cancelled by the user") -> bool:
+        """Cancel the campaign and every chunk not yet handed to the provider; a chunk in flight finishes."""
+        now = utcnow()
+        with self.engine.begin() as conn:
+            if not self._campaign_to(conn, campaign_id, "cancel", now, reason, finished_at=now):
+                return False
+            allowed, to = CHUNK_TRANSITIONS["cancel"]
+            cancelled = select(chunks_t.c.id).where(chunks_t.c.campaign_id == campaign_id, chunks_t.c.state.in_(allowed))
+            ids = [r[0] for r in conn.execute(cancelled)]
+            if ids:
+                conn.execute(update(chunks_t).where(chunks_t.c.id.in_(ids), chunks_t.c.state.in_(allowed)).values(state=to, updated_at=now))
+                conn.execute(
+                    update(recipients_t)
+                    .where(recipients_t.c.chunk_id.in_(ids), recipients_t.c.state == R.PENDING)
+                    .values(state=R.CANCELLED, error=reason, updated_at=now)
+                )
+            return True
+
+    def fail_campaign(self, campaign_id: int, reason: str) -> bool:
+        with self.engine.begin() as conn:
+            return self._campaign_to(conn, campaign_id, "fail", utcnow(), reason)
+
+    def start_due(self, now: datetime | None = None) -> list[int]:
+        """Scheduled campaigns whose time has come -> running, chunks queued. Safe to run twice."""
+        now = now or utcnow()
+        started: list[int] = []
+        with self.engine.begin() as conn:
+            due = conn.execute(
+                select(campaigns_t.c.id).where(campaigns_t.c.state == C.SCHEDULED, campaigns_t.c.send_at <= now)
+            ).scalars()
+            for campaign_id in list(due):
+                if self._campaign_to(conn, campaign_id, "start", now, started_at=now):
+                    self._queue_planned(conn, campaign_id, now)
+                    started.append(campaign_id)
+        return started
+
+    def complete_finished(self, now: datetime | None = None) -> list[int]:
+        """Running campaigns with nothing left in flight and no recipient awaiting a report -> completed."""
+        now = now or utcnow()
+        done: list[int] = []
+        open_chunk = [K.PLANNED, K.QUEUED, K.SENDING, K.RETRY]
+        waiting = [R.PENDING, *AWAITING_REPORT]
+        with self.engine.begin() as conn:
+            running = conn.execute(select(campaigns_t.c.id).where(campaigns_t.c.state == C.RUNNING)).scalars().all()
+            for campaign_id in running:
+                busy = conn.execute(
+                    select(chunks_t.c.id).where(chunks_t.c.campaign_id == campaign_id, chunks_t.c.state.in_(open_chunk)).limit(1)
+                ).first()
+                if busy:
+                    continue
+                unresolved = conn.execute(
+                    select(chunks_t.c.id).where(chunks_t.c.campaign_id == campaign_id, chunks_t.c.state == K.UNKNOWN)
+                    .where(
+                        chunks_t.c.id.in_(
+                            select(recipients_t.c.chunk_id).where(recipients_t.c.campaign_id == campaign_id, recipients_t.c.state == R.PENDING)
+                        )
+                    )
+                    .limit(1)
+                ).first()
+                if unresolved:
+                    continue
+                awaiting = conn.execute(
+                    select(recipients_t.c.id).where(recipients_t.c.campaign_id == campaign_id, recipients_t.c.state.in_(waiting)).limit(1)
+                ).first()
+                if awaiting:
+                    continue
+                if self._campaign_to(conn, campaign_id, "complete", now, finished_at=now):
+                    done.append(campaign_id)
+        return done
+
+    # ---- chunk transitions --------------------------------------------------------------------------
+    def claimable_chunks(self, limit: int = 100, now: datetime | None = None, campaign_id: int | None = None) -> list[tuple[int, int]]:
+        """(chunk id, attempt) of chunks a worker may claim now, oldest first."""
+        now = now or utcnow()
+        q = (
+            select(chunks_t.c.id, chunks_t.c.attempt)
+            .join(campaigns_t, campaigns_t.c.id == chunks_t.c.campaign_id)
+            .where(campaigns_t.c.state == C.RUNNING)
+            .where(or_(chunks_t.c.state == K.QUEUED, and_(chunks_t.c.state == K.RETRY, chunks_t.c.next_attempt_at <= now)))
+            .order_by(chunks_t.c.id)
+            .limit(limit)
+        )
+        if campaign_id is not None:
+            q = q.where(chunks_t.c.campaign_id == campaign_id)
+        with self.engine.connect() as conn:
+            return [(r.id, r.attempt) for r in conn.execute(q)]
+
+    def chunk_cost(self, chunk_id: int) -> tuple[str, int] | None:
+        """(provider, SMS parts) of a chunk, read without a claim (for the rate limiter)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(campaigns_t.c.provider, chunks_t.c.parts)
+                .join(campaigns_t, campaigns_t.c.id == chunks_t.c.campaign_id)
+                .where(chunks_t.c.id == chunk_id)
+            ).first()
+        return None if row is None else (row.provider, int(row.parts))
+
+    def pause_campaign_of_chunk(self, chunk_id: int, reason: str) -> bool:
+        with self.engine.begin() as conn:
+            campaign_id = conn.execute(select(chunks_t.c.campaign_id).where(chunks_t.c.id == chunk_id)).scalar_one_or_none()
+            return campaign_id is not None and self._campaign_to(conn, campaign_id, "pause", utcnow(), reason)
+
+    def claim_chunk(self, chunk_id: int, attempt: int | None, lease: timedelta, now: datetime | None = None) -> ClaimedChunk | None:
+        """Compare-and-set queued/retry -> sending, for a running campaign, committed before any HTTP.
+
+        None means somebody else has it, it was already sent, its retry is not due, or the campaign
+        is not running: a duplicate or stale message, and nothing to do.
+        """
+        now = now or utcnow()
+        allowed, to = CHUNK_TRANSITIONS["claim"]
+        running = select(campaigns_t.c.id).where(campaigns_t.c.state == C.RUNNING)
+        stmt = (
+            update(chunks_t)
+            .where(chunks_t.c.id == chunk_id, chunks_t.c.state.in_(allowed))
+            .where(or_(chunks_t.c.state == K.QUEUED, chunks_t.c.next_attempt_at <= now))
+            .where(chunks_t.c.campaign_id.in_(running))
+            .values(state=to, attempt=chunks_t.c.attempt + 1, lease_until=now + lease, sending_since=now, updated_at=now)
+        )
+        if attempt is not None:
+            stmt = stmt.where(chunks_t.c.attempt == attempt)
+        with self.engine.begin() as conn:
+            if conn.execute(stmt).rowcount != 1:
+                return None
+            return self._load_claimed(conn, chunk_id)
+
+    def _load_claimed(self, conn: Connection, chunk_id: int) -> ClaimedChunk:
+        row = conn.execute(
+            select(
+                chunks_t.c.id, chunks_t.c.campaign_id, chunks_t.c.attempt, chunks_t.c.sending_since,
+                campaigns_t.c.provider, campaigns_t.c.account, campaigns_t.c.sender, campaigns_t.c.message,
+                campaigns_t.c.ref_prefix, campaigns_t.c.on_unknown,
+            )
+            .join(campaigns_t, campaigns_t.c.id == chunks_t.c.campaign_id)
+            .where(chunks_t.c.id == chunk_id)
+        ).one()
+        recips = conn.execute(
+            select(recipients_t.c.id, recipients_t.c.phone, recipients_t.c.text, recipients_t.c.parts)
+            .where(recipients_t.c.chunk_id == chunk_id, recipients_t.c.state == R.PENDING)
+            .order_by(recipients_t.c.id)
+        ).all()
+        messages = tuple(OutMessage(r.id, r.phone, r.text if r.text is not None else row.message, f"{row.ref_prefix}{r.id}") for r in recips)
+        return ClaimedChunk(
+            chunk_id=row.id,
+            campaign_id=row.campaign_id,
+            attempt=row.attempt,
+            provider=row.provider,
+            account=row.account,
+            sender=row.sender,
+            parts=sum(r.parts for r in recips),
+            on_unknown=row.on_unknown,
+            sending_since=row.sending_since,
+            messages=messages,
+        )
+
+    def load_chunk(self, chunk_id: int) -> ClaimedChunk:
+        """The chunk as a send would see it, without claiming it (reconciliation)."""
+        with self.engine.connect() as conn:
+            return self._load_claimed(conn, chunk_id)
+
+    def _chunk_to(self, conn: Connection, chunk_id: int, name: str, now: datetime, attempt: int | None = None, **values: Any) -> bool:
+        allowed, to = CHUNK_TRANSITIONS[name]
+        stmt = update(chunks_t).where(chunks_t.c.id == chunk_id, chunks_t.c.state.in_(allowed)).values(state=to, updated_at=now, **values)
+        if attempt is not None:
+            stmt = stmt.where(chunks_t.c.attempt == attempt)
+        return conn.execute(stmt).rowcount == 1
+
+    def record_send(self, chunk: ClaimedChunk, updates: Sequence[RecipientUpdate], *, requeue: bool, now: datetime | None = None) -> bool:
+        """Write what the provider said per recipient and close the chunk, in one transaction.
+
+        `requeue` (some recipients are known not to have gone out) puts the chunk back in the queue,
+        where the next claim sends only its still-pending recipients; otherwise it is accepted.
+        """
+        now = now or utcnow()
+        with self.engine.begin() as conn:
+            self._apply_updates(conn, updates, now, sent=True)
+            if requeue:
+                return self._chunk_to(conn, chunk.chunk_id, "requeue", now, lease_until=None, queued_at=now)
+            return self._chunk_to(conn, chunk.chunk_id, "accept", now, lease_until=None, last_error=None)
+
+    def chunk_retry(self, chunk: ClaimedChunk, error: str, delay: float, max_attempts: int, now: datetime | None = None) -> str:
+        """Transient failure: back off, or fail the chunk once `max_attempts` sends have been tried."""
+        now = now or utcnow()
+        with self.engine.begin() as conn:
+            if chunk.attempt >= max_attempts:
+                self._fail_chunk(conn, chunk.chunk_id, f"gave up after {chunk.attempt} attempts: {error}", now)
+                return "failed"
+            self._chunk_to(
+                conn, chunk.chunk_id, "retry", now, attempt=chunk.attempt,
+                next_attempt_at=now + timedelta(seconds=delay), lease_until=None, last_error=error,
+            )
+            return "retry"
+
+    def chunk_unknown(self, chunk: ClaimedChunk, error: str, now: datetime | None = None) -> bool:
+        now = now or utcnow()
+        with self.engine.begin() as conn:
+            return self._chunk_to(conn, chunk.chunk_id, "unknown", now, attempt=chunk.attempt, lease_until=None, last_error=error)
+
+    def chunk_failed(self, chunk: ClaimedChunk, error: str, now: datetime | None = None) -> bool:
+        now = now or utcnow()
+        with self.engine.begin() as conn:
+            return self._fail_chunk(conn, chunk.chunk_id, error, now)
+
+    def _fail_chunk(self, conn: Connection, chunk_id: int, error: str, now: datetime) -> bool:
+        ok = self._chunk_to(conn, chunk_id, "fail", now, lease_until=None, last_error=error)
+        if ok:
+            conn.execute(
+                update(recipients_t)
+                .where(recipients_t.c.chunk_id == chunk_id, recipients_t.c.state == R.PENDING)
+                .values(state=R.FAILED, error=error, updated_at=now)
+            )
+        return ok
+
+    def pause_for_account(self, chunk: ClaimedChunk, reason: str, now: datetime | None = None) -> bool:
+        """Account-level refusal: nothing went out; the chunk goes back to the queue, the campaign pauses."""
+        now = now or utcnow()
+        with self.engine.begin() as conn:
+            self._chunk_to(conn, chunk.chunk_id, "requeue", now, lease_until=None, last_error=reason, queued_at=now)
+            # Every running campaign on the same account would hit the same wall: pause them all.
+            same_account = conn.execute(
+                select(campaigns_t.c.id).where(campaigns_t.c.account == chunk.account, campaigns_t.c.state == C.RUNNING)
+            ).scalars().all()
+            for campaign_id in same_account:
+                self._campaign_to(conn, campaign_id, "pause", now, reason)
+            return True
+
+    def requeue_chunk(self, chunk_id: int, reason: str | None = None, now: datetime | None = None) -> bool:
+        now = now or utcnow()
+        with self.engine.begin() as conn:
+            return self._chunk_to(conn, chunk_id, "requeue", now, lease_until=None, last_error=reason, queued_at=now)
+
+    def split_chunk(self, chunk: ClaimedChunk, reason: str, now: datetime | None = None) -> int | None:
+        """Move the second half of a chunk's pending recipients to a new queued chunk; requeue the first.
+
+        Used when a provider refused "a number" in a multi-number call without saying which:
+        halving isolates it in log2(batch) rounds, and nothing of the refused call went out.
+        """
+        now = now or utcnow()
+        ids = [m.recipient_id for m in chunk.messages]
+        if len(ids) < 2:
+            return None
+        second = ids[len(ids) // 2 :]
+        with self.engine.begin() as conn:
+            if not self._chunk_to(conn, chunk.chunk_id, "requeue", now, lease_until=None, last_error=reason, queued_at=now):
+                return None
+            seq = conn.execute(select(chunks_t.c.seq).where(chunks_t.c.id == chunk.chunk_id)).scalar_one()
+            parts = conn.execute(select(func.coalesce(func.sum(recipients_t.c.parts), 0)).where(recipients_t.c.id.in_(second))).scalar_one()
+            new_id = conn.execute(
+                insert(chunks_t)
+                .values(campaign_id=chunk.campaign_id, seq=seq, state=K.QUEUED, attempt=0, size=len(second), parts=int(parts), queued_at=now, updated_at=now)
+                .returning(chunks_t.c.id)
+            ).scalar_one()
+            conn.execute(update(recipients_t).where(recipients_t.c.id.in_(second), recipients_t.c.state == R.PENDING).values(chunk_id=new_id))
+            conn.execute(
+                update(chunks_t).where(chunks_t.c.id == chunk.chunk_id).values(size=len(ids) - len(second), parts=chunks_t.c.parts - int(parts))
+            )
+            conn.execute(update(campaigns_t).where(campaigns_t.c.id == chunk.campaign_id).values(chunks=campaigns_t.c.chunks + 1))
+            return new_id
+
+    def expire_leases(self, now: datetime | None = None) -> list[int]:
+        """Chunks whose sender vanished mid-call (lease over) -> unknown: maybe sent, to be reconciled."""
+        now = now or utcnow()
+        with self.engine.begin() as conn:
+            ids = conn.execute(select(chunks_t.c.id).where(chunks_t.c.state == K.SENDING, chunks_t.c.lease_until < now)).scalars().all()
+            done = []
+            for chunk_id in ids:
+                allowed, to = CHUNK_TRANSITIONS["unknown"]
+                ok = conn.execute(
+                    update(chunks_t)
+                    .where(chunks_t.c.id == chunk_id, chunks_t.c.state.in_(allowed), chunks_t.c.lease_until < now)
+                    .values(state=to, lease_until=None, updated_at=now, last_error="the sending worker stopped before recording the outcome")
+                ).rowcount
+                if ok:
+                    done.append(chunk_id)
+            return done
+
+    def unknown_chunks(self, limit: int = 100) -> list[int]:
+        """Unknown chunks that still have pending recipients: reconciliation's work list."""
+        with self.engine.connect() as conn:
+            return list(
+                conn.execute(
+                    select(chunks_t.c.id)
+                    .where(chunks_t.c.state == K.UNKNOWN)
+                    .where(chunks_t.c.id.in_(select(recipients_t.c.chunk_id).where(recipients_t.c.state == R.PENDING)))
+                    .order_by(chunks_t.c.id)
+                    .limit(limit)
+                ).scalars()
+            )
+
+    def record_reconciled(self, chunk: ClaimedChunk, updates: Sequence[RecipientUpdate], *, requeue: bool, now: datetime | None = None) -> bool:
+        """Reconciliation's verdict: found ones recorded; if the rest is known unsent, queue them again."""
+        now = now or utcnow()
+        with self.engine.begin() as conn:
+            self._apply_updates(conn, updates, now, sent=True)
+            pending = conn.execute(
+                select(func.count()).select_from(recipients_t).where(recipients_t.c.chunk_id == chunk.chunk_id, recipients_t.c.state == R.PENDING)
+            ).scalar_one()
+            if pending == 0:
+                return self._chunk_to(conn, chunk.chunk_id, "accept", now, last_error=None)
+            if requeue:
+                return self._chunk_to(conn, chunk.chunk_id, "requeue", now, queued_at=now)
+            return False
+
+    def hold_unknown(self, chunk_id: int, reason: str, now: datetime | None = None) -> int:
+        """Policy 'hold': the chunk's pending recipients become `unknown` with the reason, for a person to decide."""
+        now = now or utcnow()
+        with self.engine.begin() as conn:
+            return conn.execute(
+                update(recipients_t)
+                .where(recipients_t.c.chunk_id == chunk_id, recipients_t.c.state == R.PENDING)
+                .values(state=R.UNKNOWN, error=reason, updated_at=now)
+            ).rowcount
+
+    # ---- recipients ----------------------------------------------------------------------------------
+    def _apply_updates(self, conn: Connection, updates: Sequence[RecipientUpdate], now: datetime, *, sent: bool) -> None:
+        if not updates:
+            return
+        r = recipients_t.c
+        values: dict[str, Any] = {
+            "state": bindparam("u_state"),
+            "provider_message_id": func.coalesce(bindparam("u_mid"), r.provider_message_id),
+            "provider_status": func.coalesce(bindparam("u_code"), r.provider_status),
+            "error": bindparam("u_error"),
+            "next_poll_at": bindparam("u_next"),
+            "delivered_at": func.coalesce(bindparam("u_delivered"), r.delivered_at),
+            "updated_at": now,
+        }
+        if sent:
+            values["sent_at"] = now
+            values["attempts"] = r.attempts + 1
+            allowed = [R.PENDING]
+        else:
+            values["polls"] = r.polls + 1
+            allowed = list(AWAITING_REPORT) + [R.UNKNOWN]
+        stmt = update(recipients_t).where(r.id == bindparam("u_id"), r.state.in_(allowed)).values(**values)
+        conn.execute(
+            stmt,
+            [
+                {
+                    "u_id": u.recipient_id,
+                    "u_state": str(u.state),
+                    "u_mid": u.provider_message_id,
+                    "u_code": u.provider_status,
+                    "u_error": u.error,
+                    "u_next": u.next_poll_at,
+                    "u_delivered": u.delivered_at,
+                }
+                for u in updates
+            ],
+        )
+
+    def due_polls(self, limit: int = 1000, now: datetime | None = None) -> list[DuePoll]:
+        now = now or utcnow()
+        r = recipients_t.c
+        q = (
+            select(r.id, r.campaign_id, r.provider_message_id, r.sent_at, r.polls, campaigns_t.c.provider, campaigns_t.c.account)
+            .join(campaigns_t, campaigns_t.c.id == r.campaign_id)
+            .where(r.next_poll_at <= now, r.state.in_(list(AWAITING_REPORT)))
+            .order_by(r.next_poll_at)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [DuePoll(x.id, x.campaign_id, x.provider, x.account, x.provider_message_id, x.sent_at, x.polls) for x in conn.execute(q)]
+
+    def record_statuses(self, updates: Sequence[RecipientUpdate], now: datetime | None = None) -> None:
+        now = now or utcnow()
+        with self.engine.begin() as conn:
+            self._apply_updates(conn, updates, now, sent=False)
+
+    def next_poll_time(self) -> datetime | None:
+        with self.engine.connect() as conn:
+            return conn.execute(
+                select(func.min(recipients_t.c.next_poll_at)).where(recipients_t.c.state.in_(list(AWAITING_REPORT)))
+            ).scalar_one()
+
+    # ---- suppression list -----------------------------------------------------------------------------
+    def suppress(self, phones: Iterable[str], reason: str) -> int:
+        now = utcnow()
+        added = 0
+        with self.engine.begin() as conn:
+            existing = set(conn.execute(select(suppressions_t.c.phone)).scalars())
+            rows = [{"phone": p, "reason": reason, "created_at": now} for p in set(phones) - existing]
+            if rows:
+                conn.execute(insert(suppressions_t), rows)
+                added = len(rows)
+        return added
+
+    def suppressed(self) -> set[str]:
+        with self.engine.connect() as conn:
+            return set(conn.execute(select(suppressions_t.c.phone)).scalars())
+
+    # ---- reading --------------------------------------------------------------------------------------
+    def campaign(self, campaign_id: int) -> CampaignView | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(campaigns_t).where(campaigns_t.c.id == campaign_id)).first()
+            if row is None:
+                return None
+            counts = dict(
+                conn.execute(
+                    select(recipients_t.c.state, func.count()).where(recipients_t.c.campaign_id == campaign_id).group_by(recipients_t.c.state)
+                ).all()
+            )
+            chunk_counts = dict(
+                conn.execute(select(chunks_t.c.state, func.count()).where(chunks_t.c.campaign_id == campaign_id).group_by(chunks_t.c.state)).all()
+            )
+        return _view(row, counts, chunk_counts)
+
+    def campaigns(self) -> list[CampaignView]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(campaigns_t).order_by(campaigns_t.c.id)).all()
+        return [_view(r, {}, {}) for r in rows]
+
+    def recipients_rows(self, campaign_id: int, batch: int = 10_000) -> Iterable[dict[str, Any]]:
+        """Every recipient of a campaign in id order, streamed for reports."""
+        r = recipients_t.c
+        last = 0
+        while True:
+            with self.engine.connect() as conn:
+                rows = conn.execute(
+                    select(
+                        r.id, r.row, r.phone, r.state, r.provider_message_id, r.provider_status, r.error,
+                        r.sent_at, r.delivered_at, r.fields, r.updated_at,
+                    )
+                    .where(r.campaign_id == campaign_id, r.id > last)
+                    .order_by(r.id)
+                    .limit(batch)
+                ).all()
+            if not rows:
+                return
+            for row in rows:
+                yield dict(row._mapping)
+            last = rows[-1].id
+
+    def recipient_states(self, campaign_id: int) -> dict[str, str]:
+        """phone -> state, for tests and small reports."""
+        with self.engine.connect() as conn:
+            return dict(conn.execute(select(recipients_t.c.phone, recipients_t.c.state).where(recipients_t.c.campaign_id == campaign_id)).all())
+
+    def unfinished(self, campaign_id: int) -> int:
+        """Recipients not yet in a final state nor held as unknown."""
+        with self.engine.connect() as conn:
+            return conn.execute(
+                select(func.count()).select_from(recipients_t)
+                .where(recipients_t.c.campaign_id == campaign_id, recipients_t.c.state.not_in([*FINAL_RECIPIENT, R.UNKNOWN]))
+            ).scalar_one()
+
+
+def _view(row: Any, counts: dict[str, int], chunk_counts: dict[str, int]) -> CampaignView:
+    return CampaignView(
+        id=row.id,
+        name=row.name,
+        provider=row.provider,
+        state=row.state,
+        state_reason=row.state_reason,
+        recipients=row.recipients,
+        rejected=row.rejected,
+        chunks=row.chunks,
+        parts=row.parts,
+        rejects_file=row.rejects_file,
+        source_file=row.source_file,
+        columns=json.loads(row.columns or "[]"),
+        sender=row.sender,
+        message=row.message,
+        on_unknown=row.on_unknown,
+        send_at=row.send_at,
+        window=row.window,
+        created_at=row.created_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        counts=counts,
+        chunk_counts=chunk_counts,
+    )

@@ -1,0 +1,434 @@
+"""The `smsdispatch` command (shared/DESIGN.md, "The user's interface": a contract).
+
+Exit codes: 0 ok; 2 bad input or usage, with one clear line on stderr; 1 anything else.
+Commands decide nothing themselves: they parse, call `campaigns`/`workers`/the runner, and print.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import click
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from campaigns.load import LoadError, RecipientLoader
+from campaigns.plan import PlannedBlock, plan
+from campaigns.store import CampaignSpec, EmptyCampaign, Store
+from campaigns.text import Template, TemplateError, fold_arabic
+from campaigns.windows import WhenError, parse_when, parse_window
+from dispatcher.config import load_config
+from workers.deps import ProviderPool, WorkerDeps
+from workers.errors import ConfigurationError, ProviderError
+from workers.providers import NAMES, client_class
+from workers.settings import DispatchSettings
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, help="Bulk SMS campaigns for Iranian providers.")
+providers_app = typer.Typer(no_args_is_help=True, help="Provider accounts.")
+app.add_typer(providers_app, name="providers")
+
+out = Console()
+err = Console(stderr=True)
+
+
+class BadInput(Exception):
+    """Bad input or usage: one line on stderr, exit 2."""
+
+
+BAD_INPUT = (BadInput, LoadError, TemplateError, ConfigurationError, WhenError, EmptyCampaign)
+
+
+def _settings() -> DispatchSettings:
+    load_config()
+    return DispatchSettings.from_env()
+
+
+def _store(settings: DispatchSettings) -> Store:
+    store = Store.from_url(settings.database_url)
+    store.migrate()
+    return store
+
+
+def _deps(settings: DispatchSettings, store: Store) -> WorkerDeps:
+    return WorkerDeps(store=store, providers=ProviderPool(), settings=settings)
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err, transient=False)
+
+
+def _emit(data: dict[str, Any] | list[Any], as_json: bool, human: str | None = None) -> None:
+    if as_json:
+        print(json.dumps(data, ensure_ascii=False, default=str))
+    elif human is not None:
+        out.print(human)
+
+
+def _counted(blocks: Iterator[PlannedBlock], on_block) -> Iterator[PlannedBlock]:  # noqa: ANN001
+    for block in blocks:
+        on_block(len(block.recipients))
+        yield block
+
+
+@app.command()
+def send(
+    file: Annotated[Path, typer.Argument(help="CSV or .xlsx of recipients")],
+    provider: Annotated[str, typer.Option("--provider", "-p", help=f"one of {', '.join(NAMES)}")],
+    message: Annotated[str | None, typer.Option("--message", "-m", help="text; {column} fills in a CSV column")] = None,
+    message_file: Annotated[Path | None, typer.Option("--message-file", help="read the text from a file")] = None,
+    sender: Annotated[str | None, typer.Option("--sender", help="line number (default SMSDISPATCH_<P>_SENDER)")] = None,
+    column: Annotated[str | None, typer.Option("--column", help="the phone column, when it is not found by name")] = None,
+    name: Annotated[str | None, typer.Option("--name", help="campaign name")] = None,
+    at: Annotated[str | None, typer.Option("--at", help="ISO-8601 or Jalali (1405/09/10 10:00), Tehran time unless an offset is given")] = None,
+    window: Annotated[str | None, typer.Option("--window", help="daily send window, Tehran time, e.g. 09:00-21:00")] = None,
+    on_unknown: Annotated[str, typer.Option("--on-unknown", help="hold (default) or resend recipients whose send could not be confirmed")] = "hold",
+    rejects: Annotated[Path | None, typer.Option("--rejects", help="where to write rejected rows (default FILE.rejects.csv)")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="load and plan only; send nothing, store nothing")] = False,
+    wait: Annotated[bool, typer.Option("--wait", help="also follow delivery reports until every recipient is final")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+) -> None:
+    """Load, plan and send a campaign (in embedded mode the sending runs here)."""
+    settings = _settings()
+    if provider not in NAMES:
+        raise BadInput(f"unknown provider {provider!r}; choose one of {', '.join(NAMES)}")
+    if on_unknown not in ("hold", "resend"):
+        raise BadInput(f"--on-unknown {on_unknown!r}: choose hold or resend")
+    if (message is None) == (message_file is None):
+        raise BadInput("give the text with exactly one of --message TEXT or --message-file FILE")
+    if message_file is not None:
+        try:
+            message = message_file.read_text(encoding="utf-8-sig")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise BadInput(f"--message-file {message_file}: cannot read it as UTF-8 text ({exc.__class__.__name__})") from None
+    assert message is not None
+    template = Template(fold_arabic(message.strip()))
+    send_at = parse_when(at) if at else None
+    window_obj = parse_window(window) if window else None
+    if settings.broker_url:
+        raise BadInput(
+            "SMSDISPATCH_BROKER_URL is set, but distributed workers are not available in this version; unset it to send in embedded mode"
+        )
+    cls = client_class(provider)
+    client = cls(cls.load_settings())  # raises ConfigurationError naming a missing credential
+    line = sender or client.settings.sender
+    if not file.exists():
+        raise BadInput(f"{file}: no such file; check the path")
+    rejects_path = rejects or file.with_name(file.stem + ".rejects.csv")
+    store = None if dry_run else _store(settings)
+    loader = RecipientLoader(file, column=column, rejects_path=rejects_path, suppressed=store.suppressed() if store else ())
+    template.validate(loader.columns)
+    extra = [c for c in loader.columns if c != loader.phone_column]
+    planned = plan(loader.blocks(), template, client.settings.batch, extra)
+
+    with _progress() as bar:
+        task = bar.add_task("loading", total=None)
+        counted = _counted(planned, lambda n: bar.advance(task, n))
+        if dry_run:
+            chunks = parts = recipients = 0
+            for block in counted:
+                recipients += len(block.recipients)
+                chunks += len(block.chunks)
+                parts += int(block.chunks["parts"].sum())
+            campaign_id, state = None, "dry-run"
+        else:
+            assert store is not None
+            spec = CampaignSpec(
+                name=name or file.stem,
+                provider=provider,
+                account=client.settings.account_key,
+                sender=line,
+                message=template.text,
+                personalised=not template.is_static,
+                source_file=str(file),
+                rejects_file=str(rejects_path),
+                columns=extra,
+                on_unknown=on_unknown,
+                send_at=send_at,
+                window=str(window_obj) if window_obj else None,
+            )
+            campaign_id = store.create_campaign(spec, counted, rejected=lambda: loader.stats.rejected)
+            view = store.campaign(campaign_id)
+            assert view is not None
+            recipients, chunks, parts, state = view.recipients, view.chunks, view.parts, view.state
+        bar.update(task, total=loader.stats.rows, completed=loader.stats.rows)
+
+    summary = {
+        "campaign": campaign_id,
+        "recipients": recipients,
+        "rejected": loader.stats.rejected,
+        "chunks": chunks,
+        "parts": parts,
+        "rejects_file": str(rejects_path),
+        "state": state,
+    }
+    if not dry_run and recipients and state == "running":
+        assert store is not None and campaign_id is not None
+        summary["state"] = _run_embedded(store, settings, campaign_id, total=chunks, follow=wait)
+    _emit(
+        summary,
+        as_json,
+        f"campaign {campaign_id}: {recipients} recipients, {loader.stats.rejected} rejected (see {rejects_path}), "
+        f"{chunks} chunks, {parts} SMS parts; state {summary['state']}",
+    )
+
+
+def _run_embedded(store: Store, settings: DispatchSettings, campaign_id: int, *, total: int, follow: bool) -> str:
+    from dispatcher.runner import LocalRunner
+
+    runner = LocalRunner(_deps(settings, store))
+    with _progress() as bar:
+        task = bar.add_task("sending", total=total)
+        result = runner.send(campaign_id, progress=lambda: bar.update(task, completed=_closed_chunks(store, campaign_id)))
+        bar.update(task, completed=_closed_chunks(store, campaign_id))
+        if result.state == "paused":
+            err.print(f"campaign {campaign_id} paused: {result.reason}. Fix the cause, then: smsdispatch resume {campaign_id}")
+        if follow and result.state == "running":
+            view = store.campaign(campaign_id)
+            assert view is not None
+            dtask = bar.add_task("delivery", total=view.recipients)
+            runner.poll(campaign_id=campaign_id, progress=lambda: bar.update(dtask, completed=_settled_recipients(store, campaign_id)))
+            bar.update(dtask, completed=_settled_recipients(store, campaign_id))
+    view = store.campaign(campaign_id)
+    assert view is not None
+    return view.state
+
+
+def _closed_chunks(store: Store, campaign_id: int) -> int:
+    view = store.campaign(campaign_id)
+    assert view is not None
+    return sum(n for s, n in view.chunk_counts.items() if s in ("accepted", "failed", "cancelled", "unknown"))
+
+
+def _settled_recipients(store: Store, campaign_id: int) -> int:
+    view = store.campaign(campaign_id)
+    assert view is not None
+    return view.recipients - store.unfinished(campaign_id)
+
+
+def _campaign_or_fail(store: Store, campaign_id: int):  # noqa: ANN202
+    view = store.campaign(campaign_id)
+    if view is None:
+        raise BadInput(f"no campaign {campaign_id}; see smsdispatch list")
+    return view
+
+
+@app.command()
+def status(campaign_id: Annotated[int, typer.Argument(metavar="ID")], as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Counts per state and the reason of any pause."""
+    store = _store(_settings())
+    view = _campaign_or_fail(store, campaign_id)
+    data = {
+        "campaign": view.id,
+        "name": view.name,
+        "provider": view.provider,
+        "state": view.state,
+        "reason": view.state_reason,
+        "recipients": view.recipients,
+        "rejected": view.rejected,
+        "counts": view.counts,
+        "chunks": view.chunk_counts,
+        "send_at": view.send_at.isoformat() if view.send_at else None,
+        "window": view.window,
+        "created_at": view.created_at.isoformat(),
+        "started_at": view.started_at.isoformat() if view.started_at else None,
+        "finished_at": view.finished_at.isoformat() if view.finished_at else None,
+    }
+    if as_json:
+        _emit(data, True)
+        return
+    table = Table(title=f"campaign {view.id} ({view.name}) via {view.provider}: {view.state}")
+    table.add_column("state")
+    table.add_column("recipients", justify="right")
+    for state, n in sorted(view.counts.items()):
+        table.add_row(state, str(n))
+    out.print(table)
+    if view.state_reason:
+        out.print(f"reason: {view.state_reason}")
+
+
+@app.command()
+def report(
+    campaign_id: Annotated[int, typer.Argument(metavar="ID")],
+    out_path: Annotated[Path, typer.Option("--out", help="report file, .csv or .xlsx")],
+) -> None:
+    """One row per recipient: phone, state, ids, codes, error, times, then the CSV's own columns."""
+    from dispatcher.reports import write_report
+
+    if out_path.suffix.lower() not in (".csv", ".xlsx"):
+        raise BadInput(f"--out {out_path}: the report is written as .csv or .xlsx; change the file name")
+    store = _store(_settings())
+    _campaign_or_fail(store, campaign_id)
+    counts = write_report(store, campaign_id, out_path)
+    out.print(f"{sum(counts.values())} recipients written to {out_path}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+
+
+@app.command("list")
+def list_(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Every campaign in the store."""
+    store = _store(_settings())
+    rows = [
+        {"campaign": v.id, "name": v.name, "provider": v.provider, "state": v.state, "recipients": v.recipients, "created_at": v.created_at.isoformat()}
+        for v in store.campaigns()
+    ]
+    if as_json:
+        _emit(rows, True)
+        return
+    table = Table("id", "name", "provider", "state", "recipients", "created")
+    for r in rows:
+        table.add_row(str(r["campaign"]), r["name"], r["provider"], r["state"], str(r["recipients"]), r["created_at"][:19])
+    out.print(table)
+
+
+def _control(campaign_id: int, verb: str) -> None:
+    settings = _settings()
+    store = _store(settings)
+    view = _campaign_or_fail(store, campaign_id)
+    ok = {"pause": store.pause, "resume": store.resume, "cancel": store.cancel}[verb](campaign_id)
+    if not ok:
+        raise BadInput(f"campaign {campaign_id} is {view.state}; it cannot be {verb}d")
+    out.print(f"campaign {campaign_id}: {store.campaign(campaign_id).state}")  # type: ignore[union-attr]
+    if verb == "resume" and not settings.broker_url:
+        out.print(f"to send its remaining chunks here: smsdispatch run {campaign_id}")
+
+
+@app.command()
+def pause(campaign_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
+    """Stop sending at the next chunk."""
+    _control(campaign_id, "pause")
+
+
+@app.command()
+def resume(campaign_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
+    """Continue a paused campaign where it stopped."""
+    _control(campaign_id, "resume")
+
+
+@app.command()
+def cancel(campaign_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
+    """Cancel: unsent recipients become `cancelled`; a chunk already at the provider finishes."""
+    _control(campaign_id, "cancel")
+
+
+@app.command()
+def run(campaign_id: Annotated[int, typer.Argument(metavar="ID")], wait: Annotated[bool, typer.Option("--wait")] = False) -> None:
+    """Embedded mode: send what is left of a running campaign (after resume, or after a crash)."""
+    settings = _settings()
+    store = _store(settings)
+    view = _campaign_or_fail(store, campaign_id)
+    state = _run_embedded(store, settings, campaign_id, total=view.chunks, follow=wait) if view.state == "running" else view.state
+    out.print(f"campaign {campaign_id}: {state}")
+
+
+@app.command()
+def poll(
+    until_done: Annotated[bool, typer.Option("--until-done", help="keep polling until every recipient is final")] = False,
+    timeout: Annotated[float | None, typer.Option("--timeout", help="give up after this many seconds")] = None,
+) -> None:
+    """Run delivery-status polling now (embedded mode; workers do it on their own)."""
+    from dispatcher.runner import LocalRunner
+
+    settings = _settings()
+    store = _store(settings)
+    runner = LocalRunner(_deps(settings, store))
+    settled = runner.poll(until_done=until_done, timeout=timeout)
+    if until_done and not settled:
+        err.print("timed out with recipients still waiting for a delivery report")
+        raise typer.Exit(1)
+    out.print("all recipients have a final state" if settled else "polled once")
+
+
+@providers_app.command("check")
+def providers_check(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Credentials and balance of every configured provider."""
+    load_config()
+    rows = []
+    for name in NAMES:
+        cls = client_class(name)
+        try:
+            client = cls(cls.load_settings())
+        except ConfigurationError as exc:
+            rows.append({"provider": name, "configured": False, "ok": False, "detail": str(exc)})
+            continue
+        try:
+            bal = client.balance()
+            rows.append({"provider": name, "configured": True, "ok": True, "balance": bal.amount, "unit": bal.unit, "detail": ""})
+        except (ProviderError, NotImplementedError) as exc:
+            rows.append({"provider": name, "configured": True, "ok": False, "detail": str(exc) or type(exc).__name__})
+    if as_json:
+        _emit(rows, True)
+    else:
+        table = Table("provider", "configured", "ok", "balance", "detail")
+        for r in rows:
+            bal = f"{r['balance']:g} {r['unit']}" if "balance" in r else ""
+            table.add_row(r["provider"], "yes" if r["configured"] else "no", "yes" if r["ok"] else "no", bal, r["detail"])
+        out.print(table)
+    if any(r["configured"] and not r["ok"] for r in rows):
+        raise typer.Exit(1)
+
+
+@app.command()
+def sandbox(
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port")] = 8700,
+    latency_ms: Annotated[float, typer.Option("--latency-ms")] = 0.0,
+    fail_rate: Annotated[float, typer.Option("--fail-rate", help="share of sends answered with a transient code")] = 0.0,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    final_after: Annotated[float, typer.Option("--final-after", help="seconds before a final delivery state")] = 1.0,
+) -> None:
+    """Serve the four providers' protocols on loopback (for tests, demos and dry runs)."""
+    from dispatcher.sandbox.core import SandboxState, sandbox_env
+    from dispatcher.sandbox.server import serve_forever
+
+    if not 0 <= fail_rate <= 1:
+        raise BadInput("--fail-rate is a share between 0 and 1")
+    state = SandboxState(seed=seed, latency_ms=latency_ms, fail_rate=fail_rate, final_after_s=final_after)
+    base = f"http://{host}:{port}"
+    err.print(f"sandbox on {base}; point the clients at it with:")
+    for key, value in sandbox_env(base).items():
+        err.print(f"  export {key}={value}")
+    serve_forever(state, host, port)
+
+
+@app.command()
+def demo(
+    recipients: Annotated[int, typer.Option("--recipients")] = 2000,
+    folder: Annotated[Path, typer.Option("--folder", help="where the demo writes its CSV, database and report")] = Path("smsdispatch-demo"),
+    provider: Annotated[str, typer.Option("--provider")] = "ghasedak",
+) -> None:
+    """A complete campaign against an in-process sandbox, from a generated CSV to the final report."""
+    from dispatcher.demo import run_demo
+
+    if provider not in NAMES:
+        raise BadInput(f"unknown provider {provider!r}; choose one of {', '.join(NAMES)}")
+    run_demo(folder, recipients, provider, out, err)
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        rv = app(args=argv, standalone_mode=False, prog_name="smsdispatch")
+    except click.exceptions.UsageError as exc:
+        print(f"error: {exc.format_message()}", file=sys.stderr)
+        sys.exit(2)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        sys.exit(1)
+    except BAD_INPUT as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - one line, not a traceback; SMSDISPATCH_DEBUG=1 shows it
+        if os.environ.get("SMSDISPATCH_DEBUG"):
+            raise
+        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        sys.exit(1)
+    sys.exit(rv if isinstance(rv, int) else 0)
+

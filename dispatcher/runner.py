@@ -1,0 +1,121 @@
+"""The embedded mode's engine: the same operations as the Celery tasks, run by a thread pool.
+
+It decides nothing itself (dramatiq's StubBroker in spirit): it asks the store what is claimable,
+hands chunk ids to `send_chunk`, reconciles `unknown` chunks, runs the housekeeping of
+`release_due`, and polls delivery status, until the campaign has nothing left to wait for.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+
+from campaigns.states import CampaignState, ChunkState
+from campaigns.store import utcnow
+from workers.deps import WorkerDeps
+from workers.operations.poll import poll_once
+from workers.operations.reconcile import reconcile_chunk
+from workers.operations.release import release_due
+from workers.operations.send import Outcome, send_chunk
+
+log = logging.getLogger("dispatcher.runner")
+
+Progress = Callable[[], None]
+
+
+@dataclass
+class RunResult:
+    state: str
+    reason: str | None = None
+    timed_out: bool = False
+
+
+class LocalRunner:
+    def __init__(self, deps: WorkerDeps, threads: int = 8, tick: float = 0.2) -> None:
+        self.deps = deps
+        self.threads = threads
+        self.tick = tick
+
+    def _sending_busy(self, campaign_id: int) -> bool:
+        view = self.deps.store.campaign(campaign_id)
+        assert view is not None
+        open_states = (ChunkState.PLANNED, ChunkState.QUEUED, ChunkState.SENDING, ChunkState.RETRY)
+        if any(view.chunk_counts.get(s, 0) for s in open_states):
+            return True
+        return bool(self.deps.store.unknown_chunks(limit=1))
+
+    def send(self, campaign_id: int, *, timeout: float | None = None, progress: Progress | None = None) -> RunResult:
+        """Send every chunk of the campaign; returns when none is left in flight, or it pauses."""
+        store = self.deps.store
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with ThreadPoolExecutor(self.threads, thread_name_prefix="send") as pool:
+            inflight: dict[int, Future[Outcome]] = {}
+            not_before: dict[int, float] = {}
+            while True:
+                release_due(self.deps)
+                for chunk_id in store.unknown_chunks():
+                    reconcile_chunk(chunk_id, self.deps)
+                view = store.campaign(campaign_id)
+                assert view is not None
+                if view.state != CampaignState.RUNNING and not inflight:
+                    return RunResult(view.state, view.state_reason)
+                now = time.monotonic()
+                if view.state == CampaignState.RUNNING:
+                    for chunk_id, attempt in store.claimable_chunks(self.threads * 2, utcnow(), campaign_id):
+                        if chunk_id in inflight or not_before.get(chunk_id, 0) > now or len(inflight) >= self.threads * 2:
+                            continue
+                        inflight[chunk_id] = pool.submit(send_chunk, chunk_id, attempt, self.deps)
+                if inflight:
+                    done, _ = wait(list(inflight.values()), timeout=self.tick, return_when="FIRST_COMPLETED")
+                    for chunk_id, fut in list(inflight.items()):
+                        if fut in done:
+                            del inflight[chunk_id]
+                            try:
+                                outcome = fut.result()
+                            except Exception:  # noqa: BLE001 - a bug must not stop the campaign; the lease sweep recovers the chunk
+                                log.exception("chunk %s: send raised", chunk_id)
+                                continue
+                            if outcome.kind == "throttled" and outcome.requeue_in:
+                                not_before[chunk_id] = time.monotonic() + outcome.requeue_in
+                            if progress:
+                                progress()
+                elif not self._sending_busy(campaign_id):
+                    view = store.campaign(campaign_id)
+                    assert view is not None
+                    return RunResult(view.state, view.state_reason)
+                else:
+                    time.sleep(self.tick)
+                if deadline is not None and time.monotonic() > deadline:
+                    view = store.campaign(campaign_id)
+                    assert view is not None
+                    return RunResult(view.state, view.state_reason, timed_out=True)
+
+    def poll(self, *, campaign_id: int | None = None, until_done: bool = True, timeout: float | None = None, progress: Progress | None = None) -> bool:
+        """Poll delivery status until nothing awaits a report (or once); True when all is settled."""
+        store = self.deps.store
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            release_due(self.deps)
+            for chunk_id in store.unknown_chunks():
+                reconcile_chunk(chunk_id, self.deps)
+            looked = poll_once(self.deps)
+            if looked and progress:
+                progress()
+            release_due(self.deps)
+            settled = self._settled(campaign_id)
+            if settled or not until_done:
+                return settled
+            if deadline is not None and time.monotonic() > deadline:
+                return False
+            nxt = store.next_poll_time()
+            pause = self.tick if nxt is None else min(max((nxt - utcnow()).total_seconds(), 0.05), 1.0)
+            time.sleep(pause)
+
+    def _settled(self, campaign_id: int | None) -> bool:
+        store = self.deps.store
+        if campaign_id is not None:
+            return store.unfinished(campaign_id) == 0
+        return store.next_poll_time() is None and not store.unknown_chunks(limit=1)

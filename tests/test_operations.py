@@ -1,0 +1,199 @@
+"""The send / reconcile / poll operations against the sandbox over real HTTP, on both stores.
+
+Faults are injected at the sandbox; the sandbox's record of what it accepted is the witness that
+no recipient went out twice and none was lost.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from datetime import timedelta
+
+import pandas as pd
+import pytest
+
+from campaigns.plan import plan
+from campaigns.states import CampaignState, ChunkState, RecipientState
+from campaigns.store import CampaignSpec, Store
+from campaigns.text import Template
+from dispatcher.runner import LocalRunner
+from dispatcher.sandbox.core import Fault
+from workers.deps import ProviderPool, WorkerDeps
+from workers.operations.send import send_chunk
+from workers.settings import DispatchSettings
+
+FAST = DispatchSettings(backoff_base=0.01, backoff_cap=0.05, poll_intervals=(0.05, 0.1), reconcile_max_age=5, max_attempts=4)
+
+
+def numbers(n: int) -> list[str]:
+    return [f"+98935{i:07d}" for i in range(n)]
+
+
+def campaign(store: Store, provider: str, phones: list[str], batch: int = 10, on_unknown: str = "hold") -> int:
+    df = pd.DataFrame({"row": range(2, len(phones) + 2), "phone": phones})
+    template = Template("Hello")
+    spec = CampaignSpec(name="op", provider=provider, account=f"{provider}:x", sender="", message="Hello", personalised=False, on_unknown=on_unknown)
+    return store.create_campaign(spec, plan([df], template, batch, []))
+
+
+@pytest.fixture
+def deps(store, sandbox_environ, sandbox):
+    env = {**sandbox_environ, "SMSDISPATCH_GHASEDAK_RECONCILE_GRACE": "0", "SMSDISPATCH_AMOOT_RECONCILE_GRACE": "0", "SMSDISPATCH_MEDIAPAYAMAK_RECONCILE_GRACE": "0"}
+    return WorkerDeps(store=store, providers=ProviderPool(env), settings=FAST)
+
+
+def sent_once(sandbox, provider: str, phones: list[str]) -> None:
+    counts = Counter(m.phone for m in sandbox.state.accepted(provider))
+    assert set(counts.values()) <= {1}, "sent twice"
+    assert {"+" + p for p in counts} == set(phones), "lost or extra recipients"
+
+
+def test_transient_codes_back_off_then_send(deps, sandbox):
+    phones = numbers(20)
+    cid = campaign(deps.store, "ghasedak", phones)
+    sandbox.state.add_fault(Fault("ghasedak", "send", "code", code=10, times=2))
+    sandbox.state.add_fault(Fault("ghasedak", "send", "http", status=503, times=1))
+    result = LocalRunner(deps, threads=2, tick=0.02).send(cid, timeout=30)
+    assert result.state == CampaignState.RUNNING and not result.timed_out
+    sent_once(sandbox, "ghasedak", phones)
+    assert deps.store.campaign(cid).chunk_counts == {ChunkState.ACCEPTED: 2}
+
+
+def test_persistent_transient_errors_fail_with_the_reason(deps, sandbox):
+    phones = numbers(5)
+    cid = campaign(deps.store, "ghasedak", phones)
+    sandbox.state.add_fault(Fault("ghasedak", "send", "code", code=10, times=100))
+    LocalRunner(deps, threads=1, tick=0.02).send(cid, timeout=30)
+    view = deps.store.campaign(cid)
+    assert view.counts == {RecipientState.FAILED: 5}
+    rows = list(deps.store.recipients_rows(cid))
+    assert all("gave up after 4 attempts" in r["error"] and "code 10" in r["error"] for r in rows)
+
+
+def test_ambiguous_send_is_reconciled_not_repeated(deps, sandbox):
+    phones = numbers(10)
+    cid = campaign(deps.store, "ghasedak", phones)
+    sandbox.state.add_fault(Fault("ghasedak", "send", "accept_then_http", status=500))
+    LocalRunner(deps, threads=1, tick=0.02).send(cid, timeout=30)
+    sent_once(sandbox, "ghasedak", phones)
+    assert deps.store.campaign(cid).counts == {RecipientState.SENT: 10}
+
+
+def test_timeout_before_accept_is_resent_after_reconciliation(deps, sandbox):
+    phones = numbers(10)
+    env_deps = WorkerDeps(deps.store, ProviderPool({**deps.providers._env, "SMSDISPATCH_GHASEDAK_TIMEOUT": "1,0.5"}), FAST)
+    cid = campaign(deps.store, "ghasedak", phones)
+    sandbox.state.add_fault(Fault("ghasedak", "send", "hang", seconds=1.0))
+    LocalRunner(env_deps, threads=1, tick=0.02).send(cid, timeout=30)
+    sent_once(sandbox, "ghasedak", phones)
+
+
+def test_timeout_after_accept_is_found_by_checkid(deps, sandbox):
+    phones = numbers(10)
+    env_deps = WorkerDeps(deps.store, ProviderPool({**deps.providers._env, "SMSDISPATCH_GHASEDAK_TIMEOUT": "1,0.5"}), FAST)
+    cid = campaign(deps.store, "ghasedak", phones)
+    sandbox.state.add_fault(Fault("ghasedak", "send", "accept_then_hang", seconds=1.0))
+    LocalRunner(env_deps, threads=1, tick=0.02).send(cid, timeout=30)
+    sent_once(sandbox, "ghasedak", phones)
+    assert deps.store.campaign(cid).counts == {RecipientState.SENT: 10}
+
+
+def test_provider_that_cannot_be_asked_holds_as_unknown(deps, sandbox):
+    phones = [p for p in numbers(6) if sandbox.state.outcome(p) != "blacklisted"][:3]
+    cid = campaign(deps.store, "negin", phones, batch=1)
+    sandbox.state.add_fault(Fault("negin", "send", "accept_then_http", status=500))
+    LocalRunner(deps, threads=1, tick=0.02).send(cid, timeout=30)
+    counts = deps.store.campaign(cid).counts
+    assert counts.get(RecipientState.UNKNOWN) == 1 and counts.get(RecipientState.SENT) == 2
+    rows = [r for r in deps.store.recipients_rows(cid) if r["state"] == "unknown"]
+    assert "negin offers no way to ask" in rows[0]["error"]
+    assert len(sandbox.state.accepted("negin")) == 3  # the held one did go out once; nothing was resent
+
+
+def test_resend_policy_opts_in_to_resending(deps, sandbox):
+    phones = [p for p in numbers(6) if sandbox.state.outcome(p) != "blacklisted"][:2]
+    cid = campaign(deps.store, "negin", phones, batch=1, on_unknown="resend")
+    sandbox.state.add_fault(Fault("negin", "send", "http", status=500))  # not accepted, but we cannot know
+    LocalRunner(deps, threads=1, tick=0.02).send(cid, timeout=30)
+    assert deps.store.campaign(cid).counts == {RecipientState.SENT: 2}
+    sent_once(sandbox, "negin", phones)
+
+
+def test_account_error_pauses_after_the_first_answer(deps, sandbox):
+    phones = numbers(50)
+    cid = campaign(deps.store, "ghasedak", phones, batch=5)
+    sandbox.state.credit["ghasedak"] = 10
+    result = LocalRunner(deps, threads=1, tick=0.02).send(cid, timeout=30)
+    assert result.state == CampaignState.PAUSED and "code 9" in result.reason
+    sends = sandbox.state.calls[("ghasedak", "send")]
+    assert sends == 3  # two accepted, the third refused; nothing more was tried
+    sandbox.state.credit.pop("ghasedak")
+    assert deps.store.resume(cid)
+    LocalRunner(deps, threads=2, tick=0.02).send(cid, timeout=30)
+    sent_once(sandbox, "ghasedak", phones)
+
+
+def test_duplicate_task_messages_send_once(deps, sandbox):
+    phones = numbers(10)
+    cid = campaign(deps.store, "ghasedak", phones)
+    (chunk_id, attempt), = deps.store.claimable_chunks(campaign_id=cid)
+    outcomes, barrier = [], threading.Barrier(6)
+
+    def deliver() -> None:
+        barrier.wait()
+        outcomes.append(send_chunk(chunk_id, attempt, deps).kind)
+
+    threads = [threading.Thread(target=deliver) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["accepted"] + ["skipped"] * 5
+    sent_once(sandbox, "ghasedak", phones)
+
+
+def test_refused_number_in_a_batch_is_isolated(deps, sandbox):
+    phones = numbers(8)
+    cid = campaign(deps.store, "ghasedak", phones, batch=8)
+    sandbox.state.add_fault(Fault("ghasedak", "send", "code", code=20, times=1))
+    LocalRunner(deps, threads=1, tick=0.02).send(cid, timeout=30)
+    sent_once(sandbox, "ghasedak", phones)  # the split halves went out once each
+
+
+def test_polling_reaches_the_final_state_the_sandbox_decided(deps, sandbox):
+    phones = numbers(30)
+    cid = campaign(deps.store, "ghasedak", phones)
+    runner = LocalRunner(deps, threads=2, tick=0.02)
+    runner.send(cid, timeout=30)
+    assert runner.poll(campaign_id=cid, timeout=30)
+    states = deps.store.recipient_states(cid)
+    assert states == {p: sandbox.state.outcome(p) for p in phones}
+    runner.poll(until_done=False)
+    assert deps.store.campaign(cid).state == CampaignState.COMPLETED
+
+
+def test_expired_after_the_max_age(deps, sandbox):
+    phones = numbers(3)
+    cid = campaign(deps.store, "ghasedak", phones)
+    sandbox.state.final_after_s = 3600
+    aged = WorkerDeps(deps.store, deps.providers, DispatchSettings(poll_intervals=(0.05,), poll_max_age=0.3))
+    runner = LocalRunner(aged, threads=1, tick=0.02)
+    runner.send(cid, timeout=30)
+    assert runner.poll(campaign_id=cid, timeout=30)
+    assert set(deps.store.recipient_states(cid).values()) == {"expired"}
+
+
+def test_lease_lost_mid_send_is_reconciled(deps, sandbox):
+    """A worker that died after the provider accepted: lease expires -> unknown -> found by checkid."""
+    phones = numbers(4)
+    cid = campaign(deps.store, "ghasedak", phones)
+    (chunk_id, attempt), = deps.store.claimable_chunks(campaign_id=cid)
+    chunk = deps.store.claim_chunk(chunk_id, attempt, timedelta(seconds=0))
+    client = deps.providers.get("ghasedak")
+    from workers.operations.send import batch_for
+
+    client.send(batch_for(chunk))  # the provider took it; then the worker "died"
+    LocalRunner(deps, threads=1, tick=0.02).send(cid, timeout=30)
+    sent_once(sandbox, "ghasedak", phones)
+    assert deps.store.campaign(cid).counts == {RecipientState.SENT: 4}

@@ -1,0 +1,207 @@
+"""Store transitions on both backends (SQLite and PostgreSQL): each one a conditional update."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+import pytest
+
+from campaigns.plan import plan
+from campaigns.states import CampaignState, ChunkState, RecipientState
+from campaigns.store import CampaignSpec, EmptyCampaign, RecipientUpdate, Store
+from campaigns.text import Template
+
+LEASE = timedelta(seconds=60)
+
+
+def phones(n: int, start: int = 0) -> list[str]:
+    return [f"+98912{start + i:07d}" for i in range(n)]
+
+
+def make_campaign(store: Store, numbers: list[str], *, batch: int = 3, text: str = "سلام {name}", start: bool = True, send_at=None, account="acct") -> int:
+    df = pd.DataFrame({"row": range(2, len(numbers) + 2), "phone": numbers, "name": [f"n{i}" for i in range(len(numbers))]})
+    template = Template(text)
+    blocks = plan([df.iloc[: len(df) // 2], df.iloc[len(df) // 2 :]], template, batch, ["name"])
+    spec = CampaignSpec(name="t", provider="ghasedak", account=account, sender="1000", message=template.text, personalised=not template.is_static, columns=["name"], send_at=send_at)
+    return store.create_campaign(spec, blocks, rejected=2, start=start)
+
+
+def test_create_plans_chunks_and_queues_them(store: Store) -> None:
+    cid = make_campaign(store, phones(10), batch=3)
+    view = store.campaign(cid)
+    assert view.state == CampaignState.RUNNING
+    assert (view.recipients, view.chunks, view.rejected) == (10, 4, 2)
+    assert view.chunk_counts == {ChunkState.QUEUED: 4}
+    assert view.counts == {RecipientState.PENDING: 10}
+    claimable = store.claimable_chunks(campaign_id=cid)
+    sizes = [len(store.load_chunk(c).messages) for c, _ in claimable]
+    assert sizes == [3, 3, 3, 1]
+
+
+def test_personalised_text_is_rendered_per_recipient(store: Store) -> None:
+    cid = make_campaign(store, phones(2), batch=2)
+    (chunk_id, attempt), = store.claimable_chunks(campaign_id=cid)
+    chunk = store.claim_chunk(chunk_id, attempt, LEASE)
+    assert [m.text for m in chunk.messages] == ["سلام n0", "سلام n1"]
+    assert len({m.client_ref for m in chunk.messages}) == 2
+
+
+def test_a_failure_while_loading_writes_nothing(store: Store) -> None:
+    def broken():
+        yield from plan([pd.DataFrame({"row": [2], "phone": ["+989121234567"], "name": ["a"]})], Template("x"), 1, ["name"])
+        raise RuntimeError("disk full")
+
+    spec = CampaignSpec(name="t", provider="ghasedak", account="a", sender="", message="x", personalised=False)
+    with pytest.raises(RuntimeError):
+        store.create_campaign(spec, broken())
+    assert store.campaigns() == []
+
+
+def test_no_valid_recipient_creates_nothing(store: Store) -> None:
+    spec = CampaignSpec(name="t", provider="ghasedak", account="a", sender="", message="x", personalised=False)
+    with pytest.raises(EmptyCampaign):
+        store.create_campaign(spec, iter(()), rejected=5)
+    assert store.campaigns() == []
+
+
+def test_claim_is_compare_and_set(store: Store) -> None:
+    cid = make_campaign(store, phones(3))
+    (chunk_id, attempt), = store.claimable_chunks(campaign_id=cid)
+    first = store.claim_chunk(chunk_id, attempt, LEASE)
+    assert first is not None and first.attempt == 1
+    assert store.claim_chunk(chunk_id, attempt, LEASE) is None  # duplicate message
+    assert store.claim_chunk(chunk_id, None, LEASE) is None
+
+
+def test_racing_claims_have_one_winner(store: Store) -> None:
+    cid = make_campaign(store, phones(3))
+    (chunk_id, attempt), = store.claimable_chunks(campaign_id=cid)
+    wins, barrier = [], threading.Barrier(8)
+
+    def claim() -> None:
+        barrier.wait()
+        if store.claim_chunk(chunk_id, attempt, LEASE) is not None:
+            wins.append(1)
+
+    threads = [threading.Thread(target=claim) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(wins) == 1
+
+
+def test_paused_campaign_is_not_claimed_and_resume_continues(store: Store) -> None:
+    cid = make_campaign(store, phones(6))
+    assert store.pause(cid)
+    assert store.claimable_chunks(campaign_id=cid) == []
+    chunk_id = store.load_chunk  # noqa: F841 - readability
+    assert store.resume(cid)
+    assert len(store.claimable_chunks(campaign_id=cid)) == 2
+
+
+def test_record_send_accepts_and_schedules_polls(store: Store) -> None:
+    cid = make_campaign(store, phones(3))
+    (chunk_id, attempt), = store.claimable_chunks(campaign_id=cid)
+    chunk = store.claim_chunk(chunk_id, attempt, LEASE)
+    now = datetime.now(UTC)
+    ups = [RecipientUpdate(m.recipient_id, RecipientState.SENT, f"id{i}", None, None, now) for i, m in enumerate(chunk.messages)]
+    assert store.record_send(chunk, ups, requeue=False)
+    view = store.campaign(cid)
+    assert view.counts == {RecipientState.SENT: 3} and view.chunk_counts == {ChunkState.ACCEPTED: 1}
+    due = store.due_polls(now=now + timedelta(seconds=1))
+    assert sorted(d.message_id for d in due) == ["id0", "id1", "id2"]
+
+
+def test_requeue_sends_only_what_is_still_pending(store: Store) -> None:
+    cid = make_campaign(store, phones(3))
+    (chunk_id, attempt), = store.claimable_chunks(campaign_id=cid)
+    chunk = store.claim_chunk(chunk_id, attempt, LEASE)
+    first = chunk.messages[0]
+    store.record_send(chunk, [RecipientUpdate(first.recipient_id, RecipientState.SENT, "x")], requeue=True)
+    again = store.claim_chunk(chunk_id, chunk.attempt, LEASE)
+    assert [m.recipient_id for m in again.messages] == [m.recipient_id for m in chunk.messages[1:]]
+
+
+def test_retry_waits_then_fails_after_max_attempts(store: Store) -> None:
+    cid = make_campaign(store, phones(2), batch=2)
+    (chunk_id, attempt), = store.claimable_chunks(campaign_id=cid)
+    chunk = store.claim_chunk(chunk_id, attempt, LEASE)
+    assert store.chunk_retry(chunk, "code 10", delay=30, max_attempts=2) == "retry"
+    assert store.claimable_chunks(campaign_id=cid) == []  # not due yet
+    later = datetime.now(UTC) + timedelta(seconds=31)
+    assert store.claimable_chunks(campaign_id=cid, now=later) == [(chunk_id, 1)]
+    chunk = store.claim_chunk(chunk_id, 1, LEASE, now=later)
+    assert store.chunk_retry(chunk, "code 10", delay=30, max_attempts=2) == "failed"
+    view = store.campaign(cid)
+    assert view.counts == {RecipientState.FAILED: 2}
+
+
+def test_account_error_pauses_and_requeues(store: Store) -> None:
+    cid = make_campaign(store, phones(4), batch=2, account="same")
+    other = make_campaign(store, phones(2, start=100), batch=2, account="same")
+    (chunk_id, attempt), *_ = store.claimable_chunks(campaign_id=cid)
+    chunk = store.claim_chunk(chunk_id, attempt, LEASE)
+    store.pause_for_account(chunk, "ghasedak code 9: credit low")
+    for c in (cid, other):
+        view = store.campaign(c)
+        assert view.state == CampaignState.PAUSED and "credit" in view.state_reason
+    assert store.campaign(cid).chunk_counts == {ChunkState.QUEUED: 2}
+
+
+def test_lease_expiry_makes_unknown_and_hold_marks_recipients(store: Store) -> None:
+    cid = make_campaign(store, phones(2), batch=2)
+    (chunk_id, attempt), = store.claimable_chunks(campaign_id=cid)
+    store.claim_chunk(chunk_id, attempt, timedelta(seconds=1))
+    assert store.expire_leases(datetime.now(UTC) + timedelta(seconds=5)) == [chunk_id]
+    assert store.unknown_chunks() == [chunk_id]
+    assert store.hold_unknown(chunk_id, "cannot ask") == 2
+    assert store.campaign(cid).counts == {RecipientState.UNKNOWN: 2}
+    assert store.complete_finished() == [cid]
+
+
+def test_split_moves_half_to_a_new_chunk(store: Store) -> None:
+    cid = make_campaign(store, phones(5), batch=5)
+    (chunk_id, attempt), = store.claimable_chunks(campaign_id=cid)
+    chunk = store.claim_chunk(chunk_id, attempt, LEASE)
+    new = store.split_chunk(chunk, "code 8")
+    assert new is not None
+    sizes = sorted(len(store.load_chunk(c).messages) for c in (chunk_id, new))
+    assert sizes == [2, 3]
+
+
+def test_cancel_cancels_unsent(store: Store) -> None:
+    cid = make_campaign(store, phones(4), batch=2)
+    (chunk_id, attempt), *_ = store.claimable_chunks(campaign_id=cid)
+    chunk = store.claim_chunk(chunk_id, attempt, LEASE)
+    assert store.cancel(cid)
+    store.record_send(chunk, [RecipientUpdate(m.recipient_id, RecipientState.SENT, "m") for m in chunk.messages], requeue=False)
+    view = store.campaign(cid)
+    assert view.state == CampaignState.CANCELLED
+    assert view.counts == {RecipientState.SENT: 2, RecipientState.CANCELLED: 2}
+    assert not store.resume(cid)
+
+
+def test_scheduled_campaign_starts_when_due(store: Store) -> None:
+    at = datetime.now(UTC) + timedelta(minutes=2)
+    cid = make_campaign(store, phones(2), send_at=at)
+    assert store.campaign(cid).state == CampaignState.SCHEDULED
+    assert store.start_due(at - timedelta(seconds=1)) == []
+    assert store.start_due(at) == [cid]
+    assert store.start_due(at) == []  # twice is harmless
+    assert store.campaign(cid).state == CampaignState.RUNNING
+
+
+def test_statuses_and_completion(store: Store) -> None:
+    cid = make_campaign(store, phones(2), batch=2)
+    (chunk_id, attempt), = store.claimable_chunks(campaign_id=cid)
+    chunk = store.claim_chunk(chunk_id, attempt, LEASE)
+    now = datetime.now(UTC)
+    store.record_send(chunk, [RecipientUpdate(m.recipient_id, RecipientState.SENT, f"m{m.recipient_id}", None, None, now) for m in chunk.messages], requeue=False)
+    assert store.complete_finished() == []
+    due = store.due_polls(now=now)
+    store.record_statuses([RecipientUpdate(d.recipient_id, RecipientState.DELIVERED, None, "1", None, None, now) for d in due])
+    assert store.complete_finished() == [cid]
+    assert store.campaign(cid).counts == {RecipientState.DELIVERED: 2}

@@ -1,0 +1,42 @@
+"""What an operation needs, built once per process: the store, provider clients, the limiter, settings.
+
+Operations take a `WorkerDeps` instead of reaching for globals, so the Celery tasks, the local
+runner and the tests hand them exactly the same things.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from campaigns.store import Store
+from workers.providers import client_class
+from workers.providers.base import ProviderClient
+from workers.ratelimit import Limiter, LocalLimiter
+from workers.settings import DispatchSettings
+
+
+class ProviderPool:
+    """One client per provider name, built lazily from the environment (or a given mapping)."""
+
+    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+        self._env = env
+        self._clients: dict[str, ProviderClient] = {}
+        self._lock = threading.Lock()
+
+    def get(self, name: str) -> ProviderClient:
+        with self._lock:
+            client = self._clients.get(name)
+            if client is None:
+                cls = client_class(name)
+                client = self._clients[name] = cls(cls.load_settings(self._env))
+            return client
+
+
+@dataclass
+class WorkerDeps:
+    store: Store
+    providers: ProviderPool
+    settings: DispatchSettings = field(default_factory=DispatchSettings)
+    limiter: Limiter = field(default_factory=LocalLimiter)

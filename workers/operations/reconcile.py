@@ -1,0 +1,81 @@
+"""reconcile_chunk: find out whether a chunk in `unknown` went out, before anything is sent again.
+
+The provider is asked (Ghasedak by our checkids; Media Payamak and Amoot through their lists of
+sent messages). Found messages are recorded as sent; if every remaining one is known not sent, the
+chunk is queued again for just those. Where the provider cannot be asked, or cannot tell within
+settings.reconcile_max_age, the campaign's policy decides: `hold` (default) marks them `unknown`
+with the reason, `resend` queues them again.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from campaigns.states import RecipientState
+from campaigns.store import RecipientUpdate, utcnow
+from workers.deps import WorkerDeps
+from workers.errors import ConfigurationError, ProviderError
+from workers.operations.backoff import poll_delay
+from workers.operations.send import batch_for
+from workers.status import SendOutcome
+
+log = logging.getLogger("workers.reconcile")
+
+# Look for the send a little before the claim, in case the clocks of the two sides differ.
+CLOCK_SLACK = timedelta(seconds=120)
+
+
+@dataclass(frozen=True)
+class Reconciled:
+    kind: str  # found | requeued | held | waiting | nothing
+    chunk_id: int
+    found: int = 0
+    detail: str = ""
+
+
+def apply_policy(deps: WorkerDeps, chunk_id: int, on_unknown: str, reason: str) -> Reconciled:
+    if on_unknown == "resend":
+        deps.store.requeue_chunk(chunk_id, f"resent by policy: {reason}")
+        return Reconciled("requeued", chunk_id, detail=reason)
+    held = deps.store.hold_unknown(chunk_id, reason)
+    return Reconciled("held", chunk_id, detail=f"{held} recipients held as unknown: {reason}")
+
+
+def reconcile_chunk(chunk_id: int, deps: WorkerDeps, now: datetime | None = None) -> Reconciled:
+    now = now or utcnow()
+    chunk = deps.store.load_chunk(chunk_id)
+    if not chunk.messages:
+        deps.store.record_reconciled(chunk, [], requeue=False, now=now)
+        return Reconciled("nothing", chunk_id)
+    try:
+        client = deps.providers.get(chunk.provider)
+    except ConfigurationError as exc:
+        return Reconciled("waiting", chunk_id, detail=str(exc))
+    if client.capabilities.reconcile == "none":
+        return apply_policy(deps, chunk_id, chunk.on_unknown, f"{chunk.provider} offers no way to ask whether an interrupted send went out")
+    since = (chunk.sending_since or now) - CLOCK_SLACK
+    try:
+        results = client.reconcile(batch_for(chunk), since)
+    except ProviderError as exc:
+        log.warning("chunk %s: reconciliation call failed: %s", chunk_id, exc)
+        results = []
+    by_id = {r.recipient_id: r for r in results}
+    updates: list[RecipientUpdate] = []
+    undecided = 0
+    for msg in chunk.messages:
+        res = by_id.get(msg.recipient_id)
+        if res is not None and res.outcome is SendOutcome.ACCEPTED:
+            next_poll = now + timedelta(seconds=poll_delay(0, deps.settings.poll_intervals))
+            updates.append(RecipientUpdate(msg.recipient_id, RecipientState.SENT, res.message_id, res.raw_code, None, next_poll))
+        elif res is None or res.outcome is SendOutcome.UNKNOWN:
+            undecided += 1
+    if undecided == 0:
+        deps.store.record_reconciled(chunk, updates, requeue=True, now=now)
+        return Reconciled("found" if updates else "requeued", chunk_id, len(updates))
+    deps.store.record_reconciled(chunk, updates, requeue=False, now=now)
+    age = (now - chunk.sending_since).total_seconds() if chunk.sending_since else 0.0
+    if age >= deps.settings.reconcile_max_age:
+        return apply_policy(deps, chunk_id, chunk.on_unknown, f"{chunk.provider} could not say within {deps.settings.reconcile_max_age:g} s whether it was sent")
+    return Reconciled("waiting", chunk_id, len(updates), detail=f"{undecided} still undecided")

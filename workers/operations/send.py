@@ -1,0 +1,132 @@
+"""send_chunk: claim, rate-limit, call the provider, record (GOV.UK Notify's send_to_providers, with a claim).
+
+Called alike by the Celery task and the local runner. The claim is a committed compare-and-set,
+so a duplicate or redelivered message finds the chunk taken and does nothing; no database
+transaction is open while the provider is being called.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from campaigns.states import RecipientState
+from campaigns.store import ClaimedChunk, RecipientUpdate, utcnow
+from workers.deps import WorkerDeps
+from workers.errors import (
+    AccountError,
+    AmbiguousSendError,
+    ConfigurationError,
+    RecipientRefusedError,
+    RequestError,
+    TransientError,
+)
+from workers.operations.backoff import poll_delay, retry_delay
+from workers.status import DeliveryStatus, Message, SendBatch, SendOutcome, SendResult
+
+log = logging.getLogger("workers.send")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one send_chunk call; `requeue_in` asks the caller to try again that much later."""
+
+    kind: str  # skipped | accepted | requeued | retry | unknown | failed | paused | throttled | split
+    chunk_id: int
+    attempt: int | None = None
+    requeue_in: float | None = None
+    detail: str = ""
+
+
+def updates_from_results(chunk: ClaimedChunk, results: Sequence[SendResult], now: datetime, first_poll_in: float) -> tuple[list[RecipientUpdate], bool]:
+    """Per-recipient facts from a send reply, and whether some recipients are known not to have gone out.
+
+    Every message of the chunk gets exactly one verdict: a message the client said nothing about
+    is held as `unknown` (it may have gone out), never silently left pending.
+    """
+    by_id = {r.recipient_id: r for r in results}
+    updates: list[RecipientUpdate] = []
+    not_sent = False
+    for msg in chunk.messages:
+        res = by_id.get(msg.recipient_id)
+        if res is None or res.outcome is SendOutcome.UNKNOWN:
+            reason = (res.error if res else None) or "the provider's reply said nothing about this number"
+            updates.append(RecipientUpdate(msg.recipient_id, RecipientState.UNKNOWN, res.message_id if res else None, res.raw_code if res else None, reason))
+        elif res.outcome is SendOutcome.ACCEPTED:
+            updates.append(
+                RecipientUpdate(
+                    msg.recipient_id, RecipientState.SENT, res.message_id, res.raw_code, None, next_poll_at=now + timedelta(seconds=first_poll_in)
+                )
+            )
+        elif res.outcome is SendOutcome.REFUSED:
+            state = RecipientState.BLACKLISTED if res.status is DeliveryStatus.BLACKLISTED else RecipientState.FAILED
+            updates.append(RecipientUpdate(msg.recipient_id, state, res.message_id, res.raw_code, res.error or "refused by the provider"))
+        else:  # NOT_SENT: stays pending; the chunk goes back to the queue for it
+            not_sent = True
+    return updates, not_sent
+
+
+def batch_for(chunk: ClaimedChunk) -> SendBatch:
+    return SendBatch(tuple(Message(m.recipient_id, m.phone, m.text, m.client_ref) for m in chunk.messages), chunk.sender)
+
+
+def lease_for(deps: WorkerDeps, client_timeouts: tuple[float, float]) -> timedelta:
+    # Longer than the slowest possible call (3 connect tries + the read), so a live sender never loses its lease.
+    connect, read = client_timeouts
+    return timedelta(seconds=3 * connect + read + deps.settings.lease_margin)
+
+
+def send_chunk(chunk_id: int, attempt: int | None, deps: WorkerDeps) -> Outcome:
+    store, settings = deps.store, deps.settings
+    peek = store.chunk_cost(chunk_id)
+    if peek is None:
+        return Outcome("skipped", chunk_id, detail="no such chunk")
+    provider, parts = peek
+    try:
+        client = deps.providers.get(provider)
+    except ConfigurationError as exc:
+        # Cannot even build the client: pause rather than fail, the user can fix the setting and resume.
+        store.pause_campaign_of_chunk(chunk_id, str(exc))
+        return Outcome("paused", chunk_id, detail=str(exc))
+    wait = deps.limiter.acquire(client.settings.account_key, max(parts, 1), client.settings.rate)
+    if wait > 0:
+        return Outcome("throttled", chunk_id, attempt, requeue_in=wait)
+
+    chunk = store.claim_chunk(chunk_id, attempt, lease_for(deps, (client.settings.connect_timeout, client.settings.read_timeout)))
+    if chunk is None:
+        return Outcome("skipped", chunk_id, attempt, detail="claimed elsewhere, already sent, not due, or campaign not running")
+    if not chunk.messages:
+        store.record_send(chunk, [], requeue=False)
+        return Outcome("accepted", chunk_id, chunk.attempt, detail="nothing left to send")
+
+    try:
+        results = client.send(batch_for(chunk))
+    except RecipientRefusedError as exc:
+        new = store.split_chunk(chunk, str(exc))
+        return Outcome("split", chunk_id, chunk.attempt, requeue_in=0.0, detail=f"split off chunk {new}: {exc}")
+    except TransientError as exc:
+        delay = retry_delay(chunk.attempt, base=settings.backoff_base, cap=settings.backoff_cap, retry_after=exc.retry_after)
+        verdict = store.chunk_retry(chunk, str(exc), delay, settings.max_attempts)
+        if verdict == "failed":
+            return Outcome("failed", chunk_id, chunk.attempt, detail=str(exc))
+        return Outcome("retry", chunk_id, chunk.attempt, requeue_in=delay, detail=str(exc))
+    except AmbiguousSendError as exc:
+        store.chunk_unknown(chunk, str(exc))
+        log.warning("chunk %s: ambiguous send, to be reconciled: %s", chunk_id, exc)
+        return Outcome("unknown", chunk_id, chunk.attempt, detail=str(exc))
+    except AccountError as exc:
+        store.pause_for_account(chunk, str(exc))
+        log.error("chunk %s: account-level error, campaign paused: %s", chunk_id, exc)
+        return Outcome("paused", chunk_id, chunk.attempt, detail=str(exc))
+    except RequestError as exc:
+        store.chunk_failed(chunk, str(exc))
+        return Outcome("failed", chunk_id, chunk.attempt, detail=str(exc))
+
+    now = utcnow()
+    updates, not_sent = updates_from_results(chunk, results, now, poll_delay(0, settings.poll_intervals))
+    store.record_send(chunk, updates, requeue=not_sent, now=now)
+    if not_sent:
+        return Outcome("requeued", chunk_id, chunk.attempt, requeue_in=0.0, detail="part of the chunk did not go out")
+    return Outcome("accepted", chunk_id, chunk.attempt)

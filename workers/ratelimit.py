@@ -1,0 +1,76 @@
+"""Per-account rate limits counted in SMS parts (shared/DESIGN.md invariant 6).
+
+GCRA (generic cell rate algorithm): one timestamp per account, the "theoretical arrival time".
+`acquire` never sleeps: it answers 0 (go) or the seconds to wait, so a worker re-queues the chunk
+instead of holding its slot. `LocalLimiter` serves the embedded mode's threads; `RedisLimiter`
+shares one budget between every worker process through one atomic Lua script.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Protocol
+
+
+class Limiter(Protocol):
+    def acquire(self, key: str, cost: float, rate: float | None, burst: float | None = None) -> float:
+        """Take `cost` parts from `key`'s budget of `rate` parts/s; return 0.0 or seconds to wait."""
+        ...
+
+
+def _burst(rate: float, burst: float | None) -> float:
+    # Allow one second's worth at once (and at least one full chunk of parts), like a token bucket.
+    return max(burst if burst is not None else rate, 1.0)
+
+
+class LocalLimiter:
+    def __init__(self) -> None:
+        self._tat: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def acquire(self, key: str, cost: float, rate: float | None, burst: float | None = None) -> float:
+        if not rate:
+            return 0.0
+        interval = 1.0 / rate
+        tau = interval * (max(_burst(rate, burst), cost) - 1)
+        with self._lock:
+            now = time.monotonic()
+            tat = max(self._tat.get(key, now), now)
+            new_tat = tat + interval * cost
+            allow_at = new_tat - tau - interval
+            if now < allow_at:
+                return allow_at - now
+            self._tat[key] = new_tat
+            return 0.0
+
+
+_GCRA = """
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+local T, tau, cost = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+if tat < now then tat = now end
+local new_tat = tat + T * cost
+local allow_at = new_tat - tau - T
+if now < allow_at then return allow_at - now end
+redis.call('SET', KEYS[1], new_tat, 'PX', math.ceil(new_tat - now + tau + T))
+return 0
+"""
+
+
+class RedisLimiter:
+    """The same GCRA in Redis, using Redis's clock so every worker shares one time line."""
+
+    def __init__(self, client, prefix: str = "smsdispatch:rl:") -> None:  # noqa: ANN001 - redis.Redis
+        self._redis = client
+        self._script = client.register_script(_GCRA)
+        self._prefix = prefix
+
+    def acquire(self, key: str, cost: float, rate: float | None, burst: float | None = None) -> float:
+        if not rate:
+            return 0.0
+        interval_ms = 1000.0 / rate
+        tau_ms = interval_ms * (max(_burst(rate, burst), cost) - 1)
+        wait_ms = float(self._script(keys=[self._prefix + key], args=[interval_ms, tau_ms, cost]))
+        return wait_ms / 1000.0
