@@ -5,7 +5,8 @@ bare in `Authorization` (or, as in the legacy samples, as a `Token` field). Serv
 JSON), SendPeerToPeer (JSON), GetDeliveries, GetMessages (the sent box), AccountStatus.
 
 Choices where the docs are silent (say so if a live account shows otherwise):
-  * at most `MAX_NUMBERS` (100) numbers per call, else `Count_Invalid`; tests may set `state.amoot_max_numbers`;
+  * at most `MAX_NUMBERS` (100) numbers per call, else `Count_Invalid` (a request-class title; the docs give
+    no maximum); tests may set `state.amoot_max_numbers`;
   * a list with some invalid numbers is sent to the valid ones, the others get a `Mobile_Invalid` row; a list
     with none valid is refused whole with `Mobiles_Invalid`;
   * a line is accepted when it is `public` or all digits, else `LineNumber_NotExist`;

@@ -71,9 +71,7 @@ def render_code(code: int | str) -> Response:
     if number == 419:
         return envelope(419, MEANINGS[419], [10], status=419)
     http = number if number is not None and 400 <= number < 600 else 200
-    return envelope(
-        number if number is not None else code, MEANINGS.get(number or 0, "error"), None, status=http
-    )
+    return envelope(code if number is None else number, MEANINGS.get(number or 0, "error"), None, status=http)
 
 
 def required(form: dict[str, str], *names: str) -> Response | None:
@@ -114,12 +112,11 @@ def accept_all(state: SandboxState, rows: list[tuple[str, str, str, str | None]]
     if not state.charge(PROVIDER, len(rows)):
         return render_code(CREDIT_CODE)
     batch_id = state.new_batch_id()
-    ids = [
-        int(
-            state.accept(PROVIDER, receptor, text, line, client_ref=ref or None, batch_id=batch_id).message_id
-        )
-        for receptor, text, line, ref in rows
+    accepted = [
+        state.accept(PROVIDER, r, text, line, client_ref=ref or None, batch_id=batch_id)
+        for r, text, line, ref in rows
     ]
+    ids = [int(m.message_id) for m in accepted]  # the seed shows ids as JSON numbers
     return after_accept(fault, envelope(200, "success", ids))
 
 
@@ -133,9 +130,8 @@ def send_pair(form: dict[str, str], state: SandboxState) -> Response:
     bad = list_error(receptors, refs) if form.get("checkid", "").strip() else list_error(receptors)
     if bad:
         return bad
-    line = (
-        form.get("linenumber", "").strip() or DEFAULT_SENDERS[PROVIDER]
-    )  # seed: omitted -> the account's line
+    # The seed: without a linenumber the account's highest-priority line is used.
+    line = form.get("linenumber", "").strip() or DEFAULT_SENDERS[PROVIDER]
     return accept_all(
         state, [(r, form["message"], line, ref) for r, ref in zip(receptors, refs, strict=True)]
     )

@@ -52,7 +52,9 @@ def mixed_batch(c: MediaPayamakClient, texts: list[str]) -> SendBatch:
     return SendBatch(msgs, sender=c.settings.sender)
 
 
-def raw_post(sandbox: Any, method: str, body: dict[str, Any], key: str | None = "sandbox-mediapayamak-key") -> int:
+def raw_post(
+    sandbox: Any, method: str, body: dict[str, Any], key: str | None = "sandbox-mediapayamak-key"
+) -> int:
     headers = {"X-API-Key": key} if key is not None else {}
     reply = requests.post(f"{sandbox.url}/mediapayamak/{method}", json=body, headers=headers, timeout=5)
     assert reply.status_code == 200  # the sandbox's assumption: errors come in the envelope, HTTP 200
@@ -160,7 +162,9 @@ def test_whole_batch_answers_map_every_id(sandbox, sandbox_environ, code, state)
     assert {(r.status, r.raw_code) for r in results} == {(state, str(code))}
 
 
-@pytest.mark.parametrize(("code", "cls"), [(-1, AccountError), (-2, AccountError), (-6, TransientError), (-7, AccountError)])
+@pytest.mark.parametrize(
+    ("code", "cls"), [(-1, AccountError), (-2, AccountError), (-6, TransientError), (-7, AccountError)]
+)
 def test_credit_codes(sandbox, sandbox_environ, code, cls):
     sandbox.state.add_fault(Fault("mediapayamak", "balance", "code", code=code))
     with pytest.raises(ProviderError) as info:
@@ -309,7 +313,9 @@ def test_twin_wrong_auth(sandbox):
     body = {"fromNumber": "50004001", "toNumbers": "09121234567", "messageContent": "x"}
     assert raw_post(sandbox, "SendBatchSms", body, key="bad") == 25
     assert raw_post(sandbox, "SendBatchSms", body, key=None) == 25
-    assert raw_post(sandbox, "SendBatchSms", {**body, "userName": "sandbox", "password": "bad"}, key=None) == 1
+    assert (
+        raw_post(sandbox, "SendBatchSms", {**body, "userName": "sandbox", "password": "bad"}, key=None) == 1
+    )
     assert raw_post(sandbox, "GetCredit", {}, key="bad") == -7
     assert raw_post(sandbox, "GetCredit", {"userName": "sandbox", "password": "bad"}, key=None) == -1
     assert sandbox.state.accepted("mediapayamak") == []
@@ -404,7 +410,9 @@ def fail_after_first_call(monkeypatch, c: MediaPayamakClient, sandbox: Any, faul
 
 def test_partial_failure_keeps_the_ids_already_obtained(monkeypatch, sandbox, sandbox_environ):
     c = client(sandbox_environ)
-    fail_after_first_call(monkeypatch, c, sandbox, Fault("mediapayamak", "send", "accept_then_http", status=500))
+    fail_after_first_call(
+        monkeypatch, c, sandbox, Fault("mediapayamak", "send", "accept_then_http", status=500)
+    )
     results = c.send(mixed_batch(c, ["a", "b", "c", "a"]))
     assert [r.outcome for r in results] == [
         SendOutcome.ACCEPTED,

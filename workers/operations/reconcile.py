@@ -23,10 +23,6 @@ from workers.status import SendOutcome
 
 log = logging.getLogger("workers.reconcile")
 
-# Look for the send a little before the claim, in case the clocks of the two sides differ.
-CLOCK_SLACK = timedelta(seconds=120)
-
-
 @dataclass(frozen=True)
 class Reconciled:
     kind: str  # found | requeued | held | waiting | nothing
@@ -55,7 +51,9 @@ def reconcile_chunk(chunk_id: int, deps: WorkerDeps, now: datetime | None = None
         return Reconciled("waiting", chunk_id, detail=str(exc))
     if client.capabilities.reconcile == "none":
         return apply_policy(deps, chunk_id, chunk.on_unknown, f"{chunk.provider} offers no way to ask whether an interrupted send went out")
-    since = (chunk.sending_since or now) - CLOCK_SLACK
+    # The moment our send began: clients measure their "not found means not sent" grace from it,
+    # and those that search by time widen their own window for clock differences.
+    since = chunk.sending_since or now
     try:
         results = client.reconcile(batch_for(chunk), since)
     except ProviderError as exc:

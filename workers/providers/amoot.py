@@ -6,10 +6,10 @@ One text to many: `SendSimple` (form); different texts: `SendPeerToPeer` (JSON);
 ambiguous sends: `GetMessages` (the sent box, matched on mobile and text); balance: `AccountStatus`.
 
 Options (SMSDISPATCH_AMOOT_<OPTION>), each for a fact the docs leave open:
-  RECONCILE_GRACE  seconds after a send before "not in the sent box" means NOT_SENT (default 60)
+  RECONCILE_GRACE  seconds after reconcile's `since` before "not in the sent box" means NOT_SENT (default 60)
   DISABLED_RETRY   retry_after seconds for System_Disabled (-300); the docs give none (default 900)
   STATUS_BATCH     ids per GetDeliveries call; the docs give no maximum (default 100, at most 100)
-  TIMEZONE         zone of SendDateTime/FromDateTime/ToDateTime; the samples use Iran time (default Asia/Tehran)
+  TIMEZONE         zone of SendDateTime, FromDateTime, ToDateTime; samples use Iran time (default Asia/Tehran)
 The line is the batch's sender, else SMSDISPATCH_AMOOT_SENDER, else "public" (the shared line, §4).
 """
 
@@ -62,8 +62,9 @@ _BY_CLASS: dict[type[ProviderError] | None, dict[str, int]] = {
         "Title_Empty": 18, "FirstNameOrLastName_Empty": 19, "URLAddress_Empty": 20, "Count_Invalid": 103,
         "FromRow_Invalid": 104, "FromDate_Invalid": 105, "FromDateTime_Invalid": 106, "ToDate_Invalid": 107,
         "ToDateTime_Invalid": 108, "FromDateIsAfterThanToDate": 109, "FromDateTimeIsAfterThanToDateTime": 110,
-        "MessageID_Invalid": 111, "BulkID_Invalid": 112, "ContactID_Invalid": 113, "ContactGroupID_Invalid": 114,
-        "CourseID_Invalid": 115, "CourseGroupID_Invalid": 116, "URLAddress_Duplicate": 117,
+        "MessageID_Invalid": 111, "BulkID_Invalid": 112, "ContactID_Invalid": 113,
+        "ContactGroupID_Invalid": 114, "CourseID_Invalid": 115, "CourseGroupID_Invalid": 116,
+        "URLAddress_Duplicate": 117,  # harmless (a relay URL already registered); never on our calls
         "RelayMessageDeliveryID_Invalid": 118, "RelayRecieveMessageID_Invalid": 119, "Length_Invalid": 120,
         "Length_Exceeded": 121,
     },
@@ -98,7 +99,7 @@ def error_class(title: str, *, sending: bool) -> type[ProviderError] | None:
 
 
 def to_local(phone: str) -> str:
-    """E.164 +989121234567 -> 09121234567: the national form of seed 001 and the SendPeerToPeer samples."""
+    """+989121234567 -> 09121234567: seed 001's form ("09120000000"), as in the SendPeerToPeer samples."""
     return "0" + phone[3:] if phone.startswith("+98") else phone
 
 
@@ -130,10 +131,9 @@ def row_result(msg: Message, title: str, message_id: object) -> SendResult:
     """One recipient's row: ACCEPTED only with Success and an id; a known failure title is a refusal."""
     if title == "Success" and message_id not in (None, "", 0, "0"):
         return SendResult(msg.recipient_id, SendOutcome.ACCEPTED, message_id=str(message_id), raw_code=title)
-    if title != "Success" and ("black" in title.lower() or title in STATUS):
-        return refused(
-            msg, title, DeliveryStatus.BLACKLISTED if "black" in title.lower() else DeliveryStatus.FAILED
-        )
+    black = "black" in title.lower()  # no blacklist title is documented: recognise one by its name
+    if title != "Success" and (black or title in STATUS):
+        return refused(msg, title, DeliveryStatus.BLACKLISTED if black else DeliveryStatus.FAILED)
     log.warning("amoot: recipient %s row Status %r, MessageID %r", msg.recipient_id, title, message_id)
     return SendResult(msg.recipient_id, SendOutcome.UNKNOWN, raw_code=title, error=f"unclear row: {title}")
 
@@ -159,7 +159,7 @@ def parse_simple_reply(body: Mapping[str, Any], batch: SendBatch) -> list[SendRe
 
 
 def parse_p2p_reply(body: Mapping[str, Any], batch: SendBatch) -> list[SendResult]:
-    """SendPeerToPeer: Numbers[].ID is the recipient's MessageID (providers.md §4: MessageID is per number)."""
+    """SendPeerToPeer: Numbers[].ID is the recipient's MessageID (providers.md §4: MessageID is per number)"""
     rows: dict[str, list[tuple[str, object]]] = {}
     data = body.get("Data") or {}
     for campaign in data.get("Campaigns") or []:
@@ -212,7 +212,7 @@ def parse_sent_box(body: Mapping[str, Any], batch: SendBatch, settled: bool) -> 
 
 class AmootClient(ProviderClient):
     name = "amoot"
-    # Mobiles <= 100 is providers.md's choice (the docs give no maximum); no inbox in our use; ContactCreate exists.
+    # Mobiles <= 100 is providers.md's choice (docs give no maximum); no inbox here; ContactCreate exists.
     capabilities = Capabilities(100, 100, personalised=True, reconcile="sent-box", inbox=False, contacts=True)
     default_url = "https://portal.amootsms.com/rest"
     credential_names = ("token",)
