@@ -264,6 +264,12 @@ def test_parse_sent_box():
     assert late[2].outcome is SendOutcome.NOT_SENT
 
 
+def test_sent_box_text_is_compared_as_a_panel_may_store_it():
+    row = {"batchSmsId": 5, "receiver": "9121234567", "content": "كد  تخفيف\r\nلغو11"}  # Arabic kaf and yeh
+    b = SendBatch((Message(1, "+989121234567", "کد تخفیف\nلغو11", "a"),), "s")
+    assert mp.parse_sent_box([row], b, grace_over=True)[0].outcome is SendOutcome.ACCEPTED
+
+
 def test_one_sent_row_proves_one_message():
     row = {"batchSmsId": 5, "receiver": "09121234567", "content": "x"}
     b = SendBatch((Message(1, "+989121234567", "x", "a"), Message(2, "+989121234567", "x", "b")), "s")
@@ -456,6 +462,24 @@ def test_status_over_several_batches_and_bad_ids(sandbox, sandbox_environ):
     assert results[1].status is DeliveryStatus.UNKNOWN and results[1].raw_code is None
     assert all(r.raw_code is not None for i, r in enumerate(results) if i != 1)
     assert sandbox.state.calls[("mediapayamak", "status")] == 2  # one GetBatchDelivery per batch
+
+
+def test_one_batch_error_does_not_hide_the_other_batches(sandbox, sandbox_environ):
+    c = client(sandbox_environ)
+    first = [r.message_id for r in c.send(batch(c, PHONES[:2]))]
+    second = [r.message_id for r in c.send(batch(c, PHONES[2:4]))]
+    sandbox.state.add_fault(
+        Fault("mediapayamak", "status", "code", code=-5)
+    )  # the first batch asked: too early
+    results = c.status(first + second)
+    assert [(r.status, r.raw_code) for r in results[:2]] == [(DeliveryStatus.UNKNOWN, "-5")] * 2
+    assert all(r.status is not DeliveryStatus.UNKNOWN and r.raw_code != "-5" for r in results[2:])
+    sandbox.state.add_fault(Fault("mediapayamak", "status", "code", code=-5, times=2))
+    with pytest.raises(TransientError):  # every batch failed: the caller learns why, and when to come back
+        c.status(first + second)
+    sandbox.state.add_fault(Fault("mediapayamak", "status", "code", code=-7))
+    with pytest.raises(AccountError):
+        c.status(first + second)
 
 
 def test_paging_index_option(sandbox_environ):

@@ -13,7 +13,11 @@ each set because the docs leave the fact open:
                    (default 60); earlier it stays UNKNOWN, as the sent box may lag the send.
   INDEX            "row" (default) or "page": what `index` counts in paged calls. Seed 002 calls it the row
                    index, from 1 (so page 2 of 100 starts at 101); the official SDK names it pageIndex.
+Numbers go out as 09XXXXXXXXX (the official SDK's samples); a recipient's id is "{batchSmsId}:{number}".
 Personalised batches are sent as one `SendBatchSms` per distinct text, in order (see `send`).
+Reconciliation reads the sent box (`GetMessagesByDateRange`, messageType 2) and matches number and text;
+the row field names (receiver, content, messageId) are the official SDK's MessageInfo, and `batchSmsId`
+in a row is an assumption: without it the id is the row's messageId, which `status` cannot poll.
 """
 
 from __future__ import annotations
@@ -99,6 +103,7 @@ TEHRAN = timezone(timedelta(hours=3, minutes=30), "Asia/Tehran")  # fixed: Iran 
 DEFAULT_DATE_FORMAT = "%Y-%m-%dT%H:%M:%S"
 CLOCK_SLACK = timedelta(seconds=60)  # widen the sent-box window for clock skew between us and the provider
 PAGE_STATUS, PAGE_MESSAGES, MAX_PAGES = 100, 1000, 100
+ARABIC_TO_PERSIAN = str.maketrans({"\u064a": "\u06cc", "\u0643": "\u06a9"})  # ي -> ی, ك -> ک
 
 
 def provider_number(e164: str) -> str:
@@ -168,17 +173,27 @@ def delivery_status(message_id: str, raw: Any) -> StatusResult:
     return StatusResult(message_id, status or DeliveryStatus.UNKNOWN, raw_code=str(raw))
 
 
+def comparable(text: Any) -> str:
+    """Text as the panel may store it: Arabic yeh/kaf as Persian, runs of whitespace as one space.
+    A false "not sent" means a duplicate SMS, so compare loosely on what a panel may rewrite."""
+    return " ".join(str(text).translate(ARABIC_TO_PERSIAN).split())
+
+
 def match_sent(messages: Sequence[dict[str, Any]], phone: str, text: str) -> dict[str, Any] | None:
-    """The first sent-box row (MessageInfo: receiver, content) to this number with exactly this text."""
-    key = number_key(phone)
-    hits = (m for m in messages if number_key(m.get("receiver", "")) == key and m.get("content") == text)
+    """The first sent-box row (MessageInfo: receiver, content) to this number with this text."""
+    key, want = number_key(phone), comparable(text)
+    hits = (
+        m
+        for m in messages
+        if number_key(m.get("receiver", "")) == key and comparable(m.get("content", "")) == want
+    )
     return next(hits, None)
 
 
 def parse_sent_box(sent: list[dict[str, Any]], batch: SendBatch, grace_over: bool) -> list[SendResult]:
     """Sent-box rows -> one result per message: ACCEPTED with an id when found (built from the row's
     batchSmsId, else its messageId), NOT_SENT when missing after the grace period, else UNKNOWN."""
-    out = []
+    out, sent = [], list(sent)  # a copy: rows are crossed off as they are matched
     for m in batch.messages:
         hit = match_sent(sent, m.phone, m.text)
         if hit is None:
@@ -274,7 +289,10 @@ class MediaPayamakClient(ProviderClient):
 
     # ---- status ---------------------------------------------------------------------------------
     def status(self, message_ids: Sequence[str]) -> list[StatusResult]:
-        """Groups ids by batchSmsId; GetBatchDelivery page after page until all of a batch are found."""
+        """Groups ids by batchSmsId; GetBatchDelivery page after page until all of a batch are found.
+        One batch's call-level error (e.g. -5 too early, -2 unknown id) leaves that batch's ids UNKNOWN
+        with the code, so it cannot hide the other batches' reports; it is raised when every batch
+        failed, and an AccountError is raised at once."""
         found: dict[str, StatusResult] = {}
         by_batch: dict[str, dict[str, str]] = {}
         for mid in message_ids:
@@ -283,8 +301,19 @@ class MediaPayamakClient(ProviderClient):
                 log.warning("mediapayamak: %r is not a {batchSmsId}:{number} id", mid)
             else:
                 by_batch.setdefault(parts[0], {})[number_key(parts[1])] = mid
+        errors: list[ProviderError] = []
         for batch_id, wanted in by_batch.items():
-            found.update(self._batch_status(batch_id, wanted))
+            try:
+                found.update(self._batch_status(batch_id, wanted))
+            except AccountError:
+                raise
+            except ProviderError as exc:
+                errors.append(exc)
+                found.update(
+                    (mid, StatusResult(mid, DeliveryStatus.UNKNOWN, exc.code)) for mid in wanted.values()
+                )
+        if errors and len(errors) == len(by_batch):
+            raise errors[0]
         return [found.get(mid) or StatusResult(mid, DeliveryStatus.UNKNOWN) for mid in message_ids]
 
     def _batch_status(self, batch_id: str, wanted: dict[str, str]) -> dict[str, StatusResult]:
