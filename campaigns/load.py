@@ -317,8 +317,8 @@ class RecipientLoader:
             pending.append(batch)
             count += batch.num_rows
             while count >= self.block_rows:
-                table = pa.Table.from_batches(pending).rename_columns(self.columns)
-                yield table.slice(0, self.block_rows)
+                table = pa.Table.from_batches(pending)
+                yield table.slice(0, self.block_rows).rename_columns(self.columns)
                 rest = table.slice(self.block_rows)
                 pending, count = rest.to_batches(), rest.num_rows
         if count:

@@ -106,7 +106,7 @@ def _check_send(line: str, numbers: list[str], state: SandboxState) -> Response 
         return render_code("LineNumber_Empty")
     if not numbers:
         return render_code("Mobiles_Empty")
-    if len(numbers) > getattr(state, "amoot_max_numbers", MAX_NUMBERS):
+    if len(numbers) > state.amoot_max_numbers:
         return render_code("Count_Invalid")
     if not _line_ok(line):
         return render_code("LineNumber_NotExist")
@@ -194,7 +194,7 @@ def get_deliveries(fields: dict[str, Any], state: SandboxState) -> Response:
     ids = _numbers(fields.get("ListMessageID"))
     if not ids:
         return render_code("MessageID_Invalid")
-    if len(ids) > getattr(state, "amoot_max_numbers", MAX_NUMBERS):
+    if len(ids) > state.amoot_max_numbers:
         return render_code("Count_Invalid")
     early = before_accept(state.take_fault(PROVIDER, "status"), render_code, TRANSIENT_CODE)
     if early:

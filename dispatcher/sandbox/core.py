@@ -104,6 +104,7 @@ class SandboxState:
         fail_rate: float = 0.0,
         final_after_s: float = 1.0,
         negin_min_interval_s: float = 0.0,
+        amoot_max_numbers: int = 100,
         credentials: dict[str, dict[str, str]] | None = None,
     ) -> None:
         self.seed = seed
@@ -111,6 +112,7 @@ class SandboxState:
         self.fail_rate = fail_rate
         self.final_after_s = final_after_s
         self.negin_min_interval_s = negin_min_interval_s
+        self.amoot_max_numbers = amoot_max_numbers  # Amoot documents no maximum; the twin's is a setting
         self.credentials = {k: dict(v) for k, v in (credentials or DEFAULT_CREDENTIALS).items()}
         self.lock = threading.RLock()
         self._rng = random.Random(seed)
