@@ -49,10 +49,11 @@ def case_read(path: Path, engine: str, block_rows: int) -> dict[str, object]:
     imports = peak_mb()
     start = time.perf_counter()
     rows = 0
-    if engine == "pyarrow":
-        options = pacsv.ReadOptions(block_size=block_rows * 96, encoding=encoding.replace("utf-8", "utf8"))
-        for batch in pacsv.open_csv(path, read_options=options):
-            rows += batch.to_pandas().shape[0]
+    if engine == "pyarrow":  # as the loader does it: a Python file object and 1 MiB blocks
+        options = pacsv.ReadOptions(block_size=1 << 20, encoding=encoding.replace("utf-8", "utf8"))
+        with path.open("rb") as fh:
+            for batch in pacsv.open_csv(fh, read_options=options):
+                rows += batch.to_pandas().shape[0]
     else:
         for frame in pd.read_csv(path, dtype=str, na_filter=False, chunksize=block_rows, encoding=encoding):
             rows += len(frame)
@@ -77,11 +78,13 @@ def case_load(path: Path, engine: str, block_rows: int) -> dict[str, object]:
 
 
 def _store_function() -> Callable[[str, object], None] | None:
+    """campaigns.store's bulk loader (store_blocks, or bulk_load), if the store has one yet."""
     try:
         import campaigns.store as store
-    except ImportError:
+    except Exception:  # the store is written by someone else, concurrently: any failure means "not yet"
         return None
-    return getattr(store, "store_blocks", None) or getattr(store, "bulk_load", None)
+    function = getattr(store, "store_blocks", None) or getattr(store, "bulk_load", None)
+    return function if callable(function) else None
 
 
 def case_store(path: Path, db: str, block_rows: int) -> dict[str, object]:
@@ -123,7 +126,10 @@ def case_baseline(path: Path, limit: int) -> dict[str, object]:
     mobile = {phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE}
     seen: dict[str, int] = {}
     rows = 0
-    with path.open(encoding="utf-8-sig", newline="") as fh, (OUT / "baseline_rejects.csv").open("w", encoding="utf-8-sig", newline="") as rej:
+    with (
+        path.open(encoding="utf-8-sig", newline="") as fh,
+        (OUT / "baseline_rejects.csv").open("w", encoding="utf-8-sig", newline="") as rej,
+    ):
         reader = csv.DictReader(fh)
         rejects = csv.writer(rej)
         rejects.writerow(["row", "value", "reason"])
@@ -145,7 +151,10 @@ def case_baseline(path: Path, limit: int) -> dict[str, object]:
                 rejects.writerow([number, value, f"duplicate of row {seen[e164]}"])
                 continue
             seen[e164] = number
-            db.execute("INSERT INTO recipients VALUES (?, ?, ?, ?, ?)", (number, e164, rec["name"], rec["city"], rec["amount"]))
+            db.execute(
+                "INSERT INTO recipients VALUES (?, ?, ?, ?, ?)",
+                (number, e164, rec["name"], rec["city"], rec["amount"]),
+            )
     db.commit()
     db.close()
     return {"rows": rows, "seconds": time.perf_counter() - start, "imports_mb": imports}
@@ -175,7 +184,9 @@ def csv_path(rows: int, cp1256: bool) -> Path:
         # In a child process: ru_maxrss survives fork+exec, so this process must stay small.
         print(f"making {path.name} ...", flush=True)
         maker = Path(__file__).resolve().parent / "make_messy_csv.py"
-        subprocess.run([sys.executable, str(maker), str(rows), str(path), *(["--cp1256"] if cp1256 else [])], check=True)
+        subprocess.run(
+            [sys.executable, str(maker), str(rows), str(path), *(["--cp1256"] if cp1256 else [])], check=True
+        )
     return path
 
 
@@ -203,15 +214,31 @@ def main(argv: list[str] | None = None) -> None:
         cases.append("store/postgres")
     if not args.no_baseline:
         cases.append("baseline/per-row")
-    print(f"file: {path} ({path.stat().st_size / 1e6:.1f} MB, {args.rows} rows), block_rows={args.block_rows}, cpus={os.cpu_count()}")
+    print(
+        f"file: {path} ({path.stat().st_size / 1e6:.1f} MB, {args.rows} rows), block_rows={args.block_rows}, cpus={os.cpu_count()}"
+    )
     print(f"{'case':18} {'rows':>9} {'seconds':>8} {'rows/s':>10} {'peak RSS':>9} {'imports':>8}")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    }
     for case in cases:
-        cmd = [sys.executable, __file__, "--case", case, "--file", str(path), "--block-rows", str(args.block_rows)]
+        cmd = [
+            sys.executable,
+            __file__,
+            "--case",
+            case,
+            "--file",
+            str(path),
+            "--block-rows",
+            str(args.block_rows),
+        ]
         cmd += ["--baseline-rows", str(args.baseline_rows)]
         done = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
         if done.returncode != 0:
-            print(f"{case:18} failed: {done.stderr.strip().splitlines()[-1] if done.stderr.strip() else done.returncode}")
+            print(
+                f"{case:18} failed: {done.stderr.strip().splitlines()[-1] if done.stderr.strip() else done.returncode}"
+            )
             continue
         r = json.loads(done.stdout.strip().splitlines()[-1])
         if "skipped" in r:

@@ -17,15 +17,51 @@ from collections.abc import Callable
 from pathlib import Path
 
 # Real mobile prefixes (MCI 91x/990-994, Irancell 90x/93x, Rightel 92x), enough variety for the bench.
-PREFIXES = ("912", "913", "919", "990", "991", "901", "902", "903", "930", "933", "935", "936", "937", "938", "939", "920", "921", "922")
-FIRST = ("علی", "محمد", "زهرا", "فاطمه", "حسین", "مریم", "رضا", "سارا", "نگار", "امیر", "کیوان", "یاسمین", "پریسا", "مهدی")
+PREFIXES = (
+    "912",
+    "913",
+    "919",
+    "990",
+    "991",
+    "901",
+    "902",
+    "903",
+    "930",
+    "933",
+    "935",
+    "936",
+    "937",
+    "938",
+    "939",
+    "920",
+    "921",
+    "922",
+)
+FIRST = (
+    "علی",
+    "محمد",
+    "زهرا",
+    "فاطمه",
+    "حسین",
+    "مریم",
+    "رضا",
+    "سارا",
+    "نگار",
+    "امیر",
+    "کیوان",
+    "یاسمین",
+    "پریسا",
+    "مهدی",
+)
 LAST = ("احمدی", "محمدی", "حسینی", "رضایی", "کریمی", "موسوی", "جعفری", "کاظمی", "یزدانی", "قاسمی", "صادقی")
 CITIES = ("تهران", "مشهد", "اصفهان", "شیراز", "تبریز", "کرج", "قم", "اهواز", "کرمانشاه", "رشت", "یزد", "کیش")
 
 PERSIAN = str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹")
 ARABIC = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
 # What Excel's Windows-1256 export does to characters the code page lacks.
-CP1256_FALLBACK = str.maketrans({"ی": "ي", **{chr(0x06F0 + i): str(i) for i in range(10)}, **{chr(0x0660 + i): str(i) for i in range(10)}})
+CP1256_FALLBACK = str.maketrans(
+    {"ی": "ي", **{chr(0x06F0 + i): str(i) for i in range(10)}, **{chr(0x0660 + i): str(i) for i in range(10)}}
+)
 
 # National number n = "9XXXXXXXXX" -> one spelling.
 SPELLINGS: tuple[Callable[[str], str], ...] = (

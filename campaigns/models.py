@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import text as sql_text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -128,8 +129,8 @@ class Recipient(Base):
         Index(
             "ix_recipients_due_poll",
             "next_poll_at",
-            postgresql_where=text("next_poll_at IS NOT NULL"),
-            sqlite_where=text("next_poll_at IS NOT NULL"),
+            postgresql_where=sql_text("next_poll_at IS NOT NULL"),
+            sqlite_where=sql_text("next_poll_at IS NOT NULL"),
         ),
         Index("ix_recipients_campaign_phone", "campaign_id", "phone", unique=True),
     )

@@ -4,12 +4,11 @@ Which numbers count as mobile is phonenumbers' metadata for region IR, number ty
 import time so that a phonenumbers upgrade moves us with it; tests/test_normalise.py checks our
 verdict against `phonenumbers.is_valid_number` + `number_type` with a property test.
 
-Vectorised with Arrow compute kernels (RE2 regexes) on the column as a whole. We call pyarrow.compute
-directly rather than through pandas `.str`, because pandas runs `.str.translate`/`.str.extract` and
-some regexes in Python per row, and its masked assignment copies: measured 3.4 s against 0.5 s for a
-million messy values. Only rows holding non-ASCII text go through `str.translate`, and only rows that
-are not already plain digits go through the (slow) regex replace.
-"""
+Vectorised over the whole column, with no Python per row: separators, invisible marks and Persian /
+Arabic-Indic digits are handled on the UTF-8 bytes with numpy lookup tables, the rest with Arrow
+compute kernels (RE2). pandas `.str` was measured first and was slower: `.str.translate` and
+`.str.extract` run Python per row, and masked assignment copies (3.4 s for a million messy values,
+against 0.45 s here; bench/load_csv.py)."""
 
 from __future__ import annotations
 
@@ -48,71 +47,126 @@ VALID = len(REASONS)
 """Reason code of a valid number; codes below it index REASONS."""
 _REASON_TEXT = pa.array([*REASONS, None], type=pa.string())
 
-# Persian (U+06F0..) and Arabic-Indic (U+0660..) digits to ASCII; invisible direction marks, zero-width
-# characters, Unicode spaces and dashes dropped; full-width ( ) + to ASCII.
-_UNICODE_TABLE: dict[int, int | None] = {
-    **{0x06F0 + i: ord("0") + i for i in range(10)},
-    **{0x0660 + i: ord("0") + i for i in range(10)},
-    **dict.fromkeys([0x00A0, 0x00AD, 0x061C, 0x1680, 0x202F, 0x205F, 0x2212, 0x3000, 0xFEFF]),
-    **dict.fromkeys(range(0x2000, 0x2016)),  # spaces, zero-width chars, LRM/RLM, hyphens and dashes
-    **dict.fromkeys(range(0x2028, 0x202F)),  # separators, LRE/RLE/PDF/LRO/RLO
-    **dict.fromkeys(range(0x2066, 0x206A)),  # isolates
-    0xFF08: ord("("),
-    0xFF09: ord(")"),
-    0xFF0B: ord("+"),
-}
-_PLAIN = r"^\+?[0-9]+$"
-_SCIENTIFIC = r"^[0-9](?:\.[0-9]+)?[eE]\+?[0-9]+$"  # Excel shows 989121234567 as 9.89121E+11
-# Excel's float (9121234567.0) keeps its digits; otherwise drop ASCII separators people put between
-# digit groups, and apostrophes/quotes (Excel's "store as text" marker).
-_EXCEL_FLOAT_OR_SEPARATOR = r"^([0-9]+)\.0+$|[ \t\r\n\v\f\-.()/'\"_]"
+# What happens to each character on the way to plain digits: kept, dropped (as a space: a value of only
+# these is empty; or as punctuation), or replaced by the ASCII byte given.
+_KEEP, _SPACE, _PUNCT = -1, -2, -3
+
+
+def _character_actions() -> np.ndarray:
+    actions = np.full(0x10000, _KEEP, dtype=np.int16)
+    for char in " \t\r\n\v\f":
+        actions[ord(char)] = _SPACE
+    for char in "-.()/'\"_":  # between digit groups; ' and " are Excel's "store as text" marks
+        actions[ord(char)] = _PUNCT
+    for i in range(10):
+        actions[0x06F0 + i] = actions[0x0660 + i] = ord("0") + i  # Persian and Arabic-Indic digits
+    spaces = [0x00A0, 0x061C, 0x1680, 0x202F, 0x205F, 0x3000, 0xFEFF]  # no-break, ALM, ..., BOM
+    spaces += [
+        *range(0x2000, 0x2010),
+        *range(0x2028, 0x202F),
+        *range(0x2066, 0x206A),
+    ]  # ZW*, LRM/RLM, embeddings
+    actions[spaces] = _SPACE
+    actions[[0x00AD, *range(0x2010, 0x2016), 0x2212, 0xFF08, 0xFF09]] = _PUNCT  # dashes, full-width ( )
+    actions[0xFF0B] = ord("+")
+    return actions
+
+
+_ACTIONS = _character_actions()
+_BYTE_ACTIONS = np.where(np.arange(256) < 0x80, _ACTIONS[:256], _KEEP).astype(np.int16)  # ASCII bytes only
+_SCIENTIFIC = r"^[ \t]*[0-9](?:\.[0-9]+)?[eE]\+?[0-9]+[ \t]*$"  # Excel shows 989121234567 as 9.89121E+11
+_EXCEL_FLOAT = r"^[ \t]*[0-9]+\.0+[ \t]*$"  # Excel stored the number as a float: 9121234567.0
 _MOBILE = "^(?:" + MOBILE_PATTERN + ")$"
 
 
-def _arrow_text(values: pd.Series) -> pa.Array:
+def _arrow_text(values: pd.Series | pa.Array | pa.ChunkedArray) -> pa.Array:
     """The values as an Arrow string array, missing values as ""."""
-    if not isinstance(values.dtype, pd.StringDtype):
-        values = values.astype("str")  # numbers from .xlsx or callers: 9121234567 -> "9121234567"
-    array = pa.array(values.array)
-    if isinstance(array, pa.ChunkedArray):
-        array = array.combine_chunks()
-    return pc.fill_null(array, "")
+    if isinstance(values, pd.Series):
+        if not isinstance(values.dtype, pd.StringDtype):
+            values = values.astype("str")  # numbers from callers: 9121234567 -> "9121234567"
+        values = pa.array(values.array)
+    if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
+        values = pc.cast(values, pa.string())
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    return pc.fill_null(values, "")
 
 
 def _np(mask: pa.Array) -> np.ndarray:
     return mask.to_numpy(zero_copy_only=False)
 
 
+def _per_row(offsets: np.ndarray, flags: np.ndarray) -> np.ndarray:
+    """How many flagged bytes each row has."""
+    # int32 when it fits: a block's column is far below 2 GiB, and the cumsum runs three times faster.
+    total = np.zeros(len(flags) + 1, dtype=np.int32 if len(flags) < 2**31 else np.int64)
+    total[1:] = flags
+    np.cumsum(total, out=total)
+    return (total[offsets[1:]] - total[offsets[:-1]]).astype(np.int64)
+
+
 def _clean(text: pa.Array) -> tuple[pa.Array, np.ndarray, np.ndarray, np.ndarray]:
-    """Separators dropped and digits made ASCII, plus masks: blank, scientific notation, numeric (`+?[0-9]+`)."""
-    non_ascii = pc.invert(pc.string_is_ascii(text))
-    if pc.any(non_ascii).as_py():
-        # Python per row, but only for rows with non-ASCII text: there is no Arrow kernel for a translate table.
-        translated = [value.translate(_UNICODE_TABLE) for value in text.filter(non_ascii).to_pylist()]
-        text = pc.replace_with_mask(text, non_ascii, pa.array(translated, type=text.type))
-    blank = np.zeros(len(text), dtype=bool)
-    scientific = np.zeros(len(text), dtype=bool)
-    numeric = _np(pc.match_substring_regex(text, _PLAIN))
-    messy = pa.array(~numeric)
-    messy_idx = np.flatnonzero(~numeric)
-    if len(messy_idx):
-        sub = pc.utf8_trim_whitespace(text.filter(messy))
-        blank[messy_idx] = _np(pc.equal(pc.binary_length(sub), 0))
-        scientific[messy_idx] = _np(pc.match_substring_regex(sub, _SCIENTIFIC))
-        sub = pc.replace_substring_regex(sub, _EXCEL_FLOAT_OR_SEPARATOR, r"\1")
-        numeric[messy_idx] = _np(pc.match_substring_regex(sub, _PLAIN))
-        text = pc.replace_with_mask(text, messy, sub)
-    return text, blank, scientific, numeric
+    """Digits made ASCII and separators dropped, plus masks: blank, scientific notation, numeric (`+?[0-9]+`).
+
+    Works on the UTF-8 bytes of the whole column with numpy: no Python per row, and no regex replace,
+    which was the slowest step. Dropping whole UTF-8 sequences or replacing them by one ASCII byte keeps
+    the text valid UTF-8.
+    """
+    n = len(text)
+    scientific = _np(pc.match_substring_regex(text, _SCIENTIFIC))
+    excel_float = pc.match_substring_regex(text, _EXCEL_FLOAT)
+    if pc.any(excel_float).as_py():  # rare: a regex on those rows only
+        fixed = pc.replace_substring_regex(text.filter(excel_float), r"\.0+", "")
+        text = pc.replace_with_mask(text, excel_float, fixed)
+    if n == 0:
+        return text, np.zeros(0, bool), scientific, np.zeros(0, bool)
+
+    _, offset_buffer, data_buffer = text.buffers()
+    offset_type = np.int64 if pa.types.is_large_string(text.type) else np.int32
+    offsets = np.frombuffer(offset_buffer, dtype=offset_type)[text.offset : text.offset + n + 1].astype(
+        np.int64
+    )
+    data = np.frombuffer(data_buffer, dtype=np.uint8) if data_buffer is not None else np.zeros(0, np.uint8)
+    data = data[offsets[0] : offsets[-1]]
+    offsets -= offsets[0]
+
+    action = _BYTE_ACTIONS[data]
+    for lead_min, lead_max, width in ((0xC2, 0xE0, 2), (0xE0, 0xF0, 3)):  # 2- and 3-byte sequences (the BMP)
+        lead = np.flatnonzero((data >= lead_min) & (data < lead_max))
+        if not len(lead):
+            continue
+        code = (data[lead] & (0x1F if width == 2 else 0x0F)).astype(np.int32)
+        for k in range(1, width):
+            code = (code << 6) | (data[lead + k] & 0x3F)
+        act = _ACTIONS[code]
+        hit = act != _KEEP
+        lead, act = lead[hit], act[hit]
+        action[lead] = act
+        for k in range(1, width):
+            action[lead + k] = np.where(act >= 0, _PUNCT, act)  # a replaced character keeps one byte
+    kept = (action == _KEEP) | (action >= 0)
+    out = np.where(action >= 0, action, data).astype(np.uint8)[kept]
+    blank = _per_row(offsets, action != _SPACE) == 0
+
+    length = _per_row(offsets, kept)
+    new_offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(length, out=new_offsets[1:])
+    non_digit = _per_row(new_offsets, (out < ord("0")) | (out > ord("9")))
+    first = out[np.minimum(new_offsets[:-1], max(len(out) - 1, 0))] if len(out) else np.zeros(n, np.uint8)
+    plus = (length > 0) & (first == ord("+"))
+    numeric = (length > plus) & (non_digit == plus)
+    cleaned = pa.LargeStringArray.from_buffers(n, pa.py_buffer(new_offsets), pa.py_buffer(out.tobytes()))
+    return cleaned, blank, scientific, numeric
 
 
-def national_numbers(values: pd.Series) -> tuple[pa.Array, np.ndarray]:
+def national_numbers(values: pd.Series | pa.Array | pa.ChunkedArray) -> tuple[pa.Array, np.ndarray]:
     """Per value: the 10-digit national mobile number (`9…`, "" when invalid) and the reason code
     (an index into REASONS, or VALID).
 
     The loader works on national numbers because they fit in int64 for deduplication.
     """
     text, blank, scientific, numeric = _clean(_arrow_text(values))
-    length = _np(pc.binary_length(text)).astype(np.int64)  # bytes == characters once ASCII digits
+    length = _np(pc.binary_length(text)).astype(np.int64)  # bytes == characters for the numeric rows
 
     def starts(prefix: str) -> np.ndarray:
         return _np(pc.starts_with(text, prefix))

@@ -623,7 +623,8 @@ class Store:
         else:
             values["polls"] = r.polls + 1
             allowed = list(AWAITING_REPORT) + [R.UNKNOWN]
-        stmt = update(recipients_t).where(r.id == bindparam("u_id"), r.state.in_(allowed)).values(**values)
+        # or_ of equalities, not IN: an expanding IN cannot be used with executemany.
+        stmt = update(recipients_t).where(r.id == bindparam("u_id"), or_(*(r.state == str(a) for a in allowed))).values(**values)
         conn.execute(
             stmt,
             [

@@ -42,7 +42,16 @@ UCS2_SINGLE, UCS2_MULTI = 70, 67
 
 def _char_class(chars: str, negate: bool = False) -> str:
     """A regex character class, valid for both Python's re and RE2 (pyarrow)."""
-    special = {"\\": r"\\", "]": r"\]", "[": r"\[", "^": r"\^", "-": r"\-", "\n": r"\n", "\r": r"\r", "\f": r"\f"}
+    special = {
+        "\\": r"\\",
+        "]": r"\]",
+        "[": r"\[",
+        "^": r"\^",
+        "-": r"\-",
+        "\n": r"\n",
+        "\r": r"\r",
+        "\f": r"\f",
+    }
     body = "".join(special.get(c, c) for c in chars)
     return f"[{'^' if negate else ''}{body}]"
 
@@ -154,7 +163,9 @@ class Template:
         literal.append(self.text[pos:])
         self._parts.append("".join(literal))
         self._parts = [p for p in self._parts if p != ""]
-        self.placeholders: tuple[str, ...] = tuple(dict.fromkeys(p[0] for p in self._parts if isinstance(p, tuple)))
+        self.placeholders: tuple[str, ...] = tuple(
+            dict.fromkeys(p[0] for p in self._parts if isinstance(p, tuple))
+        )
 
     @property
     def is_static(self) -> bool:
@@ -216,5 +227,9 @@ class Template:
                 pieces.append(part)
             else:
                 value = mapping[resolved[part[0]]]
-                pieces.append("" if value is None or (isinstance(value, float) and math.isnan(value)) else fold_arabic(str(value)))
+                pieces.append(
+                    ""
+                    if value is None or (isinstance(value, float) and math.isnan(value))
+                    else fold_arabic(str(value))
+                )
         return "".join(pieces)
