@@ -251,6 +251,11 @@ class RecipientLoader:
         )
         self.stats = LoadStats(0, 0, 0, 0, 0, self.encoding, self.phone_column, list(self.columns))
 
+    @property
+    def block_columns(self) -> list[str]:
+        """The columns of every block (what a template can use): row, phone, then the other columns."""
+        return [ROW, PHONE, *self._others]
+
     # --- sniffing -----------------------------------------------------------------------------------
 
     def _sniff(self) -> list[str]:

@@ -23,6 +23,11 @@ class PlannedBlock:
     chunks: pd.DataFrame  # seq, size, parts
 
 
+def batch_size(configured: int, *, personalised: bool, provider_personalised: bool) -> int:
+    """Numbers per chunk: the configured batch, or one when texts differ and one call carries one text."""
+    return configured if not personalised or provider_personalised else 1
+
+
 def fields_json(df: pd.DataFrame, columns: Sequence[str]) -> pd.Series:
     """One JSON object per row of the given columns, built column-wise (no per-row Python)."""
     if not columns:

@@ -20,7 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from campaigns.load import LoadError, RecipientLoader
-from campaigns.plan import PlannedBlock, plan
+from campaigns.plan import PlannedBlock, batch_size, plan
 from campaigns.store import CampaignSpec, EmptyCampaign, Store
 from campaigns.text import Template, TemplateError, fold_arabic
 from campaigns.windows import WhenError, parse_when, parse_window
@@ -125,7 +125,8 @@ def send(
     loader = RecipientLoader(file, column=column, rejects_path=rejects_path, suppressed=store.suppressed() if store else ())
     template.validate(loader.columns)
     extra = [c for c in loader.columns if c != loader.phone_column]
-    planned = plan(loader.blocks(), template, client.settings.batch, extra)
+    batch = batch_size(client.settings.batch, personalised=not template.is_static, provider_personalised=client.capabilities.personalised)
+    planned = plan(loader.blocks(), template, batch, extra)
 
     with _progress() as bar:
         task = bar.add_task("loading", total=None)

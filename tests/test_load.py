@@ -70,7 +70,7 @@ def test_encodings_are_detected_and_rows_loaded(
     assert loader.encoding == detected
     assert loader.columns == header
     assert loader.phone_column == "mobile"
-    assert frame.columns.tolist() == ["row", "phone", "نام", "شهر"]
+    assert frame.columns.tolist() == loader.block_columns == ["row", "phone", "نام", "شهر"]
     assert frame["phone"].tolist() == ["+989121234567", "+989351234567", "+989901112222"]
     assert frame["row"].tolist() == [2, 3, 7]
     assert frame["نام"].tolist() == [rows[0][0], rows[1][0], rows[5][0]]  # Persian text decoded intact
