@@ -59,7 +59,7 @@ def plan(
     """Number recipients into chunks of at most `batch`, render personalised texts, count parts."""
     if batch < 1:
         raise ValueError("batch must be at least 1")
-    static_parts = count_parts(template.text) if template.is_static else 0
+    static_parts = count_parts(template.static_text) if template.is_static else 0
     next_seq = 0
     carry: pd.DataFrame | None = None
 
@@ -83,7 +83,11 @@ def plan(
                 "seq": seq,
             }
         )
-        chunks = recipients.groupby("seq", sort=True).agg(size=("row", "size"), parts=("parts", "sum")).reset_index()
+        chunks = (
+            recipients.groupby("seq", sort=True)
+            .agg(size=("row", "size"), parts=("parts", "sum"))
+            .reset_index()
+        )
         return PlannedBlock(recipients, chunks)
 
     for block in blocks:

@@ -48,7 +48,9 @@ C, K, R = CampaignState, ChunkState, RecipientState
 
 FINAL_CAMPAIGN = frozenset({C.COMPLETED, C.CANCELLED, C.FAILED})
 FINAL_CHUNK = frozenset({K.ACCEPTED, K.FAILED, K.CANCELLED})
-FINAL_RECIPIENT = frozenset({R.DELIVERED, R.UNDELIVERED, R.BLACKLISTED, R.EXPIRED, R.REJECTED, R.FAILED, R.CANCELLED})
+FINAL_RECIPIENT = frozenset(
+    {R.DELIVERED, R.UNDELIVERED, R.BLACKLISTED, R.EXPIRED, R.REJECTED, R.FAILED, R.CANCELLED}
+)
 # A recipient whose outcome is still to be learnt from the provider's delivery reports.
 AWAITING_REPORT = frozenset({R.SENT, R.SENT_TO_OPERATOR})
 

@@ -161,7 +161,12 @@ class Store:
 
     # ---- creation ------------------------------------------------------------------------------
     def create_campaign(
-        self, spec: CampaignSpec, blocks: Iterable[PlannedBlock], *, rejected: int | Callable[[], int] = 0, start: bool = True
+        self,
+        spec: CampaignSpec,
+        blocks: Iterable[PlannedBlock],
+        *,
+        rejected: int | Callable[[], int] = 0,
+        start: bool = True,
     ) -> int:
         """Insert the campaign, its chunks and recipients in ONE transaction, then queue or schedule it.
 
@@ -205,7 +210,9 @@ class Store:
                 n_parts += int(block.chunks["parts"].sum())
             n_rejected = rejected() if callable(rejected) else rejected
             if n_recipients == 0:
-                raise EmptyCampaign(f"no valid recipients ({n_rejected} rows rejected); see the rejects file for the reasons")
+                raise EmptyCampaign(
+                    f"no valid recipients ({n_rejected} rows rejected); see the rejects file for the reasons"
+                )
             conn.execute(
                 update(campaigns_t)
                 .where(campaigns_t.c.id == campaign_id)
@@ -215,19 +222,42 @@ class Store:
                 self._launch(conn, campaign_id, spec.send_at, now)
         return campaign_id
 
-    def _insert_chunks(self, conn: Connection, campaign_id: int, block: PlannedBlock, now: datetime) -> dict[int, int]:
+    def _insert_chunks(
+        self, conn: Connection, campaign_id: int, block: PlannedBlock, now: datetime
+    ) -> dict[int, int]:
         rows = [
-            {"campaign_id": campaign_id, "seq": int(seq), "state": K.PLANNED, "attempt": 0, "size": int(size), "parts": int(parts), "updated_at": now}
-            for seq, size, parts in zip(block.chunks["seq"], block.chunks["size"], block.chunks["parts"], strict=True)
+            {
+                "campaign_id": campaign_id,
+                "seq": int(seq),
+                "state": K.PLANNED,
+                "attempt": 0,
+                "size": int(size),
+                "parts": int(parts),
+                "updated_at": now,
+            }
+            for seq, size, parts in zip(
+                block.chunks["seq"], block.chunks["size"], block.chunks["parts"], strict=True
+            )
         ]
-        result = conn.execute(insert(chunks_t).returning(chunks_t.c.id, chunks_t.c.seq, sort_by_parameter_order=True), rows)
+        result = conn.execute(
+            insert(chunks_t).returning(chunks_t.c.id, chunks_t.c.seq, sort_by_parameter_order=True), rows
+        )
         return {seq: cid for cid, seq in result.all()}
 
-    def _insert_recipients(self, conn: Connection, campaign_id: int, block: PlannedBlock, chunk_ids: dict[int, int]) -> None:
+    def _insert_recipients(
+        self, conn: Connection, campaign_id: int, block: PlannedBlock, chunk_ids: dict[int, int]
+    ) -> None:
         df = block.recipients
         chunk_col = df["seq"].map(chunk_ids)
         if is_sqlite(self.engine):
-            cols = (df["row"].tolist(), df["phone"].tolist(), df["fields"].tolist(), df["text"].tolist(), df["parts"].tolist(), chunk_col.tolist())
+            cols = (
+                df["row"].tolist(),
+                df["phone"].tolist(),
+                df["fields"].tolist(),
+                df["text"].tolist(),
+                df["parts"].tolist(),
+                chunk_col.tolist(),
+            )
             conn.exec_driver_sql(
                 "INSERT INTO recipients (campaign_id, chunk_id, row, phone, fields, text, parts, state, attempts, polls) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', 0, 0)",
@@ -236,14 +266,28 @@ class Store:
             return
         # PostgreSQL: COPY in CSV form, formatted by pandas in C rather than row by row in Python.
         out = df.assign(campaign_id=campaign_id, chunk_id=chunk_col, state="pending", attempts=0, polls=0)[
-            ["campaign_id", "chunk_id", "row", "phone", "fields", "text", "parts", "state", "attempts", "polls"]
+            [
+                "campaign_id",
+                "chunk_id",
+                "row",
+                "phone",
+                "fields",
+                "text",
+                "parts",
+                "state",
+                "attempts",
+                "polls",
+            ]
         ]
         payload = out.to_csv(index=False, header=False, na_rep="\\N")
         raw = conn.connection.driver_connection
-        with raw.cursor() as cur, cur.copy(
-            "COPY recipients (campaign_id, chunk_id, row, phone, fields, text, parts, state, attempts, polls) "
-            "FROM STDIN WITH (FORMAT csv, NULL '\\N')"
-        ) as copy:
+        with (
+            raw.cursor() as cur,
+            cur.copy(
+                "COPY recipients (campaign_id, chunk_id, row, phone, fields, text, parts, state, attempts, polls) "
+                "FROM STDIN WITH (FORMAT csv, NULL '\\N')"
+            ) as copy,
+        ):
             copy.write(payload)
 
     def _launch(self, conn: Connection, campaign_id: int, send_at: datetime | None, now: datetime) -> None:
@@ -262,12 +306,22 @@ class Store:
         ).rowcount
 
     # ---- campaign transitions --------------------------------------------------------------------
-    def _campaign_to(self, conn: Connection, campaign_id: int, name: str, now: datetime, reason: str | None = None, **extra: Any) -> bool:
+    def _campaign_to(
+        self,
+        conn: Connection,
+        campaign_id: int,
+        name: str,
+        now: datetime,
+        reason: str | None = None,
+        **extra: Any,
+    ) -> bool:
         allowed, to = CAMPAIGN_TRANSITIONS[name]
         values: dict[str, Any] = {"state": to, "updated_at": now, "state_reason": reason, **extra}
         return (
             conn.execute(
-                update(campaigns_t).where(campaigns_t.c.id == campaign_id, campaigns_t.c.state.in_(allowed)).values(**values)
+                update(campaigns_t)
+                .where(campaigns_t.c.id == campaign_id, campaigns_t.c.state.in_(allowed))
+                .values(**values)
             ).rowcount
             == 1
         )
@@ -280,13 +334,17 @@ class Store:
         """Paused -> running (or back to scheduled when its time has not come)."""
         now = utcnow()
         with self.engine.begin() as conn:
-            row = conn.execute(select(campaigns_t.c.send_at, campaigns_t.c.started_at).where(campaigns_t.c.id == campaign_id)).first()
+            row = conn.execute(
+                select(campaigns_t.c.send_at, campaigns_t.c.started_at).where(campaigns_t.c.id == campaign_id)
+            ).first()
             if row is None:
                 return False
             ok = self._campaign_to(conn, campaign_id, "resume", now, None)
             if ok:
                 if row.started_at is None:
-                    conn.execute(update(campaigns_t).where(campaigns_t.c.id == campaign_id).values(started_at=now))
+                    conn.execute(
+                        update(campaigns_t).where(campaigns_t.c.id == campaign_id).values(started_at=now)
+                    )
                 self._queue_planned(conn, campaign_id, now)
             return ok
 
@@ -297,10 +355,16 @@ class Store:
             if not self._campaign_to(conn, campaign_id, "cancel", now, reason, finished_at=now):
                 return False
             allowed, to = CHUNK_TRANSITIONS["cancel"]
-            cancelled = select(chunks_t.c.id).where(chunks_t.c.campaign_id == campaign_id, chunks_t.c.state.in_(allowed))
+            cancelled = select(chunks_t.c.id).where(
+                chunks_t.c.campaign_id == campaign_id, chunks_t.c.state.in_(allowed)
+            )
             ids = [r[0] for r in conn.execute(cancelled)]
             if ids:
-                conn.execute(update(chunks_t).where(chunks_t.c.id.in_(ids), chunks_t.c.state.in_(allowed)).values(state=to, updated_at=now))
+                conn.execute(
+                    update(chunks_t)
+                    .where(chunks_t.c.id.in_(ids), chunks_t.c.state.in_(allowed))
+                    .values(state=to, updated_at=now)
+                )
                 conn.execute(
                     update(recipients_t)
                     .where(recipients_t.c.chunk_id.in_(ids), recipients_t.c.state == R.PENDING)
@@ -318,7 +382,9 @@ class Store:
         started: list[int] = []
         with self.engine.begin() as conn:
             due = conn.execute(
-                select(campaigns_t.c.id).where(campaigns_t.c.state == C.SCHEDULED, campaigns_t.c.send_at <= now)
+                select(campaigns_t.c.id).where(
+                    campaigns_t.c.state == C.SCHEDULED, campaigns_t.c.send_at <= now
+                )
             ).scalars()
             for campaign_id in list(due):
                 if self._campaign_to(conn, campaign_id, "start", now, started_at=now):
@@ -333,18 +399,25 @@ class Store:
         open_chunk = [K.PLANNED, K.QUEUED, K.SENDING, K.RETRY]
         waiting = [R.PENDING, *AWAITING_REPORT]
         with self.engine.begin() as conn:
-            running = conn.execute(select(campaigns_t.c.id).where(campaigns_t.c.state == C.RUNNING)).scalars().all()
+            running = (
+                conn.execute(select(campaigns_t.c.id).where(campaigns_t.c.state == C.RUNNING)).scalars().all()
+            )
             for campaign_id in running:
                 busy = conn.execute(
-                    select(chunks_t.c.id).where(chunks_t.c.campaign_id == campaign_id, chunks_t.c.state.in_(open_chunk)).limit(1)
+                    select(chunks_t.c.id)
+                    .where(chunks_t.c.campaign_id == campaign_id, chunks_t.c.state.in_(open_chunk))
+                    .limit(1)
                 ).first()
                 if busy:
                     continue
                 unresolved = conn.execute(
-                    select(chunks_t.c.id).where(chunks_t.c.campaign_id == campaign_id, chunks_t.c.state == K.UNKNOWN)
+                    select(chunks_t.c.id)
+                    .where(chunks_t.c.campaign_id == campaign_id, chunks_t.c.state == K.UNKNOWN)
                     .where(
                         chunks_t.c.id.in_(
-                            select(recipients_t.c.chunk_id).where(recipients_t.c.campaign_id == campaign_id, recipients_t.c.state == R.PENDING)
+                            select(recipients_t.c.chunk_id).where(
+                                recipients_t.c.campaign_id == campaign_id, recipients_t.c.state == R.PENDING
+                            )
                         )
                     )
                     .limit(1)
@@ -352,7 +425,9 @@ class Store:
                 if unresolved:
                     continue
                 awaiting = conn.execute(
-                    select(recipients_t.c.id).where(recipients_t.c.campaign_id == campaign_id, recipients_t.c.state.in_(waiting)).limit(1)
+                    select(recipients_t.c.id)
+                    .where(recipients_t.c.campaign_id == campaign_id, recipients_t.c.state.in_(waiting))
+                    .limit(1)
                 ).first()
                 if awaiting:
                     continue
@@ -361,14 +436,21 @@ class Store:
         return done
 
     # ---- chunk transitions --------------------------------------------------------------------------
-    def claimable_chunks(self, limit: int = 100, now: datetime | None = None, campaign_id: int | None = None) -> list[tuple[int, int]]:
+    def claimable_chunks(
+        self, limit: int = 100, now: datetime | None = None, campaign_id: int | None = None
+    ) -> list[tuple[int, int]]:
         """(chunk id, attempt) of chunks a worker may claim now, oldest first."""
         now = now or utcnow()
         q = (
             select(chunks_t.c.id, chunks_t.c.attempt)
             .join(campaigns_t, campaigns_t.c.id == chunks_t.c.campaign_id)
             .where(campaigns_t.c.state == C.RUNNING)
-            .where(or_(chunks_t.c.state == K.QUEUED, and_(chunks_t.c.state == K.RETRY, chunks_t.c.next_attempt_at <= now)))
+            .where(
+                or_(
+                    chunks_t.c.state == K.QUEUED,
+                    and_(chunks_t.c.state == K.RETRY, chunks_t.c.next_attempt_at <= now),
+                )
+            )
             .order_by(chunks_t.c.id)
             .limit(limit)
         )
@@ -389,10 +471,14 @@ class Store:
 
     def pause_campaign_of_chunk(self, chunk_id: int, reason: str) -> bool:
         with self.engine.begin() as conn:
-            campaign_id = conn.execute(select(chunks_t.c.campaign_id).where(chunks_t.c.id == chunk_id)).scalar_one_or_none()
+            campaign_id = conn.execute(
+                select(chunks_t.c.campaign_id).where(chunks_t.c.id == chunk_id)
+            ).scalar_one_or_none()
             return campaign_id is not None and self._campaign_to(conn, campaign_id, "pause", utcnow(), reason)
 
-    def claim_chunk(self, chunk_id: int, attempt: int | None, lease: timedelta, now: datetime | None = None) -> ClaimedChunk | None:
+    def claim_chunk(
+        self, chunk_id: int, attempt: int | None, lease: timedelta, now: datetime | None = None
+    ) -> ClaimedChunk | None:
         """Compare-and-set queued/retry -> sending, for a running campaign, committed before any HTTP.
 
         None means somebody else has it, it was already sent, its retry is not due, or the campaign
@@ -406,7 +492,13 @@ class Store:
             .where(chunks_t.c.id == chunk_id, chunks_t.c.state.in_(allowed))
             .where(or_(chunks_t.c.state == K.QUEUED, chunks_t.c.next_attempt_at <= now))
             .where(chunks_t.c.campaign_id.in_(running))
-            .values(state=to, attempt=chunks_t.c.attempt + 1, lease_until=now + lease, sending_since=now, updated_at=now)
+            .values(
+                state=to,
+                attempt=chunks_t.c.attempt + 1,
+                lease_until=now + lease,
+                sending_since=now,
+                updated_at=now,
+            )
         )
         if attempt is not None:
             stmt = stmt.where(chunks_t.c.attempt == attempt)
@@ -418,9 +510,16 @@ class Store:
     def _load_claimed(self, conn: Connection, chunk_id: int) -> ClaimedChunk:
         row = conn.execute(
             select(
-                chunks_t.c.id, chunks_t.c.campaign_id, chunks_t.c.attempt, chunks_t.c.sending_since,
-                campaigns_t.c.provider, campaigns_t.c.account, campaigns_t.c.sender, campaigns_t.c.message,
-                campaigns_t.c.ref_prefix, campaigns_t.c.on_unknown,
+                chunks_t.c.id,
+                chunks_t.c.campaign_id,
+                chunks_t.c.attempt,
+                chunks_t.c.sending_since,
+                campaigns_t.c.provider,
+                campaigns_t.c.account,
+                campaigns_t.c.sender,
+                campaigns_t.c.message,
+                campaigns_t.c.ref_prefix,
+                campaigns_t.c.on_unknown,
             )
             .join(campaigns_t, campaigns_t.c.id == chunks_t.c.campaign_id)
             .where(chunks_t.c.id == chunk_id)
@@ -430,7 +529,12 @@ class Store:
             .where(recipients_t.c.chunk_id == chunk_id, recipients_t.c.state == R.PENDING)
             .order_by(recipients_t.c.id)
         ).all()
-        messages = tuple(OutMessage(r.id, r.phone, r.text if r.text is not None else row.message, f"{row.ref_prefix}{r.id}") for r in recips)
+        messages = tuple(
+            OutMessage(
+                r.id, r.phone, r.text if r.text is not None else row.message, f"{row.ref_prefix}{r.id}"
+            )
+            for r in recips
+        )
         return ClaimedChunk(
             chunk_id=row.id,
             campaign_id=row.campaign_id,
@@ -449,14 +553,33 @@ class Store:
         with self.engine.connect() as conn:
             return self._load_claimed(conn, chunk_id)
 
-    def _chunk_to(self, conn: Connection, chunk_id: int, name: str, now: datetime, attempt: int | None = None, **values: Any) -> bool:
+    def _chunk_to(
+        self,
+        conn: Connection,
+        chunk_id: int,
+        name: str,
+        now: datetime,
+        attempt: int | None = None,
+        **values: Any,
+    ) -> bool:
         allowed, to = CHUNK_TRANSITIONS[name]
-        stmt = update(chunks_t).where(chunks_t.c.id == chunk_id, chunks_t.c.state.in_(allowed)).values(state=to, updated_at=now, **values)
+        stmt = (
+            update(chunks_t)
+            .where(chunks_t.c.id == chunk_id, chunks_t.c.state.in_(allowed))
+            .values(state=to, updated_at=now, **values)
+        )
         if attempt is not None:
             stmt = stmt.where(chunks_t.c.attempt == attempt)
         return conn.execute(stmt).rowcount == 1
 
-    def record_send(self, chunk: ClaimedChunk, updates: Sequence[RecipientUpdate], *, requeue: bool, now: datetime | None = None) -> bool:
+    def record_send(
+        self,
+        chunk: ClaimedChunk,
+        updates: Sequence[RecipientUpdate],
+        *,
+        requeue: bool,
+        now: datetime | None = None,
+    ) -> bool:
         """Write what the provider said per recipient and close the chunk, in one transaction.
 
         `requeue` (some recipients are known not to have gone out) puts the chunk back in the queue,
@@ -469,23 +592,41 @@ class Store:
                 return self._chunk_to(conn, chunk.chunk_id, "requeue", now, lease_until=None, queued_at=now)
             return self._chunk_to(conn, chunk.chunk_id, "accept", now, lease_until=None, last_error=None)
 
-    def chunk_retry(self, chunk: ClaimedChunk, error: str, delay: float, max_attempts: int, now: datetime | None = None) -> str:
+    def chunk_retry(
+        self, chunk: ClaimedChunk, error: str, delay: float, max_attempts: int, now: datetime | None = None
+    ) -> str:
         """Transient failure: back off, or fail the chunk once `max_attempts` sends have been tried."""
         now = now or utcnow()
         with self.engine.begin() as conn:
             if chunk.attempt >= max_attempts:
-                self._fail_chunk(conn, chunk.chunk_id, f"gave up after {chunk.attempt} attempts: {error}", now)
+                self._fail_chunk(
+                    conn, chunk.chunk_id, f"gave up after {chunk.attempt} attempts: {error}", now
+                )
                 return "failed"
             self._chunk_to(
-                conn, chunk.chunk_id, "retry", now, attempt=chunk.attempt,
-                next_attempt_at=now + timedelta(seconds=delay), lease_until=None, last_error=error,
+                conn,
+                chunk.chunk_id,
+                "retry",
+                now,
+                attempt=chunk.attempt,
+                next_attempt_at=now + timedelta(seconds=delay),
+                lease_until=None,
+                last_error=error,
             )
             return "retry"
 
     def chunk_unknown(self, chunk: ClaimedChunk, error: str, now: datetime | None = None) -> bool:
         now = now or utcnow()
         with self.engine.begin() as conn:
-            return self._chunk_to(conn, chunk.chunk_id, "unknown", now, attempt=chunk.attempt, lease_until=None, last_error=error)
+            return self._chunk_to(
+                conn,
+                chunk.chunk_id,
+                "unknown",
+                now,
+                attempt=chunk.attempt,
+                lease_until=None,
+                last_error=error,
+            )
 
     def chunk_failed(self, chunk: ClaimedChunk, error: str, now: datetime | None = None) -> bool:
         now = now or utcnow()
@@ -506,11 +647,19 @@ class Store:
         """Account-level refusal: nothing went out; the chunk goes back to the queue, the campaign pauses."""
         now = now or utcnow()
         with self.engine.begin() as conn:
-            self._chunk_to(conn, chunk.chunk_id, "requeue", now, lease_until=None, last_error=reason, queued_at=now)
+            self._chunk_to(
+                conn, chunk.chunk_id, "requeue", now, lease_until=None, last_error=reason, queued_at=now
+            )
             # Every running campaign on the same account would hit the same wall: pause them all.
-            same_account = conn.execute(
-                select(campaigns_t.c.id).where(campaigns_t.c.account == chunk.account, campaigns_t.c.state == C.RUNNING)
-            ).scalars().all()
+            same_account = (
+                conn.execute(
+                    select(campaigns_t.c.id).where(
+                        campaigns_t.c.account == chunk.account, campaigns_t.c.state == C.RUNNING
+                    )
+                )
+                .scalars()
+                .all()
+            )
             for campaign_id in same_account:
                 self._campaign_to(conn, campaign_id, "pause", now, reason)
             return True
@@ -518,7 +667,9 @@ class Store:
     def requeue_chunk(self, chunk_id: int, reason: str | None = None, now: datetime | None = None) -> bool:
         now = now or utcnow()
         with self.engine.begin() as conn:
-            return self._chunk_to(conn, chunk_id, "requeue", now, lease_until=None, last_error=reason, queued_at=now)
+            return self._chunk_to(
+                conn, chunk_id, "requeue", now, lease_until=None, last_error=reason, queued_at=now
+            )
 
     def split_chunk(self, chunk: ClaimedChunk, reason: str, now: datetime | None = None) -> int | None:
         """Move the second half of a chunk's pending recipients to a new queued chunk; requeue the first.
@@ -532,34 +683,70 @@ class Store:
             return None
         second = ids[len(ids) // 2 :]
         with self.engine.begin() as conn:
-            if not self._chunk_to(conn, chunk.chunk_id, "requeue", now, lease_until=None, last_error=reason, queued_at=now):
+            if not self._chunk_to(
+                conn, chunk.chunk_id, "requeue", now, lease_until=None, last_error=reason, queued_at=now
+            ):
                 return None
             seq = conn.execute(select(chunks_t.c.seq).where(chunks_t.c.id == chunk.chunk_id)).scalar_one()
-            parts = conn.execute(select(func.coalesce(func.sum(recipients_t.c.parts), 0)).where(recipients_t.c.id.in_(second))).scalar_one()
+            parts = conn.execute(
+                select(func.coalesce(func.sum(recipients_t.c.parts), 0)).where(recipients_t.c.id.in_(second))
+            ).scalar_one()
             new_id = conn.execute(
                 insert(chunks_t)
-                .values(campaign_id=chunk.campaign_id, seq=seq, state=K.QUEUED, attempt=0, size=len(second), parts=int(parts), queued_at=now, updated_at=now)
+                .values(
+                    campaign_id=chunk.campaign_id,
+                    seq=seq,
+                    state=K.QUEUED,
+                    attempt=0,
+                    size=len(second),
+                    parts=int(parts),
+                    queued_at=now,
+                    updated_at=now,
+                )
                 .returning(chunks_t.c.id)
             ).scalar_one()
-            conn.execute(update(recipients_t).where(recipients_t.c.id.in_(second), recipients_t.c.state == R.PENDING).values(chunk_id=new_id))
             conn.execute(
-                update(chunks_t).where(chunks_t.c.id == chunk.chunk_id).values(size=len(ids) - len(second), parts=chunks_t.c.parts - int(parts))
+                update(recipients_t)
+                .where(recipients_t.c.id.in_(second), recipients_t.c.state == R.PENDING)
+                .values(chunk_id=new_id)
             )
-            conn.execute(update(campaigns_t).where(campaigns_t.c.id == chunk.campaign_id).values(chunks=campaigns_t.c.chunks + 1))
+            conn.execute(
+                update(chunks_t)
+                .where(chunks_t.c.id == chunk.chunk_id)
+                .values(size=len(ids) - len(second), parts=chunks_t.c.parts - int(parts))
+            )
+            conn.execute(
+                update(campaigns_t)
+                .where(campaigns_t.c.id == chunk.campaign_id)
+                .values(chunks=campaigns_t.c.chunks + 1)
+            )
             return new_id
 
     def expire_leases(self, now: datetime | None = None) -> list[int]:
         """Chunks whose sender vanished mid-call (lease over) -> unknown: maybe sent, to be reconciled."""
         now = now or utcnow()
         with self.engine.begin() as conn:
-            ids = conn.execute(select(chunks_t.c.id).where(chunks_t.c.state == K.SENDING, chunks_t.c.lease_until < now)).scalars().all()
+            ids = (
+                conn.execute(
+                    select(chunks_t.c.id).where(chunks_t.c.state == K.SENDING, chunks_t.c.lease_until < now)
+                )
+                .scalars()
+                .all()
+            )
             done = []
             for chunk_id in ids:
                 allowed, to = CHUNK_TRANSITIONS["unknown"]
                 ok = conn.execute(
                     update(chunks_t)
-                    .where(chunks_t.c.id == chunk_id, chunks_t.c.state.in_(allowed), chunks_t.c.lease_until < now)
-                    .values(state=to, lease_until=None, updated_at=now, last_error="the sending worker stopped before recording the outcome")
+                    .where(
+                        chunks_t.c.id == chunk_id, chunks_t.c.state.in_(allowed), chunks_t.c.lease_until < now
+                    )
+                    .values(
+                        state=to,
+                        lease_until=None,
+                        updated_at=now,
+                        last_error="the sending worker stopped before recording the outcome",
+                    )
                 ).rowcount
                 if ok:
                     done.append(chunk_id)
@@ -572,19 +759,32 @@ class Store:
                 conn.execute(
                     select(chunks_t.c.id)
                     .where(chunks_t.c.state == K.UNKNOWN)
-                    .where(chunks_t.c.id.in_(select(recipients_t.c.chunk_id).where(recipients_t.c.state == R.PENDING)))
+                    .where(
+                        chunks_t.c.id.in_(
+                            select(recipients_t.c.chunk_id).where(recipients_t.c.state == R.PENDING)
+                        )
+                    )
                     .order_by(chunks_t.c.id)
                     .limit(limit)
                 ).scalars()
             )
 
-    def record_reconciled(self, chunk: ClaimedChunk, updates: Sequence[RecipientUpdate], *, requeue: bool, now: datetime | None = None) -> bool:
+    def record_reconciled(
+        self,
+        chunk: ClaimedChunk,
+        updates: Sequence[RecipientUpdate],
+        *,
+        requeue: bool,
+        now: datetime | None = None,
+    ) -> bool:
         """Reconciliation's verdict: found ones recorded; if the rest is known unsent, queue them again."""
         now = now or utcnow()
         with self.engine.begin() as conn:
             self._apply_updates(conn, updates, now, sent=True)
             pending = conn.execute(
-                select(func.count()).select_from(recipients_t).where(recipients_t.c.chunk_id == chunk.chunk_id, recipients_t.c.state == R.PENDING)
+                select(func.count())
+                .select_from(recipients_t)
+                .where(recipients_t.c.chunk_id == chunk.chunk_id, recipients_t.c.state == R.PENDING)
             ).scalar_one()
             if pending == 0:
                 return self._chunk_to(conn, chunk.chunk_id, "accept", now, last_error=None)
@@ -603,7 +803,9 @@ class Store:
             ).rowcount
 
     # ---- recipients ----------------------------------------------------------------------------------
-    def _apply_updates(self, conn: Connection, updates: Sequence[RecipientUpdate], now: datetime, *, sent: bool) -> None:
+    def _apply_updates(
+        self, conn: Connection, updates: Sequence[RecipientUpdate], now: datetime, *, sent: bool
+    ) -> None:
         if not updates:
             return
         r = recipients_t.c
@@ -624,7 +826,11 @@ class Store:
             values["polls"] = r.polls + 1
             allowed = list(AWAITING_REPORT) + [R.UNKNOWN]
         # or_ of equalities, not IN: an expanding IN cannot be used with executemany.
-        stmt = update(recipients_t).where(r.id == bindparam("u_id"), or_(*(r.state == str(a) for a in allowed))).values(**values)
+        stmt = (
+            update(recipients_t)
+            .where(r.id == bindparam("u_id"), or_(*(r.state == str(a) for a in allowed)))
+            .values(**values)
+        )
         conn.execute(
             stmt,
             [
@@ -645,14 +851,25 @@ class Store:
         now = now or utcnow()
         r = recipients_t.c
         q = (
-            select(r.id, r.campaign_id, r.provider_message_id, r.sent_at, r.polls, campaigns_t.c.provider, campaigns_t.c.account)
+            select(
+                r.id,
+                r.campaign_id,
+                r.provider_message_id,
+                r.sent_at,
+                r.polls,
+                campaigns_t.c.provider,
+                campaigns_t.c.account,
+            )
             .join(campaigns_t, campaigns_t.c.id == r.campaign_id)
             .where(r.next_poll_at <= now, r.state.in_(list(AWAITING_REPORT)))
             .order_by(r.next_poll_at)
             .limit(limit)
         )
         with self.engine.connect() as conn:
-            return [DuePoll(x.id, x.campaign_id, x.provider, x.account, x.provider_message_id, x.sent_at, x.polls) for x in conn.execute(q)]
+            return [
+                DuePoll(x.id, x.campaign_id, x.provider, x.account, x.provider_message_id, x.sent_at, x.polls)
+                for x in conn.execute(q)
+            ]
 
     def record_statuses(self, updates: Sequence[RecipientUpdate], now: datetime | None = None) -> None:
         now = now or utcnow()
@@ -662,7 +879,9 @@ class Store:
     def next_poll_time(self) -> datetime | None:
         with self.engine.connect() as conn:
             return conn.execute(
-                select(func.min(recipients_t.c.next_poll_at)).where(recipients_t.c.state.in_(list(AWAITING_REPORT)))
+                select(func.min(recipients_t.c.next_poll_at)).where(
+                    recipients_t.c.state.in_(list(AWAITING_REPORT))
+                )
             ).scalar_one()
 
     # ---- suppression list -----------------------------------------------------------------------------
@@ -689,11 +908,17 @@ class Store:
                 return None
             counts = dict(
                 conn.execute(
-                    select(recipients_t.c.state, func.count()).where(recipients_t.c.campaign_id == campaign_id).group_by(recipients_t.c.state)
+                    select(recipients_t.c.state, func.count())
+                    .where(recipients_t.c.campaign_id == campaign_id)
+                    .group_by(recipients_t.c.state)
                 ).all()
             )
             chunk_counts = dict(
-                conn.execute(select(chunks_t.c.state, func.count()).where(chunks_t.c.campaign_id == campaign_id).group_by(chunks_t.c.state)).all()
+                conn.execute(
+                    select(chunks_t.c.state, func.count())
+                    .where(chunks_t.c.campaign_id == campaign_id)
+                    .group_by(chunks_t.c.state)
+                ).all()
             )
         return _view(row, counts, chunk_counts)
 
@@ -710,8 +935,17 @@ class Store:
             with self.engine.connect() as conn:
                 rows = conn.execute(
                     select(
-                        r.id, r.row, r.phone, r.state, r.provider_message_id, r.provider_status, r.error,
-                        r.sent_at, r.delivered_at, r.fields, r.updated_at,
+                        r.id,
+                        r.row,
+                        r.phone,
+                        r.state,
+                        r.provider_message_id,
+                        r.provider_status,
+                        r.error,
+                        r.sent_at,
+                        r.delivered_at,
+                        r.fields,
+                        r.updated_at,
                     )
                     .where(r.campaign_id == campaign_id, r.id > last)
                     .order_by(r.id)
@@ -726,14 +960,24 @@ class Store:
     def recipient_states(self, campaign_id: int) -> dict[str, str]:
         """phone -> state, for tests and small reports."""
         with self.engine.connect() as conn:
-            return dict(conn.execute(select(recipients_t.c.phone, recipients_t.c.state).where(recipients_t.c.campaign_id == campaign_id)).all())
+            return dict(
+                conn.execute(
+                    select(recipients_t.c.phone, recipients_t.c.state).where(
+                        recipients_t.c.campaign_id == campaign_id
+                    )
+                ).all()
+            )
 
     def unfinished(self, campaign_id: int) -> int:
         """Recipients not yet in a final state nor held as unknown."""
         with self.engine.connect() as conn:
             return conn.execute(
-                select(func.count()).select_from(recipients_t)
-                .where(recipients_t.c.campaign_id == campaign_id, recipients_t.c.state.not_in([*FINAL_RECIPIENT, R.UNKNOWN]))
+                select(func.count())
+                .select_from(recipients_t)
+                .where(
+                    recipients_t.c.campaign_id == campaign_id,
+                    recipients_t.c.state.not_in([*FINAL_RECIPIENT, R.UNKNOWN]),
+                )
             ).scalar_one()
 
 

@@ -28,7 +28,9 @@ def parse_when(text: str) -> datetime:
         try:
             local = jdatetime.datetime(y, m, d, hh, mm, ss).togregorian()
         except ValueError as exc:
-            raise WhenError(f"--at {text!r}: not a Jalali date-time ({exc}); write it like 1405/09/10 10:00") from None
+            raise WhenError(
+                f"--at {text!r}: not a Jalali date-time ({exc}); write it like 1405/09/10 10:00"
+            ) from None
         return local.replace(tzinfo=TEHRAN).astimezone(UTC)
     try:
         parsed = datetime.fromisoformat(raw.replace("/", "-"))
@@ -66,5 +68,7 @@ def parse_window(text: str) -> Window:
     if not (0 <= h1 < 24 and 0 <= h2 <= 24 and m1 < 60 and m2 < 60):
         raise WhenError(f"--window {text!r}: hours run 00-23 and minutes 00-59")
     if (h1, m1) == (h2 % 24, m2):
-        raise WhenError(f"--window {text!r}: start and end are the same; leave --window out to send at any time")
+        raise WhenError(
+            f"--window {text!r}: start and end are the same; leave --window out to send at any time"
+        )
     return Window(time(h1, m1), time(h2 % 24, m2))

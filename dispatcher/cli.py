@@ -30,7 +30,12 @@ from workers.errors import ConfigurationError, ProviderError
 from workers.providers import NAMES, client_class
 from workers.settings import DispatchSettings
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, help="Bulk SMS campaigns for Iranian providers.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Bulk SMS campaigns for Iranian providers.",
+)
 providers_app = typer.Typer(no_args_is_help=True, help="Provider accounts.")
 app.add_typer(providers_app, name="providers")
 
@@ -61,7 +66,14 @@ def _deps(settings: DispatchSettings, store: Store) -> WorkerDeps:
 
 
 def _progress() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err, transient=False)
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=False,
+    )
 
 
 def _emit(data: dict[str, Any] | list[Any], as_json: bool, human: str | None = None) -> None:
@@ -81,17 +93,43 @@ def _counted(blocks: Iterator[PlannedBlock], on_block) -> Iterator[PlannedBlock]
 def send(
     file: Annotated[Path, typer.Argument(help="CSV or .xlsx of recipients")],
     provider: Annotated[str, typer.Option("--provider", "-p", help=f"one of {', '.join(NAMES)}")],
-    message: Annotated[str | None, typer.Option("--message", "-m", help="text; {column} fills in a CSV column")] = None,
-    message_file: Annotated[Path | None, typer.Option("--message-file", help="read the text from a file")] = None,
-    sender: Annotated[str | None, typer.Option("--sender", help="line number (default SMSDISPATCH_<P>_SENDER)")] = None,
-    column: Annotated[str | None, typer.Option("--column", help="the phone column, when it is not found by name")] = None,
+    message: Annotated[
+        str | None, typer.Option("--message", "-m", help="text; {column} fills in a CSV column")
+    ] = None,
+    message_file: Annotated[
+        Path | None, typer.Option("--message-file", help="read the text from a file")
+    ] = None,
+    sender: Annotated[
+        str | None, typer.Option("--sender", help="line number (default SMSDISPATCH_<P>_SENDER)")
+    ] = None,
+    column: Annotated[
+        str | None, typer.Option("--column", help="the phone column, when it is not found by name")
+    ] = None,
     name: Annotated[str | None, typer.Option("--name", help="campaign name")] = None,
-    at: Annotated[str | None, typer.Option("--at", help="ISO-8601 or Jalali (1405/09/10 10:00), Tehran time unless an offset is given")] = None,
-    window: Annotated[str | None, typer.Option("--window", help="daily send window, Tehran time, e.g. 09:00-21:00")] = None,
-    on_unknown: Annotated[str, typer.Option("--on-unknown", help="hold (default) or resend recipients whose send could not be confirmed")] = "hold",
-    rejects: Annotated[Path | None, typer.Option("--rejects", help="where to write rejected rows (default FILE.rejects.csv)")] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="load and plan only; send nothing, store nothing")] = False,
-    wait: Annotated[bool, typer.Option("--wait", help="also follow delivery reports until every recipient is final")] = False,
+    at: Annotated[
+        str | None,
+        typer.Option(
+            "--at", help="ISO-8601 or Jalali (1405/09/10 10:00), Tehran time unless an offset is given"
+        ),
+    ] = None,
+    window: Annotated[
+        str | None, typer.Option("--window", help="daily send window, Tehran time, e.g. 09:00-21:00")
+    ] = None,
+    on_unknown: Annotated[
+        str,
+        typer.Option(
+            "--on-unknown", help="hold (default) or resend recipients whose send could not be confirmed"
+        ),
+    ] = "hold",
+    rejects: Annotated[
+        Path | None, typer.Option("--rejects", help="where to write rejected rows (default FILE.rejects.csv)")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="load and plan only; send nothing, store nothing")
+    ] = False,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="also follow delivery reports until every recipient is final")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
 ) -> None:
     """Load, plan and send a campaign (in embedded mode the sending runs here)."""
@@ -106,7 +144,9 @@ def send(
         try:
             message = message_file.read_text(encoding="utf-8-sig")
         except (OSError, UnicodeDecodeError) as exc:
-            raise BadInput(f"--message-file {message_file}: cannot read it as UTF-8 text ({exc.__class__.__name__})") from None
+            raise BadInput(
+                f"--message-file {message_file}: cannot read it as UTF-8 text ({exc.__class__.__name__})"
+            ) from None
     assert message is not None
     template = Template(fold_arabic(message.strip()))
     send_at = parse_when(at) if at else None
@@ -122,10 +162,16 @@ def send(
         raise BadInput(f"{file}: no such file; check the path")
     rejects_path = rejects or file.with_name(file.stem + ".rejects.csv")
     store = None if dry_run else _store(settings)
-    loader = RecipientLoader(file, column=column, rejects_path=rejects_path, suppressed=store.suppressed() if store else ())
-    template.validate(loader.columns)
-    extra = [c for c in loader.columns if c != loader.phone_column]
-    batch = batch_size(client.settings.batch, personalised=not template.is_static, provider_personalised=client.capabilities.personalised)
+    loader = RecipientLoader(
+        file, column=column, rejects_path=rejects_path, suppressed=store.suppressed() if store else ()
+    )
+    template.validate(loader.block_columns)  # the columns a block really has: row, phone (E.164), the others
+    extra = [c for c in loader.block_columns if c not in ("row", "phone")]
+    batch = batch_size(
+        client.settings.batch,
+        personalised=not template.is_static,
+        provider_personalised=client.capabilities.personalised,
+    )
     planned = plan(loader.blocks(), template, batch, extra)
 
     with _progress() as bar:
@@ -145,7 +191,7 @@ def send(
                 provider=provider,
                 account=client.settings.account_key,
                 sender=line,
-                message=template.text,
+                message=template.static_text if template.is_static else template.text,
                 personalised=not template.is_static,
                 source_file=str(file),
                 rejects_file=str(rejects_path),
@@ -180,21 +226,30 @@ def send(
     )
 
 
-def _run_embedded(store: Store, settings: DispatchSettings, campaign_id: int, *, total: int, follow: bool) -> str:
+def _run_embedded(
+    store: Store, settings: DispatchSettings, campaign_id: int, *, total: int, follow: bool
+) -> str:
     from dispatcher.runner import LocalRunner
 
     runner = LocalRunner(_deps(settings, store))
     with _progress() as bar:
         task = bar.add_task("sending", total=total)
-        result = runner.send(campaign_id, progress=lambda: bar.update(task, completed=_closed_chunks(store, campaign_id)))
+        result = runner.send(
+            campaign_id, progress=lambda: bar.update(task, completed=_closed_chunks(store, campaign_id))
+        )
         bar.update(task, completed=_closed_chunks(store, campaign_id))
         if result.state == "paused":
-            err.print(f"campaign {campaign_id} paused: {result.reason}. Fix the cause, then: smsdispatch resume {campaign_id}")
+            err.print(
+                f"campaign {campaign_id} paused: {result.reason}. Fix the cause, then: smsdispatch resume {campaign_id}"
+            )
         if follow and result.state == "running":
             view = store.campaign(campaign_id)
             assert view is not None
             dtask = bar.add_task("delivery", total=view.recipients)
-            runner.poll(campaign_id=campaign_id, progress=lambda: bar.update(dtask, completed=_settled_recipients(store, campaign_id)))
+            runner.poll(
+                campaign_id=campaign_id,
+                progress=lambda: bar.update(dtask, completed=_settled_recipients(store, campaign_id)),
+            )
             bar.update(dtask, completed=_settled_recipients(store, campaign_id))
     view = store.campaign(campaign_id)
     assert view is not None
@@ -221,7 +276,10 @@ def _campaign_or_fail(store: Store, campaign_id: int):  # noqa: ANN202
 
 
 @app.command()
-def status(campaign_id: Annotated[int, typer.Argument(metavar="ID")], as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def status(
+    campaign_id: Annotated[int, typer.Argument(metavar="ID")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
     """Counts per state and the reason of any pause."""
     store = _store(_settings())
     view = _campaign_or_fail(store, campaign_id)
@@ -267,7 +325,10 @@ def report(
     store = _store(_settings())
     _campaign_or_fail(store, campaign_id)
     counts = write_report(store, campaign_id, out_path)
-    out.print(f"{sum(counts.values())} recipients written to {out_path}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    out.print(
+        f"{sum(counts.values())} recipients written to {out_path}: "
+        + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+    )
 
 
 @app.command("list")
@@ -275,7 +336,14 @@ def list_(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Every campaign in the store."""
     store = _store(_settings())
     rows = [
-        {"campaign": v.id, "name": v.name, "provider": v.provider, "state": v.state, "recipients": v.recipients, "created_at": v.created_at.isoformat()}
+        {
+            "campaign": v.id,
+            "name": v.name,
+            "provider": v.provider,
+            "state": v.state,
+            "recipients": v.recipients,
+            "created_at": v.created_at.isoformat(),
+        }
         for v in store.campaigns()
     ]
     if as_json:
@@ -283,7 +351,14 @@ def list_(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
         return
     table = Table("id", "name", "provider", "state", "recipients", "created")
     for r in rows:
-        table.add_row(str(r["campaign"]), r["name"], r["provider"], r["state"], str(r["recipients"]), r["created_at"][:19])
+        table.add_row(
+            str(r["campaign"]),
+            r["name"],
+            r["provider"],
+            r["state"],
+            str(r["recipients"]),
+            r["created_at"][:19],
+        )
     out.print(table)
 
 
@@ -318,19 +393,30 @@ def cancel(campaign_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
 
 
 @app.command()
-def run(campaign_id: Annotated[int, typer.Argument(metavar="ID")], wait: Annotated[bool, typer.Option("--wait")] = False) -> None:
+def run(
+    campaign_id: Annotated[int, typer.Argument(metavar="ID")],
+    wait: Annotated[bool, typer.Option("--wait")] = False,
+) -> None:
     """Embedded mode: send what is left of a running campaign (after resume, or after a crash)."""
     settings = _settings()
     store = _store(settings)
     view = _campaign_or_fail(store, campaign_id)
-    state = _run_embedded(store, settings, campaign_id, total=view.chunks, follow=wait) if view.state == "running" else view.state
+    state = (
+        _run_embedded(store, settings, campaign_id, total=view.chunks, follow=wait)
+        if view.state == "running"
+        else view.state
+    )
     out.print(f"campaign {campaign_id}: {state}")
 
 
 @app.command()
 def poll(
-    until_done: Annotated[bool, typer.Option("--until-done", help="keep polling until every recipient is final")] = False,
-    timeout: Annotated[float | None, typer.Option("--timeout", help="give up after this many seconds")] = None,
+    until_done: Annotated[
+        bool, typer.Option("--until-done", help="keep polling until every recipient is final")
+    ] = False,
+    timeout: Annotated[
+        float | None, typer.Option("--timeout", help="give up after this many seconds")
+    ] = None,
 ) -> None:
     """Run delivery-status polling now (embedded mode; workers do it on their own)."""
     from dispatcher.runner import LocalRunner
@@ -359,16 +445,33 @@ def providers_check(as_json: Annotated[bool, typer.Option("--json")] = False) ->
             continue
         try:
             bal = client.balance()
-            rows.append({"provider": name, "configured": True, "ok": True, "balance": bal.amount, "unit": bal.unit, "detail": ""})
+            rows.append(
+                {
+                    "provider": name,
+                    "configured": True,
+                    "ok": True,
+                    "balance": bal.amount,
+                    "unit": bal.unit,
+                    "detail": "",
+                }
+            )
         except (ProviderError, NotImplementedError) as exc:
-            rows.append({"provider": name, "configured": True, "ok": False, "detail": str(exc) or type(exc).__name__})
+            rows.append(
+                {"provider": name, "configured": True, "ok": False, "detail": str(exc) or type(exc).__name__}
+            )
     if as_json:
         _emit(rows, True)
     else:
         table = Table("provider", "configured", "ok", "balance", "detail")
         for r in rows:
             bal = f"{r['balance']:g} {r['unit']}" if "balance" in r else ""
-            table.add_row(r["provider"], "yes" if r["configured"] else "no", "yes" if r["ok"] else "no", bal, r["detail"])
+            table.add_row(
+                r["provider"],
+                "yes" if r["configured"] else "no",
+                "yes" if r["ok"] else "no",
+                bal,
+                r["detail"],
+            )
         out.print(table)
     if any(r["configured"] and not r["ok"] for r in rows):
         raise typer.Exit(1)
@@ -379,9 +482,13 @@ def sandbox(
     host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port")] = 8700,
     latency_ms: Annotated[float, typer.Option("--latency-ms")] = 0.0,
-    fail_rate: Annotated[float, typer.Option("--fail-rate", help="share of sends answered with a transient code")] = 0.0,
+    fail_rate: Annotated[
+        float, typer.Option("--fail-rate", help="share of sends answered with a transient code")
+    ] = 0.0,
     seed: Annotated[int, typer.Option("--seed")] = 0,
-    final_after: Annotated[float, typer.Option("--final-after", help="seconds before a final delivery state")] = 1.0,
+    final_after: Annotated[
+        float, typer.Option("--final-after", help="seconds before a final delivery state")
+    ] = 1.0,
 ) -> None:
     """Serve the four providers' protocols on loopback (for tests, demos and dry runs)."""
     from dispatcher.sandbox.core import SandboxState, sandbox_env
@@ -400,7 +507,9 @@ def sandbox(
 @app.command()
 def demo(
     recipients: Annotated[int, typer.Option("--recipients")] = 2000,
-    folder: Annotated[Path, typer.Option("--folder", help="where the demo writes its CSV, database and report")] = Path("smsdispatch-demo"),
+    folder: Annotated[
+        Path, typer.Option("--folder", help="where the demo writes its CSV, database and report")
+    ] = Path("smsdispatch-demo"),
     provider: Annotated[str, typer.Option("--provider")] = "ghasedak",
 ) -> None:
     """A complete campaign against an in-process sandbox, from a generated CSV to the final report."""
@@ -432,4 +541,3 @@ def main(argv: list[str] | None = None) -> None:
         print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
         sys.exit(1)
     sys.exit(rv if isinstance(rv, int) else 0)
-

@@ -42,7 +42,9 @@ def flatten_toml(data: dict) -> dict[str, str]:
     return out
 
 
-def load_config(env: MutableMapping[str, str] | None = None, cwd: Path | None = None) -> MutableMapping[str, str]:
+def load_config(
+    env: MutableMapping[str, str] | None = None, cwd: Path | None = None
+) -> MutableMapping[str, str]:
     """Add `.env` and TOML values to `env` (os.environ by default) where a variable is not already set."""
     env = os.environ if env is None else env
     cwd = cwd or Path.cwd()

@@ -81,8 +81,15 @@ def run_demo(folder: Path, rows: int, provider: str, out: Console, err: Console)
         err.print(f"sandbox serving on {running.url}; CSV {csv_path} with {rows} rows")
         started = time.monotonic()
         argv = [
-            "send", str(csv_path), "--provider", provider, "--name", "demo",
-            "--message", "{name} عزیز، ۲۰٪ تخفیف ویژه برای شما. لغو11", "--wait",
+            "send",
+            str(csv_path),
+            "--provider",
+            provider,
+            "--name",
+            "demo",
+            "--message",
+            "{name} عزیز، ۲۰٪ تخفیف ویژه برای شما. لغو11",
+            "--wait",
         ]
         try:
             cli_main(argv)

@@ -38,7 +38,11 @@ def render() -> str:
     caps: dict[str, Capabilities] = {name: client_class(name).capabilities for name in NAMES}
     lines = ["| feature | " + " | ".join(NAMES) + " |", "|---|" + "---|" * len(NAMES)]
     for f in fields(Capabilities):
-        lines.append(f"| {LABELS.get(f.name, f.name)} | " + " | ".join(cell(getattr(caps[n], f.name)) for n in NAMES) + " |")
+        lines.append(
+            f"| {LABELS.get(f.name, f.name)} | "
+            + " | ".join(cell(getattr(caps[n], f.name)) for n in NAMES)
+            + " |"
+        )
     return "\n".join([BEGIN, *lines, END])
 
 

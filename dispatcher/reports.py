@@ -16,7 +16,15 @@ from typing import Any
 
 from campaigns.store import Store
 
-BASE_COLUMNS = ["phone", "state", "provider_message_id", "provider_status", "error", "sent_at", "delivered_at"]
+BASE_COLUMNS = [
+    "phone",
+    "state",
+    "provider_message_id",
+    "provider_status",
+    "error",
+    "sent_at",
+    "delivered_at",
+]
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 

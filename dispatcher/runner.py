@@ -47,7 +47,9 @@ class LocalRunner:
             return True
         return bool(self.deps.store.unknown_chunks(limit=1))
 
-    def send(self, campaign_id: int, *, timeout: float | None = None, progress: Progress | None = None) -> RunResult:
+    def send(
+        self, campaign_id: int, *, timeout: float | None = None, progress: Progress | None = None
+    ) -> RunResult:
         """Send every chunk of the campaign; returns when none is left in flight, or it pauses."""
         store = self.deps.store
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -65,7 +67,11 @@ class LocalRunner:
                 now = time.monotonic()
                 if view.state == CampaignState.RUNNING:
                     for chunk_id, attempt in store.claimable_chunks(self.threads * 2, utcnow(), campaign_id):
-                        if chunk_id in inflight or not_before.get(chunk_id, 0) > now or len(inflight) >= self.threads * 2:
+                        if (
+                            chunk_id in inflight
+                            or not_before.get(chunk_id, 0) > now
+                            or len(inflight) >= self.threads * 2
+                        ):
                             continue
                         inflight[chunk_id] = pool.submit(send_chunk, chunk_id, attempt, self.deps)
                 if inflight:
@@ -93,7 +99,14 @@ class LocalRunner:
                     assert view is not None
                     return RunResult(view.state, view.state_reason, timed_out=True)
 
-    def poll(self, *, campaign_id: int | None = None, until_done: bool = True, timeout: float | None = None, progress: Progress | None = None) -> bool:
+    def poll(
+        self,
+        *,
+        campaign_id: int | None = None,
+        until_done: bool = True,
+        timeout: float | None = None,
+        progress: Progress | None = None,
+    ) -> bool:
         """Poll delivery status until nothing awaits a report (or once); True when all is settled."""
         store = self.deps.store
         deadline = None if timeout is None else time.monotonic() + timeout

@@ -11,7 +11,9 @@ from dispatcher.sandbox.core import SandboxState, sandbox_env
 from dispatcher.sandbox.server import RunningSandbox, start
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-POSTGRES_URL = os.environ.get("SMSDISPATCH_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+POSTGRES_URL = os.environ.get(
+    "SMSDISPATCH_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 REDIS_URL = os.environ.get("SMSDISPATCH_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
@@ -62,7 +64,13 @@ def _fresh_postgres_db() -> str:
     require_service("PostgreSQL", "127.0.0.1", 5432)
     base = make_url(POSTGRES_URL)
     name = f"smsd_test_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(host=base.host, port=base.port or 5432, user=base.username or "postgres", dbname="postgres", autocommit=True) as conn:
+    with psycopg.connect(
+        host=base.host,
+        port=base.port or 5432,
+        user=base.username or "postgres",
+        dbname="postgres",
+        autocommit=True,
+    ) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     return base.set(database=name).render_as_string(hide_password=False)
 
@@ -72,7 +80,9 @@ def _drop_postgres_db(url: str) -> None:
     from sqlalchemy.engine import make_url
 
     u = make_url(url)
-    with psycopg.connect(host=u.host, port=u.port or 5432, user=u.username or "postgres", dbname="postgres", autocommit=True) as conn:
+    with psycopg.connect(
+        host=u.host, port=u.port or 5432, user=u.username or "postgres", dbname="postgres", autocommit=True
+    ) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{u.database}" WITH (FORCE)')
 
 

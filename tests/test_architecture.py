@@ -35,4 +35,6 @@ def test_imports_run_one_way():
 def test_feature_table_in_docs_matches_the_code():
     text = (ROOT / "docs" / "providers.md").read_text(encoding="utf-8")
     start, end = text.index(BEGIN), text.index(END) + len(END)
-    assert text[start:end] == render(), "docs/providers.md is stale: run python -m dispatcher.featurematrix and paste its output"
+    assert text[start:end] == render(), (
+        "docs/providers.md is stale: run python -m dispatcher.featurematrix and paste its output"
+    )

@@ -73,7 +73,10 @@ def test_messy_csv_campaign_end_to_end(provider, cli_env, tmp_path, capsys, monk
     src = tmp_path / "customers.csv"
     write_demo_csv(src, rows, seed=5)
     expected = expected_numbers(src)
-    code, out, err = run_cli(["send", str(src), "--provider", provider, "--message", "{name} عزيز، تخفیف ویژه لغو11", "--json"], capsys)
+    code, out, err = run_cli(
+        ["send", str(src), "--provider", provider, "--message", "{name} عزيز، تخفیف ویژه لغو11", "--json"],
+        capsys,
+    )
     assert code == 0, err
     summary = json.loads(out.strip().splitlines()[-1])
     assert summary["recipients"] == len(expected)
@@ -117,27 +120,56 @@ def test_cli_processes_against_a_sandbox_process(tmp_path):
     port = 8700 + os.getpid() % 200
     url = f"http://127.0.0.1:{port}"
     exe = [sys.executable, "-m", "dispatcher"]
-    env = {**os.environ, **sandbox_env(url), "SMSDISPATCH_DATABASE_URL": f"sqlite:///{tmp_path / 'p.db'}", "SMSDISPATCH_POLL_INTERVALS": "0.3"}
+    env = {
+        **os.environ,
+        **sandbox_env(url),
+        "SMSDISPATCH_DATABASE_URL": f"sqlite:///{tmp_path / 'p.db'}",
+        "SMSDISPATCH_POLL_INTERVALS": "0.3",
+    }
     env.pop("SMSDISPATCH_BROKER_URL", None)
-    server = subprocess.Popen([*exe, "sandbox", "--port", str(port), "--seed", "3", "--final-after", "0.3"], env=env, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [*exe, "sandbox", "--port", str(port), "--seed", "3", "--final-after", "0.3"],
+        env=env,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         wait_port(url)
         src = tmp_path / "list.csv"
         write_demo_csv(src, 300, seed=9)
-        sent = subprocess.run([*exe, "send", str(src), "--provider", "ghasedak", "--message", "Hello {name}", "--json"], env=env, capture_output=True, text=True, timeout=120)
+        sent = subprocess.run(
+            [*exe, "send", str(src), "--provider", "ghasedak", "--message", "Hello {name}", "--json"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert sent.returncode == 0, sent.stderr
         campaign = json.loads(sent.stdout.strip().splitlines()[-1])["campaign"]
-        polled = subprocess.run([*exe, "poll", "--until-done", "--timeout", "60"], env=env, capture_output=True, text=True, timeout=120)
+        polled = subprocess.run(
+            [*exe, "poll", "--until-done", "--timeout", "60"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert polled.returncode == 0, polled.stderr
         report = tmp_path / "report.csv"
-        rep = subprocess.run([*exe, "report", str(campaign), "--out", str(report)], env=env, capture_output=True, text=True, timeout=60)
+        rep = subprocess.run(
+            [*exe, "report", str(campaign), "--out", str(report)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert rep.returncode == 0, rep.stderr
         accepted = requests.get(url + "/_sandbox/messages?provider=ghasedak", timeout=5).json()
         counts = Counter(m["phone"] for m in accepted)
         assert set(counts.values()) == {1}
         assert {"+" + p for p in counts} == expected_numbers(src)
         for row in read_report(report):
-            outcome = requests.get(url + "/_sandbox/outcome", params={"phone": row["phone"]}, timeout=5).json()["outcome"]
+            outcome = requests.get(
+                url + "/_sandbox/outcome", params={"phone": row["phone"]}, timeout=5
+            ).json()["outcome"]
             assert row["state"] == outcome
     finally:
         server.terminate()
@@ -164,7 +196,13 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(argv, fragment, cli_env
     (tmp_path / "empty.csv").write_bytes(b"")
     (tmp_path / "binary.csv").write_bytes(bytes(range(256)) * 20)
     (tmp_path / "nophone.csv").write_text("name,city\na,b\n", encoding="utf-8")
-    paths = {"csv": "ok.csv", "empty": "empty.csv", "binary": "binary.csv", "nophone": "nophone.csv", "missing": "nope.csv"}
+    paths = {
+        "csv": "ok.csv",
+        "empty": "empty.csv",
+        "binary": "binary.csv",
+        "nophone": "nophone.csv",
+        "missing": "nope.csv",
+    }
     argv = [str(tmp_path / paths[a[1:-1]]) if a[1:-1] in paths and a.startswith("{") else a for a in argv]
     code, out, err = run_cli(argv, capsys)
     assert code == 2
@@ -179,14 +217,21 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(argv, fragment, cli_env
 def test_missing_credential_is_named(cli_env, tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("SMSDISPATCH_GHASEDAK_APIKEY")
     (tmp_path / "ok.csv").write_text("mobile\n09121234567\n", encoding="utf-8")
-    code, _, err = run_cli(["send", str(tmp_path / "ok.csv"), "--provider", "ghasedak", "--message", "x"], capsys)
+    code, _, err = run_cli(
+        ["send", str(tmp_path / "ok.csv"), "--provider", "ghasedak", "--message", "x"], capsys
+    )
     assert code == 2 and "SMSDISPATCH_GHASEDAK_APIKEY" in err
 
 
 def test_partly_bad_file_keeps_good_rows(cli_env, tmp_path, capsys):
     src = tmp_path / "mixed.csv"
-    src.write_text("mobile,name\n09121234567,a\nnot-a-number,b\n+989351234567,c\n0912 123 4567,d\n02188776655,e\n", encoding="utf-8")
-    code, out, err = run_cli(["send", str(src), "--provider", "ghasedak", "--message", "hi", "--json"], capsys)
+    src.write_text(
+        "mobile,name\n09121234567,a\nnot-a-number,b\n+989351234567,c\n0912 123 4567,d\n02188776655,e\n",
+        encoding="utf-8",
+    )
+    code, out, err = run_cli(
+        ["send", str(src), "--provider", "ghasedak", "--message", "hi", "--json"], capsys
+    )
     assert code == 0, err
     summary = json.loads(out.strip().splitlines()[-1])
     assert (summary["recipients"], summary["rejected"]) == (2, 3)

@@ -23,23 +23,40 @@ from workers.deps import ProviderPool, WorkerDeps
 from workers.operations.send import send_chunk
 from workers.settings import DispatchSettings
 
-FAST = DispatchSettings(backoff_base=0.01, backoff_cap=0.05, poll_intervals=(0.05, 0.1), reconcile_max_age=5, max_attempts=4)
+FAST = DispatchSettings(
+    backoff_base=0.01, backoff_cap=0.05, poll_intervals=(0.05, 0.1), reconcile_max_age=5, max_attempts=4
+)
 
 
 def numbers(n: int) -> list[str]:
     return [f"+98935{i:07d}" for i in range(n)]
 
 
-def campaign(store: Store, provider: str, phones: list[str], batch: int = 10, on_unknown: str = "hold") -> int:
+def campaign(
+    store: Store, provider: str, phones: list[str], batch: int = 10, on_unknown: str = "hold"
+) -> int:
     df = pd.DataFrame({"row": range(2, len(phones) + 2), "phone": phones})
     template = Template("Hello")
-    spec = CampaignSpec(name="op", provider=provider, account=f"{provider}:x", sender="", message="Hello", personalised=False, on_unknown=on_unknown)
+    spec = CampaignSpec(
+        name="op",
+        provider=provider,
+        account=f"{provider}:x",
+        sender="",
+        message="Hello",
+        personalised=False,
+        on_unknown=on_unknown,
+    )
     return store.create_campaign(spec, plan([df], template, batch, []))
 
 
 @pytest.fixture
 def deps(store, sandbox_environ, sandbox):
-    env = {**sandbox_environ, "SMSDISPATCH_GHASEDAK_RECONCILE_GRACE": "0", "SMSDISPATCH_AMOOT_RECONCILE_GRACE": "0", "SMSDISPATCH_MEDIAPAYAMAK_RECONCILE_GRACE": "0"}
+    env = {
+        **sandbox_environ,
+        "SMSDISPATCH_GHASEDAK_RECONCILE_GRACE": "0",
+        "SMSDISPATCH_AMOOT_RECONCILE_GRACE": "0",
+        "SMSDISPATCH_MEDIAPAYAMAK_RECONCILE_GRACE": "0",
+    }
     return WorkerDeps(store=store, providers=ProviderPool(env), settings=FAST)
 
 
@@ -82,7 +99,9 @@ def test_ambiguous_send_is_reconciled_not_repeated(deps, sandbox):
 
 def test_timeout_before_accept_is_resent_after_reconciliation(deps, sandbox):
     phones = numbers(10)
-    env_deps = WorkerDeps(deps.store, ProviderPool({**deps.providers._env, "SMSDISPATCH_GHASEDAK_TIMEOUT": "1,0.5"}), FAST)
+    env_deps = WorkerDeps(
+        deps.store, ProviderPool({**deps.providers._env, "SMSDISPATCH_GHASEDAK_TIMEOUT": "1,0.5"}), FAST
+    )
     cid = campaign(deps.store, "ghasedak", phones)
     sandbox.state.add_fault(Fault("ghasedak", "send", "hang", seconds=1.0))
     LocalRunner(env_deps, threads=1, tick=0.02).send(cid, timeout=30)
@@ -91,7 +110,9 @@ def test_timeout_before_accept_is_resent_after_reconciliation(deps, sandbox):
 
 def test_timeout_after_accept_is_found_by_checkid(deps, sandbox):
     phones = numbers(10)
-    env_deps = WorkerDeps(deps.store, ProviderPool({**deps.providers._env, "SMSDISPATCH_GHASEDAK_TIMEOUT": "1,0.5"}), FAST)
+    env_deps = WorkerDeps(
+        deps.store, ProviderPool({**deps.providers._env, "SMSDISPATCH_GHASEDAK_TIMEOUT": "1,0.5"}), FAST
+    )
     cid = campaign(deps.store, "ghasedak", phones)
     sandbox.state.add_fault(Fault("ghasedak", "send", "accept_then_hang", seconds=1.0))
     LocalRunner(env_deps, threads=1, tick=0.02).send(cid, timeout=30)
@@ -137,7 +158,7 @@ def test_account_error_pauses_after_the_first_answer(deps, sandbox):
 def test_duplicate_task_messages_send_once(deps, sandbox):
     phones = numbers(10)
     cid = campaign(deps.store, "ghasedak", phones)
-    (chunk_id, attempt), = deps.store.claimable_chunks(campaign_id=cid)
+    ((chunk_id, attempt),) = deps.store.claimable_chunks(campaign_id=cid)
     outcomes, barrier = [], threading.Barrier(6)
 
     def deliver() -> None:
@@ -188,7 +209,7 @@ def test_lease_lost_mid_send_is_reconciled(deps, sandbox):
     """A worker that died after the provider accepted: lease expires -> unknown -> found by checkid."""
     phones = numbers(4)
     cid = campaign(deps.store, "ghasedak", phones)
-    (chunk_id, attempt), = deps.store.claimable_chunks(campaign_id=cid)
+    ((chunk_id, attempt),) = deps.store.claimable_chunks(campaign_id=cid)
     chunk = deps.store.claim_chunk(chunk_id, attempt, timedelta(seconds=0))
     client = deps.providers.get("ghasedak")
     from workers.operations.send import batch_for

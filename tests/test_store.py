@@ -20,11 +20,31 @@ def phones(n: int, start: int = 0) -> list[str]:
     return [f"+98912{start + i:07d}" for i in range(n)]
 
 
-def make_campaign(store: Store, numbers: list[str], *, batch: int = 3, text: str = "سلام {name}", start: bool = True, send_at=None, account="acct") -> int:
-    df = pd.DataFrame({"row": range(2, len(numbers) + 2), "phone": numbers, "name": [f"n{i}" for i in range(len(numbers))]})
+def make_campaign(
+    store: Store,
+    numbers: list[str],
+    *,
+    batch: int = 3,
+    text: str = "سلام {name}",
+    start: bool = True,
+    send_at=None,
+    account="acct",
+) -> int:
+    df = pd.DataFrame(
+        {"row": range(2, len(numbers) + 2), "phone": numbers, "name": [f"n{i}" for i in range(len(numbers))]}
+    )
     template = Template(text)
     blocks = plan([df.iloc[: len(df) // 2], df.iloc[len(df) // 2 :]], template, batch, ["name"])
-    spec = CampaignSpec(name="t", provider="ghasedak", account=account, sender="1000", message=template.text, personalised=not template.is_static, columns=["name"], send_at=send_at)
+    spec = CampaignSpec(
+        name="t",
+        provider="ghasedak",
+        account=account,
+        sender="1000",
+        message=template.text,
+        personalised=not template.is_static,
+        columns=["name"],
+        send_at=send_at,
+    )
     return store.create_campaign(spec, blocks, rejected=2, start=start)
 
 
@@ -42,7 +62,7 @@ def test_create_plans_chunks_and_queues_them(store: Store) -> None:
 
 def test_personalised_text_is_rendered_per_recipient(store: Store) -> None:
     cid = make_campaign(store, phones(2), batch=2)
-    (chunk_id, attempt), = store.claimable_chunks(campaign_id=cid)
+    ((chunk_id, attempt),) = store.claimable_chunks(campaign_id=cid)
     chunk = store.claim_chunk(chunk_id, attempt, LEASE)
     assert [m.text for m in chunk.messages] == ["سلام n0", "سلام n1"]
     assert len({m.client_ref for m in chunk.messages}) == 2
@@ -50,17 +70,26 @@ def test_personalised_text_is_rendered_per_recipient(store: Store) -> None:
 
 def test_a_failure_while_loading_writes_nothing(store: Store) -> None:
     def broken():
-        yield from plan([pd.DataFrame({"row": [2], "phone": ["+989121234567"], "name": ["a"]})], Template("x"), 1, ["name"])
+        yield from plan(
+            [pd.DataFrame({"row": [2], "phone": ["+989121234567"], "name": ["a"]})],
+            Template("x"),
+            1,
+            ["name"],
+        )
         raise RuntimeError("disk full")
 
-    spec = CampaignSpec(name="t", provider="ghasedak", account="a", sender="", message="x", personalised=False)
+    spec = CampaignSpec(
+        name="t", provider="ghasedak", account="a", sender="", message="x", personalised=False
+    )
     with pytest.raises(RuntimeError):
         store.create_campaign(spec, broken())
     assert store.campaigns() == []
 
 
 def test_no_valid_recipient_creates_nothing(store: Store) -> None:
-    spec = CampaignSpec(name="t", provider="ghasedak", account="a", sender="", message="x", personalised=False)
+    spec = CampaignSpec(
+        name="t", provider="ghasedak", account="a", sender="", message="x", personalised=False
+    )
     with pytest.raises(EmptyCampaign):
         store.create_campaign(spec, iter(()), rejected=5)
     assert store.campaigns() == []
@@ -68,7 +97,7 @@ def test_no_valid_recipient_creates_nothing(store: Store) -> None:
 
 def test_claim_is_compare_and_set(store: Store) -> None:
     cid = make_campaign(store, phones(3))
-    (chunk_id, attempt), = store.claimable_chunks(campaign_id=cid)
+    ((chunk_id, attempt),) = store.claimable_chunks(campaign_id=cid)
     first = store.claim_chunk(chunk_id, attempt, LEASE)
     assert first is not None and first.attempt == 1
     assert store.claim_chunk(chunk_id, attempt, LEASE) is None  # duplicate message
@@ -77,7 +106,7 @@ def test_claim_is_compare_and_set(store: Store) -> None:
 
 def test_racing_claims_have_one_winner(store: Store) -> None:
     cid = make_campaign(store, phones(3))
-    (chunk_id, attempt), = store.claimable_chunks(campaign_id=cid)
+    ((chunk_id, attempt),) = store.claimable_chunks(campaign_id=cid)
     wins, barrier = [], threading.Barrier(8)
 
     def claim() -> None:
@@ -104,10 +133,13 @@ def test_paused_campaign_is_not_claimed_and_resume_continues(store: Store) -> No
 
 def test_record_send_accepts_and_schedules_polls(store: Store) -> None:
     cid = make_campaign(store, phones(3))
-    (chunk_id, attempt), = store.claimable_chunks(campaign_id=cid)
+    ((chunk_id, attempt),) = store.claimable_chunks(campaign_id=cid)
     chunk = store.claim_chunk(chunk_id, attempt, LEASE)
     now = datetime.now(UTC)
-    ups = [RecipientUpdate(m.recipient_id, RecipientState.SENT, f"id{i}", None, None, now) for i, m in enumerate(chunk.messages)]
+    ups = [
+        RecipientUpdate(m.recipient_id, RecipientState.SENT, f"id{i}", None, None, now)
+        for i, m in enumerate(chunk.messages)
+    ]
     assert store.record_send(chunk, ups, requeue=False)
     view = store.campaign(cid)
     assert view.counts == {RecipientState.SENT: 3} and view.chunk_counts == {ChunkState.ACCEPTED: 1}
@@ -117,7 +149,7 @@ def test_record_send_accepts_and_schedules_polls(store: Store) -> None:
 
 def test_requeue_sends_only_what_is_still_pending(store: Store) -> None:
     cid = make_campaign(store, phones(3))
-    (chunk_id, attempt), = store.claimable_chunks(campaign_id=cid)
+    ((chunk_id, attempt),) = store.claimable_chunks(campaign_id=cid)
     chunk = store.claim_chunk(chunk_id, attempt, LEASE)
     first = chunk.messages[0]
     store.record_send(chunk, [RecipientUpdate(first.recipient_id, RecipientState.SENT, "x")], requeue=True)
@@ -127,7 +159,7 @@ def test_requeue_sends_only_what_is_still_pending(store: Store) -> None:
 
 def test_retry_waits_then_fails_after_max_attempts(store: Store) -> None:
     cid = make_campaign(store, phones(2), batch=2)
-    (chunk_id, attempt), = store.claimable_chunks(campaign_id=cid)
+    ((chunk_id, attempt),) = store.claimable_chunks(campaign_id=cid)
     chunk = store.claim_chunk(chunk_id, attempt, LEASE)
     assert store.chunk_retry(chunk, "code 10", delay=30, max_attempts=2) == "retry"
     assert store.claimable_chunks(campaign_id=cid) == []  # not due yet
@@ -153,7 +185,7 @@ def test_account_error_pauses_and_requeues(store: Store) -> None:
 
 def test_lease_expiry_makes_unknown_and_hold_marks_recipients(store: Store) -> None:
     cid = make_campaign(store, phones(2), batch=2)
-    (chunk_id, attempt), = store.claimable_chunks(campaign_id=cid)
+    ((chunk_id, attempt),) = store.claimable_chunks(campaign_id=cid)
     store.claim_chunk(chunk_id, attempt, timedelta(seconds=1))
     assert store.expire_leases(datetime.now(UTC) + timedelta(seconds=5)) == [chunk_id]
     assert store.unknown_chunks() == [chunk_id]
@@ -164,7 +196,7 @@ def test_lease_expiry_makes_unknown_and_hold_marks_recipients(store: Store) -> N
 
 def test_split_moves_half_to_a_new_chunk(store: Store) -> None:
     cid = make_campaign(store, phones(5), batch=5)
-    (chunk_id, attempt), = store.claimable_chunks(campaign_id=cid)
+    ((chunk_id, attempt),) = store.claimable_chunks(campaign_id=cid)
     chunk = store.claim_chunk(chunk_id, attempt, LEASE)
     new = store.split_chunk(chunk, "code 8")
     assert new is not None
@@ -177,7 +209,11 @@ def test_cancel_cancels_unsent(store: Store) -> None:
     (chunk_id, attempt), *_ = store.claimable_chunks(campaign_id=cid)
     chunk = store.claim_chunk(chunk_id, attempt, LEASE)
     assert store.cancel(cid)
-    store.record_send(chunk, [RecipientUpdate(m.recipient_id, RecipientState.SENT, "m") for m in chunk.messages], requeue=False)
+    store.record_send(
+        chunk,
+        [RecipientUpdate(m.recipient_id, RecipientState.SENT, "m") for m in chunk.messages],
+        requeue=False,
+    )
     view = store.campaign(cid)
     assert view.state == CampaignState.CANCELLED
     assert view.counts == {RecipientState.SENT: 2, RecipientState.CANCELLED: 2}
@@ -196,12 +232,21 @@ def test_scheduled_campaign_starts_when_due(store: Store) -> None:
 
 def test_statuses_and_completion(store: Store) -> None:
     cid = make_campaign(store, phones(2), batch=2)
-    (chunk_id, attempt), = store.claimable_chunks(campaign_id=cid)
+    ((chunk_id, attempt),) = store.claimable_chunks(campaign_id=cid)
     chunk = store.claim_chunk(chunk_id, attempt, LEASE)
     now = datetime.now(UTC)
-    store.record_send(chunk, [RecipientUpdate(m.recipient_id, RecipientState.SENT, f"m{m.recipient_id}", None, None, now) for m in chunk.messages], requeue=False)
+    store.record_send(
+        chunk,
+        [
+            RecipientUpdate(m.recipient_id, RecipientState.SENT, f"m{m.recipient_id}", None, None, now)
+            for m in chunk.messages
+        ],
+        requeue=False,
+    )
     assert store.complete_finished() == []
     due = store.due_polls(now=now)
-    store.record_statuses([RecipientUpdate(d.recipient_id, RecipientState.DELIVERED, None, "1", None, None, now) for d in due])
+    store.record_statuses(
+        [RecipientUpdate(d.recipient_id, RecipientState.DELIVERED, None, "1", None, None, now) for d in due]
+    )
     assert store.complete_finished() == [cid]
     assert store.campaign(cid).counts == {RecipientState.DELIVERED: 2}

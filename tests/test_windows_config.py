@@ -6,7 +6,7 @@ from datetime import UTC, datetime, time
 
 import pytest
 
-from campaigns.windows import Window, WhenError, parse_when, parse_window
+from campaigns.windows import WhenError, Window, parse_when, parse_window
 from dispatcher.config import load_config
 from workers.errors import ConfigurationError, redact
 from workers.settings import Secret, parse_rate

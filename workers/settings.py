@@ -118,14 +118,18 @@ def load_provider_settings(
     except ValueError:
         raise ConfigurationError(f"{up}BATCH={batch_text!r} is not a whole number") from None
     if not 1 <= batch <= max_batch:
-        raise ConfigurationError(f"{up}BATCH={batch} must be between 1 and {max_batch}, the documented maximum")
+        raise ConfigurationError(
+            f"{up}BATCH={batch} must be between 1 and {max_batch}, the documented maximum"
+        )
     rate_text = env_get(env, up + "RATE")
     rate = parse_rate(rate_text, up + "RATE") if rate_text else None
     timeout_text = env_get(env, up + "TIMEOUT", "5,30")
     try:
         connect, read = (float(x) for x in timeout_text.split(","))
     except ValueError:
-        raise ConfigurationError(f"{up}TIMEOUT={timeout_text!r}: write connect,read seconds like 5,30") from None
+        raise ConfigurationError(
+            f"{up}TIMEOUT={timeout_text!r}: write connect,read seconds like 5,30"
+        ) from None
     creds = {key: Secret(env_get(env, up + key.upper())) for key in credential_names}
     options = {key: env_get(env, up + key.upper()) for key in option_names if env_get(env, up + key.upper())}
     return ProviderSettings(
@@ -150,7 +154,9 @@ class DispatchSettings:
     redis_url: str = ""
     max_attempts: int = 6  # sends of one chunk before it fails with the last reason
     backoff_base: float = 2.0  # seconds; doubles per attempt, with jitter
-    backoff_cap: float = 120.0  # never more than this between two attempts (stays far below the visibility timeout)
+    backoff_cap: float = (
+        120.0  # never more than this between two attempts (stays far below the visibility timeout)
+    )
     lease_margin: float = 30.0  # seconds added to the longest possible provider call
     poll_intervals: tuple[float, ...] = (60, 120, 300, 600, 1800, 3600)  # then the last one, repeated
     poll_max_age: float = 72 * 3600  # no final report after this long -> expired

@@ -170,7 +170,9 @@ class SandboxState:
         batch_id: str | None = None,
         message_id: str | None = None,
     ) -> AcceptedMessage:
-        msg = AcceptedMessage(provider, message_id or self.new_id(), digits(phone), text, sender, client_ref, batch_id)
+        msg = AcceptedMessage(
+            provider, message_id or self.new_id(), digits(phone), text, sender, client_ref, batch_id
+        )
         with self.lock:
             self.messages.append(msg)
             self.by_id[(provider, msg.message_id)] = msg
@@ -239,7 +241,14 @@ class SandboxState:
 
     # ---- inbox --------------------------------------------------------------------------------
     def add_inbound(self, provider: str, sender: str, text: str, line: str = "") -> dict[str, Any]:
-        item = {"id": self.new_id(), "sender": sender, "text": text, "line": line, "at": time.time(), "read": False}
+        item = {
+            "id": self.new_id(),
+            "sender": sender,
+            "text": text,
+            "line": line,
+            "at": time.time(),
+            "read": False,
+        }
         with self.lock:
             self.inbox.setdefault(provider, []).append(item)
         return item

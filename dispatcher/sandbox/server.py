@@ -12,6 +12,7 @@ Admin API (JSON), for tests that run the sandbox in another process:
 from __future__ import annotations
 
 import importlib
+import logging
 import threading
 import time
 from dataclasses import dataclass
@@ -58,7 +59,12 @@ class SandboxApp:
             provider = request.args.get("provider")
             return json_response([m.as_dict() for m in state.accepted(provider)])
         if what == "outcome":
-            return json_response({"phone": request.args.get("phone", ""), "outcome": state.outcome(request.args.get("phone", ""))})
+            return json_response(
+                {
+                    "phone": request.args.get("phone", ""),
+                    "outcome": state.outcome(request.args.get("phone", "")),
+                }
+            )
         body = json_body(request) or {}
         if what == "faults" and request.method == "POST":
             state.add_fault(Fault(**body))
@@ -71,7 +77,9 @@ class SandboxApp:
                 state.credit[provider] = int(amount)
             return json_response({"ok": True})
         if what == "inbox" and request.method == "POST":
-            return json_response(state.add_inbound(body["provider"], body["sender"], body["text"], body.get("line", "")))
+            return json_response(
+                state.add_inbound(body["provider"], body["sender"], body["text"], body.get("line", ""))
+            )
         if what == "reset" and request.method == "POST":
             state.reset()
             return json_response({"ok": True})
@@ -101,8 +109,14 @@ class RunningSandbox:
         self.stop()
 
 
+def quiet() -> None:
+    """No access log line per request: a campaign makes thousands of them."""
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+
+
 def start(state: SandboxState | None = None, host: str = "127.0.0.1", port: int = 0) -> RunningSandbox:
     """Serve in a background thread (port 0 picks a free port); for the demo and tests."""
+    quiet()
     state = state or SandboxState()
     server = make_server(host, port, SandboxApp(state), threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="sandbox", daemon=True)
@@ -110,7 +124,11 @@ def start(state: SandboxState | None = None, host: str = "127.0.0.1", port: int 
     return RunningSandbox(state, server, thread)
 
 
-def serve_forever(state: SandboxState, host: str = "127.0.0.1", port: int = 8700) -> None:
+def serve_forever(
+    state: SandboxState, host: str = "127.0.0.1", port: int = 8700, access_log: bool = False
+) -> None:
+    if not access_log:
+        quiet()
     server = make_server(host, port, SandboxApp(state), threaded=True)
     try:
         server.serve_forever()

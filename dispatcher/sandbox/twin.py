@@ -18,7 +18,11 @@ def json_response(obj: Any, status: int = 200) -> Response:
 
 def plain(status: int, text: str | None = None) -> Response:
     """A reply with no provider envelope, as a proxy or a crashed server would give."""
-    return Response(text or f"<html><body><h1>{status}</h1>Server Error</body></html>", status=status, mimetype="text/html")
+    return Response(
+        text or f"<html><body><h1>{status}</h1>Server Error</body></html>",
+        status=status,
+        mimetype="text/html",
+    )
 
 
 def params(request: Request) -> dict[str, str]:
@@ -36,7 +40,9 @@ def json_body(request: Request) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def before_accept(fault: Fault | None, render_code: Callable[[int | str], Response], transient_code: int | str) -> Response | None:
+def before_accept(
+    fault: Fault | None, render_code: Callable[[int | str], Response], transient_code: int | str
+) -> Response | None:
     """Apply a fault that strikes before anything is accepted; None means go on normally."""
     if fault is None:
         return None

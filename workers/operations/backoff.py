@@ -6,7 +6,14 @@ import random
 from collections.abc import Sequence
 
 
-def retry_delay(attempt: int, *, base: float, cap: float, retry_after: float | None = None, rng: random.Random | None = None) -> float:
+def retry_delay(
+    attempt: int,
+    *,
+    base: float,
+    cap: float,
+    retry_after: float | None = None,
+    rng: random.Random | None = None,
+) -> float:
     """Exponential backoff with jitter (half to full of the step), never below the provider's hint."""
     rng = rng or random
     step = min(cap, base * (2 ** max(attempt - 1, 0)))

@@ -31,18 +31,39 @@ FINAL_FROM_STATUS: dict[DeliveryStatus, RecipientState] = {
 
 
 def status_update(
-    due: DuePoll, result: StatusResult | None, now: datetime, intervals: Sequence[float], max_age: float, retry_after: float | None = None
+    due: DuePoll,
+    result: StatusResult | None,
+    now: datetime,
+    intervals: Sequence[float],
+    max_age: float,
+    retry_after: float | None = None,
 ) -> RecipientUpdate:
     """The recipient's next state from one status answer (or none): pure."""
     status = result.status if result else DeliveryStatus.UNKNOWN
     code = result.raw_code if result else None
     if status in FINAL_FROM_STATUS:
         state = FINAL_FROM_STATUS[status]
-        return RecipientUpdate(due.recipient_id, state, None, code, None, None, now if state is RecipientState.DELIVERED else None)
+        return RecipientUpdate(
+            due.recipient_id,
+            state,
+            None,
+            code,
+            None,
+            None,
+            now if state is RecipientState.DELIVERED else None,
+        )
     age = (now - due.sent_at).total_seconds() if due.sent_at else 0.0
     if age >= max_age:
-        return RecipientUpdate(due.recipient_id, RecipientState.EXPIRED, None, code, f"no final delivery report within {max_age / 3600:g} h")
-    state = RecipientState.SENT_TO_OPERATOR if status is DeliveryStatus.SENT_TO_OPERATOR else RecipientState.SENT
+        return RecipientUpdate(
+            due.recipient_id,
+            RecipientState.EXPIRED,
+            None,
+            code,
+            f"no final delivery report within {max_age / 3600:g} h",
+        )
+    state = (
+        RecipientState.SENT_TO_OPERATOR if status is DeliveryStatus.SENT_TO_OPERATOR else RecipientState.SENT
+    )
     delay = max(poll_delay(due.polls + 1, intervals), retry_after or 0.0)
     return RecipientUpdate(due.recipient_id, state, None, code, None, now + timedelta(seconds=delay))
 
@@ -67,6 +88,15 @@ def poll_once(deps: WorkerDeps, *, limit: int = 5000, now: datetime | None = Non
             log.warning("status check at %s failed: %s", provider, exc)
             retry_after = getattr(exc, "retry_after", None)
         for d in items:
-            updates.append(status_update(d, results.get(d.message_id), now, settings.poll_intervals, settings.poll_max_age, retry_after))
+            updates.append(
+                status_update(
+                    d,
+                    results.get(d.message_id),
+                    now,
+                    settings.poll_intervals,
+                    settings.poll_max_age,
+                    retry_after,
+                )
+            )
     deps.store.record_statuses(updates, now)
     return len(due)

@@ -23,6 +23,7 @@ from workers.status import SendOutcome
 
 log = logging.getLogger("workers.reconcile")
 
+
 @dataclass(frozen=True)
 class Reconciled:
     kind: str  # found | requeued | held | waiting | nothing
@@ -50,7 +51,12 @@ def reconcile_chunk(chunk_id: int, deps: WorkerDeps, now: datetime | None = None
     except ConfigurationError as exc:
         return Reconciled("waiting", chunk_id, detail=str(exc))
     if client.capabilities.reconcile == "none":
-        return apply_policy(deps, chunk_id, chunk.on_unknown, f"{chunk.provider} offers no way to ask whether an interrupted send went out")
+        return apply_policy(
+            deps,
+            chunk_id,
+            chunk.on_unknown,
+            f"{chunk.provider} offers no way to ask whether an interrupted send went out",
+        )
     # The moment our send began: clients measure their "not found means not sent" grace from it,
     # and those that search by time widen their own window for clock differences.
     since = chunk.sending_since or now
@@ -66,7 +72,11 @@ def reconcile_chunk(chunk_id: int, deps: WorkerDeps, now: datetime | None = None
         res = by_id.get(msg.recipient_id)
         if res is not None and res.outcome is SendOutcome.ACCEPTED:
             next_poll = now + timedelta(seconds=poll_delay(0, deps.settings.poll_intervals))
-            updates.append(RecipientUpdate(msg.recipient_id, RecipientState.SENT, res.message_id, res.raw_code, None, next_poll))
+            updates.append(
+                RecipientUpdate(
+                    msg.recipient_id, RecipientState.SENT, res.message_id, res.raw_code, None, next_poll
+                )
+            )
         elif res is None or res.outcome is SendOutcome.UNKNOWN:
             undecided += 1
     if undecided == 0:
@@ -75,5 +85,10 @@ def reconcile_chunk(chunk_id: int, deps: WorkerDeps, now: datetime | None = None
     deps.store.record_reconciled(chunk, updates, requeue=False, now=now)
     age = (now - chunk.sending_since).total_seconds() if chunk.sending_since else 0.0
     if age >= deps.settings.reconcile_max_age:
-        return apply_policy(deps, chunk_id, chunk.on_unknown, f"{chunk.provider} could not say within {deps.settings.reconcile_max_age:g} s whether it was sent")
+        return apply_policy(
+            deps,
+            chunk_id,
+            chunk.on_unknown,
+            f"{chunk.provider} could not say within {deps.settings.reconcile_max_age:g} s whether it was sent",
+        )
     return Reconciled("waiting", chunk_id, len(updates), detail=f"{undecided} still undecided")

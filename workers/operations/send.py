@@ -40,7 +40,9 @@ class Outcome:
     detail: str = ""
 
 
-def updates_from_results(chunk: ClaimedChunk, results: Sequence[SendResult], now: datetime, first_poll_in: float) -> tuple[list[RecipientUpdate], bool]:
+def updates_from_results(
+    chunk: ClaimedChunk, results: Sequence[SendResult], now: datetime, first_poll_in: float
+) -> tuple[list[RecipientUpdate], bool]:
     """Per-recipient facts from a send reply, and whether some recipients are known not to have gone out.
 
     Every message of the chunk gets exactly one verdict: a message the client said nothing about
@@ -53,23 +55,50 @@ def updates_from_results(chunk: ClaimedChunk, results: Sequence[SendResult], now
         res = by_id.get(msg.recipient_id)
         if res is None or res.outcome is SendOutcome.UNKNOWN:
             reason = (res.error if res else None) or "the provider's reply said nothing about this number"
-            updates.append(RecipientUpdate(msg.recipient_id, RecipientState.UNKNOWN, res.message_id if res else None, res.raw_code if res else None, reason))
+            updates.append(
+                RecipientUpdate(
+                    msg.recipient_id,
+                    RecipientState.UNKNOWN,
+                    res.message_id if res else None,
+                    res.raw_code if res else None,
+                    reason,
+                )
+            )
         elif res.outcome is SendOutcome.ACCEPTED:
             updates.append(
                 RecipientUpdate(
-                    msg.recipient_id, RecipientState.SENT, res.message_id, res.raw_code, None, next_poll_at=now + timedelta(seconds=first_poll_in)
+                    msg.recipient_id,
+                    RecipientState.SENT,
+                    res.message_id,
+                    res.raw_code,
+                    None,
+                    next_poll_at=now + timedelta(seconds=first_poll_in),
                 )
             )
         elif res.outcome is SendOutcome.REFUSED:
-            state = RecipientState.BLACKLISTED if res.status is DeliveryStatus.BLACKLISTED else RecipientState.FAILED
-            updates.append(RecipientUpdate(msg.recipient_id, state, res.message_id, res.raw_code, res.error or "refused by the provider"))
+            state = (
+                RecipientState.BLACKLISTED
+                if res.status is DeliveryStatus.BLACKLISTED
+                else RecipientState.FAILED
+            )
+            updates.append(
+                RecipientUpdate(
+                    msg.recipient_id,
+                    state,
+                    res.message_id,
+                    res.raw_code,
+                    res.error or "refused by the provider",
+                )
+            )
         else:  # NOT_SENT: stays pending; the chunk goes back to the queue for it
             not_sent = True
     return updates, not_sent
 
 
 def batch_for(chunk: ClaimedChunk) -> SendBatch:
-    return SendBatch(tuple(Message(m.recipient_id, m.phone, m.text, m.client_ref) for m in chunk.messages), chunk.sender)
+    return SendBatch(
+        tuple(Message(m.recipient_id, m.phone, m.text, m.client_ref) for m in chunk.messages), chunk.sender
+    )
 
 
 def lease_for(deps: WorkerDeps, client_timeouts: tuple[float, float]) -> timedelta:
@@ -94,9 +123,16 @@ def send_chunk(chunk_id: int, attempt: int | None, deps: WorkerDeps) -> Outcome:
     if wait > 0:
         return Outcome("throttled", chunk_id, attempt, requeue_in=wait)
 
-    chunk = store.claim_chunk(chunk_id, attempt, lease_for(deps, (client.settings.connect_timeout, client.settings.read_timeout)))
+    chunk = store.claim_chunk(
+        chunk_id, attempt, lease_for(deps, (client.settings.connect_timeout, client.settings.read_timeout))
+    )
     if chunk is None:
-        return Outcome("skipped", chunk_id, attempt, detail="claimed elsewhere, already sent, not due, or campaign not running")
+        return Outcome(
+            "skipped",
+            chunk_id,
+            attempt,
+            detail="claimed elsewhere, already sent, not due, or campaign not running",
+        )
     if not chunk.messages:
         store.record_send(chunk, [], requeue=False)
         return Outcome("accepted", chunk_id, chunk.attempt, detail="nothing left to send")
@@ -105,9 +141,13 @@ def send_chunk(chunk_id: int, attempt: int | None, deps: WorkerDeps) -> Outcome:
         results = client.send(batch_for(chunk))
     except RecipientRefusedError as exc:
         new = store.split_chunk(chunk, str(exc))
-        return Outcome("split", chunk_id, chunk.attempt, requeue_in=0.0, detail=f"split off chunk {new}: {exc}")
+        return Outcome(
+            "split", chunk_id, chunk.attempt, requeue_in=0.0, detail=f"split off chunk {new}: {exc}"
+        )
     except TransientError as exc:
-        delay = retry_delay(chunk.attempt, base=settings.backoff_base, cap=settings.backoff_cap, retry_after=exc.retry_after)
+        delay = retry_delay(
+            chunk.attempt, base=settings.backoff_base, cap=settings.backoff_cap, retry_after=exc.retry_after
+        )
         verdict = store.chunk_retry(chunk, str(exc), delay, settings.max_attempts)
         if verdict == "failed":
             return Outcome("failed", chunk_id, chunk.attempt, detail=str(exc))
@@ -128,5 +168,7 @@ def send_chunk(chunk_id: int, attempt: int | None, deps: WorkerDeps) -> Outcome:
     updates, not_sent = updates_from_results(chunk, results, now, poll_delay(0, settings.poll_intervals))
     store.record_send(chunk, updates, requeue=not_sent, now=now)
     if not_sent:
-        return Outcome("requeued", chunk_id, chunk.attempt, requeue_in=0.0, detail="part of the chunk did not go out")
+        return Outcome(
+            "requeued", chunk_id, chunk.attempt, requeue_in=0.0, detail="part of the chunk did not go out"
+        )
     return Outcome("accepted", chunk_id, chunk.attempt)

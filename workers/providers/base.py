@@ -75,7 +75,9 @@ def _never_left(exc: BaseException) -> bool:
 def make_session(pool: int = 32) -> requests.Session:
     session = requests.Session()
     # No urllib3 retries: a POST that may have been read must never be repeated behind our back.
-    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool, max_retries=Retry(total=0, redirect=0, raise_on_status=False))
+    adapter = HTTPAdapter(
+        pool_connections=4, pool_maxsize=pool, max_retries=Retry(total=0, redirect=0, raise_on_status=False)
+    )
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     session.headers["User-Agent"] = "smsdispatch/0.1"
@@ -154,7 +156,10 @@ class ProviderClient:
         One result per message: ACCEPTED (with its id) when the provider has it, NOT_SENT when the
         provider can say it does not, UNKNOWN when it cannot tell (yet). The default cannot tell.
         """
-        return [SendResult(m.recipient_id, SendOutcome.UNKNOWN, error="provider cannot be asked") for m in batch.messages]
+        return [
+            SendResult(m.recipient_id, SendOutcome.UNKNOWN, error="provider cannot be asked")
+            for m in batch.messages
+        ]
 
     def inbox(self) -> list[InboxMessage]:
         return []
@@ -180,7 +185,9 @@ class ProviderClient:
             response = self._send_with_connect_retries(method, path, data, json_body, params, headers)
         except _NotSentYet as exc:
             raise TransientError(
-                f"could not reach {path}: {type(exc.__cause__).__name__}", provider=self.name, secrets=self.settings.secret_values
+                f"could not reach {path}: {type(exc.__cause__).__name__}",
+                provider=self.name,
+                secrets=self.settings.secret_values,
             ) from exc.__cause__
         except requests.exceptions.RequestException as exc:
             cls = AmbiguousSendError if sending else TransientError
@@ -227,7 +234,12 @@ class ProviderClient:
         """Classify a reply that carries no provider envelope, by its HTTP status alone."""
         snippet = reply.text[:300]
         msg = f"HTTP {reply.status}{' on ' + what if what else ''}"
-        kw: dict[str, Any] = dict(provider=self.name, code=f"HTTP {reply.status}", snippet=snippet, secrets=self.settings.secret_values)
+        kw: dict[str, Any] = dict(
+            provider=self.name,
+            code=f"HTTP {reply.status}",
+            snippet=snippet,
+            secrets=self.settings.secret_values,
+        )
         if reply.status in (429, 503):  # "not processed, come back later" by definition
             return TransientError(msg, retry_after=retry_after_seconds(reply.headers), **kw)
         if reply.status >= 500:
@@ -237,7 +249,15 @@ class ProviderClient:
             return AccountError(msg, **kw)
         return RequestError(msg, **kw)
 
-    def error(self, cls: type[ProviderError], message: str, *, code: object = None, reply: Reply | None = None, **kw: Any) -> ProviderError:
+    def error(
+        self,
+        cls: type[ProviderError],
+        message: str,
+        *,
+        code: object = None,
+        reply: Reply | None = None,
+        **kw: Any,
+    ) -> ProviderError:
         """Build an error of the given class with this provider's name and secrets redacted."""
         return cls(
             message,
