@@ -264,31 +264,37 @@ class Store:
                 [(campaign_id, c, r, p, f, t, n) for r, p, f, t, n, c in zip(*cols, strict=True)],
             )
             return
-        # PostgreSQL: COPY in CSV form, formatted by pandas in C rather than row by row in Python.
-        out = df.assign(campaign_id=campaign_id, chunk_id=chunk_col, state="pending", attempts=0, polls=0)[
-            [
-                "campaign_id",
-                "chunk_id",
-                "row",
-                "phone",
-                "fields",
-                "text",
-                "parts",
-                "state",
-                "attempts",
-                "polls",
-            ]
-        ]
-        payload = out.to_csv(index=False, header=False, na_rep="\\N")
+        # PostgreSQL: COPY in CSV form, formatted by Arrow's C++ writer rather than row by row in
+        # Python (pandas' to_csv took 4.9 s of a million-row load; Arrow ~0.3 s). Arrow writes a
+        # null as an empty unquoted field and an empty string as "", which is COPY's own rule.
+        import pyarrow as pa
+        import pyarrow.csv as pacsv
+
+        n = len(df)
+        table = pa.table(
+            {
+                "campaign_id": pa.array([campaign_id] * n, pa.int64()),
+                "chunk_id": pa.array(chunk_col.to_numpy(dtype="int64")),
+                "row": pa.array(df["row"].to_numpy(dtype="int64")),
+                "phone": pa.array(df["phone"].tolist(), pa.string()),
+                "fields": pa.array(df["fields"].tolist(), pa.string()),
+                "text": pa.array(df["text"].tolist(), pa.string()),
+                "parts": pa.array(df["parts"].to_numpy(dtype="int64")),
+                "state": pa.array([str(R.PENDING)] * n, pa.string()),
+                "attempts": pa.array([0] * n, pa.int64()),
+                "polls": pa.array([0] * n, pa.int64()),
+            }
+        )
+        sink = pa.BufferOutputStream()
+        pacsv.write_csv(table, sink, pacsv.WriteOptions(include_header=False))
         raw = conn.connection.driver_connection
         with (
             raw.cursor() as cur,
             cur.copy(
-                "COPY recipients (campaign_id, chunk_id, row, phone, fields, text, parts, state, attempts, polls) "
-                "FROM STDIN WITH (FORMAT csv, NULL '\\N')"
+                "COPY recipients (campaign_id, chunk_id, row, phone, fields, text, parts, state, attempts, polls) FROM STDIN WITH (FORMAT csv)"
             ) as copy,
         ):
-            copy.write(payload)
+            copy.write(sink.getvalue().to_pybytes())
 
     def _launch(self, conn: Connection, campaign_id: int, send_at: datetime | None, now: datetime) -> None:
         if send_at is not None and send_at > now:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from datetime import UTC, datetime, timedelta
 
@@ -250,3 +251,23 @@ def test_statuses_and_completion(store: Store) -> None:
     )
     assert store.complete_finished() == [cid]
     assert store.campaign(cid).counts == {RecipientState.DELIVERED: 2}
+
+
+def test_static_text_and_awkward_fields_survive_the_bulk_load(store: Store) -> None:
+    awkward = ['a "quoted", comma', "line\nbreak", "back\\slash", "", "علی\tتب"]
+    df = pd.DataFrame({"row": range(2, 7), "phone": phones(5), "note": awkward})
+    spec = CampaignSpec(
+        name="t",
+        provider="ghasedak",
+        account="a",
+        sender="",
+        message="Static {x}",
+        personalised=False,
+        columns=["note"],
+    )
+    cid = store.create_campaign(spec, plan([df], Template("Static {{x}}"), 5, ["note"]))
+    rows = list(store.recipients_rows(cid))
+    assert [json.loads(r["fields"])["note"] for r in rows] == awkward
+    ((chunk_id, attempt),) = store.claimable_chunks(campaign_id=cid)
+    chunk = store.claim_chunk(chunk_id, attempt, LEASE)
+    assert {m.text for m in chunk.messages} == {"Static {x}"}
