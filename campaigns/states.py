@@ -60,6 +60,7 @@ CAMPAIGN_TRANSITIONS: dict[str, tuple[frozenset[CampaignState], CampaignState]] 
     "start": (frozenset({C.DRAFT, C.SCHEDULED}), C.RUNNING),
     "pause": (frozenset({C.RUNNING, C.SCHEDULED}), C.PAUSED),
     "resume": (frozenset({C.PAUSED}), C.RUNNING),
+    "reschedule": (frozenset({C.PAUSED}), C.SCHEDULED),  # resumed before its start time
     "cancel": (frozenset({C.DRAFT, C.SCHEDULED, C.RUNNING, C.PAUSED}), C.CANCELLED),
     "complete": (frozenset({C.RUNNING}), C.COMPLETED),
     "fail": (frozenset({C.DRAFT, C.SCHEDULED, C.RUNNING, C.PAUSED}), C.FAILED),

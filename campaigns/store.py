@@ -337,7 +337,7 @@ class Store:
             return self._campaign_to(conn, campaign_id, "pause", utcnow(), reason)
 
     def resume(self, campaign_id: int) -> bool:
-        """Paused -> running (or back to scheduled when its time has not come)."""
+        """Paused -> running, or back to scheduled when its start time has not come yet."""
         now = utcnow()
         with self.engine.begin() as conn:
             row = conn.execute(
@@ -345,6 +345,8 @@ class Store:
             ).first()
             if row is None:
                 return False
+            if row.started_at is None and row.send_at is not None and row.send_at > now:
+                return self._campaign_to(conn, campaign_id, "reschedule", now, None)
             ok = self._campaign_to(conn, campaign_id, "resume", now, None)
             if ok:
                 if row.started_at is None:
@@ -465,15 +467,15 @@ class Store:
         with self.engine.connect() as conn:
             return [(r.id, r.attempt) for r in conn.execute(q)]
 
-    def chunk_cost(self, chunk_id: int) -> tuple[str, int] | None:
-        """(provider, SMS parts) of a chunk, read without a claim (for the rate limiter)."""
+    def chunk_cost(self, chunk_id: int) -> tuple[str, int, str | None] | None:
+        """(provider, SMS parts, send window) of a chunk, read without a claim (rate limit, window)."""
         with self.engine.connect() as conn:
             row = conn.execute(
-                select(campaigns_t.c.provider, chunks_t.c.parts)
+                select(campaigns_t.c.provider, chunks_t.c.parts, campaigns_t.c.window)
                 .join(campaigns_t, campaigns_t.c.id == chunks_t.c.campaign_id)
                 .where(chunks_t.c.id == chunk_id)
             ).first()
-        return None if row is None else (row.provider, int(row.parts))
+        return None if row is None else (row.provider, int(row.parts), row.window)
 
     def pause_campaign_of_chunk(self, chunk_id: int, reason: str) -> bool:
         with self.engine.begin() as conn:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import jdatetime
@@ -58,6 +58,16 @@ class Window:
         if self.start <= self.end:
             return self.start <= local < self.end
         return local >= self.start or local < self.end
+
+    def seconds_until_open(self, at: datetime) -> float:
+        """0 when open now, else the seconds until the window next opens (Tehran time)."""
+        if self.is_open(at):
+            return 0.0
+        local = at.astimezone(TEHRAN)
+        opening = local.replace(hour=self.start.hour, minute=self.start.minute, second=0, microsecond=0)
+        if opening <= local:
+            opening += timedelta(days=1)
+        return (opening - local).total_seconds()
 
 
 def parse_window(text: str) -> Window:

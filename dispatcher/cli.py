@@ -23,7 +23,7 @@ from campaigns.load import LoadError, RecipientLoader
 from campaigns.plan import PlannedBlock, batch_size, plan
 from campaigns.store import CampaignSpec, EmptyCampaign, Store
 from campaigns.text import Template, TemplateError, fold_arabic
-from campaigns.windows import WhenError, parse_when, parse_window
+from campaigns.windows import TEHRAN, WhenError, parse_when, parse_window
 from dispatcher.config import load_config
 from workers.deps import ProviderPool, WorkerDeps
 from workers.errors import ConfigurationError, ProviderError
@@ -215,7 +215,11 @@ def send(
         "rejects_file": str(rejects_path),
         "state": state,
     }
-    if not dry_run and recipients and state == "running":
+    if not dry_run and recipients and state == "scheduled" and send_at is not None:
+        err.print(
+            f"campaign {campaign_id} is scheduled for {send_at.astimezone(TEHRAN):%Y-%m-%d %H:%M} Tehran time; sending starts here then"
+        )
+    if not dry_run and recipients and state in ("running", "scheduled"):
         assert store is not None and campaign_id is not None
         summary["state"] = _run_embedded(store, settings, campaign_id, total=chunks, follow=wait)
     _emit(

@@ -62,6 +62,9 @@ class LocalRunner:
                     reconcile_chunk(chunk_id, self.deps)
                 view = store.campaign(campaign_id)
                 assert view is not None
+                if view.state == CampaignState.SCHEDULED and not inflight:
+                    time.sleep(self.tick)  # release_due starts it when its time comes
+                    continue
                 if view.state != CampaignState.RUNNING and not inflight:
                     return RunResult(view.state, view.state_reason)
                 now = time.monotonic()
@@ -84,7 +87,7 @@ class LocalRunner:
                             except Exception:  # noqa: BLE001 - a bug must not stop the campaign; the lease sweep recovers the chunk
                                 log.exception("chunk %s: send raised", chunk_id)
                                 continue
-                            if outcome.kind == "throttled" and outcome.requeue_in:
+                            if outcome.kind in ("throttled", "held") and outcome.requeue_in:
                                 not_before[chunk_id] = time.monotonic() + outcome.requeue_in
                             if progress:
                                 progress()

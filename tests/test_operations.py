@@ -218,3 +218,52 @@ def test_lease_lost_mid_send_is_reconciled(deps, sandbox):
     LocalRunner(deps, threads=1, tick=0.02).send(cid, timeout=30)
     sent_once(sandbox, "ghasedak", phones)
     assert deps.store.campaign(cid).counts == {RecipientState.SENT: 4}
+
+
+def test_send_window_holds_then_releases(deps, sandbox):
+    from datetime import datetime as dt
+
+    from campaigns.windows import TEHRAN
+
+    phones = numbers(4)
+    cid = campaign(deps.store, "ghasedak", phones)
+    now = dt.now(TEHRAN)
+    closed = f"{(now.hour + 2) % 24:02d}:00-{(now.hour + 3) % 24:02d}:00"
+    with deps.store.engine.begin() as conn:
+        from campaigns.store import campaigns_t
+
+        conn.execute(campaigns_t.update().where(campaigns_t.c.id == cid).values(window=closed))
+    (chunk_id, attempt), *_ = deps.store.claimable_chunks(campaign_id=cid)
+    outcome = send_chunk(chunk_id, attempt, deps)
+    assert outcome.kind == "held" and 3600 <= outcome.requeue_in <= 3 * 3600
+    assert sandbox.state.accepted("ghasedak") == []
+    open_now = f"{now.hour:02d}:00-{(now.hour + 1) % 24:02d}:00"
+    with deps.store.engine.begin() as conn:
+        conn.execute(campaigns_t.update().where(campaigns_t.c.id == cid).values(window=open_now))
+    LocalRunner(deps, threads=1, tick=0.02).send(cid, timeout=30)
+    sent_once(sandbox, "ghasedak", phones)
+
+
+def test_scheduled_campaign_starts_at_its_time_and_not_before(store, deps, sandbox):
+    import time as t
+    from datetime import UTC
+    from datetime import datetime as dt
+
+    phones = numbers(3)
+    at = dt.now(UTC) + timedelta(seconds=1.5)
+    df = pd.DataFrame({"row": range(2, 5), "phone": phones})
+    spec = CampaignSpec(
+        name="later",
+        provider="ghasedak",
+        account="g",
+        sender="",
+        message="Hi",
+        personalised=False,
+        send_at=at,
+    )
+    cid = store.create_campaign(spec, plan([df], Template("Hi"), 10, []))
+    assert store.campaign(cid).state == CampaignState.SCHEDULED
+    LocalRunner(deps, threads=1, tick=0.05).send(cid, timeout=30)
+    accepted = sandbox.state.accepted("ghasedak")
+    assert len(accepted) == 3 and min(m.accepted_at for m in accepted) >= at.timestamp()
+    assert t.time() >= at.timestamp()

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 from campaigns.states import RecipientState
 from campaigns.store import ClaimedChunk, RecipientUpdate, utcnow
+from campaigns.windows import parse_window
 from workers.deps import WorkerDeps
 from workers.errors import (
     AccountError,
@@ -33,7 +34,7 @@ log = logging.getLogger("workers.send")
 class Outcome:
     """What became of one send_chunk call; `requeue_in` asks the caller to try again that much later."""
 
-    kind: str  # skipped | accepted | requeued | retry | unknown | failed | paused | throttled | split
+    kind: str  # skipped | held | accepted | requeued | retry | unknown | failed | paused | throttled | split
     chunk_id: int
     attempt: int | None = None
     requeue_in: float | None = None
@@ -112,7 +113,17 @@ def send_chunk(chunk_id: int, attempt: int | None, deps: WorkerDeps) -> Outcome:
     peek = store.chunk_cost(chunk_id)
     if peek is None:
         return Outcome("skipped", chunk_id, detail="no such chunk")
-    provider, parts = peek
+    provider, parts, window = peek
+    if window:
+        wait_for_window = parse_window(window).seconds_until_open(utcnow())
+        if wait_for_window > 0:  # outside the send window: nothing claimed, look again when it opens
+            return Outcome(
+                "held",
+                chunk_id,
+                attempt,
+                requeue_in=wait_for_window,
+                detail=f"outside the send window {window}",
+            )
     try:
         client = deps.providers.get(provider)
     except ConfigurationError as exc:
