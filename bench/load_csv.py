@@ -217,7 +217,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--db", choices=["sqlite", "postgres", "none", "all"], default="none")
     parser.add_argument("--cp1256", action="store_true", help="bench a Windows-1256 file")
-    parser.add_argument("--block-rows", type=int, default=200_000)
+    parser.add_argument("--block-rows", type=int, default=50_000)
     parser.add_argument("--baseline-rows", type=int, default=0, help="cap the per-row baseline (0: all rows)")
     parser.add_argument("--no-baseline", action="store_true")
     parser.add_argument("--case", help=argparse.SUPPRESS)  # internal: run one case in this process
