@@ -34,10 +34,22 @@ class RunResult:
 
 
 class LocalRunner:
-    def __init__(self, deps: WorkerDeps, threads: int = 8, tick: float = 0.2) -> None:
+    def __init__(
+        self, deps: WorkerDeps, threads: int = 8, tick: float = 0.2, reconcile_every: float = 2.0
+    ) -> None:
         self.deps = deps
         self.threads = threads
         self.tick = tick
+        self.reconcile_every = reconcile_every
+        self._reconciled_at: dict[int, float] = {}
+
+    def _reconcile(self) -> None:
+        """Ask about `unknown` chunks, each at most every `reconcile_every` seconds (not every tick)."""
+        now = time.monotonic()
+        for chunk_id in self.deps.store.unknown_chunks():
+            if now - self._reconciled_at.get(chunk_id, -1e9) >= self.reconcile_every:
+                self._reconciled_at[chunk_id] = now
+                reconcile_chunk(chunk_id, self.deps)
 
     def _sending_busy(self, campaign_id: int) -> bool:
         view = self.deps.store.campaign(campaign_id)
@@ -58,8 +70,7 @@ class LocalRunner:
             not_before: dict[int, float] = {}
             while True:
                 release_due(self.deps)
-                for chunk_id in store.unknown_chunks():
-                    reconcile_chunk(chunk_id, self.deps)
+                self._reconcile()
                 view = store.campaign(campaign_id)
                 assert view is not None
                 if view.state == CampaignState.SCHEDULED and not inflight:
@@ -115,8 +126,7 @@ class LocalRunner:
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             release_due(self.deps)
-            for chunk_id in store.unknown_chunks():
-                reconcile_chunk(chunk_id, self.deps)
+            self._reconcile()
             looked = poll_once(self.deps)
             if looked and progress:
                 progress()

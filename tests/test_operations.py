@@ -71,7 +71,7 @@ def test_transient_codes_back_off_then_send(deps, sandbox):
     cid = campaign(deps.store, "ghasedak", phones)
     sandbox.state.add_fault(Fault("ghasedak", "send", "code", code=10, times=2))
     sandbox.state.add_fault(Fault("ghasedak", "send", "http", status=503, times=1))
-    result = LocalRunner(deps, threads=2, tick=0.02).send(cid, timeout=30)
+    result = LocalRunner(deps, threads=2, tick=0.02, reconcile_every=0.05).send(cid, timeout=30)
     assert result.state == CampaignState.RUNNING and not result.timed_out
     sent_once(sandbox, "ghasedak", phones)
     assert deps.store.campaign(cid).chunk_counts == {ChunkState.ACCEPTED: 2}
@@ -81,7 +81,7 @@ def test_persistent_transient_errors_fail_with_the_reason(deps, sandbox):
     phones = numbers(5)
     cid = campaign(deps.store, "ghasedak", phones)
     sandbox.state.add_fault(Fault("ghasedak", "send", "code", code=10, times=100))
-    LocalRunner(deps, threads=1, tick=0.02).send(cid, timeout=30)
+    LocalRunner(deps, threads=1, tick=0.02, reconcile_every=0.05).send(cid, timeout=30)
     view = deps.store.campaign(cid)
     assert view.counts == {RecipientState.FAILED: 5}
     rows = list(deps.store.recipients_rows(cid))
@@ -92,7 +92,7 @@ def test_ambiguous_send_is_reconciled_not_repeated(deps, sandbox):
     phones = numbers(10)
     cid = campaign(deps.store, "ghasedak", phones)
     sandbox.state.add_fault(Fault("ghasedak", "send", "accept_then_http", status=500))
-    LocalRunner(deps, threads=1, tick=0.02).send(cid, timeout=30)
+    LocalRunner(deps, threads=1, tick=0.02, reconcile_every=0.05).send(cid, timeout=30)
     sent_once(sandbox, "ghasedak", phones)
     assert deps.store.campaign(cid).counts == {RecipientState.SENT: 10}
 
@@ -104,7 +104,7 @@ def test_timeout_before_accept_is_resent_after_reconciliation(deps, sandbox):
     )
     cid = campaign(deps.store, "ghasedak", phones)
     sandbox.state.add_fault(Fault("ghasedak", "send", "hang", seconds=1.0))
-    LocalRunner(env_deps, threads=1, tick=0.02).send(cid, timeout=30)
+    LocalRunner(env_deps, threads=1, tick=0.02, reconcile_every=0.05).send(cid, timeout=30)
     sent_once(sandbox, "ghasedak", phones)
 
 
@@ -115,7 +115,7 @@ def test_timeout_after_accept_is_found_by_checkid(deps, sandbox):
     )
     cid = campaign(deps.store, "ghasedak", phones)
     sandbox.state.add_fault(Fault("ghasedak", "send", "accept_then_hang", seconds=1.0))
-    LocalRunner(env_deps, threads=1, tick=0.02).send(cid, timeout=30)
+    LocalRunner(env_deps, threads=1, tick=0.02, reconcile_every=0.05).send(cid, timeout=30)
     sent_once(sandbox, "ghasedak", phones)
     assert deps.store.campaign(cid).counts == {RecipientState.SENT: 10}
 
@@ -124,7 +124,7 @@ def test_provider_that_cannot_be_asked_holds_as_unknown(deps, sandbox):
     phones = [p for p in numbers(6) if sandbox.state.outcome(p) != "blacklisted"][:3]
     cid = campaign(deps.store, "negin", phones, batch=1)
     sandbox.state.add_fault(Fault("negin", "send", "accept_then_http", status=500))
-    LocalRunner(deps, threads=1, tick=0.02).send(cid, timeout=30)
+    LocalRunner(deps, threads=1, tick=0.02, reconcile_every=0.05).send(cid, timeout=30)
     counts = deps.store.campaign(cid).counts
     assert counts.get(RecipientState.UNKNOWN) == 1 and counts.get(RecipientState.SENT) == 2
     rows = [r for r in deps.store.recipients_rows(cid) if r["state"] == "unknown"]
@@ -136,7 +136,7 @@ def test_resend_policy_opts_in_to_resending(deps, sandbox):
     phones = [p for p in numbers(6) if sandbox.state.outcome(p) != "blacklisted"][:2]
     cid = campaign(deps.store, "negin", phones, batch=1, on_unknown="resend")
     sandbox.state.add_fault(Fault("negin", "send", "http", status=500))  # not accepted, but we cannot know
-    LocalRunner(deps, threads=1, tick=0.02).send(cid, timeout=30)
+    LocalRunner(deps, threads=1, tick=0.02, reconcile_every=0.05).send(cid, timeout=30)
     assert deps.store.campaign(cid).counts == {RecipientState.SENT: 2}
     sent_once(sandbox, "negin", phones)
 
@@ -145,13 +145,13 @@ def test_account_error_pauses_after_the_first_answer(deps, sandbox):
     phones = numbers(50)
     cid = campaign(deps.store, "ghasedak", phones, batch=5)
     sandbox.state.credit["ghasedak"] = 10
-    result = LocalRunner(deps, threads=1, tick=0.02).send(cid, timeout=30)
+    result = LocalRunner(deps, threads=1, tick=0.02, reconcile_every=0.05).send(cid, timeout=30)
     assert result.state == CampaignState.PAUSED and "code 9" in result.reason
     sends = sandbox.state.calls[("ghasedak", "send")]
     assert sends == 3  # two accepted, the third refused; nothing more was tried
     sandbox.state.credit.pop("ghasedak")
     assert deps.store.resume(cid)
-    LocalRunner(deps, threads=2, tick=0.02).send(cid, timeout=30)
+    LocalRunner(deps, threads=2, tick=0.02, reconcile_every=0.05).send(cid, timeout=30)
     sent_once(sandbox, "ghasedak", phones)
 
 
@@ -178,14 +178,14 @@ def test_refused_number_in_a_batch_is_isolated(deps, sandbox):
     phones = numbers(8)
     cid = campaign(deps.store, "ghasedak", phones, batch=8)
     sandbox.state.add_fault(Fault("ghasedak", "send", "code", code=20, times=1))
-    LocalRunner(deps, threads=1, tick=0.02).send(cid, timeout=30)
+    LocalRunner(deps, threads=1, tick=0.02, reconcile_every=0.05).send(cid, timeout=30)
     sent_once(sandbox, "ghasedak", phones)  # the split halves went out once each
 
 
 def test_polling_reaches_the_final_state_the_sandbox_decided(deps, sandbox):
     phones = numbers(30)
     cid = campaign(deps.store, "ghasedak", phones)
-    runner = LocalRunner(deps, threads=2, tick=0.02)
+    runner = LocalRunner(deps, threads=2, tick=0.02, reconcile_every=0.05)
     runner.send(cid, timeout=30)
     assert runner.poll(campaign_id=cid, timeout=30)
     states = deps.store.recipient_states(cid)
@@ -215,7 +215,7 @@ def test_lease_lost_mid_send_is_reconciled(deps, sandbox):
     from workers.operations.send import batch_for
 
     client.send(batch_for(chunk))  # the provider took it; then the worker "died"
-    LocalRunner(deps, threads=1, tick=0.02).send(cid, timeout=30)
+    LocalRunner(deps, threads=1, tick=0.02, reconcile_every=0.05).send(cid, timeout=30)
     sent_once(sandbox, "ghasedak", phones)
     assert deps.store.campaign(cid).counts == {RecipientState.SENT: 4}
 
@@ -240,7 +240,7 @@ def test_send_window_holds_then_releases(deps, sandbox):
     open_now = f"{now.hour:02d}:00-{(now.hour + 1) % 24:02d}:00"
     with deps.store.engine.begin() as conn:
         conn.execute(campaigns_t.update().where(campaigns_t.c.id == cid).values(window=open_now))
-    LocalRunner(deps, threads=1, tick=0.02).send(cid, timeout=30)
+    LocalRunner(deps, threads=1, tick=0.02, reconcile_every=0.05).send(cid, timeout=30)
     sent_once(sandbox, "ghasedak", phones)
 
 

@@ -63,13 +63,13 @@ def test_transient_then_per_recipient_then_request(provider, deps, sandbox):
     cid = campaign(deps.store, provider, phones)
     state = sandbox.state
     state.add_fault(Fault(provider, "send", "code", code=transient, times=2))  # chunk 1: twice, then through
-    LocalRunner(deps, threads=1, tick=0.02).send(cid, timeout=30)
+    LocalRunner(deps, threads=1, tick=0.02, reconcile_every=0.05).send(cid, timeout=30)
     assert deps.store.campaign(cid).counts == {RecipientState.SENT: 3}
 
     cid2 = campaign(deps.store, provider, good_numbers(sandbox, 6)[3:])
     state.add_fault(Fault(provider, "send", "code", code=per_recipient, times=1))
     state.add_fault(Fault(provider, "send", "code", code=bad_request, times=1))
-    LocalRunner(deps, threads=1, tick=0.02).send(cid2, timeout=30)
+    LocalRunner(deps, threads=1, tick=0.02, reconcile_every=0.05).send(cid2, timeout=30)
     rows = {r["phone"]: r for r in deps.store.recipients_rows(cid2)}
     states = Counter(r["state"] for r in rows.values())
     assert states == {RecipientState.SENT: 1, RecipientState.FAILED: 2}, rows
@@ -85,10 +85,10 @@ def test_account_code_pauses_the_campaign(provider, deps, sandbox):
     phones = good_numbers(sandbox, 4)
     cid = campaign(deps.store, provider, phones)
     sandbox.state.add_fault(Fault(provider, "send", "code", code=account, times=1))
-    result = LocalRunner(deps, threads=1, tick=0.02).send(cid, timeout=30)
+    result = LocalRunner(deps, threads=1, tick=0.02, reconcile_every=0.05).send(cid, timeout=30)
     view = deps.store.campaign(cid)
     assert result.state == CampaignState.PAUSED and view.state_reason
     assert sandbox.state.accepted(provider) == []
     assert deps.store.resume(cid)
-    LocalRunner(deps, threads=1, tick=0.02).send(cid, timeout=30)
+    LocalRunner(deps, threads=1, tick=0.02, reconcile_every=0.05).send(cid, timeout=30)
     assert deps.store.campaign(cid).counts == {RecipientState.SENT: 4}
