@@ -239,3 +239,15 @@ def test_partly_bad_file_keeps_good_rows(cli_env, tmp_path, capsys):
         rejects = list(csv.DictReader(fh))
     assert [r["row"] for r in rejects] == ["3", "5", "6"]
     assert "duplicate" in rejects[1]["reason"]
+
+
+def test_providers_check_reports_each_configured_account(cli_env, capsys, monkeypatch):
+    code, out, err = run_cli(["providers", "check", "--json"], capsys)
+    assert code == 0, err
+    rows = {r["provider"]: r for r in json.loads(out)}
+    assert all(r["configured"] and r["ok"] for r in rows.values())
+    assert rows["ghasedak"]["balance"] > 0 and "no balance call" in rows["negin"]["detail"]
+    monkeypatch.setenv("SMSDISPATCH_AMOOT_TOKEN", "wrong-token-xyz")
+    code, out, _ = run_cli(["providers", "check", "--json"], capsys)
+    assert code == 1 and "wrong-token-xyz" not in out
+    assert not {r["provider"]: r for r in json.loads(out)}["amoot"]["ok"]
