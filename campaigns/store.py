@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, func, insert, or_, select, text, update
 from sqlalchemy.engine import Engine
 
 from campaigns.db import is_sqlite, make_engine
@@ -156,6 +156,10 @@ class Store:
         cfg = Config()
         cfg.set_main_option("script_location", str(MIGRATIONS))
         with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # Workers, beat and the CLI may all start on an empty database at once: one migrates,
+                # the others wait and then find nothing to do. (SQLite's BEGIN IMMEDIATE serialises.)
+                conn.execute(text("SELECT pg_advisory_xact_lock(7270312)"))
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
 
@@ -445,7 +449,7 @@ class Store:
 
     # ---- chunk transitions --------------------------------------------------------------------------
     def claimable_chunks(
-        self, limit: int = 100, now: datetime | None = None, campaign_id: int | None = None
+        self, limit: int = 100, now: datetime | None = None, campaign_id: int | None = None, after_id: int = 0
     ) -> list[tuple[int, int]]:
         """(chunk id, attempt) of chunks a worker may claim now, oldest first."""
         now = now or utcnow()
@@ -459,6 +463,7 @@ class Store:
                     and_(chunks_t.c.state == K.RETRY, chunks_t.c.next_attempt_at <= now),
                 )
             )
+            .where(chunks_t.c.id > after_id)
             .order_by(chunks_t.c.id)
             .limit(limit)
         )
@@ -483,6 +488,26 @@ class Store:
                 select(chunks_t.c.campaign_id).where(chunks_t.c.id == chunk_id)
             ).scalar_one_or_none()
             return campaign_id is not None and self._campaign_to(conn, campaign_id, "pause", utcnow(), reason)
+
+    def stale_chunks(
+        self, queued_before: datetime, now: datetime, limit: int = 5000
+    ) -> list[tuple[int, int]]:
+        """Chunks of running campaigns queued before `queued_before`, or whose retry is due: to publish again."""
+        q = (
+            select(chunks_t.c.id, chunks_t.c.attempt)
+            .join(campaigns_t, campaigns_t.c.id == chunks_t.c.campaign_id)
+            .where(campaigns_t.c.state == C.RUNNING)
+            .where(
+                or_(
+                    and_(chunks_t.c.state == K.QUEUED, chunks_t.c.queued_at < queued_before),
+                    and_(chunks_t.c.state == K.RETRY, chunks_t.c.next_attempt_at <= now),
+                )
+            )
+            .order_by(chunks_t.c.id)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [(r.id, r.attempt) for r in conn.execute(q)]
 
     def claim_chunk(
         self, chunk_id: int, attempt: int | None, lease: timedelta, now: datetime | None = None

@@ -151,10 +151,6 @@ def send(
     template = Template(fold_arabic(message.strip()))
     send_at = parse_when(at) if at else None
     window_obj = parse_window(window) if window else None
-    if settings.broker_url:
-        raise BadInput(
-            "SMSDISPATCH_BROKER_URL is set, but distributed workers are not available in this version; unset it to send in embedded mode"
-        )
     cls = client_class(provider)
     client = cls(cls.load_settings())  # raises ConfigurationError naming a missing credential
     line = sender or client.settings.sender
@@ -215,11 +211,18 @@ def send(
         "rejects_file": str(rejects_path),
         "state": state,
     }
-    if not dry_run and recipients and state == "scheduled" and send_at is not None:
+    if not dry_run and recipients and settings.broker_url:
+        # Distributed: the rows are committed; now ring the bell. Beat publishes scheduled ones when due.
+        from workers.dispatch import publish_campaign
+        from workers.tasks import send_chunk_task
+
+        if state == "running":
+            publish_campaign(store, campaign_id, send_chunk_task)
+    elif not dry_run and recipients and state == "scheduled" and send_at is not None:
         err.print(
             f"campaign {campaign_id} is scheduled for {send_at.astimezone(TEHRAN):%Y-%m-%d %H:%M} Tehran time; sending starts here then"
         )
-    if not dry_run and recipients and state in ("running", "scheduled"):
+    if not dry_run and recipients and not settings.broker_url and state in ("running", "scheduled"):
         assert store is not None and campaign_id is not None
         summary["state"] = _run_embedded(store, settings, campaign_id, total=chunks, follow=wait)
     _emit(
@@ -516,6 +519,44 @@ def sandbox(
     for key, value in sandbox_env(base).items():
         err.print(f"  export {key}={value}")
     serve_forever(state, host, port)
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def worker(ctx: typer.Context) -> None:
+    """Distributed mode: a Celery worker for sends and housekeeping (extra options go to celery worker)."""
+    settings = _settings()
+    if not settings.broker_url:
+        raise BadInput("set SMSDISPATCH_BROKER_URL (Redis or RabbitMQ) to run a worker")
+    _store(settings)  # the schema is there before the first task
+    from workers.celery_app import CONTROL_QUEUE, SEND_QUEUE
+    from workers.tasks import app as celery_app
+
+    args = [
+        "worker",
+        "-Q",
+        f"{SEND_QUEUE},{CONTROL_QUEUE}",
+        "-P",
+        "threads",
+        "-c",
+        "8",
+        "--without-gossip",
+        "--without-mingle",
+        "--loglevel",
+        "INFO",
+    ]
+    celery_app.worker_main([*args, *ctx.args])
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def beat(ctx: typer.Context) -> None:
+    """Distributed mode: the one scheduler (releases scheduled work, sweeps, polls). Run exactly one."""
+    settings = _settings()
+    if not settings.broker_url:
+        raise BadInput("set SMSDISPATCH_BROKER_URL (Redis or RabbitMQ) to run beat")
+    _store(settings)
+    from workers.tasks import app as celery_app
+
+    celery_app.start(["beat", "--loglevel", "INFO", *ctx.args])
 
 
 @app.command()

@@ -271,3 +271,18 @@ def test_static_text_and_awkward_fields_survive_the_bulk_load(store: Store) -> N
     ((chunk_id, attempt),) = store.claimable_chunks(campaign_id=cid)
     chunk = store.claim_chunk(chunk_id, attempt, LEASE)
     assert {m.text for m in chunk.messages} == {"Static {x}"}
+
+
+def test_stale_chunks_are_found_for_publishing_again(store: Store) -> None:
+    cid = make_campaign(store, phones(4), batch=2)
+    now = datetime.now(UTC)
+    assert store.stale_chunks(now - timedelta(seconds=60), now) == []
+    stale = store.stale_chunks(now + timedelta(seconds=1), now)
+    assert len(stale) == 2
+    (chunk_id, attempt), _ = stale
+    chunk = store.claim_chunk(chunk_id, attempt, LEASE)
+    store.chunk_retry(chunk, "code 10", delay=5, max_attempts=3)
+    later = now + timedelta(seconds=6)
+    assert (chunk_id, 1) in store.stale_chunks(now - timedelta(seconds=60), later)
+    store.pause(cid)
+    assert store.stale_chunks(later, later) == []

@@ -1,0 +1,63 @@
+"""The Celery application of the distributed mode, configured from the environment.
+
+Delivery settings follow shared/research/celery.md §0: late acks, requeue when a worker process
+dies, one reserved message per process, JSON only, and a visibility timeout of minutes, longer
+than any countdown we ever use (countdowns are capped at MAX_COUNTDOWN). Results are not stored:
+outcomes live in the database, the broker is only a doorbell.
+"""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+
+from workers.settings import DispatchSettings
+
+VISIBILITY_TIMEOUT = 900  # seconds; > the longest send (lease) and > MAX_COUNTDOWN
+MAX_COUNTDOWN = 300  # never ask the broker to hold a message longer; later work is a DB row for beat
+SWEEP_EVERY = 5.0  # seconds between beat's housekeeping runs
+POLL_EVERY = 5.0
+
+SEND_QUEUE = "sms.send"
+CONTROL_QUEUE = "sms.control"
+
+
+def make_app(settings: DispatchSettings | None = None) -> Celery:
+    settings = settings or DispatchSettings.from_env()
+    broker = settings.broker_url or os.environ.get("SMSDISPATCH_BROKER_URL", "memory://")
+    app = Celery("smsdispatch", broker=broker, include=["workers.tasks"])
+    app.conf.update(
+        task_serializer="json",
+        accept_content=["json"],
+        task_ignore_result=True,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        worker_cancel_long_running_tasks_on_connection_loss=True,
+        broker_connection_retry_on_startup=True,
+        broker_connection_max_retries=None,
+        broker_transport_options={
+            "visibility_timeout": VISIBILITY_TIMEOUT,
+            "socket_keepalive": True,
+            "socket_connect_timeout": 5,
+            "retry_on_timeout": True,
+            "health_check_interval": 25,
+        },
+        visibility_timeout=VISIBILITY_TIMEOUT,
+        worker_soft_shutdown_timeout=20.0,
+        worker_enable_soft_shutdown_on_idle=True,
+        task_default_queue=SEND_QUEUE,
+        task_routes={
+            "smsdispatch.send_chunk": {"queue": SEND_QUEUE},
+            "smsdispatch.*": {"queue": CONTROL_QUEUE},
+        },
+        beat_schedule={
+            "sweep": {"task": "smsdispatch.sweep", "schedule": SWEEP_EVERY},
+            "poll": {"task": "smsdispatch.poll", "schedule": POLL_EVERY},
+        },
+    )
+    return app
+
+
+app = make_app()

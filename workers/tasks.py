@@ -1,0 +1,63 @@
+"""Thin Celery tasks over the plain operations (GOV.UK Notify's provider_tasks, trimmed).
+
+Ids in, one call, re-publish only what the operation asked for. No decisions here: the claim in
+`send_chunk` makes every task safe to run twice, which at-least-once delivery will do.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from campaigns.store import Store
+from workers.celery_app import MAX_COUNTDOWN, app
+from workers.deps import ProviderPool, WorkerDeps
+from workers.dispatch import publish_due
+from workers.operations.poll import poll_once
+from workers.operations.reconcile import reconcile_chunk
+from workers.operations.release import release_due
+from workers.operations.send import send_chunk
+from workers.ratelimit import LocalLimiter, RedisLimiter
+from workers.settings import DispatchSettings
+
+
+@cache
+def worker_deps() -> WorkerDeps:
+    """Built once per worker process, from the environment."""
+    settings = DispatchSettings.from_env()
+    limiter = LocalLimiter()
+    if settings.redis_url:
+        import redis
+
+        limiter = RedisLimiter(redis.Redis.from_url(settings.redis_url))
+    return WorkerDeps(
+        store=Store.from_url(settings.database_url),
+        providers=ProviderPool(),
+        settings=settings,
+        limiter=limiter,
+    )
+
+
+@app.task(name="smsdispatch.send_chunk")
+def send_chunk_task(chunk_id: int, attempt: int | None = None) -> None:
+    outcome = send_chunk(chunk_id, attempt, worker_deps())
+    if outcome.requeue_in is not None and outcome.requeue_in <= MAX_COUNTDOWN:
+        send_chunk_task.apply_async((chunk_id, outcome.attempt), countdown=max(outcome.requeue_in, 0.0))
+
+
+@app.task(name="smsdispatch.reconcile")
+def reconcile_task(chunk_id: int) -> None:
+    reconcile_chunk(chunk_id, worker_deps())
+
+
+@app.task(name="smsdispatch.poll")
+def poll_task() -> None:
+    poll_once(worker_deps())
+
+
+@app.task(name="smsdispatch.sweep")
+def sweep_task() -> None:
+    deps = worker_deps()
+    release_due(deps)
+    for chunk_id in deps.store.unknown_chunks():
+        reconcile_task.delay(chunk_id)
+    publish_due(deps.store, deps.settings, send_chunk_task)
