@@ -23,19 +23,31 @@ pytestmark = pytest.mark.slow
 EXE = [sys.executable, "-m", "dispatcher"]
 
 
+RABBITMQ_URL = os.environ.get("SMSDISPATCH_TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672//")
+
+
 @pytest.fixture
-def cluster(tmp_path):
+def broker(request) -> str:
+    return getattr(request, "param", "redis")
+
+
+@pytest.fixture
+def cluster(tmp_path, broker):
     require_service("Redis", "127.0.0.1", 6379)
     import redis
 
     redis.Redis.from_url(REDIS_URL).flushdb()
+    broker_url = REDIS_URL
+    if broker == "rabbitmq":
+        require_service("RabbitMQ", "127.0.0.1", 5672)
+        broker_url = RABBITMQ_URL
     db = _fresh_postgres_db()
     state = SandboxState(seed=21, final_after_s=0.2, latency_ms=50)
     sandbox = start(state)
     env = {
         **os.environ,
         **sandbox_env(sandbox.url),
-        "SMSDISPATCH_BROKER_URL": REDIS_URL,
+        "SMSDISPATCH_BROKER_URL": broker_url,
         "SMSDISPATCH_DATABASE_URL": db,
         "SMSDISPATCH_POLL_INTERVALS": "0.5,1",
         "SMSDISPATCH_QUEUED_GRACE": "3",
@@ -94,6 +106,7 @@ def once_each(state: SandboxState, expected: int) -> None:
     assert len(counts) == expected
 
 
+@pytest.mark.parametrize("broker", ["redis", "rabbitmq"], indirect=True)
 def test_workers_and_beat_complete_a_campaign(cluster):
     cluster["spawn"]("worker", "-c", "4", "-n", "w1@%h")
     cluster["spawn"]("worker", "-c", "4", "-n", "w2@%h")
