@@ -48,6 +48,8 @@ C, K, R = CampaignState, ChunkState, RecipientState
 
 FINAL_CAMPAIGN = frozenset({C.COMPLETED, C.CANCELLED, C.FAILED})
 FINAL_CHUNK = frozenset({K.ACCEPTED, K.FAILED, K.CANCELLED})
+# Chunks with sending still ahead of them (an `unknown` one waits for reconciliation instead).
+OPEN_CHUNK = frozenset({K.PLANNED, K.QUEUED, K.SENDING, K.RETRY})
 FINAL_RECIPIENT = frozenset(
     {R.DELIVERED, R.UNDELIVERED, R.BLACKLISTED, R.EXPIRED, R.REJECTED, R.FAILED, R.CANCELLED}
 )

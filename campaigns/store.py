@@ -27,6 +27,7 @@ from campaigns.states import (
     CAMPAIGN_TRANSITIONS,
     CHUNK_TRANSITIONS,
     FINAL_RECIPIENT,
+    OPEN_CHUNK,
     CampaignState,
     ChunkState,
     RecipientState,
@@ -43,6 +44,17 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def transition(
+    table: Any, transitions: dict[str, Any], name: str, now: datetime, *where: Any, **values: Any
+) -> Any:
+    """`UPDATE table SET state = <to> … WHERE state IN (<allowed from>) AND <where>`, from the table in states.py.
+
+    Every state change in the store is one of these statements, single-row or set-based.
+    """
+    allowed, to = transitions[name]
+    return update(table).where(table.c.state.in_(allowed), *where).values(state=to, updated_at=now, **values)
 
 
 class EmptyCampaign(ValueError):
@@ -308,12 +320,10 @@ class Store:
         self._queue_planned(conn, campaign_id, now)
 
     def _queue_planned(self, conn: Connection, campaign_id: int, now: datetime) -> int:
-        allowed, to = CHUNK_TRANSITIONS["queue"]
-        return conn.execute(
-            update(chunks_t)
-            .where(chunks_t.c.campaign_id == campaign_id, chunks_t.c.state.in_(allowed))
-            .values(state=to, queued_at=now, updated_at=now)
-        ).rowcount
+        stmt = transition(
+            chunks_t, CHUNK_TRANSITIONS, "queue", now, chunks_t.c.campaign_id == campaign_id, queued_at=now
+        )
+        return conn.execute(stmt).rowcount
 
     # ---- campaign transitions --------------------------------------------------------------------
     def _campaign_to(
@@ -325,16 +335,16 @@ class Store:
         reason: str | None = None,
         **extra: Any,
     ) -> bool:
-        allowed, to = CAMPAIGN_TRANSITIONS[name]
-        values: dict[str, Any] = {"state": to, "updated_at": now, "state_reason": reason, **extra}
-        return (
-            conn.execute(
-                update(campaigns_t)
-                .where(campaigns_t.c.id == campaign_id, campaigns_t.c.state.in_(allowed))
-                .values(**values)
-            ).rowcount
-            == 1
+        stmt = transition(
+            campaigns_t,
+            CAMPAIGN_TRANSITIONS,
+            name,
+            now,
+            campaigns_t.c.id == campaign_id,
+            state_reason=reason,
+            **extra,
         )
+        return conn.execute(stmt).rowcount == 1
 
     def pause(self, campaign_id: int, reason: str = "paused by the user") -> bool:
         with self.engine.begin() as conn:
@@ -366,17 +376,13 @@ class Store:
         with self.engine.begin() as conn:
             if not self._campaign_to(conn, campaign_id, "cancel", now, reason, finished_at=now):
                 return False
-            allowed, to = CHUNK_TRANSITIONS["cancel"]
+            allowed, _ = CHUNK_TRANSITIONS["cancel"]
             cancelled = select(chunks_t.c.id).where(
                 chunks_t.c.campaign_id == campaign_id, chunks_t.c.state.in_(allowed)
             )
             ids = [r[0] for r in conn.execute(cancelled)]
             if ids:
-                conn.execute(
-                    update(chunks_t)
-                    .where(chunks_t.c.id.in_(ids), chunks_t.c.state.in_(allowed))
-                    .values(state=to, updated_at=now)
-                )
+                conn.execute(transition(chunks_t, CHUNK_TRANSITIONS, "cancel", now, chunks_t.c.id.in_(ids)))
                 conn.execute(
                     update(recipients_t)
                     .where(recipients_t.c.chunk_id.in_(ids), recipients_t.c.state == R.PENDING)
@@ -408,7 +414,6 @@ class Store:
         """Running campaigns with nothing left in flight and no recipient awaiting a report -> completed."""
         now = now or utcnow()
         done: list[int] = []
-        open_chunk = [K.PLANNED, K.QUEUED, K.SENDING, K.RETRY]
         waiting = [R.PENDING, *AWAITING_REPORT]
         with self.engine.begin() as conn:
             running = (
@@ -417,7 +422,7 @@ class Store:
             for campaign_id in running:
                 busy = conn.execute(
                     select(chunks_t.c.id)
-                    .where(chunks_t.c.campaign_id == campaign_id, chunks_t.c.state.in_(open_chunk))
+                    .where(chunks_t.c.campaign_id == campaign_id, chunks_t.c.state.in_(OPEN_CHUNK))
                     .limit(1)
                 ).first()
                 if busy:
@@ -518,20 +523,18 @@ class Store:
         is not running: a duplicate or stale message, and nothing to do.
         """
         now = now or utcnow()
-        allowed, to = CHUNK_TRANSITIONS["claim"]
         running = select(campaigns_t.c.id).where(campaigns_t.c.state == C.RUNNING)
-        stmt = (
-            update(chunks_t)
-            .where(chunks_t.c.id == chunk_id, chunks_t.c.state.in_(allowed))
-            .where(or_(chunks_t.c.state == K.QUEUED, chunks_t.c.next_attempt_at <= now))
-            .where(chunks_t.c.campaign_id.in_(running))
-            .values(
-                state=to,
-                attempt=chunks_t.c.attempt + 1,
-                lease_until=now + lease,
-                sending_since=now,
-                updated_at=now,
-            )
+        stmt = transition(
+            chunks_t,
+            CHUNK_TRANSITIONS,
+            "claim",
+            now,
+            chunks_t.c.id == chunk_id,
+            or_(chunks_t.c.state == K.QUEUED, chunks_t.c.next_attempt_at <= now),  # a retry only when due
+            chunks_t.c.campaign_id.in_(running),
+            attempt=chunks_t.c.attempt + 1,
+            lease_until=now + lease,
+            sending_since=now,
         )
         if attempt is not None:
             stmt = stmt.where(chunks_t.c.attempt == attempt)
@@ -593,14 +596,10 @@ class Store:
         name: str,
         now: datetime,
         attempt: int | None = None,
+        *where: Any,
         **values: Any,
     ) -> bool:
-        allowed, to = CHUNK_TRANSITIONS[name]
-        stmt = (
-            update(chunks_t)
-            .where(chunks_t.c.id == chunk_id, chunks_t.c.state.in_(allowed))
-            .values(state=to, updated_at=now, **values)
-        )
+        stmt = transition(chunks_t, CHUNK_TRANSITIONS, name, now, chunks_t.c.id == chunk_id, *where, **values)
         if attempt is not None:
             stmt = stmt.where(chunks_t.c.attempt == attempt)
         return conn.execute(stmt).rowcount == 1
@@ -766,41 +765,37 @@ class Store:
                 .scalars()
                 .all()
             )
-            done = []
-            for chunk_id in ids:
-                allowed, to = CHUNK_TRANSITIONS["unknown"]
-                ok = conn.execute(
-                    update(chunks_t)
-                    .where(
-                        chunks_t.c.id == chunk_id, chunks_t.c.state.in_(allowed), chunks_t.c.lease_until < now
-                    )
-                    .values(
-                        state=to,
-                        lease_until=None,
-                        updated_at=now,
-                        last_error="the sending worker stopped before recording the outcome",
-                    )
-                ).rowcount
-                if ok:
-                    done.append(chunk_id)
-            return done
+            lost = "the sending worker stopped before recording the outcome"
+            return [
+                chunk_id
+                for chunk_id in ids
+                if self._chunk_to(
+                    conn,
+                    chunk_id,
+                    "unknown",
+                    now,
+                    None,
+                    chunks_t.c.lease_until < now,
+                    lease_until=None,
+                    last_error=lost,
+                )
+            ]
 
-    def unknown_chunks(self, limit: int = 100) -> list[int]:
+    def unknown_chunks(self, limit: int = 100, campaign_id: int | None = None) -> list[int]:
         """Unknown chunks that still have pending recipients: reconciliation's work list."""
-        with self.engine.connect() as conn:
-            return list(
-                conn.execute(
-                    select(chunks_t.c.id)
-                    .where(chunks_t.c.state == K.UNKNOWN)
-                    .where(
-                        chunks_t.c.id.in_(
-                            select(recipients_t.c.chunk_id).where(recipients_t.c.state == R.PENDING)
-                        )
-                    )
-                    .order_by(chunks_t.c.id)
-                    .limit(limit)
-                ).scalars()
+        q = (
+            select(chunks_t.c.id)
+            .where(chunks_t.c.state == K.UNKNOWN)
+            .where(
+                chunks_t.c.id.in_(select(recipients_t.c.chunk_id).where(recipients_t.c.state == R.PENDING))
             )
+            .order_by(chunks_t.c.id)
+            .limit(limit)
+        )
+        if campaign_id is not None:
+            q = q.where(chunks_t.c.campaign_id == campaign_id)
+        with self.engine.connect() as conn:
+            return list(conn.execute(q).scalars())
 
     def record_reconciled(
         self,
@@ -954,6 +949,29 @@ class Store:
                 ).all()
             )
         return _view(row, counts, chunk_counts)
+
+    def campaign_state(self, campaign_id: int) -> tuple[str, str | None]:
+        """(state, reason) alone: what loops ask every tick, without counting recipients."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(campaigns_t.c.state, campaigns_t.c.state_reason).where(campaigns_t.c.id == campaign_id)
+            ).one()
+        return row.state, row.state_reason
+
+    def chunk_counts(self, campaign_id: int) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            return dict(
+                conn.execute(
+                    select(chunks_t.c.state, func.count())
+                    .where(chunks_t.c.campaign_id == campaign_id)
+                    .group_by(chunks_t.c.state)
+                ).all()
+            )
+
+    def sending_open(self, campaign_id: int) -> int:
+        """Chunks of the campaign with sending still ahead (OPEN_CHUNK), plus unknown ones awaiting reconciliation."""
+        counts = self.chunk_counts(campaign_id)
+        return sum(counts.get(s, 0) for s in OPEN_CHUNK) + len(self.unknown_chunks(campaign_id=campaign_id))
 
     def campaigns(self) -> list[CampaignView]:
         with self.engine.connect() as conn:

@@ -242,9 +242,10 @@ def _run_embedded(
     with _progress() as bar:
         task = bar.add_task("sending", total=total)
         result = runner.send(
-            campaign_id, progress=lambda: bar.update(task, completed=_closed_chunks(store, campaign_id))
+            campaign_id,
+            progress=lambda: bar.update(task, completed=_closed_chunks(store, campaign_id, total)),
         )
-        bar.update(task, completed=_closed_chunks(store, campaign_id))
+        bar.update(task, completed=_closed_chunks(store, campaign_id, total))
         if result.state == "paused":
             err.print(
                 f"campaign {campaign_id} paused: {result.reason}. Fix the cause, then: smsdispatch resume {campaign_id}"
@@ -252,27 +253,19 @@ def _run_embedded(
         if follow and result.state == "running":
             view = store.campaign(campaign_id)
             assert view is not None
-            dtask = bar.add_task("delivery", total=view.recipients)
-            runner.poll(
-                campaign_id=campaign_id,
-                progress=lambda: bar.update(dtask, completed=_settled_recipients(store, campaign_id)),
-            )
-            bar.update(dtask, completed=_settled_recipients(store, campaign_id))
-    view = store.campaign(campaign_id)
-    assert view is not None
-    return view.state
+            recipients = view.recipients
+            dtask = bar.add_task("delivery", total=recipients)
+
+            def settled() -> None:
+                bar.update(dtask, completed=recipients - store.unfinished(campaign_id))
+
+            runner.poll(campaign_id=campaign_id, progress=settled)
+            settled()
+    return store.campaign_state(campaign_id)[0]
 
 
-def _closed_chunks(store: Store, campaign_id: int) -> int:
-    view = store.campaign(campaign_id)
-    assert view is not None
-    return sum(n for s, n in view.chunk_counts.items() if s in ("accepted", "failed", "cancelled", "unknown"))
-
-
-def _settled_recipients(store: Store, campaign_id: int) -> int:
-    view = store.campaign(campaign_id)
-    assert view is not None
-    return view.recipients - store.unfinished(campaign_id)
+def _closed_chunks(store: Store, campaign_id: int, total: int) -> int:
+    return total - store.sending_open(campaign_id)
 
 
 def _campaign_or_fail(store: Store, campaign_id: int):  # noqa: ANN202

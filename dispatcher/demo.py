@@ -46,7 +46,7 @@ def write_demo_csv(path: Path, rows: int, seed: int = 1) -> None:
     with path.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow(["name", "mobile", "city"])
-        for i in range(rows):
+        for _ in range(rows):
             roll = rng.random()
             if roll < 0.03 and nationals:  # a duplicate, spelled differently
                 phone = messy_spelling(rng.choice(nationals), rng)
@@ -57,11 +57,9 @@ def write_demo_csv(path: Path, rows: int, seed: int = 1) -> None:
                 nationals.append(national)
                 phone = messy_spelling(national, rng)
             writer.writerow([rng.choice(NAMES), phone, rng.choice(["تهران", "شیراز", "Tabriz"])])
-            del i
 
 
 def run_demo(folder: Path, rows: int, provider: str, out: Console, err: Console) -> None:
-    from campaigns.db import DEFAULT_URL  # noqa: F401 - documents that the demo uses SQLite like the default
     from dispatcher.cli import main as cli_main
     from dispatcher.sandbox.core import SandboxState, sandbox_env
     from dispatcher.sandbox.server import start

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
-from campaigns.states import CampaignState, ChunkState
+from campaigns.states import CampaignState
 from campaigns.store import utcnow
 from workers.deps import WorkerDeps
 from workers.operations.poll import poll_once
@@ -51,14 +51,6 @@ class LocalRunner:
                 self._reconciled_at[chunk_id] = now
                 reconcile_chunk(chunk_id, self.deps)
 
-    def _sending_busy(self, campaign_id: int) -> bool:
-        view = self.deps.store.campaign(campaign_id)
-        assert view is not None
-        open_states = (ChunkState.PLANNED, ChunkState.QUEUED, ChunkState.SENDING, ChunkState.RETRY)
-        if any(view.chunk_counts.get(s, 0) for s in open_states):
-            return True
-        return bool(self.deps.store.unknown_chunks(limit=1))
-
     def send(
         self, campaign_id: int, *, timeout: float | None = None, progress: Progress | None = None
     ) -> RunResult:
@@ -71,15 +63,14 @@ class LocalRunner:
             while True:
                 release_due(self.deps)
                 self._reconcile()
-                view = store.campaign(campaign_id)
-                assert view is not None
-                if view.state == CampaignState.SCHEDULED and not inflight:
+                state, reason = store.campaign_state(campaign_id)
+                if state == CampaignState.SCHEDULED and not inflight:
                     time.sleep(self.tick)  # release_due starts it when its time comes
                     continue
-                if view.state != CampaignState.RUNNING and not inflight:
-                    return RunResult(view.state, view.state_reason)
+                if state != CampaignState.RUNNING and not inflight:
+                    return RunResult(state, reason)
                 now = time.monotonic()
-                if view.state == CampaignState.RUNNING:
+                if state == CampaignState.RUNNING:
                     for chunk_id, attempt in store.claimable_chunks(self.threads * 2, utcnow(), campaign_id):
                         if (
                             chunk_id in inflight
@@ -102,16 +93,12 @@ class LocalRunner:
                                 not_before[chunk_id] = time.monotonic() + outcome.requeue_in
                             if progress:
                                 progress()
-                elif not self._sending_busy(campaign_id):
-                    view = store.campaign(campaign_id)
-                    assert view is not None
-                    return RunResult(view.state, view.state_reason)
+                elif not store.sending_open(campaign_id):
+                    return RunResult(*store.campaign_state(campaign_id))
                 else:
                     time.sleep(self.tick)
                 if deadline is not None and time.monotonic() > deadline:
-                    view = store.campaign(campaign_id)
-                    assert view is not None
-                    return RunResult(view.state, view.state_reason, timed_out=True)
+                    return RunResult(*store.campaign_state(campaign_id), timed_out=True)
 
     def poll(
         self,

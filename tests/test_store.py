@@ -127,7 +127,6 @@ def test_paused_campaign_is_not_claimed_and_resume_continues(store: Store) -> No
     cid = make_campaign(store, phones(6))
     assert store.pause(cid)
     assert store.claimable_chunks(campaign_id=cid) == []
-    chunk_id = store.load_chunk  # noqa: F841 - readability
     assert store.resume(cid)
     assert len(store.claimable_chunks(campaign_id=cid)) == 2
 
