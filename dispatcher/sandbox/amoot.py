@@ -26,7 +26,15 @@ from zoneinfo import ZoneInfo
 from werkzeug.wrappers import Request, Response
 
 from dispatcher.sandbox.core import DEFAULT_SENDERS, SandboxState, digits
-from dispatcher.sandbox.twin import after_accept, before_accept, json_body, json_response, params, plain
+from dispatcher.sandbox.twin import (
+    admit_send,
+    after_accept,
+    before_accept,
+    json_body,
+    json_response,
+    params,
+    plain,
+)
 from workers.providers.amoot import TITLE_BY_CODE
 
 PROVIDER = "amoot"
@@ -124,13 +132,10 @@ def send_simple(fields: dict[str, Any], state: SandboxState) -> Response:
     refused = _check_send(line, numbers, state)
     if refused:
         return refused
-    fault = state.take_fault(PROVIDER, "send")
-    early = before_accept(fault, render_code, TRANSIENT_CODE)
-    if early:
-        return early
     valid = [n for n in numbers if _valid(n)]
-    if not state.charge(PROVIDER, len(valid)):
-        return render_code("CreditNotEnough")
+    fault, refused = admit_send(state, PROVIDER, len(valid), render_code, TRANSIENT_CODE, "CreditNotEnough")
+    if refused:
+        return refused
     campaign = state.new_batch_id()
     rows = []
     for number in numbers:
@@ -159,13 +164,10 @@ def send_peer_to_peer(fields: dict[str, Any], state: SandboxState) -> Response:
     refused = _check_send(line, [str(i.get("Number") or "") for i in items], state)
     if refused:
         return refused
-    fault = state.take_fault(PROVIDER, "send")
-    early = before_accept(fault, render_code, TRANSIENT_CODE)
-    if early:
-        return early
     valid = [i for i in items if _valid(str(i.get("Number")))]
-    if not state.charge(PROVIDER, len(valid)):
-        return render_code("CreditNotEnough")
+    fault, refused = admit_send(state, PROVIDER, len(valid), render_code, TRANSIENT_CODE, "CreditNotEnough")
+    if refused:
+        return refused
     campaigns: dict[str, dict[str, Any]] = {}
     for item in valid:  # one campaign per distinct text, in order of first appearance
         text = str(item["MessageText"])

@@ -19,7 +19,7 @@ from urllib.parse import unquote_plus
 from werkzeug.wrappers import Request, Response
 
 from dispatcher.sandbox.core import DEFAULT_SENDERS, SandboxState, digits
-from dispatcher.sandbox.twin import after_accept, before_accept, json_response, params
+from dispatcher.sandbox.twin import admit_send, after_accept, before_accept, json_response, params
 
 PROVIDER = "ghasedak"
 TRANSIENT_CODE = 10
@@ -105,12 +105,9 @@ def accept_all(state: SandboxState, rows: list[tuple[str, str, str, str | None]]
     """rows: (receptor, text, line, checkid). Everything is accepted or nothing is."""
     if any(not _MOBILE.match(digits(receptor)) for receptor, _, _, _ in rows):
         return render_code(8)
-    fault = state.take_fault(PROVIDER, "send")
-    early = before_accept(fault, render_code, TRANSIENT_CODE)
-    if early is not None:
-        return early
-    if not state.charge(PROVIDER, len(rows)):
-        return render_code(CREDIT_CODE)
+    fault, refused = admit_send(state, PROVIDER, len(rows), render_code, TRANSIENT_CODE, CREDIT_CODE)
+    if refused is not None:
+        return refused
     batch_id = state.new_batch_id()
     accepted = [
         state.accept(PROVIDER, r, text, line, client_ref=ref or None, batch_id=batch_id)

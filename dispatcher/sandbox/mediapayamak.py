@@ -22,7 +22,7 @@ from typing import Any
 from werkzeug.wrappers import Request, Response
 
 from dispatcher.sandbox.core import DEFAULT_SENDERS, AcceptedMessage, SandboxState, digits
-from dispatcher.sandbox.twin import after_accept, before_accept, json_body, json_response, plain
+from dispatcher.sandbox.twin import admit_send, after_accept, before_accept, json_body, json_response, plain
 
 PROVIDER = "mediapayamak"
 SEND_TRANSIENT = 9  # system updating
@@ -128,12 +128,9 @@ def send(body: dict[str, Any], state: SandboxState) -> Response:
         return envelope(5)
     if any(not (len(digits(n)) == 12 and digits(n).startswith("989")) for n in numbers):
         return envelope(16)
-    fault = state.take_fault(PROVIDER, "send")
-    early = before_accept(fault, envelope, SEND_TRANSIENT)
-    if early is not None:
-        return early
-    if not state.charge(PROVIDER, len(numbers)):
-        return envelope(8)
+    fault, refused = admit_send(state, PROVIDER, len(numbers), envelope, SEND_TRANSIENT, 8)
+    if refused is not None:
+        return refused
     batch_id = state.new_batch_id()
     for number in numbers:
         state.accept(PROVIDER, number, text, str(sender), batch_id=batch_id)

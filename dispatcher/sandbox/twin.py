@@ -9,7 +9,7 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from dispatcher.sandbox.core import Fault
+from dispatcher.sandbox.core import Fault, SandboxState
 
 
 def json_response(obj: Any, status: int = 200) -> Response:
@@ -66,3 +66,24 @@ def after_accept(fault: Fault | None, response: Response) -> Response:
     if fault.kind == "accept_then_hang":
         time.sleep(fault.seconds)
     return response
+
+
+def admit_send(
+    state: SandboxState,
+    provider: str,
+    count: int,
+    render_code: Callable[[int | str], Response],
+    transient_code: int | str,
+    credit_code: int | str,
+) -> tuple[Fault | None, Response | None]:
+    """The gate every twin's send passes: a scripted or random fault first, then the credit.
+
+    Returns the fault (for `after_accept`) and a response when the send is refused here.
+    """
+    fault = state.take_fault(provider, "send")
+    early = before_accept(fault, render_code, transient_code)
+    if early is not None:
+        return fault, early
+    if not state.charge(provider, count):
+        return fault, render_code(credit_code)
+    return fault, None
