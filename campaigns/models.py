@@ -149,3 +149,18 @@ class Suppression(Base):
     phone: Mapped[str] = mapped_column(String(16), primary_key=True)
     reason: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class InboxCursor(Base):
+    """How far the opt-out collector has read one provider account's inbox (its own id or time mark).
+
+    One row per account; the collector reads from here and advances it in the same transaction that
+    adds the opt-outs it found, so a crash never skips a reply and a re-read only re-adds the same numbers.
+    """
+
+    __tablename__ = "inbox_cursors"
+
+    account: Mapped[str] = mapped_column(String(64), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    cursor: Mapped[str] = mapped_column(Text, default="")
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
