@@ -79,3 +79,11 @@ CHUNK_TRANSITIONS: dict[str, tuple[frozenset[ChunkState], ChunkState]] = {
     "requeue": (frozenset({K.SENDING, K.UNKNOWN, K.RETRY}), K.QUEUED),
     "cancel": (frozenset({K.PLANNED, K.QUEUED, K.RETRY}), K.CANCELLED),
 }
+
+# Set-based recipient transitions (one UPDATE … FROM <rows> per send result or status batch): each row
+# takes its own new state from the provider's answer (to = None); these are the states a row must still
+# be in for the answer to apply, so a late or repeated answer never overwrites a newer fact.
+RECIPIENT_TRANSITIONS: dict[str, tuple[frozenset[RecipientState], RecipientState | None]] = {
+    "send_result": (frozenset({R.PENDING}), None),
+    "status_result": (AWAITING_REPORT | {R.UNKNOWN}, None),
+}

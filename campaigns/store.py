@@ -13,10 +13,11 @@ import secrets
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, func, insert, or_, select, text, update
+from sqlalchemy import Connection, and_, bindparam, column, func, insert, or_, select, text, update
 from sqlalchemy.engine import Engine
 
 from campaigns.db import is_sqlite, make_engine
@@ -28,6 +29,7 @@ from campaigns.states import (
     CHUNK_TRANSITIONS,
     FINAL_RECIPIENT,
     OPEN_CHUNK,
+    RECIPIENT_TRANSITIONS,
     CampaignState,
     ChunkState,
     RecipientState,
@@ -54,7 +56,94 @@ def transition(
     Every state change in the store is one of these statements, single-row or set-based.
     """
     allowed, to = transitions[name]
-    return update(table).where(table.c.state.in_(allowed), *where).values(state=to, updated_at=now, **values)
+    if to is not None:  # None: a set-based transition whose rows each carry their new state in `values`
+        values = {"state": to, **values}
+    return update(table).where(table.c.state.in_(allowed), *where).values(updated_at=now, **values)
+
+
+_ROW_COLUMNS = ("id", "state", "mid", "code", "error", "next", "delivered")
+_PG_ROWS = text(
+    "SELECT * FROM unnest(CAST(:ids AS bigint[]), CAST(:states AS text[]), CAST(:mids AS text[]), "
+    "CAST(:codes AS text[]), CAST(:errors AS text[]), CAST(:nexts AS timestamptz[]), "
+    "CAST(:delivereds AS timestamptz[])) AS u(id, state, mid, code, error, next, delivered)"
+)
+_SQLITE_ROWS = text(
+    "SELECT value ->> 0 AS id, value ->> 1 AS state, value ->> 2 AS mid, value ->> 3 AS code, "
+    "value ->> 4 AS error, value ->> 5 AS next, value ->> 6 AS delivered FROM json_each(:rows)"
+)
+_SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy's SQLite DateTime stores a (naive UTC) time
+
+
+def _sqlite_time(value: datetime | None) -> str | None:
+    return None if value is None else value.astimezone(UTC).replace(tzinfo=None).strftime(_SQLITE_TIME)
+
+
+def _rows_json(updates: Sequence[RecipientUpdate]) -> str:
+    return json.dumps(
+        [
+            [
+                u.recipient_id,
+                str(u.state),
+                u.provider_message_id,
+                u.provider_status,
+                u.error,
+                _sqlite_time(u.next_poll_at),
+                _sqlite_time(u.delivered_at),
+            ]
+            for u in updates
+        ],
+        ensure_ascii=False,
+    )
+
+
+@cache
+def _recipient_update_stmt(sqlite: bool, sent: bool) -> Any:
+    """The set-based recipient transition, built once per (backend, kind); see `Store._apply_updates`."""
+    source = (_SQLITE_ROWS if sqlite else _PG_ROWS).columns(*(column(c) for c in _ROW_COLUMNS)).subquery("v")
+    r, v = recipients_t.c, source.c
+    now = bindparam("now", type_=recipients_t.c.updated_at.type)
+    values: dict[str, Any] = {
+        "state": v.state,
+        "provider_message_id": func.coalesce(v.mid, r.provider_message_id),
+        "provider_status": func.coalesce(v.code, r.provider_status),
+        "error": v.error,
+        "next_poll_at": v.next,
+        "delivered_at": func.coalesce(v.delivered, r.delivered_at),
+    }
+    if sent:
+        values |= {"sent_at": now, "attempts": r.attempts + 1}
+        name = "send_result"
+    else:
+        values |= {"polls": r.polls + 1}
+        name = "status_result"
+    return transition(recipients_t, RECIPIENT_TRANSITIONS, name, now, r.id == v.id, **values)
+
+
+_pending = recipients_t.alias("r")
+_CLAIM_READ = (
+    select(
+        campaigns_t.c.provider,
+        campaigns_t.c.account,
+        campaigns_t.c.sender,
+        campaigns_t.c.message,
+        campaigns_t.c.ref_prefix,
+        campaigns_t.c.on_unknown,
+        _pending.c.id.label("rid"),
+        _pending.c.phone,
+        _pending.c.text,
+        _pending.c.parts,
+    )
+    .select_from(
+        campaigns_t.outerjoin(
+            _pending,
+            and_(
+                _pending.c.chunk_id == bindparam("chunk_id"), _pending.c.state == str(RecipientState.PENDING)
+            ),
+        )
+    )
+    .where(campaigns_t.c.id == bindparam("campaign_id"))
+    .order_by(_pending.c.id)
+)
 
 
 class EmptyCampaign(ValueError):
@@ -538,49 +627,41 @@ class Store:
         )
         if attempt is not None:
             stmt = stmt.where(chunks_t.c.attempt == attempt)
+        stmt = stmt.returning(chunks_t.c.campaign_id, chunks_t.c.attempt, chunks_t.c.sending_since)
         with self.engine.begin() as conn:
-            if conn.execute(stmt).rowcount != 1:
+            # Two round trips: the compare-and-set returns what it claimed; one joined read loads the rest.
+            claimed = conn.execute(stmt).first()
+            if claimed is None:
                 return None
-            return self._load_claimed(conn, chunk_id)
+            return self._load_claimed(conn, chunk_id, claimed)
 
-    def _load_claimed(self, conn: Connection, chunk_id: int) -> ClaimedChunk:
-        row = conn.execute(
-            select(
-                chunks_t.c.id,
-                chunks_t.c.campaign_id,
-                chunks_t.c.attempt,
-                chunks_t.c.sending_since,
-                campaigns_t.c.provider,
-                campaigns_t.c.account,
-                campaigns_t.c.sender,
-                campaigns_t.c.message,
-                campaigns_t.c.ref_prefix,
-                campaigns_t.c.on_unknown,
-            )
-            .join(campaigns_t, campaigns_t.c.id == chunks_t.c.campaign_id)
-            .where(chunks_t.c.id == chunk_id)
-        ).one()
-        recips = conn.execute(
-            select(recipients_t.c.id, recipients_t.c.phone, recipients_t.c.text, recipients_t.c.parts)
-            .where(recipients_t.c.chunk_id == chunk_id, recipients_t.c.state == R.PENDING)
-            .order_by(recipients_t.c.id)
-        ).all()
+    def _load_claimed(self, conn: Connection, chunk_id: int, claimed: Any = None) -> ClaimedChunk:
+        if claimed is None:
+            claimed = conn.execute(
+                select(chunks_t.c.campaign_id, chunks_t.c.attempt, chunks_t.c.sending_since).where(
+                    chunks_t.c.id == chunk_id
+                )
+            ).one()
+        # The campaign's row, with the chunk's pending recipients joined to it (none: one row of NULLs).
+        rows = conn.execute(_CLAIM_READ, {"campaign_id": claimed.campaign_id, "chunk_id": chunk_id}).all()
+        head = rows[0]
         messages = tuple(
             OutMessage(
-                r.id, r.phone, r.text if r.text is not None else row.message, f"{row.ref_prefix}{r.id}"
+                r.rid, r.phone, r.text if r.text is not None else head.message, f"{head.ref_prefix}{r.rid}"
             )
-            for r in recips
+            for r in rows
+            if r.rid is not None
         )
         return ClaimedChunk(
-            chunk_id=row.id,
-            campaign_id=row.campaign_id,
-            attempt=row.attempt,
-            provider=row.provider,
-            account=row.account,
-            sender=row.sender,
-            parts=sum(r.parts for r in recips),
-            on_unknown=row.on_unknown,
-            sending_since=row.sending_since,
+            chunk_id=chunk_id,
+            campaign_id=claimed.campaign_id,
+            attempt=claimed.attempt,
+            provider=head.provider,
+            account=head.account,
+            sender=head.sender,
+            parts=sum(r.parts for r in rows if r.rid is not None),
+            on_unknown=head.on_unknown,
+            sending_since=claimed.sending_since,
             messages=messages,
         )
 
@@ -833,47 +914,32 @@ class Store:
     # ---- recipients ----------------------------------------------------------------------------------
     def _apply_updates(
         self, conn: Connection, updates: Sequence[RecipientUpdate], now: datetime, *, sent: bool
-    ) -> None:
+    ) -> int:
+        """Record many recipients' new facts with ONE set-based `UPDATE recipients … FROM <rows>`.
+
+        Only rows still in the transition's allowed-from states are written (a send result only to
+        `pending` rows). The rows travel as parallel arrays (`unnest`, PostgreSQL) or one JSON
+        document (`json_each`, SQLite), so the statement text never changes and is compiled once.
+        Returns how many rows were written.
+        """
         if not updates:
-            return
-        r = recipients_t.c
-        values: dict[str, Any] = {
-            "state": bindparam("u_state"),
-            "provider_message_id": func.coalesce(bindparam("u_mid"), r.provider_message_id),
-            "provider_status": func.coalesce(bindparam("u_code"), r.provider_status),
-            "error": bindparam("u_error"),
-            "next_poll_at": bindparam("u_next"),
-            "delivered_at": func.coalesce(bindparam("u_delivered"), r.delivered_at),
-            "updated_at": now,
-        }
-        if sent:
-            values["sent_at"] = now
-            values["attempts"] = r.attempts + 1
-            allowed = [R.PENDING]
+            return 0
+        sqlite = conn.dialect.name == "sqlite"
+        stmt = _recipient_update_stmt(sqlite, sent)
+        if sqlite:
+            params: dict[str, Any] = {"rows": _rows_json(updates)}
         else:
-            values["polls"] = r.polls + 1
-            allowed = list(AWAITING_REPORT) + [R.UNKNOWN]
-        # or_ of equalities, not IN: an expanding IN cannot be used with executemany.
-        stmt = (
-            update(recipients_t)
-            .where(r.id == bindparam("u_id"), or_(*(r.state == str(a) for a in allowed)))
-            .values(**values)
-        )
-        conn.execute(
-            stmt,
-            [
-                {
-                    "u_id": u.recipient_id,
-                    "u_state": str(u.state),
-                    "u_mid": u.provider_message_id,
-                    "u_code": u.provider_status,
-                    "u_error": u.error,
-                    "u_next": u.next_poll_at,
-                    "u_delivered": u.delivered_at,
-                }
-                for u in updates
-            ],
-        )
+            params = {
+                "ids": [u.recipient_id for u in updates],
+                "states": [str(u.state) for u in updates],
+                "mids": [u.provider_message_id for u in updates],
+                "codes": [u.provider_status for u in updates],
+                "errors": [u.error for u in updates],
+                "nexts": [u.next_poll_at for u in updates],
+                "delivereds": [u.delivered_at for u in updates],
+            }
+        params["now"] = now
+        return conn.execute(stmt, params).rowcount
 
     def due_polls(self, limit: int = 1000, now: datetime | None = None) -> list[DuePoll]:
         now = now or utcnow()
