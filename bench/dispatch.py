@@ -5,7 +5,8 @@ every call taking `latency` at the sandbox), and the workers' CPU time per recip
 /proc for the worker processes (at zero latency this is the cost of our own code and Celery).
 
     python bench/dispatch.py --recipients 100000 --workers 2 --concurrency 8 --latency-ms 50
-    python bench/dispatch.py --recipients 100000 --workers 2 --concurrency 8 --latency-ms 0
+    python bench/dispatch.py --recipients 100000 --workers 2 --concurrency 8 --latency-ms 0 --celery-floor
+    python bench/dispatch.py --recipients 100000 --table 1x4@50,2x4@50,2x8@50,2x8@0
 
 Needs the loopback Redis and PostgreSQL. The sandbox runs in its own process.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import csv
 import os
+import re
 import subprocess
 import sys
 import time
@@ -46,11 +48,58 @@ def make_csv(path: Path, n: int) -> None:
             w.writerow([f"0912{i:07d}"])
 
 
+def machine_busy() -> tuple[float, float]:
+    """(busy, total) jiffies of all cores since boot, from /proc/stat."""
+    values = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    return sum(values) - idle, sum(values)
+
+
 def fresh_db() -> str:
     with psycopg.connect(host="127.0.0.1", user="postgres", dbname="postgres", autocommit=True) as conn:
         conn.execute('DROP DATABASE IF EXISTS "smsd_dispatch_bench" WITH (FORCE)')
         conn.execute('CREATE DATABASE "smsd_dispatch_bench"')
     return "postgresql+psycopg://postgres@127.0.0.1:5432/smsd_dispatch_bench"
+
+
+def floor_cpu(workers: list[subprocess.Popen], task, tasks: int) -> None:
+    """Worker CPU per task for tasks that find no chunk: Celery's own cost per message, plus one read."""
+    broker = redis.Redis.from_url("redis://127.0.0.1:6379/13")
+    cpu0 = sum(cpu_seconds(w.pid) for w in workers)
+    for i in range(tasks):
+        task.apply_async((10**12 + i, 1))
+    while broker.llen("sms.send") or broker.hlen("unacked"):
+        time.sleep(0.05)
+    cpu = sum(cpu_seconds(w.pid) for w in workers) - cpu0
+    print(f"floor: {tasks} tasks that find nothing to send: {cpu / tasks * 1e3:.2f} ms worker CPU per task")
+
+
+def table(configs: str, recipients: int) -> None:
+    """Run this script once per `WxC@latency` configuration and print one line per run."""
+    print(
+        "| workers x threads | latency | recipients/s | bound | share | worker CPU/recipient | machine busy |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for config in configs.split(","):
+        slots, latency = config.split("@")
+        w, c = slots.split("x")
+        out = subprocess.run(
+            [sys.executable, __file__, "--recipients", str(recipients), "--workers", w, "--concurrency", c]
+            + ["--latency-ms", latency],
+            capture_output=True,
+            text=True,
+        ).stdout
+        got = dict(re.findall(r"^(sent in|bound|worker CPU|machine CPU busy)(.*)$", out, re.M))
+        rate = re.search(r"([\d,]+) recipients/s", got.get("sent in", ""))
+        bound = re.search(r"= ([\d,]+) recipients/s -> (\d+%)", got.get("bound", ""))
+        us = re.search(r"= ([\d.]+) us per recipient", got.get("worker CPU", ""))
+        busy = re.search(r" (\d+%) of", got.get("machine CPU busy", ""))
+        print(
+            f"| {w} x {c} | {latency} ms | {rate.group(1) if rate else '?'} | "
+            f"{bound.group(1) if bound else '-'} | {bound.group(2) if bound else '-'} | "
+            f"{us.group(1) + ' us' if us else '?'} | {busy.group(1) if busy else '?'} |",
+            flush=True,
+        )
 
 
 def main() -> None:
@@ -60,7 +109,21 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=8)
     ap.add_argument("--latency-ms", type=float, default=50)
     ap.add_argument("--port", type=int, default=8799)
+    ap.add_argument(
+        "--celery-floor",
+        action="store_true",
+        help="also publish one send task per chunk for chunk ids that do not exist: the worker CPU of a "
+        "task that finds nothing to do (Celery + Redis + one read) is the floor under the per-chunk cost",
+    )
+    ap.add_argument(
+        "--table",
+        metavar="WxC@MS,...",
+        help="run each configuration (e.g. 1x4@50,2x4@50,2x8@50,2x8@0) in turn and print a table",
+    )
     args = ap.parse_args()
+    if args.table:
+        table(args.table, args.recipients)
+        return
 
     OUT.mkdir(parents=True, exist_ok=True)
     src = OUT / f"dispatch_{args.recipients}.csv"
@@ -139,6 +202,8 @@ def main() -> None:
                 campaigns_t.update().where(campaigns_t.c.id == campaign).values(send_at=datetime.now(UTC))
             )
         store.start_due()
+        busy0, total0 = machine_busy()
+        sandbox_cpu0 = cpu_seconds(sandbox.pid)
         started = time.perf_counter()
         publish_campaign(store, campaign, send_chunk_task)
         while True:
@@ -149,6 +214,8 @@ def main() -> None:
             time.sleep(0.05)
         elapsed = time.perf_counter() - started
         cpu = sum(cpu_seconds(w.pid) for w in workers) - cpu0
+        busy1, total1 = machine_busy()
+        sandbox_cpu = cpu_seconds(sandbox.pid) - sandbox_cpu0
         view = store.campaign(campaign)  # re-read: the loop's view may straddle a commit
         n = view.recipients
         rate = n / elapsed
@@ -161,8 +228,18 @@ def main() -> None:
             print(
                 f"bound N x C x batch / latency = {bound:,.0f} recipients/s -> {rate / bound:.0%} of the bound"
             )
-        print(f"worker CPU {cpu:.2f} s = {cpu / n * 1e6:.1f} us per recipient")
+        cores = os.cpu_count() or 1
+        print(
+            f"machine CPU busy {(busy1 - busy0) / max(total1 - total0, 1):.0%} of {cores} cores "
+            f"(workers {cpu / elapsed / cores:.0%}, sandbox {sandbox_cpu / elapsed / cores:.0%}, "
+            "the rest is PostgreSQL, Redis and other processes)"
+        )
+        print(
+            f"worker CPU {cpu:.2f} s = {cpu / n * 1e6:.1f} us per recipient = {cpu / view.chunks * 1e3:.2f} ms per chunk"
+        )
         print(f"states: {view.counts}")
+        if args.celery_floor:
+            floor_cpu(workers, send_chunk_task, view.chunks)
     finally:
         for p in procs:
             p.terminate()

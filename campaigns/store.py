@@ -49,16 +49,26 @@ def utcnow() -> datetime:
 
 
 def transition(
-    table: Any, transitions: dict[str, Any], name: str, now: datetime, *where: Any, **values: Any
+    table: Any,
+    transitions: dict[str, Any],
+    name: str,
+    now: datetime,
+    *where: Any,
+    by_key: bool = False,
+    **values: Any,
 ) -> Any:
     """`UPDATE table SET state = <to> … WHERE state IN (<allowed from>) AND <where>`, from the table in states.py.
 
-    Every state change in the store is one of these statements, single-row or set-based.
+    Every state change in the store is one of these statements, single-row or set-based. `by_key`:
+    the rows are found by primary key (a set-based update joined to its rows); the state test is then
+    written so that it cannot lead PostgreSQL's planner to scan a whole campaign by state instead
+    (with stale statistics it did: a hash join over every pending row, for each chunk of 100).
     """
     allowed, to = transitions[name]
     if to is not None:  # None: a set-based transition whose rows each carry their new state in `values`
         values = {"state": to, **values}
-    return update(table).where(table.c.state.in_(allowed), *where).values(updated_at=now, **values)
+    state = table.c.state.concat("") if by_key else table.c.state
+    return update(table).where(state.in_(allowed), *where).values(updated_at=now, **values)
 
 
 _ROW_COLUMNS = ("id", "state", "mid", "code", "error", "next", "delivered")
@@ -116,7 +126,7 @@ def _recipient_update_stmt(sqlite: bool, sent: bool) -> Any:
     else:
         values |= {"polls": r.polls + 1}
         name = "status_result"
-    return transition(recipients_t, RECIPIENT_TRANSITIONS, name, now, r.id == v.id, **values)
+    return transition(recipients_t, RECIPIENT_TRANSITIONS, name, now, r.id == v.id, by_key=True, **values)
 
 
 _pending = recipients_t.alias("r")
@@ -942,33 +952,85 @@ class Store:
         return conn.execute(stmt, params).rowcount
 
     def due_polls(self, limit: int = 1000, now: datetime | None = None) -> list[DuePoll]:
+        """Recipients due a status check (a read only; `claim_due_polls` is what pollers use)."""
         now = now or utcnow()
         r = recipients_t.c
         q = (
-            select(
-                r.id,
-                r.campaign_id,
-                r.provider_message_id,
-                r.sent_at,
-                r.polls,
-                campaigns_t.c.provider,
-                campaigns_t.c.account,
-            )
-            .join(campaigns_t, campaigns_t.c.id == r.campaign_id)
+            select(r.id)
             .where(r.next_poll_at <= now, r.state.in_(list(AWAITING_REPORT)))
             .order_by(r.next_poll_at)
             .limit(limit)
         )
         with self.engine.connect() as conn:
-            return [
-                DuePoll(x.id, x.campaign_id, x.provider, x.account, x.provider_message_id, x.sent_at, x.polls)
-                for x in conn.execute(q)
-            ]
+            return self._polls_of(conn, list(conn.execute(q).scalars()))
 
-    def record_statuses(self, updates: Sequence[RecipientUpdate], now: datetime | None = None) -> None:
+    def claim_due_polls(self, limit: int, lease: timedelta, now: datetime | None = None) -> list[DuePoll]:
+        """Claim up to `limit` recipients due a status check: their `next_poll_at` moves `lease` ahead.
+
+        One statement: `UPDATE … WHERE id IN (SELECT … ORDER BY next_poll_at LIMIT n FOR UPDATE SKIP
+        LOCKED) RETURNING …`, committed before any HTTP. Two pollers (workers, overlapping beat ticks)
+        therefore never hold the same recipient: PostgreSQL skips rows another claim has locked and
+        re-checks `next_poll_at` on the ones it waits for; SQLite's BEGIN IMMEDIATE serialises the claims.
+        A claim whose poller vanished simply falls due again when the lease is over.
+        """
+        now = now or utcnow()
+        r = recipients_t.c
+        due = (
+            select(r.id)
+            .where(r.next_poll_at <= now, r.state.in_(list(AWAITING_REPORT)))
+            .order_by(r.next_poll_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        stmt = (
+            update(recipients_t)
+            .where(r.id.in_(due.scalar_subquery()))
+            .values(next_poll_at=now + lease)
+            .returning(r.id, r.campaign_id, r.provider_message_id, r.sent_at, r.polls)
+        )
+        with self.engine.begin() as conn:
+            rows = conn.execute(stmt).all()
+            campaigns = self._campaign_accounts(conn, {x.campaign_id for x in rows})
+        out = [
+            DuePoll(x.id, x.campaign_id, *campaigns[x.campaign_id], x.provider_message_id, x.sent_at, x.polls)
+            for x in rows
+        ]
+        return sorted(out, key=lambda d: (d.provider, d.account, d.message_id or "", d.recipient_id))
+
+    def polls_of(self, recipient_ids: Sequence[int]) -> list[DuePoll]:
+        """The recipients of a claimed poll batch that still await a report (a `poll_batch` task's ids)."""
+        with self.engine.connect() as conn:
+            return self._polls_of(conn, recipient_ids)
+
+    def _polls_of(self, conn: Connection, recipient_ids: Sequence[int]) -> list[DuePoll]:
+        if not recipient_ids:
+            return []
+        r = recipients_t.c
+        rows = conn.execute(
+            select(r.id, r.campaign_id, r.provider_message_id, r.sent_at, r.polls).where(
+                r.id.in_(list(recipient_ids)), r.state.in_(list(AWAITING_REPORT))
+            )
+        ).all()
+        campaigns = self._campaign_accounts(conn, {x.campaign_id for x in rows})
+        out = [
+            DuePoll(x.id, x.campaign_id, *campaigns[x.campaign_id], x.provider_message_id, x.sent_at, x.polls)
+            for x in rows
+        ]
+        return sorted(out, key=lambda d: (d.provider, d.account, d.message_id or "", d.recipient_id))
+
+    @staticmethod
+    def _campaign_accounts(conn: Connection, ids: set[int]) -> dict[int, tuple[str, str]]:
+        if not ids:
+            return {}
+        c = campaigns_t.c
+        rows = conn.execute(select(c.id, c.provider, c.account).where(c.id.in_(list(ids))))
+        return {x.id: (x.provider, x.account) for x in rows}
+
+    def record_statuses(self, updates: Sequence[RecipientUpdate], now: datetime | None = None) -> int:
+        """One poll batch's answers, with ONE set-based UPDATE; returns how many rows were written."""
         now = now or utcnow()
         with self.engine.begin() as conn:
-            self._apply_updates(conn, updates, now, sent=False)
+            return self._apply_updates(conn, updates, now, sent=False)
 
     def next_poll_time(self) -> datetime | None:
         with self.engine.connect() as conn:
