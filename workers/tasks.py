@@ -12,7 +12,7 @@ from campaigns.store import Store
 from workers.celery_app import MAX_COUNTDOWN, app
 from workers.deps import ProviderPool, WorkerDeps
 from workers.dispatch import publish_due
-from workers.operations.poll import poll_once
+from workers.operations.poll import POLL_TICK_MAX, plan_polls, poll_batch
 from workers.operations.reconcile import reconcile_chunk
 from workers.operations.release import release_due
 from workers.operations.send import send_chunk
@@ -51,7 +51,14 @@ def reconcile_task(chunk_id: int) -> None:
 
 @app.task(name="smsdispatch.poll")
 def poll_task() -> None:
-    poll_once(worker_deps())
+    """Beat's tick: claim what is due (a committed lease) and publish one poll_batch per batch, ids only."""
+    for batch in plan_polls(worker_deps(), limit=POLL_TICK_MAX):
+        poll_batch_task.delay([d.recipient_id for d in batch])
+
+
+@app.task(name="smsdispatch.poll_batch")
+def poll_batch_task(recipient_ids: list[int]) -> None:
+    poll_batch(recipient_ids, worker_deps())
 
 
 @app.task(name="smsdispatch.sweep")

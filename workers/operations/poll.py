@@ -1,16 +1,21 @@
-"""poll_once: ask the providers for the delivery status of every recipient that is due a check.
+"""Delivery-status polling: claim what is due, ask the providers in batches, record each batch at once.
 
-Due recipients are grouped by provider, asked in the provider's batch size, and recorded with one
-bulk update. Checks back off (settings.poll_intervals) and stop at a final state; a recipient with
-no final report after settings.poll_max_age becomes `expired`.
+`plan_polls` claims due recipients (a committed lease on their `next_poll_at`, so two pollers never
+ask about the same recipient at once) and cuts them into batches of one provider account, at most the
+client's `capabilities.max_status_batch` ids each. `poll_batch` asks about one batch and records the
+answers with one set-based UPDATE. Beat's poll task publishes one `poll_batch` task per batch (ids only);
+the embedded runner calls `poll_once`, which does the same in-process. Checks back off
+(settings.poll_intervals), respect the provider's call-level hints (`STATUS_HINTS`) and stop at a final
+state; a recipient with no final report after settings.poll_max_age becomes `expired`, with the reason.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import groupby
 
 from campaigns.states import RecipientState
 from campaigns.store import DuePoll, RecipientUpdate, utcnow
@@ -30,6 +35,33 @@ FINAL_FROM_STATUS: dict[DeliveryStatus, RecipientState] = {
 }
 
 
+@dataclass(frozen=True)
+class StatusHint:
+    """What a provider's call-level status code says about every id it was asked for."""
+
+    wait: float = 0.0  # ask again no earlier than this many seconds from now
+    final: RecipientState | None = None  # the provider will never say more: this final state
+    reason: str = ""
+
+
+# (provider, raw code) -> hint. Source: shared/providers.md §3B "DeliveryResultCode" (Media Payamak's
+# GetBatchDelivery): -5 "query at least 1 minute after sending -> retry"; -3 "one-week report window
+# over -> mark expired". The client keeps a batch's call-level code as each id's raw code (and raises it,
+# with retry_after, when every batch of the call failed). Any other code: the usual backoff.
+STATUS_HINTS: dict[tuple[str, str], StatusHint] = {
+    ("mediapayamak", "-5"): StatusHint(wait=60.0, reason="asked less than a minute after sending (code -5)"),
+    ("mediapayamak", "-3"): StatusHint(
+        final=RecipientState.EXPIRED, reason="the provider's one-week report window is over (code -3)"
+    ),
+}
+
+# A claimed batch not recorded by then falls due again (a lost task message, a dead worker). Longer than
+# a tick's worth of batches takes to go through the workers; shorter than the broker's visibility timeout.
+CLAIM_LEASE = timedelta(seconds=300)
+POLL_TICK_MAX = 50_000  # recipients one beat tick claims and publishes at most
+DEFAULT_STATUS_BATCH = 100
+
+
 def status_update(
     due: DuePoll,
     result: StatusResult | None,
@@ -41,6 +73,9 @@ def status_update(
     """The recipient's next state from one status answer (or none): pure."""
     status = result.status if result else DeliveryStatus.UNKNOWN
     code = result.raw_code if result else None
+    hint = STATUS_HINTS.get((due.provider, code or ""))
+    if hint is not None and hint.final is not None:
+        return RecipientUpdate(due.recipient_id, hint.final, None, code, hint.reason)
     if status in FINAL_FROM_STATUS:
         state = FINAL_FROM_STATUS[status]
         return RecipientUpdate(
@@ -64,39 +99,84 @@ def status_update(
     state = (
         RecipientState.SENT_TO_OPERATOR if status is DeliveryStatus.SENT_TO_OPERATOR else RecipientState.SENT
     )
-    delay = max(poll_delay(due.polls + 1, intervals), retry_after or 0.0)
+    delay = max(poll_delay(due.polls + 1, intervals), retry_after or 0.0, hint.wait if hint else 0.0)
     return RecipientUpdate(due.recipient_id, state, None, code, None, now + timedelta(seconds=delay))
 
 
-def poll_once(deps: WorkerDeps, *, limit: int = 5000, now: datetime | None = None) -> int:
-    """One pass over the recipients due a check; returns how many were looked at."""
-    now = now or utcnow()
-    due = deps.store.due_polls(limit, now)
-    by_provider: dict[str, list[DuePoll]] = defaultdict(list)
-    for d in due:
-        by_provider[d.provider].append(d)
-    settings = deps.settings
-    updates: list[RecipientUpdate] = []
-    for provider, items in by_provider.items():
-        retry_after: float | None = None
-        results: dict[str, StatusResult] = {}
+def batches_of(due: Sequence[DuePoll], max_batch: dict[str, int]) -> list[list[DuePoll]]:
+    """Due recipients -> batches of one provider account, at most that provider's status batch: pure.
+
+    `due` comes sorted by (provider, account, message id), so ids of one provider-side batch (Media
+    Payamak's batchSmsId) stay together and are asked about in as few calls as possible.
+    """
+    out: list[list[DuePoll]] = []
+    for (provider, _account), group in groupby(due, key=lambda d: (d.provider, d.account)):
+        items = list(group)
+        size = max(1, max_batch.get(provider, DEFAULT_STATUS_BATCH))
+        out += [items[i : i + size] for i in range(0, len(items), size)]
+    return out
+
+
+def status_batch_sizes(deps: WorkerDeps, providers: set[str]) -> dict[str, int]:
+    sizes: dict[str, int] = {}
+    for provider in providers:
         try:
-            client = deps.providers.get(provider)
-            results = {r.message_id: r for r in client.status([d.message_id for d in items])}
-        except (ProviderError, ConfigurationError) as exc:
-            # A failed status call changes nothing but the time of the next look.
-            log.warning("status check at %s failed: %s", provider, exc)
-            retry_after = getattr(exc, "retry_after", None)
-        for d in items:
-            updates.append(
-                status_update(
-                    d,
-                    results.get(d.message_id),
-                    now,
-                    settings.poll_intervals,
-                    settings.poll_max_age,
-                    retry_after,
-                )
-            )
-    deps.store.record_statuses(updates, now)
-    return len(due)
+            sizes[provider] = deps.providers.get(provider).capabilities.max_status_batch
+        except ConfigurationError:
+            sizes[provider] = DEFAULT_STATUS_BATCH  # poll_batch records the failure per recipient
+    return sizes
+
+
+def plan_polls(
+    deps: WorkerDeps, *, limit: int = 5000, now: datetime | None = None, lease: timedelta = CLAIM_LEASE
+) -> list[list[DuePoll]]:
+    """Claim the recipients due a check (committed, before any HTTP) and cut them into batches."""
+    due = deps.store.claim_due_polls(limit, lease, now)
+    return batches_of(due, status_batch_sizes(deps, {d.provider for d in due}))
+
+
+def ask(deps: WorkerDeps, batch: Sequence[DuePoll], now: datetime) -> list[RecipientUpdate]:
+    """One status call for one batch (no DB transaction open) -> each recipient's update."""
+    settings = deps.settings
+    provider = batch[0].provider
+    retry_after: float | None = None
+    results: dict[str, StatusResult] = {}
+    try:
+        client = deps.providers.get(provider)
+        results = {r.message_id: r for r in client.status([d.message_id for d in batch])}
+    except (ProviderError, ConfigurationError) as exc:
+        # A failed status call changes nothing but the time of the next look (and keeps its code).
+        log.warning("status check at %s failed: %s", provider, exc)
+        retry_after = getattr(exc, "retry_after", None)
+        code = getattr(exc, "code", None)
+        if code is not None:
+            results = {d.message_id: StatusResult(d.message_id, DeliveryStatus.UNKNOWN, code) for d in batch}
+    return [
+        status_update(
+            d, results.get(d.message_id), now, settings.poll_intervals, settings.poll_max_age, retry_after
+        )
+        for d in batch
+    ]
+
+
+def poll_batch(recipient_ids: Sequence[int], deps: WorkerDeps, now: datetime | None = None) -> int:
+    """Ask about one claimed batch and record it with one set-based UPDATE; returns how many were asked."""
+    batch = deps.store.polls_of(recipient_ids)
+    if not batch:
+        return 0  # already final (a duplicate task message), nothing to ask
+    asked = 0
+    for group in batches_of(batch, status_batch_sizes(deps, {d.provider for d in batch})):
+        updates = ask(deps, group, now or utcnow())
+        deps.store.record_statuses(updates, now)
+        asked += len(group)
+    return asked
+
+
+def poll_once(deps: WorkerDeps, *, limit: int = 5000, now: datetime | None = None) -> int:
+    """Embedded mode: claim what is due and poll every batch in this process; returns how many were asked."""
+    asked = 0
+    for batch in plan_polls(deps, limit=limit, now=now):
+        updates = ask(deps, batch, now or utcnow())
+        deps.store.record_statuses(updates, now)
+        asked += len(batch)
+    return asked

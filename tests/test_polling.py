@@ -1,0 +1,208 @@
+"""Delivery-status polling: the pure decisions, the claim that keeps two pollers apart, the provider's
+call-level hints over the sandbox, and whole campaigns driven to a final state on both stores."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+import pytest
+
+from campaigns.plan import plan
+from campaigns.states import AWAITING_REPORT, RecipientState
+from campaigns.store import CampaignSpec, DuePoll, RecipientUpdate, Store
+from campaigns.text import Template
+from dispatcher.runner import LocalRunner
+from dispatcher.sandbox.core import Fault
+from workers.deps import ProviderPool, WorkerDeps
+from workers.operations.poll import STATUS_HINTS, batches_of, plan_polls, poll_batch, poll_once, status_update
+from workers.settings import DispatchSettings
+from workers.status import DeliveryStatus, StatusResult
+
+NOW = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
+INTERVALS = (60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
+DAY = 24 * 3600.0
+R = RecipientState
+
+
+def due(provider: str = "mediapayamak", polls: int = 0, age: float = 120.0, account: str = "a") -> DuePoll:
+    return DuePoll(1, 1, provider, account, "500001:09120000001", NOW - timedelta(seconds=age), polls)
+
+
+# ---- pure decisions ----------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("status", "state"),
+    [
+        (DeliveryStatus.DELIVERED, R.DELIVERED),
+        (DeliveryStatus.UNDELIVERED, R.UNDELIVERED),
+        (DeliveryStatus.FAILED, R.FAILED),
+        (DeliveryStatus.BLACKLISTED, R.BLACKLISTED),
+        (DeliveryStatus.EXPIRED, R.EXPIRED),
+    ],
+)
+def test_a_final_report_stops_polling(status, state):
+    u = status_update(due(), StatusResult("m", status, "1"), NOW, INTERVALS, 3 * DAY)
+    assert u.state == state and u.next_poll_at is None
+    assert (u.delivered_at == NOW) == (state == R.DELIVERED)
+
+
+@pytest.mark.parametrize(("polls", "wait"), [(0, 120), (1, 300), (2, 600), (3, 1800), (4, 3600), (9, 3600)])
+def test_checks_back_off_then_repeat_hourly(polls, wait):
+    result = StatusResult("m", DeliveryStatus.SENT_TO_OPERATOR, "0")
+    u = status_update(due(polls=polls), result, NOW, INTERVALS, 3 * DAY)
+    assert u.state == R.SENT_TO_OPERATOR and u.next_poll_at == NOW + timedelta(seconds=wait)
+
+
+def test_code_minus_5_means_not_before_a_minute():
+    u = status_update(due(), StatusResult("m", DeliveryStatus.UNKNOWN, "-5"), NOW, (1.0,), 3 * DAY)
+    assert u.state == R.SENT and u.next_poll_at == NOW + timedelta(seconds=60) and u.provider_status == "-5"
+
+
+def test_code_minus_3_is_expired_with_the_reason():
+    u = status_update(due(), StatusResult("m", DeliveryStatus.EXPIRED, "-3"), NOW, INTERVALS, 3 * DAY)
+    assert u.state == R.EXPIRED and "one-week report window" in u.error and u.next_poll_at is None
+
+
+def test_hints_belong_to_their_provider():
+    """Another provider's -5 is just an unknown answer: the usual backoff."""
+    assert ("ghasedak", "-5") not in STATUS_HINTS
+    u = status_update(due("ghasedak"), StatusResult("m", DeliveryStatus.UNKNOWN, "-5"), NOW, (1.0,), DAY)
+    assert u.state == R.SENT and u.next_poll_at == NOW + timedelta(seconds=1)
+
+
+def test_no_final_report_within_the_max_age_is_expired_with_the_reason():
+    u = status_update(due(age=3 * DAY), None, NOW, INTERVALS, 3 * DAY)
+    assert u.state == R.EXPIRED and "within 72 h" in u.error
+
+
+def test_a_failed_call_waits_at_least_the_providers_retry_after():
+    u = status_update(due(), None, NOW, (1.0,), DAY, retry_after=300)
+    assert u.state == R.SENT and u.next_poll_at == NOW + timedelta(seconds=300)
+
+
+def test_batches_are_one_account_and_at_most_the_status_batch():
+    items = sorted(
+        [DuePoll(i, 1, "ghasedak", "g1", str(i), NOW, 0) for i in range(250)]
+        + [DuePoll(1000 + i, 2, "ghasedak", "g2", str(i), NOW, 0) for i in range(5)]
+        + [DuePoll(2000 + i, 3, "negin", "n", str(i), NOW, 0) for i in range(7)],
+        key=lambda d: (d.provider, d.account, d.message_id),
+    )
+    batches = batches_of(items, {"ghasedak": 100, "negin": 3})
+    assert [len(b) for b in batches] == [100, 100, 50, 5, 3, 3, 1]
+    assert all(len({(d.provider, d.account) for d in b}) == 1 for b in batches)
+    assert sorted(d.recipient_id for b in batches for d in b) == sorted(d.recipient_id for d in items)
+
+
+# ---- the claim -----------------------------------------------------------------------------------------
+def sent_campaign(store: Store, n: int, provider: str = "ghasedak", when: datetime | None = None) -> int:
+    df = pd.DataFrame({"row": range(2, n + 2), "phone": [f"+98912{i:07d}" for i in range(n)]})
+    spec = CampaignSpec("p", provider, f"{provider}:x", "", "Hi", False)
+    cid = store.create_campaign(spec, plan([df], Template("Hi"), 100, []))
+    when = when or datetime.now(UTC)
+    for chunk_id, attempt in store.claimable_chunks(1000, campaign_id=cid):
+        chunk = store.claim_chunk(chunk_id, attempt, timedelta(seconds=60))
+        ups = [
+            RecipientUpdate(m.recipient_id, R.SENT, f"m{m.recipient_id}", None, None, when)
+            for m in chunk.messages
+        ]
+        store.record_send(chunk, ups, requeue=False)
+    return cid
+
+
+def test_two_pollers_never_claim_the_same_recipient(store: Store):
+    sent_campaign(store, 300)
+    now = datetime.now(UTC) + timedelta(seconds=1)
+    claims: list[list[int]] = []
+    barrier = threading.Barrier(4)
+
+    def claim() -> None:
+        barrier.wait()
+        got: list[int] = []
+        while batch := store.claim_due_polls(25, timedelta(seconds=60), now):
+            got += [d.recipient_id for d in batch]
+        claims.append(got)
+
+    threads = [threading.Thread(target=claim) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    everyone = [i for got in claims for i in got]
+    assert len(everyone) == len(set(everyone)) == 300
+    assert store.claim_due_polls(1000, timedelta(seconds=60), now) == []
+    # a poller that vanished: its recipients fall due again once the lease is over
+    again = store.claim_due_polls(1000, timedelta(seconds=60), now + timedelta(seconds=61))
+    assert len(again) == 300 and {d.provider for d in again} == {"ghasedak"}
+
+
+def test_results_are_recorded_only_for_recipients_still_awaiting_a_report(store: Store):
+    cid = sent_campaign(store, 3)
+    now = datetime.now(UTC) + timedelta(seconds=1)
+    first, *rest = store.claim_due_polls(10, timedelta(seconds=60), now)
+    assert (
+        store.record_statuses([RecipientUpdate(first.recipient_id, R.DELIVERED, None, "1", None, None, now)])
+        == 1
+    )
+    # a late, repeated answer for the same recipient changes nothing any more
+    late = RecipientUpdate(first.recipient_id, R.SENT, None, "0", None, now + timedelta(seconds=5))
+    assert store.record_statuses([late]) == 0
+    assert sorted(store.recipient_states(cid).values()) == ["delivered", "sent", "sent"]
+    assert [
+        d.recipient_id for d in store.polls_of([first.recipient_id, *(d.recipient_id for d in rest)])
+    ] == [d.recipient_id for d in rest]
+
+
+# ---- over the sandbox ------------------------------------------------------------------------------------
+FAST = DispatchSettings(poll_intervals=(0.05, 0.1), backoff_base=0.01, backoff_cap=0.05)
+
+
+@pytest.fixture
+def deps(store, sandbox_environ):
+    return WorkerDeps(store=store, providers=ProviderPool(sandbox_environ), settings=FAST)
+
+
+def send_all(deps: WorkerDeps, provider: str, phones: list[str]) -> int:
+    df = pd.DataFrame({"row": range(2, len(phones) + 2), "phone": phones})
+    spec = CampaignSpec("poll", provider, f"{provider}:x", "", "Hello", False)
+    cid = deps.store.create_campaign(spec, plan([df], Template("Hello"), 50, []))
+    LocalRunner(deps, threads=2, tick=0.02, reconcile_every=0.05).send(cid, timeout=60)
+    assert deps.store.campaign(cid).counts == {R.SENT: len(phones)}
+    return cid
+
+
+def test_mediapayamak_minus_5_asks_again_a_minute_later_then_minus_3_expires(deps, sandbox):
+    phones = [f"+98935{i:07d}" for i in range(30)]
+    cid = send_all(deps, "mediapayamak", phones)
+    sandbox.state.add_fault(Fault("mediapayamak", "status", "code", code=-5, times=1))
+    now = datetime.now(UTC) + timedelta(seconds=1)
+    assert poll_once(deps, now=now) == 30
+    rows = list(deps.store.recipients_rows(cid))
+    assert {r["state"] for r in rows} == {"sent"} and {r["provider_status"] for r in rows} == {"-5"}
+    assert deps.store.claim_due_polls(100, timedelta(seconds=1), now + timedelta(seconds=59)) == []
+    assert deps.store.next_poll_time() >= now + timedelta(seconds=60)
+    sandbox.state.add_fault(Fault("mediapayamak", "status", "code", code=-3, times=1))
+    assert poll_once(deps, now=now + timedelta(seconds=61)) == 30
+    rows = list(deps.store.recipients_rows(cid))
+    assert {r["state"] for r in rows} == {"expired"}
+    assert all("one-week report window" in r["error"] and r["provider_status"] == "-3" for r in rows)
+
+
+@pytest.mark.parametrize("provider", ["mediapayamak", "ghasedak"])
+def test_a_campaign_polled_to_the_end_ends_as_the_sandbox_decided(provider, deps, sandbox):
+    """Through the distributed path in-process: claim + plan batches, then one poll_batch per batch."""
+    phones = [f"+98936{i:07d}" for i in range(240)]
+    sandbox.state.final_after_s = 0.3  # the first checks find "sent to operator", later ones the outcome
+    cid = send_all(deps, provider, phones)
+    for _ in range(200):
+        for batch in plan_polls(deps, limit=100):
+            assert len(batch) <= 100 and len({d.account for d in batch}) == 1
+            poll_batch([d.recipient_id for d in batch], deps)
+        if deps.store.unfinished(cid) == 0:
+            break
+        threading.Event().wait(0.05)
+    states = deps.store.recipient_states(cid)
+    assert not {s for s in states.values()} & {str(s) for s in AWAITING_REPORT}
+    assert states == {p: sandbox.state.outcome(p) for p in phones}
+    rows = list(deps.store.recipients_rows(cid))
+    assert all(r["delivered_at"] is not None for r in rows if r["state"] == "delivered")
