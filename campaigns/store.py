@@ -17,7 +17,21 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, column, func, insert, or_, select, text, update
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    Connection,
+    and_,
+    any_,
+    bindparam,
+    column,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.engine import Engine
 
 from campaigns.db import is_sqlite, make_engine
@@ -127,6 +141,14 @@ def _recipient_update_stmt(sqlite: bool, sent: bool) -> Any:
         values |= {"polls": r.polls + 1}
         name = "status_result"
     return transition(recipients_t, RECIPIENT_TRANSITIONS, name, now, r.id == v.id, by_key=True, **values)
+
+
+def _awaiting_report(state: Any) -> Any:
+    """`state IN (sent, sent_to_operator)`, written so that PostgreSQL's planner cannot pick the
+    (campaign, state) index for it: due polls are found through `ix_recipients_due_poll` in
+    `next_poll_at` order (stopping at the LIMIT) and batches by primary key. With stale statistics
+    it otherwise bitmap-scanned every sent recipient for each batch (measured: 10-25 ms a batch)."""
+    return state.concat("").in_(list(AWAITING_REPORT))
 
 
 _pending = recipients_t.alias("r")
@@ -957,7 +979,7 @@ class Store:
         r = recipients_t.c
         q = (
             select(r.id)
-            .where(r.next_poll_at <= now, r.state.in_(list(AWAITING_REPORT)))
+            .where(r.next_poll_at <= now, _awaiting_report(r.state))
             .order_by(r.next_poll_at)
             .limit(limit)
         )
@@ -977,7 +999,7 @@ class Store:
         r = recipients_t.c
         due = (
             select(r.id)
-            .where(r.next_poll_at <= now, r.state.in_(list(AWAITING_REPORT)))
+            .where(r.next_poll_at <= now, _awaiting_report(r.state))
             .order_by(r.next_poll_at)
             .limit(limit)
             .with_for_update(skip_locked=True)
@@ -1005,17 +1027,17 @@ class Store:
     def _polls_of(self, conn: Connection, recipient_ids: Sequence[int]) -> list[DuePoll]:
         if not recipient_ids:
             return []
-        r = recipients_t.c
+        r, c = recipients_t.c, campaigns_t.c
+        if conn.dialect.name == "sqlite":
+            by_id = r.id.in_(list(recipient_ids))
+        else:  # one array parameter: the same statement text (and server-side plan) for every batch
+            by_id = r.id == any_(bindparam("ids", list(recipient_ids), type_=ARRAY(BigInteger)))
         rows = conn.execute(
-            select(r.id, r.campaign_id, r.provider_message_id, r.sent_at, r.polls).where(
-                r.id.in_(list(recipient_ids)), r.state.in_(list(AWAITING_REPORT))
-            )
+            select(r.id, r.campaign_id, c.provider, c.account, r.provider_message_id, r.sent_at, r.polls)
+            .join(campaigns_t, c.id == r.campaign_id)
+            .where(by_id, _awaiting_report(r.state))
         ).all()
-        campaigns = self._campaign_accounts(conn, {x.campaign_id for x in rows})
-        out = [
-            DuePoll(x.id, x.campaign_id, *campaigns[x.campaign_id], x.provider_message_id, x.sent_at, x.polls)
-            for x in rows
-        ]
+        out = [DuePoll(*x) for x in rows]
         return sorted(out, key=lambda d: (d.provider, d.account, d.message_id or "", d.recipient_id))
 
     @staticmethod

@@ -1,0 +1,181 @@
+"""Benchmark: delivery-status polling of 100,000 sent recipients (issue 5), on PostgreSQL and SQLite.
+
+Seeds a campaign sent through the real send path to the sandbox (its own process), so every recipient
+has a message id the sandbox knows; makes them all due; then times what a poller does: claim the due
+recipients in one thread as beat's poll task does (the leased `FOR UPDATE SKIP LOCKED` claim, cut into
+batches), while a thread pool standing in for the workers runs each batch's `poll_batch` steps (read
+the batch by id, one status call over HTTP, one set-based UPDATE). Prints recipients/s recorded and where the time went (DB vs HTTP).
+
+    python bench/poll.py --recipients 100000 --db all
+    python bench/poll.py --recipients 100000 --db postgres --threads 8 --provider mediapayamak
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from pathlib import Path
+
+import psycopg
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+OUT = ROOT / "bench" / "out"
+EXE = [sys.executable, "-m", "dispatcher"]
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(x) for x in fields[11:15]) / TICKS
+
+
+def fresh_url(kind: str) -> str:
+    if kind == "sqlite":
+        path = OUT / "poll_bench.db"
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(path) + suffix).unlink(missing_ok=True)
+        return f"sqlite:///{path}"
+    with psycopg.connect(host="127.0.0.1", user="postgres", dbname="postgres", autocommit=True) as conn:
+        conn.execute('DROP DATABASE IF EXISTS "smsd_poll_bench" WITH (FORCE)')
+        conn.execute('CREATE DATABASE "smsd_poll_bench"')
+    return "postgresql+psycopg://postgres@127.0.0.1:5432/smsd_poll_bench"
+
+
+class Clock:
+    """Wall seconds per phase, summed over threads."""
+
+    def __init__(self) -> None:
+        self.spent: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def add(self, phase: str, seconds: float) -> None:
+        with self._lock:
+            self.spent[phase] = self.spent.get(phase, 0.0) + seconds
+
+
+def run(kind: str, args: argparse.Namespace, sandbox_url: str, sandbox_pid: int) -> None:
+    import pandas as pd
+
+    from campaigns.plan import plan
+    from campaigns.store import CampaignSpec, Store, recipients_t, utcnow
+    from campaigns.text import Template
+    from dispatcher.runner import LocalRunner
+    from workers.deps import ProviderPool, WorkerDeps
+    from workers.operations.poll import ask, plan_polls
+    from workers.settings import DispatchSettings
+
+    store = Store.from_url(fresh_url(kind))
+    store.migrate()
+    n = args.recipients
+    df = pd.DataFrame({"row": range(2, n + 2), "phone": [f"+98912{i:07d}" for i in range(n)]})
+    spec = CampaignSpec("poll bench", args.provider, f"{args.provider}:bench", "", "Bench", False)
+    cid = store.create_campaign(spec, plan([df], Template("Bench"), 100, []))
+    deps = WorkerDeps(store, ProviderPool(), DispatchSettings.from_env())
+    seeded = time.perf_counter()
+    LocalRunner(deps, threads=8, tick=0.01).send(cid)
+    counts = store.campaign(cid).counts
+    assert counts == {"sent": n}, counts
+    with store.engine.begin() as conn:  # every recipient due now
+        conn.execute(recipients_t.update().values(next_poll_at=utcnow() - timedelta(seconds=1)))
+    print(f"[{kind}] seeded {n:,} sent recipients in {time.perf_counter() - seeded:.1f} s", flush=True)
+
+    clock = Clock()
+
+    def one_batch(ids: list[int]) -> int:  # exactly the steps of poll_batch (a worker's task), timed
+        t0 = time.perf_counter()
+        batch = store.polls_of(ids)
+        t1 = time.perf_counter()
+        updates = ask(deps, batch, utcnow())
+        t2 = time.perf_counter()
+        written = store.record_statuses(updates)
+        clock.add("read", t1 - t0)
+        clock.add("http", t2 - t1)
+        clock.add("record", time.perf_counter() - t2)
+        return written
+
+    sandbox_cpu0 = cpu_seconds(sandbox_pid)
+    cpu0 = time.process_time()
+    started = time.perf_counter()
+    recorded = 0
+    with ThreadPoolExecutor(args.threads) as pool:
+        pending = []
+        while True:
+            t0 = time.perf_counter()
+            batches = plan_polls(deps, limit=args.claim)
+            clock.add("claim", time.perf_counter() - t0)
+            if not batches:
+                break
+            pending += [pool.submit(one_batch, [d.recipient_id for d in b]) for b in batches]
+        recorded = sum(f.result() for f in pending)
+    elapsed = time.perf_counter() - started
+    cpu = time.process_time() - cpu0
+    sandbox_cpu = cpu_seconds(sandbox_pid) - sandbox_cpu0
+    view = store.campaign(cid)
+    store.engine.dispose()
+    spent = clock.spent
+    db = spent.get("claim", 0) + spent.get("read", 0) + spent.get("record", 0)
+    print(
+        f"[{kind}] {recorded:,} recipients polled and recorded in {elapsed:.2f} s: "
+        f"{recorded / elapsed:,.0f} recipients/s ({args.threads} threads, {args.provider}, batches of "
+        f"<= 100 ids, sandbox latency {args.latency_ms:g} ms)"
+    )
+    print(
+        f"[{kind}] time split, summed over threads: claim {spent.get('claim', 0):.2f} s (main thread), "
+        f"read {spent.get('read', 0):.2f} s, HTTP status calls {spent.get('http', 0):.2f} s, record {spent.get('record', 0):.2f} s "
+        f"-> DB {db / (db + spent.get('http', 0)):.0%}, HTTP {spent.get('http', 0) / (db + spent.get('http', 0)):.0%}"
+    )
+    print(
+        f"[{kind}] CPU: this process {cpu:.2f} s ({cpu / recorded * 1e6:.0f} us per recipient), "
+        f"sandbox {sandbox_cpu:.2f} s; states {view.counts}",
+        flush=True,
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--recipients", type=int, default=100_000)
+    ap.add_argument("--db", choices=["postgres", "sqlite", "all"], default="all")
+    ap.add_argument("--provider", default="ghasedak")
+    ap.add_argument("--threads", type=int, default=8)
+    ap.add_argument("--claim", type=int, default=10_000, help="recipients per claim")
+    ap.add_argument("--latency-ms", type=float, default=0)
+    ap.add_argument("--port", type=int, default=8798)
+    args = ap.parse_args()
+    OUT.mkdir(parents=True, exist_ok=True)
+
+    from dispatcher.sandbox.core import sandbox_env
+
+    sandbox_url = f"http://127.0.0.1:{args.port}"
+    os.environ.update(sandbox_env(sandbox_url))
+    sandbox = subprocess.Popen(
+        [*EXE, "sandbox", "--port", str(args.port), "--latency-ms", str(args.latency_ms)],
+        env=os.environ,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(50):
+            try:
+                requests.get(sandbox_url + "/_sandbox/messages?provider=none", timeout=1)
+                break
+            except requests.RequestException:
+                time.sleep(0.2)
+        # Final outcomes at once: every recipient is recorded by its first check.
+        requests.post(sandbox_url + "/_sandbox/config", json={"final_after_s": 0}, timeout=5)
+        for kind in ("postgres", "sqlite") if args.db == "all" else (args.db,):
+            requests.post(sandbox_url + "/_sandbox/reset", timeout=5)
+            run(kind, args, sandbox_url, sandbox.pid)
+    finally:
+        sandbox.terminate()
+        sandbox.wait(timeout=20)
+
+
+if __name__ == "__main__":
+    main()
