@@ -3,22 +3,23 @@
 Seeds a campaign sent through the real send path to the sandbox (its own process), so every recipient
 has a message id the sandbox knows; makes them all due; then times what a poller does: claim the due
 recipients in one thread as beat's poll task does (the leased `FOR UPDATE SKIP LOCKED` claim, cut into
-batches), while a thread pool standing in for the workers runs each batch's `poll_batch` steps (read
+batches), while worker processes standing in for the Celery workers run each batch's `poll_batch` steps (read
 the batch by id, one status call over HTTP, one set-based UPDATE). Prints recipients/s recorded and where the time went (DB vs HTTP).
 
     python bench/poll.py --recipients 100000 --db all
-    python bench/poll.py --recipients 100000 --db postgres --threads 8 --provider mediapayamak
+    python bench/poll.py --recipients 100000 --db postgres --workers 4 --provider mediapayamak
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import subprocess
 import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
@@ -50,7 +51,7 @@ def fresh_url(kind: str) -> str:
 
 
 class Clock:
-    """Wall seconds per phase, summed over threads."""
+    """Wall seconds per phase, summed over workers."""
 
     def __init__(self) -> None:
         self.spent: dict[str, float] = {}
@@ -61,6 +62,39 @@ class Clock:
             self.spent[phase] = self.spent.get(phase, 0.0) + seconds
 
 
+_DEPS = None
+
+
+def _init_worker(url: str) -> None:
+    """A worker process: its own store and provider clients, as a Celery worker has."""
+    global _DEPS
+    from campaigns.store import Store
+    from workers.deps import ProviderPool, WorkerDeps
+    from workers.settings import DispatchSettings
+
+    _DEPS = WorkerDeps(Store.from_url(url), ProviderPool(), DispatchSettings.from_env())
+
+
+def _warm(_: int) -> int:
+    time.sleep(0.2)  # long enough that every process of the pool takes one
+    return os.getpid()
+
+
+def _poll_batch(ids: list[int]) -> tuple[int, dict[str, float]]:
+    """Exactly the steps of the `poll_batch` operation (a worker's task), each timed."""
+    from campaigns.store import utcnow
+    from workers.operations.poll import ask
+
+    store = _DEPS.store
+    t0 = time.perf_counter()
+    batch = store.polls_of(ids)
+    t1 = time.perf_counter()
+    updates = ask(_DEPS, batch, utcnow())
+    t2 = time.perf_counter()
+    written = store.record_statuses(updates)
+    return written, {"read": t1 - t0, "http": t2 - t1, "record": time.perf_counter() - t2}
+
+
 def run(kind: str, args: argparse.Namespace, sandbox_url: str, sandbox_pid: int) -> None:
     import pandas as pd
 
@@ -69,10 +103,11 @@ def run(kind: str, args: argparse.Namespace, sandbox_url: str, sandbox_pid: int)
     from campaigns.text import Template
     from dispatcher.runner import LocalRunner
     from workers.deps import ProviderPool, WorkerDeps
-    from workers.operations.poll import ask, plan_polls
+    from workers.operations.poll import plan_polls
     from workers.settings import DispatchSettings
 
-    store = Store.from_url(fresh_url(kind))
+    url = fresh_url(kind)
+    store = Store.from_url(url)
     store.migrate()
     n = args.recipients
     df = pd.DataFrame({"row": range(2, n + 2), "phone": [f"+98912{i:07d}" for i in range(n)]})
@@ -87,25 +122,17 @@ def run(kind: str, args: argparse.Namespace, sandbox_url: str, sandbox_pid: int)
         conn.execute(recipients_t.update().values(next_poll_at=utcnow() - timedelta(seconds=1)))
     print(f"[{kind}] seeded {n:,} sent recipients in {time.perf_counter() - seeded:.1f} s", flush=True)
 
+    store.engine.dispose()  # the worker processes open their own connections
+
     clock = Clock()
-
-    def one_batch(ids: list[int]) -> int:  # exactly the steps of poll_batch (a worker's task), timed
-        t0 = time.perf_counter()
-        batch = store.polls_of(ids)
-        t1 = time.perf_counter()
-        updates = ask(deps, batch, utcnow())
-        t2 = time.perf_counter()
-        written = store.record_statuses(updates)
-        clock.add("read", t1 - t0)
-        clock.add("http", t2 - t1)
-        clock.add("record", time.perf_counter() - t2)
-        return written
-
     sandbox_cpu0 = cpu_seconds(sandbox_pid)
-    cpu0 = time.process_time()
-    started = time.perf_counter()
     recorded = 0
-    with ThreadPoolExecutor(args.threads) as pool:
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(args.workers, ctx, initializer=_init_worker, initargs=(url,)) as pool:
+        pids = set(pool.map(_warm, range(args.workers * 2)))  # processes up before the clock counts
+        worker_cpu0 = sum(cpu_seconds(p) for p in pids)
+        cpu0 = time.process_time()
+        started = time.perf_counter()
         pending = []
         while True:
             t0 = time.perf_counter()
@@ -113,9 +140,14 @@ def run(kind: str, args: argparse.Namespace, sandbox_url: str, sandbox_pid: int)
             clock.add("claim", time.perf_counter() - t0)
             if not batches:
                 break
-            pending += [pool.submit(one_batch, [d.recipient_id for d in b]) for b in batches]
-        recorded = sum(f.result() for f in pending)
-    elapsed = time.perf_counter() - started
+            pending += [pool.submit(_poll_batch, [d.recipient_id for d in b]) for b in batches]
+        for future in pending:
+            written, spent = future.result()
+            recorded += written
+            for phase, seconds in spent.items():
+                clock.add(phase, seconds)
+        elapsed = time.perf_counter() - started
+        worker_cpu = sum(cpu_seconds(p) for p in pids) - worker_cpu0
     cpu = time.process_time() - cpu0
     sandbox_cpu = cpu_seconds(sandbox_pid) - sandbox_cpu0
     view = store.campaign(cid)
@@ -124,17 +156,18 @@ def run(kind: str, args: argparse.Namespace, sandbox_url: str, sandbox_pid: int)
     db = spent.get("claim", 0) + spent.get("read", 0) + spent.get("record", 0)
     print(
         f"[{kind}] {recorded:,} recipients polled and recorded in {elapsed:.2f} s: "
-        f"{recorded / elapsed:,.0f} recipients/s ({args.threads} threads, {args.provider}, batches of "
+        f"{recorded / elapsed:,.0f} recipients/s ({args.workers} worker processes, {args.provider}, batches of "
         f"<= 100 ids, sandbox latency {args.latency_ms:g} ms)"
     )
     print(
-        f"[{kind}] time split, summed over threads: claim {spent.get('claim', 0):.2f} s (main thread), "
+        f"[{kind}] time split, summed over workers: claim {spent.get('claim', 0):.2f} s (main thread), "
         f"read {spent.get('read', 0):.2f} s, HTTP status calls {spent.get('http', 0):.2f} s, record {spent.get('record', 0):.2f} s "
         f"-> DB {db / (db + spent.get('http', 0)):.0%}, HTTP {spent.get('http', 0) / (db + spent.get('http', 0)):.0%}"
     )
     print(
-        f"[{kind}] CPU: this process {cpu:.2f} s ({cpu / recorded * 1e6:.0f} us per recipient), "
-        f"sandbox {sandbox_cpu:.2f} s; states {view.counts}",
+        f"[{kind}] CPU: claiming process {cpu:.2f} s, workers {worker_cpu:.2f} s "
+        f"({(cpu + worker_cpu) / recorded * 1e6:.0f} us per recipient together), sandbox {sandbox_cpu:.2f} s; "
+        f"states {view.counts}",
         flush=True,
     )
 
@@ -144,7 +177,7 @@ def main() -> None:
     ap.add_argument("--recipients", type=int, default=100_000)
     ap.add_argument("--db", choices=["postgres", "sqlite", "all"], default="all")
     ap.add_argument("--provider", default="ghasedak")
-    ap.add_argument("--threads", type=int, default=8)
+    ap.add_argument("--workers", type=int, default=4, help="worker processes running poll_batch")
     ap.add_argument("--claim", type=int, default=10_000, help="recipients per claim")
     ap.add_argument("--latency-ms", type=float, default=0)
     ap.add_argument("--port", type=int, default=8798)
