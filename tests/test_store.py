@@ -285,3 +285,35 @@ def test_stale_chunks_are_found_for_publishing_again(store: Store) -> None:
     assert (chunk_id, 1) in store.stale_chunks(now - timedelta(seconds=60), later)
     store.pause(cid)
     assert store.stale_chunks(later, later) == []
+
+
+def test_a_send_result_writes_only_recipients_still_pending(store: Store) -> None:
+    """The set-based record keeps the per-recipient guard: a second (stale) result changes nothing."""
+    cid = make_campaign(store, phones(4), batch=4)
+    ((chunk_id, attempt),) = store.claimable_chunks(campaign_id=cid)
+    chunk = store.claim_chunk(chunk_id, attempt, LEASE)
+    first, *rest = chunk.messages
+    now = datetime.now(UTC)
+    store.record_send(
+        chunk,
+        [RecipientUpdate(first.recipient_id, RecipientState.FAILED, None, "8", "refused: «bad number»")]
+        + [
+            RecipientUpdate(m.recipient_id, RecipientState.SENT, f"a{i}", "0", None, now)
+            for i, m in enumerate(rest)
+        ],
+        requeue=False,
+    )
+    stale = [
+        RecipientUpdate(m.recipient_id, RecipientState.SENT, "again", None, None, now) for m in chunk.messages
+    ]
+    with store.engine.begin() as conn:
+        assert store._apply_updates(conn, stale, now, sent=True) == 0
+    rows = {r["id"]: r for r in store.recipients_rows(cid)}
+    assert (
+        rows[first.recipient_id]["state"] == "failed"
+        and rows[first.recipient_id]["error"] == "refused: «bad number»"
+    )
+    assert [rows[m.recipient_id]["provider_message_id"] for m in rest] == ["a0", "a1", "a2"]
+    assert {rows[m.recipient_id]["state"] for m in rest} == {"sent"}
+    due = store.due_polls(now=now + timedelta(seconds=1))
+    assert sorted(d.message_id for d in due) == ["a0", "a1", "a2"]
