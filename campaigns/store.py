@@ -151,6 +151,28 @@ def _awaiting_report(state: Any) -> Any:
     return state.concat("").in_(list(AWAITING_REPORT))
 
 
+@cache
+def _claim_stmt(with_attempt: bool) -> Any:
+    """The claim's compare-and-set, built once (it ran for every chunk: ~0.2 ms of Python to build)."""
+    now = bindparam("now", type_=chunks_t.c.updated_at.type)
+    running = select(campaigns_t.c.id).where(campaigns_t.c.state == C.RUNNING)
+    stmt = transition(
+        chunks_t,
+        CHUNK_TRANSITIONS,
+        "claim",
+        now,
+        chunks_t.c.id == bindparam("chunk_id"),
+        or_(chunks_t.c.state == K.QUEUED, chunks_t.c.next_attempt_at <= now),  # a retry only when due
+        chunks_t.c.campaign_id.in_(running),
+        attempt=chunks_t.c.attempt + 1,
+        lease_until=bindparam("lease_until", type_=chunks_t.c.lease_until.type),
+        sending_since=now,
+    )
+    if with_attempt:
+        stmt = stmt.where(chunks_t.c.attempt == bindparam("attempt"))
+    return stmt.returning(chunks_t.c.campaign_id, chunks_t.c.attempt, chunks_t.c.sending_since)
+
+
 _pending = recipients_t.alias("r")
 _CLAIM_READ = (
     select(
@@ -644,25 +666,10 @@ class Store:
         is not running: a duplicate or stale message, and nothing to do.
         """
         now = now or utcnow()
-        running = select(campaigns_t.c.id).where(campaigns_t.c.state == C.RUNNING)
-        stmt = transition(
-            chunks_t,
-            CHUNK_TRANSITIONS,
-            "claim",
-            now,
-            chunks_t.c.id == chunk_id,
-            or_(chunks_t.c.state == K.QUEUED, chunks_t.c.next_attempt_at <= now),  # a retry only when due
-            chunks_t.c.campaign_id.in_(running),
-            attempt=chunks_t.c.attempt + 1,
-            lease_until=now + lease,
-            sending_since=now,
-        )
-        if attempt is not None:
-            stmt = stmt.where(chunks_t.c.attempt == attempt)
-        stmt = stmt.returning(chunks_t.c.campaign_id, chunks_t.c.attempt, chunks_t.c.sending_since)
+        params = {"chunk_id": chunk_id, "now": now, "lease_until": now + lease, "attempt": attempt}
         with self.engine.begin() as conn:
             # Two round trips: the compare-and-set returns what it claimed; one joined read loads the rest.
-            claimed = conn.execute(stmt).first()
+            claimed = conn.execute(_claim_stmt(attempt is not None), params).first()
             if claimed is None:
                 return None
             return self._load_claimed(conn, chunk_id, claimed)
