@@ -206,3 +206,22 @@ def test_a_campaign_polled_to_the_end_ends_as_the_sandbox_decided(provider, deps
     assert states == {p: sandbox.state.outcome(p) for p in phones}
     rows = list(deps.store.recipients_rows(cid))
     assert all(r["delivered_at"] is not None for r in rows if r["state"] == "delivered")
+
+
+def test_minus_5_for_one_provider_batch_holds_only_its_numbers(deps, sandbox):
+    """Two SendBatchSms batches in one status batch: -5 on the first call delays only that batch's ids."""
+    phones = [f"+98937{i:07d}" for i in range(80)]  # chunks of 50: two batchSmsIds
+    cid = send_all(deps, "mediapayamak", phones)
+    sandbox.state.add_fault(Fault("mediapayamak", "status", "code", code=-5, times=1))
+    now = datetime.now(UTC) + timedelta(seconds=1)
+    assert poll_once(deps, now=now) == 80
+    rows = list(deps.store.recipients_rows(cid))
+    held = [r for r in rows if r["provider_status"] == "-5"]
+    assert len(held) == 50 and {r["state"] for r in held} == {"sent"}
+    assert len({r["provider_message_id"].split(":")[0] for r in held}) == 1  # one provider batch
+    done = [r for r in rows if r["provider_status"] != "-5"]
+    assert {r["state"] for r in done} <= {"delivered", "undelivered", "blacklisted", "failed"} and len(
+        done
+    ) == 30
+    later = deps.store.claim_due_polls(100, timedelta(seconds=1), now + timedelta(seconds=59))
+    assert later == [] and deps.store.next_poll_time() >= now + timedelta(seconds=60)
