@@ -173,6 +173,9 @@ def _claim_stmt(with_attempt: bool) -> Any:
     return stmt.returning(chunks_t.c.campaign_id, chunks_t.c.attempt, chunks_t.c.sending_since)
 
 
+_INDEX_ORDER_ONLY = text(
+    "SELECT set_config('enable_bitmapscan', 'off', true), set_config('enable_sort', 'off', true)"
+)  # both for the current transaction only (SET LOCAL)
 _pending = recipients_t.alias("r")
 _CLAIM_READ = (
     select(
@@ -1018,6 +1021,11 @@ class Store:
             .returning(r.id, r.campaign_id, r.provider_message_id, r.sent_at, r.polls)
         )
         with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # Walk ix_recipients_due_poll in next_poll_at order and stop at the LIMIT. Right after a
+                # campaign's sends the statistics are stale, and the planner bitmap-scanned and sorted
+                # every due row for each claim instead (measured: 42 -> 17 ms for 10,000 of 100,000 due).
+                conn.execute(_INDEX_ORDER_ONLY)
             rows = conn.execute(stmt).all()
             campaigns = self._campaign_accounts(conn, {x.campaign_id for x in rows})
         out = [
