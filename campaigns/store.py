@@ -1001,8 +1001,9 @@ class Store:
 
         One statement: `UPDATE … WHERE id IN (SELECT … ORDER BY next_poll_at LIMIT n FOR UPDATE SKIP
         LOCKED) RETURNING …`, committed before any HTTP. Two pollers (workers, overlapping beat ticks)
-        therefore never hold the same recipient: PostgreSQL skips rows another claim has locked and
-        re-checks `next_poll_at` on the ones it waits for; SQLite's BEGIN IMMEDIATE serialises the claims.
+        therefore never hold the same recipient: PostgreSQL skips rows another claim has locked, and
+        re-checks `next_poll_at` on a row another claim changed since its snapshot; SQLite's BEGIN
+        IMMEDIATE serialises the claims.
         A claim whose poller vanished simply falls due again when the lease is over.
         """
         now = now or utcnow()
