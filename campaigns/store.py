@@ -91,9 +91,13 @@ _PG_ROWS = text(
     "CAST(:codes AS text[]), CAST(:errors AS text[]), CAST(:nexts AS timestamptz[]), "
     "CAST(:delivereds AS timestamptz[])) AS u(id, state, mid, code, error, next, delivered)"
 )
+# json_extract rather than ->> (3.38+): UPDATE … FROM needs SQLite 3.33, and the store already needs
+# 3.35 for RETURNING.
 _SQLITE_ROWS = text(
-    "SELECT value ->> 0 AS id, value ->> 1 AS state, value ->> 2 AS mid, value ->> 3 AS code, "
-    "value ->> 4 AS error, value ->> 5 AS next, value ->> 6 AS delivered FROM json_each(:rows)"
+    "SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS state, "
+    "json_extract(value, '$[2]') AS mid, json_extract(value, '$[3]') AS code, "
+    "json_extract(value, '$[4]') AS error, json_extract(value, '$[5]') AS next, "
+    "json_extract(value, '$[6]') AS delivered FROM json_each(:rows)"
 )
 _SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy's SQLite DateTime stores a (naive UTC) time
 
