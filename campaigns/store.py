@@ -494,10 +494,28 @@ class Store:
             ).scalar_one_or_none()
             return campaign_id is not None and self._campaign_to(conn, campaign_id, "pause", utcnow(), reason)
 
+    def running_windows(self) -> dict[int, str]:
+        """Running campaigns that have a daily send window: id -> window text."""
+        with self.engine.connect() as conn:
+            return dict(
+                conn.execute(
+                    select(campaigns_t.c.id, campaigns_t.c.window).where(
+                        campaigns_t.c.state == C.RUNNING, campaigns_t.c.window.is_not(None)
+                    )
+                ).all()
+            )
+
     def stale_chunks(
-        self, queued_before: datetime, now: datetime, limit: int = 5000
+        self,
+        queued_before: datetime,
+        now: datetime,
+        limit: int = 5000,
+        exclude_campaigns: Iterable[int] = (),
     ) -> list[tuple[int, int]]:
-        """Chunks of running campaigns queued before `queued_before`, or whose retry is due: to publish again."""
+        """Chunks of running campaigns queued before `queued_before`, or whose retry is due: to publish again.
+
+        `exclude_campaigns` (those outside their send window) are left alone until their window opens.
+        """
         q = (
             select(chunks_t.c.id, chunks_t.c.attempt)
             .join(campaigns_t, campaigns_t.c.id == chunks_t.c.campaign_id)
@@ -511,6 +529,9 @@ class Store:
             .order_by(chunks_t.c.id)
             .limit(limit)
         )
+        excluded = list(exclude_campaigns)
+        if excluded:
+            q = q.where(chunks_t.c.campaign_id.not_in(excluded))
         with self.engine.connect() as conn:
             return [(r.id, r.attempt) for r in conn.execute(q)]
 

@@ -113,7 +113,11 @@ def send(
         ),
     ] = None,
     window: Annotated[
-        str | None, typer.Option("--window", help="daily send window, Tehran time, e.g. 09:00-21:00")
+        str | None,
+        typer.Option(
+            "--window",
+            help="daily send window, Tehran time, e.g. 09:00-21:00 (default SMSDISPATCH_SEND_WINDOW; 'any' for none)",
+        ),
     ] = None,
     on_unknown: Annotated[
         str,
@@ -150,7 +154,8 @@ def send(
     assert message is not None
     template = Template(fold_arabic(message.strip()))
     send_at = parse_when(at) if at else None
-    window_obj = parse_window(window) if window else None
+    window = window or settings.send_window or None
+    window_obj = parse_window(window) if window and window.strip().lower() != "any" else None
     cls = client_class(provider)
     client = cls(cls.load_settings())  # raises ConfigurationError naming a missing credential
     line = sender or client.settings.sender
@@ -370,7 +375,13 @@ def _control(campaign_id: int, verb: str) -> None:
     if not ok:
         raise BadInput(f"campaign {campaign_id} is {view.state}; it cannot be {verb}d")
     out.print(f"campaign {campaign_id}: {store.campaign(campaign_id).state}")  # type: ignore[union-attr]
-    if verb == "resume" and not settings.broker_url:
+    if verb == "resume" and settings.broker_url:
+        # Its queued chunks' messages were dropped while it was paused: ring again now.
+        from workers.dispatch import publish_campaign
+        from workers.tasks import send_chunk_task
+
+        publish_campaign(store, campaign_id, send_chunk_task)
+    elif verb == "resume":
         out.print(f"to send its remaining chunks here: smsdispatch run {campaign_id}")
 
 

@@ -285,3 +285,27 @@ def test_stale_chunks_are_found_for_publishing_again(store: Store) -> None:
     assert (chunk_id, 1) in store.stale_chunks(now - timedelta(seconds=60), later)
     store.pause(cid)
     assert store.stale_chunks(later, later) == []
+
+
+def test_stale_chunks_skip_campaigns_outside_their_window(store: Store) -> None:
+    from dataclasses import replace
+
+    from campaigns.windows import closed_windows
+
+    inside = make_campaign(store, phones(4), batch=2)
+    df = pd.DataFrame({"row": [2, 3], "phone": phones(2, start=100), "name": ["a", "b"]})
+    spec = CampaignSpec(
+        name="w", provider="ghasedak", account="acct", sender="1", message="x", personalised=False
+    )
+    windowed = store.create_campaign(
+        replace(spec, window="09:00-21:00"), plan([df], Template("x"), 2, ["name"])
+    )
+    assert store.running_windows() == {windowed: "09:00-21:00"}
+    night = datetime(2026, 12, 4, 19, 0, tzinfo=UTC)  # 22:30 Tehran: closed
+    closed = closed_windows(store.running_windows(), night)
+    assert closed == {windowed: datetime(2026, 12, 5, 5, 30, tzinfo=UTC)}  # 09:00 Tehran next day
+    later = datetime.now(UTC) + timedelta(seconds=1)
+    stale = store.stale_chunks(later, later, exclude_campaigns=closed)
+    campaigns_of = {store.load_chunk(c).campaign_id for c, _ in stale}
+    assert campaigns_of == {inside}
+    assert len(store.stale_chunks(later, later)) == 3

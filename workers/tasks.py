@@ -11,7 +11,7 @@ from functools import cache
 from campaigns.store import Store
 from workers.celery_app import MAX_COUNTDOWN, app
 from workers.deps import ProviderPool, WorkerDeps
-from workers.dispatch import publish_due
+from workers.dispatch import publish_campaign, publish_due
 from workers.operations.poll import poll_once
 from workers.operations.reconcile import reconcile_chunk
 from workers.operations.release import release_due
@@ -57,7 +57,9 @@ def poll_task() -> None:
 @app.task(name="smsdispatch.sweep")
 def sweep_task() -> None:
     deps = worker_deps()
-    release_due(deps)
+    released = release_due(deps)
+    for campaign_id in released.started:  # a scheduled campaign's time came: ring now, not after the grace
+        publish_campaign(deps.store, campaign_id, send_chunk_task)
     for chunk_id in deps.store.unknown_chunks():
         reconcile_task.delay(chunk_id)
     publish_due(deps.store, deps.settings, send_chunk_task)
