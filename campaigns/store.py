@@ -642,8 +642,12 @@ class Store:
         with self.engine.begin() as conn:
             self._apply_updates(conn, updates, now, sent=True)
             if requeue:
-                return self._chunk_to(conn, chunk.chunk_id, "requeue", now, lease_until=None, queued_at=now)
-            return self._chunk_to(conn, chunk.chunk_id, "accept", now, lease_until=None, last_error=None)
+                return self._chunk_to(
+                    conn, chunk.chunk_id, "requeue", now, chunk.attempt, lease_until=None, queued_at=now
+                )
+            return self._chunk_to(
+                conn, chunk.chunk_id, "accept", now, chunk.attempt, lease_until=None, last_error=None
+            )
 
     def chunk_retry(
         self, chunk: ClaimedChunk, error: str, delay: float, max_attempts: int, now: datetime | None = None
@@ -653,7 +657,11 @@ class Store:
         with self.engine.begin() as conn:
             if chunk.attempt >= max_attempts:
                 self._fail_chunk(
-                    conn, chunk.chunk_id, f"gave up after {chunk.attempt} attempts: {error}", now
+                    conn,
+                    chunk.chunk_id,
+                    f"gave up after {chunk.attempt} attempts: {error}",
+                    now,
+                    chunk.attempt,
                 )
                 return "failed"
             self._chunk_to(
@@ -684,10 +692,12 @@ class Store:
     def chunk_failed(self, chunk: ClaimedChunk, error: str, now: datetime | None = None) -> bool:
         now = now or utcnow()
         with self.engine.begin() as conn:
-            return self._fail_chunk(conn, chunk.chunk_id, error, now)
+            return self._fail_chunk(conn, chunk.chunk_id, error, now, chunk.attempt)
 
-    def _fail_chunk(self, conn: Connection, chunk_id: int, error: str, now: datetime) -> bool:
-        ok = self._chunk_to(conn, chunk_id, "fail", now, lease_until=None, last_error=error)
+    def _fail_chunk(
+        self, conn: Connection, chunk_id: int, error: str, now: datetime, attempt: int | None = None
+    ) -> bool:
+        ok = self._chunk_to(conn, chunk_id, "fail", now, attempt, lease_until=None, last_error=error)
         if ok:
             conn.execute(
                 update(recipients_t)
@@ -701,7 +711,14 @@ class Store:
         now = now or utcnow()
         with self.engine.begin() as conn:
             self._chunk_to(
-                conn, chunk.chunk_id, "requeue", now, lease_until=None, last_error=reason, queued_at=now
+                conn,
+                chunk.chunk_id,
+                "requeue",
+                now,
+                chunk.attempt,
+                lease_until=None,
+                last_error=reason,
+                queued_at=now,
             )
             # Every running campaign on the same account would hit the same wall: pause them all.
             same_account = (
@@ -717,13 +734,6 @@ class Store:
                 self._campaign_to(conn, campaign_id, "pause", now, reason)
             return True
 
-    def requeue_chunk(self, chunk_id: int, reason: str | None = None, now: datetime | None = None) -> bool:
-        now = now or utcnow()
-        with self.engine.begin() as conn:
-            return self._chunk_to(
-                conn, chunk_id, "requeue", now, lease_until=None, last_error=reason, queued_at=now
-            )
-
     def split_chunk(self, chunk: ClaimedChunk, reason: str, now: datetime | None = None) -> int | None:
         """Move the second half of a chunk's pending recipients to a new queued chunk; requeue the first.
 
@@ -737,7 +747,14 @@ class Store:
         second = ids[len(ids) // 2 :]
         with self.engine.begin() as conn:
             if not self._chunk_to(
-                conn, chunk.chunk_id, "requeue", now, lease_until=None, last_error=reason, queued_at=now
+                conn,
+                chunk.chunk_id,
+                "requeue",
+                now,
+                chunk.attempt,
+                lease_until=None,
+                last_error=reason,
+                queued_at=now,
             ):
                 return None
             seq = conn.execute(select(chunks_t.c.seq).where(chunks_t.c.id == chunk.chunk_id)).scalar_one()
@@ -818,6 +835,20 @@ class Store:
         with self.engine.connect() as conn:
             return list(conn.execute(q).scalars())
 
+    def _still_unknown(self, conn: Connection, chunk: ClaimedChunk) -> bool:
+        """Lock the chunk's row and check it is still `unknown` at the attempt reconciliation examined.
+
+        Beat asks about an unknown chunk every sweep, so two reconciliations can overlap; once the
+        first has re-queued the chunk and a worker has claimed it, the late one must change nothing.
+        (PostgreSQL: FOR UPDATE reads the newest committed row; SQLite: BEGIN IMMEDIATE serialises.)
+        """
+        row = conn.execute(
+            select(chunks_t.c.state, chunks_t.c.attempt)
+            .where(chunks_t.c.id == chunk.chunk_id)
+            .with_for_update()
+        ).first()
+        return row is not None and row.state == K.UNKNOWN and row.attempt == chunk.attempt
+
     def record_reconciled(
         self,
         chunk: ClaimedChunk,
@@ -829,6 +860,8 @@ class Store:
         """Reconciliation's verdict: found ones recorded; if the rest is known unsent, queue them again."""
         now = now or utcnow()
         with self.engine.begin() as conn:
+            if not self._still_unknown(conn, chunk):
+                return False
             self._apply_updates(conn, updates, now, sent=True)
             pending = conn.execute(
                 select(func.count())
@@ -836,18 +869,28 @@ class Store:
                 .where(recipients_t.c.chunk_id == chunk.chunk_id, recipients_t.c.state == R.PENDING)
             ).scalar_one()
             if pending == 0:
-                return self._chunk_to(conn, chunk.chunk_id, "accept", now, last_error=None)
+                return self._chunk_to(conn, chunk.chunk_id, "reconciled", now, chunk.attempt, last_error=None)
             if requeue:
-                return self._chunk_to(conn, chunk.chunk_id, "requeue", now, queued_at=now)
+                return self._chunk_to(conn, chunk.chunk_id, "resend", now, chunk.attempt, queued_at=now)
             return False
 
-    def hold_unknown(self, chunk_id: int, reason: str, now: datetime | None = None) -> int:
+    def resend_unknown(self, chunk: ClaimedChunk, reason: str, now: datetime | None = None) -> bool:
+        """Policy 'resend': the provider cannot tell, and the campaign chose to send the rest again."""
+        now = now or utcnow()
+        with self.engine.begin() as conn:
+            return self._still_unknown(conn, chunk) and self._chunk_to(
+                conn, chunk.chunk_id, "resend", now, chunk.attempt, last_error=reason, queued_at=now
+            )
+
+    def hold_unknown(self, chunk: ClaimedChunk, reason: str, now: datetime | None = None) -> int:
         """Policy 'hold': the chunk's pending recipients become `unknown` with the reason, for a person to decide."""
         now = now or utcnow()
         with self.engine.begin() as conn:
+            if not self._still_unknown(conn, chunk):
+                return 0
             return conn.execute(
                 update(recipients_t)
-                .where(recipients_t.c.chunk_id == chunk_id, recipients_t.c.state == R.PENDING)
+                .where(recipients_t.c.chunk_id == chunk.chunk_id, recipients_t.c.state == R.PENDING)
                 .values(state=R.UNKNOWN, error=reason, updated_at=now)
             ).rowcount
 
