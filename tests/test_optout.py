@@ -97,3 +97,28 @@ def test_keywords_are_a_setting(store, sandbox, sandbox_environ):
     env = {**sandbox_environ, "SMSDISPATCH_OPTOUT_KEYWORDS": "انصراف"}
     assert collect_optouts(deps_for(store, env)) == 1
     assert set(store.suppressed()) == {"+989352222222"}
+
+
+def test_beat_schedules_collection_unless_turned_off():
+    from workers.celery_app import make_app
+
+    schedule = make_app(DispatchSettings(optout_every=30)).conf.beat_schedule
+    assert schedule["optouts"] == {
+        "task": "smsdispatch.collect_optouts",
+        "schedule": 30,
+        "options": {"expires": 30},
+    }
+    assert "optouts" not in make_app(DispatchSettings(optout_every=0)).conf.beat_schedule
+    assert DispatchSettings.from_env({"SMSDISPATCH_OPTOUT_EVERY": "15"}).optout_every == 15
+
+
+def test_the_embedded_poll_loop_collects_opt_outs(store, sandbox, sandbox_environ):
+    from dispatcher.runner import LocalRunner
+
+    sandbox.state.add_inbound("ghasedak", "09121111111", "لغو", line="10008566")
+    runner = LocalRunner(deps_for(store, {**sandbox_environ, "SMSDISPATCH_OPTOUT_EVERY": "3600"}))
+    runner.poll(until_done=False)
+    assert set(store.suppressed()) == {"+989121111111"}
+    sandbox.state.add_inbound("ghasedak", "09122222222", "لغو", line="10008566")
+    runner.poll(until_done=False)  # within the hour: not read again yet
+    assert set(store.suppressed()) == {"+989121111111"}
