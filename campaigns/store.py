@@ -10,17 +10,20 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, func, insert, or_, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 
 from campaigns.db import is_sqlite, make_engine
-from campaigns.models import Campaign, Chunk, Recipient, Suppression
+from campaigns.models import Campaign, Chunk, InboxCursor, Recipient, Suppression
 from campaigns.plan import PlannedBlock
 from campaigns.states import (
     AWAITING_REPORT,
@@ -37,6 +40,7 @@ campaigns_t = Campaign.__table__
 chunks_t = Chunk.__table__
 recipients_t = Recipient.__table__
 suppressions_t = Suppression.__table__
+inbox_cursors_t = InboxCursor.__table__
 
 C, K, R = CampaignState, ChunkState, RecipientState
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -55,6 +59,17 @@ def transition(
     """
     allowed, to = transitions[name]
     return update(table).where(table.c.state.in_(allowed), *where).values(state=to, updated_at=now, **values)
+
+
+class _CursorMoved(Exception):
+    """Internal: another opt-out pass moved the inbox cursor first; roll this one back."""
+
+
+@dataclass(frozen=True)
+class SuppressionView:
+    phone: str
+    reason: str
+    created_at: datetime
 
 
 class EmptyCampaign(ValueError):
@@ -978,19 +993,78 @@ class Store:
 
     # ---- suppression list -----------------------------------------------------------------------------
     def suppress(self, phones: Iterable[str], reason: str) -> int:
-        now = utcnow()
-        added = 0
+        """Add numbers (E.164) with one reason; numbers already listed keep theirs. Returns how many were new."""
         with self.engine.begin() as conn:
-            existing = set(conn.execute(select(suppressions_t.c.phone)).scalars())
-            rows = [{"phone": p, "reason": reason, "created_at": now} for p in set(phones) - existing]
-            if rows:
-                conn.execute(insert(suppressions_t), rows)
-                added = len(rows)
-        return added
+            return self._add_suppressions(conn, {p: reason for p in phones}, utcnow())
 
-    def suppressed(self) -> set[str]:
+    def unsuppress(self, phones: Iterable[str]) -> int:
+        """Take numbers off the list (the person asked to hear from us again); returns how many were listed."""
+        wanted = list(set(phones))
+        if not wanted:
+            return 0
+        with self.engine.begin() as conn:
+            return conn.execute(suppressions_t.delete().where(suppressions_t.c.phone.in_(wanted))).rowcount
+
+    def suppressed(self) -> dict[str, str]:
+        """phone -> reason, for the loader (which writes the reason into the rejects file)."""
         with self.engine.connect() as conn:
-            return set(conn.execute(select(suppressions_t.c.phone)).scalars())
+            return dict(conn.execute(select(suppressions_t.c.phone, suppressions_t.c.reason)).all())
+
+    def suppressions(self) -> list[SuppressionView]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(suppressions_t).order_by(suppressions_t.c.created_at, suppressions_t.c.phone)
+            )
+            return [SuppressionView(r.phone, r.reason, r.created_at) for r in rows]
+
+    def inbox_cursor(self, account: str) -> str | None:
+        """How far the opt-out collector has read this account's inbox; None before its first pass."""
+        with self.engine.connect() as conn:
+            return conn.execute(
+                select(inbox_cursors_t.c.cursor).where(inbox_cursors_t.c.account == account)
+            ).scalar_one_or_none()
+
+    def record_optouts(
+        self, account: str, provider: str, optouts: Mapping[str, str], cursor: str, *, previous: str | None
+    ) -> int | None:
+        """Add the opt-outs (phone -> reason) and move the account's cursor from `previous` to `cursor`, in one
+        transaction. The move is a compare-and-set: when another pass moved the cursor first, nothing is
+        written and None is returned (that pass read the same replies, or the next one will). Else the
+        number of new suppressions."""
+        now = utcnow()
+        c = inbox_cursors_t.c
+        try:
+            with self.engine.begin() as conn:
+                if previous is None:
+                    conn.execute(
+                        insert(inbox_cursors_t).values(
+                            account=account, provider=provider, cursor=cursor, updated_at=now
+                        )
+                    )
+                else:
+                    moved = conn.execute(
+                        update(inbox_cursors_t)
+                        .where(c.account == account, c.cursor == previous)
+                        .values(cursor=cursor, updated_at=now)
+                    ).rowcount
+                    if moved != 1:
+                        raise _CursorMoved()
+                return self._add_suppressions(conn, optouts, now)
+        except (_CursorMoved, IntegrityError):
+            return None
+
+    def _add_suppressions(self, conn: Connection, reasons: Mapping[str, str], now: datetime) -> int:
+        if not reasons:
+            return 0
+        phones = list(reasons)
+        listed = set(
+            conn.execute(select(suppressions_t.c.phone).where(suppressions_t.c.phone.in_(phones))).scalars()
+        )
+        rows = [{"phone": p, "reason": reasons[p], "created_at": now} for p in phones if p not in listed]
+        if rows:  # ON CONFLICT DO NOTHING: a concurrent pass adding the same number is not an error
+            dialect_insert = sqlite_insert if is_sqlite(self.engine) else pg_insert
+            conn.execute(dialect_insert(suppressions_t).on_conflict_do_nothing(), rows)
+        return len(rows)
 
     # ---- reading --------------------------------------------------------------------------------------
     def campaign(self, campaign_id: int) -> CampaignView | None:

@@ -498,6 +498,87 @@ def providers_check(as_json: Annotated[bool, typer.Option("--json")] = False) ->
         raise typer.Exit(1)
 
 
+# ---- opt-outs: the suppression list -------------------------------------------------------------------
+optouts_app = typer.Typer(help="The suppression list: numbers that opted out (the loader rejects them).")
+app.add_typer(optouts_app, name="optouts")
+
+
+def _suppression_rows(store: Store) -> list[dict[str, str]]:
+    return [
+        {"phone": s.phone, "reason": s.reason, "created_at": s.created_at.isoformat()}
+        for s in store.suppressions()
+    ]
+
+
+def _phones_or_fail(values: list[str]) -> list[str]:
+    """Every value as E.164, or bad input naming the first that is not an Iranian mobile."""
+    from campaigns.normalise import normalise_one
+
+    phones = []
+    for value in values:
+        phone, why = normalise_one(value)
+        if phone is None:
+            raise BadInput(f"{value!r} is {why}; give Iranian mobile numbers such as 09121234567")
+        phones.append(phone)
+    return phones
+
+
+@optouts_app.callback(invoke_without_command=True)
+def optouts(
+    ctx: typer.Context,
+    collect: Annotated[
+        bool, typer.Option("--collect", help="read the providers' inboxes for opt-outs now")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """List the suppression list; --collect first reads the inboxes for opt-out replies."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from workers.operations.optout import collect_optouts, inbox_clients
+
+    settings = _settings()
+    store = _store(settings)
+    deps = _deps(settings, store)
+    if collect and not inbox_clients(deps):
+        inboxes = ", ".join(n for n in NAMES if client_class(n).capabilities.inbox)
+        err.print(f"no provider with an inbox is configured ({inboxes}): nothing to collect")
+    added = collect_optouts(deps) if collect else None
+    rows = _suppression_rows(store)
+    if as_json:
+        _emit({"added": added, "suppressions": rows}, True)
+        return
+    if added is not None:
+        err.print(f"{added} new opt-out{'s' if added != 1 else ''} collected")
+    table = Table("phone", "reason", "since")
+    for r in rows:
+        table.add_row(r["phone"], r["reason"], r["created_at"][:19])
+    out.print(table)
+    out.print(f"{len(rows)} suppressed number{'s' if len(rows) != 1 else ''}")
+
+
+@optouts_app.command("add")
+def optouts_add(
+    phones: Annotated[list[str], typer.Argument(metavar="PHONE...")],
+    reason: Annotated[str, typer.Option("--reason", help="why (kept with the number)")] = "added by hand",
+) -> None:
+    """Suppress numbers by hand (an opt-out received by phone, e-mail, in the shop)."""
+    numbers = _phones_or_fail(phones)  # all checked before anything is written
+    settings = _settings()
+    store = _store(settings)
+    text = reason.strip() or "added by hand"
+    added = store.suppress(numbers, text if text.startswith("opted out") else f"opted out: {text}")
+    out.print(f"{added} added, {len(set(numbers)) - added} already suppressed")
+
+
+@optouts_app.command("remove")
+def optouts_remove(phones: Annotated[list[str], typer.Argument(metavar="PHONE...")]) -> None:
+    """Take numbers off the suppression list (they asked to hear from you again)."""
+    numbers = _phones_or_fail(phones)
+    settings = _settings()
+    removed = _store(settings).unsuppress(numbers)
+    out.print(f"{removed} removed, {len(set(numbers)) - removed} were not suppressed")
+
+
 @app.command()
 def sandbox(
     host: Annotated[str, typer.Option("--host")] = "127.0.0.1",

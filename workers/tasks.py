@@ -12,6 +12,7 @@ from campaigns.store import Store
 from workers.celery_app import MAX_COUNTDOWN, app
 from workers.deps import ProviderPool, WorkerDeps
 from workers.dispatch import publish_campaign, publish_due
+from workers.operations.optout import collect_optouts
 from workers.operations.poll import poll_once
 from workers.operations.reconcile import reconcile_chunk
 from workers.operations.release import release_due
@@ -63,3 +64,8 @@ def sweep_task() -> None:
     for chunk_id in deps.store.unknown_chunks():
         reconcile_task.delay(chunk_id)
     publish_due(deps.store, deps.settings, send_chunk_task)
+
+
+@app.task(name="smsdispatch.collect_optouts")
+def collect_optouts_task() -> None:
+    collect_optouts(worker_deps())
