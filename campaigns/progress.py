@@ -8,7 +8,8 @@ Pure: the store supplies the facts (a `CampaignView`, a recent-rate sample, the 
 - final: recipients in a final state, or held `unknown` with a reason (nothing more happens to them
   without a person); that is the delivery bar;
 - rate: recipients whose send was recorded per second over the last `RATE_WINDOW` (or since the
-  campaign started, when that is shorter), from one indexed count over `recipients.sent_at`;
+  campaign started, when that is shorter), from one indexed count over `recipients.sent_at`; only
+  while the campaign runs (null otherwise);
 - ETA of sending: pending / rate while running; until `send_at` when scheduled; until the window
   opens when outside the send window; none while paused;
 - waiting: what holds the campaign up, if anything: `scheduled`, `window`, `paused`, `retrying`
@@ -186,7 +187,7 @@ def progress_of(
     total = view.recipients or sum(counts.values())
     pending = counts.get(RecipientState.PENDING, 0)
     final = sum(n for s, n in counts.items() if s in SETTLED)
-    rate = rate_of(sample, view.started_at, now)
+    rate = rate_of(sample, view.started_at, now) if view.state == C.RUNNING else None
     waiting = waiting_for(view, retry, now)
     eta: float | None = None
     if view.state in FINAL_CAMPAIGN or waiting is not None and waiting.reason == "paused":

@@ -21,7 +21,8 @@ from rich.table import Table
 
 from campaigns.load import LoadError, RecipientLoader
 from campaigns.plan import PlannedBlock, batch_size, plan
-from campaigns.store import CampaignSpec, EmptyCampaign, Store
+from campaigns.progress import RATE_WINDOW, CampaignProgress, read_progress
+from campaigns.store import CampaignSpec, EmptyCampaign, Store, utcnow
 from campaigns.text import Template, TemplateError, fold_arabic
 from campaigns.windows import TEHRAN, WhenError, parse_when, parse_window
 from dispatcher.config import load_config
@@ -218,6 +219,14 @@ def send(
 
         if state == "running":
             publish_campaign(store, campaign_id, send_chunk_task)
+        if wait:
+            followed = _follow(store, campaign_id)
+            summary["state"] = followed.state
+            _emit(
+                summary, as_json, f"campaign {campaign_id}: {recipients} recipients; state {followed.state}"
+            )
+            _followed_exit(followed)
+            return
     elif not dry_run and recipients and state == "scheduled" and send_at is not None:
         err.print(
             f"campaign {campaign_id} is scheduled for {send_at.astimezone(TEHRAN):%Y-%m-%d %H:%M} Tehran time; sending starts here then"
@@ -237,35 +246,54 @@ def _run_embedded(
     store: Store, settings: DispatchSettings, campaign_id: int, *, total: int, follow: bool
 ) -> str:
     from dispatcher.runner import LocalRunner
+    from dispatcher.watch import ProgressBars
 
     runner = LocalRunner(_deps(settings, store))
-    with _progress() as bar:
-        task = bar.add_task("sending", total=total)
-        result = runner.send(
-            campaign_id,
-            progress=lambda: bar.update(task, completed=_closed_chunks(store, campaign_id, total)),
-        )
-        bar.update(task, completed=_closed_chunks(store, campaign_id, total))
+    with ProgressBars(err, delivery=follow) as bars:
+        refresh = bars.refresher(store, campaign_id)
+        refresh(force=True)
+        result = runner.send(campaign_id, progress=refresh)
+        refresh(force=True)
         if result.state == "paused":
             err.print(
                 f"campaign {campaign_id} paused: {result.reason}. Fix the cause, then: smsdispatch resume {campaign_id}"
             )
         if follow and result.state == "running":
-            view = store.campaign(campaign_id)
-            assert view is not None
-            recipients = view.recipients
-            dtask = bar.add_task("delivery", total=recipients)
-
-            def settled() -> None:
-                bar.update(dtask, completed=recipients - store.unfinished(campaign_id))
-
-            runner.poll(campaign_id=campaign_id, progress=settled)
-            settled()
+            runner.poll(campaign_id=campaign_id, progress=refresh)
+            refresh(force=True)
     return store.campaign_state(campaign_id)[0]
 
 
-def _closed_chunks(store: Store, campaign_id: int, total: int) -> int:
-    return total - store.sending_open(campaign_id)
+def _follow(store: Store, campaign_id: int, interval: float = 1.0) -> CampaignProgress:
+    """Distributed `send --wait` and `watch`: two bars from the database until the campaign stops moving.
+
+    Ctrl-C stops watching only; the campaign goes on in the workers.
+    """
+    from dispatcher.watch import ProgressBars, follow
+
+    try:
+        with ProgressBars(err) as bars:
+            return follow(store, campaign_id, bars, interval=interval)
+    except KeyboardInterrupt:
+        err.print(
+            f"stopped watching; campaign {campaign_id} goes on. Follow it again: smsdispatch watch {campaign_id}"
+        )
+        raise typer.Exit(130) from None
+
+
+def _followed_exit(p: CampaignProgress) -> None:
+    """Exit 0 only when the campaign completed; paused, cancelled or failed: the reason, and exit 1."""
+    if p.state == "completed":
+        return
+    reason = (p.reason or "no reason recorded").rstrip(".")
+    if p.state == "paused":
+        err.print(
+            f"campaign {p.campaign} paused: {reason}. Fix the cause, then: smsdispatch resume {p.campaign}",
+            soft_wrap=True,
+        )
+    else:
+        err.print(f"campaign {p.campaign} {p.state}: {reason}", soft_wrap=True)
+    raise typer.Exit(1)
 
 
 def _campaign_or_fail(store: Store, campaign_id: int):  # noqa: ANN202
@@ -280,9 +308,11 @@ def status(
     campaign_id: Annotated[int, typer.Argument(metavar="ID")],
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Counts per state and the reason of any pause."""
+    """Counts per state, progress, rate, ETA, and what it is waiting for (pause reason, schedule, window)."""
     store = _store(_settings())
-    view = _campaign_or_fail(store, campaign_id)
+    _campaign_or_fail(store, campaign_id)
+    view, progress = read_progress(store, campaign_id, utcnow())
+    assert view is not None and progress is not None
     data = {
         "campaign": view.id,
         "name": view.name,
@@ -298,6 +328,7 @@ def status(
         "created_at": view.created_at.isoformat(),
         "started_at": view.started_at.isoformat() if view.started_at else None,
         "finished_at": view.finished_at.isoformat() if view.finished_at else None,
+        **progress.as_json(),
     }
     if as_json:
         _emit(data, True)
@@ -308,8 +339,38 @@ def status(
     for state, n in sorted(view.counts.items()):
         table.add_row(state, str(n))
     out.print(table)
+    pct = 100 / progress.total if progress.total else 0.0
+    out.print(f"sent:    {progress.sent} of {progress.total} ({progress.sent * pct:.1f}%)")
+    out.print(f"final:   {progress.final} of {progress.total} ({progress.final * pct:.1f}%)")
+    if progress.rate is not None:
+        out.print(
+            f"rate:    {progress.rate:.2f} recipients/s over the last {RATE_WINDOW.total_seconds() / 60:g} minutes"
+        )
+    if not progress.finished:
+        out.print(f"ETA:     {progress.eta_text}")
+    if progress.waiting is not None and progress.waiting.reason not in ("paused",):
+        out.print(f"waiting: {progress.waiting.detail}")
     if view.state_reason:
         out.print(f"reason: {view.state_reason}")
+    if view.state == "paused":
+        out.print(f"to continue: smsdispatch resume {view.id}")
+
+
+@app.command()
+def watch(
+    campaign_id: Annotated[int, typer.Argument(metavar="ID")],
+    interval: Annotated[
+        float, typer.Option("--interval", help="seconds between looks at the database")
+    ] = 1.0,
+) -> None:
+    """Follow a campaign with two bars (sending, delivery) until it completes, stops or pauses; Ctrl-C leaves it running."""
+    if interval <= 0:
+        raise BadInput("--interval is a number of seconds above 0")
+    store = _store(_settings())
+    _campaign_or_fail(store, campaign_id)
+    p = _follow(store, campaign_id, interval)
+    out.print(f"campaign {campaign_id}: {p.state}; {p.sent} sent, {p.final} final of {p.total}")
+    _followed_exit(p)
 
 
 @app.command()

@@ -101,6 +101,7 @@ def test_paused_has_the_reason_and_no_eta():
     assert p.waiting.reason == "paused" and p.waiting.until is None
     assert "no credit left" in p.waiting.detail
     assert p.eta_seconds is None and "no credit left" in p.eta_text
+    assert p.rate is None  # a rate only while it runs
 
 
 def test_retrying_when_every_open_chunk_backs_off():
