@@ -377,19 +377,42 @@ def watch(
 def report(
     campaign_id: Annotated[int, typer.Argument(metavar="ID")],
     out_path: Annotated[Path, typer.Option("--out", help="report file, .csv or .xlsx")],
+    chart: Annotated[
+        Path | None,
+        typer.Option(
+            "--chart", help="also draw delivery over time by state (.png or .svg; needs matplotlib)"
+        ),
+    ] = None,
 ) -> None:
     """One row per recipient: phone, state, ids, codes, error, times, then the CSV's own columns."""
+    import importlib.util
+
     from dispatcher.reports import write_report
 
     if out_path.suffix.lower() not in (".csv", ".xlsx"):
         raise BadInput(f"--out {out_path}: the report is written as .csv or .xlsx; change the file name")
+    if chart is not None and chart.suffix.lower() not in (".png", ".svg"):
+        raise BadInput(f"--chart {chart}: the chart is drawn as .png or .svg; change the file name")
+    if chart is not None and importlib.util.find_spec("matplotlib") is None:
+        raise BadInput("--chart needs matplotlib: pip install 'smsdispatch[chart]' (or leave --chart out)")
     store = _store(_settings())
-    _campaign_or_fail(store, campaign_id)
+    view = _campaign_or_fail(store, campaign_id)
     counts = write_report(store, campaign_id, out_path)
     out.print(
         f"{sum(counts.values())} recipients written to {out_path}: "
         + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
     )
+    if chart is not None:
+        from dispatcher.chart import delivery_timeline, draw_delivery_chart, resolution_for
+
+        start = view.started_at or view.created_at
+        step = resolution_for(start, view.finished_at or utcnow())
+        timeline = delivery_timeline(store.timeline_rows(campaign_id), start, step)
+        name = f" ({view.name})" if view.name.isascii() else ""
+        draw_delivery_chart(
+            timeline, chart, f"Campaign {view.id}{name} via {view.provider}: delivery over time"
+        )
+        out.print(f"chart of delivery over time written to {chart}")
 
 
 @app.command("list")
