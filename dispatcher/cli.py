@@ -219,14 +219,8 @@ def send(
 
         if state == "running":
             publish_campaign(store, campaign_id, send_chunk_task)
-        if wait:
-            followed = _follow(store, campaign_id)
-            summary["state"] = followed.state
-            _emit(
-                summary, as_json, f"campaign {campaign_id}: {recipients} recipients; state {followed.state}"
-            )
-            _followed_exit(followed)
-            return
+        if wait:  # the workers send; this process follows them in the database
+            summary["state"] = _follow(store, campaign_id).state
     elif not dry_run and recipients and state == "scheduled" and send_at is not None:
         err.print(
             f"campaign {campaign_id} is scheduled for {send_at.astimezone(TEHRAN):%Y-%m-%d %H:%M} Tehran time; sending starts here then"
@@ -240,6 +234,8 @@ def send(
         f"campaign {campaign_id}: {recipients} recipients, {loader.stats.rejected} rejected (see {rejects_path}), "
         f"{chunks} chunks, {parts} SMS parts; state {summary['state']}",
     )
+    if wait and store is not None and campaign_id is not None:
+        _followed_exit(campaign_id, *store.campaign_state(campaign_id))
 
 
 def _run_embedded(
@@ -254,7 +250,7 @@ def _run_embedded(
         refresh(force=True)
         result = runner.send(campaign_id, progress=refresh)
         refresh(force=True)
-        if result.state == "paused":
+        if result.state == "paused" and not follow:  # with --wait, _followed_exit says it
             err.print(
                 f"campaign {campaign_id} paused: {result.reason}. Fix the cause, then: smsdispatch resume {campaign_id}"
             )
@@ -281,18 +277,19 @@ def _follow(store: Store, campaign_id: int, interval: float = 1.0) -> CampaignPr
         raise typer.Exit(130) from None
 
 
-def _followed_exit(p: CampaignProgress) -> None:
-    """Exit 0 only when the campaign completed; paused, cancelled or failed: the reason, and exit 1."""
-    if p.state == "completed":
+def _followed_exit(campaign_id: int, state: str, reason: str | None) -> None:
+    """After --wait or watch: exit 0 only when the campaign completed; paused, cancelled or failed (or
+    still running): the reason on stderr, and exit 1."""
+    if state == "completed":
         return
-    reason = (p.reason or "no reason recorded").rstrip(".")
-    if p.state == "paused":
+    why = (reason or "no reason recorded").rstrip(".")
+    if state == "paused":
         err.print(
-            f"campaign {p.campaign} paused: {reason}. Fix the cause, then: smsdispatch resume {p.campaign}",
+            f"campaign {campaign_id} paused: {why}. Fix the cause, then: smsdispatch resume {campaign_id}",
             soft_wrap=True,
         )
     else:
-        err.print(f"campaign {p.campaign} {p.state}: {reason}", soft_wrap=True)
+        err.print(f"campaign {campaign_id} {state}: {why}", soft_wrap=True)
     raise typer.Exit(1)
 
 
@@ -370,7 +367,7 @@ def watch(
     _campaign_or_fail(store, campaign_id)
     p = _follow(store, campaign_id, interval)
     out.print(f"campaign {campaign_id}: {p.state}; {p.sent} sent, {p.final} final of {p.total}")
-    _followed_exit(p)
+    _followed_exit(campaign_id, p.state, p.reason)
 
 
 @app.command()
@@ -491,6 +488,8 @@ def run(
         else view.state
     )
     out.print(f"campaign {campaign_id}: {state}")
+    if wait:
+        _followed_exit(campaign_id, *store.campaign_state(campaign_id))
 
 
 @app.command()

@@ -165,3 +165,15 @@ def test_outside_its_window_waits_for_it_to_open(cli_env, capsys):
         assert f"waiting for the window {opens:%H:%M}-{closes:%H:%M}, opens at {opens:%H:%M} Tehran" in out
     finally:
         _cancel_and_reap(proc, campaign, capsys)
+
+
+def test_send_wait_that_ends_paused_exits_1_with_the_reason(cli_env, capsys):
+    cli_env["state"].credit["ghasedak"] = 150
+    code, out, err = run_cli(
+        ["send", str(cli_env["src"]), "-p", "ghasedak", "-m", "Hi {name}", "--wait", "--json"], capsys
+    )
+    assert code == 1  # --wait succeeds only with a completed campaign
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert summary["state"] == "paused"
+    assert "paused: ghasedak code 9" in err and f"smsdispatch resume {summary['campaign']}" in err
+    assert err.count("Fix the cause") == 1
