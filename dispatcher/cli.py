@@ -268,6 +268,7 @@ def _follow(store: Store, campaign_id: int, interval: float = 1.0) -> CampaignPr
     from dispatcher.watch import ProgressBars, follow
 
     try:
+        err.print(f"following campaign {campaign_id}; Ctrl-C stops following, not the campaign")
         with ProgressBars(err) as bars:
             return follow(store, campaign_id, bars, interval=interval)
     except KeyboardInterrupt:
@@ -343,10 +344,11 @@ def status(
         out.print(
             f"rate:    {progress.rate:.2f} recipients/s over the last {RATE_WINDOW.total_seconds() / 60:g} minutes"
         )
-    if not progress.finished:
+    waiting = progress.waiting
+    if not progress.finished and (waiting is None or waiting.reason in ("retrying", "reconciling")):
         out.print(f"ETA:     {progress.eta_text}")
-    if progress.waiting is not None and progress.waiting.reason not in ("paused",):
-        out.print(f"waiting: {progress.waiting.detail}")
+    if waiting is not None and waiting.reason != "paused":  # a pause has its reason line below
+        out.print(f"waiting: {waiting.detail}")
     if view.state_reason:
         out.print(f"reason: {view.state_reason}")
     if view.state == "paused":

@@ -4,6 +4,7 @@ paused by the provider's account error, scheduled for later, and outside their s
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -143,6 +144,23 @@ def test_scheduled_campaign_waits_for_its_start(cli_env, capsys):
         assert datetime.fromisoformat(data["eta"]) == at
         assert 0 < data["eta_seconds"] <= 7200
         assert data["progress"]["sent"] == 0 and data["rate"] is None
+        code, out, _ = run_cli(["status", str(campaign)], capsys)
+        assert f"waiting: scheduled: starts at {at.astimezone(TEHRAN):%H:%M} Tehran" in out
+        # Ctrl-C stops watching, never the campaign
+        watcher = subprocess.Popen(
+            [sys.executable, "-m", "dispatcher", "watch", str(campaign)],
+            cwd=cli_env["tmp"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        while "Ctrl-C stops following" not in (line := watcher.stderr.readline()):
+            assert line, watcher.communicate()
+        watcher.send_signal(signal.SIGINT)
+        _, err = watcher.communicate(timeout=30)
+        assert watcher.returncode == 130
+        assert f"campaign {campaign} goes on" in err and f"smsdispatch watch {campaign}" in err
+        assert status_json(campaign, capsys)["state"] == "scheduled"
     finally:
         _cancel_and_reap(proc, campaign, capsys)
     assert status_json(campaign, capsys)["waiting"] is None
