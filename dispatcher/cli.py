@@ -227,7 +227,7 @@ def send(
         )
     if not dry_run and recipients and not settings.broker_url and state in ("running", "scheduled"):
         assert store is not None and campaign_id is not None
-        summary["state"] = _run_embedded(store, settings, campaign_id, total=chunks, follow=wait)
+        summary["state"] = _run_embedded(store, settings, campaign_id, follow=wait)
     _emit(
         summary,
         as_json,
@@ -238,9 +238,7 @@ def send(
         _followed_exit(campaign_id, *store.campaign_state(campaign_id))
 
 
-def _run_embedded(
-    store: Store, settings: DispatchSettings, campaign_id: int, *, total: int, follow: bool
-) -> str:
+def _run_embedded(store: Store, settings: DispatchSettings, campaign_id: int, *, follow: bool) -> str:
     from dispatcher.runner import LocalRunner
     from dispatcher.watch import ProgressBars
 
@@ -308,9 +306,9 @@ def status(
 ) -> None:
     """Counts per state, progress, rate, ETA, and what it is waiting for (pause reason, schedule, window)."""
     store = _store(_settings())
-    _campaign_or_fail(store, campaign_id)
     view, progress = read_progress(store, campaign_id, utcnow())
-    assert view is not None and progress is not None
+    if view is None or progress is None:
+        raise BadInput(f"no campaign {campaign_id}; see smsdispatch list")
     data = {
         "campaign": view.id,
         "name": view.name,
@@ -485,9 +483,7 @@ def run(
     store = _store(settings)
     view = _campaign_or_fail(store, campaign_id)
     state = (
-        _run_embedded(store, settings, campaign_id, total=view.chunks, follow=wait)
-        if view.state == "running"
-        else view.state
+        _run_embedded(store, settings, campaign_id, follow=wait) if view.state == "running" else view.state
     )
     out.print(f"campaign {campaign_id}: {state}")
     if wait:
