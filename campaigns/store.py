@@ -1169,6 +1169,51 @@ class Store:
                 )
             ).scalar_one()
 
+    def sent_since(self, campaign_id: int, since: datetime) -> int:
+        """Recipients whose send was recorded at or after `since`: the rate's sample.
+
+        One count over the partial index ix_recipients_campaign_sent (campaign_id, sent_at): it reads
+        only the index entries of the last minutes, not the campaign's rows.
+        """
+        r = recipients_t.c
+        with self.engine.connect() as conn:
+            return conn.execute(
+                select(func.count())
+                .select_from(recipients_t)
+                .where(r.campaign_id == campaign_id, r.sent_at >= since)
+            ).scalar_one()
+
+    def next_retry(self, campaign_id: int) -> tuple[int, datetime | None, str | None]:
+        """(chunks in retry, the earliest next attempt, that chunk's last error) of a campaign."""
+        k = chunks_t.c
+        in_retry = and_(k.campaign_id == campaign_id, k.state == K.RETRY)
+        with self.engine.connect() as conn:
+            n = conn.execute(select(func.count()).select_from(chunks_t).where(in_retry)).scalar_one()
+            first = conn.execute(
+                select(k.next_attempt_at, k.last_error).where(in_retry).order_by(k.next_attempt_at).limit(1)
+            ).first()
+        return (n, first.next_attempt_at, first.last_error) if first else (0, None, None)
+
+    def timeline_rows(
+        self, campaign_id: int, batch: int = 50_000
+    ) -> Iterable[tuple[str, datetime | None, datetime | None, datetime | None]]:
+        """(state, sent_at, delivered_at, updated_at) of every recipient, streamed in id order (charts)."""
+        r = recipients_t.c
+        last = 0
+        while True:
+            with self.engine.connect() as conn:
+                rows = conn.execute(
+                    select(r.id, r.state, r.sent_at, r.delivered_at, r.updated_at)
+                    .where(r.campaign_id == campaign_id, r.id > last)
+                    .order_by(r.id)
+                    .limit(batch)
+                ).all()
+            if not rows:
+                return
+            for row in rows:
+                yield row.state, row.sent_at, row.delivered_at, row.updated_at
+            last = rows[-1].id
+
 
 def _view(row: Any, counts: dict[str, int], chunk_counts: dict[str, int]) -> CampaignView:
     return CampaignView(

@@ -21,7 +21,8 @@ from rich.table import Table
 
 from campaigns.load import LoadError, RecipientLoader
 from campaigns.plan import PlannedBlock, batch_size, plan
-from campaigns.store import CampaignSpec, EmptyCampaign, Store
+from campaigns.progress import RATE_WINDOW, CampaignProgress, read_progress
+from campaigns.store import CampaignSpec, EmptyCampaign, Store, utcnow
 from campaigns.text import Template, TemplateError, fold_arabic
 from campaigns.windows import TEHRAN, WhenError, parse_when, parse_window
 from dispatcher.config import load_config
@@ -223,54 +224,77 @@ def send(
 
         if state == "running":
             publish_campaign(store, campaign_id, send_chunk_task)
+        if wait:  # the workers send; this process follows them in the database
+            summary["state"] = _follow(store, campaign_id).state
     elif not dry_run and recipients and state == "scheduled" and send_at is not None:
         err.print(
             f"campaign {campaign_id} is scheduled for {send_at.astimezone(TEHRAN):%Y-%m-%d %H:%M} Tehran time; sending starts here then"
         )
     if not dry_run and recipients and not settings.broker_url and state in ("running", "scheduled"):
         assert store is not None and campaign_id is not None
-        summary["state"] = _run_embedded(store, settings, campaign_id, total=chunks, follow=wait)
+        summary["state"] = _run_embedded(store, settings, campaign_id, follow=wait)
     _emit(
         summary,
         as_json,
         f"campaign {campaign_id}: {recipients} recipients, {loader.stats.rejected} rejected (see {rejects_path}), "
         f"{chunks} chunks, {parts} SMS parts; state {summary['state']}",
     )
+    if wait and store is not None and campaign_id is not None:
+        _followed_exit(campaign_id, *store.campaign_state(campaign_id))
 
 
-def _run_embedded(
-    store: Store, settings: DispatchSettings, campaign_id: int, *, total: int, follow: bool
-) -> str:
+def _run_embedded(store: Store, settings: DispatchSettings, campaign_id: int, *, follow: bool) -> str:
     from dispatcher.runner import LocalRunner
+    from dispatcher.watch import ProgressBars
 
     runner = LocalRunner(_deps(settings, store))
-    with _progress() as bar:
-        task = bar.add_task("sending", total=total)
-        result = runner.send(
-            campaign_id,
-            progress=lambda: bar.update(task, completed=_closed_chunks(store, campaign_id, total)),
-        )
-        bar.update(task, completed=_closed_chunks(store, campaign_id, total))
-        if result.state == "paused":
+    with ProgressBars(err, delivery=follow) as bars:
+        refresh = bars.refresher(store, campaign_id)
+        refresh(force=True)
+        result = runner.send(campaign_id, progress=refresh)
+        refresh(force=True)
+        if result.state == "paused" and not follow:  # with --wait, _followed_exit says it
             err.print(
                 f"campaign {campaign_id} paused: {result.reason}. Fix the cause, then: smsdispatch resume {campaign_id}"
             )
         if follow and result.state == "running":
-            view = store.campaign(campaign_id)
-            assert view is not None
-            recipients = view.recipients
-            dtask = bar.add_task("delivery", total=recipients)
-
-            def settled() -> None:
-                bar.update(dtask, completed=recipients - store.unfinished(campaign_id))
-
-            runner.poll(campaign_id=campaign_id, progress=settled)
-            settled()
+            runner.poll(campaign_id=campaign_id, progress=refresh)
+            refresh(force=True)
     return store.campaign_state(campaign_id)[0]
 
 
-def _closed_chunks(store: Store, campaign_id: int, total: int) -> int:
-    return total - store.sending_open(campaign_id)
+def _follow(store: Store, campaign_id: int, interval: float = 1.0) -> CampaignProgress:
+    """Distributed `send --wait` and `watch`: two bars from the database until the campaign stops moving.
+
+    Ctrl-C stops watching only; the campaign goes on in the workers.
+    """
+    from dispatcher.watch import ProgressBars, follow
+
+    try:
+        err.print(f"following campaign {campaign_id}; Ctrl-C stops following, not the campaign")
+        with ProgressBars(err) as bars:
+            return follow(store, campaign_id, bars, interval=interval)
+    except KeyboardInterrupt:
+        err.print(
+            f"stopped watching; campaign {campaign_id} goes on. Follow it again: smsdispatch watch {campaign_id}"
+        )
+        raise typer.Exit(130) from None
+
+
+def _followed_exit(campaign_id: int, state: str, reason: str | None) -> None:
+    """After --wait or watch: exit 0 only when the campaign completed; paused, cancelled or failed (or
+    still running): the reason on stderr, and exit 1."""
+    if state == "completed":
+        return
+    why = (reason or "no reason recorded").rstrip(".")
+    if state == "paused":
+        err.print(
+            f"campaign {campaign_id} paused: {why}. Fix the cause, then: smsdispatch resume {campaign_id}",
+            soft_wrap=True,
+        )
+    else:
+        err.print(f"campaign {campaign_id} {state}: {why}", soft_wrap=True)
+    raise typer.Exit(1)
 
 
 def _campaign_or_fail(store: Store, campaign_id: int):  # noqa: ANN202
@@ -285,9 +309,11 @@ def status(
     campaign_id: Annotated[int, typer.Argument(metavar="ID")],
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Counts per state and the reason of any pause."""
+    """Counts per state, progress, rate, ETA, and what it is waiting for (pause reason, schedule, window)."""
     store = _store(_settings())
-    view = _campaign_or_fail(store, campaign_id)
+    view, progress = read_progress(store, campaign_id, utcnow())
+    if view is None or progress is None:
+        raise BadInput(f"no campaign {campaign_id}; see smsdispatch list")
     data = {
         "campaign": view.id,
         "name": view.name,
@@ -303,6 +329,7 @@ def status(
         "created_at": view.created_at.isoformat(),
         "started_at": view.started_at.isoformat() if view.started_at else None,
         "finished_at": view.finished_at.isoformat() if view.finished_at else None,
+        **progress.as_json(),
     }
     if as_json:
         _emit(data, True)
@@ -313,27 +340,81 @@ def status(
     for state, n in sorted(view.counts.items()):
         table.add_row(state, str(n))
     out.print(table)
+    pct = 100 / progress.total if progress.total else 0.0
+    out.print(f"sent:    {progress.sent} of {progress.total} ({progress.sent * pct:.1f}%)")
+    out.print(f"final:   {progress.final} of {progress.total} ({progress.final * pct:.1f}%)")
+    if progress.rate is not None:
+        out.print(
+            f"rate:    {progress.rate:.2f} recipients/s over the last {RATE_WINDOW.total_seconds() / 60:g} minutes"
+        )
+    waiting = progress.waiting
+    if not progress.finished and (waiting is None or waiting.reason in ("retrying", "reconciling")):
+        out.print(f"ETA:     {progress.eta_text}")
+    if waiting is not None and waiting.reason != "paused":  # a pause has its reason line below
+        out.print(f"waiting: {waiting.detail}")
     if view.state_reason:
         out.print(f"reason: {view.state_reason}")
+    if view.state == "paused":
+        out.print(f"to continue: smsdispatch resume {view.id}")
+
+
+@app.command()
+def watch(
+    campaign_id: Annotated[int, typer.Argument(metavar="ID")],
+    interval: Annotated[
+        float, typer.Option("--interval", help="seconds between looks at the database")
+    ] = 1.0,
+) -> None:
+    """Follow a campaign with two bars (sending, delivery) until it completes, stops or pauses; Ctrl-C leaves it running."""
+    if interval <= 0:
+        raise BadInput("--interval is a number of seconds above 0")
+    store = _store(_settings())
+    _campaign_or_fail(store, campaign_id)
+    p = _follow(store, campaign_id, interval)
+    out.print(f"campaign {campaign_id}: {p.state}; {p.sent} sent, {p.final} final of {p.total}")
+    _followed_exit(campaign_id, p.state, p.reason)
 
 
 @app.command()
 def report(
     campaign_id: Annotated[int, typer.Argument(metavar="ID")],
     out_path: Annotated[Path, typer.Option("--out", help="report file, .csv or .xlsx")],
+    chart: Annotated[
+        Path | None,
+        typer.Option(
+            "--chart", help="also draw delivery over time by state (.png or .svg; needs matplotlib)"
+        ),
+    ] = None,
 ) -> None:
     """One row per recipient: phone, state, ids, codes, error, times, then the CSV's own columns."""
+    import importlib.util
+
     from dispatcher.reports import write_report
 
     if out_path.suffix.lower() not in (".csv", ".xlsx"):
         raise BadInput(f"--out {out_path}: the report is written as .csv or .xlsx; change the file name")
+    if chart is not None and chart.suffix.lower() not in (".png", ".svg"):
+        raise BadInput(f"--chart {chart}: the chart is drawn as .png or .svg; change the file name")
+    if chart is not None and importlib.util.find_spec("matplotlib") is None:
+        raise BadInput("--chart needs matplotlib: pip install 'smsdispatch[chart]' (or leave --chart out)")
     store = _store(_settings())
-    _campaign_or_fail(store, campaign_id)
+    view = _campaign_or_fail(store, campaign_id)
     counts = write_report(store, campaign_id, out_path)
     out.print(
         f"{sum(counts.values())} recipients written to {out_path}: "
         + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
     )
+    if chart is not None:
+        from dispatcher.chart import delivery_timeline, draw_delivery_chart, resolution_for
+
+        start = view.started_at or view.created_at
+        step = resolution_for(start, view.finished_at or utcnow())
+        timeline = delivery_timeline(store.timeline_rows(campaign_id), start, step)
+        name = f" ({view.name})" if view.name.isascii() else ""
+        draw_delivery_chart(
+            timeline, chart, f"Campaign {view.id}{name} via {view.provider}: delivery over time"
+        )
+        out.print(f"chart of delivery over time written to {chart}")
 
 
 @app.command("list")
@@ -413,11 +494,11 @@ def run(
     store = _store(settings)
     view = _campaign_or_fail(store, campaign_id)
     state = (
-        _run_embedded(store, settings, campaign_id, total=view.chunks, follow=wait)
-        if view.state == "running"
-        else view.state
+        _run_embedded(store, settings, campaign_id, follow=wait) if view.state == "running" else view.state
     )
     out.print(f"campaign {campaign_id}: {state}")
+    if wait:
+        _followed_exit(campaign_id, *store.campaign_state(campaign_id))
 
 
 @app.command()
