@@ -19,7 +19,7 @@ import io
 import re
 import warnings
 import zipfile
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Literal
@@ -245,10 +245,18 @@ class RecipientLoader:
             [f"{c}.1" if c in (ROW, PHONE) and c != self.phone_column else c for c in columns]
         )
         self._others = [c for c in self.columns if c != self.phone_column]
-        national, codes = national_numbers(pd.Series(list(suppressed), dtype=object))
-        self._suppressed = np.unique(
-            pc.cast(national.filter(pa.array(codes == VALID)), pa.int64()).to_numpy()
+        # Suppressed numbers, sorted, with the reason each was listed for (a Mapping phone -> reason gives
+        # them; a plain collection means "opted out"): the rejects file shows it.
+        listed = list(suppressed)
+        national, codes = national_numbers(pd.Series(listed, dtype=object))
+        ok = codes == VALID
+        self._suppressed, first = np.unique(
+            pc.cast(national.filter(pa.array(ok)), pa.int64()).to_numpy(), return_index=True
         )
+        given = (
+            [suppressed.get(p) for p in listed] if isinstance(suppressed, Mapping) else [None] * len(listed)
+        )
+        self._suppressed_reasons = np.array([_opted_out(r) for r in given], dtype=object)[ok][first]
         self.stats = LoadStats(0, 0, 0, 0, 0, self.encoding, self.phone_column, list(self.columns))
 
     @property
@@ -500,7 +508,10 @@ class RecipientLoader:
                 "duplicate of row ", pc.cast(pa.array(first_row), pa.string()), ""
             )
             reason = pc.if_else(pa.array(duplicate), dup_text, reason_text(codes))
-            reason = pc.if_else(pa.array(opted), REASON_OPTED_OUT, reason)
+            if opted.any():
+                why = np.full(len(rows), None, dtype=object)
+                why[opted] = self._suppressed_reasons[np.searchsorted(self._suppressed, numbers[opted])]
+                reason = pc.if_else(pa.array(opted), pa.array(why, type=pa.string()), reason)
             out = pa.Table.from_arrays(
                 [pa.array(rows), phones, reason, *others.columns],
                 names=[ROW, "value", "reason", *self._others],
@@ -512,6 +523,14 @@ class RecipientLoader:
             frame.insert(0, ROW, rows[keep])
             frame.insert(1, PHONE, pd.Series(e164(national.filter(kept)), dtype="str"))
             yield frame
+
+
+def _opted_out(reason: str | None) -> str:
+    """The rejects-file reason of a suppressed number: "opted out", with the stored reason when there is one."""
+    reason = (reason or "").strip()
+    if not reason:
+        return REASON_OPTED_OUT
+    return reason if reason.startswith(REASON_OPTED_OUT) else f"{REASON_OPTED_OUT}: {reason}"
 
 
 def _csv_line(cells: list[str]) -> bytes:

@@ -137,6 +137,14 @@ class Recipient(Base):
             postgresql_where=sql_text("next_poll_at IS NOT NULL"),
             sqlite_where=sql_text("next_poll_at IS NOT NULL"),
         ),
+        # Partial: a row enters it when its send is recorded (loading writes none), for the rate of sending.
+        Index(
+            "ix_recipients_campaign_sent",
+            "campaign_id",
+            "sent_at",
+            postgresql_where=sql_text("sent_at IS NOT NULL"),
+            sqlite_where=sql_text("sent_at IS NOT NULL"),
+        ),
         Index("ix_recipients_campaign_phone", "campaign_id", "phone", unique=True),
     )
 

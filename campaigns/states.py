@@ -71,12 +71,16 @@ CAMPAIGN_TRANSITIONS: dict[str, tuple[frozenset[CampaignState], CampaignState]] 
 CHUNK_TRANSITIONS: dict[str, tuple[frozenset[ChunkState], ChunkState]] = {
     "queue": (frozenset({K.PLANNED}), K.QUEUED),
     "claim": (frozenset({K.QUEUED, K.RETRY}), K.SENDING),
-    "accept": (frozenset({K.SENDING, K.UNKNOWN}), K.ACCEPTED),  # unknown -> accepted after reconciliation
+    # a reply recorded by the sender of that attempt (also after its lease ran out: the reply is the truth)
+    "accept": (frozenset({K.SENDING, K.UNKNOWN}), K.ACCEPTED),
     "retry": (frozenset({K.SENDING}), K.RETRY),
     "unknown": (frozenset({K.SENDING}), K.UNKNOWN),
     "fail": (frozenset({K.SENDING, K.RETRY, K.UNKNOWN}), K.FAILED),
-    # definitely not sent: back to the queue (account pause, reconciliation said "not sent", split)
-    "requeue": (frozenset({K.SENDING, K.UNKNOWN, K.RETRY}), K.QUEUED),
+    # definitely not sent: back to the queue (account pause, part of a reply "not sent", split)
+    "requeue": (frozenset({K.SENDING, K.RETRY}), K.QUEUED),
+    # reconciliation's verdicts, only ever from `unknown` at the attempt it examined
+    "reconciled": (frozenset({K.UNKNOWN}), K.ACCEPTED),
+    "resend": (frozenset({K.UNKNOWN}), K.QUEUED),
     "cancel": (frozenset({K.PLANNED, K.QUEUED, K.RETRY}), K.CANCELLED),
 }
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -32,10 +32,13 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 
 from campaigns.db import is_sqlite, make_engine
-from campaigns.models import Campaign, Chunk, Recipient, Suppression
+from campaigns.models import Campaign, Chunk, InboxCursor, Recipient, Suppression
 from campaigns.plan import PlannedBlock
 from campaigns.states import (
     AWAITING_REPORT,
@@ -53,6 +56,7 @@ campaigns_t = Campaign.__table__
 chunks_t = Chunk.__table__
 recipients_t = Recipient.__table__
 suppressions_t = Suppression.__table__
+inbox_cursors_t = InboxCursor.__table__
 
 C, K, R = CampaignState, ChunkState, RecipientState
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -205,6 +209,17 @@ _CLAIM_READ = (
     .where(campaigns_t.c.id == bindparam("campaign_id"))
     .order_by(_pending.c.id)
 )
+
+
+class _CursorMoved(Exception):
+    """Internal: another opt-out pass moved the inbox cursor first; roll this one back."""
+
+
+@dataclass(frozen=True)
+class SuppressionView:
+    phone: str
+    reason: str
+    created_at: datetime
 
 
 class EmptyCampaign(ValueError):
@@ -644,10 +659,28 @@ class Store:
             ).scalar_one_or_none()
             return campaign_id is not None and self._campaign_to(conn, campaign_id, "pause", utcnow(), reason)
 
+    def running_windows(self) -> dict[int, str]:
+        """Running campaigns that have a daily send window: id -> window text."""
+        with self.engine.connect() as conn:
+            return dict(
+                conn.execute(
+                    select(campaigns_t.c.id, campaigns_t.c.window).where(
+                        campaigns_t.c.state == C.RUNNING, campaigns_t.c.window.is_not(None)
+                    )
+                ).all()
+            )
+
     def stale_chunks(
-        self, queued_before: datetime, now: datetime, limit: int = 5000
+        self,
+        queued_before: datetime,
+        now: datetime,
+        limit: int = 5000,
+        exclude_campaigns: Iterable[int] = (),
     ) -> list[tuple[int, int]]:
-        """Chunks of running campaigns queued before `queued_before`, or whose retry is due: to publish again."""
+        """Chunks of running campaigns queued before `queued_before`, or whose retry is due: to publish again.
+
+        `exclude_campaigns` (those outside their send window) are left alone until their window opens.
+        """
         q = (
             select(chunks_t.c.id, chunks_t.c.attempt)
             .join(campaigns_t, campaigns_t.c.id == chunks_t.c.campaign_id)
@@ -661,6 +694,9 @@ class Store:
             .order_by(chunks_t.c.id)
             .limit(limit)
         )
+        excluded = list(exclude_campaigns)
+        if excluded:
+            q = q.where(chunks_t.c.campaign_id.not_in(excluded))
         with self.engine.connect() as conn:
             return [(r.id, r.attempt) for r in conn.execute(q)]
 
@@ -748,8 +784,12 @@ class Store:
         with self.engine.begin() as conn:
             self._apply_updates(conn, updates, now, sent=True)
             if requeue:
-                return self._chunk_to(conn, chunk.chunk_id, "requeue", now, lease_until=None, queued_at=now)
-            return self._chunk_to(conn, chunk.chunk_id, "accept", now, lease_until=None, last_error=None)
+                return self._chunk_to(
+                    conn, chunk.chunk_id, "requeue", now, chunk.attempt, lease_until=None, queued_at=now
+                )
+            return self._chunk_to(
+                conn, chunk.chunk_id, "accept", now, chunk.attempt, lease_until=None, last_error=None
+            )
 
     def chunk_retry(
         self, chunk: ClaimedChunk, error: str, delay: float, max_attempts: int, now: datetime | None = None
@@ -759,7 +799,11 @@ class Store:
         with self.engine.begin() as conn:
             if chunk.attempt >= max_attempts:
                 self._fail_chunk(
-                    conn, chunk.chunk_id, f"gave up after {chunk.attempt} attempts: {error}", now
+                    conn,
+                    chunk.chunk_id,
+                    f"gave up after {chunk.attempt} attempts: {error}",
+                    now,
+                    chunk.attempt,
                 )
                 return "failed"
             self._chunk_to(
@@ -790,10 +834,12 @@ class Store:
     def chunk_failed(self, chunk: ClaimedChunk, error: str, now: datetime | None = None) -> bool:
         now = now or utcnow()
         with self.engine.begin() as conn:
-            return self._fail_chunk(conn, chunk.chunk_id, error, now)
+            return self._fail_chunk(conn, chunk.chunk_id, error, now, chunk.attempt)
 
-    def _fail_chunk(self, conn: Connection, chunk_id: int, error: str, now: datetime) -> bool:
-        ok = self._chunk_to(conn, chunk_id, "fail", now, lease_until=None, last_error=error)
+    def _fail_chunk(
+        self, conn: Connection, chunk_id: int, error: str, now: datetime, attempt: int | None = None
+    ) -> bool:
+        ok = self._chunk_to(conn, chunk_id, "fail", now, attempt, lease_until=None, last_error=error)
         if ok:
             conn.execute(
                 update(recipients_t)
@@ -807,7 +853,14 @@ class Store:
         now = now or utcnow()
         with self.engine.begin() as conn:
             self._chunk_to(
-                conn, chunk.chunk_id, "requeue", now, lease_until=None, last_error=reason, queued_at=now
+                conn,
+                chunk.chunk_id,
+                "requeue",
+                now,
+                chunk.attempt,
+                lease_until=None,
+                last_error=reason,
+                queued_at=now,
             )
             # Every running campaign on the same account would hit the same wall: pause them all.
             same_account = (
@@ -823,13 +876,6 @@ class Store:
                 self._campaign_to(conn, campaign_id, "pause", now, reason)
             return True
 
-    def requeue_chunk(self, chunk_id: int, reason: str | None = None, now: datetime | None = None) -> bool:
-        now = now or utcnow()
-        with self.engine.begin() as conn:
-            return self._chunk_to(
-                conn, chunk_id, "requeue", now, lease_until=None, last_error=reason, queued_at=now
-            )
-
     def split_chunk(self, chunk: ClaimedChunk, reason: str, now: datetime | None = None) -> int | None:
         """Move the second half of a chunk's pending recipients to a new queued chunk; requeue the first.
 
@@ -843,7 +889,14 @@ class Store:
         second = ids[len(ids) // 2 :]
         with self.engine.begin() as conn:
             if not self._chunk_to(
-                conn, chunk.chunk_id, "requeue", now, lease_until=None, last_error=reason, queued_at=now
+                conn,
+                chunk.chunk_id,
+                "requeue",
+                now,
+                chunk.attempt,
+                lease_until=None,
+                last_error=reason,
+                queued_at=now,
             ):
                 return None
             seq = conn.execute(select(chunks_t.c.seq).where(chunks_t.c.id == chunk.chunk_id)).scalar_one()
@@ -924,6 +977,20 @@ class Store:
         with self.engine.connect() as conn:
             return list(conn.execute(q).scalars())
 
+    def _still_unknown(self, conn: Connection, chunk: ClaimedChunk) -> bool:
+        """Lock the chunk's row and check it is still `unknown` at the attempt reconciliation examined.
+
+        Beat asks about an unknown chunk every sweep, so two reconciliations can overlap; once the
+        first has re-queued the chunk and a worker has claimed it, the late one must change nothing.
+        (PostgreSQL: FOR UPDATE reads the newest committed row; SQLite: BEGIN IMMEDIATE serialises.)
+        """
+        row = conn.execute(
+            select(chunks_t.c.state, chunks_t.c.attempt)
+            .where(chunks_t.c.id == chunk.chunk_id)
+            .with_for_update()
+        ).first()
+        return row is not None and row.state == K.UNKNOWN and row.attempt == chunk.attempt
+
     def record_reconciled(
         self,
         chunk: ClaimedChunk,
@@ -935,6 +1002,8 @@ class Store:
         """Reconciliation's verdict: found ones recorded; if the rest is known unsent, queue them again."""
         now = now or utcnow()
         with self.engine.begin() as conn:
+            if not self._still_unknown(conn, chunk):
+                return False
             self._apply_updates(conn, updates, now, sent=True)
             pending = conn.execute(
                 select(func.count())
@@ -942,18 +1011,28 @@ class Store:
                 .where(recipients_t.c.chunk_id == chunk.chunk_id, recipients_t.c.state == R.PENDING)
             ).scalar_one()
             if pending == 0:
-                return self._chunk_to(conn, chunk.chunk_id, "accept", now, last_error=None)
+                return self._chunk_to(conn, chunk.chunk_id, "reconciled", now, chunk.attempt, last_error=None)
             if requeue:
-                return self._chunk_to(conn, chunk.chunk_id, "requeue", now, queued_at=now)
+                return self._chunk_to(conn, chunk.chunk_id, "resend", now, chunk.attempt, queued_at=now)
             return False
 
-    def hold_unknown(self, chunk_id: int, reason: str, now: datetime | None = None) -> int:
+    def resend_unknown(self, chunk: ClaimedChunk, reason: str, now: datetime | None = None) -> bool:
+        """Policy 'resend': the provider cannot tell, and the campaign chose to send the rest again."""
+        now = now or utcnow()
+        with self.engine.begin() as conn:
+            return self._still_unknown(conn, chunk) and self._chunk_to(
+                conn, chunk.chunk_id, "resend", now, chunk.attempt, last_error=reason, queued_at=now
+            )
+
+    def hold_unknown(self, chunk: ClaimedChunk, reason: str, now: datetime | None = None) -> int:
         """Policy 'hold': the chunk's pending recipients become `unknown` with the reason, for a person to decide."""
         now = now or utcnow()
         with self.engine.begin() as conn:
+            if not self._still_unknown(conn, chunk):
+                return 0
             return conn.execute(
                 update(recipients_t)
-                .where(recipients_t.c.chunk_id == chunk_id, recipients_t.c.state == R.PENDING)
+                .where(recipients_t.c.chunk_id == chunk.chunk_id, recipients_t.c.state == R.PENDING)
                 .values(state=R.UNKNOWN, error=reason, updated_at=now)
             ).rowcount
 
@@ -1084,19 +1163,78 @@ class Store:
 
     # ---- suppression list -----------------------------------------------------------------------------
     def suppress(self, phones: Iterable[str], reason: str) -> int:
-        now = utcnow()
-        added = 0
+        """Add numbers (E.164) with one reason; numbers already listed keep theirs. Returns how many were new."""
         with self.engine.begin() as conn:
-            existing = set(conn.execute(select(suppressions_t.c.phone)).scalars())
-            rows = [{"phone": p, "reason": reason, "created_at": now} for p in set(phones) - existing]
-            if rows:
-                conn.execute(insert(suppressions_t), rows)
-                added = len(rows)
-        return added
+            return self._add_suppressions(conn, {p: reason for p in phones}, utcnow())
 
-    def suppressed(self) -> set[str]:
+    def unsuppress(self, phones: Iterable[str]) -> int:
+        """Take numbers off the list (the person asked to hear from us again); returns how many were listed."""
+        wanted = list(set(phones))
+        if not wanted:
+            return 0
+        with self.engine.begin() as conn:
+            return conn.execute(suppressions_t.delete().where(suppressions_t.c.phone.in_(wanted))).rowcount
+
+    def suppressed(self) -> dict[str, str]:
+        """phone -> reason, for the loader (which writes the reason into the rejects file)."""
         with self.engine.connect() as conn:
-            return set(conn.execute(select(suppressions_t.c.phone)).scalars())
+            return dict(conn.execute(select(suppressions_t.c.phone, suppressions_t.c.reason)).all())
+
+    def suppressions(self) -> list[SuppressionView]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(suppressions_t).order_by(suppressions_t.c.created_at, suppressions_t.c.phone)
+            )
+            return [SuppressionView(r.phone, r.reason, r.created_at) for r in rows]
+
+    def inbox_cursor(self, account: str) -> str | None:
+        """How far the opt-out collector has read this account's inbox; None before its first pass."""
+        with self.engine.connect() as conn:
+            return conn.execute(
+                select(inbox_cursors_t.c.cursor).where(inbox_cursors_t.c.account == account)
+            ).scalar_one_or_none()
+
+    def record_optouts(
+        self, account: str, provider: str, optouts: Mapping[str, str], cursor: str, *, previous: str | None
+    ) -> int | None:
+        """Add the opt-outs (phone -> reason) and move the account's cursor from `previous` to `cursor`, in one
+        transaction. The move is a compare-and-set: when another pass moved the cursor first, nothing is
+        written and None is returned (that pass read the same replies, or the next one will). Else the
+        number of new suppressions."""
+        now = utcnow()
+        c = inbox_cursors_t.c
+        try:
+            with self.engine.begin() as conn:
+                if previous is None:
+                    conn.execute(
+                        insert(inbox_cursors_t).values(
+                            account=account, provider=provider, cursor=cursor, updated_at=now
+                        )
+                    )
+                else:
+                    moved = conn.execute(
+                        update(inbox_cursors_t)
+                        .where(c.account == account, c.cursor == previous)
+                        .values(cursor=cursor, updated_at=now)
+                    ).rowcount
+                    if moved != 1:
+                        raise _CursorMoved()
+                return self._add_suppressions(conn, optouts, now)
+        except (_CursorMoved, IntegrityError):
+            return None
+
+    def _add_suppressions(self, conn: Connection, reasons: Mapping[str, str], now: datetime) -> int:
+        if not reasons:
+            return 0
+        phones = list(reasons)
+        listed = set(
+            conn.execute(select(suppressions_t.c.phone).where(suppressions_t.c.phone.in_(phones))).scalars()
+        )
+        rows = [{"phone": p, "reason": reasons[p], "created_at": now} for p in phones if p not in listed]
+        if rows:  # ON CONFLICT DO NOTHING: a concurrent pass adding the same number is not an error
+            dialect_insert = sqlite_insert if is_sqlite(self.engine) else pg_insert
+            conn.execute(dialect_insert(suppressions_t).on_conflict_do_nothing(), rows)
+        return len(rows)
 
     # ---- reading --------------------------------------------------------------------------------------
     def campaign(self, campaign_id: int) -> CampaignView | None:
@@ -1200,6 +1338,51 @@ class Store:
                     recipients_t.c.state.not_in([*FINAL_RECIPIENT, R.UNKNOWN]),
                 )
             ).scalar_one()
+
+    def sent_since(self, campaign_id: int, since: datetime) -> int:
+        """Recipients whose send was recorded at or after `since`: the rate's sample.
+
+        One count over the partial index ix_recipients_campaign_sent (campaign_id, sent_at): it reads
+        only the index entries of the last minutes, not the campaign's rows.
+        """
+        r = recipients_t.c
+        with self.engine.connect() as conn:
+            return conn.execute(
+                select(func.count())
+                .select_from(recipients_t)
+                .where(r.campaign_id == campaign_id, r.sent_at >= since)
+            ).scalar_one()
+
+    def next_retry(self, campaign_id: int) -> tuple[int, datetime | None, str | None]:
+        """(chunks in retry, the earliest next attempt, that chunk's last error) of a campaign."""
+        k = chunks_t.c
+        in_retry = and_(k.campaign_id == campaign_id, k.state == K.RETRY)
+        with self.engine.connect() as conn:
+            n = conn.execute(select(func.count()).select_from(chunks_t).where(in_retry)).scalar_one()
+            first = conn.execute(
+                select(k.next_attempt_at, k.last_error).where(in_retry).order_by(k.next_attempt_at).limit(1)
+            ).first()
+        return (n, first.next_attempt_at, first.last_error) if first else (0, None, None)
+
+    def timeline_rows(
+        self, campaign_id: int, batch: int = 50_000
+    ) -> Iterable[tuple[str, datetime | None, datetime | None, datetime | None]]:
+        """(state, sent_at, delivered_at, updated_at) of every recipient, streamed in id order (charts)."""
+        r = recipients_t.c
+        last = 0
+        while True:
+            with self.engine.connect() as conn:
+                rows = conn.execute(
+                    select(r.id, r.state, r.sent_at, r.delivered_at, r.updated_at)
+                    .where(r.campaign_id == campaign_id, r.id > last)
+                    .order_by(r.id)
+                    .limit(batch)
+                ).all()
+            if not rows:
+                return
+            for row in rows:
+                yield row.state, row.sent_at, row.delivered_at, row.updated_at
+            last = rows[-1].id
 
 
 def _view(row: Any, counts: dict[str, int], chunk_counts: dict[str, int]) -> CampaignView:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -68,6 +69,20 @@ class Window:
         if opening <= local:
             opening += timedelta(days=1)
         return (opening - local).total_seconds()
+
+    def next_open(self, at: datetime) -> datetime:
+        """`at` itself when open now, else the moment (UTC) the window next opens."""
+        return (at + timedelta(seconds=self.seconds_until_open(at))).astimezone(UTC)
+
+
+def closed_windows(windows: Mapping[int, str], at: datetime) -> dict[int, datetime]:
+    """Campaign id -> when its window next opens, for the campaigns whose send window is closed at `at`."""
+    closed: dict[int, datetime] = {}
+    for campaign_id, text in windows.items():
+        window = parse_window(text)
+        if not window.is_open(at):
+            closed[campaign_id] = window.next_open(at)
+    return closed
 
 
 def parse_window(text: str) -> Window:

@@ -21,7 +21,8 @@ from rich.table import Table
 
 from campaigns.load import LoadError, RecipientLoader
 from campaigns.plan import PlannedBlock, batch_size, plan
-from campaigns.store import CampaignSpec, EmptyCampaign, Store
+from campaigns.progress import RATE_WINDOW, CampaignProgress, read_progress
+from campaigns.store import CampaignSpec, EmptyCampaign, Store, utcnow
 from campaigns.text import Template, TemplateError, fold_arabic
 from campaigns.windows import TEHRAN, WhenError, parse_when, parse_window
 from dispatcher.config import load_config
@@ -113,7 +114,11 @@ def send(
         ),
     ] = None,
     window: Annotated[
-        str | None, typer.Option("--window", help="daily send window, Tehran time, e.g. 09:00-21:00")
+        str | None,
+        typer.Option(
+            "--window",
+            help="daily send window, Tehran time, e.g. 09:00-21:00 (default SMSDISPATCH_SEND_WINDOW; 'any' for none)",
+        ),
     ] = None,
     on_unknown: Annotated[
         str,
@@ -150,7 +155,8 @@ def send(
     assert message is not None
     template = Template(fold_arabic(message.strip()))
     send_at = parse_when(at) if at else None
-    window_obj = parse_window(window) if window else None
+    window = window or settings.send_window or None
+    window_obj = parse_window(window) if window and window.strip().lower() != "any" else None
     cls = client_class(provider)
     client = cls(cls.load_settings())  # raises ConfigurationError naming a missing credential
     line = sender or client.settings.sender
@@ -218,54 +224,77 @@ def send(
 
         if state == "running":
             publish_campaign(store, campaign_id, send_chunk_task)
+        if wait:  # the workers send; this process follows them in the database
+            summary["state"] = _follow(store, campaign_id).state
     elif not dry_run and recipients and state == "scheduled" and send_at is not None:
         err.print(
             f"campaign {campaign_id} is scheduled for {send_at.astimezone(TEHRAN):%Y-%m-%d %H:%M} Tehran time; sending starts here then"
         )
     if not dry_run and recipients and not settings.broker_url and state in ("running", "scheduled"):
         assert store is not None and campaign_id is not None
-        summary["state"] = _run_embedded(store, settings, campaign_id, total=chunks, follow=wait)
+        summary["state"] = _run_embedded(store, settings, campaign_id, follow=wait)
     _emit(
         summary,
         as_json,
         f"campaign {campaign_id}: {recipients} recipients, {loader.stats.rejected} rejected (see {rejects_path}), "
         f"{chunks} chunks, {parts} SMS parts; state {summary['state']}",
     )
+    if wait and store is not None and campaign_id is not None:
+        _followed_exit(campaign_id, *store.campaign_state(campaign_id))
 
 
-def _run_embedded(
-    store: Store, settings: DispatchSettings, campaign_id: int, *, total: int, follow: bool
-) -> str:
+def _run_embedded(store: Store, settings: DispatchSettings, campaign_id: int, *, follow: bool) -> str:
     from dispatcher.runner import LocalRunner
+    from dispatcher.watch import ProgressBars
 
     runner = LocalRunner(_deps(settings, store))
-    with _progress() as bar:
-        task = bar.add_task("sending", total=total)
-        result = runner.send(
-            campaign_id,
-            progress=lambda: bar.update(task, completed=_closed_chunks(store, campaign_id, total)),
-        )
-        bar.update(task, completed=_closed_chunks(store, campaign_id, total))
-        if result.state == "paused":
+    with ProgressBars(err, delivery=follow) as bars:
+        refresh = bars.refresher(store, campaign_id)
+        refresh(force=True)
+        result = runner.send(campaign_id, progress=refresh)
+        refresh(force=True)
+        if result.state == "paused" and not follow:  # with --wait, _followed_exit says it
             err.print(
                 f"campaign {campaign_id} paused: {result.reason}. Fix the cause, then: smsdispatch resume {campaign_id}"
             )
         if follow and result.state == "running":
-            view = store.campaign(campaign_id)
-            assert view is not None
-            recipients = view.recipients
-            dtask = bar.add_task("delivery", total=recipients)
-
-            def settled() -> None:
-                bar.update(dtask, completed=recipients - store.unfinished(campaign_id))
-
-            runner.poll(campaign_id=campaign_id, progress=settled)
-            settled()
+            runner.poll(campaign_id=campaign_id, progress=refresh)
+            refresh(force=True)
     return store.campaign_state(campaign_id)[0]
 
 
-def _closed_chunks(store: Store, campaign_id: int, total: int) -> int:
-    return total - store.sending_open(campaign_id)
+def _follow(store: Store, campaign_id: int, interval: float = 1.0) -> CampaignProgress:
+    """Distributed `send --wait` and `watch`: two bars from the database until the campaign stops moving.
+
+    Ctrl-C stops watching only; the campaign goes on in the workers.
+    """
+    from dispatcher.watch import ProgressBars, follow
+
+    try:
+        err.print(f"following campaign {campaign_id}; Ctrl-C stops following, not the campaign")
+        with ProgressBars(err) as bars:
+            return follow(store, campaign_id, bars, interval=interval)
+    except KeyboardInterrupt:
+        err.print(
+            f"stopped watching; campaign {campaign_id} goes on. Follow it again: smsdispatch watch {campaign_id}"
+        )
+        raise typer.Exit(130) from None
+
+
+def _followed_exit(campaign_id: int, state: str, reason: str | None) -> None:
+    """After --wait or watch: exit 0 only when the campaign completed; paused, cancelled or failed (or
+    still running): the reason on stderr, and exit 1."""
+    if state == "completed":
+        return
+    why = (reason or "no reason recorded").rstrip(".")
+    if state == "paused":
+        err.print(
+            f"campaign {campaign_id} paused: {why}. Fix the cause, then: smsdispatch resume {campaign_id}",
+            soft_wrap=True,
+        )
+    else:
+        err.print(f"campaign {campaign_id} {state}: {why}", soft_wrap=True)
+    raise typer.Exit(1)
 
 
 def _campaign_or_fail(store: Store, campaign_id: int):  # noqa: ANN202
@@ -280,9 +309,11 @@ def status(
     campaign_id: Annotated[int, typer.Argument(metavar="ID")],
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Counts per state and the reason of any pause."""
+    """Counts per state, progress, rate, ETA, and what it is waiting for (pause reason, schedule, window)."""
     store = _store(_settings())
-    view = _campaign_or_fail(store, campaign_id)
+    view, progress = read_progress(store, campaign_id, utcnow())
+    if view is None or progress is None:
+        raise BadInput(f"no campaign {campaign_id}; see smsdispatch list")
     data = {
         "campaign": view.id,
         "name": view.name,
@@ -298,6 +329,7 @@ def status(
         "created_at": view.created_at.isoformat(),
         "started_at": view.started_at.isoformat() if view.started_at else None,
         "finished_at": view.finished_at.isoformat() if view.finished_at else None,
+        **progress.as_json(),
     }
     if as_json:
         _emit(data, True)
@@ -308,27 +340,81 @@ def status(
     for state, n in sorted(view.counts.items()):
         table.add_row(state, str(n))
     out.print(table)
+    pct = 100 / progress.total if progress.total else 0.0
+    out.print(f"sent:    {progress.sent} of {progress.total} ({progress.sent * pct:.1f}%)")
+    out.print(f"final:   {progress.final} of {progress.total} ({progress.final * pct:.1f}%)")
+    if progress.rate is not None:
+        out.print(
+            f"rate:    {progress.rate:.2f} recipients/s over the last {RATE_WINDOW.total_seconds() / 60:g} minutes"
+        )
+    waiting = progress.waiting
+    if not progress.finished and (waiting is None or waiting.reason in ("retrying", "reconciling")):
+        out.print(f"ETA:     {progress.eta_text}")
+    if waiting is not None and waiting.reason != "paused":  # a pause has its reason line below
+        out.print(f"waiting: {waiting.detail}")
     if view.state_reason:
         out.print(f"reason: {view.state_reason}")
+    if view.state == "paused":
+        out.print(f"to continue: smsdispatch resume {view.id}")
+
+
+@app.command()
+def watch(
+    campaign_id: Annotated[int, typer.Argument(metavar="ID")],
+    interval: Annotated[
+        float, typer.Option("--interval", help="seconds between looks at the database")
+    ] = 1.0,
+) -> None:
+    """Follow a campaign with two bars (sending, delivery) until it completes, stops or pauses; Ctrl-C leaves it running."""
+    if interval <= 0:
+        raise BadInput("--interval is a number of seconds above 0")
+    store = _store(_settings())
+    _campaign_or_fail(store, campaign_id)
+    p = _follow(store, campaign_id, interval)
+    out.print(f"campaign {campaign_id}: {p.state}; {p.sent} sent, {p.final} final of {p.total}")
+    _followed_exit(campaign_id, p.state, p.reason)
 
 
 @app.command()
 def report(
     campaign_id: Annotated[int, typer.Argument(metavar="ID")],
     out_path: Annotated[Path, typer.Option("--out", help="report file, .csv or .xlsx")],
+    chart: Annotated[
+        Path | None,
+        typer.Option(
+            "--chart", help="also draw delivery over time by state (.png or .svg; needs matplotlib)"
+        ),
+    ] = None,
 ) -> None:
     """One row per recipient: phone, state, ids, codes, error, times, then the CSV's own columns."""
+    import importlib.util
+
     from dispatcher.reports import write_report
 
     if out_path.suffix.lower() not in (".csv", ".xlsx"):
         raise BadInput(f"--out {out_path}: the report is written as .csv or .xlsx; change the file name")
+    if chart is not None and chart.suffix.lower() not in (".png", ".svg"):
+        raise BadInput(f"--chart {chart}: the chart is drawn as .png or .svg; change the file name")
+    if chart is not None and importlib.util.find_spec("matplotlib") is None:
+        raise BadInput("--chart needs matplotlib: pip install 'smsdispatch[chart]' (or leave --chart out)")
     store = _store(_settings())
-    _campaign_or_fail(store, campaign_id)
+    view = _campaign_or_fail(store, campaign_id)
     counts = write_report(store, campaign_id, out_path)
     out.print(
         f"{sum(counts.values())} recipients written to {out_path}: "
         + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
     )
+    if chart is not None:
+        from dispatcher.chart import delivery_timeline, draw_delivery_chart, resolution_for
+
+        start = view.started_at or view.created_at
+        step = resolution_for(start, view.finished_at or utcnow())
+        timeline = delivery_timeline(store.timeline_rows(campaign_id), start, step)
+        name = f" ({view.name})" if view.name.isascii() else ""
+        draw_delivery_chart(
+            timeline, chart, f"Campaign {view.id}{name} via {view.provider}: delivery over time"
+        )
+        out.print(f"chart of delivery over time written to {chart}")
 
 
 @app.command("list")
@@ -370,7 +456,13 @@ def _control(campaign_id: int, verb: str) -> None:
     if not ok:
         raise BadInput(f"campaign {campaign_id} is {view.state}; it cannot be {verb}d")
     out.print(f"campaign {campaign_id}: {store.campaign(campaign_id).state}")  # type: ignore[union-attr]
-    if verb == "resume" and not settings.broker_url:
+    if verb == "resume" and settings.broker_url:
+        # Its queued chunks' messages were dropped while it was paused: ring again now.
+        from workers.dispatch import publish_campaign
+        from workers.tasks import send_chunk_task
+
+        publish_campaign(store, campaign_id, send_chunk_task)
+    elif verb == "resume":
         out.print(f"to send its remaining chunks here: smsdispatch run {campaign_id}")
 
 
@@ -402,11 +494,11 @@ def run(
     store = _store(settings)
     view = _campaign_or_fail(store, campaign_id)
     state = (
-        _run_embedded(store, settings, campaign_id, total=view.chunks, follow=wait)
-        if view.state == "running"
-        else view.state
+        _run_embedded(store, settings, campaign_id, follow=wait) if view.state == "running" else view.state
     )
     out.print(f"campaign {campaign_id}: {state}")
+    if wait:
+        _followed_exit(campaign_id, *store.campaign_state(campaign_id))
 
 
 @app.command()
@@ -485,6 +577,87 @@ def providers_check(as_json: Annotated[bool, typer.Option("--json")] = False) ->
         out.print(table)
     if any(r["configured"] and not r["ok"] for r in rows):
         raise typer.Exit(1)
+
+
+# ---- opt-outs: the suppression list -------------------------------------------------------------------
+optouts_app = typer.Typer(help="The suppression list: numbers that opted out (the loader rejects them).")
+app.add_typer(optouts_app, name="optouts")
+
+
+def _suppression_rows(store: Store) -> list[dict[str, str]]:
+    return [
+        {"phone": s.phone, "reason": s.reason, "created_at": s.created_at.isoformat()}
+        for s in store.suppressions()
+    ]
+
+
+def _phones_or_fail(values: list[str]) -> list[str]:
+    """Every value as E.164, or bad input naming the first that is not an Iranian mobile."""
+    from campaigns.normalise import normalise_one
+
+    phones = []
+    for value in values:
+        phone, why = normalise_one(value)
+        if phone is None:
+            raise BadInput(f"{value!r} is {why}; give Iranian mobile numbers such as 09121234567")
+        phones.append(phone)
+    return phones
+
+
+@optouts_app.callback(invoke_without_command=True)
+def optouts(
+    ctx: typer.Context,
+    collect: Annotated[
+        bool, typer.Option("--collect", help="read the providers' inboxes for opt-outs now")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """List the suppression list; --collect first reads the inboxes for opt-out replies."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from workers.operations.optout import collect_optouts, inbox_clients
+
+    settings = _settings()
+    store = _store(settings)
+    deps = _deps(settings, store)
+    if collect and not inbox_clients(deps):
+        inboxes = ", ".join(n for n in NAMES if client_class(n).capabilities.inbox)
+        err.print(f"no provider with an inbox is configured ({inboxes}): nothing to collect")
+    added = collect_optouts(deps) if collect else None
+    rows = _suppression_rows(store)
+    if as_json:
+        _emit({"added": added, "suppressions": rows}, True)
+        return
+    if added is not None:
+        err.print(f"{added} new opt-out{'s' if added != 1 else ''} collected")
+    table = Table("phone", "reason", "since")
+    for r in rows:
+        table.add_row(r["phone"], r["reason"], r["created_at"][:19])
+    out.print(table)
+    out.print(f"{len(rows)} suppressed number{'s' if len(rows) != 1 else ''}")
+
+
+@optouts_app.command("add")
+def optouts_add(
+    phones: Annotated[list[str], typer.Argument(metavar="PHONE...")],
+    reason: Annotated[str, typer.Option("--reason", help="why (kept with the number)")] = "added by hand",
+) -> None:
+    """Suppress numbers by hand (an opt-out received by phone, e-mail, in the shop)."""
+    numbers = _phones_or_fail(phones)  # all checked before anything is written
+    settings = _settings()
+    store = _store(settings)
+    text = reason.strip() or "added by hand"
+    added = store.suppress(numbers, text if text.startswith("opted out") else f"opted out: {text}")
+    out.print(f"{added} added, {len(set(numbers)) - added} already suppressed")
+
+
+@optouts_app.command("remove")
+def optouts_remove(phones: Annotated[list[str], typer.Argument(metavar="PHONE...")]) -> None:
+    """Take numbers off the suppression list (they asked to hear from you again)."""
+    numbers = _phones_or_fail(phones)
+    settings = _settings()
+    removed = _store(settings).unsuppress(numbers)
+    out.print(f"{removed} removed, {len(set(numbers)) - removed} were not suppressed")
 
 
 @app.command()

@@ -1,14 +1,22 @@
 """Per-recipient reports (CSV or Excel), streamed from the store.
 
 Columns: phone, state, provider_message_id, provider_status, error, sent_at, delivered_at, then the
-CSV's own columns. Text that a spreadsheet would run as a formula (=, +, -, @ first) is made inert
-with a leading apostrophe; our own E.164 phone column is digits after '+' and left as it is.
+CSV's own columns. Every cell is made safe for spreadsheets (OWASP "CSV injection"), whichever
+column it is in, since the error text and provider codes come from outside as much as the CSV's own
+columns do:
+
+- CSV: a text starting with `=`, `+`, `-`, `@`, tab or carriage return gets a leading apostrophe,
+  which spreadsheets read as "this is text". A plain signed number (`+989121234567`, `-1`, `+1.5`)
+  is left as it is: it cannot call anything, and the E.164 phone column stays exact.
+- Excel: every value is written as a string cell (`t="inlineStr"`), which a spreadsheet never
+  evaluates, so the text is kept exactly, apostrophe-free; characters XML cannot hold are dropped.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import re
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,15 +34,29 @@ BASE_COLUMNS = [
     "delivered_at",
 ]
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?\d+(?:\.\d+)?")
+_NOT_IN_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
 def spreadsheet_safe(value: Any) -> Any:
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
+    """A CSV cell a spreadsheet will not run as a formula (a leading apostrophe when needed)."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START) and not _PLAIN_NUMBER.fullmatch(value):
         return "'" + value
     return value
 
 
+def _text_cell(ws: Any, value: Any) -> Any:
+    """An Excel cell that holds `value` as text, never as a formula."""
+    from openpyxl.cell import WriteOnlyCell
+
+    text = _NOT_IN_XML.sub("", "" if value is None else str(value))
+    cell = WriteOnlyCell(ws, text)
+    cell.data_type = "s"  # openpyxl would make "=…" a formula
+    return cell
+
+
 def report_rows(store: Store, campaign_id: int, columns: list[str]) -> Iterator[list[Any]]:
+    """The report's rows as they are stored (not yet made safe: that depends on the file type)."""
     for r in store.recipients_rows(campaign_id):
         fields = json.loads(r["fields"] or "{}")
         base = [
@@ -42,11 +64,11 @@ def report_rows(store: Store, campaign_id: int, columns: list[str]) -> Iterator[
             r["state"],
             r["provider_message_id"] or "",
             r["provider_status"] or "",
-            spreadsheet_safe(r["error"] or ""),
+            r["error"] or "",
             r["sent_at"].isoformat() if r["sent_at"] else "",
             r["delivered_at"].isoformat() if r["delivered_at"] else "",
         ]
-        yield base + [spreadsheet_safe(fields.get(c, "")) for c in columns]
+        yield base + [fields.get(c, "") for c in columns]
 
 
 def write_report(store: Store, campaign_id: int, out: Path) -> Counter[str]:
@@ -61,16 +83,16 @@ def write_report(store: Store, campaign_id: int, out: Path) -> Counter[str]:
 
         wb = Workbook(write_only=True)
         ws = wb.create_sheet("recipients")
-        ws.append(header)
+        ws.append([_text_cell(ws, h) for h in header])
         for row in report_rows(store, campaign_id, columns):
             counts[row[1]] += 1
-            ws.append(row)
+            ws.append([_text_cell(ws, v) for v in row])
         wb.save(out)
         return counts
     with out.open("w", newline="", encoding="utf-8-sig") as fh:  # BOM: Excel then reads Persian right
         writer = csv.writer(fh)
-        writer.writerow(header)
+        writer.writerow([spreadsheet_safe(h) for h in header])
         for row in report_rows(store, campaign_id, columns):
             counts[row[1]] += 1
-            writer.writerow(row)
+            writer.writerow([spreadsheet_safe(v) for v in row])
     return counts

@@ -2,7 +2,8 @@
 
 It decides nothing itself (dramatiq's StubBroker in spirit): it asks the store what is claimable,
 hands chunk ids to `send_chunk`, reconciles `unknown` chunks, runs the housekeeping of
-`release_due`, and polls delivery status, until the campaign has nothing left to wait for.
+`release_due`, and polls delivery status (collecting opt-out replies every `optout_every` seconds
+on the way), until the campaign has nothing left to wait for.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from campaigns.states import CampaignState
 from campaigns.store import utcnow
 from workers.deps import WorkerDeps
+from workers.operations.optout import collect_optouts
 from workers.operations.poll import poll_once
 from workers.operations.reconcile import reconcile_chunk
 from workers.operations.release import release_due
@@ -42,6 +44,15 @@ class LocalRunner:
         self.tick = tick
         self.reconcile_every = reconcile_every
         self._reconciled_at: dict[int, float] = {}
+        self._optouts_at = -1e9
+
+    def _collect_optouts(self) -> None:
+        """Read the inboxes for opt-outs, at most every `settings.optout_every` seconds (0: never)."""
+        every = self.deps.settings.optout_every
+        now = time.monotonic()
+        if every > 0 and now - self._optouts_at >= every:
+            self._optouts_at = now
+            collect_optouts(self.deps)
 
     def _reconcile(self) -> None:
         """Ask about `unknown` chunks, each at most every `reconcile_every` seconds (not every tick)."""
@@ -115,6 +126,7 @@ class LocalRunner:
             release_due(self.deps)
             self._reconcile()
             looked = poll_once(self.deps)
+            self._collect_optouts()
             if looked and progress:
                 progress()
             release_due(self.deps)

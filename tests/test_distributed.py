@@ -132,3 +132,54 @@ def test_worker_killed_mid_campaign_loses_nothing_and_sends_nothing_twice(cluste
     counts = wait_completed(cluster["db"], campaign, timeout=180)
     assert sum(counts.values()) == summary["recipients"]
     once_each(cluster["state"], summary["recipients"])
+
+
+def test_send_wait_follows_the_workers_to_completion(cluster):
+    """`send --wait` with a broker: enqueue, then two bars read from the database until completed (exit 0)."""
+    cluster["spawn"]("worker", "-c", "4", "-n", "w1@%h")
+    cluster["spawn"]("beat", "-s", str(cluster["tmp"] / "beat-schedule"))
+    src = cluster["tmp"] / "list.csv"
+    write_demo_csv(src, 600, seed=6)
+    done = subprocess.run(
+        [*EXE, "send", str(src), "--provider", "ghasedak", "--message", "Hi {name}", "--wait", "--json"],
+        env=cluster["env"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert summary["state"] == "completed"
+    assert "sending" in done.stderr and "delivery" in done.stderr  # the two bars
+    view = Store.from_url(cluster["db"]).campaign(summary["campaign"])
+    assert view.state == "completed" and sum(view.counts.values()) == summary["recipients"]
+    assert "pending" not in view.counts and "sent" not in view.counts
+    once_each(cluster["state"], summary["recipients"])
+    watched = subprocess.run(
+        [*EXE, "watch", str(summary["campaign"])],
+        env=cluster["env"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert watched.returncode == 0, watched.stderr
+
+
+def test_send_wait_stops_at_a_pause_with_the_reason_and_exit_1(cluster):
+    cluster["state"].credit["ghasedak"] = 250
+    cluster["spawn"]("worker", "-c", "4", "-n", "w1@%h")
+    cluster["spawn"]("beat", "-s", str(cluster["tmp"] / "beat-schedule"))
+    src = cluster["tmp"] / "list.csv"
+    write_demo_csv(src, 600, seed=6)
+    done = subprocess.run(
+        [*EXE, "send", str(src), "--provider", "ghasedak", "--message", "Hi {name}", "--wait", "--json"],
+        env=cluster["env"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 1, done.stderr
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert summary["state"] == "paused"
+    assert "paused: ghasedak code 9" in done.stderr
+    assert f"smsdispatch resume {summary['campaign']}" in done.stderr

@@ -425,3 +425,22 @@ def test_not_a_workbook(tmp_path: Path) -> None:
 
 def test_missing_file(tmp_path: Path) -> None:
     assert load_error(tmp_path / "nope.csv") == f"{tmp_path / 'nope.csv'} does not exist; check the file name"
+
+
+def test_rejects_file_shows_the_reason_a_number_was_suppressed(tmp_path: Path) -> None:
+    rows = [["a", "09121234567"], ["b", "۰۹۳۵ ۱۲۳ ۴۵۶۷"], ["c", "09901112222"], ["d", "09121112233"]]
+    path = write_csv(tmp_path / "r.csv", rows, header=["name", "Mobile"])
+    suppressed = {
+        "+989351234567": "opted out: replied 'لغو ۱۱' via ghasedak",
+        "+989901112222": "called the shop",
+        "+989121112233": "",
+        "junk": "ignored",
+    }
+    frame, loader = load(path, rejects_path=tmp_path / "rejects.csv", suppressed=suppressed)
+    assert frame["row"].tolist() == [2]
+    assert loader.stats.suppressed == 3
+    assert read_rejects(tmp_path / "rejects.csv")[1:] == [
+        ["3", "۰۹۳۵ ۱۲۳ ۴۵۶۷", "opted out: replied 'لغو ۱۱' via ghasedak", "b"],
+        ["4", "09901112222", "opted out: called the shop", "c"],
+        ["5", "09121112233", "opted out", "d"],
+    ]

@@ -189,7 +189,7 @@ def test_lease_expiry_makes_unknown_and_hold_marks_recipients(store: Store) -> N
     store.claim_chunk(chunk_id, attempt, timedelta(seconds=1))
     assert store.expire_leases(datetime.now(UTC) + timedelta(seconds=5)) == [chunk_id]
     assert store.unknown_chunks() == [chunk_id]
-    assert store.hold_unknown(chunk_id, "cannot ask") == 2
+    assert store.hold_unknown(store.load_chunk(chunk_id), "cannot ask") == 2
     assert store.campaign(cid).counts == {RecipientState.UNKNOWN: 2}
     assert store.complete_finished() == [cid]
 
@@ -285,6 +285,73 @@ def test_stale_chunks_are_found_for_publishing_again(store: Store) -> None:
     assert (chunk_id, 1) in store.stale_chunks(now - timedelta(seconds=60), later)
     store.pause(cid)
     assert store.stale_chunks(later, later) == []
+
+
+def test_stale_chunks_skip_campaigns_outside_their_window(store: Store) -> None:
+    from dataclasses import replace
+
+    from campaigns.windows import closed_windows
+
+    inside = make_campaign(store, phones(4), batch=2)
+    df = pd.DataFrame({"row": [2, 3], "phone": phones(2, start=100), "name": ["a", "b"]})
+    spec = CampaignSpec(
+        name="w", provider="ghasedak", account="acct", sender="1", message="x", personalised=False
+    )
+    windowed = store.create_campaign(
+        replace(spec, window="09:00-21:00"), plan([df], Template("x"), 2, ["name"])
+    )
+    assert store.running_windows() == {windowed: "09:00-21:00"}
+    night = datetime(2026, 12, 4, 19, 0, tzinfo=UTC)  # 22:30 Tehran: closed
+    closed = closed_windows(store.running_windows(), night)
+    assert closed == {windowed: datetime(2026, 12, 5, 5, 30, tzinfo=UTC)}  # 09:00 Tehran next day
+    later = datetime.now(UTC) + timedelta(seconds=1)
+    stale = store.stale_chunks(later, later, exclude_campaigns=closed)
+    campaigns_of = {store.load_chunk(c).campaign_id for c, _ in stale}
+    assert campaigns_of == {inside}
+    assert len(store.stale_chunks(later, later)) == 3
+
+
+def test_a_stale_reconciliation_never_touches_a_chunk_that_moved_on(store: Store) -> None:
+    """Two reconciliations of one `unknown` chunk overlap (beat asks again every sweep): the first
+    re-queues it and a worker claims it; the second, late, must neither re-queue the chunk being
+    sent (a second claim would send it twice) nor hold its recipients."""
+    cid = make_campaign(store, phones(4), batch=4)
+    ((chunk_id, attempt),) = store.claimable_chunks(campaign_id=cid)
+    claimed = store.claim_chunk(chunk_id, attempt, LEASE)
+    assert store.chunk_unknown(claimed, "read timeout")
+    first, late = store.load_chunk(chunk_id), store.load_chunk(chunk_id)
+
+    assert store.record_reconciled(first, [], requeue=True)  # not found at the provider: queue again
+    resent = store.claim_chunk(chunk_id, first.attempt, LEASE)
+    assert resent is not None and resent.attempt == first.attempt + 1
+
+    assert not store.record_reconciled(late, [], requeue=True)
+    assert store.hold_unknown(late, "cannot ask") == 0
+    assert not store.resend_unknown(late, "policy")
+    view = store.campaign(cid)
+    assert view.chunk_counts == {ChunkState.SENDING: 1}
+    assert view.counts == {RecipientState.PENDING: 4}
+    assert store.claim_chunk(chunk_id, first.attempt, LEASE) is None  # nobody else can claim it
+
+
+def test_a_late_sender_cannot_close_or_requeue_the_next_attempt(store: Store) -> None:
+    """The first sender's lease ran out, reconciliation queued the chunk again and a second worker
+    claimed it; whatever the first sender records now must not touch the second attempt."""
+    cid = make_campaign(store, phones(4), batch=4)
+    ((chunk_id, attempt),) = store.claimable_chunks(campaign_id=cid)
+    slow = store.claim_chunk(chunk_id, attempt, timedelta(seconds=1))
+    assert store.expire_leases(datetime.now(UTC) + timedelta(seconds=5)) == [chunk_id]
+    assert store.record_reconciled(store.load_chunk(chunk_id), [], requeue=True)
+    second = store.claim_chunk(chunk_id, slow.attempt, LEASE)
+    assert second is not None
+
+    assert not store.record_send(slow, [], requeue=False)
+    assert not store.record_send(slow, [], requeue=True)
+    store.pause_for_account(slow, "credit")
+    assert store.split_chunk(slow, "refused") is None
+    assert not store.chunk_failed(slow, "bad request")
+    assert store.campaign(cid).chunk_counts == {ChunkState.SENDING: 1}
+    assert store.claim_chunk(chunk_id, second.attempt, LEASE) is None
 
 
 def test_a_send_result_writes_only_recipients_still_pending(store: Store) -> None:

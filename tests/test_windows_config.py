@@ -6,10 +6,10 @@ from datetime import UTC, datetime, time
 
 import pytest
 
-from campaigns.windows import WhenError, Window, parse_when, parse_window
+from campaigns.windows import WhenError, Window, closed_windows, parse_when, parse_window
 from dispatcher.config import load_config
 from workers.errors import ConfigurationError, redact
-from workers.settings import Secret, parse_rate
+from workers.settings import DispatchSettings, Secret, parse_rate
 
 
 @pytest.mark.parametrize(
@@ -38,9 +38,25 @@ def test_window():
     assert not w.is_open(datetime(2026, 12, 4, 18, 0, tzinfo=UTC))  # 21:30 Tehran
     night = parse_window("22:00-06:00")
     assert night.is_open(datetime(2026, 12, 4, 20, 0, tzinfo=UTC))  # 23:30 Tehran
+    assert w.next_open(datetime(2026, 12, 4, 6, 0, tzinfo=UTC)) == datetime(2026, 12, 4, 6, 0, tzinfo=UTC)
+    assert w.next_open(datetime(2026, 12, 4, 18, 0, tzinfo=UTC)) == datetime(2026, 12, 5, 5, 30, tzinfo=UTC)
+    assert night.next_open(datetime(2026, 12, 4, 10, 0, tzinfo=UTC)) == datetime(
+        2026, 12, 4, 18, 30, tzinfo=UTC
+    )
     for bad in ("9-5", "25:00-01:00", "10:00-10:00"):
         with pytest.raises(WhenError):
             parse_window(bad)
+
+
+def test_closed_windows_names_the_opening_time():
+    at = datetime(2026, 12, 4, 19, 0, tzinfo=UTC)  # 22:30 Tehran
+    windows = {1: "09:00-21:00", 2: "22:00-06:00", 3: "21:00-23:00"}
+    assert closed_windows(windows, at) == {1: datetime(2026, 12, 5, 5, 30, tzinfo=UTC)}
+
+
+def test_default_send_window_setting():
+    assert DispatchSettings.from_env({"SMSDISPATCH_SEND_WINDOW": "09:00-21:00"}).send_window == "09:00-21:00"
+    assert DispatchSettings.from_env({}).send_window == ""
 
 
 def test_config_files_add_but_never_override(tmp_path):

@@ -55,9 +55,21 @@ def make_app(settings: DispatchSettings | None = None) -> Celery:
         beat_schedule={
             "sweep": {"task": "smsdispatch.sweep", "schedule": SWEEP_EVERY},
             "poll": {"task": "smsdispatch.poll", "schedule": POLL_EVERY},
+            **optout_schedule(settings),
         },
     )
     return app
+
+
+def optout_schedule(settings: DispatchSettings) -> dict[str, dict[str, object]]:
+    """Opt-out collection every SMSDISPATCH_OPTOUT_EVERY seconds (0: never); a run not started by the
+    next one's time expires, so workers back from an outage do not replay a backlog of them."""
+    every = settings.optout_every
+    if every <= 0:
+        return {}
+    return {
+        "optouts": {"task": "smsdispatch.collect_optouts", "schedule": every, "options": {"expires": every}}
+    }
 
 
 app = make_app()

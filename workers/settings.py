@@ -162,6 +162,9 @@ class DispatchSettings:
     poll_max_age: float = 72 * 3600  # no final report after this long -> expired
     reconcile_max_age: float = 3600  # still undecided after this long -> the campaign's policy decides
     queued_grace: float = 120  # a queued chunk older than this is published again (broker lost it)
+    send_window: str = ""  # default daily window (Tehran time, "09:00-21:00") for campaigns given none
+    optout_every: float = 60  # seconds between opt-out collections from the inboxes; 0 = never
+    optout_keywords: str = ""  # comma list replacing campaigns.optout.DEFAULT_KEYWORDS; "" = the default
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> DispatchSettings:
@@ -197,4 +200,7 @@ class DispatchSettings:
             poll_max_age=num("POLL_MAX_AGE", cls.poll_max_age),
             reconcile_max_age=num("RECONCILE_MAX_AGE", cls.reconcile_max_age),
             queued_grace=num("QUEUED_GRACE", cls.queued_grace),
+            send_window=env_get(env, PREFIX + "SEND_WINDOW"),
+            optout_every=num("OPTOUT_EVERY", cls.optout_every),
+            optout_keywords=env_get(env, PREFIX + "OPTOUT_KEYWORDS"),
         )

@@ -96,8 +96,12 @@ class Balance:
 
 
 @dataclass(frozen=True, slots=True)
-class InboxMessage:
+class InboundMessage:
+    """One SMS received on our line (an inbox row), as the opt-out collector needs it."""
+
+    provider: str
     message_id: str
-    sender: str  # E.164 when it parses as an Iranian mobile, raw otherwise
+    phone: str | None  # the sender in E.164 when it is an Iranian mobile, else None
+    sender: str  # the sender as the provider wrote it
     text: str
-    received_at: str | None = None
+    received_at: str | None = None  # as the provider wrote it: no source gives its time zone

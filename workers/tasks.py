@@ -11,7 +11,8 @@ from functools import cache
 from campaigns.store import Store
 from workers.celery_app import MAX_COUNTDOWN, app
 from workers.deps import ProviderPool, WorkerDeps
-from workers.dispatch import publish_due
+from workers.dispatch import publish_campaign, publish_due
+from workers.operations.optout import collect_optouts
 from workers.operations.poll import POLL_TICK_MAX, plan_polls, poll_batch
 from workers.operations.reconcile import reconcile_chunk
 from workers.operations.release import release_due
@@ -64,7 +65,14 @@ def poll_batch_task(recipient_ids: list[int]) -> None:
 @app.task(name="smsdispatch.sweep")
 def sweep_task() -> None:
     deps = worker_deps()
-    release_due(deps)
+    released = release_due(deps)
+    for campaign_id in released.started:  # a scheduled campaign's time came: ring now, not after the grace
+        publish_campaign(deps.store, campaign_id, send_chunk_task)
     for chunk_id in deps.store.unknown_chunks():
         reconcile_task.delay(chunk_id)
     publish_due(deps.store, deps.settings, send_chunk_task)
+
+
+@app.task(name="smsdispatch.collect_optouts")
+def collect_optouts_task() -> None:
+    collect_optouts(worker_deps())

@@ -5,14 +5,21 @@ code 401 "apikey is invalid"), missing fields -> HTTP 400 with code 400 and the 
 empty lists -> 2, more than 100 numbers or ids -> 3, parallel lists of different lengths -> 4, a number that is not an
 Iranian mobile -> 8, not enough credit -> 9, an unknown path -> HTTP 404 with code 404 and items "".
 The seed gives no HTTP status for codes below 400, so those come with HTTP 200 (clients read the body either way).
+
+Inbox (seed 004): `sms/receive/last` (`linenumber`, `isread`; at most 100 rows) and `sms/receive/paging`
+(`linenumber`, `isread`, `fromdate`/`todate` Unix seconds, `page` from 0, `offset` rows per page, at most 200;
+`totalcount` beside `items`, as in the seed's sample). Rows: messageid, message, sender, linenumber, receivedate.
+Assumptions of this twin where the seed is silent: `sms/receive/last` with isread=0 marks what it returns read,
+`sms/receive/paging` marks nothing; `receivedate` is Tehran time; an `offset` above 200 is served as 200; rows
+come oldest first; `todate` covers all of its second.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import time
 from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -58,6 +65,8 @@ DELIVERY_CODES: dict[str, int] = {
 }
 UNKNOWN_ID = -1
 _MOBILE = re.compile(r"^989\d{9}$")
+MAX_RECEIVE_LAST, MAX_RECEIVE_PAGE = 100, 200
+TEHRAN = timezone(timedelta(hours=3, minutes=30))
 
 
 def envelope(code: int | str, message: str, items: Any = None, status: int = 200) -> Response:
@@ -197,8 +206,27 @@ def account_info(form: dict[str, str], state: SandboxState) -> Response:
     return envelope(200, "success", {"balance": balance, "expire": EXPIRE})
 
 
+def inbox_rows(state: SandboxState, line: str, want_read: bool) -> list[dict[str, Any]]:
+    """The inbox items on that line (an item without a line is everyone's) in that read state, oldest first."""
+    return [
+        item
+        for item in state.inbox.get(PROVIDER, [])
+        if bool(item["read"]) == want_read and (not item["line"] or digits(item["line"]) == digits(line))
+    ]
+
+
+def inbox_item(item: dict[str, Any], line: str) -> dict[str, Any]:
+    return {
+        "messageid": int(item["id"]),
+        "message": item["text"],
+        "sender": item["sender"],
+        "linenumber": item["line"] or line,
+        "receivedate": datetime.fromtimestamp(item["at"], TEHRAN).strftime("%Y-%m-%dT%H:%M:%S"),
+    }
+
+
 def receive_last(form: dict[str, str], state: SandboxState) -> Response:
-    """Up to 100 messages on that line, unread (isread=0, then marked read) or read (isread=1)."""
+    """Up to 100 messages on that line, unread (isread=0, then marked read: an assumption) or read (isread=1)."""
     missing = required(form, "linenumber", "isread")
     if missing:
         return missing
@@ -207,24 +235,32 @@ def receive_last(form: dict[str, str], state: SandboxState) -> Response:
         return early
     want_read, line = form["isread"].strip() == "1", form["linenumber"].strip()
     with state.lock:
-        rows = [
-            item
-            for item in state.inbox.get(PROVIDER, [])
-            if bool(item["read"]) == want_read and (not item["line"] or digits(item["line"]) == digits(line))
-        ][:MAX_LIST]
+        rows = inbox_rows(state, line, want_read)[:MAX_RECEIVE_LAST]
         for item in rows:
             item["read"] = True
-    items = [
-        {
-            "messageid": int(item["id"]),
-            "message": item["text"],
-            "sender": item["sender"],
-            "linenumber": item["line"] or line,
-            "receivedate": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(item["at"])),
-        }
-        for item in rows
-    ]
-    return envelope(200, "success", items)
+    return envelope(200, "success", [inbox_item(item, line) for item in rows])
+
+
+def receive_paging(form: dict[str, str], state: SandboxState) -> Response:
+    """One page of the messages received between fromdate and todate (Unix seconds), in that read state."""
+    missing = required(form, "linenumber", "isread", "fromdate", "todate", "page", "offset")
+    if missing:
+        return missing
+    try:
+        start, end = int(form["fromdate"]), int(form["todate"])
+        page, size = int(form["page"]), min(int(form["offset"]), MAX_RECEIVE_PAGE)
+    except ValueError:
+        return envelope(400, json.dumps(["fromdate, todate, page and offset are numbers"]), None, status=400)
+    early = before_accept(state.take_fault(PROVIDER, "inbox"), render_code, TRANSIENT_CODE)
+    if early is not None:
+        return early
+    want_read, line = form["isread"].strip() == "1", form["linenumber"].strip()
+    with state.lock:
+        rows = [i for i in inbox_rows(state, line, want_read) if start <= i["at"] < end + 1]
+    items = [inbox_item(item, line) for item in rows[max(page, 0) * size : (max(page, 0) + 1) * max(size, 0)]]
+    return json_response(
+        {"result": {"code": 200, "message": "success"}, "items": items, "totalcount": len(rows)}
+    )
 
 
 ROUTES: dict[str, Callable[[dict[str, str], SandboxState], Response]] = {
@@ -234,6 +270,7 @@ ROUTES: dict[str, Callable[[dict[str, str], SandboxState], Response]] = {
     "sms/status": status,
     "account/info": account_info,
     "sms/receive/last": receive_last,
+    "sms/receive/paging": receive_paging,
 }
 
 

@@ -11,6 +11,8 @@ status, so that is this sandbox's assumption. Codes are the provider's own (§3B
 The sent-box rows of `GetMessages`/`GetMessagesByDateRange` use the official SDK's MessageInfo names
 (messageId, content, actionDateTime, messageType, sender, receiver, isRead) plus `batchSmsId`, which the
 SDK does not show: that field is an assumption of this sandbox. Dates are ISO-8601 in Tehran time.
+`GetMessages` with messageType 1 lists the inbox oldest first and marks nothing read (the order and the
+read marking are not documented: assumptions of this sandbox).
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ the status example of providers.md §2A (the official C# model's camelCase `mess
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -31,11 +32,15 @@ from workers.providers.ghasedak import (
     DELIVERY,
     GhasedakClient,
     build_bulk_form,
+    build_inbox_form,
     build_pair_form,
     error_class,
+    format_inbox_cursor,
+    inbox_total,
     local_number,
     parse_balance,
     parse_envelope,
+    parse_inbox_cursor,
     parse_inbox_items,
     parse_lookup_items,
     parse_send_items,
@@ -222,12 +227,37 @@ def test_parse_balance():
 def test_parse_inbox():
     _, _, items = parse_envelope(fixture("receive_last"))
     (msg,) = parse_inbox_items(items)
-    assert (msg.message_id, msg.sender, msg.text, msg.received_at) == (
+    assert (msg.provider, msg.message_id, msg.phone, msg.sender, msg.text, msg.received_at) == (
+        "ghasedak",
         "1020",
         "+989122222222",
+        "09122222222",
         "test",
-        "2017-10-16T12:31:1",
+        "2017-10-16T12:31:1",  # kept as written: the seed gives no time zone
     )
+
+
+def test_parse_inbox_keeps_a_sender_that_is_no_mobile():
+    (msg,) = parse_inbox_items([{"messageid": 5, "message": "x", "sender": "1000777"}])
+    assert (msg.phone, msg.sender) == (None, "1000777")
+    assert parse_inbox_items(None) == [] and parse_inbox_items("") == []
+
+
+def test_inbox_paging_form_and_cursor():
+    assert build_inbox_form("10008566", 0, 100, 200, 3) == {
+        "linenumber": "10008566",
+        "isread": "0",
+        "fromdate": "100",
+        "todate": "200",
+        "page": "3",
+        "offset": "200",
+    }
+    assert inbox_total({"result": {}, "items": [], "totalcount": 1000}) == 1000
+    assert inbox_total({"items": []}) is None
+    cursor = format_inbox_cursor(1700000000, {"9", "10", ""})
+    assert parse_inbox_cursor(cursor) == (1700000000, frozenset({"9", "10"}))
+    assert parse_inbox_cursor(None) == (None, frozenset())
+    assert parse_inbox_cursor("garbage") == (None, frozenset())
 
 
 def test_parse_lookup():
@@ -477,10 +507,63 @@ def test_reconcile_within_grace_stays_unknown(sandbox, sandbox_environ):
     assert result.outcome is SendOutcome.NOT_SENT
 
 
-def test_inbox_reads_unread_messages_once(sandbox, sandbox_environ):
-    sandbox.state.add_inbound("ghasedak", "09122222222", "لغو", line="10008566")
-    sandbox.state.add_inbound("ghasedak", "09123333333", "other line", line="3000")
+def test_inbox_reads_read_and_unread_replies_on_our_line(sandbox, sandbox_environ):
+    state = sandbox.state
+    state.add_inbound("ghasedak", "09122222222", "لغو", line="10008566")
+    state.add_inbound("ghasedak", "09123333333", "other line", line="3000")
+    state.add_inbound("ghasedak", "09124444444", "stop", line="10008566")["read"] = True
     client = client_for(sandbox_environ)
-    (msg,) = client.inbox()
-    assert (msg.sender, msg.text) == ("+989122222222", "لغو")
-    assert client.inbox() == []
+    messages, cursor = client.inbox(None)
+    assert sorted((m.phone, m.text) for m in messages) == [
+        ("+989122222222", "لغو"),
+        ("+989124444444", "stop"),
+    ]
+    until, seen = parse_inbox_cursor(cursor)
+    assert until is not None and len(seen) == 2
+    again, cursor2 = client.inbox(cursor)  # the overlap re-reads them, the cursor skips them
+    assert again == [] and parse_inbox_cursor(cursor2)[0] >= until
+    state.add_inbound("ghasedak", "09125555555", "لغو11", line="10008566")
+    new, _ = client.inbox(cursor2)
+    assert [(m.phone, m.text) for m in new] == [("+989125555555", "لغو11")]
+
+
+def test_inbox_window_starts_at_the_cursor_minus_the_overlap(sandbox, sandbox_environ):
+    state = sandbox.state
+    old = state.add_inbound("ghasedak", "09122222222", "لغو", line="10008566")
+    old["at"] -= 3600  # an hour ago
+    client = client_for(sandbox_environ, inbox_overlap="60")
+    cursor = format_inbox_cursor(int(time.time()) - 600, set())  # read up to ten minutes ago
+    messages, _ = client.inbox(cursor)
+    assert messages == []  # before the window
+    messages, _ = client_for(sandbox_environ, inbox_lookback="7200").inbox(None)
+    assert [m.text for m in messages] == ["لغو"]  # the first pass reaches back INBOX_LOOKBACK
+
+
+def test_inbox_reads_every_page(sandbox, sandbox_environ):
+    for i in range(450):
+        sandbox.state.add_inbound("ghasedak", f"0912{i:07d}", "لغو", line="10008566")
+    messages, _ = client_for(sandbox_environ, inbox_isread="0").inbox(None)
+    assert len({m.phone for m in messages}) == 450
+    assert sandbox.state.calls[("ghasedak", "inbox")] == 3  # 200 + 200 + 50
+
+
+def test_inbox_errors_and_settings(sandbox, sandbox_environ):
+    sandbox.state.add_fault(Fault("ghasedak", op="inbox", kind="code", code=5))
+    with pytest.raises(TransientError):  # 5: cannot fetch new messages
+        client_for(sandbox_environ).inbox(None)
+    no_line = {k: v for k, v in sandbox_environ.items() if k != "SMSDISPATCH_GHASEDAK_SENDER"}
+    with pytest.raises(ConfigurationError):
+        client_for(no_line).inbox(None)
+    for key, value in (("inbox_isread", "2"), ("inbox_overlap", "-1"), ("inbox_lookback", "a week")):
+        with pytest.raises(ConfigurationError):
+            client_for(sandbox_environ, **{key: value})
+
+
+def test_paging_twin_requires_the_seed_fields(sandbox):
+    reply = requests.post(
+        f"{sandbox.url}/ghasedak/v2/sms/receive/paging",
+        data={"linenumber": "10008566", "isread": "0"},
+        headers={"apikey": DEFAULT_CREDENTIALS["ghasedak"]["apikey"]},
+        timeout=5,
+    )
+    assert reply.status_code == 400 and "fromdate is required" in reply.json()["result"]["message"]

@@ -280,13 +280,28 @@ def test_one_sent_row_proves_one_message():
 def test_parse_inbox():
     _, result = mp.parse_envelope(fixture("inbox"))
     first, second = mp.parse_inbox(result["messages"])
-    assert (first.message_id, first.sender, first.text, first.received_at) == (
+    assert (first.provider, first.message_id, first.phone, first.text, first.received_at) == (
+        "mediapayamak",
         "5501",
         "+989121234567",
         "لغو",
         "2025-03-01T11:00:00",
     )
-    assert second.sender == "1000777"  # not a mobile: kept as given
+    assert (second.phone, second.sender) == (None, "1000777")  # not a mobile: no phone, sender as given
+
+
+def test_inbox_body_and_cursor_filter():
+    assert mp.build_inbox_body("50004001", 1001) == {
+        "messageType": 1,
+        "fromNumbers": "50004001",
+        "index": 1001,
+        "count": 1000,
+    }
+    _, result = mp.parse_envelope(fixture("inbox"))
+    messages = mp.parse_inbox(result["messages"])
+    assert [m.message_id for m in mp.newer_than(messages, 5501)] == ["5502"]
+    odd = mp.parse_inbox([{"messageId": None, "sender": "09121234567", "content": "stop"}])
+    assert mp.newer_than(odd, 10**9) == odd  # no id to place it by: kept
 
 
 def test_credit_fixture():
@@ -505,11 +520,40 @@ def test_reconcile_date_format_is_a_setting(sandbox, sandbox_environ):
         c.reconcile(batch(c, PHONES[:1]), datetime.now(UTC))
 
 
-def test_inbox(sandbox, sandbox_environ):
+def test_inbox_reads_above_the_cursor(sandbox, sandbox_environ):
     sandbox.state.add_inbound("mediapayamak", "09121234567", "لغو11", line="50004001")
     sandbox.state.add_inbound("mediapayamak", "09351234567", "elsewhere", line="3000")
-    (msg,) = client(sandbox_environ).inbox()
-    assert (msg.sender, msg.text) == ("+989121234567", "لغو11") and msg.received_at
+    c = client(sandbox_environ)
+    (msg,), cursor = c.inbox(None)
+    assert (msg.phone, msg.text, msg.provider) == (
+        "+989121234567",
+        "لغو11",
+        "mediapayamak",
+    ) and msg.received_at
+    assert cursor == msg.message_id
+    assert c.inbox(cursor) == ([], cursor)  # nothing new: same cursor
+    sandbox.state.add_inbound("mediapayamak", "09121112222", "stop", line="50004001")
+    (new,), cursor2 = c.inbox(cursor)
+    assert new.phone == "+989121112222" and int(cursor2) > int(cursor)
+
+
+def test_inbox_reads_every_page_by_row_index(sandbox, sandbox_environ):
+    for i in range(1001):
+        sandbox.state.add_inbound("mediapayamak", f"0912{i:07d}", "لغو", line="50004001")
+    messages, cursor = client(sandbox_environ).inbox(None)
+    assert len({m.phone for m in messages}) == 1001
+    assert cursor == messages[-1].message_id
+
+
+def test_inbox_errors_and_settings(sandbox, sandbox_environ):
+    sandbox.state.add_fault(Fault("mediapayamak", op="inbox", kind="code", code=-6))
+    with pytest.raises(TransientError):
+        client(sandbox_environ).inbox(None)
+    with pytest.raises(ConfigurationError):
+        client(sandbox_environ, INBOX_ORDER="oldest")
+    no_line = {k: v for k, v in sandbox_environ.items() if k != P + "SENDER"}
+    with pytest.raises(ConfigurationError):
+        client(no_line).inbox(None)
 
 
 def test_credentials_either_key_or_user_and_password(sandbox_environ):

@@ -21,12 +21,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
+import pandas as pd
 import requests
 from requests.adapters import HTTPAdapter
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 from urllib3.util.retry import Retry
 
+from campaigns.normalise import normalise_series
 from workers.errors import (
     AccountError,
     AmbiguousSendError,
@@ -37,7 +39,7 @@ from workers.errors import (
     redact,
 )
 from workers.settings import ProviderSettings
-from workers.status import Balance, InboxMessage, SendBatch, SendOutcome, SendResult, StatusResult
+from workers.status import Balance, InboundMessage, SendBatch, SendOutcome, SendResult, StatusResult
 
 log = logging.getLogger("workers.providers")
 
@@ -161,8 +163,10 @@ class ProviderClient:
             for m in batch.messages
         ]
 
-    def inbox(self) -> list[InboxMessage]:
-        return []
+    def inbox(self, cursor: str | None) -> tuple[list[InboundMessage], str]:
+        """Messages received on our line since `cursor` (this client's own opaque text; None or "" =
+        never read), and the cursor to store once they are recorded. Only where `capabilities.inbox`."""
+        raise NotImplementedError
 
     # ---- transport ----------------------------------------------------------------------------
     def url(self, path: str) -> str:
@@ -278,6 +282,17 @@ def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
         return float(value) if value is not None else None
     except ValueError:
         return None
+
+
+def inbound_messages(provider: str, rows: Sequence[tuple[str, str, str, str | None]]) -> list[InboundMessage]:
+    """(message id, sender, text, received at) rows -> InboundMessage, senders normalised in one pass."""
+    if not rows:
+        return []
+    phones, _ = normalise_series(pd.Series([sender for _, sender, _, _ in rows], dtype=object))
+    return [
+        InboundMessage(provider, mid, None if pd.isna(phone) else str(phone), sender, text, at)
+        for (mid, sender, text, at), phone in zip(rows, phones, strict=True)
+    ]
 
 
 def chunks(seq: Sequence[Any], size: int) -> list[Sequence[Any]]:

@@ -12,12 +12,29 @@ Options (environment SMSDISPATCH_GHASEDAK_<OPTION>):
                    the simple path is used too, since bulk needs a `linenumber` list.
   RECONCILE_GRACE  seconds (default 60) after `since` before a checkid the provider answers -1 for counts as
                    NOT_SENT; no source says how soon a checkid becomes visible, so until then it stays UNKNOWN.
+
+Inbox (opt-out replies): `sms/receive/paging` on our line (seed 004: `linenumber`, `isread` 0 unread / 1 read,
+`fromdate`/`todate` in Unix seconds, `page` from 0, `offset` = rows per page, at most 200; rows `messageid`,
+`message`, `sender`, `linenumber`, `receivedate`; `totalcount` beside `items`). `sms/receive/last` is not used:
+it returns 100 unread messages and no source says whether reading marks them read, so an inbox with more than
+100 unread ones could hide replies from it forever. The cursor is a time window of our own clock, not the
+provider's ids (no source says they grow): `{"until": <Unix seconds read up to>, "seen": [ids of that pass]}`.
+The next pass reads from `until - INBOX_OVERLAP` to now and skips the ids already seen, so a reply that
+arrives late or under clock skew is still read, and one already handled is not handled again (an
+`optouts remove` stays removed). Options:
+  INBOX_ISREAD     which `isread` values to read, default "0,1" (both: a reply someone already read in the
+                   panel is still an opt-out, and whether our own read marks it read is undocumented).
+  INBOX_OVERLAP    seconds each window reaches back before the previous one ended, default 300.
+  INBOX_LOOKBACK   seconds the first pass reaches back when there is no cursor yet, default 2592000 (30 days).
+`receivedate` has no documented time zone (seed sample "2017-10-16T12:31:1"); it is kept as written.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -34,12 +51,12 @@ from workers.errors import (
     RequestError,
     TransientError,
 )
-from workers.providers.base import Capabilities, ProviderClient, Reply, chunks
+from workers.providers.base import Capabilities, ProviderClient, Reply, chunks, inbound_messages
 from workers.settings import ProviderSettings
 from workers.status import (
     Balance,
     DeliveryStatus,
-    InboxMessage,
+    InboundMessage,
     Message,
     SendBatch,
     SendOutcome,
@@ -87,6 +104,9 @@ DELIVERY: dict[int, DeliveryStatus] = {
 }
 UNKNOWN_ID = -1
 BULK_MODES = ("bulk", "simple")
+INBOX_PAGE = 200  # sms/receive/paging `offset` maximum (seed 004)
+INBOX_MAX_PAGES = 100  # per `isread` value and window: 20,000 replies
+INBOX_PATH = "sms/receive/paging"
 _IR_MOBILE = re.compile(r"^(?:\+?98|0)?(9\d{9})$")
 
 
@@ -216,12 +236,47 @@ def parse_balance(items: Any) -> Balance | None:
     return Balance(value, "rial", None if expire in (None, "") else str(expire))
 
 
-def parse_inbox_items(items: Any) -> list[InboxMessage]:
-    out = []
-    for r in _rows(items):
-        sender, text = e164(str(_field(r, "sender") or "")), str(_field(r, "message") or "")
-        out.append(InboxMessage(str(_field(r, "messageid")), sender, text, _field(r, "receivedate")))
-    return out
+def build_inbox_form(line: str, isread: int, start: int, end: int, page: int) -> dict[str, str]:
+    return {
+        "linenumber": line,
+        "isread": str(isread),
+        "fromdate": str(start),
+        "todate": str(end),
+        "page": str(page),
+        "offset": str(INBOX_PAGE),
+    }
+
+
+def parse_inbox_items(items: Any) -> list[InboundMessage]:
+    """Seed 004 rows (messageid, message, sender, linenumber, receivedate) -> InboundMessage."""
+    rows = [
+        (
+            str(_field(r, "messageid") if _field(r, "messageid") is not None else ""),
+            str(_field(r, "sender") or ""),
+            str(_field(r, "message") or ""),
+            None if _field(r, "receivedate") is None else str(_field(r, "receivedate")),
+        )
+        for r in _rows(items)
+    ]
+    return inbound_messages("ghasedak", rows)
+
+
+def inbox_total(body: Any) -> int | None:
+    """`totalcount` beside `items` in a paging reply (seed 004), when present."""
+    return to_int(body.get("totalcount")) if isinstance(body, dict) else None
+
+
+def parse_inbox_cursor(cursor: str | None) -> tuple[int | None, frozenset[str]]:
+    """(Unix seconds read up to, ids seen in that pass); (None, {}) for no or unreadable cursor."""
+    try:
+        data = json.loads(cursor or "")
+        return int(data["until"]), frozenset(str(i) for i in data.get("seen") or ())
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return None, frozenset()
+
+
+def format_inbox_cursor(until: int, seen: set[str]) -> str:
+    return json.dumps({"until": until, "seen": sorted(i for i in seen if i)}, separators=(",", ":"))
 
 
 class GhasedakClient(ProviderClient):
@@ -229,7 +284,7 @@ class GhasedakClient(ProviderClient):
     capabilities = Capabilities(100, 100, personalised=True, reconcile="checkid", inbox=True)
     default_url = "https://api.ghasedak.me/v2"
     credential_names = ("apikey",)
-    option_names = ("bulk_mode", "reconcile_grace")
+    option_names = ("bulk_mode", "reconcile_grace", "inbox_isread", "inbox_overlap", "inbox_lookback")
 
     def __init__(self, settings: ProviderSettings, session: requests.Session | None = None) -> None:
         super().__init__(settings, session)
@@ -240,6 +295,20 @@ class GhasedakClient(ProviderClient):
             raise ConfigurationError(f"{settings.env_name('bulk_mode')}: choose bulk or simple")
         if self.reconcile_grace < 0:
             raise ConfigurationError(f"{settings.env_name('reconcile_grace')}: give seconds, like 60")
+        isread = [x.strip() for x in settings.option("inbox_isread", "0,1").split(",") if x.strip()]
+        if not isread or any(x not in ("0", "1") for x in isread):
+            raise ConfigurationError(f"{settings.env_name('inbox_isread')}: 0, 1 or 0,1")
+        self.inbox_isread = tuple(dict.fromkeys(int(x) for x in isread))
+        seconds = {
+            k: settings.option(k, d) for k, d in (("inbox_overlap", "300"), ("inbox_lookback", "2592000"))
+        }
+        for key, value in seconds.items():
+            if not value.isdigit():
+                raise ConfigurationError(f"{settings.env_name(key)}: give whole seconds, like 300")
+        self.inbox_overlap, self.inbox_lookback = (
+            int(seconds["inbox_overlap"]),
+            int(seconds["inbox_lookback"]),
+        )
 
     def send(self, batch: SendBatch) -> list[SendResult]:
         if not batch.messages or len(batch) > self.settings.batch:
@@ -274,11 +343,41 @@ class GhasedakClient(ProviderClient):
             raise self.error(TransientError, f"account/info without a balance: {items!r}"[:200])
         return balance
 
-    def inbox(self) -> list[InboxMessage]:
+    def inbox(self, cursor: str | None) -> tuple[list[InboundMessage], str]:
+        """Replies on our line from the cursor's window (see the module docstring) to now."""
         line = self.settings.sender
         if not line:
             raise ConfigurationError(f"set {self.settings.env_name('sender')}: the inbox is read per line")
-        return parse_inbox_items(self._post("sms/receive/last", {"linenumber": line, "isread": "0"}))
+        until, seen = parse_inbox_cursor(cursor)
+        now = int(time.time())
+        start = now - self.inbox_lookback if until is None else min(until - self.inbox_overlap, now)
+        out: list[InboundMessage] = []
+        ids: set[str] = set()
+        complete = True
+        for isread in self.inbox_isread:
+            for page in range(INBOX_MAX_PAGES):
+                form = build_inbox_form(line, isread, start, now, page)
+                reply = self.call(
+                    "POST", INBOX_PATH, data=form, headers={"apikey": self.settings.secret("apikey")}
+                )
+                rows = parse_inbox_items(self.unwrap(reply, sending=False, what=INBOX_PATH))
+                out += [
+                    m
+                    for m in rows
+                    if not m.message_id or (m.message_id not in seen and m.message_id not in ids)
+                ]
+                ids.update(m.message_id for m in rows)
+                total = inbox_total(reply.body)
+                if len(rows) < INBOX_PAGE or (total is not None and (page + 1) * INBOX_PAGE >= total):
+                    break
+            else:
+                complete = False
+        if not complete:  # keep the old window: the next pass reads it again (re-adding is harmless)
+            log.warning(
+                "ghasedak: over %d replies in one inbox window; cursor kept", INBOX_MAX_PAGES * INBOX_PAGE
+            )
+            return out, cursor or ""
+        return out, format_inbox_cursor(now, ids)
 
     # ---- wire ---------------------------------------------------------------------------------
     def _post(self, path: str, form: Mapping[str, str], *, sending: bool = False) -> Any:

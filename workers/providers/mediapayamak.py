@@ -13,6 +13,14 @@ each set because the docs leave the fact open:
                    (default 60); earlier it stays UNKNOWN, as the sent box may lag the send.
   INDEX            "row" (default) or "page": what `index` counts in paged calls. Seed 002 calls it the row
                    index, from 1 (so page 2 of 100 starts at 101); the official SDK names it pageIndex.
+  INBOX_ORDER      "any" (default) or "newest": how `GetMessages` (messageType 1) lists the inbox, which no
+                   source says. "any" reads every page on each pass; "newest" stops at the first page
+                   that reaches a message already read, which is right only if the newest come first.
+Inbox (opt-out replies): `GetMessages {messageType: 1, fromNumbers: our line, index, count <= 1000}` (seed 002),
+paged like the other calls (INDEX). Rows are the official SDK's MessageInfo (messageId, sender, content,
+actionDateTime). The cursor is the highest `messageId` already handled; a pass keeps only rows above it. That
+assumes ids grow with arrival (no source says so; they are the panel's row ids). Whether reading marks
+messages read is not documented and does not matter here: `GetMessages` is not filtered by read state.
 Numbers go out as 09XXXXXXXXX (the official SDK's samples); a recipient's id is "{batchSmsId}:{number}".
 Personalised batches are sent as one `SendBatchSms` per distinct text, in order (see `send`).
 Reconciliation reads the sent box (`GetMessagesByDateRange`, messageType 2) and matches number and text;
@@ -36,11 +44,11 @@ from workers.errors import (
     RequestError,
     TransientError,
 )
-from workers.providers.base import Capabilities, ProviderClient, Reply
+from workers.providers.base import Capabilities, ProviderClient, Reply, inbound_messages
 from workers.status import (
     Balance,
     DeliveryStatus,
-    InboxMessage,
+    InboundMessage,
     Message,
     SendBatch,
     SendOutcome,
@@ -213,13 +221,28 @@ def e164_or_raw(number: Any) -> str:
     return "+98" + key if len(key) == 10 and key.startswith("9") else str(number)
 
 
-def parse_inbox(messages: Sequence[dict[str, Any]]) -> list[InboxMessage]:
-    """MessageInfo rows (messageId, sender, content, actionDateTime) -> InboxMessage."""
-    out = []
-    for m in messages:
-        sender, text = e164_or_raw(m.get("sender", "")), str(m.get("content", ""))
-        out.append(InboxMessage(str(m.get("messageId", "")), sender, text, m.get("actionDateTime")))
-    return out
+def build_inbox_body(sender: str, index: int) -> dict[str, Any]:
+    return {"messageType": 1, "fromNumbers": sender, "index": index, "count": PAGE_MESSAGES}  # 1 = received
+
+
+def parse_inbox(messages: Sequence[dict[str, Any]]) -> list[InboundMessage]:
+    """MessageInfo rows (messageId, sender, content, actionDateTime) -> InboundMessage."""
+    rows = [
+        (
+            str(m.get("messageId", "")),
+            str(m.get("sender", "")),
+            str(m.get("content", "")),
+            None if m.get("actionDateTime") is None else str(m.get("actionDateTime")),
+        )
+        for m in messages
+        if isinstance(m, dict)
+    ]
+    return inbound_messages("mediapayamak", rows)
+
+
+def newer_than(messages: Sequence[InboundMessage], last: int) -> list[InboundMessage]:
+    """Messages above the cursor; one without a numeric id cannot be placed, so it is kept (re-adding is harmless)."""
+    return [m for m in messages if as_int(m.message_id) is None or as_int(m.message_id) > last]  # type: ignore[operator]
 
 
 class MediaPayamakClient(ProviderClient):
@@ -228,7 +251,7 @@ class MediaPayamakClient(ProviderClient):
     capabilities = Capabilities(max_batch=100, max_status_batch=100, reconcile="sent-box", inbox=True)
     default_url = "https://login.niazpardaz.ir/api/v2/RestWebApi"
     credential_names = ("apikey", "username", "password")
-    option_names = ("date_format", "reconcile_grace", "index")
+    option_names = ("date_format", "reconcile_grace", "index", "inbox_order")
 
     def check_credentials(self) -> None:
         s = self.settings
@@ -237,6 +260,8 @@ class MediaPayamakClient(ProviderClient):
             raise ConfigurationError(f"{self.name}: set {names[0]}, or both {names[1]} and {names[2]}")
         if s.option("index", "row") not in ("row", "page"):
             raise ConfigurationError(f"{s.env_name('index')} must be 'row' or 'page'")
+        if s.option("inbox_order", "any") not in ("any", "newest"):
+            raise ConfigurationError(f"{s.env_name('inbox_order')} must be 'any' or 'newest'")
         if as_int(s.option("reconcile_grace", "60")) is None:
             raise ConfigurationError(f"{s.env_name('reconcile_grace')} must be whole seconds")
 
@@ -345,21 +370,27 @@ class MediaPayamakClient(ProviderClient):
         _, result, _ = self._post("GetCredit", {}, READ_CODES)
         return Balance(float(result.get("credit") or 0), unit="sms")  # seed 002: credit counted in SMS
 
-    def inbox(self) -> list[InboxMessage]:
-        out: list[InboxMessage] = []
+    def inbox(self, cursor: str | None) -> tuple[list[InboundMessage], str]:
+        """Received messages above the cursor (the highest messageId handled), page after page."""
+        if not self.settings.sender:
+            raise ConfigurationError(f"set {self.settings.env_name('sender')}: the inbox is read per line")
+        last = as_int(cursor) or 0
+        newest_first = self.settings.option("inbox_order", "any") == "newest"
+        out: list[InboundMessage] = []
+        top = last
         for page in range(MAX_PAGES):
-            index = self._index(page, PAGE_MESSAGES)  # messageType 1 = received (seed 002)
-            body = {
-                "messageType": 1,
-                "fromNumbers": self.settings.sender,
-                "index": index,
-                "count": PAGE_MESSAGES,
-            }
+            body = build_inbox_body(self.settings.sender, self._index(page, PAGE_MESSAGES))
             rows = list(self._post("GetMessages", body, READ_CODES)[1].get("messages") or [])
-            out.extend(parse_inbox(rows))
-            if len(rows) < PAGE_MESSAGES:
+            messages = parse_inbox(rows)
+            fresh = newer_than(messages, last)
+            out += fresh
+            top = max([top, *(as_int(m.message_id) or 0 for m in fresh)])
+            if len(rows) < PAGE_MESSAGES or (newest_first and len(fresh) < len(messages)):
                 break
-        return out
+        else:  # more pages than we read: keep the cursor, so nothing past them is skipped
+            log.warning("mediapayamak: inbox longer than %d rows; cursor kept", MAX_PAGES * PAGE_MESSAGES)
+            return out, str(last) if last else (cursor or "")
+        return out, str(top) if top else (cursor or "")
 
     # ---- transport ------------------------------------------------------------------------------
     def _index(self, page: int, size: int) -> int:

@@ -1,0 +1,226 @@
+"""Where a campaign stands: how far sending and delivery are, the rate, the ETA, what it waits for.
+
+Pure: the store supplies the facts (a `CampaignView`, a recent-rate sample, the next retry) and
+`progress_of` decides what they mean; `read_progress` is the one thin function that asks the store.
+`smsdispatch status`, `watch` and `send --wait` all show what this module computes.
+
+- sent: recipients no longer `pending` (the provider has had them, or they failed/were cancelled);
+- final: recipients in a final state, or held `unknown` with a reason (nothing more happens to them
+  without a person); that is the delivery bar;
+- rate: recipients whose send was recorded per second over the last `RATE_WINDOW` (or since the
+  campaign started, when that is shorter), from one indexed count over `recipients.sent_at`; only
+  while the campaign runs (null otherwise);
+- ETA of sending: pending / rate while running; until `send_at` when scheduled; until the window
+  opens when outside the send window; none while paused;
+- waiting: what holds the campaign up, if anything: `scheduled`, `window`, `paused`, `retrying`
+  (every open chunk backs off after transient errors) or `reconciling` (sends being confirmed).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from campaigns.states import FINAL_CAMPAIGN, FINAL_RECIPIENT, CampaignState, ChunkState, RecipientState
+from campaigns.windows import TEHRAN, parse_window
+
+if TYPE_CHECKING:
+    from campaigns.store import CampaignView, Store
+
+RATE_WINDOW = timedelta(minutes=5)
+SETTLED = frozenset({*FINAL_RECIPIENT, RecipientState.UNKNOWN})
+C, K = CampaignState, ChunkState
+
+
+@dataclass(frozen=True)
+class RateSample:
+    """`sent` recipients had their send recorded at or after `since` (Store.sent_since)."""
+
+    sent: int
+    since: datetime
+
+
+@dataclass(frozen=True)
+class RetryInfo:
+    """Chunks of the campaign backing off after transient errors (Store.next_retry)."""
+
+    chunks: int
+    next_at: datetime | None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class Waiting:
+    reason: str  # scheduled | window | paused | retrying | reconciling
+    until: datetime | None
+    detail: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "reason": self.reason,
+            "until": self.until.isoformat() if self.until else None,
+            "detail": self.detail,
+        }
+
+
+@dataclass(frozen=True)
+class CampaignProgress:
+    campaign: int
+    state: str
+    reason: str | None
+    total: int
+    pending: int
+    sent: int
+    final: int
+    rate: float | None
+    eta_seconds: float | None
+    waiting: Waiting | None
+    now: datetime
+
+    @property
+    def finished(self) -> bool:
+        return self.state in FINAL_CAMPAIGN
+
+    @property
+    def eta_at(self) -> datetime | None:
+        return None if self.eta_seconds is None else self.now + timedelta(seconds=self.eta_seconds)
+
+    @property
+    def eta_text(self) -> str:
+        """One line for people: '4m 10s (about 10:42 Tehran)', or what it is waiting for."""
+        if self.finished:
+            return self.state
+        if self.waiting is not None and self.waiting.reason in ("scheduled", "window", "paused"):
+            return self.waiting.detail
+        if self.pending == 0 and self.state == C.RUNNING:
+            return "all sent; waiting for delivery reports"
+        if self.eta_seconds is None:
+            return "estimating (no send recorded in the last minutes)"
+        assert self.eta_at is not None
+        return f"{duration(self.eta_seconds)} (about {tehran_time(self.eta_at, self.now)} Tehran)"
+
+    def as_json(self) -> dict[str, Any]:
+        """The keys `status --json` adds to the campaign's own."""
+        eta_at = self.eta_at
+        return {
+            "progress": {"total": self.total, "sent": self.sent, "final": self.final},
+            "rate": None if self.rate is None else round(self.rate, 3),
+            "eta_seconds": None if self.eta_seconds is None else round(self.eta_seconds),
+            "eta": eta_at.isoformat() if eta_at else None,
+            "waiting": self.waiting.as_json() if self.waiting else None,
+        }
+
+
+def duration(seconds: float) -> str:
+    s = max(int(round(seconds)), 0)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m {s % 60:02d}s"
+    if s < 86400:
+        return f"{s // 3600}h {s % 3600 // 60:02d}m"
+    return f"{s // 86400}d {s % 86400 // 3600:02d}h"
+
+
+def tehran_time(at: datetime, now: datetime) -> str:
+    """HH:MM in Tehran, with the date in front when it is not today (in Tehran)."""
+    local, today = at.astimezone(TEHRAN), now.astimezone(TEHRAN)
+    return f"{local:%H:%M}" if local.date() == today.date() else f"{local:%Y-%m-%d %H:%M}"
+
+
+def rate_of(sample: RateSample | None, started_at: datetime | None, now: datetime) -> float | None:
+    """Recipients per second over the sample, counted from the campaign's start when that is later."""
+    if sample is None or started_at is None:
+        return None
+    since = max(sample.since, started_at)
+    elapsed = max((now - since).total_seconds(), 1.0)
+    return sample.sent / elapsed
+
+
+def waiting_for(view: CampaignView, retry: RetryInfo | None, now: datetime) -> Waiting | None:
+    pending = view.counts.get(RecipientState.PENDING, 0)
+    if view.state == C.SCHEDULED:
+        until = view.send_at
+        when = f"{tehran_time(until, now)} Tehran" if until else "its start time"
+        return Waiting("scheduled", until, f"scheduled: starts at {when}")
+    if view.state == C.PAUSED:
+        return Waiting("paused", None, f"paused: {view.state_reason or 'paused'}")
+    if view.state != C.RUNNING or pending == 0:
+        return None
+    if view.window:
+        opens_in = parse_window(view.window).seconds_until_open(now)
+        if opens_in > 0:
+            until = now + timedelta(seconds=opens_in)
+            return Waiting(
+                "window",
+                until,
+                f"waiting for the window {view.window}, opens at {tehran_time(until, now)} Tehran",
+            )
+    chunks = view.chunk_counts
+    moving = sum(chunks.get(s, 0) for s in (K.PLANNED, K.QUEUED, K.SENDING))
+    if moving:
+        return None
+    if retry is not None and retry.chunks:
+        when = (
+            f"; next attempt at {retry.next_at.astimezone(TEHRAN):%H:%M:%S} Tehran" if retry.next_at else ""
+        )
+        return Waiting(
+            "retrying",
+            retry.next_at,
+            f"{retry.chunks} chunk(s) backing off after transient errors ({retry.error or 'no detail'}){when}",
+        )
+    if chunks.get(K.UNKNOWN, 0):
+        return Waiting(
+            "reconciling", None, "sends that could not be confirmed are being checked with the provider"
+        )
+    return None
+
+
+def progress_of(
+    view: CampaignView,
+    sample: RateSample | None,
+    retry: RetryInfo | None,
+    now: datetime,
+) -> CampaignProgress:
+    counts = view.counts
+    total = view.recipients or sum(counts.values())
+    pending = counts.get(RecipientState.PENDING, 0)
+    final = sum(n for s, n in counts.items() if s in SETTLED)
+    rate = rate_of(sample, view.started_at, now) if view.state == C.RUNNING else None
+    waiting = waiting_for(view, retry, now)
+    eta: float | None = None
+    if view.state in FINAL_CAMPAIGN or waiting is not None and waiting.reason == "paused":
+        eta = None
+    elif waiting is not None and waiting.reason in ("scheduled", "window") and waiting.until is not None:
+        eta = max((waiting.until - now).total_seconds(), 0.0)
+    elif pending == 0:
+        eta = 0.0
+    elif rate:
+        eta = pending / rate
+    return CampaignProgress(
+        campaign=view.id,
+        state=view.state,
+        reason=view.state_reason,
+        total=total,
+        pending=pending,
+        sent=total - pending,
+        final=final,
+        rate=rate,
+        eta_seconds=eta,
+        waiting=waiting,
+        now=now,
+    )
+
+
+def read_progress(
+    store: Store, campaign_id: int, now: datetime, window: timedelta = RATE_WINDOW
+) -> tuple[CampaignView | None, CampaignProgress | None]:
+    """The campaign's view and its progress, from three small reads (None when there is no such campaign)."""
+    view = store.campaign(campaign_id)
+    if view is None:
+        return None, None
+    since = now - window
+    sample = RateSample(store.sent_since(campaign_id, since), since)
+    retry = RetryInfo(*store.next_retry(campaign_id)) if view.chunk_counts.get(K.RETRY) else None
+    return view, progress_of(view, sample, retry, now)

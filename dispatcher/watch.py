@@ -1,0 +1,99 @@
+"""Progress on the terminal: two Rich bars (sending, delivery), and the follower that reads the store.
+
+One rendering for every caller: `smsdispatch watch ID`, `send --wait` in distributed mode (the
+workers send; this process only reads the database), and the embedded runner's `send`/`run`
+(which feeds the same bars from its progress callback). What the numbers mean is decided in
+`campaigns.progress`; this module only draws them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from types import TracebackType
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+
+from campaigns.progress import CampaignProgress, read_progress
+from campaigns.states import CampaignState
+from campaigns.store import Store, utcnow
+
+
+def info_line(p: CampaignProgress) -> str:
+    """Rate and ETA, or what the campaign waits for, in one short line."""
+    if p.finished:
+        return p.state
+    if p.waiting is not None:
+        return p.waiting.detail
+    rate = f"{p.rate:.1f}/s" if p.rate is not None else "-/s"
+    return f"{rate}, ETA {p.eta_text}"
+
+
+class ProgressBars:
+    """`sending`: recipients no longer pending; `delivery` (optional): recipients with a final outcome."""
+
+    def __init__(self, console: Console, *, delivery: bool = True) -> None:
+        self.delivery = delivery
+        self.bars = Progress(
+            TextColumn("{task.description:<9}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[info]}"),
+            console=console,
+            transient=False,
+        )
+        self._tasks: dict[str, TaskID] = {}
+
+    def __enter__(self) -> ProgressBars:
+        self.bars.__enter__()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.bars.__exit__(exc_type, exc, tb)
+
+    def show(self, p: CampaignProgress) -> None:
+        rows = [("sending", p.sent, info_line(p))]
+        if self.delivery:
+            awaiting = p.sent - p.final
+            rows.append(("delivery", p.final, f"{awaiting} awaiting a report" if awaiting > 0 else ""))
+        for name, done, info in rows:
+            if name not in self._tasks:
+                self._tasks[name] = self.bars.add_task(name, total=p.total, info="")
+            self.bars.update(self._tasks[name], total=p.total, completed=done, info=info)
+
+    def refresher(self, store: Store, campaign_id: int, every: float = 1.0) -> Callable[..., None]:
+        """A progress callback for the embedded runner: re-reads the store at most every `every` seconds."""
+        last = [-1e9]
+
+        def refresh(force: bool = False) -> None:
+            now = time.monotonic()
+            if force or now - last[0] >= every:
+                last[0] = now
+                _, p = read_progress(store, campaign_id, utcnow())
+                if p is not None:
+                    self.show(p)
+
+        return refresh
+
+
+def follow(
+    store: Store,
+    campaign_id: int,
+    bars: ProgressBars,
+    *,
+    interval: float = 1.0,
+    sleep: Callable[[float], None] = time.sleep,
+) -> CampaignProgress:
+    """Read the campaign's progress until it is completed, cancelled, failed or paused; returns the last."""
+    while True:
+        _, p = read_progress(store, campaign_id, utcnow())
+        if p is None:
+            raise LookupError(f"no campaign {campaign_id}")
+        bars.show(p)
+        if p.finished or p.state == CampaignState.PAUSED:
+            return p
+        sleep(interval)
