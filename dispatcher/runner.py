@@ -37,9 +37,15 @@ class RunResult:
 
 class LocalRunner:
     def __init__(
-        self, deps: WorkerDeps, threads: int = 8, tick: float = 0.2, reconcile_every: float = 2.0
+        self,
+        deps: WorkerDeps,
+        threads: int = 8,
+        tick: float = 0.2,
+        reconcile_every: float = 2.0,
+        poll_every: float = 1.0,
     ) -> None:
         self.deps = deps
+        self.poll_every = poll_every
         self.threads = threads
         self.tick = tick
         self.reconcile_every = reconcile_every
@@ -68,12 +74,24 @@ class LocalRunner:
         """Send every chunk of the campaign; returns when none is left in flight, or it pauses."""
         store = self.deps.store
         deadline = None if timeout is None else time.monotonic() + timeout
-        with ThreadPoolExecutor(self.threads, thread_name_prefix="send") as pool:
+        with (
+            ThreadPoolExecutor(self.threads, thread_name_prefix="send") as pool,
+            ThreadPoolExecutor(1, thread_name_prefix="poll") as poll_pool,
+        ):
             inflight: dict[int, Future[Outcome]] = {}
             not_before: dict[int, float] = {}
+            poller: Future[int] | None = None
+            polled_at = -1e9
             while True:
                 release_due(self.deps)
                 self._reconcile()
+                # Delivery reports of the chunks already sent are collected while the rest still goes out,
+                # in one thread of its own, so a long campaign's first reports do not wait for its last chunk.
+                if (poller is None or poller.done()) and time.monotonic() - polled_at >= self.poll_every:
+                    if poller is not None and poller.exception() is not None:
+                        log.error("status polling raised", exc_info=poller.exception())
+                    polled_at = time.monotonic()
+                    poller = poll_pool.submit(poll_once, self.deps)
                 state, reason = store.campaign_state(campaign_id)
                 if state == CampaignState.SCHEDULED and not inflight:
                     time.sleep(self.tick)  # release_due starts it when its time comes

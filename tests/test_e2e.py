@@ -251,3 +251,22 @@ def test_providers_check_reports_each_configured_account(cli_env, capsys, monkey
     code, out, _ = run_cli(["providers", "check", "--json"], capsys)
     assert code == 1 and "wrong-token-xyz" not in out
     assert not {r["provider"]: r for r in json.loads(out)}["amoot"]["ok"]
+
+
+def test_embedded_send_collects_reports_while_it_is_still_sending(cli_env, tmp_path, capsys, monkeypatch):
+    """A long campaign's first delivery reports do not wait for its last chunk."""
+    monkeypatch.setenv("SMSDISPATCH_GHASEDAK_RATE", "200/s")  # ~3 s of sending for 600 recipients
+    monkeypatch.setenv("SMSDISPATCH_GHASEDAK_BATCH", "20")
+    src = tmp_path / "long.csv"
+    write_demo_csv(src, 600, seed=9)
+    code, out, err = run_cli(
+        ["send", str(src), "--provider", "ghasedak", "--message", "Hi", "--json"], capsys
+    )
+    assert code == 0, err
+    campaign = json.loads(out.strip().splitlines()[-1])["campaign"]
+    report = tmp_path / "long-report.csv"
+    assert run_cli(["report", str(campaign), "--out", str(report)], capsys)[0] == 0
+    rows = read_report(report)
+    last_sent = max(r["sent_at"] for r in rows if r["sent_at"])
+    reported_before = [r for r in rows if r["delivered_at"] and r["delivered_at"] < last_sent]
+    assert reported_before, "no delivery report was recorded before the last chunk went out"
