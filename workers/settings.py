@@ -162,6 +162,9 @@ class DispatchSettings:
     poll_max_age: float = 72 * 3600  # no final report after this long -> expired
     reconcile_max_age: float = 3600  # still undecided after this long -> the campaign's policy decides
     queued_grace: float = 120  # a queued chunk older than this is published again (broker lost it)
+    # Redis broker: a message unacked this long is delivered again (the claim makes that a no-op).
+    # Keep it above the longest send and above workers.celery_app.MAX_COUNTDOWN.
+    visibility_timeout: float = 900
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> DispatchSettings:
@@ -197,4 +200,5 @@ class DispatchSettings:
             poll_max_age=num("POLL_MAX_AGE", cls.poll_max_age),
             reconcile_max_age=num("RECONCILE_MAX_AGE", cls.reconcile_max_age),
             queued_grace=num("QUEUED_GRACE", cls.queued_grace),
+            visibility_timeout=num("VISIBILITY_TIMEOUT", cls.visibility_timeout),
         )
