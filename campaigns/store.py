@@ -696,11 +696,28 @@ class Store:
                 self._campaign_to(conn, campaign_id, "pause", now, reason)
             return True
 
-    def requeue_chunk(self, chunk_id: int, reason: str | None = None, now: datetime | None = None) -> bool:
+    def requeue_chunk(
+        self,
+        chunk_id: int,
+        reason: str | None = None,
+        now: datetime | None = None,
+        attempt: int | None = None,
+    ) -> bool:
+        """The `resend` policy: an `unknown` chunk back to the queue. Only from `unknown` (and, given
+        `attempt`, the same episode): a duplicate or late reconcile of a chunk already queued again, or
+        being sent, must not reopen it mid-send."""
         now = now or utcnow()
         with self.engine.begin() as conn:
             return self._chunk_to(
-                conn, chunk_id, "requeue", now, lease_until=None, last_error=reason, queued_at=now
+                conn,
+                chunk_id,
+                "requeue",
+                now,
+                attempt,
+                chunks_t.c.state == K.UNKNOWN,
+                lease_until=None,
+                last_error=reason,
+                queued_at=now,
             )
 
     def split_chunk(self, chunk: ClaimedChunk, reason: str, now: datetime | None = None) -> int | None:
@@ -805,9 +822,15 @@ class Store:
         requeue: bool,
         now: datetime | None = None,
     ) -> bool:
-        """Reconciliation's verdict: found ones recorded; if the rest is known unsent, queue them again."""
+        """Reconciliation's verdict: found ones recorded; if the rest is known unsent, queue them again.
+
+        Applies only to a chunk still `unknown`; a verdict reached about a chunk that has since been
+        queued again or is being sent (a duplicate reconcile message) changes nothing.
+        """
         now = now or utcnow()
         with self.engine.begin() as conn:
+            if not self._still_unknown(conn, chunk.chunk_id, chunk.attempt):
+                return False
             self._apply_updates(conn, updates, now, sent=True)
             pending = conn.execute(
                 select(func.count())
@@ -820,10 +843,26 @@ class Store:
                 return self._chunk_to(conn, chunk.chunk_id, "requeue", now, queued_at=now)
             return False
 
-    def hold_unknown(self, chunk_id: int, reason: str, now: datetime | None = None) -> int:
-        """Policy 'hold': the chunk's pending recipients become `unknown` with the reason, for a person to decide."""
+    def _still_unknown(self, conn: Connection, chunk_id: int, attempt: int | None) -> bool:
+        """Lock the chunk's row for this transaction (PostgreSQL; SQLite's BEGIN IMMEDIATE already
+        serialises writers) and say whether it is still `unknown`, the only state reconciliation acts on,
+        and (given `attempt`) still from the send reconciliation looked at, not from a later one."""
+        row = conn.execute(
+            select(chunks_t.c.state, chunks_t.c.attempt).where(chunks_t.c.id == chunk_id).with_for_update()
+        ).first()
+        return row is not None and row.state == K.UNKNOWN and attempt in (None, row.attempt)
+
+    def hold_unknown(
+        self, chunk_id: int, reason: str, now: datetime | None = None, attempt: int | None = None
+    ) -> int:
+        """Policy 'hold': the chunk's pending recipients become `unknown` with the reason, for a person to decide.
+
+        Only while the chunk is `unknown` (not once it was queued again and is being sent).
+        """
         now = now or utcnow()
         with self.engine.begin() as conn:
+            if not self._still_unknown(conn, chunk_id, attempt):
+                return 0
             return conn.execute(
                 update(recipients_t)
                 .where(recipients_t.c.chunk_id == chunk_id, recipients_t.c.state == R.PENDING)

@@ -242,3 +242,48 @@ def test_message_redelivered_after_visibility_timeout_while_still_running(tmp_pa
         assert accepted_count(state) == summary["recipients"]
         received = received_task_ids(cluster.logs("worker"))
         assert any(n >= 2 for n in received.values()), "no message was delivered twice"
+
+
+def test_duplicate_reconcile_messages_never_reopen_a_chunk_being_sent(tmp_path, shared_broker):
+    """The same messages, many times: while a Negin chunk is ambiguous (`unknown`, policy `resend`),
+    reconcile and send_chunk messages for it keep arriving, as a backed-up queue or a redelivery does.
+    The first reconcile queues it again and a worker sends it (slowly); a later reconcile of the same
+    chunk must find it no longer `unknown` and leave it alone, else the chunk goes back to the queue
+    mid-send and a second worker sends the same recipient again."""
+    import threading
+
+    from workers.celery_app import make_app
+    from workers.settings import DispatchSettings
+
+    state = SandboxState(seed=3, final_after_s=0.2, latency_ms=800)
+    state.add_fault(Fault("negin", kind="http", status=500, times=1))  # nothing accepted: resend once
+    env = {**negin_env(), "SMSDISPATCH_NEGIN_TIMEOUT": "1,5"}
+    with run_cluster(tmp_path, shared_broker, state=state, env=env) as cluster:
+        cluster.workers(2, concurrency=4)
+        cluster.beat()
+        campaign, summary = cluster.send(30, "negin", "--on-unknown", "resend")
+        store = cluster.store()
+        app = make_app(DispatchSettings.from_env(cluster.env))
+        stop = threading.Event()
+        try:
+            (chunk_id,) = wait_for(
+                lambda: store.unknown_chunks(campaign_id=campaign), "the ambiguous chunk", 60, 0.02
+            )
+
+            def hammer() -> None:
+                with app.producer_or_acquire() as producer:
+                    while not stop.is_set():
+                        app.send_task("smsdispatch.reconcile", args=(chunk_id,), producer=producer)
+                        app.send_task("smsdispatch.send_chunk", args=(chunk_id, None), producer=producer)
+                        time.sleep(0.05)
+
+            thread = threading.Thread(target=hammer, daemon=True)
+            thread.start()
+            counts = wait_completed(cluster.db, campaign, timeout=120)
+        finally:
+            stop.set()
+            store.engine.dispose()
+        thread.join(timeout=10)
+        app.close()
+        no_unknowns(counts)
+        assert_witnessed(cluster, campaign, "negin")

@@ -285,3 +285,20 @@ def test_stale_chunks_are_found_for_publishing_again(store: Store) -> None:
     assert (chunk_id, 1) in store.stale_chunks(now - timedelta(seconds=60), later)
     store.pause(cid)
     assert store.stale_chunks(later, later) == []
+
+
+def test_reconciliation_acts_only_on_a_chunk_still_unknown(store: Store) -> None:
+    """A duplicate reconcile message about an episode that is over (the chunk was queued again and is
+    being sent) must not reopen, hold or close the chunk mid-send."""
+    cid = make_campaign(store, phones(2), batch=2)
+    ((chunk_id, attempt),) = store.claimable_chunks(campaign_id=cid)
+    store.claim_chunk(chunk_id, attempt, timedelta(seconds=1))
+    store.expire_leases(datetime.now(UTC) + timedelta(seconds=5))
+    seen = store.load_chunk(chunk_id)  # what both reconcile messages load
+    assert store.requeue_chunk(chunk_id, "resend", attempt=seen.attempt)  # the first one's verdict
+    assert store.claim_chunk(chunk_id, None, LEASE) is not None  # a worker is sending it now
+    assert not store.requeue_chunk(chunk_id, "resend", attempt=seen.attempt)
+    assert store.hold_unknown(chunk_id, "cannot ask", attempt=seen.attempt) == 0
+    assert not store.record_reconciled(seen, [], requeue=True)
+    assert store.campaign(cid).chunk_counts == {ChunkState.SENDING: 1}
+    assert store.campaign(cid).counts == {RecipientState.PENDING: 2}

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from campaigns.states import RecipientState
-from campaigns.store import RecipientUpdate, utcnow
+from campaigns.store import ClaimedChunk, RecipientUpdate, utcnow
 from workers.deps import WorkerDeps
 from workers.errors import ConfigurationError, ProviderError
 from workers.operations.backoff import poll_delay
@@ -32,11 +32,15 @@ class Reconciled:
     detail: str = ""
 
 
-def apply_policy(deps: WorkerDeps, chunk_id: int, on_unknown: str, reason: str) -> Reconciled:
-    if on_unknown == "resend":
-        deps.store.requeue_chunk(chunk_id, f"resent by policy: {reason}")
+def apply_policy(deps: WorkerDeps, chunk: ClaimedChunk, reason: str) -> Reconciled:
+    """The campaign's `--on-unknown` policy, for the chunk as reconciliation loaded it (the store acts
+    only if it is still that `unknown` chunk: a duplicate reconcile message changes nothing)."""
+    chunk_id = chunk.chunk_id
+    if chunk.on_unknown == "resend":
+        if not deps.store.requeue_chunk(chunk_id, f"resent by policy: {reason}", attempt=chunk.attempt):
+            return Reconciled("nothing", chunk_id, detail="no longer unknown")
         return Reconciled("requeued", chunk_id, detail=reason)
-    held = deps.store.hold_unknown(chunk_id, reason)
+    held = deps.store.hold_unknown(chunk_id, reason, attempt=chunk.attempt)
     return Reconciled("held", chunk_id, detail=f"{held} recipients held as unknown: {reason}")
 
 
@@ -53,8 +57,7 @@ def reconcile_chunk(chunk_id: int, deps: WorkerDeps, now: datetime | None = None
     if client.capabilities.reconcile == "none":
         return apply_policy(
             deps,
-            chunk_id,
-            chunk.on_unknown,
+            chunk,
             f"{chunk.provider} offers no way to ask whether an interrupted send went out",
         )
     # The moment our send began: clients measure their "not found means not sent" grace from it,
@@ -87,8 +90,7 @@ def reconcile_chunk(chunk_id: int, deps: WorkerDeps, now: datetime | None = None
     if age >= deps.settings.reconcile_max_age:
         return apply_policy(
             deps,
-            chunk_id,
-            chunk.on_unknown,
+            chunk,
             f"{chunk.provider} could not say within {deps.settings.reconcile_max_age:g} s whether it was sent",
         )
     return Reconciled("waiting", chunk_id, len(updates), detail=f"{undecided} still undecided")
