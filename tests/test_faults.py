@@ -70,11 +70,13 @@ def received_task_ids(log: str) -> Counter[str]:
 # ---- 1. the broker restarted in the middle of a campaign -----------------------------------------------------
 @pytest.mark.parametrize("appendonly", [False, True], ids=["empty", "aof"])
 def test_broker_killed_and_restarted_mid_campaign(tmp_path, appendonly):
-    """Redis (the broker) dies with SIGKILL mid-campaign and comes back: empty (queued messages lost; the
-    sweep publishes the queued chunks again) or from its append-only file. Workers and beat reconnect."""
+    """Redis (the broker, and the rate limiter's store) dies with SIGKILL mid-campaign and comes back:
+    empty (queued messages lost; the sweep publishes the queued chunks again) or from its append-only
+    file. Workers and beat reconnect."""
     with OwnRedis(tmp_path, appendonly=appendonly) as broker:
         state = SandboxState(seed=5, final_after_s=0.2, latency_ms=200)
-        env = {**FAULT_ENV, "SMSDISPATCH_GHASEDAK_BATCH": "20"}
+        # A rate limit, so the shared limiter (on the same Redis, by default) goes down and comes back too.
+        env = {**FAULT_ENV, "SMSDISPATCH_GHASEDAK_BATCH": "20", "SMSDISPATCH_GHASEDAK_RATE": "5000/s"}
         with run_cluster(tmp_path, broker.url, state=state, env=env) as cluster:
             cluster.workers(2, concurrency=4)
             cluster.beat()
@@ -94,27 +96,35 @@ def test_broker_killed_and_restarted_mid_campaign(tmp_path, appendonly):
 
 
 # ---- 2. the provider misbehaves under real workers -------------------------------------------------------------
-GHASEDAK_FAULTS = {
-    # Ghasedak code 10 "system error, try again" is transient: the chunk backs off and is sent again.
-    "transient-code": (Fault("ghasedak", kind="code", code=10, times=6), 0.1),
+GHASEDAK_FAULTS: dict[str, tuple[Fault, float, dict[str, str]]] = {
+    # Ghasedak code 10 "system error, try again" is transient: the chunk backs off and is sent again
+    # (with random transient failures on top).
+    "transient-code": (Fault("ghasedak", kind="code", code=10, times=6), 0.1, {}),
     # 503 means "not processed": transient.
-    "http-503": (Fault("ghasedak", kind="http", status=503, times=4), 0.0),
+    "http-503": (Fault("ghasedak", kind="http", status=503, times=4), 0.0, {}),
     # 500 before acceptance: the client cannot know nothing went out, so it is ambiguous; the checkid
     # lookup finds nothing and only then (after the grace) is the chunk queued again.
-    "http-500-before-accept": (Fault("ghasedak", kind="http", status=500, times=3), 0.0),
+    "http-500-before-accept": (Fault("ghasedak", kind="http", status=500, times=3), 0.0, {}),
     # Accepted, then the reply never comes in time (read timeout) / is a 500: reconciled by checkid,
     # never resent.
-    "accept-then-hang": (Fault("ghasedak", kind="accept_then_hang", seconds=4, times=3), 0.0),
-    "accept-then-500": (Fault("ghasedak", kind="accept_then_http", status=500, times=3), 0.0),
+    "accept-then-hang": (Fault("ghasedak", kind="accept_then_hang", seconds=4, times=3), 0.0, {}),
+    "accept-then-500": (Fault("ghasedak", kind="accept_then_http", status=500, times=3), 0.0, {}),
+    # The provider sits on the request past our read timeout and accepts it afterwards: a checkid that
+    # is not found yet means "not sent" only after RECONCILE_GRACE, which must cover such a lag.
+    "slow-accept-after-timeout": (
+        Fault("ghasedak", kind="hang", seconds=4, times=3),
+        0.0,
+        {"SMSDISPATCH_GHASEDAK_RECONCILE_GRACE": "8"},
+    ),
 }
 
 
 @pytest.mark.parametrize("case", list(GHASEDAK_FAULTS))
 def test_provider_faults_under_real_workers(tmp_path, shared_broker, case):
-    fault, fail_rate = GHASEDAK_FAULTS[case]
+    fault, fail_rate, case_env = GHASEDAK_FAULTS[case]
     state = SandboxState(seed=9, final_after_s=0.2, latency_ms=30, fail_rate=fail_rate)
     state.add_fault(Fault(**vars(fault)))
-    env = {**FAULT_ENV, "SMSDISPATCH_GHASEDAK_BATCH": "25"}
+    env = {**FAULT_ENV, "SMSDISPATCH_GHASEDAK_BATCH": "25", **case_env}
     with run_cluster(tmp_path, shared_broker, state=state, env=env) as cluster:
         cluster.workers(2, concurrency=4)
         cluster.beat()
@@ -125,10 +135,10 @@ def test_provider_faults_under_real_workers(tmp_path, shared_broker, case):
         assert sum(counts.values()) == summary["recipients"]
         assert_witnessed(cluster, campaign)
         assert accepted_count(state) == summary["recipients"]
-        # Calls beyond one per chunk: each refused call once more; an accepted-then-failed call never.
+        # Calls beyond one per chunk: each refused call once more; a call the sandbox took, never.
         extra = state.calls[("ghasedak", "send")] - summary["chunks"]
-        if fault.kind.startswith("accept_then"):
-            assert extra == 0, "an ambiguous send that had gone out was sent again"
+        if fault.kind in ("accept_then_hang", "accept_then_http", "hang"):
+            assert extra == 0, "a send that had gone out was sent again"
         elif fail_rate:
             assert extra >= fault.times
         else:
@@ -195,6 +205,38 @@ def test_negin_resend_policy_resends_the_ambiguous_recipient(tmp_path, shared_br
         twice = frozenset(p for p, n in sandbox.items() if n == 2)
         assert len(twice) == 1, sandbox.most_common(3)
         assert_witnessed(cluster, campaign, "negin", sent_twice=twice)
+
+
+@pytest.mark.parametrize("provider", ["ghasedak", "negin"])
+def test_worker_killed_while_its_sends_hang_after_acceptance(tmp_path, shared_broker, provider):
+    """The sandbox has accepted every call the worker has in flight and holds the replies back; then the
+    whole worker is SIGKILLed. Those chunks lose their sender: the lease runs out, they become `unknown`,
+    and reconciliation decides. Ghasedak is asked by checkid and they are recorded as sent (never sent
+    again); Negin cannot be asked, so under `hold` they are held `unknown` with the reason."""
+    import os
+    import signal
+
+    state = SandboxState(seed=13, final_after_s=0.2, latency_ms=20)
+    state.add_fault(Fault(provider, kind="accept_then_hang", seconds=8, times=4))
+    env = {**negin_env(), "SMSDISPATCH_NEGIN_TIMEOUT": "1,5", "SMSDISPATCH_GHASEDAK_TIMEOUT": "1,5"}
+    env["SMSDISPATCH_GHASEDAK_BATCH"] = "25"
+    with run_cluster(tmp_path, shared_broker, state=state, env=env) as cluster:
+        victim = cluster.spawn("worker", "-c", "4", "-n", "victim@%h")
+        cluster.beat()
+        campaign, summary = cluster.send(300 if provider == "ghasedak" else 40, provider)
+        wait_for(lambda: not state.faults, "the victim's four calls to hang after acceptance", 60, 0.02)
+        os.kill(victim.pid, signal.SIGKILL)
+        victim.wait(timeout=10)
+        cluster.spawn("worker", "-c", "4", "-n", "survivor@%h")
+        counts = wait_completed(cluster.db, campaign, timeout=120)
+        rows = assert_witnessed(cluster, campaign, provider)
+        held = [r for r in rows.values() if r["state"] == "unknown"]
+        if provider == "ghasedak":
+            no_unknowns(counts)
+            assert accepted_count(state, provider) == summary["recipients"]
+        else:
+            assert len(held) == 4, counts
+            assert all("no way to ask" in r["error"] for r in held)
 
 
 # ---- 3. workers racing for the same chunk ------------------------------------------------------------------------
