@@ -276,13 +276,19 @@ def test_stale_chunks_are_found_for_publishing_again(store: Store) -> None:
     cid = make_campaign(store, phones(4), batch=2)
     now = datetime.now(UTC)
     assert store.stale_chunks(now - timedelta(seconds=60), now) == []
-    stale = store.stale_chunks(now + timedelta(seconds=1), now)
+    grace, t1 = timedelta(seconds=60), now + timedelta(seconds=120)
+    stale = store.stale_chunks(t1 - grace, t1)
     assert len(stale) == 2
+    # published again at t1: not again until the grace period has passed once more
+    assert store.stale_chunks(t1 - grace, t1) == []
+    t2 = t1 + grace + timedelta(seconds=1)
+    assert len(store.stale_chunks(t2 - grace, t2)) == 2
     (chunk_id, attempt), _ = stale
     chunk = store.claim_chunk(chunk_id, attempt, LEASE)
-    store.chunk_retry(chunk, "code 10", delay=5, max_attempts=3)
-    later = now + timedelta(seconds=6)
-    assert (chunk_id, 1) in store.stale_chunks(now - timedelta(seconds=60), later)
+    store.chunk_retry(chunk, "code 10", delay=5, max_attempts=3, now=t2)
+    later = t2 + timedelta(seconds=6)
+    assert (chunk_id, 1) in store.stale_chunks(later - grace, later)  # due: published at once
+    assert (chunk_id, 1) not in store.stale_chunks(later - grace, later)  # then once per grace
     store.pause(cid)
     assert store.stale_chunks(later, later) == []
 
