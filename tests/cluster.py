@@ -28,7 +28,7 @@ import pytest
 from campaigns.states import AWAITING_REPORT, FINAL_RECIPIENT, RecipientState
 from campaigns.store import Store
 from dispatcher.demo import write_demo_csv
-from dispatcher.sandbox.core import SandboxState, digits, sandbox_env
+from dispatcher.sandbox.core import AcceptedMessage, SandboxState, digits, sandbox_env
 from dispatcher.sandbox.server import start
 from tests.conftest import IN_CI, _drop_postgres_db, _fresh_postgres_db
 
@@ -156,6 +156,16 @@ def once_each(state: SandboxState, expected: int, provider: str = "ghasedak") ->
     assert len(counts) == expected
 
 
+def store_id(msg: AcceptedMessage) -> str:
+    """The provider_message_id our client records for a message the sandbox accepted: the message id,
+    except Media Payamak's, which is "{batchSmsId}:{number as sent}" (workers/providers/mediapayamak.py)."""
+    if msg.provider == "mediapayamak":
+        from workers.providers.mediapayamak import provider_number
+
+        return f"{msg.batch_id}:{provider_number('+' + msg.phone)}"
+    return msg.message_id
+
+
 def assert_witnessed(
     cluster: Cluster,
     campaign_id: int,
@@ -181,7 +191,7 @@ def assert_witnessed(
         store.engine.dispose()
     accepted = cluster.state.accepted(provider)
     counts = Counter(m.phone for m in accepted)
-    last_id = {m.phone: m.message_id for m in accepted}
+    last_id = {m.phone: store_id(m) for m in accepted}
     assert set(counts) <= set(rows), (
         f"the sandbox accepted numbers of no recipient: {set(counts) - set(rows)}"
     )

@@ -145,6 +145,26 @@ def test_provider_faults_under_real_workers(tmp_path, shared_broker, case):
             assert extra == fault.times
 
 
+@pytest.mark.parametrize("provider", ["mediapayamak", "amoot"])
+def test_sent_box_providers_reconcile_ambiguous_sends(tmp_path, shared_broker, provider):
+    """Media Payamak and Amoot are asked through their sent boxes (number and text): a send the sandbox
+    took before failing is found there and recorded, one it never took is sent again after the grace."""
+    state = SandboxState(seed=17, final_after_s=0.2, latency_ms=30)
+    state.add_fault(Fault(provider, kind="accept_then_http", status=500, times=2))
+    state.add_fault(Fault(provider, kind="http", status=500, times=2))
+    up = f"SMSDISPATCH_{provider.upper()}_"
+    env = {**FAULT_ENV, up + "BATCH": "25", up + "TIMEOUT": "1,2", up + "RECONCILE_GRACE": "2"}
+    with run_cluster(tmp_path, shared_broker, state=state, env=env) as cluster:
+        cluster.workers(2, concurrency=4)
+        cluster.beat()
+        campaign, summary = cluster.send(400, provider)
+        counts = wait_completed(cluster.db, campaign, timeout=120)
+        assert not state.faults
+        no_unknowns(counts)
+        assert_witnessed(cluster, campaign, provider)
+        assert accepted_count(state, provider) == summary["recipients"]
+
+
 def negin_env() -> dict[str, str]:
     return {**FAULT_ENV, "SMSDISPATCH_NEGIN_TIMEOUT": "1,2"}
 
