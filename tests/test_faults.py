@@ -259,6 +259,39 @@ def test_worker_killed_while_its_sends_hang_after_acceptance(tmp_path, shared_br
             assert all("no way to ask" in r["error"] for r in held)
 
 
+def test_worker_frozen_past_its_lease_then_resumed(tmp_path, shared_broker):
+    """SIGSTOP: a worker stalls (a VM pause, swapping) with calls in flight, for longer than its lease.
+    Its chunks expire into `unknown` and are reconciled by checkid while it is frozen; the campaign
+    completes without it. When it resumes and records its late replies, and runs the messages it had
+    reserved, nothing is sent twice and the store still agrees with the sandbox."""
+    import os
+    import signal
+
+    state = SandboxState(seed=19, final_after_s=0.2, latency_ms=300)
+    env = {**FAULT_ENV, "SMSDISPATCH_GHASEDAK_BATCH": "25"}
+    with run_cluster(tmp_path, shared_broker, state=state, env=env) as cluster:
+        victim = cluster.spawn("worker", "-c", "4", "-n", "victim@%h")
+        cluster.beat()
+        campaign, summary = cluster.send(1000)
+        wait_for(lambda: accepted_count(state) >= 100, "the victim to be sending", 60, 0.02)
+        os.kill(victim.pid, signal.SIGSTOP)
+        try:
+            cluster.spawn("worker", "-c", "4", "-n", "survivor@%h")
+            counts = wait_completed(cluster.db, campaign, timeout=120)
+        finally:
+            os.kill(victim.pid, signal.SIGCONT)
+
+        def victim_idle() -> bool:
+            log = (cluster.tmp / "worker-0.log").read_text(errors="replace")
+            done = len(re.findall(r"smsdispatch\.send_chunk\[[0-9a-f-]+\] (?:succeeded|raised)", log))
+            return done == sum(received_task_ids(log).values())
+
+        wait_for(victim_idle, "the resumed worker to finish what it held", 60, 0.2)
+        no_unknowns(counts)
+        assert_witnessed(cluster, campaign)
+        assert accepted_count(state) == summary["recipients"]
+
+
 # ---- 3. workers racing for the same chunk ------------------------------------------------------------------------
 def test_workers_racing_for_the_same_chunks_send_each_once(tmp_path, shared_broker):
     """Every chunk published seven times (the campaign's own publish + six from here) before three
