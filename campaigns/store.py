@@ -912,7 +912,9 @@ class Store:
         if sent:
             values["sent_at"] = now
             values["attempts"] = r.attempts + 1
-            allowed = [R.PENDING]
+            # A send's messages were pending when claimed; one now `unknown` was held while its sender
+            # was silent (lease over, provider that cannot be asked): the reply, however late, is the fact.
+            allowed = [R.PENDING, R.UNKNOWN]
         else:
             values["polls"] = r.polls + 1
             allowed = list(AWAITING_REPORT) + [R.UNKNOWN]

@@ -308,3 +308,19 @@ def test_reconciliation_acts_only_on_a_chunk_still_unknown(store: Store) -> None
     assert not store.record_reconciled(seen, [], requeue=True)
     assert store.campaign(cid).chunk_counts == {ChunkState.SENDING: 1}
     assert store.campaign(cid).counts == {RecipientState.PENDING: 2}
+
+
+def test_a_late_reply_turns_held_unknown_recipients_into_facts(store: Store) -> None:
+    """The sender stalled past its lease and its recipients were held `unknown`; its reply, read
+    afterwards, says they went out with these ids: the store records that."""
+    cid = make_campaign(store, phones(2), batch=2)
+    ((chunk_id, attempt),) = store.claimable_chunks(campaign_id=cid)
+    chunk = store.claim_chunk(chunk_id, attempt, timedelta(seconds=1))
+    store.expire_leases(datetime.now(UTC) + timedelta(seconds=5))
+    assert store.hold_unknown(chunk_id, "cannot ask") == 2
+    updates = [
+        RecipientUpdate(m.recipient_id, RecipientState.SENT, f"id-{m.recipient_id}") for m in chunk.messages
+    ]
+    store.record_send(chunk, updates, requeue=False)
+    assert store.campaign(cid).counts == {RecipientState.SENT: 2}
+    assert store.campaign(cid).chunk_counts == {ChunkState.ACCEPTED: 1}
