@@ -88,6 +88,8 @@ CHUNK_TRANSITIONS: dict[str, tuple[frozenset[ChunkState], ChunkState]] = {
 # takes its own new state from the provider's answer (to = None); these are the states a row must still
 # be in for the answer to apply, so a late or repeated answer never overwrites a newer fact.
 RECIPIENT_TRANSITIONS: dict[str, tuple[frozenset[RecipientState], RecipientState | None]] = {
-    "send_result": (frozenset({R.PENDING}), None),
+    # A send's messages were pending when claimed; one now `unknown` was held while its sender was silent
+    # (lease over, a provider that cannot be asked): the reply, however late, is the fact.
+    "send_result": (frozenset({R.PENDING, R.UNKNOWN}), None),
     "status_result": (AWAITING_REPORT | {R.UNKNOWN}, None),
 }

@@ -109,3 +109,28 @@ def store(database_url):
         yield s
     finally:
         s.engine.dispose()
+
+
+RABBITMQ_URL = os.environ.get("SMSDISPATCH_TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672//")
+
+
+@pytest.fixture
+def broker(request) -> str:
+    return getattr(request, "param", "redis")
+
+
+@pytest.fixture
+def cluster(tmp_path, broker):
+    """A real-process cluster (tests/cluster.py) on the test Redis, or on RabbitMQ when parametrised so."""
+    import redis
+
+    from tests.cluster import run_cluster  # tests.cluster imports this module
+
+    require_service("Redis", "127.0.0.1", 6379)
+    redis.Redis.from_url(REDIS_URL).flushdb()
+    broker_url = REDIS_URL
+    if broker == "rabbitmq":
+        require_service("RabbitMQ", "127.0.0.1", 5672)
+        broker_url = RABBITMQ_URL
+    with run_cluster(tmp_path, broker_url) as running:
+        yield running

@@ -1,4 +1,3 @@
-# ruff: noqa: F811 - the cluster fixture is imported from test_distributed and used as a parameter
 """Scheduling, send windows and campaign control with real parts: Celery workers and beat as
 subprocesses on Redis, PostgreSQL, the sandbox over HTTP. The sandbox's record is the witness."""
 
@@ -18,19 +17,19 @@ from campaigns.store import Store
 from campaigns.windows import TEHRAN
 from dispatcher.demo import write_demo_csv
 from dispatcher.sandbox.core import SandboxState
-from tests.test_distributed import EXE, broker, cluster, wait_completed  # noqa: F401 - fixtures
+from tests.cluster import EXE, wait_completed
 
 pytestmark = pytest.mark.slow
 
 
 def cli(cluster, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [*EXE, *args], env=cluster["env"], capture_output=True, text=True, timeout=120, cwd=cluster["tmp"]
+        [*EXE, *args], env=cluster.env, capture_output=True, text=True, timeout=120, cwd=cluster.tmp
     )
 
 
 def send(cluster, rows: int, text: str, *extra: str) -> dict:
-    src = cluster["tmp"] / f"list-{rows}.csv"
+    src = cluster.tmp / f"list-{rows}.csv"
     write_demo_csv(src, rows, seed=rows)
     done = cli(cluster, "send", str(src), "--provider", "ghasedak", "--message", text, "--json", *extra)
     assert done.returncode == 0, done.stderr
@@ -61,9 +60,9 @@ def no_chunk_sending(db: str, campaign_id: int) -> bool:
 
 
 def test_schedule_and_window_hold_until_their_time_even_across_a_beat_restart(cluster):
-    state: SandboxState = cluster["state"]
-    cluster["spawn"]("worker", "-c", "4", "-n", "w1@%h")
-    beat = cluster["spawn"]("beat", "-s", str(cluster["tmp"] / "beat-schedule"))
+    state: SandboxState = cluster.state
+    cluster.spawn("worker", "-c", "4", "-n", "w1@%h")
+    beat = cluster.spawn("beat", "-s", str(cluster.tmp / "beat-schedule"))
 
     # A: starts two minutes from now, written in Tehran wall time without an offset.
     send_at = (datetime.now(UTC) + timedelta(seconds=120)).replace(microsecond=0)
@@ -83,11 +82,11 @@ def test_schedule_and_window_hold_until_their_time_even_across_a_beat_restart(cl
     os.kill(beat.pid, signal.SIGKILL)
     beat.wait(timeout=10)
     wait_for(lambda: datetime.now(UTC) >= send_at + timedelta(seconds=5), 60, "the release time to pass")
-    assert Store.from_url(cluster["db"]).campaign_state(a["campaign"])[0] == "scheduled"
-    cluster["spawn"]("beat", "-s", str(cluster["tmp"] / "beat-schedule"))
+    assert Store.from_url(cluster.db).campaign_state(a["campaign"])[0] == "scheduled"
+    cluster.spawn("beat", "-s", str(cluster.tmp / "beat-schedule"))
 
-    wait_completed(cluster["db"], a["campaign"], timeout=120)
-    wait_completed(cluster["db"], b["campaign"], timeout=120)
+    wait_completed(cluster.db, a["campaign"], timeout=120)
+    wait_completed(cluster.db, b["campaign"], timeout=120)
     a_msgs, b_msgs = accepted(state, "A "), accepted(state, "B ")
     assert min(m.accepted_at for m in a_msgs) >= send_at.timestamp()
     assert min(m.accepted_at for m in b_msgs) >= opens.timestamp()
@@ -96,13 +95,13 @@ def test_schedule_and_window_hold_until_their_time_even_across_a_beat_restart(cl
 
 
 def test_pause_resume_cancel_mid_campaign_never_send_twice(cluster):
-    state: SandboxState = cluster["state"]
+    state: SandboxState = cluster.state
     # The account's rate limit keeps the campaign going for ~15 s, so each command lands mid-campaign.
-    cluster["env"]["SMSDISPATCH_GHASEDAK_RATE"] = "300/s"
-    cluster["spawn"]("worker", "-c", "2", "-n", "w1@%h")
-    cluster["spawn"]("beat", "-s", str(cluster["tmp"] / "beat-schedule"))
+    cluster.env["SMSDISPATCH_GHASEDAK_RATE"] = "300/s"
+    cluster.spawn("worker", "-c", "2", "-n", "w1@%h")
+    cluster.spawn("beat", "-s", str(cluster.tmp / "beat-schedule"))
     c = send(cluster, 4000, "C {name}")
-    campaign, db = c["campaign"], cluster["db"]
+    campaign, db = c["campaign"], cluster.db
 
     wait_for(lambda: len(accepted(state, "C ")) >= 400, 60, "the first sends")
     done = cli(cluster, "pause", str(campaign))
@@ -133,12 +132,12 @@ def test_pause_resume_cancel_mid_campaign_never_send_twice(cluster):
 
 
 def test_account_error_pauses_with_the_reason_and_resume_finishes_it(cluster):
-    state: SandboxState = cluster["state"]
+    state: SandboxState = cluster.state
     state.credit["ghasedak"] = 500
-    cluster["spawn"]("worker", "-c", "4", "-n", "w1@%h")
-    cluster["spawn"]("beat", "-s", str(cluster["tmp"] / "beat-schedule"))
+    cluster.spawn("worker", "-c", "4", "-n", "w1@%h")
+    cluster.spawn("beat", "-s", str(cluster.tmp / "beat-schedule"))
     d = send(cluster, 1500, "D {name}")
-    campaign, db = d["campaign"], cluster["db"]
+    campaign, db = d["campaign"], cluster.db
 
     wait_for(lambda: Store.from_url(db).campaign_state(campaign)[0] == "paused", 60, "the campaign to pause")
     status = json.loads(cli(cluster, "status", str(campaign), "--json").stdout)

@@ -20,7 +20,7 @@ import requests
 from campaigns.store import Store
 from dispatcher.sandbox.core import SandboxState, sandbox_env
 from dispatcher.sandbox.server import start
-from tests import test_distributed as dist
+from tests.cluster import wait_completed
 
 pytestmark = pytest.mark.slow
 EXE = [sys.executable, "-m", "dispatcher"]
@@ -28,10 +28,6 @@ MESSAGE = "سلام {name}، تخفیف ویژه. لغو11"
 FIRST = [f"0912{i:07d}" for i in range(1, 31)]
 VICTIM = FIRST[4]  # replies "لغو ۱۱" after campaign 1
 SECOND = [VICTIM, *FIRST[10:15], *(f"0935{i:07d}" for i in range(1, 21))]
-
-# The cluster of tests/test_distributed.py: fresh PostgreSQL db, Redis broker, sandbox, worker/beat spawner.
-broker = dist.broker
-cluster = dist.cluster
 
 
 def write_csv(path: Path, numbers: list[str]) -> Path:
@@ -73,14 +69,14 @@ def check_second_campaign(summary: dict, sent: Counter[str]) -> None:
 
 
 def test_distributed_beat_collects_the_reply_and_the_next_campaign_rejects_the_number(cluster):
-    env, tmp, db = cluster["env"], cluster["tmp"], cluster["db"]
+    env, tmp, db = cluster.env, cluster.tmp, cluster.db
     env["SMSDISPATCH_OPTOUT_EVERY"] = "1"
-    cluster["spawn"]("worker", "-c", "4", "-n", "w1@%h")
-    cluster["spawn"]("beat", "-s", str(tmp / "beat-schedule"))
+    cluster.spawn("worker", "-c", "4", "-n", "w1@%h")
+    cluster.spawn("beat", "-s", str(tmp / "beat-schedule"))
 
     first = write_csv(tmp / "first.csv", FIRST)
     summary = cli(env, tmp, "send", str(first), "--provider", "ghasedak", "--message", MESSAGE, "--json")
-    dist.wait_completed(db, summary["campaign"])
+    wait_completed(db, summary["campaign"])
 
     base = env["SMSDISPATCH_GHASEDAK_URL"].removesuffix("/ghasedak/v2")
     reply = {
@@ -98,8 +94,8 @@ def test_distributed_beat_collects_the_reply_and_the_next_campaign_rejects_the_n
 
     second = write_csv(tmp / "second.csv", SECOND)
     summary = cli(env, tmp, "send", str(second), "--provider", "ghasedak", "--message", MESSAGE, "--json")
-    dist.wait_completed(db, summary["campaign"])
-    check_second_campaign(summary, Counter(m.phone for m in cluster["state"].accepted("ghasedak")))
+    wait_completed(db, summary["campaign"])
+    check_second_campaign(summary, Counter(m.phone for m in cluster.state.accepted("ghasedak")))
 
 
 def test_embedded_send_collect_send(tmp_path):

@@ -276,13 +276,19 @@ def test_stale_chunks_are_found_for_publishing_again(store: Store) -> None:
     cid = make_campaign(store, phones(4), batch=2)
     now = datetime.now(UTC)
     assert store.stale_chunks(now - timedelta(seconds=60), now) == []
-    stale = store.stale_chunks(now + timedelta(seconds=1), now)
+    grace, t1 = timedelta(seconds=60), now + timedelta(seconds=120)
+    stale = store.stale_chunks(t1 - grace, t1)
     assert len(stale) == 2
+    # published again at t1: not again until the grace period has passed once more
+    assert store.stale_chunks(t1 - grace, t1) == []
+    t2 = t1 + grace + timedelta(seconds=1)
+    assert len(store.stale_chunks(t2 - grace, t2)) == 2
     (chunk_id, attempt), _ = stale
     chunk = store.claim_chunk(chunk_id, attempt, LEASE)
-    store.chunk_retry(chunk, "code 10", delay=5, max_attempts=3)
-    later = now + timedelta(seconds=6)
-    assert (chunk_id, 1) in store.stale_chunks(now - timedelta(seconds=60), later)
+    store.chunk_retry(chunk, "code 10", delay=5, max_attempts=3, now=t2)
+    later = t2 + timedelta(seconds=6)
+    assert (chunk_id, 1) in store.stale_chunks(later - grace, later)  # due: published at once
+    assert (chunk_id, 1) not in store.stale_chunks(later - grace, later)  # then once per grace
     store.pause(cid)
     assert store.stale_chunks(later, later) == []
 
@@ -308,7 +314,8 @@ def test_stale_chunks_skip_campaigns_outside_their_window(store: Store) -> None:
     stale = store.stale_chunks(later, later, exclude_campaigns=closed)
     campaigns_of = {store.load_chunk(c).campaign_id for c, _ in stale}
     assert campaigns_of == {inside}
-    assert len(store.stale_chunks(later, later)) == 3
+    after = later + timedelta(seconds=1)  # the first call marked what it returned as published `later`
+    assert len(store.stale_chunks(after, after)) == 3
 
 
 def test_a_stale_reconciliation_never_touches_a_chunk_that_moved_on(store: Store) -> None:
@@ -384,3 +391,36 @@ def test_a_send_result_writes_only_recipients_still_pending(store: Store) -> Non
     assert {rows[m.recipient_id]["state"] for m in rest} == {"sent"}
     due = store.due_polls(now=now + timedelta(seconds=1))
     assert sorted(d.message_id for d in due) == ["a0", "a1", "a2"]
+
+
+def test_reconciliation_acts_only_on_a_chunk_still_unknown(store: Store) -> None:
+    """A duplicate reconcile message about an episode that is over (the chunk was queued again and is
+    being sent) must not reopen, hold or close the chunk mid-send."""
+    cid = make_campaign(store, phones(2), batch=2)
+    ((chunk_id, attempt),) = store.claimable_chunks(campaign_id=cid)
+    store.claim_chunk(chunk_id, attempt, timedelta(seconds=1))
+    store.expire_leases(datetime.now(UTC) + timedelta(seconds=5))
+    seen = store.load_chunk(chunk_id)  # what both reconcile messages load
+    assert store.resend_unknown(seen, "resend")  # the first one's verdict
+    assert store.claim_chunk(chunk_id, None, LEASE) is not None  # a worker is sending it now
+    assert not store.resend_unknown(seen, "resend")
+    assert store.hold_unknown(seen, "cannot ask") == 0
+    assert not store.record_reconciled(seen, [], requeue=True)
+    assert store.campaign(cid).chunk_counts == {ChunkState.SENDING: 1}
+    assert store.campaign(cid).counts == {RecipientState.PENDING: 2}
+
+
+def test_a_late_reply_turns_held_unknown_recipients_into_facts(store: Store) -> None:
+    """The sender stalled past its lease and its recipients were held `unknown`; its reply, read
+    afterwards, says they went out with these ids: the store records that."""
+    cid = make_campaign(store, phones(2), batch=2)
+    ((chunk_id, attempt),) = store.claimable_chunks(campaign_id=cid)
+    chunk = store.claim_chunk(chunk_id, attempt, timedelta(seconds=1))
+    store.expire_leases(datetime.now(UTC) + timedelta(seconds=5))
+    assert store.hold_unknown(store.load_chunk(chunk_id), "cannot ask") == 2
+    updates = [
+        RecipientUpdate(m.recipient_id, RecipientState.SENT, f"id-{m.recipient_id}") for m in chunk.messages
+    ]
+    store.record_send(chunk, updates, requeue=False)
+    assert store.campaign(cid).counts == {RecipientState.SENT: 2}
+    assert store.campaign(cid).chunk_counts == {ChunkState.ACCEPTED: 1}

@@ -14,7 +14,8 @@ from celery import Celery
 
 from workers.settings import DispatchSettings
 
-VISIBILITY_TIMEOUT = 900  # seconds; > the longest send (lease) and > MAX_COUNTDOWN
+# seconds, the default of SMSDISPATCH_VISIBILITY_TIMEOUT; > the longest send (lease) and > MAX_COUNTDOWN
+VISIBILITY_TIMEOUT = DispatchSettings.visibility_timeout
 MAX_COUNTDOWN = 300  # never ask the broker to hold a message longer; later work is a DB row for beat
 SWEEP_EVERY = 5.0  # seconds between beat's housekeeping runs
 POLL_EVERY = 5.0
@@ -23,9 +24,23 @@ SEND_QUEUE = "sms.send"
 CONTROL_QUEUE = "sms.control"
 
 
+def restore_every(visibility: float) -> tuple[float, int]:
+    """kombu's (unacked_restore_interval, unacked_restore_throttle) for a visibility timeout.
+
+    A worker looks for messages unacked longer than the timeout every interval x throttle seconds:
+    kombu's 10 x 10 for the default 900 s, and a fifth of the timeout when it is shorter, so a short
+    timeout (tests) brings a message back within seconds rather than after kombu's 100 s.
+    """
+    every = min(100.0, max(visibility / 5, 1.0))
+    interval = min(10.0, every)
+    return interval, max(1, round(every / interval))
+
+
 def make_app(settings: DispatchSettings | None = None) -> Celery:
     settings = settings or DispatchSettings.from_env()
     broker = settings.broker_url or os.environ.get("SMSDISPATCH_BROKER_URL", "memory://")
+    visibility = settings.visibility_timeout
+    restore_interval, restore_throttle = restore_every(visibility)
     app = Celery("smsdispatch", broker=broker, include=["workers.tasks"])
     app.conf.update(
         task_serializer="json",
@@ -38,13 +53,15 @@ def make_app(settings: DispatchSettings | None = None) -> Celery:
         broker_connection_retry_on_startup=True,
         broker_connection_max_retries=None,
         broker_transport_options={
-            "visibility_timeout": VISIBILITY_TIMEOUT,
+            "visibility_timeout": visibility,
+            "unacked_restore_interval": restore_interval,
+            "unacked_restore_throttle": restore_throttle,
             "socket_keepalive": True,
             "socket_connect_timeout": 5,
             "retry_on_timeout": True,
             "health_check_interval": 25,
         },
-        visibility_timeout=VISIBILITY_TIMEOUT,
+        visibility_timeout=visibility,
         worker_soft_shutdown_timeout=20.0,
         worker_enable_soft_shutdown_on_idle=True,
         task_default_queue=SEND_QUEUE,

@@ -165,6 +165,9 @@ class DispatchSettings:
     send_window: str = ""  # default daily window (Tehran time, "09:00-21:00") for campaigns given none
     optout_every: float = 60  # seconds between opt-out collections from the inboxes; 0 = never
     optout_keywords: str = ""  # comma list replacing campaigns.optout.DEFAULT_KEYWORDS; "" = the default
+    # Redis broker: a message unacked this long is delivered again (the claim makes that a no-op).
+    # Keep it above the longest send and above workers.celery_app.MAX_COUNTDOWN.
+    visibility_timeout: float = 900
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> DispatchSettings:
@@ -203,4 +206,5 @@ class DispatchSettings:
             send_window=env_get(env, PREFIX + "SEND_WINDOW"),
             optout_every=num("OPTOUT_EVERY", cls.optout_every),
             optout_keywords=env_get(env, PREFIX + "OPTOUT_KEYWORDS"),
+            visibility_timeout=num("VISIBILITY_TIMEOUT", cls.visibility_timeout),
         )

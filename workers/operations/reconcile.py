@@ -33,8 +33,11 @@ class Reconciled:
 
 
 def apply_policy(deps: WorkerDeps, chunk: ClaimedChunk, reason: str) -> Reconciled:
+    """The campaign's `--on-unknown` policy, for the chunk as reconciliation loaded it (the store acts
+    only if it is still that `unknown` chunk: a duplicate reconcile message changes nothing)."""
     if chunk.on_unknown == "resend":
-        deps.store.resend_unknown(chunk, f"resent by policy: {reason}")
+        if not deps.store.resend_unknown(chunk, f"resent by policy: {reason}"):
+            return Reconciled("nothing", chunk.chunk_id, detail="no longer unknown")
         return Reconciled("requeued", chunk.chunk_id, detail=reason)
     held = deps.store.hold_unknown(chunk, reason)
     return Reconciled("held", chunk.chunk_id, detail=f"{held} recipients held as unknown: {reason}")
