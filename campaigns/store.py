@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     ARRAY,
@@ -303,6 +303,13 @@ class CampaignView:
     finished_at: datetime | None
     counts: dict[str, int] = field(default_factory=dict)
     chunk_counts: dict[str, int] = field(default_factory=dict)
+
+
+class ChunkPeek(NamedTuple):
+    provider: str
+    parts: int  # SMS parts of the whole chunk (the rate limit's unit)
+    window: str | None
+    claimable: bool  # the claim's own condition, as read now
 
 
 @dataclass(frozen=True)
@@ -642,15 +649,36 @@ class Store:
         with self.engine.connect() as conn:
             return [(r.id, r.attempt) for r in conn.execute(q)]
 
-    def chunk_cost(self, chunk_id: int) -> tuple[str, int, str | None] | None:
-        """(provider, SMS parts, send window) of a chunk, read without a claim (rate limit, window)."""
+    def chunk_cost(
+        self, chunk_id: int, attempt: int | None = None, now: datetime | None = None
+    ) -> ChunkPeek | None:
+        """What a send needs to know before its claim (rate limit, window), read without claiming.
+
+        `claimable` is the claim's own condition, read: a message for a chunk that is already taken,
+        sent, not due or whose campaign is not running is dropped before it spends rate-limit budget.
+        """
+        now = now or utcnow()
         with self.engine.connect() as conn:
             row = conn.execute(
-                select(campaigns_t.c.provider, chunks_t.c.parts, campaigns_t.c.window)
+                select(
+                    campaigns_t.c.provider,
+                    campaigns_t.c.window,
+                    campaigns_t.c.state.label("campaign_state"),
+                    chunks_t.c.parts,
+                    chunks_t.c.state,
+                    chunks_t.c.attempt,
+                    chunks_t.c.next_attempt_at,
+                )
                 .join(campaigns_t, campaigns_t.c.id == chunks_t.c.campaign_id)
                 .where(chunks_t.c.id == chunk_id)
             ).first()
-        return None if row is None else (row.provider, int(row.parts), row.window)
+        if row is None:
+            return None
+        due = row.state == K.QUEUED or (
+            row.state == K.RETRY and row.next_attempt_at is not None and row.next_attempt_at <= now
+        )
+        claimable = due and row.campaign_state == C.RUNNING and (attempt is None or row.attempt == attempt)
+        return ChunkPeek(row.provider, int(row.parts), row.window, claimable)
 
     def pause_campaign_of_chunk(self, chunk_id: int, reason: str) -> bool:
         with self.engine.begin() as conn:

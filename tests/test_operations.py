@@ -267,3 +267,26 @@ def test_scheduled_campaign_starts_at_its_time_and_not_before(store, deps, sandb
     accepted = sandbox.state.accepted("ghasedak")
     assert len(accepted) == 3 and min(m.accepted_at for m in accepted) >= at.timestamp()
     assert t.time() >= at.timestamp()
+
+
+def test_throttled_sends_book_their_slot_and_duplicates_spend_no_budget(deps, sandbox, sandbox_environ):
+    """Under a rate limit a throttled chunk books its slot (`reserved`) and is then sent without asking
+    the limiter again; a message for a chunk already sent is dropped before it spends any budget."""
+    env = {**sandbox_environ, "SMSDISPATCH_GHASEDAK_RATE": "10/s"}  # a 10-number chunk a second
+    deps = WorkerDeps(store=deps.store, providers=ProviderPool(env), settings=FAST)
+    phones = numbers(30)
+    cid = campaign(deps.store, "ghasedak", phones, batch=10)
+    (a, _), (b, _), (c, _) = deps.store.claimable_chunks(campaign_id=cid)
+    assert send_chunk(a, 0, deps, reserve_within=60).kind == "accepted"  # the burst: at once
+    second = send_chunk(b, 0, deps, reserve_within=60)
+    third = send_chunk(c, 0, deps, reserve_within=60)
+    assert second.kind == third.kind == "throttled" and second.reserved and third.reserved
+    assert 0 < second.requeue_in < third.requeue_in  # one slot each, not one shared wake-up time
+    assert send_chunk(a, 0, deps, reserve_within=60).kind == "skipped"  # duplicate of a sent chunk
+    assert send_chunk(a, 1, deps, reserve_within=60).kind == "skipped"
+    assert send_chunk(b, 0, deps, reserved=True).kind == "accepted"  # its booked slot: no second ask
+    assert send_chunk(c, 0, deps, reserved=True).kind == "accepted"
+    sent_once(sandbox, "ghasedak", phones)
+    # The duplicates took nothing: the next slot is right after the third chunk's.
+    fourth = deps.limiter.acquire(deps.providers.get("ghasedak").settings.account_key, 10, 10.0)
+    assert third.requeue_in < fourth <= third.requeue_in + 1.05

@@ -77,3 +77,27 @@ def test_redis_limiter_is_shared_by_every_client():
 @pytest.mark.parametrize("cost", [1, 150])
 def test_a_chunk_larger_than_the_burst_still_passes(cost):
     assert LocalLimiter().acquire("big", cost, rate=10) == 0
+
+
+def _limiters() -> list:
+    out: list = [LocalLimiter()]
+    require_service("Redis", "127.0.0.1", 6379)
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    client.delete("smsdispatch:test-reserve:acct")
+    out.append(RedisLimiter(client, prefix="smsdispatch:test-reserve:"))
+    return out
+
+
+def test_a_booked_wait_gives_each_throttled_chunk_its_own_slot():
+    """Throttled chunks must not all be told the same wait (they would wake together and all but one
+    re-queue again): a wait within `reserve_within` is booked, the next one is told a later slot."""
+    for limiter in _limiters():
+        assert limiter.acquire("acct", 10, rate=10) == 0  # one second's burst: 10 parts now
+        first = limiter.acquire("acct", 10, rate=10, reserve_within=5)
+        second = limiter.acquire("acct", 10, rate=10, reserve_within=5)
+        assert 0.9 < first <= 1.0 and 1.9 < second <= 2.0, (limiter, first, second)
+        too_far = limiter.acquire("acct", 10, rate=10, reserve_within=0.5)  # not booked
+        third = limiter.acquire("acct", 10, rate=10, reserve_within=5)
+        assert 2.9 < too_far <= 3.0 and 2.9 < third <= 3.0, (limiter, too_far, third)

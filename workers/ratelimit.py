@@ -2,7 +2,11 @@
 
 GCRA (generic cell rate algorithm): one timestamp per account, the "theoretical arrival time".
 `acquire` never sleeps: it answers 0 (go) or the seconds to wait, so a worker re-queues the chunk
-instead of holding its slot. `LocalLimiter` serves the embedded mode's threads; `RedisLimiter`
+instead of holding its slot. With `reserve_within`, a wait no longer than that is *booked*: the budget
+is taken now for that later moment, and the caller sends then without asking again. Without booking,
+every throttled chunk would be told about the same short wait, all would wake together, one would
+pass and the rest re-queue again: messages growing with the square of the backlog (measured by
+bench/throttle_churn.py). `LocalLimiter` serves the embedded mode's threads; `RedisLimiter`
 shares one budget between every worker process through one atomic Lua script.
 """
 
@@ -14,8 +18,19 @@ from typing import Protocol
 
 
 class Limiter(Protocol):
-    def acquire(self, key: str, cost: float, rate: float | None, burst: float | None = None) -> float:
-        """Take `cost` parts from `key`'s budget of `rate` parts/s; return 0.0 or seconds to wait."""
+    def acquire(
+        self,
+        key: str,
+        cost: float,
+        rate: float | None,
+        burst: float | None = None,
+        reserve_within: float = 0.0,
+    ) -> float:
+        """Take `cost` parts from `key`'s budget of `rate` parts/s; return 0.0 or seconds to wait.
+
+        A wait of at most `reserve_within` seconds is booked (the parts are taken for that moment);
+        a longer one takes nothing.
+        """
         ...
 
 
@@ -29,7 +44,14 @@ class LocalLimiter:
         self._tat: dict[str, float] = {}
         self._lock = threading.Lock()
 
-    def acquire(self, key: str, cost: float, rate: float | None, burst: float | None = None) -> float:
+    def acquire(
+        self,
+        key: str,
+        cost: float,
+        rate: float | None,
+        burst: float | None = None,
+        reserve_within: float = 0.0,
+    ) -> float:
         if not rate:
             return 0.0
         interval = 1.0 / rate
@@ -38,24 +60,25 @@ class LocalLimiter:
             now = time.monotonic()
             tat = max(self._tat.get(key, now), now)
             new_tat = tat + interval * cost
-            allow_at = new_tat - tau - interval
-            if now < allow_at:
-                return allow_at - now
+            wait = max(new_tat - tau - interval - now, 0.0)
+            if wait > reserve_within:
+                return wait
             self._tat[key] = new_tat
-            return 0.0
+            return wait
 
 
 _GCRA = """
 local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
-local T, tau, cost = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local T, tau, cost, within = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local tat = tonumber(redis.call('GET', KEYS[1]) or now)
 if tat < now then tat = now end
 local new_tat = tat + T * cost
-local allow_at = new_tat - tau - T
-if now < allow_at then return allow_at - now end
+local wait = new_tat - tau - T - now
+if wait < 0 then wait = 0 end
+if wait > within then return tostring(wait) end
 redis.call('SET', KEYS[1], new_tat, 'PX', math.ceil(new_tat - now + tau + T))
-return 0
+return tostring(wait)
 """
 
 
@@ -67,10 +90,20 @@ class RedisLimiter:
         self._script = client.register_script(_GCRA)
         self._prefix = prefix
 
-    def acquire(self, key: str, cost: float, rate: float | None, burst: float | None = None) -> float:
+    def acquire(
+        self,
+        key: str,
+        cost: float,
+        rate: float | None,
+        burst: float | None = None,
+        reserve_within: float = 0.0,
+    ) -> float:
         if not rate:
             return 0.0
         interval_ms = 1000.0 / rate
         tau_ms = interval_ms * (max(_burst(rate, burst), cost) - 1)
-        wait_ms = float(self._script(keys=[self._prefix + key], args=[interval_ms, tau_ms, cost]))
+        # The wait comes back as text: a Lua number would reach us truncated to an integer.
+        wait_ms = float(
+            self._script(keys=[self._prefix + key], args=[interval_ms, tau_ms, cost, reserve_within * 1000.0])
+        )
         return wait_ms / 1000.0

@@ -39,10 +39,12 @@ def worker_deps() -> WorkerDeps:
 
 
 @app.task(name="smsdispatch.send_chunk")
-def send_chunk_task(chunk_id: int, attempt: int | None = None) -> None:
-    outcome = send_chunk(chunk_id, attempt, worker_deps())
+def send_chunk_task(chunk_id: int, attempt: int | None = None, reserved: bool = False) -> None:
+    outcome = send_chunk(chunk_id, attempt, worker_deps(), reserved=reserved, reserve_within=MAX_COUNTDOWN)
     if outcome.requeue_in is not None and outcome.requeue_in <= MAX_COUNTDOWN:
-        send_chunk_task.apply_async((chunk_id, outcome.attempt), countdown=max(outcome.requeue_in, 0.0))
+        send_chunk_task.apply_async(
+            (chunk_id, outcome.attempt, outcome.reserved), countdown=max(outcome.requeue_in, 0.0)
+        )
 
 
 @app.task(name="smsdispatch.reconcile")

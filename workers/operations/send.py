@@ -39,6 +39,7 @@ class Outcome:
     attempt: int | None = None
     requeue_in: float | None = None
     detail: str = ""
+    reserved: bool = False  # throttled with its rate-limit slot booked: send then without asking again
 
 
 def updates_from_results(
@@ -108,12 +109,31 @@ def lease_for(deps: WorkerDeps, client_timeouts: tuple[float, float]) -> timedel
     return timedelta(seconds=3 * connect + read + deps.settings.lease_margin)
 
 
-def send_chunk(chunk_id: int, attempt: int | None, deps: WorkerDeps) -> Outcome:
+def send_chunk(
+    chunk_id: int,
+    attempt: int | None,
+    deps: WorkerDeps,
+    *,
+    reserved: bool = False,
+    reserve_within: float = 0.0,
+) -> Outcome:
+    """Send one chunk if this call can claim it.
+
+    `reserve_within`: a rate-limit wait up to that long is booked, and the outcome says `reserved`;
+    the caller then calls again after `requeue_in` with `reserved=True`, which skips the limiter.
+    """
     store, settings = deps.store, deps.settings
-    peek = store.chunk_cost(chunk_id)
+    peek = store.chunk_cost(chunk_id, attempt)
     if peek is None:
         return Outcome("skipped", chunk_id, detail="no such chunk")
-    provider, parts, window = peek
+    provider, parts, window, claimable = peek
+    if not claimable:  # a duplicate or stale message: drop it before it spends rate-limit budget
+        return Outcome(
+            "skipped",
+            chunk_id,
+            attempt,
+            detail="claimed elsewhere, already sent, not due, or campaign not running",
+        )
     if window:
         wait_for_window = parse_window(window).seconds_until_open(utcnow())
         if wait_for_window > 0:  # outside the send window: nothing claimed, look again when it opens
@@ -130,9 +150,12 @@ def send_chunk(chunk_id: int, attempt: int | None, deps: WorkerDeps) -> Outcome:
         # Cannot even build the client: pause rather than fail, the user can fix the setting and resume.
         store.pause_campaign_of_chunk(chunk_id, str(exc))
         return Outcome("paused", chunk_id, detail=str(exc))
-    wait = deps.limiter.acquire(client.settings.account_key, max(parts, 1), client.settings.rate)
-    if wait > 0:
-        return Outcome("throttled", chunk_id, attempt, requeue_in=wait)
+    if not reserved:
+        wait = deps.limiter.acquire(
+            client.settings.account_key, max(parts, 1), client.settings.rate, reserve_within=reserve_within
+        )
+        if wait > 0:
+            return Outcome("throttled", chunk_id, attempt, requeue_in=wait, reserved=wait <= reserve_within)
 
     chunk = store.claim_chunk(
         chunk_id, attempt, lease_for(deps, (client.settings.connect_timeout, client.settings.read_timeout))
