@@ -898,20 +898,26 @@ class Store:
             )
         return ok
 
+    def _requeue_sent_nothing(
+        self, conn: Connection, chunk: ClaimedChunk, reason: str, now: datetime
+    ) -> bool:
+        """The claimed attempt sent nothing (account refusal, refused batch): back to the queue."""
+        return self._chunk_to(
+            conn,
+            chunk.chunk_id,
+            "requeue",
+            now,
+            chunk.attempt,
+            lease_until=None,
+            last_error=reason,
+            queued_at=now,
+        )
+
     def pause_for_account(self, chunk: ClaimedChunk, reason: str, now: datetime | None = None) -> bool:
         """Account-level refusal: nothing went out; the chunk goes back to the queue, the campaign pauses."""
         now = now or utcnow()
         with self.engine.begin() as conn:
-            self._chunk_to(
-                conn,
-                chunk.chunk_id,
-                "requeue",
-                now,
-                chunk.attempt,
-                lease_until=None,
-                last_error=reason,
-                queued_at=now,
-            )
+            self._requeue_sent_nothing(conn, chunk, reason, now)
             # Every running campaign on the same account would hit the same wall: pause them all.
             same_account = (
                 conn.execute(
@@ -938,16 +944,7 @@ class Store:
             return None
         second = ids[len(ids) // 2 :]
         with self.engine.begin() as conn:
-            if not self._chunk_to(
-                conn,
-                chunk.chunk_id,
-                "requeue",
-                now,
-                chunk.attempt,
-                lease_until=None,
-                last_error=reason,
-                queued_at=now,
-            ):
+            if not self._requeue_sent_nothing(conn, chunk, reason, now):
                 return None
             seq = conn.execute(select(chunks_t.c.seq).where(chunks_t.c.id == chunk.chunk_id)).scalar_one()
             parts = conn.execute(

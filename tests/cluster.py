@@ -74,20 +74,35 @@ class Cluster:
     def logs(self, prefix: str = "") -> str:
         return "".join(p.read_text(errors="replace") for p in sorted(self.tmp.glob(f"{prefix}*.log")))
 
-    def send(self, rows: int, provider: str = "ghasedak", *extra: str) -> tuple[int, dict[str, Any]]:
-        """Run `smsdispatch send` on a demo CSV of `rows` rows; (campaign id, the --json summary)."""
-        src = self.tmp / f"list-{rows}.csv"
-        write_demo_csv(src, rows, seed=rows)
-        done = subprocess.run(
-            [*EXE, "send", str(src), "--provider", provider, "--message", "Hi {name}", "--json", *extra],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=120,
+    def cli(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+        """Run `smsdispatch <args>` to its end in the cluster's environment (output captured)."""
+        return subprocess.run(
+            [*EXE, *args], env=self.env, cwd=self.tmp, capture_output=True, text=True, timeout=timeout
         )
+
+    def send(
+        self, rows: int, provider: str = "ghasedak", *extra: str, text: str = "Hi {name}"
+    ) -> tuple[int, dict[str, Any]]:
+        """Run `smsdispatch send` on a demo CSV of `rows` rows; (campaign id, the --json summary)."""
+        done = self.send_cli(rows, provider, *extra, text=text)
         assert done.returncode == 0, done.stderr
         summary = json.loads(done.stdout.strip().splitlines()[-1])
         return summary["campaign"], summary
+
+    def send_cli(
+        self,
+        rows: int,
+        provider: str = "ghasedak",
+        *extra: str,
+        text: str = "Hi {name}",
+        timeout: float = 120,
+    ) -> subprocess.CompletedProcess:
+        """`smsdispatch send … --json` on a demo CSV of `rows` rows, whatever its exit code."""
+        src = self.tmp / f"list-{rows}.csv"
+        write_demo_csv(src, rows, seed=rows)
+        return self.cli(
+            "send", str(src), "--provider", provider, "--message", text, "--json", *extra, timeout=timeout
+        )
 
     def store(self) -> Store:
         return Store.from_url(self.db)

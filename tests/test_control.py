@@ -15,25 +15,18 @@ import pytest
 
 from campaigns.store import Store
 from campaigns.windows import TEHRAN
-from dispatcher.demo import write_demo_csv
 from dispatcher.sandbox.core import SandboxState
-from tests.cluster import EXE, wait_completed
+from tests.cluster import wait_completed
 
 pytestmark = pytest.mark.slow
 
 
 def cli(cluster, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [*EXE, *args], env=cluster.env, capture_output=True, text=True, timeout=120, cwd=cluster.tmp
-    )
+    return cluster.cli(*args)
 
 
 def send(cluster, rows: int, text: str, *extra: str) -> dict:
-    src = cluster.tmp / f"list-{rows}.csv"
-    write_demo_csv(src, rows, seed=rows)
-    done = cli(cluster, "send", str(src), "--provider", "ghasedak", "--message", text, "--json", *extra)
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return cluster.send(rows, "ghasedak", *extra, text=text)[1]
 
 
 def accepted(state: SandboxState, prefix: str) -> list:

@@ -6,14 +6,12 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import time
 
 import pytest
 
 from campaigns.store import Store
-from dispatcher.demo import write_demo_csv
-from tests.cluster import EXE, assert_witnessed, once_each, wait_completed
+from tests.cluster import assert_witnessed, once_each, wait_completed
 
 pytestmark = pytest.mark.slow
 
@@ -52,15 +50,7 @@ def test_send_wait_follows_the_workers_to_completion(cluster):
     """`send --wait` with a broker: enqueue, then two bars read from the database until completed (exit 0)."""
     cluster.spawn("worker", "-c", "4", "-n", "w1@%h")
     cluster.spawn("beat", "-s", str(cluster.tmp / "beat-schedule"))
-    src = cluster.tmp / "list.csv"
-    write_demo_csv(src, 600, seed=6)
-    done = subprocess.run(
-        [*EXE, "send", str(src), "--provider", "ghasedak", "--message", "Hi {name}", "--wait", "--json"],
-        env=cluster.env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+    done = cluster.send_cli(600, "ghasedak", "--wait", timeout=180)
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout.strip().splitlines()[-1])
     assert summary["state"] == "completed"
@@ -69,13 +59,7 @@ def test_send_wait_follows_the_workers_to_completion(cluster):
     assert view.state == "completed" and sum(view.counts.values()) == summary["recipients"]
     assert "pending" not in view.counts and "sent" not in view.counts
     once_each(cluster.state, summary["recipients"])
-    watched = subprocess.run(
-        [*EXE, "watch", str(summary["campaign"])],
-        env=cluster.env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    watched = cluster.cli("watch", str(summary["campaign"]), timeout=60)
     assert watched.returncode == 0, watched.stderr
 
 
@@ -83,15 +67,7 @@ def test_send_wait_stops_at_a_pause_with_the_reason_and_exit_1(cluster):
     cluster.state.credit["ghasedak"] = 250
     cluster.spawn("worker", "-c", "4", "-n", "w1@%h")
     cluster.spawn("beat", "-s", str(cluster.tmp / "beat-schedule"))
-    src = cluster.tmp / "list.csv"
-    write_demo_csv(src, 600, seed=6)
-    done = subprocess.run(
-        [*EXE, "send", str(src), "--provider", "ghasedak", "--message", "Hi {name}", "--wait", "--json"],
-        env=cluster.env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+    done = cluster.send_cli(600, "ghasedak", "--wait", timeout=180)
     assert done.returncode == 1, done.stderr
     summary = json.loads(done.stdout.strip().splitlines()[-1])
     assert summary["state"] == "paused"
