@@ -7,11 +7,19 @@ when another writer committed meanwhile, and no busy timeout helps (shared/resea
 
 from __future__ import annotations
 
+import os
+
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.engine import create_engine as _create_engine
 
 DEFAULT_URL = "sqlite:///smsdispatch.db"
+# A process frozen inside a transaction (SIGSTOP, a paused VM, swapping) would hold its row locks for
+# ever, and every worker and beat's sweep would queue behind them. PostgreSQL ends such a session
+# after this long idle in a transaction: its transaction rolls back (nothing half-written) and, when it
+# wakes, it finds its connection gone. No transaction of ours waits on anything slow (never on HTTP).
+IDLE_TX_TIMEOUT_ENV = "SMSDISPATCH_DB_IDLE_TX_TIMEOUT"
+IDLE_TX_TIMEOUT_DEFAULT = 30.0  # seconds
 
 
 def normalise_url(url: str) -> str:
@@ -50,7 +58,14 @@ def make_engine(url: str = DEFAULT_URL, *, pool_size: int = 10) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return _create_engine(url, pool_size=pool_size, max_overflow=20, pool_pre_ping=True)
+    idle = float(os.environ.get(IDLE_TX_TIMEOUT_ENV) or IDLE_TX_TIMEOUT_DEFAULT)
+    return _create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=20,
+        pool_pre_ping=True,
+        connect_args={"options": f"-c idle_in_transaction_session_timeout={int(idle * 1000)}"},
+    )
 
 
 def is_sqlite(engine: Engine) -> bool:

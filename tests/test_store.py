@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 import pytest
+from sqlalchemy import text
 
 from campaigns.plan import plan
 from campaigns.states import CampaignState, ChunkState, RecipientState
@@ -424,3 +425,32 @@ def test_a_late_reply_turns_held_unknown_recipients_into_facts(store: Store) -> 
     store.record_send(chunk, updates, requeue=False)
     assert store.campaign(cid).counts == {RecipientState.SENT: 2}
     assert store.campaign(cid).chunk_counts == {ChunkState.ACCEPTED: 1}
+
+
+def test_a_frozen_transaction_does_not_hold_its_locks_for_ever(monkeypatch, tmp_path) -> None:
+    """A process stopped (SIGSTOP) inside a transaction would block every claim and sweep behind its row
+    locks; PostgreSQL ends a session idle in a transaction after SMSDISPATCH_DB_IDLE_TX_TIMEOUT."""
+    from sqlalchemy.exc import DBAPIError
+
+    from tests.conftest import _drop_postgres_db, _fresh_postgres_db
+
+    monkeypatch.setenv("SMSDISPATCH_DB_IDLE_TX_TIMEOUT", "1")
+    url = _fresh_postgres_db()
+    try:
+        store, frozen = Store.from_url(url), Store.from_url(url)
+        store.migrate()
+        cid = make_campaign(store, phones(2), batch=2)
+        ((chunk_id, attempt),) = store.claimable_chunks(campaign_id=cid)
+        conn = frozen.engine.connect()
+        tx = conn.begin()
+        conn.execute(text("SELECT id FROM chunks WHERE id = :id FOR UPDATE"), {"id": chunk_id})
+        # ... and the holder stops here. Another worker's claim waits, then gets the chunk.
+        assert store.claim_chunk(chunk_id, attempt, LEASE) is not None
+        with pytest.raises(DBAPIError):  # the frozen one wakes to a closed session: nothing it did stays
+            conn.execute(text("SELECT 1"))
+            tx.commit()
+        conn.close()
+        store.engine.dispose()
+        frozen.engine.dispose()
+    finally:
+        _drop_postgres_db(url)
