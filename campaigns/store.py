@@ -35,7 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from campaigns.db import is_sqlite, make_engine
 from campaigns.models import Campaign, Chunk, InboxCursor, Recipient, Suppression
@@ -831,15 +831,30 @@ class Store:
         where the next claim sends only its still-pending recipients; otherwise it is accepted.
         """
         now = now or utcnow()
-        with self.engine.begin() as conn:
-            self._apply_updates(conn, updates, now, sent=True)
-            if requeue:
-                return self._chunk_to(
-                    conn, chunk.chunk_id, "requeue", now, chunk.attempt, lease_until=None, queued_at=now
-                )
-            return self._chunk_to(
-                conn, chunk.chunk_id, "accept", now, chunk.attempt, lease_until=None, last_error=None
-            )
+        for tries_left in (2, 1, 0):
+            try:
+                with self.engine.begin() as conn:
+                    self._apply_updates(conn, updates, now, sent=True)
+                    if requeue:
+                        return self._chunk_to(
+                            conn,
+                            chunk.chunk_id,
+                            "requeue",
+                            now,
+                            chunk.attempt,
+                            lease_until=None,
+                            queued_at=now,
+                        )
+                    return self._chunk_to(
+                        conn, chunk.chunk_id, "accept", now, chunk.attempt, lease_until=None, last_error=None
+                    )
+            except DBAPIError as exc:
+                # The provider's reply exists only in this process: when the connection was lost (the
+                # server ended a session that sat frozen in this transaction, a restart), the whole
+                # transaction rolled back, and every statement in it is conditional, so write it again.
+                if not exc.connection_invalidated or not tries_left:
+                    raise
+        raise AssertionError("unreachable")
 
     def chunk_retry(
         self, chunk: ClaimedChunk, error: str, delay: float, max_attempts: int, now: datetime | None = None
