@@ -271,11 +271,16 @@ def test_worker_frozen_past_its_lease_then_resumed(tmp_path, shared_broker, prov
 
     state = SandboxState(seed=19, final_after_s=0.2, latency_ms=300)
     env = {**negin_env(), "SMSDISPATCH_GHASEDAK_BATCH": "25"}
+    # The victim's four threads are frozen while each waits for a reply to a call the sandbox has
+    # accepted (answered after 1.2 s, inside the 2 s read timeout). Freezing at a random moment could
+    # also catch a thread between its claim and its request leaving; that thread, woken after its
+    # chunk was reconciled and sent again, would send it a second time: the gap no worker can close.
+    state.add_fault(Fault(provider, "send", "accept_then_hang", seconds=1.2, times=4))
     with run_cluster(tmp_path, shared_broker, state=state, env=env) as cluster:
         victim = cluster.spawn("worker", "-c", "4", "-n", "victim@%h")
         cluster.beat()
         campaign, summary = cluster.send(1000 if provider == "ghasedak" else 120, provider)
-        wait_for(lambda: accepted_count(state, provider) >= 40, "the victim to be sending", 60, 0.02)
+        wait_for(lambda: state.calls[(provider, "send")] >= 4, "the victim's four calls", 60, 0.01)
         os.kill(victim.pid, signal.SIGSTOP)
         try:
             cluster.spawn("worker", "-c", "4", "-n", "survivor@%h")
