@@ -1,10 +1,16 @@
 """Message text: `{column}` templates filled from the recipients file, Arabic letters folded, SMS parts counted.
 
-Parts follow GSM 03.38 / 3GPP TS 23.040: a message using only the GSM 7-bit default alphabet and its
-extension table is GSM-7 (160 septets in one part, 153 per part when concatenated; an extension
-character takes two septets, escape + char); any other character makes the whole message UCS-2 (70
-UTF-16 code units, 67 per part; a character outside the BMP, such as most emoji, takes two).
-Persian text is therefore always UCS-2.
+Parts follow 3GPP TS 23.038 (alphabets) and TS 23.040 (concatenation). A message using only the GSM 7-bit
+default alphabet and its extension table is GSM-7: 160 septets in one part, 153 per part when
+concatenated (the user data header takes the rest); an extension character takes two septets, escape +
+char (23.038 §6.2.1.1). Any other character makes the whole message UCS-2: 70 UTF-16 code units, 67 per
+part; a character outside the BMP, such as most emoji, takes two (a surrogate pair). Persian text is
+therefore always UCS-2.
+
+No character is ever split across two parts (23.040 §9.2.3.24.1 for the escape sequence; a surrogate
+pair cut in two is two broken halves on every handset): when the next character does not fit in what
+is left of a part, the part ends short and the character opens the next one. So 152 x `a` + `[` +
+152 x `a` (306 septets) is 3 parts, not 2; `segments()` gives the parts themselves.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Mapping
-from typing import Literal
+from enum import StrEnum
 
 import numpy as np
 import pandas as pd
@@ -23,6 +29,8 @@ __all__ = [
     "count_parts",
     "count_parts_series",
     "encoding",
+    "segments",
+    "Alphabet",
     "fold_arabic",
     "EMPTY_MESSAGE",
 ]
@@ -83,28 +91,84 @@ def fold_arabic_series(values: pd.Series) -> pd.Series:
     return values
 
 
-def encoding(text: str) -> Literal["gsm7", "ucs2"]:
-    """The encoding a message is sent in: gsm7 if every character is in GSM 03.38, else ucs2."""
-    return "ucs2" if _NOT_GSM_RE.search(text) else "gsm7"
+class Alphabet(StrEnum):
+    """The data coding of a message (3GPP TS 23.038 §4): GSM 7-bit default alphabet, or UCS-2."""
+
+    GSM7 = "gsm7"
+    UCS2 = "ucs2"
+
+
+_EXTENSION_SET = frozenset(GSM_EXTENSION)
+
+
+def encoding(text: str) -> Alphabet:
+    """The alphabet a message is sent in: gsm7 if every character is in GSM 03.38, else ucs2."""
+    return Alphabet.UCS2 if _NOT_GSM_RE.search(text) else Alphabet.GSM7
+
+
+def _width(char: str, alphabet: Alphabet) -> int:
+    """Units one character takes: septets in GSM-7 (2 for an extension character), UTF-16 code units in UCS-2."""
+    if alphabet is Alphabet.GSM7:
+        return 2 if char in _EXTENSION_SET else 1
+    return 2 if ord(char) > 0xFFFF else 1
+
+
+def segments(text: str) -> list[str]:
+    """The parts a message is sent as, in order (`"".join(segments(t)) == t`); [] for an empty message.
+
+    One part when the whole text fits (160 septets / 70 code units); otherwise parts of at most 153
+    septets / 67 code units, filled greedily, a character that does not fit whole opening the next part.
+    """
+    if not text:
+        return []
+    alphabet = encoding(text)
+    single, multi = (GSM7_SINGLE, GSM7_MULTI) if alphabet is Alphabet.GSM7 else (UCS2_SINGLE, UCS2_MULTI)
+    widths = [_width(c, alphabet) for c in text]
+    if sum(widths) <= single:
+        return [text]
+    out: list[str] = []
+    start = used = 0
+    for i, width in enumerate(widths):
+        if used + width > multi:
+            out.append(text[start:i])
+            start, used = i, 0
+        used += width
+    out.append(text[start:])
+    return out
 
 
 def _parts(length: np.ndarray, ucs2: np.ndarray) -> np.ndarray:
+    """Parts from units alone: exact when every character takes one unit (nothing can be split)."""
     single = np.where(ucs2, UCS2_SINGLE, GSM7_SINGLE)
     multi = np.where(ucs2, UCS2_MULTI, GSM7_MULTI)
     return np.where(length == 0, 0, np.where(length <= single, 1, -(-length // multi)))
 
 
 def count_parts(text: str) -> int:
-    """SMS parts for one message (0 for an empty one)."""
-    if encoding(text) == "ucs2":
-        units = len(text.encode("utf-16-le")) // 2
-        return 0 if units == 0 else 1 if units <= UCS2_SINGLE else math.ceil(units / UCS2_MULTI)
-    septets = len(text) + sum(text.count(c) for c in GSM_EXTENSION)
-    return 0 if septets == 0 else 1 if septets <= GSM7_SINGLE else math.ceil(septets / GSM7_MULTI)
+    """SMS parts for one message (0 for an empty one), by the rules in the module docstring."""
+    if not text:
+        return 0
+    alphabet = encoding(text)
+    if alphabet is Alphabet.GSM7:
+        wide = sum(text.count(c) for c in GSM_EXTENSION)
+        single, multi = GSM7_SINGLE, GSM7_MULTI
+    else:
+        wide = len(text.encode("utf-16-le")) // 2 - len(text)
+        single, multi = UCS2_SINGLE, UCS2_MULTI
+    units = len(text) + wide
+    if units <= single:
+        return 1
+    if not wide:  # every character one unit: nothing to split, the division is exact
+        return math.ceil(units / multi)
+    return len(segments(text))
 
 
 def count_parts_series(texts: pd.Series) -> pd.Series:
-    """count_parts for every message, vectorised: lengths, a regex test for non-GSM, counted extras."""
+    """count_parts for every message, vectorised: lengths, a regex test for non-GSM, counted extras.
+
+    Rows with a two-unit character past one part (rare: an extension character or an emoji in a long
+    message) are counted one by one with `segments`, since where they fall decides the count.
+    """
     if not isinstance(texts.dtype, pd.StringDtype):
         texts = texts.astype("str")
     texts = texts.fillna("")
@@ -115,7 +179,13 @@ def count_parts_series(texts: pd.Series) -> pd.Series:
         extra[ucs2] = texts[ucs2].str.count(_ASTRAL).to_numpy(dtype=np.int64)
     if (~ucs2).any():  # GSM-7: extension characters take two septets
         extra[~ucs2] = texts[~ucs2].str.count(_GSM_EXTENSION).to_numpy(dtype=np.int64)
-    return pd.Series(_parts(length + extra, ucs2), index=texts.index, dtype=np.int64)
+    parts = _parts(length + extra, ucs2)
+    single = np.where(ucs2, UCS2_SINGLE, GSM7_SINGLE)
+    exact = np.flatnonzero((extra > 0) & (length + extra > single))
+    if len(exact):
+        values = texts.to_numpy(dtype=object)
+        parts[exact] = [len(segments(values[i])) for i in exact]
+    return pd.Series(parts, index=texts.index, dtype=np.int64)
 
 
 # {{ and }} are literal braces; {name} is a placeholder; a lone brace is an error.
