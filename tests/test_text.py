@@ -9,10 +9,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from campaigns.text import (
-    Alphabet,
     EMPTY_MESSAGE,
     GSM_BASIC,
     GSM_EXTENSION,
+    Alphabet,
     Template,
     TemplateError,
     count_parts,
