@@ -30,6 +30,7 @@ __all__ = [
     "count_parts_series",
     "encoding",
     "segments",
+    "encoding_series",
     "Alphabet",
     "fold_arabic",
     "EMPTY_MESSAGE",
@@ -104,6 +105,16 @@ _EXTENSION_SET = frozenset(GSM_EXTENSION)
 def encoding(text: str) -> Alphabet:
     """The alphabet a message is sent in: gsm7 if every character is in GSM 03.38, else ucs2."""
     return Alphabet.UCS2 if _NOT_GSM_RE.search(text) else Alphabet.GSM7
+
+
+def encoding_series(texts: pd.Series) -> pd.Series:
+    """`encoding` for every message, vectorised (one regex test per row): a Series of "gsm7" / "ucs2"."""
+    if not isinstance(texts.dtype, pd.StringDtype):
+        texts = texts.astype("str")
+    ucs2 = texts.fillna("").str.contains(_NOT_GSM, regex=True).to_numpy(dtype=bool)
+    return pd.Series(
+        np.where(ucs2, Alphabet.UCS2.value, Alphabet.GSM7.value), index=texts.index, dtype=object
+    )
 
 
 def _width(char: str, alphabet: Alphabet) -> int:

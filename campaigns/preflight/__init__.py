@@ -1,0 +1,54 @@
+"""Preflight (issue 11): what a campaign will cost and whom it reaches, and the checks, before anything
+is stored. Pure: `Tally` counts the loaded blocks, `summarise` turns the counts, the prices, the credit
+and the store's unfinished campaigns into a `PreflightSummary` with its findings. The I/O around it
+(loader, store, provider) is `dispatcher.preflight`.
+"""
+
+from campaigns.preflight.checks import (
+    OPT_OUT_TOKEN,
+    Loaded,
+    PreflightOptions,
+    PreflightSettingError,
+    UnfinishedCampaign,
+    continue_command,
+    estimate_cost,
+    has_opt_out_token,
+    parse_duration,
+    price_hint,
+    summarise,
+)
+from campaigns.preflight.summary import (
+    CampaignType,
+    Check,
+    Cost,
+    Credit,
+    Finding,
+    PreflightSummary,
+    Preview,
+    Severity,
+)
+from campaigns.preflight.tally import LINK, Tally
+
+__all__ = [
+    "LINK",
+    "OPT_OUT_TOKEN",
+    "CampaignType",
+    "Check",
+    "Cost",
+    "Credit",
+    "Finding",
+    "Loaded",
+    "PreflightOptions",
+    "PreflightSettingError",
+    "PreflightSummary",
+    "Preview",
+    "Severity",
+    "Tally",
+    "UnfinishedCampaign",
+    "continue_command",
+    "estimate_cost",
+    "has_opt_out_token",
+    "parse_duration",
+    "price_hint",
+    "summarise",
+]

@@ -1,0 +1,169 @@
+"""What `send` shows before a rial is spent (issue 11): the summary, its findings, and its JSON. Pure values.
+
+`PreflightSummary.to_json()` is the contract for scripts: exactly the keys `operators`,
+`parts_histogram`, `cost`, `credit`, `warnings`, `preview` (issue 11, "Contract for scripts"), which
+`send --json` adds to its object.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from campaigns.operators import ESTIMATE_NOTE, Operator
+from campaigns.text import Alphabet
+
+__all__ = [
+    "CampaignType",
+    "Check",
+    "Cost",
+    "Credit",
+    "Finding",
+    "PreflightSummary",
+    "Preview",
+    "Severity",
+]
+
+
+class CampaignType(StrEnum):
+    """`--type`: promotional campaigns get the promotional rules (opt-out token, send window)."""
+
+    PROMOTIONAL = "promotional"
+    TRANSACTIONAL = "transactional"
+
+
+class Severity(StrEnum):
+    WARN = "warn"  # shown; the campaign goes on
+    REFUSE = "refuse"  # exit 3, nothing stored, unless the finding's override is given
+
+
+class Check(StrEnum):
+    """The preflight checks, by the code scripts and README use (issue 11, "Checks")."""
+
+    CREDIT = "credit"  # credit below the estimate: refuse (--allow-partial)
+    DUPLICATE = "duplicate"  # same recipients and text as an unfinished campaign: refuse (--allow-duplicate)
+    RECENT = "recent"  # recipients sent by another campaign within SMSDISPATCH_FREQUENCY_CAP (--skip-recent)
+    OPT_OUT_TOKEN = "opt-out-token"  # promotional text without لغو11
+    LINK = "link"  # a link in the text
+    PARTS = "parts"  # more than SMSDISPATCH_MAX_PARTS parts per message
+    EMPTY_PLACEHOLDER = "empty-placeholder"  # a placeholder empty for some rows
+    NO_WINDOW = "no-window"  # promotional campaign with no send window
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One check's verdict: `message` says what was found (one line), `override` the option or fix that
+    lets the campaign go (e.g. "--allow-partial")."""
+
+    code: Check
+    severity: Severity
+    message: str
+    override: str
+
+    @property
+    def refuses(self) -> bool:
+        return self.severity is Severity.REFUSE
+
+    def line(self) -> str:
+        """The one stderr line of a refusal (exit 3): the check, what it found, and its override."""
+        return (
+            f"refused by preflight check {self.code.value}: {self.message}; to send anyway: {self.override}"
+        )
+
+
+@dataclass(frozen=True)
+class Preview:
+    """One rendered message: `row` is the spreadsheet row (header = 1), `why` one of "first row",
+    "longest text", "empty placeholder"."""
+
+    row: int
+    text: str
+    parts: int
+    why: str
+
+
+@dataclass(frozen=True)
+class Cost:
+    """Estimated cost in rial: total and per operator, from a price table (`source` names it)."""
+
+    estimate: float
+    by_operator: dict[Operator, float]
+    source: str
+    currency: str = "rial"
+
+
+@dataclass(frozen=True)
+class Credit:
+    """The account's balance in the unit its provider reports ("rial", or "sms" where the panel counts
+    SMS parts); `needed` in that unit (None when no estimate exists), `enough` None when unknown."""
+
+    balance: float
+    unit: str
+    needed: float | None
+    enough: bool | None
+
+
+@dataclass(frozen=True)
+class PreflightSummary:
+    """Everything known before anything is stored. Counts are recipients unless named parts.
+
+    `rejected` maps a reason ("invalid", "duplicate", "opted out", "sent recently (campaign 7)") to rows;
+    `alphabets` maps an alphabet to recipients; `parts_histogram` maps parts per message to recipients.
+    """
+
+    provider: str
+    account: str
+    sender: str
+    recipients: int
+    rejected: dict[str, int]
+    suppressed: int
+    operators: dict[Operator, int]
+    parts_histogram: dict[int, int]
+    total_parts: int
+    alphabets: dict[Alphabet, int]
+    cost: Cost | None
+    credit: Credit | None
+    previews: list[Preview]
+    findings: list[Finding]
+    fingerprint: str
+    recent: int = 0
+    cost_hint: str | None = None  # how to set a price, when none is known
+    operators_note: str = ESTIMATE_NOTE
+    skipped_recent: list[tuple[int, str, int]] = field(default_factory=list)  # (row, phone, campaign)
+
+    @property
+    def alphabet(self) -> str:
+        """ "gsm7", "ucs2", "mixed", or "" for no recipients."""
+        present = [a.value for a, n in self.alphabets.items() if n]
+        return present[0] if len(present) == 1 else ("mixed" if present else "")
+
+    @property
+    def refusals(self) -> list[Finding]:
+        return [f for f in self.findings if f.refuses]
+
+    @property
+    def warnings(self) -> list[Finding]:
+        return [f for f in self.findings if not f.refuses]
+
+    def to_json(self) -> dict[str, Any]:
+        """The keys `send --json` adds (issue 11 "Contract for scripts"); refusals come first in `warnings`."""
+        cost = None
+        if self.cost is not None:
+            cost = {
+                "estimate": self.cost.estimate,
+                "currency": self.cost.currency,
+                "by_operator": {op.value: amount for op, amount in self.cost.by_operator.items()},
+            }
+        credit = None
+        if self.credit is not None:
+            credit = {"balance": self.credit.balance, "unit": self.credit.unit, "enough": self.credit.enough}
+        findings = sorted(self.findings, key=lambda f: not f.refuses)
+        return {
+            "operators": {op.value: n for op, n in self.operators.items()},
+            "parts_histogram": {str(parts): n for parts, n in sorted(self.parts_histogram.items())},
+            "cost": cost,
+            "credit": credit,
+            "warnings": [{"code": f.code.value, "message": f.message} for f in findings],
+            "preview": [{"row": p.row, "text": p.text, "parts": p.parts} for p in self.previews],
+        }
