@@ -71,6 +71,8 @@ class Campaign(Base):
     columns: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of the CSV's own columns
     send_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     window: Mapped[str | None] = mapped_column(String(16), nullable=True)  # "HH:MM-HH:MM" Tehran time
+    # sha256 of the normalised recipients and text (campaigns.preflight.tally): same list, same text
+    fingerprint: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -27,7 +27,7 @@ from campaigns.preflight.summary import (
     Preview,
     Severity,
 )
-from campaigns.preflight.tally import LINK, Tally
+from campaigns.preflight.tally import LINK, RecentSends, Tally
 
 __all__ = [
     "LINK",
@@ -42,6 +42,7 @@ __all__ = [
     "PreflightSettingError",
     "PreflightSummary",
     "Preview",
+    "RecentSends",
     "Severity",
     "Tally",
     "UnfinishedCampaign",

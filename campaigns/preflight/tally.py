@@ -17,7 +17,8 @@ import hashlib
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -26,7 +27,7 @@ from campaigns.operators import Operator, operator_of
 from campaigns.preflight.summary import Preview
 from campaigns.text import Alphabet, Template, count_parts, count_parts_series, encoding, encoding_series
 
-__all__ = ["LINK", "Tally", "EmptyPlaceholders"]
+__all__ = ["LINK", "EmptyPlaceholders", "RecentSends", "Tally"]
 
 FINGERPRINT_VERSION = b"smsdispatch-fingerprint-v1\n"
 
@@ -35,6 +36,40 @@ LINK = re.compile(
     r"(?i)\b(?:https?://|www\.)\S+|\b[a-z0-9][a-z0-9-]*(?:\.[a-z0-9-]+)*\."
     r"(?:ir|com|net|org|info|io|me|co|app|link|shop|site|xyz|ly)\b(?:/\S*)?"
 )
+
+
+@dataclass(frozen=True)
+class RecentSends:
+    """Numbers sent by some campaign within the frequency cap, and the campaign (the latest one that sent
+    to each). Two int64 arrays, 16 bytes a number: `numbers` sorted (E.164 digits without the +)."""
+
+    numbers: np.ndarray
+    campaigns: np.ndarray
+
+    @classmethod
+    def from_pairs(cls, pairs: Iterable[tuple[str, int]]) -> RecentSends:
+        """(E.164 phone, campaign id) pairs, oldest first: a later pair for the same phone wins."""
+        items = list(pairs)
+        numbers = np.array([int(p[1:]) for p, _ in items], dtype=np.int64)
+        return cls.from_arrays(numbers, np.array([c for _, c in items], dtype=np.int64))
+
+    @classmethod
+    def from_arrays(cls, numbers: np.ndarray, campaigns: np.ndarray) -> RecentSends:
+        """E.164 digits (int64) and campaign ids, oldest send first: a later send of a number wins."""
+        # np.unique keeps the first occurrence: reverse so that the latest send is the one kept.
+        kept, first = np.unique(numbers[::-1], return_index=True)
+        return cls(kept, campaigns[::-1][first])
+
+    def __len__(self) -> int:
+        return len(self.numbers)
+
+    def lookup(self, phones: pd.Series) -> np.ndarray:
+        """The campaign that sent each E.164 phone recently, 0 for none (campaign ids start at 1)."""
+        if not len(self.numbers) or not len(phones):
+            return np.zeros(len(phones), dtype=np.int64)
+        wanted = phones.str.slice(1).astype(np.int64).to_numpy()
+        at = np.clip(np.searchsorted(self.numbers, wanted), 0, len(self.numbers) - 1)
+        return np.where(self.numbers[at] == wanted, self.campaigns[at], 0)
 
 
 class EmptyPlaceholders:
@@ -49,14 +84,22 @@ class EmptyPlaceholders:
 class Tally:
     """Counters over the blocks of one load; see the module docstring.
 
-    `recent` maps an E.164 number to the campaign id that sent it within the frequency cap.
+    `recent`: the numbers some campaign sent to within the frequency cap (a mapping E.164 -> campaign id
+    is accepted too).
     """
 
     def __init__(
-        self, template: Template, *, recent: Mapping[str, int] | None = None, skip_recent: bool = False
+        self,
+        template: Template,
+        *,
+        recent: RecentSends | Mapping[str, int] | None = None,
+        skip_recent: bool = False,
     ) -> None:
         self.template = template
-        self.recent = dict(recent or {})
+        if recent is None or isinstance(recent, RecentSends):
+            self.recent = recent or RecentSends.from_pairs([])
+        else:
+            self.recent = RecentSends.from_pairs(recent.items())
         self.skip_recent = skip_recent
         self.recipients = 0
         self.operators: Counter[Operator] = Counter()
@@ -90,15 +133,15 @@ class Tally:
             return block
         texts = None if self._static is not None else self.template.render(block)
         self._fingerprint(block, texts)
-        if self.recent:
-            campaigns = block["phone"].map(self.recent)
-            hit = campaigns.notna().to_numpy()
+        if len(self.recent):
+            campaigns = self.recent.lookup(block["phone"])
+            hit = campaigns > 0
             if hit.any():
-                self.recent_hits.update(campaigns[hit].astype(np.int64).tolist())
+                self.recent_hits.update(campaigns[hit].tolist())
                 if self.skip_recent:
                     rows = block["row"].to_numpy()[hit].tolist()
                     phones = block["phone"].to_numpy()[hit].tolist()
-                    self.skipped.extend(zip(rows, phones, campaigns[hit].astype(int).tolist(), strict=True))
+                    self.skipped.extend(zip(rows, phones, campaigns[hit].tolist(), strict=True))
                     block = block[~hit]
                     texts = None if texts is None else texts[~hit]
                     if not len(block):

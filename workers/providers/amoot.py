@@ -290,6 +290,11 @@ class AmootClient(ProviderClient):
         except (TypeError, ValueError):
             raise self.error(TransientError, "AccountStatus without a RemaindCredit", reply=reply) from None
 
+    def prices(self) -> dict[str, float]:
+        """AccountStatus' per-part rial prices, {Base,Service,Ads}SMS_{Persian,English}Price (providers.md §4)."""
+        body = self._envelope(self._post("AccountStatus", data={}), sending=False)
+        return {k: float(v) for k, v in body.items() if "SMS_" in k and k.endswith("Price") and v is not None}
+
     def _post(self, method: str, *, sending: bool = False, **body: Any) -> Reply:
         headers = {"Authorization": self.settings.secret("token")}  # bare token, no "Bearer" (§4)
         return self.call("POST", method, sending=sending, headers=headers, **body)

@@ -1,0 +1,156 @@
+"""The preflight use case (issue 11): everything `send` must know before it stores a campaign.
+
+`run_preflight(request, engine=..., env=...)` proves the provider's credentials with an authenticated
+call (its balance), reads the prices, the store's unfinished campaigns and the numbers sent within the
+frequency cap, loads the file once, and returns a `PreflightResult` whose `summary` carries the counts,
+cost, credit, previews and findings. It stores nothing and sends nothing.
+
+Errors: `CredentialsRejected` (exit 2) when the provider refuses the account; `LoadError`,
+`TemplateError`, `ConfigurationError`, `PreflightSettingError` (exit 2) as the loader and settings raise
+them; a provider that cannot be reached raises its `TransientError` (exit 1). The caller turns
+`summary.refusals` into exit 3 (docs/architecture.md, "Preflight").
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.csv as pacsv
+from sqlalchemy.engine import Engine
+
+from campaigns.load import RecipientLoader
+from campaigns.preflight import Loaded, PreflightOptions, PreflightSummary, RecentSends, Tally, summarise
+from campaigns.prices import PriceTable
+from campaigns.store_preflight import recent_sends, unfinished_campaigns
+from campaigns.text import Template
+from dispatcher.prices import configured_prices, provider_prices
+from workers.errors import AccountError
+from workers.providers import client_class
+from workers.providers.base import ProviderClient
+from workers.status import Balance
+
+__all__ = ["CredentialsRejected", "PreflightRequest", "PreflightResult", "run_preflight", "without_recent"]
+
+
+class CredentialsRejected(Exception):
+    """The provider refused the account on an authenticated call (exit 2, nothing stored)."""
+
+
+@dataclass(frozen=True)
+class PreflightRequest:
+    """What `send` was asked: the file, the provider, the text and its options."""
+
+    file: Path
+    provider: str
+    template: Template
+    options: PreflightOptions
+    column: str | None = None
+    sender: str | None = None
+    rejects_path: Path | None = None
+
+
+@dataclass(frozen=True)
+class PreflightResult:
+    """The summary, and what `send` reuses: the client (credentials proven), the recent sends (to skip
+    them on the storing pass) and the balance as the provider reported it (None: no balance call)."""
+
+    summary: PreflightSummary
+    client: ProviderClient
+    recent: RecentSends
+    balance: Balance | None
+
+
+def _prove_credentials(client: ProviderClient) -> Balance | None:
+    """The balance, read with the account's credentials: the proof they work. None where the provider
+    documents no balance call (credentials then unproven until the first send)."""
+    if not client.capabilities.balance:
+        return None
+    try:
+        return client.balance()
+    except AccountError as exc:
+        raise CredentialsRejected(
+            f"{client.name} refused the account ({exc.code or exc}); check the SMSDISPATCH_{client.name.upper()}_* "
+            f"credentials (smsdispatch providers check)"
+        ) from None
+
+
+def _prices(client: ProviderClient, env: Mapping[str, str], cwd: Path | None) -> PriceTable:
+    table = configured_prices(client.name, env, cwd)
+    return table if table else provider_prices(client, env)
+
+
+def rejected_by_reason(rejects_path: Path | None, loaded_stats: object) -> dict[str, int]:
+    """Rows the loader refused, by reason: read from the rejects file ("duplicate of row N" counted as
+    "duplicate", every opt-out as "opted out"); from the loader's counts when there is no file."""
+    stats = loaded_stats
+    if rejects_path is None or not rejects_path.exists():
+        invalid = stats.rejected - stats.duplicates - stats.suppressed  # type: ignore[attr-defined]
+        counts = {"invalid": invalid, "duplicate": stats.duplicates, "opted out": stats.suppressed}  # type: ignore[attr-defined]
+        return {k: v for k, v in counts.items() if v}
+    options = pacsv.ConvertOptions(include_columns=["reason"], column_types={"reason": "string"})
+    reasons = pacsv.read_csv(rejects_path, convert_options=options).column("reason").to_pandas()
+    reasons = reasons.fillna("").astype(str)
+    reasons = reasons.mask(reasons.str.startswith("duplicate of row"), "duplicate")
+    reasons = reasons.mask(reasons.str.startswith("opted out"), "opted out")
+    return {str(k): int(v) for k, v in reasons.value_counts().items()}
+
+
+def run_preflight(
+    request: PreflightRequest,
+    *,
+    engine: Engine | None,
+    env: Mapping[str, str],
+    cwd: Path | None = None,
+    now: datetime | None = None,
+    client: ProviderClient | None = None,
+) -> PreflightResult:
+    """Credentials, prices, store, one pass over the file -> PreflightResult (module docstring).
+
+    `engine` is the store's (None: no store yet, so no unfinished campaigns, no recent sends, no
+    suppressions); `env` the merged configuration (dispatcher.config.load_config).
+    """
+    if client is None:
+        cls = client_class(request.provider)
+        client = cls(cls.load_settings(env))
+    balance = _prove_credentials(client)
+    prices = _prices(client, env, cwd)
+    now = now or datetime.now(UTC)
+    if engine is not None:
+        from campaigns.store import Store
+
+        suppressed: Mapping[str, str] = Store(engine).suppressed()
+        unfinished = unfinished_campaigns(engine)
+        recent = recent_sends(engine, now - timedelta(seconds=request.options.frequency_cap))
+    else:
+        suppressed, unfinished, recent = {}, [], RecentSends.from_pairs([])
+    loader = RecipientLoader(
+        request.file, column=request.column, rejects_path=request.rejects_path, suppressed=suppressed
+    )
+    request.template.validate(loader.block_columns)
+    tally = Tally(request.template, recent=recent, skip_recent=request.options.skip_recent)
+    collections.deque((tally.add(block) for block in loader.blocks()), maxlen=0)
+    loaded = Loaded(rejected_by_reason(request.rejects_path, loader.stats), loader.stats.suppressed)
+    summary = summarise(
+        tally,
+        provider=client.name,
+        account=client.settings.account_key,
+        sender=request.sender or client.settings.sender,
+        loaded=loaded,
+        options=request.options,
+        prices=prices,
+        balance=balance,
+        unfinished=unfinished,
+    )
+    return PreflightResult(summary, client, recent, balance)
+
+
+def without_recent(blocks: Iterable[pd.DataFrame], recent: RecentSends) -> Iterator[pd.DataFrame]:
+    """Loader blocks without the numbers in `recent` (`--skip-recent` on the storing pass)."""
+    for block in blocks:
+        hit = recent.lookup(block["phone"]) > 0
+        yield block[~hit] if hit.any() else block
