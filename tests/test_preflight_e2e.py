@@ -165,3 +165,33 @@ def test_rejected_rows_by_reason(sandbox, sandbox_environ, store, tmp_path) -> N
     assert s.recipients + sum(s.rejected.values()) == 5
     assert s.rejected == {"duplicate": 1, "too short": 1, "not an Iranian number": 1, "opted out": 1}
     assert s.suppressed == 1
+
+
+def test_amoot_price_kind_and_alphabets() -> None:
+    from campaigns.operators import Operator
+    from campaigns.text import Alphabet
+    from dispatcher.prices import amoot_price_table
+
+    fields = {
+        "BaseSMS_PersianPrice": 900.0,
+        "ServiceSMS_PersianPrice": 1100.0,
+        "AdsSMS_PersianPrice": 1300.0,
+        "BaseSMS_EnglishPrice": 500.0,
+    }
+    safe = amoot_price_table(fields)  # the docs do not say which applies: the highest
+    assert (
+        safe.per_part(Operator.MCI, Alphabet.UCS2) == 1300
+        and safe.per_part(Operator.MCI, Alphabet.GSM7) == 500
+    )
+    assert amoot_price_table(fields, "service").per_part(Operator.OTHER, Alphabet.UCS2) == 1100
+    assert amoot_price_table(fields, "ads").per_part(Operator.OTHER, Alphabet.GSM7) is None
+
+
+def test_amoot_price_kind_setting_is_checked(sandbox, sandbox_environ, tmp_path) -> None:
+    from workers.errors import ConfigurationError
+
+    file = write_csv(tmp_path / "list.csv", 2)
+    env = {**sandbox_environ, "SMSDISPATCH_AMOOT_PRICE_KIND": "ads"}
+    assert preflight(file, env, None).summary.cost.estimate == 2000  # type: ignore[union-attr]
+    with pytest.raises(ConfigurationError, match="SMSDISPATCH_AMOOT_PRICE_KIND='vip': choose one of base"):
+        preflight(file, {**sandbox_environ, "SMSDISPATCH_AMOOT_PRICE_KIND": "vip"}, None)
