@@ -327,3 +327,32 @@ def test_to_json_is_exactly_the_contract() -> None:
     assert data["preview"] == [{"row": 2, "text": "a لغو11", "parts": 1}]
     empty = summary(tally_of("hi لغو11", block(phones(1))), PROMO_OK).to_json()
     assert (empty["cost"], empty["credit"], empty["warnings"]) == (None, None, [])
+
+
+# --- what a person sees --------------------------------------------------------------------------
+
+
+def test_rendered_summary_shows_rial_operators_previews_and_findings() -> None:
+    import io
+
+    from rich.console import Console
+
+    from dispatcher.preflight_view import confirm, render_summary
+
+    t = tally_of("{name} تخفیف", block([MCI, IRANCELL], name=["علی", ""]))
+    s = summary(
+        t, PreflightOptions(), prices=PriceTable({(None, None): 1250.0}, "p"), balance=Bal(1000, "rial")
+    )
+    console = Console(file=io.StringIO(), width=200, color_system=None)
+    console.print(render_summary(s))
+    out = console.file.getvalue()  # type: ignore[attr-defined]
+    assert "≈ 2,500 rial" in out and "1,000 rial: NOT enough" in out
+    assert "MCI (همراه اول) 1" in out and "ported numbers" in out
+    assert (
+        "REFUSED credit:" in out and "warning opt-out-token:" in out and "warning empty-placeholder:" in out
+    )
+    assert "empty placeholder" in out and "علی تخفیف" in out
+    assert out.index("REFUSED") < out.index("warning")
+    assert confirm(console, assume_yes=False, interactive=False) and confirm(
+        console, assume_yes=True, interactive=True
+    )
