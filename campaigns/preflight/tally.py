@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from campaigns.operators import Operator, operator_of
 from campaigns.preflight.summary import Preview
@@ -168,7 +170,10 @@ class Tally:
 
     def _count(self, block: pd.DataFrame, rendered: pd.Series | None) -> None:
         rows = block["row"].to_numpy()
-        operators = block["phone"].map(operator_of)
+        codes, prefixes = pd.factorize(block["phone"].str.slice(0, 7))  # operator_of reads +98 and 4 digits
+        operators = pd.Series(
+            np.array([operator_of(p + "000000") for p in prefixes], dtype=object)[codes], index=block.index
+        )
         if self._static is not None:
             texts = pd.Series(self._static, index=block.index, dtype=object)
             parts = pd.Series(self._static_parts, index=block.index, dtype=np.int64)
@@ -181,7 +186,9 @@ class Tally:
             texts = rendered
             parts = count_parts_series(texts)
             alphabets = encoding_series(texts)
-            links = texts.str.contains(LINK.pattern, regex=True).to_numpy(dtype=bool)
+            # pyarrow's RE2 directly: pandas sends this pattern to Python's re, row by row (10x slower).
+            found = pc.match_substring_regex(pa.array(texts, type=pa.string()), LINK.pattern)
+            links = found.fill_null(False).to_numpy(zero_copy_only=False)
             if links.any() and self.first_link is None:
                 match = LINK.search(str(texts.iloc[int(np.argmax(links))]))
                 self.first_link = match.group(0) if match else None
