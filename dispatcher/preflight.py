@@ -13,7 +13,6 @@ them; a provider that cannot be reached raises its `TransientError` (exit 1). Th
 
 from __future__ import annotations
 
-import collections
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -23,7 +22,7 @@ import pandas as pd
 import pyarrow.csv as pacsv
 from sqlalchemy.engine import Engine
 
-from campaigns.load import RecipientLoader
+from campaigns.load import LoadStats, RecipientLoader
 from campaigns.preflight import Loaded, PreflightOptions, PreflightSummary, RecentSends, Tally, summarise
 from campaigns.prices import PriceTable
 from campaigns.store_preflight import recent_sends, unfinished_campaigns
@@ -84,13 +83,12 @@ def _prices(client: ProviderClient, env: Mapping[str, str], cwd: Path | None) ->
     return table if table else provider_prices(client, env)
 
 
-def rejected_by_reason(rejects_path: Path | None, loaded_stats: object) -> dict[str, int]:
+def rejected_by_reason(rejects_path: Path | None, stats: LoadStats) -> dict[str, int]:
     """Rows the loader refused, by reason: read from the rejects file ("duplicate of row N" counted as
     "duplicate", every opt-out as "opted out"); from the loader's counts when there is no file."""
-    stats = loaded_stats
     if rejects_path is None or not rejects_path.exists():
-        invalid = stats.rejected - stats.duplicates - stats.suppressed  # type: ignore[attr-defined]
-        counts = {"invalid": invalid, "duplicate": stats.duplicates, "opted out": stats.suppressed}  # type: ignore[attr-defined]
+        invalid = stats.rejected - stats.duplicates - stats.suppressed
+        counts = {"invalid": invalid, "duplicate": stats.duplicates, "opted out": stats.suppressed}
         return {k: v for k, v in counts.items() if v}
     options = pacsv.ConvertOptions(include_columns=["reason"], column_types={"reason": "string"})
     reasons = pacsv.read_csv(rejects_path, convert_options=options).column("reason").to_pandas()
@@ -133,7 +131,8 @@ def run_preflight(
     )
     request.template.validate(loader.block_columns)
     tally = Tally(request.template, recent=recent, skip_recent=request.options.skip_recent)
-    collections.deque((tally.add(block) for block in loader.blocks()), maxlen=0)
+    for block in loader.blocks():
+        tally.add(block)
     loaded = Loaded(rejected_by_reason(request.rejects_path, loader.stats), loader.stats.suppressed)
     summary = summarise(
         tally,

@@ -195,3 +195,13 @@ def test_amoot_price_kind_setting_is_checked(sandbox, sandbox_environ, tmp_path)
     assert preflight(file, env, None).summary.cost.estimate == 2000  # type: ignore[union-attr]
     with pytest.raises(ConfigurationError, match="SMSDISPATCH_AMOOT_PRICE_KIND='vip': choose one of base"):
         preflight(file, {**sandbox_environ, "SMSDISPATCH_AMOOT_PRICE_KIND": "vip"}, None)
+
+
+def test_rejected_by_reason_without_a_rejects_file() -> None:
+    from campaigns.load import LoadStats
+    from dispatcher.preflight import rejected_by_reason
+
+    stats = LoadStats(
+        rows=10, valid=6, rejected=4, duplicates=1, suppressed=1, encoding="utf-8", phone_column="m"
+    )
+    assert rejected_by_reason(None, stats) == {"invalid": 2, "duplicate": 1, "opted out": 1}
