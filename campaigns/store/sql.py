@@ -70,14 +70,18 @@ def claimable(now: Any) -> ColumnElement[bool]:
     """The claim's condition, the one place it is written: a chunk a worker may claim at `now`.
 
     In the claim transition's allowed-from states (queued or retry), queued or a retry that is due,
-    and of a running campaign. The claim itself (`claim_stmt`), the work list (`Store.claimable_chunks`)
-    and the peek before a claim (`Store.chunk_cost`) all use this expression. `now`: a datetime or a
-    bind parameter.
+    and of a running campaign. The claim itself (`claim_stmt`: the claim transition, whose state test
+    is the first term, guarded by the others), the work list (`Store.claimable_chunks`) and the peek
+    before a claim (`Store.chunk_cost`) all use it. `now`: a datetime or a bind parameter.
     """
-    c = chunks_t.c
     allowed, _ = CHUNK_TRANSITIONS[ChunkTransition.CLAIM]
-    return and_(
-        c.state.in_(allowed),
+    return and_(chunks_t.c.state.in_(allowed), *_claim_guard(now))
+
+
+def _claim_guard(now: Any) -> tuple[ColumnElement[bool], ...]:
+    """`claimable` beyond the claim's allowed-from states (which `transition` writes itself)."""
+    c = chunks_t.c
+    return (
         or_(c.state == K.QUEUED, c.next_attempt_at <= now),  # a retry only when due
         c.campaign_id.in_(_RUNNING),
     )
@@ -97,7 +101,7 @@ def claim_stmt(with_attempt: bool) -> Any:
         ChunkTransition.CLAIM,
         now,
         chunks_t.c.id == bindparam("chunk_id"),
-        claimable(now),
+        *_claim_guard(now),  # with the transition's state test: exactly `claimable(now)`
         attempt=chunks_t.c.attempt + 1,
         lease_until=bindparam("lease_until", type_=chunks_t.c.lease_until.type),
         sending_since=now,
