@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from functools import cache
+from typing import Any
 
-from sqlalchemy import Connection, and_, or_, select, true, update
+from sqlalchemy import Connection, and_, bindparam, or_, select, update
 
 from campaigns.records import ChunkPeek
 from campaigns.states import CampaignState, ChunkState
@@ -31,6 +33,20 @@ def claimable_chunks(
     return [(r.id, r.attempt) for r in conn.execute(q)]
 
 
+@cache
+def _peek_stmt(with_attempt: bool) -> Any:
+    """The peek before a claim, built once (it runs for every chunk message, like the claim)."""
+    now = bindparam("now", type_=chunks_t.c.next_attempt_at.type)
+    condition = claimable(now)
+    if with_attempt:
+        condition = and_(condition, chunks_t.c.attempt == bindparam("attempt"))
+    return (
+        select(campaigns_t.c.provider, campaigns_t.c.window, chunks_t.c.parts, condition.label("claimable"))
+        .join(campaigns_t, campaigns_t.c.id == chunks_t.c.campaign_id)
+        .where(chunks_t.c.id == bindparam("chunk_id"))
+    )
+
+
 def chunk_cost(conn: Connection, chunk_id: int, attempt: int | None, now: datetime) -> ChunkPeek | None:
     """What a send needs to know before its claim (rate limit, window), read without claiming.
 
@@ -38,17 +54,8 @@ def chunk_cost(conn: Connection, chunk_id: int, attempt: int | None, now: dateti
     for a chunk that is already taken, sent, not due or whose campaign is not running is dropped before
     it spends rate-limit budget. None when there is no such chunk.
     """
-    same_attempt = true() if attempt is None else chunks_t.c.attempt == attempt
-    row = conn.execute(
-        select(
-            campaigns_t.c.provider,
-            campaigns_t.c.window,
-            chunks_t.c.parts,
-            and_(claimable(now), same_attempt).label("claimable"),
-        )
-        .join(campaigns_t, campaigns_t.c.id == chunks_t.c.campaign_id)
-        .where(chunks_t.c.id == chunk_id)
-    ).first()
+    params = {"chunk_id": chunk_id, "now": now, "attempt": attempt}
+    row = conn.execute(_peek_stmt(attempt is not None), params).first()
     if row is None:
         return None
     return ChunkPeek(row.provider, int(row.parts), row.window, bool(row.claimable))
