@@ -58,7 +58,7 @@ class Campaign(Base):
     personalised: Mapped[bool] = mapped_column(Boolean, default=False)
     state: Mapped[str] = mapped_column(String(16), index=True)
     state_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
-    on_unknown: Mapped[str] = mapped_column(String(16), default="hold")  # hold | resend
+    on_unknown: Mapped[str] = mapped_column(String(16), default="hold")  # an OnUnknown value (states.py)
     # Fixed-width random digits put before a recipient id to make our client-side message ids
     # (Ghasedak checkid) unique across databases: a lookup must never find another store's message.
     ref_prefix: Mapped[str] = mapped_column(String(8))

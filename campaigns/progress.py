@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from campaigns.states import FINAL_CAMPAIGN, FINAL_RECIPIENT, CampaignState, ChunkState, RecipientState
@@ -50,9 +51,22 @@ class RetryInfo:
     error: str | None
 
 
+class WaitingReason(StrEnum):
+    """What holds a campaign up (`status --json` prints the value)."""
+
+    SCHEDULED = "scheduled"
+    WINDOW = "window"
+    PAUSED = "paused"
+    RETRYING = "retrying"
+    RECONCILING = "reconciling"
+
+
+W = WaitingReason
+
+
 @dataclass(frozen=True)
 class Waiting:
-    reason: str  # scheduled | window | paused | retrying | reconciling
+    reason: WaitingReason
     until: datetime | None
     detail: str
 
@@ -91,7 +105,7 @@ class CampaignProgress:
         """One line for people: '4m 10s (about 10:42 Tehran)', or what it is waiting for."""
         if self.finished:
             return self.state
-        if self.waiting is not None and self.waiting.reason in ("scheduled", "window", "paused"):
+        if self.waiting is not None and self.waiting.reason in (W.SCHEDULED, W.WINDOW, W.PAUSED):
             return self.waiting.detail
         if self.pending == 0 and self.state == C.RUNNING:
             return "all sent; waiting for delivery reports"
@@ -143,9 +157,9 @@ def waiting_for(view: CampaignView, retry: RetryInfo | None, now: datetime) -> W
     if view.state == C.SCHEDULED:
         until = view.send_at
         when = f"{tehran_time(until, now)} Tehran" if until else "its start time"
-        return Waiting("scheduled", until, f"scheduled: starts at {when}")
+        return Waiting(W.SCHEDULED, until, f"scheduled: starts at {when}")
     if view.state == C.PAUSED:
-        return Waiting("paused", None, f"paused: {view.state_reason or 'paused'}")
+        return Waiting(W.PAUSED, None, f"paused: {view.state_reason or 'paused'}")
     if view.state != C.RUNNING or pending == 0:
         return None
     if view.window:
@@ -166,13 +180,13 @@ def waiting_for(view: CampaignView, retry: RetryInfo | None, now: datetime) -> W
             f"; next attempt at {retry.next_at.astimezone(TEHRAN):%H:%M:%S} Tehran" if retry.next_at else ""
         )
         return Waiting(
-            "retrying",
+            W.RETRYING,
             retry.next_at,
             f"{retry.chunks} chunk(s) backing off after transient errors ({retry.error or 'no detail'}){when}",
         )
     if chunks.get(K.UNKNOWN, 0):
         return Waiting(
-            "reconciling", None, "sends that could not be confirmed are being checked with the provider"
+            W.RECONCILING, None, "sends that could not be confirmed are being checked with the provider"
         )
     return None
 
@@ -190,9 +204,9 @@ def progress_of(
     rate = rate_of(sample, view.started_at, now) if view.state == C.RUNNING else None
     waiting = waiting_for(view, retry, now)
     eta: float | None = None
-    if view.state in FINAL_CAMPAIGN or waiting is not None and waiting.reason == "paused":
+    if view.state in FINAL_CAMPAIGN or waiting is not None and waiting.reason == W.PAUSED:
         eta = None
-    elif waiting is not None and waiting.reason in ("scheduled", "window") and waiting.until is not None:
+    elif waiting is not None and waiting.reason in (W.SCHEDULED, W.WINDOW) and waiting.until is not None:
         eta = max((waiting.until - now).total_seconds(), 0.0)
     elif pending == 0:
         eta = 0.0

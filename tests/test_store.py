@@ -13,6 +13,7 @@ from sqlalchemy import text
 from campaigns.plan import plan
 from campaigns.states import CampaignState, ChunkState, RecipientState
 from campaigns.store import CampaignSpec, EmptyCampaign, RecipientUpdate, Store
+from campaigns.store.transitions import apply_updates
 from campaigns.text import Template
 
 LEASE = timedelta(seconds=60)
@@ -382,7 +383,7 @@ def test_a_send_result_writes_only_recipients_still_pending(store: Store) -> Non
         RecipientUpdate(m.recipient_id, RecipientState.SENT, "again", None, None, now) for m in chunk.messages
     ]
     with store.engine.begin() as conn:
-        assert store._apply_updates(conn, stale, now, sent=True) == 0
+        assert apply_updates(conn, stale, now, sent=True) == 0
     rows = {r["id"]: r for r in store.recipients_rows(cid)}
     assert (
         rows[first.recipient_id]["state"] == "failed"

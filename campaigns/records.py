@@ -1,0 +1,144 @@
+"""The records the store hands out and takes in: what workers, the CLI and reports see of the database.
+
+Plain dataclasses with no database types, so a module that only passes them around (workers'
+operations, progress) needs neither SQLAlchemy nor the store. Re-exported by `campaigns.store`.
+Times are aware UTC datetimes; `parts` are SMS parts (the rate limit's and the price's unit).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import NamedTuple
+
+from campaigns.states import OnUnknown, RecipientState
+
+
+class EmptyCampaign(ValueError):
+    """Nothing valid to send: the campaign is not created."""
+
+
+class RetryVerdict(StrEnum):
+    """What `Store.chunk_retry` did with a chunk after a transient error."""
+
+    RETRY = "retry"  # backs off until its next attempt
+    FAILED = "failed"  # gave up: max attempts reached
+
+
+@dataclass(frozen=True)
+class CampaignSpec:
+    """A campaign to create: the template as given, the provider and the account key (a hash of the
+    credentials, never the secret), where its recipients came from, and when it may send."""
+
+    name: str
+    provider: str
+    account: str
+    sender: str
+    message: str
+    personalised: bool
+    source_file: str = ""
+    rejects_file: str = ""
+    columns: Sequence[str] = ()
+    on_unknown: str = OnUnknown.HOLD
+    send_at: datetime | None = None
+    window: str | None = None  # "HH:MM-HH:MM" Tehran time
+
+
+@dataclass(frozen=True)
+class OutMessage:
+    """A recipient as a send needs it (the store's view; workers turn it into a provider Message)."""
+
+    recipient_id: int
+    phone: str  # E.164
+    text: str
+    client_ref: str  # our unique message id: the campaign's ref prefix + the recipient id
+
+
+@dataclass(frozen=True)
+class ClaimedChunk:
+    """A chunk claimed for one attempt (or loaded for reconciliation), with its pending recipients."""
+
+    chunk_id: int
+    campaign_id: int
+    attempt: int
+    provider: str
+    account: str
+    sender: str
+    parts: int
+    on_unknown: str  # an OnUnknown value
+    sending_since: datetime
+    messages: tuple[OutMessage, ...]
+
+
+@dataclass(frozen=True)
+class RecipientUpdate:
+    """One recipient's new facts, from a send, a reconciliation or a status poll."""
+
+    recipient_id: int
+    state: RecipientState
+    provider_message_id: str | None = None
+    provider_status: str | None = None
+    error: str | None = None
+    next_poll_at: datetime | None = None
+    delivered_at: datetime | None = None
+
+
+@dataclass
+class CampaignView:
+    """A campaign row as read, with its recipients and chunks counted by state (empty in listings)."""
+
+    id: int
+    name: str
+    provider: str
+    state: str  # a CampaignState value
+    state_reason: str | None
+    recipients: int
+    rejected: int
+    chunks: int
+    parts: int
+    rejects_file: str
+    source_file: str
+    columns: list[str]
+    sender: str
+    message: str
+    on_unknown: str
+    send_at: datetime | None
+    window: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    counts: dict[str, int] = field(default_factory=dict)
+    chunk_counts: dict[str, int] = field(default_factory=dict)
+
+
+class ChunkPeek(NamedTuple):
+    """What a send needs to know before its claim (`Store.chunk_cost`)."""
+
+    provider: str
+    parts: int  # SMS parts of the whole chunk (the rate limit's unit)
+    window: str | None
+    claimable: bool  # the claim's own condition, as read now
+
+
+@dataclass(frozen=True)
+class DuePoll:
+    """A recipient awaiting a delivery report, claimed or read for a status check."""
+
+    recipient_id: int
+    campaign_id: int
+    provider: str
+    account: str
+    message_id: str
+    sent_at: datetime | None
+    polls: int
+
+
+@dataclass(frozen=True)
+class SuppressionView:
+    """A number (E.164) on the opt-out list, with why and since when."""
+
+    phone: str
+    reason: str
+    created_at: datetime

@@ -1,0 +1,69 @@
+"""The store: campaigns, chunks and recipients in SQLite or PostgreSQL, and every state transition.
+
+`Store` (facade.py) owns the engine and the transactions; each concern is a module of functions over
+a Connection:
+
+- sql.py: the tables, `transition()` (every state write), `claimable()` (the claim's condition) and
+  the hot statements, built once;
+- transitions.py: executing a transition (campaign, chunk, a chunk's pending recipients, result rows);
+- create.py: a campaign with its chunks and recipients (bulk load) in one transaction;
+- lifecycle.py: launch, pause, resume, cancel, start what is due, complete what is finished;
+- queue.py: what to publish (claimable, stale) and the peek before a claim;
+- sending.py: the chunk send path (claim, record, retry, unknown, failed, account refusal, split);
+- reconcile.py: unknown chunks and reconciliation's verdicts;
+- polling.py: delivery-status polling;
+- suppressions.py: the opt-out list and inbox cursors;
+- reads.py: read models (views, counts, report and chart streams).
+
+The records live in `campaigns.records` and the clock in `campaigns.clock`; both are re-exported here
+so `from campaigns.store import Store, CampaignSpec, utcnow` keeps working.
+"""
+
+from __future__ import annotations
+
+from campaigns.clock import utcnow
+from campaigns.records import (
+    CampaignSpec,
+    CampaignView,
+    ChunkPeek,
+    ClaimedChunk,
+    DuePoll,
+    EmptyCampaign,
+    OutMessage,
+    RecipientUpdate,
+    RetryVerdict,
+    SuppressionView,
+)
+from campaigns.store.facade import MIGRATIONS, Store
+from campaigns.store.sql import (
+    campaigns_t,
+    chunks_t,
+    claimable,
+    inbox_cursors_t,
+    recipients_t,
+    suppressions_t,
+    transition,
+)
+
+__all__ = [
+    "MIGRATIONS",
+    "CampaignSpec",
+    "CampaignView",
+    "ChunkPeek",
+    "ClaimedChunk",
+    "DuePoll",
+    "EmptyCampaign",
+    "OutMessage",
+    "RecipientUpdate",
+    "RetryVerdict",
+    "Store",
+    "SuppressionView",
+    "campaigns_t",
+    "chunks_t",
+    "claimable",
+    "inbox_cursors_t",
+    "recipients_t",
+    "suppressions_t",
+    "transition",
+    "utcnow",
+]

@@ -1,0 +1,140 @@
+"""A campaign's life: launch (start or schedule), pause, resume, cancel, fail, start what is due and
+complete what is finished. Functions over the caller's transaction; every state write is a transition.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Connection, select, update
+
+from campaigns.states import (
+    AWAITING_REPORT,
+    CHUNK_TRANSITIONS,
+    OPEN_CHUNK,
+    CampaignState,
+    CampaignTransition,
+    ChunkState,
+    ChunkTransition,
+    RecipientState,
+    RecipientTransition,
+)
+from campaigns.store.sql import campaigns_t, chunks_t, recipients_t, transition
+from campaigns.store.transitions import campaign_to, pending_of_chunks_to, queue_planned
+
+C, K, R = CampaignState, ChunkState, RecipientState
+CT = CampaignTransition
+
+
+def launch(conn: Connection, campaign_id: int, send_at: datetime | None, now: datetime) -> None:
+    """A draft campaign -> scheduled when `send_at` is ahead, else running with its chunks queued."""
+    if send_at is not None and send_at > now:
+        campaign_to(conn, campaign_id, CT.SCHEDULE, now)
+        return
+    campaign_to(conn, campaign_id, CT.START, now, started_at=now)
+    queue_planned(conn, campaign_id, now)
+
+
+def resume(conn: Connection, campaign_id: int, now: datetime) -> bool:
+    """Paused -> running (chunks queued), or back to scheduled when its start time has not come yet."""
+    row = conn.execute(
+        select(campaigns_t.c.send_at, campaigns_t.c.started_at).where(campaigns_t.c.id == campaign_id)
+    ).first()
+    if row is None:
+        return False
+    if row.started_at is None and row.send_at is not None and row.send_at > now:
+        return campaign_to(conn, campaign_id, CT.RESCHEDULE, now, None)
+    ok = campaign_to(conn, campaign_id, CT.RESUME, now, None)
+    if ok:
+        if row.started_at is None:
+            conn.execute(update(campaigns_t).where(campaigns_t.c.id == campaign_id).values(started_at=now))
+        queue_planned(conn, campaign_id, now)
+    return ok
+
+
+def cancel(conn: Connection, campaign_id: int, reason: str, now: datetime) -> bool:
+    """Cancel the campaign, every chunk not yet handed to the provider and their pending recipients.
+
+    A chunk in flight finishes and is recorded. False when the campaign's state does not allow it.
+    """
+    if not campaign_to(conn, campaign_id, CT.CANCEL, now, reason, finished_at=now):
+        return False
+    allowed, _ = CHUNK_TRANSITIONS[ChunkTransition.CANCEL]
+    cancelled = select(chunks_t.c.id).where(
+        chunks_t.c.campaign_id == campaign_id, chunks_t.c.state.in_(allowed)
+    )
+    ids = [r[0] for r in conn.execute(cancelled)]
+    if ids:
+        conn.execute(
+            transition(chunks_t, CHUNK_TRANSITIONS, ChunkTransition.CANCEL, now, chunks_t.c.id.in_(ids))
+        )
+        pending_of_chunks_to(conn, ids, RecipientTransition.CANCEL, now, reason)
+    return True
+
+
+def pause_campaign_of_chunk(conn: Connection, chunk_id: int, reason: str, now: datetime) -> bool:
+    """Pause the campaign the chunk belongs to; False when there is no such chunk or it cannot pause."""
+    campaign_id = conn.execute(
+        select(chunks_t.c.campaign_id).where(chunks_t.c.id == chunk_id)
+    ).scalar_one_or_none()
+    return campaign_id is not None and campaign_to(conn, campaign_id, CT.PAUSE, now, reason)
+
+
+def start_due(conn: Connection, now: datetime) -> list[int]:
+    """Scheduled campaigns whose time has come -> running, chunks queued; their ids. Safe to run twice."""
+    started: list[int] = []
+    due = conn.execute(
+        select(campaigns_t.c.id).where(campaigns_t.c.state == C.SCHEDULED, campaigns_t.c.send_at <= now)
+    ).scalars()
+    for campaign_id in list(due):
+        if campaign_to(conn, campaign_id, CT.START, now, started_at=now):
+            queue_planned(conn, campaign_id, now)
+            started.append(campaign_id)
+    return started
+
+
+def complete_finished(conn: Connection, now: datetime) -> list[int]:
+    """Running campaigns with nothing left in flight and no recipient awaiting a report -> completed."""
+    done: list[int] = []
+    waiting = [R.PENDING, *AWAITING_REPORT]
+    running = conn.execute(select(campaigns_t.c.id).where(campaigns_t.c.state == C.RUNNING)).scalars().all()
+    for campaign_id in running:
+        busy = conn.execute(
+            select(chunks_t.c.id)
+            .where(chunks_t.c.campaign_id == campaign_id, chunks_t.c.state.in_(OPEN_CHUNK))
+            .limit(1)
+        ).first()
+        if busy:
+            continue
+        unresolved = conn.execute(
+            select(chunks_t.c.id)
+            .where(chunks_t.c.campaign_id == campaign_id, chunks_t.c.state == K.UNKNOWN)
+            .where(
+                chunks_t.c.id.in_(
+                    select(recipients_t.c.chunk_id).where(
+                        recipients_t.c.campaign_id == campaign_id, recipients_t.c.state == R.PENDING
+                    )
+                )
+            )
+            .limit(1)
+        ).first()
+        if unresolved:
+            continue
+        awaiting = conn.execute(
+            select(recipients_t.c.id)
+            .where(recipients_t.c.campaign_id == campaign_id, recipients_t.c.state.in_(waiting))
+            .limit(1)
+        ).first()
+        if awaiting:
+            continue
+        if campaign_to(conn, campaign_id, CT.COMPLETE, now, finished_at=now):
+            done.append(campaign_id)
+    return done
+
+
+def pause_account(conn: Connection, account: str, reason: str, now: datetime) -> list[int]:
+    """Pause every running campaign on the account (an account-level refusal); their ids."""
+    same_account = conn.execute(
+        select(campaigns_t.c.id).where(campaigns_t.c.account == account, campaigns_t.c.state == C.RUNNING)
+    ).scalars()
+    return [i for i in list(same_account) if campaign_to(conn, i, CT.PAUSE, now, reason)]

@@ -1,0 +1,119 @@
+"""What to publish: the chunks a worker may claim now, the stale ones to publish again, and the peek a
+send takes before its claim. Reads, except `stale_chunks`, which marks what it returns as published.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from functools import cache
+from typing import Any
+
+from sqlalchemy import Connection, and_, bindparam, or_, select, update
+
+from campaigns.records import ChunkPeek
+from campaigns.states import CampaignState, ChunkState
+from campaigns.store.sql import campaigns_t, chunks_t, claimable
+
+C, K = CampaignState, ChunkState
+
+
+def claimable_chunks(
+    conn: Connection, limit: int, now: datetime, campaign_id: int | None, after_id: int
+) -> list[tuple[int, int]]:
+    """(chunk id, attempt) of chunks a worker may claim now (`sql.claimable`), oldest first, ids > after_id."""
+    q = (
+        select(chunks_t.c.id, chunks_t.c.attempt)
+        .where(claimable(now), chunks_t.c.id > after_id)
+        .order_by(chunks_t.c.id)
+        .limit(limit)
+    )
+    if campaign_id is not None:
+        q = q.where(chunks_t.c.campaign_id == campaign_id)
+    return [(r.id, r.attempt) for r in conn.execute(q)]
+
+
+@cache
+def _peek_stmt(with_attempt: bool) -> Any:
+    """The peek before a claim, built once (it runs for every chunk message, like the claim)."""
+    now = bindparam("now", type_=chunks_t.c.next_attempt_at.type)
+    condition = claimable(now)
+    if with_attempt:
+        condition = and_(condition, chunks_t.c.attempt == bindparam("attempt"))
+    return (
+        select(campaigns_t.c.provider, campaigns_t.c.window, chunks_t.c.parts, condition.label("claimable"))
+        .join(campaigns_t, campaigns_t.c.id == chunks_t.c.campaign_id)
+        .where(chunks_t.c.id == bindparam("chunk_id"))
+    )
+
+
+def chunk_cost(conn: Connection, chunk_id: int, attempt: int | None, now: datetime) -> ChunkPeek | None:
+    """What a send needs to know before its claim (rate limit, window), read without claiming.
+
+    `claimable` is the claim's own condition (`sql.claimable`, at `attempt` when given), read: a message
+    for a chunk that is already taken, sent, not due or whose campaign is not running is dropped before
+    it spends rate-limit budget. None when there is no such chunk.
+    """
+    params = {"chunk_id": chunk_id, "now": now, "attempt": attempt}
+    row = conn.execute(_peek_stmt(attempt is not None), params).first()
+    if row is None:
+        return None
+    return ChunkPeek(row.provider, int(row.parts), row.window, bool(row.claimable))
+
+
+def running_windows(conn: Connection) -> dict[int, str]:
+    """Running campaigns that have a daily send window: id -> window text."""
+    return dict(
+        conn.execute(
+            select(campaigns_t.c.id, campaigns_t.c.window).where(
+                campaigns_t.c.state == C.RUNNING, campaigns_t.c.window.is_not(None)
+            )
+        ).all()
+    )
+
+
+def stale_chunks(
+    conn: Connection, queued_before: datetime, now: datetime, limit: int, exclude_campaigns: Iterable[int]
+) -> list[tuple[int, int]]:
+    """Chunks to publish again, marked as published `now` (their `queued_at`) in the same transaction.
+
+    A queued chunk whose last message went out before `queued_before` (the broker may have lost
+    it), and a due retry not published since it fell due. Marking them means each is published
+    again at most once per grace period, not at every sweep: with the defaults (sweep every 5 s,
+    grace 120 s) a backlog longer than the grace had every queued chunk published 24 times as
+    often, up to 5,000 messages a sweep, and a throttled duplicate is re-published, not dropped.
+    `exclude_campaigns` (those outside their send window) are left alone until their window opens.
+    Returns (chunk id, attempt) pairs.
+    """
+    c = chunks_t.c
+    q = (
+        select(c.id, c.attempt)
+        .join(campaigns_t, campaigns_t.c.id == c.campaign_id)
+        .where(campaigns_t.c.state == C.RUNNING)
+        .where(
+            or_(
+                and_(c.state == K.QUEUED, c.queued_at < queued_before),
+                and_(
+                    c.state == K.RETRY,
+                    c.next_attempt_at <= now,
+                    or_(
+                        c.queued_at.is_(None),
+                        c.queued_at < c.next_attempt_at,
+                        c.queued_at < queued_before,
+                    ),
+                ),
+            )
+        )
+        .order_by(c.id)
+        .limit(limit)
+    )
+    excluded = list(exclude_campaigns)
+    if excluded:
+        q = q.where(c.campaign_id.not_in(excluded))
+    due = [(r.id, r.attempt) for r in conn.execute(q)]
+    if due:
+        ids = [i for i, _ in due]
+        conn.execute(
+            update(chunks_t).where(c.id.in_(ids), c.state.in_([K.QUEUED, K.RETRY])).values(queued_at=now)
+        )
+    return due

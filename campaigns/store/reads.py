@@ -1,0 +1,171 @@
+"""Read models: campaigns with their counts, progress facts, and recipient pages for reports and charts.
+
+Plain reads over the caller's connection, nothing written. A new report query goes here: a function
+`(conn, ...) -> records` plus a thin `Store` method that opens the connection (see `Store.campaign`).
+Streams are read in pages by id (`recipients_page`, `timeline_page`), each page on its own connection.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, and_, func, select
+
+from campaigns.records import CampaignView
+from campaigns.states import FINAL_RECIPIENT, ChunkState, RecipientState
+from campaigns.store.sql import campaigns_t, chunks_t, recipients_t
+
+K, R = ChunkState, RecipientState
+
+
+def campaign(conn: Connection, campaign_id: int) -> CampaignView | None:
+    """The campaign with its recipients and chunks counted by state; None when there is no such campaign."""
+    row = conn.execute(select(campaigns_t).where(campaigns_t.c.id == campaign_id)).first()
+    if row is None:
+        return None
+    counts = dict(
+        conn.execute(
+            select(recipients_t.c.state, func.count())
+            .where(recipients_t.c.campaign_id == campaign_id)
+            .group_by(recipients_t.c.state)
+        ).all()
+    )
+    return view(row, counts, chunk_counts(conn, campaign_id))
+
+
+def campaigns(conn: Connection) -> list[CampaignView]:
+    """Every campaign in id order, without counts."""
+    return [view(r, {}, {}) for r in conn.execute(select(campaigns_t).order_by(campaigns_t.c.id)).all()]
+
+
+def campaign_state(conn: Connection, campaign_id: int) -> tuple[str, str | None]:
+    """(state, reason) alone. Raises NoResultFound when there is no such campaign."""
+    row = conn.execute(
+        select(campaigns_t.c.state, campaigns_t.c.state_reason).where(campaigns_t.c.id == campaign_id)
+    ).one()
+    return row.state, row.state_reason
+
+
+def chunk_counts(conn: Connection, campaign_id: int) -> dict[str, int]:
+    """chunk state -> how many of the campaign's chunks are in it."""
+    return dict(
+        conn.execute(
+            select(chunks_t.c.state, func.count())
+            .where(chunks_t.c.campaign_id == campaign_id)
+            .group_by(chunks_t.c.state)
+        ).all()
+    )
+
+
+def recipients_page(conn: Connection, campaign_id: int, after_id: int, limit: int) -> list[Row[Any]]:
+    """Up to `limit` recipients of the campaign with id > after_id, in id order: the report's columns."""
+    r = recipients_t.c
+    return list(
+        conn.execute(
+            select(
+                r.id,
+                r.row,
+                r.phone,
+                r.state,
+                r.provider_message_id,
+                r.provider_status,
+                r.error,
+                r.sent_at,
+                r.delivered_at,
+                r.fields,
+                r.updated_at,
+            )
+            .where(r.campaign_id == campaign_id, r.id > after_id)
+            .order_by(r.id)
+            .limit(limit)
+        ).all()
+    )
+
+
+def timeline_page(conn: Connection, campaign_id: int, after_id: int, limit: int) -> list[Row[Any]]:
+    """Up to `limit` recipients with id > after_id: (id, state, sent_at, delivered_at, updated_at), for charts."""
+    r = recipients_t.c
+    return list(
+        conn.execute(
+            select(r.id, r.state, r.sent_at, r.delivered_at, r.updated_at)
+            .where(r.campaign_id == campaign_id, r.id > after_id)
+            .order_by(r.id)
+            .limit(limit)
+        ).all()
+    )
+
+
+def recipient_states(conn: Connection, campaign_id: int) -> dict[str, str]:
+    """phone -> state, for tests and small reports."""
+    return dict(
+        conn.execute(
+            select(recipients_t.c.phone, recipients_t.c.state).where(
+                recipients_t.c.campaign_id == campaign_id
+            )
+        ).all()
+    )
+
+
+def unfinished(conn: Connection, campaign_id: int) -> int:
+    """Recipients not yet in a final state nor held as unknown."""
+    return conn.execute(
+        select(func.count())
+        .select_from(recipients_t)
+        .where(
+            recipients_t.c.campaign_id == campaign_id,
+            recipients_t.c.state.not_in([*FINAL_RECIPIENT, R.UNKNOWN]),
+        )
+    ).scalar_one()
+
+
+def sent_since(conn: Connection, campaign_id: int, since: datetime) -> int:
+    """Recipients whose send was recorded at or after `since`: the rate's sample.
+
+    One count over the partial index ix_recipients_campaign_sent (campaign_id, sent_at): it reads
+    only the index entries of the last minutes, not the campaign's rows.
+    """
+    r = recipients_t.c
+    return conn.execute(
+        select(func.count()).select_from(recipients_t).where(r.campaign_id == campaign_id, r.sent_at >= since)
+    ).scalar_one()
+
+
+def next_retry(conn: Connection, campaign_id: int) -> tuple[int, datetime | None, str | None]:
+    """(chunks in retry, the earliest next attempt, that chunk's last error) of a campaign."""
+    k = chunks_t.c
+    in_retry = and_(k.campaign_id == campaign_id, k.state == K.RETRY)
+    n = conn.execute(select(func.count()).select_from(chunks_t).where(in_retry)).scalar_one()
+    first = conn.execute(
+        select(k.next_attempt_at, k.last_error).where(in_retry).order_by(k.next_attempt_at).limit(1)
+    ).first()
+    return (n, first.next_attempt_at, first.last_error) if first else (0, None, None)
+
+
+def view(row: Any, counts: dict[str, int], chunk_counts: dict[str, int]) -> CampaignView:
+    """A `campaigns` row as a CampaignView (its `columns` JSON decoded)."""
+    return CampaignView(
+        id=row.id,
+        name=row.name,
+        provider=row.provider,
+        state=row.state,
+        state_reason=row.state_reason,
+        recipients=row.recipients,
+        rejected=row.rejected,
+        chunks=row.chunks,
+        parts=row.parts,
+        rejects_file=row.rejects_file,
+        source_file=row.source_file,
+        columns=json.loads(row.columns or "[]"),
+        sender=row.sender,
+        message=row.message,
+        on_unknown=row.on_unknown,
+        send_at=row.send_at,
+        window=row.window,
+        created_at=row.created_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        counts=counts,
+        chunk_counts=chunk_counts,
+    )
