@@ -417,6 +417,34 @@ def report(
         out.print(f"chart of delivery over time written to {chart}")
 
 
+@app.command()
+def summary(
+    campaign_ids: Annotated[list[int] | None, typer.Argument(metavar="[ID]...")] = None,
+    since: Annotated[
+        str | None, typer.Option("--since", help="created since: 24h, 7d, or a date-time (Tehran or Jalali)")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """One row per campaign: state, recipients, sent, delivered %, failed, blacklisted, parts, cost, duration."""
+    from dispatcher.humane import calendar_from_env
+    from dispatcher.summary import parse_since, summarise
+
+    now = utcnow()
+    after = parse_since(since, now) if since else None
+    try:
+        rows = summarise(_store(_settings()), campaign_ids, after, now)
+    except KeyError as exc:
+        raise BadInput(f"no campaign {exc.args[0]}; see smsdispatch list") from None
+    if as_json:
+        _emit([r.as_json() for r in rows], True)
+        return
+    cells = [r.as_row(calendar_from_env()) for r in rows]
+    table = Table(*(cells[0] if cells else ["id", "name", "state", "recipients"]))
+    for row in cells:
+        table.add_row(*row.values())
+    out.print(table)
+
+
 @app.command("list")
 def list_(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Every campaign in the store."""
