@@ -382,7 +382,8 @@ def report(
     chart: Annotated[
         Path | None,
         typer.Option(
-            "--chart", help="also draw delivery over time by state (.png or .svg; needs matplotlib)"
+            "--chart",
+            help="also draw delivery over time and, to FILE-operators, outcomes by operator (.png or .svg)",
         ),
     ] = None,
 ) -> None:
@@ -405,16 +406,12 @@ def report(
         + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
     )
     if chart is not None:
-        from dispatcher.chart import delivery_timeline, draw_delivery_chart, resolution_for
+        from dispatcher.chart_operators import campaign_charts
 
-        start = view.started_at or view.created_at
-        step = resolution_for(start, view.finished_at or utcnow())
-        timeline = delivery_timeline(store.timeline_rows(campaign_id), start, step)
-        name = f" ({view.name})" if view.name.isascii() else ""
-        draw_delivery_chart(
-            timeline, chart, f"Campaign {view.id}{name} via {view.provider}: delivery over time"
+        drawn = campaign_charts(store, view, chart, utcnow())
+        out.print(
+            f"charts written to {', '.join(map(str, drawn))} (delivery over time; outcomes by operator)"
         )
-        out.print(f"chart of delivery over time written to {chart}")
 
 
 @app.command()
