@@ -140,12 +140,12 @@ def draw_delivery_chart(
     total: int | None = None,
     cancelled_at: datetime | None = None,
     paused: bool = False,
-) -> None:
+) -> Any:
     """A PNG (or SVG/PDF, by the file's suffix) of the timeline: one step line per state, over Tehran time.
 
     `end`: where the x axis ends (the campaign's finish, or now); `total`: recipients (the y axis
     reaches it); `cancelled_at`: a marked cancel; `paused`: the campaign is paused now (the stretch
-    after its last send is marked so).
+    after its last send is marked so). Returns the matplotlib Figure drawn (already saved).
     """
     import matplotlib
     from matplotlib import dates, ticker
@@ -223,3 +223,4 @@ def draw_delivery_chart(
         if ax.get_legend_handles_labels()[0]:
             ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), title="state (final count)", fontsize=9)
         fig.savefig(out)
+    return fig

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from campaigns.operators import PERSIAN_NAMES, Operator
 from campaigns.states import CampaignState, RecipientState
@@ -51,8 +52,9 @@ def _persian_word(label: str) -> str:
         return ""
 
 
-def draw_operator_chart(by_operator: dict[Operator, Counter[str]], out: Path, title: str) -> None:
-    """Stacked horizontal bars of outcome shares per operator; PNG or SVG by the file's suffix."""
+def draw_operator_chart(by_operator: dict[Operator, Counter[str]], out: Path, title: str) -> Any:
+    """Stacked horizontal bars of outcome shares per operator; PNG or SVG by the file's suffix.
+    Returns the matplotlib Figure drawn (already saved)."""
     import matplotlib
     from matplotlib import ticker
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -103,6 +105,7 @@ def draw_operator_chart(by_operator: dict[Operator, Counter[str]], out: Path, ti
         if ax.get_legend_handles_labels()[0]:
             ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), title="outcome", fontsize=9)
         fig.savefig(out)
+    return fig
 
 
 def campaign_title(view: CampaignView, what: str) -> str:
