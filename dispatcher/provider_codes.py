@@ -12,8 +12,14 @@ import importlib
 from functools import lru_cache
 from typing import Any
 
-# Tables mapping a code to the unified delivery state (the report's meaning is that state).
-_STATE_TABLES = ("DELIVERY", "REFUSED_STATUS", "RECIPIENT_STATUS", "WHOLE_BATCH")
+# Tables mapping a code to the unified delivery state (the report's meaning is that state), and how
+# the meaning reads.
+_STATE_TABLES = (
+    ("DELIVERY", "delivery report"),
+    ("REFUSED_STATUS", "refused at send"),
+    ("RECIPIENT_STATUS", "refused at send"),
+    ("WHOLE_BATCH", "batch report"),
+)
 # Tables mapping a code to an error class (None = success) or a title.
 _ERROR_TABLES = ("CALL_CODES", "SEND_CODES", "DELIVERY_CALL_CODES", "READ_CODES")
 _TITLE_TABLES = ("TITLE_BY_CODE",)
@@ -41,33 +47,49 @@ def _module(provider: str) -> Any:
         return None
 
 
-@lru_cache(maxsize=4096)
-def code_meaning(provider: str, code: str | None) -> str:
-    """The meaning of `code` for `provider`, e.g. ghasedak '27' -> 'delivery report: blacklisted';
-    '' when no table of that provider has the code (or the code is empty)."""
-    if not code or not provider.isidentifier():
-        return ""
-    module, number = _module(provider), _as_int(code)
-    if module is None:
-        return ""
-    keys = [k for k in (number, str(code).strip()) if k is not None]
-    for name in _STATE_TABLES:
+def _candidates(module: Any, keys: list[Any]) -> list[tuple[str, str | None]]:
+    """(meaning, the recipient state it implies or None) from every table of `module` holding a key."""
+    found: list[tuple[str, str | None]] = []
+    for name, prefix in _STATE_TABLES:
         table = getattr(module, name, None)
         for key in keys:
             if isinstance(table, dict) and key in table:
-                return f"delivery report: {getattr(table[key], 'value', table[key])}"
+                state = str(getattr(table[key], "value", table[key]))
+                found.append((f"{prefix}: {state}", state))
+                break
     for name in _TITLE_TABLES:
         table = getattr(module, name, None)
         for key in keys:
             if isinstance(table, dict) and key in table:
-                return str(table[key])
+                found.append((str(table[key]), None))
+                break
     for name in _ERROR_TABLES:
         table = getattr(module, name, None)
         for key in keys:
             if isinstance(table, dict) and key in table:
                 cls = table[key]
-                if cls is None:
-                    return "accepted"
-                cls_name = getattr(cls, "__name__", str(cls))
-                return _ERROR_WORDS.get(cls_name, cls_name)
-    return ""
+                cls_name = "accepted" if cls is None else getattr(cls, "__name__", str(cls))
+                found.append((_ERROR_WORDS.get(cls_name, cls_name), None))
+                break
+    return found
+
+
+@lru_cache(maxsize=4096)
+def code_meaning(provider: str, code: str | None, state: str | None = None) -> str:
+    """The meaning of `code` for `provider`, e.g. ghasedak '27' -> 'delivery report: blacklisted';
+    '' when no table of that provider has the code (or the code is empty).
+
+    A number can mean one thing in a send reply and another in a delivery report (Ghasedak 8: a
+    refused recipient at send, "sent to the operator" in a report): given the recipient's `state`,
+    the meaning that implies that state wins; otherwise the delivery report's, then the others'.
+    """
+    if not code or not provider.isidentifier():
+        return ""
+    module, number = _module(provider), _as_int(code)
+    if module is None:
+        return ""
+    found = _candidates(module, [k for k in (number, str(code).strip()) if k is not None])
+    for meaning, implied in found:
+        if state is not None and implied == state:
+            return meaning
+    return found[0][0] if found else ""

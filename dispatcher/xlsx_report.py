@@ -89,7 +89,7 @@ def recipient_row(row: dict[str, Any], provider: str, columns: list[str]) -> lis
         english,
         persian,
         code,
-        code_meaning(provider, code),
+        code_meaning(provider, code, row["state"]),
         row["provider_message_id"] or "",
         row["error"] or "",
         tehran(row["sent_at"]),

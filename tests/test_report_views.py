@@ -51,6 +51,11 @@ def test_provider_codes_have_their_meaning_from_the_provider_tables():
     assert code_meaning("ghasedak", "1") == "delivery report: delivered"
     assert code_meaning("ghasedak", "9") == "account problem"  # a call code: not enough credit
     assert code_meaning("amoot", "35") == "delivery report: blacklisted"
+    # 8 is "sent to the operator" in a Ghasedak report and "invalid receptor" in its send reply
+    assert code_meaning("ghasedak", "8") == code_meaning("ghasedak", "8", "sent_to_operator")
+    assert code_meaning("ghasedak", "8", "sent_to_operator") == "delivery report: sent_to_operator"
+    assert code_meaning("ghasedak", "8", "failed") == "refused at send: failed"
+    assert code_meaning("negin", "27", "blacklisted") == "refused at send: blacklisted"
     assert (
         code_meaning("ghasedak", "12345")
         == code_meaning("nosuch", "1")
