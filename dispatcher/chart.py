@@ -122,7 +122,15 @@ def _clock_axis(ax: Any, start: datetime, end: datetime) -> None:
     span = (end - start).total_seconds()
     fmt = "%H:%M:%S" if span <= 900 else "%H:%M" if span <= 2 * 86400 else "%m-%d %H:%M"
     ax.xaxis.set_major_locator(dates.AutoDateLocator(tz=TEHRAN, minticks=4, maxticks=9))
-    ax.xaxis.set_major_formatter(dates.DateFormatter(fmt, tz=TEHRAN))
+    if span < 20:  # a campaign of seconds: tenths of a second, or every tick reads the same
+
+        def tenths(x: float, _: Any) -> str:
+            at = dates.num2date(x, tz=TEHRAN)
+            return f"{at:%H:%M:%S}.{at.microsecond // 100_000}"
+
+        ax.xaxis.set_major_formatter(tenths)
+    else:
+        ax.xaxis.set_major_formatter(dates.DateFormatter(fmt, tz=TEHRAN))
     local = start.astimezone(TEHRAN)
     offset = local.strftime("%z")
     days = f"{local:%Y-%m-%d} ({jalali(start)[:10]})"
@@ -206,8 +214,8 @@ def draw_delivery_chart(
         ax.set_title(shaped(title))
         _clock_axis(ax, timeline.start, end)
         ax.set_ylabel("recipients (cumulative)")
-        pad = timedelta(seconds=span * 0.02)
-        ax.set_xlim(timeline.start - pad, end + pad)
+        # a little room on the left, more on the right: the final counts are read off the lines' ends
+        ax.set_xlim(timeline.start - timedelta(seconds=span * 0.02), end + timedelta(seconds=span * 0.06))
         top = max(
             [
                 total or 0,
