@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 import re
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
+from functools import lru_cache
 
 import jdatetime
 
@@ -45,8 +46,14 @@ def jalali(at: datetime | None) -> str:
     """`1405/09/08 13:07:30` (the Jalali date and Tehran clock time); '' for None."""
     if at is None:
         return ""
-    local = jdatetime.datetime.fromgregorian(datetime=at.astimezone(TEHRAN))
-    return local.strftime("%Y/%m/%d %H:%M:%S")
+    local = at.astimezone(TEHRAN)
+    return f"{_jalali_date(local.date())} {local:%H:%M:%S}"
+
+
+@lru_cache(maxsize=1024)
+def _jalali_date(day: date) -> str:
+    """`1405/09/08` for a Gregorian date (cached: a report's rows share few days)."""
+    return jdatetime.date.fromgregorian(date=day).strftime("%Y/%m/%d")
 
 
 def when(at: datetime | None, calendar: Calendar = Calendar.GREGORIAN) -> str:
