@@ -109,8 +109,9 @@ def test_xlsx_report_holds_text_never_formulas(store: Store, nasty_campaign: int
         assert all(c.data_type == "s" or c.value is None for c in row), [(c.value, c.data_type) for c in row]
     body = [dict(zip(header, [c.value for c in row], strict=True)) for row in rows[1:]]
     assert [r["phone (E.164)"] for r in body] == [f"+98912{i:07d}" for i in range(len(NASTY))]
-    # exactly the text, no apostrophe needed (XML reads a carriage return back as a line feed)
-    assert [r["note"] for r in body] == [v.replace("\r", "\n") for v in NASTY]
+    # exactly the text, no apostrophe needed (without lxml, openpyxl's writer lets XML read a carriage
+    # return back as a line feed; with lxml it is escaped and kept)
+    assert [r["note"] for r in body] in (NASTY, [v.replace("\r", "\n") for v in NASTY])
     assert {(r["provider message id"], r["provider code"], r["error"]) for r in body} == {
         ("@mid", "-1", "=provider said: +cmd")
     }
