@@ -126,3 +126,17 @@ def test_operator_chart_stacks_each_operators_outcomes(tmp_path):
     assert pytest.approx(sum(widths)) == 3.0  # each bar is the whole of its operator
     assert (tmp_path / "ops.svg").read_text().startswith("<?xml")
     assert operators_path(tmp_path / "d.png") == tmp_path / "d-operators.png"
+
+
+def test_a_campaign_of_seconds_has_ticks_in_tenths_that_differ(tmp_path):
+    from dispatcher.chart import draw_delivery_chart
+
+    rows = [("delivered", START + timedelta(seconds=0.1 * i), START + timedelta(seconds=1 + 0.1 * i), None)
+            for i in range(20)]  # fmt: skip
+    timeline = delivery_timeline(rows, START, 0.1)
+    fig = draw_delivery_chart(timeline, tmp_path / "s.png", "seconds", end=START + timedelta(seconds=3))
+    ax = fig.axes[0]
+    fig.canvas.draw()
+    labels = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
+    assert len(labels) >= 3 and len(set(labels)) == len(labels)  # not the same second over and over
+    assert labels[1].startswith("11:30:0") and "." in labels[1]
