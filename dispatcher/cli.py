@@ -382,7 +382,8 @@ def report(
     chart: Annotated[
         Path | None,
         typer.Option(
-            "--chart", help="also draw delivery over time by state (.png or .svg; needs matplotlib)"
+            "--chart",
+            help="also draw delivery over time and, to FILE-operators, outcomes by operator (.png or .svg)",
         ),
     ] = None,
 ) -> None:
@@ -405,16 +406,40 @@ def report(
         + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
     )
     if chart is not None:
-        from dispatcher.chart import delivery_timeline, draw_delivery_chart, resolution_for
+        from dispatcher.chart_operators import campaign_charts
 
-        start = view.started_at or view.created_at
-        step = resolution_for(start, view.finished_at or utcnow())
-        timeline = delivery_timeline(store.timeline_rows(campaign_id), start, step)
-        name = f" ({view.name})" if view.name.isascii() else ""
-        draw_delivery_chart(
-            timeline, chart, f"Campaign {view.id}{name} via {view.provider}: delivery over time"
+        drawn = campaign_charts(store, view, chart, utcnow())
+        out.print(
+            f"charts written to {', '.join(map(str, drawn))} (delivery over time; outcomes by operator)"
         )
-        out.print(f"chart of delivery over time written to {chart}")
+
+
+@app.command()
+def summary(
+    campaign_ids: Annotated[list[int] | None, typer.Argument(metavar="[ID]...")] = None,
+    since: Annotated[
+        str | None, typer.Option("--since", help="created since: 24h, 7d, or a date-time (Tehran or Jalali)")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """One row per campaign: state, recipients, sent, delivered %, failed, blacklisted, parts, cost, duration."""
+    from dispatcher.humane import calendar_from_env
+    from dispatcher.summary import parse_since, summarise
+
+    now = utcnow()
+    after = parse_since(since, now) if since else None
+    try:
+        rows = summarise(_store(_settings()), campaign_ids, after, now)
+    except KeyError as exc:
+        raise BadInput(f"no campaign {exc.args[0]}; see smsdispatch list") from None
+    if as_json:
+        _emit([r.as_json() for r in rows], True)
+        return
+    cells = [r.as_row(calendar_from_env()) for r in rows]
+    table = Table(*(cells[0] if cells else ["id", "name", "state", "recipients"]))
+    for row in cells:
+        table.add_row(*row.values())
+    out.print(table)
 
 
 @app.command("list")

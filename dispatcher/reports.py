@@ -1,14 +1,16 @@
 """Per-recipient reports (CSV or Excel), streamed from the store.
 
-Columns: phone, state, provider_message_id, provider_status, error, sent_at, delivered_at, then the
-CSV's own columns. Every cell is made safe for spreadsheets (OWASP "CSV injection"), whichever
+CSV columns (scripts depend on them: add new ones only at the end): phone, state,
+provider_message_id, provider_status, error, sent_at, delivered_at, then the CSV's own columns.
+The Excel report is for people: a Summary sheet and a Recipients sheet (`dispatcher.xlsx_report`).
+Every cell is made safe for spreadsheets (OWASP "CSV injection"), whichever
 column it is in, since the error text and provider codes come from outside as much as the CSV's own
 columns do:
 
 - CSV: a text starting with `=`, `+`, `-`, `@`, tab or carriage return gets a leading apostrophe,
   which spreadsheets read as "this is text". A plain signed number (`+989121234567`, `-1`, `+1.5`)
   is left as it is: it cannot call anything, and the E.164 phone column stays exact.
-- Excel: every value is written as a string cell (`t="inlineStr"`), which a spreadsheet never
+- Excel: every recipient value is written as a string cell (`t="inlineStr"`), which a spreadsheet never
   evaluates, so the text is kept exactly, apostrophe-free; characters XML cannot hold are dropped.
 """
 
@@ -22,7 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from campaigns.store import Store
+from campaigns.store import Store, utcnow
 
 BASE_COLUMNS = [
     "phone",
@@ -35,7 +37,6 @@ BASE_COLUMNS = [
 ]
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _PLAIN_NUMBER = re.compile(r"[+-]?\d+(?:\.\d+)?")
-_NOT_IN_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
 def spreadsheet_safe(value: Any) -> Any:
@@ -43,16 +44,6 @@ def spreadsheet_safe(value: Any) -> Any:
     if isinstance(value, str) and value.startswith(_FORMULA_START) and not _PLAIN_NUMBER.fullmatch(value):
         return "'" + value
     return value
-
-
-def _text_cell(ws: Any, value: Any) -> Any:
-    """An Excel cell that holds `value` as text, never as a formula."""
-    from openpyxl.cell import WriteOnlyCell
-
-    text = _NOT_IN_XML.sub("", "" if value is None else str(value))
-    cell = WriteOnlyCell(ws, text)
-    cell.data_type = "s"  # openpyxl would make "=…" a formula
-    return cell
 
 
 def report_rows(store: Store, campaign_id: int, columns: list[str]) -> Iterator[list[Any]]:
@@ -72,6 +63,10 @@ def report_rows(store: Store, campaign_id: int, columns: list[str]) -> Iterator[
 
 
 def write_report(store: Store, campaign_id: int, out: Path) -> Counter[str]:
+    """Write the report of a campaign to `out` (.csv, else .xlsx: `dispatcher.xlsx_report`).
+
+    Returns recipients per state. Raises KeyError(campaign_id) when there is no such campaign.
+    """
     view = store.campaign(campaign_id)
     if view is None:
         raise KeyError(campaign_id)
@@ -79,16 +74,9 @@ def write_report(store: Store, campaign_id: int, out: Path) -> Counter[str]:
     header = BASE_COLUMNS + columns
     counts: Counter[str] = Counter()
     if out.suffix.lower() == ".xlsx":
-        from openpyxl import Workbook
+        from dispatcher.xlsx_report import write_xlsx
 
-        wb = Workbook(write_only=True)
-        ws = wb.create_sheet("recipients")
-        ws.append([_text_cell(ws, h) for h in header])
-        for row in report_rows(store, campaign_id, columns):
-            counts[row[1]] += 1
-            ws.append([_text_cell(ws, v) for v in row])
-        wb.save(out)
-        return counts
+        return write_xlsx(store, view, columns, out, utcnow())
     with out.open("w", newline="", encoding="utf-8-sig") as fh:  # BOM: Excel then reads Persian right
         writer = csv.writer(fh)
         writer.writerow([spreadsheet_safe(h) for h in header])

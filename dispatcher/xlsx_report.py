@@ -1,0 +1,203 @@
+"""The Excel report: a "Summary" sheet first, then "Recipients", streamed (write-only openpyxl).
+
+Summary: the campaign (name, text, sender line, provider), created/started/finished in Tehran time
+with the offset and the Jalali date, the counts by outcome for all recipients and by operator (an
+estimate by prefix, `campaigns.operators`), SMS parts and cost (rial; "not known" until recorded).
+The "all" row's counts are `status`'s: recipients by state from `Store.campaign`, sent from
+`campaigns.progress.progress_of`.
+
+Recipients: one row per recipient, right-to-left when the campaign's text is Persian; the phone as
+people write it (`0912…`) and in E.164; the state with its meaning in English and Persian; the
+provider's code with its meaning (`dispatcher.provider_codes`); times in Tehran and Jalali; then the
+CSV's own columns. Every recipient cell is a string cell (never a formula: OWASP CSV injection).
+Header frozen, autofilter on, column widths fitted to the header and the first `WIDTH_SAMPLE` rows.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import datetime
+from itertools import chain, islice
+from pathlib import Path
+from typing import Any
+
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.styles import Font
+from openpyxl.utils import get_column_letter
+
+from campaigns.operators import ESTIMATE_NOTE, PERSIAN_NAMES, Operator, operator_of
+from campaigns.progress import progress_of
+from campaigns.store import CampaignView, Store
+from dispatcher.humane import NOT_KNOWN, is_persian, jalali, local_phone, tehran
+from dispatcher.outcomes import OUTCOMES, describe
+from dispatcher.provider_codes import code_meaning
+from dispatcher.summary import summary_of
+
+WIDTH_SAMPLE = 2000  # rows read ahead to fit the column widths
+MAX_WIDTH = 60
+RECIPIENT_COLUMNS = [
+    "phone",
+    "phone (E.164)",
+    "operator (estimate)",
+    "state",
+    "state (English)",
+    "وضعیت",
+    "provider code",
+    "code meaning",
+    "provider message id",
+    "error",
+    "sent (Tehran)",
+    "sent (Jalali)",
+    "delivered (Tehran)",
+    "delivered (Jalali)",
+]
+COUNT_COLUMNS = ["recipients", "sent", "delivered", "delivered %", *[str(s) for s in OUTCOMES[1:]]]
+_NOT_IN_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+_BOLD = Font(bold=True)
+
+
+def _text(ws: Any, value: Any, bold: bool = False) -> WriteOnlyCell:
+    """A string cell (never a formula, whatever the text starts with)."""
+    cell = WriteOnlyCell(ws, _NOT_IN_XML.sub("", "" if value is None else str(value)))
+    cell.data_type = "s"
+    if bold:
+        cell.font = _BOLD
+    return cell
+
+
+def _number(ws: Any, value: int | float, fmt: str = "#,##0") -> WriteOnlyCell:
+    cell = WriteOnlyCell(ws, value)
+    cell.number_format = fmt
+    return cell
+
+
+def recipient_row(row: dict[str, Any], provider: str, columns: list[str]) -> list[str]:
+    """One "Recipients" row (RECIPIENT_COLUMNS then the CSV's own `columns`) from a `recipients_rows` row."""
+    fields = json.loads(row["fields"] or "{}")
+    english, persian = describe(row["state"])
+    code = row["provider_status"] or ""
+    return [
+        local_phone(row["phone"]),
+        row["phone"],
+        str(operator_of(row["phone"])),
+        row["state"],
+        english,
+        persian,
+        code,
+        code_meaning(provider, code, row["state"]),
+        row["provider_message_id"] or "",
+        row["error"] or "",
+        tehran(row["sent_at"]),
+        jalali(row["sent_at"]),
+        tehran(row["delivered_at"]),
+        jalali(row["delivered_at"]),
+        *[fields.get(c, "") for c in columns],
+    ]
+
+
+def _counts_row(view: CampaignView, counts: Counter[str], now: datetime) -> list[int | float]:
+    """recipients, sent, delivered, delivered share, then the other outcomes (COUNT_COLUMNS)."""
+    total = sum(counts.values())
+    part = replace(view, counts=dict(counts), recipients=total)
+    sent = progress_of(part, None, None, now).sent  # `status`'s own definition of sent
+    delivered = counts.get(OUTCOMES[0], 0)
+    return [
+        total,
+        sent,
+        delivered,
+        delivered / total if total else 0.0,
+        *[counts.get(s, 0) for s in OUTCOMES[1:]],
+    ]
+
+
+def _write_summary(
+    ws: Any, view: CampaignView, by_operator: dict[Operator, Counter[str]], now: datetime
+) -> None:
+    summary = summary_of(view, now)
+    ws.column_dimensions["A"].width = 22
+    for letter in "BCDEFGHIJKLM":
+        ws.column_dimensions[letter].width = 14
+    ws.column_dimensions["B"].width = 30
+    ws.append([_text(ws, f"Campaign {view.id}: {view.name}", bold=True)])
+    for label, value in (
+        ("name", view.name),
+        ("text", view.message),
+        ("sender line", view.sender),
+        ("provider", view.provider),
+        ("state", view.state + (f" ({view.state_reason})" if view.state_reason else "")),
+    ):
+        ws.append([_text(ws, label, bold=True), _text(ws, value)])
+    ws.append([_text(ws, ""), _text(ws, "Tehran time", bold=True), _text(ws, "Jalali (Tehran)", bold=True)])
+    for label, at in (
+        ("created", view.created_at),
+        ("started", view.started_at),
+        ("finished", view.finished_at),
+    ):
+        ws.append([_text(ws, label, bold=True), _text(ws, tehran(at)), _text(ws, jalali(at))])
+    ws.append([])
+    ws.append([_text(ws, "recipients by outcome", bold=True)])
+    ws.append([_text(ws, "operator", bold=True), *[_text(ws, c, bold=True) for c in COUNT_COLUMNS]])
+    rows = [("all", Counter(view.counts))] + [
+        (f"{op} ({PERSIAN_NAMES[op]})", by_operator[op]) for op in Operator
+    ]
+    for label, counts in rows:
+        values = _counts_row(view, counts, now)
+        ws.append(
+            [_text(ws, label, bold=label == "all")]
+            + [_number(ws, v, "0.0%") if i == 3 else _number(ws, v) for i, v in enumerate(values)]
+        )
+    ws.append([_text(ws, "operators are " + ESTIMATE_NOTE)])
+    ws.append([])
+    ws.append([_text(ws, "SMS parts", bold=True), _number(ws, view.parts)])
+    for label, amount in (
+        ("cost, estimated (rial)", summary.cost_estimated),
+        ("cost, actual (rial)", summary.cost_actual),
+    ):
+        ws.append(
+            [_text(ws, label, bold=True), _number(ws, amount) if amount is not None else _text(ws, NOT_KNOWN)]
+        )
+
+
+def _fitted_widths(rows: list[list[str]], header: list[str]) -> list[float]:
+    widths = [len(h) for h in header]
+    for row in rows:
+        for i, value in enumerate(row):
+            longest = max((len(line) for line in value.splitlines()), default=0)
+            widths[i] = max(widths[i], longest)
+    return [min(w + 2, MAX_WIDTH) for w in widths]
+
+
+def write_xlsx(
+    store: Store, view: CampaignView, columns: list[str], out: Path, now: datetime
+) -> Counter[str]:
+    """Write the two-sheet report of `view` to `out`; return the recipients counted per state."""
+    wb = Workbook(write_only=True)
+    summary_ws = wb.create_sheet("Summary")
+    ws = wb.create_sheet("Recipients")
+    header = RECIPIENT_COLUMNS + columns
+    rows: Iterator[list[str]] = (
+        recipient_row(r, view.provider, columns) for r in store.recipients_rows(view.id)
+    )
+    head = list(islice(rows, WIDTH_SAMPLE))
+    for i, width in enumerate(_fitted_widths(head, header), start=1):
+        ws.column_dimensions[get_column_letter(i)].width = width
+    ws.sheet_view.rightToLeft = is_persian(view.message)
+    ws.freeze_panes = "A2"
+    ws.append([_text(ws, h, bold=True) for h in header])
+    counts: Counter[str] = Counter()
+    by_operator: dict[Operator, Counter[str]] = {op: Counter() for op in Operator}
+    n = 1
+    for row in chain(head, rows):
+        counts[row[3]] += 1
+        by_operator[Operator(row[2])][row[3]] += 1
+        ws.append([_text(ws, v) for v in row])
+        n += 1
+    ws.auto_filter.ref = f"A1:{get_column_letter(len(header))}{n}"
+    _write_summary(summary_ws, view, by_operator, now)
+    wb.save(out)
+    return counts
