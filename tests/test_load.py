@@ -101,7 +101,7 @@ def test_xlsx_streamed_with_numbers_and_row_numbers(tmp_path: Path) -> None:
     sheet.append(["نام", "Mobile Number", "مبلغ", None])
     sheet.append(["علی", 9121234567, 1000.0])  # Excel keeps phone numbers as numbers
     sheet.append(["سارا", "'09351234567", 2500.5])
-    sheet.append([])  # an empty row is still a row in the sheet
+    sheet.append([])  # a blank row is skipped (issue 10), but keeps its row number
     sheet.append(["دو", 9121234567.0, 3])
     sheet.append(["ناقص"])
     path = tmp_path / "r.xlsx"
@@ -116,7 +116,6 @@ def test_xlsx_streamed_with_numbers_and_row_numbers(tmp_path: Path) -> None:
         "مبلغ": ["1000", "2500.5"],
     }
     assert read_rejects(tmp_path / "rejects.csv")[1:] == [
-        ["4", "", "empty", "", ""],
         ["5", "9121234567", "duplicate of row 2", "دو", "3"],
         ["6", "", "empty", "ناقص", ""],
     ]
@@ -295,7 +294,10 @@ def test_blank_lines_and_quoted_newlines_keep_spreadsheet_row_numbers(tmp_path: 
     assert loader.phone_column == "mobile\nnumber"
     assert frame["row"].tolist() == [2, 4]
     assert frame["name"].tolist() == ["two\nlines", "x"]
-    assert read_rejects(tmp_path / "rejects.csv")[1] == ["3", "", "empty", "", ""]
+    assert read_rejects(tmp_path / "rejects.csv") == [
+        ["row", "value", "reason", "name", "city"]
+    ]  # blank: skipped
+    assert loader.stats.rows == 2
 
 
 def test_short_rows_are_padded(tmp_path: Path) -> None:
