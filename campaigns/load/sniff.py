@@ -15,7 +15,7 @@ from pathlib import Path
 from campaigns.load.errors import LoadError
 
 SNIFF_BYTES = 1 << 20
-_CONTROL = bytes(set(range(32)) - {9, 10, 12, 13})
+_CONTROL = bytes(set(range(1, 32)) - {9, 10, 12, 13})  # NUL is counted on its own
 _SEP_HINT = re.compile(r"\A\ufeff?sep=(.)\s*\Z", re.IGNORECASE)
 _FIX_SAVE = "save the file again from the spreadsheet (or fix that line) and try again"
 
