@@ -6,7 +6,10 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+import os
 import sqlite3
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -312,3 +315,49 @@ def test_sheet_option_and_notice_through_the_cli(cli, tmp_path: Path) -> None:
     assert code == 0 and out["recipients"] == 2 and "sheets" not in err  # type: ignore[index]
     code, _, err = dry_run(cli, path, "--sheet", "Nope")
     assert code == 2 and "has no sheet 'Nope'" in " ".join(err.split())
+
+
+# --- truncated files -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_row_cut_off_by_the_end_of_the_file_is_rejected_with_the_reason(
+    tmp_path: Path, engine: str
+) -> None:
+    text = "mobile,name,city\n09120000001,Ali,Tehran\n09120000002,Reza\n09120000003,Sa"
+    frame, loader = load(write(tmp_path / "l.csv", text), rejects_path=tmp_path / "r.csv", engine=engine)
+    assert frame["phone"].tolist() == ["+989120000001", "+989120000002"]  # a short row inside is padded
+    rejects = list(csv.reader((tmp_path / "r.csv").read_text(encoding="utf-8-sig").splitlines()))
+    assert rejects[1:] == [
+        [
+            "4",
+            "09120000003",
+            "cut off: the file ends inside this row (2 of the header's 3 cells); "
+            "save the file again from the spreadsheet",
+            "Sa",
+            "",
+        ]
+    ]
+    assert (loader.stats.rows, loader.stats.rejected) == (3, 1)
+
+
+def test_a_complete_last_row_without_a_line_break_is_fine(tmp_path: Path) -> None:
+    frame, loader = load(write(tmp_path / "l.csv", "mobile,name\n09120000001,Ali\n09120000002,Reza"))
+    assert frame["name"].tolist() == ["Ali", "Reza"] and loader.stats.rejected == 0
+
+
+def test_a_truncated_workbook_is_refused(tmp_path: Path) -> None:
+    path = formatted_book(tmp_path / "f.xlsx")
+    path.write_bytes(path.read_bytes()[:-200])
+    assert load_error(path).startswith("f.xlsx is not a readable .xlsx workbook (")
+
+
+def test_commands_run_without_the_hosts_time_zone_data(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONTZPATH": str(tmp_path), "PYTHONPATH": str(ROOT)}  # no system zoneinfo
+    done = subprocess.run(
+        [sys.executable, "-m", "dispatcher", "--help"], env=env, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    probe = "from campaigns.windows import TEHRAN; import zoneinfo; print(zoneinfo.TZPATH, TEHRAN)"
+    done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=False)
+    assert done.stdout.split() == [f"('{tmp_path}',)", "Asia/Tehran"], done.stderr

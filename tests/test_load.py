@@ -5,7 +5,6 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +13,7 @@ import pytest
 from openpyxl import Workbook
 
 from campaigns.load import LoadError, LoadStats, RecipientLoader, find_phone_column
+from dispatcher.messy import write as write_messy_csv
 
 ENGINES = ["pyarrow", "pandas"]
 
@@ -266,10 +266,7 @@ def test_header_only_file_loads_nothing(tmp_path: Path) -> None:
 
 
 def test_engines_agree_on_the_bench_file(tmp_path: Path) -> None:
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
-    from make_messy_csv import write
-
-    path = write(3000, tmp_path / "messy.csv", seed=5)
+    path = write_messy_csv(tmp_path / "messy.csv", 3000, seed=5)
     results = {}
     for engine in ENGINES:
         frame, loader = load(path, rejects_path=tmp_path / f"{engine}.csv", block_rows=700, engine=engine)

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from campaigns.load.errors import FIRST_DATA_ROW, LoadError
-from campaigns.load.sniff import Sniffed, bad_text_line, unclosed_quote_error
+from campaigns.load.sniff import Sniffed, bad_text_line, cut_off_cells, unclosed_quote_error
 
 
 class CsvReader:
@@ -35,6 +35,11 @@ class CsvReader:
     ) -> None:
         self.path, self.sniffed, self.columns, self.source = path, sniffed, columns, source
         self.block_rows, self.engine = block_rows, engine
+        cells = cut_off_cells(path, sniffed.encoding, sniffed.delimiter)
+        # The last row, when the file ends inside it: (its cells, the header's), for the rejects file.
+        self.cut_off: tuple[int, int] | None = (
+            (cells, len(columns)) if cells is not None and cells < len(columns) else None
+        )
 
     def tables(self) -> Iterator[tuple[np.ndarray, pa.Table]]:
         done = 0

@@ -107,6 +107,12 @@ class RecipientLoader:
             yield from self._xlsx_tables(self.workbook)
             return
         reader = CsvReader(self.path, self.sniffed, self.columns, self._source, self.block_rows, self.engine)
+        if reader.cut_off is not None:
+            cells, header = reader.cut_off
+            self._cut_reason = (
+                f"cut off: the file ends inside this row ({cells} of the header's {header} cells); "
+                "save the file again from the spreadsheet"
+            )
         for rows, table in reader.tables():
             yield (
                 rows,
@@ -148,25 +154,41 @@ class RecipientLoader:
         rejects: BinaryIO | None = None
         if self.rejects_path is not None:
             rejects = open_rejects(self.rejects_path, [ROW, "value", "reason", *self._others])
+        self._cut_reason: str | None = None
         try:
-            for rows, table in self._tables():
-                yield from self._block(rows, table, seen, rejects)
+            pending: tuple[np.ndarray, pa.Table] | None = None
+            for rows, table in self._tables():  # one block behind: the last one may end in a cut-off row
+                if pending is not None:
+                    yield from self._block(*pending, seen, rejects)
+                pending = rows, table
+            if pending is not None:
+                yield from self._block(*pending, seen, rejects, cut_last=self._cut_reason)
         finally:
             if rejects is not None:
                 rejects.close()
 
     def _block(
-        self, rows: np.ndarray, table: pa.Table, seen: Seen, rejects: BinaryIO | None
+        self,
+        rows: np.ndarray,
+        table: pa.Table,
+        seen: Seen,
+        rejects: BinaryIO | None,
+        cut_last: str | None = None,
     ) -> Iterator[pd.DataFrame]:
+        """One block: blank rows dropped, the rest counted, valid unique ones yielded, others rejected.
+        `cut_last`: the reason the block's last row is refused (the file ends inside it), else None."""
         phones = table.column(self.phone_column)
         national, codes = national_numbers(phones)
+        cut = np.zeros(len(rows), dtype=bool)
+        if cut_last is not None and len(rows):
+            cut[-1] = True
         blank = blank_rows(table, codes == EMPTY)
         if blank.any():  # a row whose every cell is blank is not a row: not counted, not rejected
             filled = ~blank
-            rows, table, codes = rows[filled], table.filter(pa.array(filled)), codes[filled]
+            rows, table, codes, cut = rows[filled], table.filter(pa.array(filled)), codes[filled], cut[filled]
             national = national.filter(pa.array(filled))
             phones = table.column(self.phone_column)
-        valid = codes == VALID
+        valid = (codes == VALID) & ~cut
         numbers = np.zeros(len(rows), dtype=np.int64)
         numbers[valid] = pc.cast(national.filter(pa.array(valid)), pa.int64()).to_numpy()
         opted = valid & np.isin(numbers, self._suppressed)
@@ -192,6 +214,8 @@ class RecipientLoader:
                 why = np.full(len(rows), None, dtype=object)
                 why[opted] = self._suppressed_reasons[np.searchsorted(self._suppressed, numbers[opted])]
                 reason = pc.if_else(pa.array(opted), pa.array(why, type=pa.string()), reason)
+            if cut_last is not None:
+                reason = pc.if_else(pa.array(cut), pa.scalar(cut_last), reason)
             out = pa.Table.from_arrays(
                 [pa.array(rows), phones, reason, *others.columns],
                 names=[ROW, "value", "reason", *self._others],

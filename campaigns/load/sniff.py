@@ -203,3 +203,20 @@ def bad_text_line(path: Path, encoding: str) -> int | None:
     except UnicodeDecodeError:
         return line_at(path, done) if done else 1
     return None
+
+
+def cut_off_cells(path: Path, encoding: str, delimiter: str) -> int | None:
+    """The number of cells on the file's last line when that line has no line break after it and holds no
+    quote (so it is one whole record); None otherwise. A last row shorter than the header and without a
+    line break is the signature of a file cut off while it was written or copied (spreadsheets write
+    every separator of a row, and end the file with a line break)."""
+    with path.open("rb") as fh:
+        size = fh.seek(0, 2)
+        fh.seek(max(0, size - 65_536))
+        tail = fh.read()
+    if not tail or tail.endswith((b"\n", b"\r")):
+        return None
+    last = tail.rsplit(b"\n", 1)[-1]
+    if b'"' in last or len(last) == len(tail) == 65_536:
+        return None
+    return len(last.decode(encoding.replace("-sig", ""), "replace").split(delimiter))
