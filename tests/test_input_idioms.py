@@ -361,3 +361,29 @@ def test_commands_run_without_the_hosts_time_zone_data(tmp_path: Path) -> None:
     probe = "from campaigns.windows import TEHRAN; import zoneinfo; print(zoneinfo.TZPATH, TEHRAN)"
     done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=False)
     assert done.stdout.split() == [f"('{tmp_path}',)", "Asia/Tehran"], done.stderr
+
+
+def test_a_workbook_read_twice_gives_the_same_rows(tmp_path: Path) -> None:
+    loader = RecipientLoader(two_sheets(tmp_path / "b.xlsx"), sheet="Customers")
+    first = pd.concat(list(loader.blocks()))
+    pd.testing.assert_frame_equal(first, pd.concat(list(loader.blocks())))
+    assert loader.stats.rows == 2
+
+
+def test_sheet_option_on_a_csv_file_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path / "l.csv", "mobile\n09120000001\n")
+    assert load_error(path, sheet="1") == (
+        "l.csv is CSV text, which has no sheets; drop --sheet (it is for .xlsx workbooks)"
+    )
+
+
+def test_formula_text_idiom_in_a_workbook_cell(tmp_path: Path) -> None:
+    book = Workbook()
+    book.active.append(["mobile", "name"])
+    book.active.append(["x", "Ali"])
+    book.active["A2"].value = '="09120000001"'
+    book.active["A2"].data_type = "s"  # the idiom stored as text, as an import tool leaves it
+    path = tmp_path / "f.xlsx"
+    book.save(path)
+    frame, _ = load(path)
+    assert frame["phone"].tolist() == ["+989120000001"]

@@ -121,10 +121,7 @@ class RecipientLoader:
 
     def _xlsx_tables(self, book: Workbook) -> Iterator[tuple[np.ndarray, pa.Table]]:
         ncols = len(self.columns)
-        rows = book.rows()
-        for _, texts in rows:  # skip to the header row (found at sniffing)
-            if not is_blank(texts):
-                break
+        rows = book.data_rows()
         numbers: list[int] = []
         block: list[list[str]] = []
 

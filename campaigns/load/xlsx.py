@@ -35,6 +35,8 @@ def cell_text(value: object, number_format: str | None, date1904: bool = False) 
     """The text Excel shows for a cell's value under its number format (see the module doc)."""
     if value is None:
         return ""
+    if type(value) is str:  # most cells; text shows as typed (a format's rare text section is not applied)
+        return unwrap_formula_cell(value) if value.startswith("=") else value
     if isinstance(value, bool):
         return "TRUE" if value else "FALSE"
     if isinstance(value, str):
@@ -68,10 +70,10 @@ class Workbook:
         self.sheet_names: list[str] = []
         self.sheet_name = ""
         self.notice: str | None = None
-        for _ in self.rows():  # opens the book once: names the sheet, or raises LoadError
-            break
+        self._after_header: Iterator[tuple[int, list[str]]] | None = None  # the open pass, past the header
 
     def _choose(self, book: object) -> object:
+        """The sheet to read (sets sheet_name, sheet_names, notice); LoadError for a sheet not there."""
         names: list[str] = list(book.sheetnames)  # type: ignore[attr-defined]
         self.sheet_names = names
         wanted = self.wanted
@@ -123,9 +125,12 @@ class Workbook:
             ) from None
 
     def header(self) -> list[str]:
-        """The first non-blank row, without the empty cells past its last name."""
-        for _, texts in self.rows():
+        """The first non-blank row, without the empty cells past its last name (call it first: it also
+        chooses the sheet). The sheet stays open: `data_rows()` goes on from there."""
+        stream = self.rows()
+        for _, texts in stream:
             if not is_blank(texts):
+                self._after_header = stream
                 while texts and not texts[-1].strip():  # the used range often runs past the last column
                     texts.pop()
                 return texts
@@ -133,3 +138,15 @@ class Workbook:
             f"{self.source} sheet {self.sheet_name!r} is empty; put the recipients on it with a header row, "
             "or choose the sheet with --sheet NAME|NUMBER"
         )
+
+    def data_rows(self) -> Iterator[tuple[int, list[str]]]:
+        """The rows after the header: on from where `header()` stopped (one pass over the sheet, which
+        matters for workbooks without a stored size: openpyxl measures those by reading the whole sheet),
+        or from a fresh pass when read again."""
+        stream, self._after_header = self._after_header, None
+        if stream is None:
+            stream = self.rows()
+            for _, texts in stream:  # skip to the header row
+                if not is_blank(texts):
+                    break
+        yield from stream
