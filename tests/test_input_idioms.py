@@ -387,3 +387,37 @@ def test_formula_text_idiom_in_a_workbook_cell(tmp_path: Path) -> None:
     book.save(path)
     frame, _ = load(path)
     assert frame["phone"].tolist() == ["+989120000001"]
+
+
+def test_dry_run_applies_the_suppression_list_in_the_distributed_mode(tmp_path: Path) -> None:
+    """With a broker the send only stores and publishes (no worker here): its count against the dry run's."""
+    broker = os.environ.get("SMSDISPATCH_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    running = start(SandboxState(seed=3))
+    try:
+        env = {
+            **os.environ,
+            **sandbox_env(running.url),
+            "SMSDISPATCH_DATABASE_URL": f"sqlite:///{tmp_path / 'd.db'}",
+            "SMSDISPATCH_BROKER_URL": broker,
+            "PYTHONPATH": str(ROOT),
+        }
+
+        def run(*argv: str) -> dict[str, object]:
+            done = subprocess.run(
+                [sys.executable, "-m", "dispatcher", *argv],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            assert done.returncode == 0, done.stderr
+            return json.loads(done.stdout.strip().splitlines()[-1]) if "--json" in argv else {}
+
+        path = write(tmp_path / "l.csv", "mobile,name\n09120000001,a\n09120000002,b\n09120000003,c\n")
+        run("optouts", "add", "09120000003")
+        dry = run("send", str(path), "-p", "ghasedak", "-m", "hi", "--dry-run", "--json")
+        real = run("send", str(path), "-p", "ghasedak", "-m", "hi", "--json")
+        assert (dry["recipients"], dry["rejected"]) == (real["recipients"], real["rejected"]) == (2, 1)
+        assert dry["campaign"] is None and real["state"] == "running"
+    finally:
+        running.stop()
