@@ -421,3 +421,13 @@ def test_dry_run_applies_the_suppression_list_in_the_distributed_mode(tmp_path: 
         assert dry["campaign"] is None and real["state"] == "running"
     finally:
         running.stop()
+
+
+def test_damage_found_after_the_first_block_still_stores_nothing(cli, tmp_path: Path) -> None:
+    rows = "".join(f"0912{i:07d},n{i}\n" for i in range(60_000))  # more than one block of 50,000
+    path = write(tmp_path / "big.csv", "mobile,name\n" + rows + '09350000001,"open\n09350000002,x\n')
+    code, _, err = cli("send", str(path), "-p", "ghasedak", "-m", "hi", "--json")
+    assert code == 2 and "big.csv line 60002 opens a quote" in " ".join(err.split())
+    with sqlite3.connect(tmp_path / "idioms.db") as conn:
+        assert conn.execute("SELECT count(*) FROM campaigns").fetchone() == (0,)
+        assert conn.execute("SELECT count(*) FROM recipients").fetchone() == (0,)

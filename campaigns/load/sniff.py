@@ -21,6 +21,8 @@ _FIX_SAVE = "save the file again from the spreadsheet (or fix that line) and try
 
 
 class FileFormat(StrEnum):
+    """What a recipients file is, by its content (never by its name)."""
+
     CSV = "csv"
     XLSX = "xlsx"
 
