@@ -2,7 +2,7 @@
 
     python bench/load_csv.py --rows 1000000 --db none
 
-The CSV is made once by bench/make_messy_csv.py and cached in bench/out/. Every case runs in a fresh
+The CSV is made once by dispatcher/messy.py and cached in bench/out/. Every case runs in a fresh
 Python process, started by this small one, so that peak RSS (ru_maxrss, which survives fork+exec)
 belongs to that case alone; "imports" is the peak after importing pandas, pyarrow and the loader,
 before any data is read.
@@ -205,9 +205,21 @@ def csv_path(rows: int, cp1256: bool) -> Path:
     if not path.exists():
         # In a child process: ru_maxrss survives fork+exec, so this process must stay small.
         print(f"making {path.name} ...", flush=True)
-        maker = Path(__file__).resolve().parent / "make_messy_csv.py"
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        }
         subprocess.run(
-            [sys.executable, str(maker), str(rows), str(path), *(["--cp1256"] if cp1256 else [])], check=True
+            [
+                sys.executable,
+                "-m",
+                "dispatcher.messy",
+                str(rows),
+                str(path),
+                *(["--cp1256"] if cp1256 else []),
+            ],
+            check=True,
+            env=env,
         )
     return path
 

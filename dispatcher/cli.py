@@ -106,6 +106,9 @@ def send(
     column: Annotated[
         str | None, typer.Option("--column", help="the phone column, when it is not found by name")
     ] = None,
+    sheet: Annotated[
+        str | None, typer.Option("--sheet", help="the workbook sheet to read: NAME or NUMBER (1 = first)")
+    ] = None,
     name: Annotated[str | None, typer.Option("--name", help="campaign name")] = None,
     at: Annotated[
         str | None,
@@ -130,7 +133,10 @@ def send(
         Path | None, typer.Option("--rejects", help="where to write rejected rows (default FILE.rejects.csv)")
     ] = None,
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="load and plan only; send nothing, store nothing")
+        bool,
+        typer.Option(
+            "--dry-run", help="load and plan only (suppressions applied); send nothing, create nothing"
+        ),
     ] = False,
     wait: Annotated[
         bool, typer.Option("--wait", help="also follow delivery reports until every recipient is final")
@@ -163,10 +169,12 @@ def send(
     if not file.exists():
         raise BadInput(f"{file}: no such file; check the path")
     rejects_path = rejects or file.with_name(file.stem + ".rejects.csv")
-    store = None if dry_run else _store(settings)
+    store = _store(settings)  # a dry run too: it must count what the send would (suppressions applied)
     loader = RecipientLoader(
-        file, column=column, rejects_path=rejects_path, suppressed=store.suppressed() if store else ()
+        file, column=column, rejects_path=rejects_path, suppressed=store.suppressed(), sheet=sheet
     )
+    if loader.notice:
+        err.print(loader.notice)
     template.validate(loader.block_columns)  # the columns a block really has: row, phone (E.164), the others
     extra = [c for c in loader.block_columns if c not in ("row", "phone")]
     batch = batch_size(
@@ -187,7 +195,6 @@ def send(
                 parts += int(block.chunks["parts"].sum())
             campaign_id, state = None, "dry-run"
         else:
-            assert store is not None
             spec = CampaignSpec(
                 name=name or file.stem,
                 provider=provider,

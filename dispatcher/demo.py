@@ -8,55 +8,17 @@ folder; the user's own database and environment are untouched.
 
 from __future__ import annotations
 
-import csv
 import os
-import random
 import time
 from collections import Counter
 from pathlib import Path
 
 from rich.console import Console
 
-DIGITS_FA = str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹")
-NAMES = ["علی", "مریم", "رضا", "زهرا", "حسین", "فاطمه", "Sara", "Reza", "نگار", "كاظم"]
-PREFIXES = ["912", "935", "901", "919", "937", "990", "921", "903"]
+from dispatcher.messy import write as write_messy_csv
 
-
-def messy_spelling(national: str, rng: random.Random) -> str:
-    """One of the ways people write 9XXXXXXXXX in a spreadsheet."""
-    forms = [
-        "0" + national,
-        national,
-        "+98" + national,
-        "0098" + national,
-        "98" + national,
-        ("0" + national).translate(DIGITS_FA),
-        f"0{national[:3]} {national[3:6]} {national[6:]}",
-        f"+98-{national[:3]}-{national[3:6]}-{national[6:]}",
-        f"(0{national[:3]}) {national[3:]}",
-        "'0" + national,
-        national + ".0",
-    ]
-    return rng.choice(forms)
-
-
-def write_demo_csv(path: Path, rows: int, seed: int = 1) -> None:
-    rng = random.Random(seed)
-    nationals: list[str] = []
-    with path.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["name", "mobile", "city"])
-        for _ in range(rows):
-            roll = rng.random()
-            if roll < 0.03 and nationals:  # a duplicate, spelled differently
-                phone = messy_spelling(rng.choice(nationals), rng)
-            elif roll < 0.07:  # not a mobile number at all
-                phone = rng.choice(["02188776655", "12345", "", "abc", "+4915112345678", "0912123"])
-            else:
-                national = rng.choice(PREFIXES) + f"{rng.randrange(10**7):07d}"
-                nationals.append(national)
-                phone = messy_spelling(national, rng)
-            writer.writerow([rng.choice(NAMES), phone, rng.choice(["تهران", "شیراز", "Tabriz"])])
+# The demo's CSV is the project's one messy-data generator (also the tests' and the benchmarks').
+write_demo_csv = write_messy_csv
 
 
 def run_demo(folder: Path, rows: int, provider: str, out: Console, err: Console) -> None:

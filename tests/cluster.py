@@ -27,7 +27,7 @@ import pytest
 
 from campaigns.states import AWAITING_REPORT, FINAL_RECIPIENT, RecipientState
 from campaigns.store import Store
-from dispatcher.demo import write_demo_csv
+from dispatcher.messy import write as write_demo_csv
 from dispatcher.sandbox.core import AcceptedMessage, SandboxState, digits, sandbox_env
 from dispatcher.sandbox.server import start
 from tests.conftest import IN_CI, _drop_postgres_db, _fresh_postgres_db

@@ -20,7 +20,7 @@ import requests
 
 from campaigns.normalise import normalise
 from dispatcher.cli import main
-from dispatcher.demo import write_demo_csv
+from dispatcher.messy import write as write_demo_csv
 from dispatcher.sandbox.core import SandboxState, sandbox_env
 from dispatcher.sandbox.server import start
 

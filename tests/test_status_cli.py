@@ -14,7 +14,7 @@ import pytest
 
 from campaigns.store import Store
 from campaigns.windows import TEHRAN
-from dispatcher.demo import write_demo_csv
+from dispatcher.messy import write as write_demo_csv
 from dispatcher.sandbox.core import SandboxState, sandbox_env
 from dispatcher.sandbox.server import start
 from tests.test_e2e import run_cli

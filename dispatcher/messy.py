@@ -1,6 +1,11 @@
 """Write an N-row messy recipients CSV, the way real Persian spreadsheets arrive.
 
-Usage: python bench/make_messy_csv.py N PATH [--cp1256] [--seed S]
+The one generator of test data: the demo (`smsdispatch demo`), the tests and the benchmarks all use it,
+so the spellings the loader is measured on are the ones it is tested and shown on. It lives in
+`dispatcher` (the top package: the demo imports it, and tests and bench/ can) rather than in `campaigns`,
+which holds campaign logic only; nothing in campaigns or workers imports it.
+
+Usage: python -m dispatcher.messy N PATH [--cp1256] [--seed S]
 
 Columns: name (Persian), mobile (every spelling people use), city (Persian), amount.
 About 5% of the rows are invalid and about 3% repeat an earlier number in another spelling.
@@ -100,10 +105,12 @@ INVALID: tuple[Callable[[random.Random], str], ...] = (
 
 
 def national(r: random.Random) -> str:
+    """A random valid national mobile number, 9XXXXXXXXX."""
     return r.choice(PREFIXES) + f"{r.randrange(10**7):07d}"
 
 
 def rows(n: int, seed: int) -> list[tuple[str, str, str, str]]:
+    """`n` rows of (name, mobile, city, amount): ~5 % invalid numbers, ~3 % repeats spelled another way."""
     r = random.Random(seed)
     made: list[str] = []
     out: list[tuple[str, str, str, str]] = []
@@ -122,7 +129,8 @@ def rows(n: int, seed: int) -> list[tuple[str, str, str, str]]:
     return out
 
 
-def write(n: int, path: Path, *, cp1256: bool = False, seed: int = 1405) -> Path:
+def write(path: Path, n: int, seed: int = 1405, *, cp1256: bool = False) -> Path:
+    """Write `n` rows (plus the header) to `path`; the same seed gives the same file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     data = rows(n, seed)
     encoding = "cp1256" if cp1256 else "utf-8"
@@ -143,7 +151,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cp1256", action="store_true", help="write Windows-1256 (Excel's Persian CSV)")
     parser.add_argument("--seed", type=int, default=1405)
     args = parser.parse_args(argv)
-    write(args.n, args.path, cp1256=args.cp1256, seed=args.seed)
+    write(args.path, args.n, args.seed, cp1256=args.cp1256)
     print(f"wrote {args.n} rows to {args.path}")
 
 

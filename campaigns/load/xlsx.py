@@ -1,0 +1,152 @@
+"""Reading an .xlsx workbook: which sheet, and every cell as the text Excel shows for it.
+
+Number formats (ECMA-376 §18.8.30/31: `0%`, `00000`, `#,##0`, dates, times, sections, literals) are
+rendered by xlfmt, a dependency-free renderer of Excel's format codes: the value 0.2 formatted `0%` is
+`20%`, 123 formatted `00000` is `00123`, 1500000 formatted `#,##0` is `1,500,000`. `General` cells keep
+every digit (Excel's General display depends on the column width; a long number is never shortened
+to `9.12E+09` here), integral floats without `.0`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from campaigns.load.cells import unwrap_formula_cell
+from campaigns.load.errors import LoadError
+
+GENERAL = "General"
+
+
+def general_text(value: object) -> str:
+    """A cell in the General format: integral floats without .0, text with `="…"` undone."""
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e16:
+        return str(int(value))
+    if isinstance(value, str):
+        return unwrap_formula_cell(value)
+    return str(value)
+
+
+def cell_text(value: object, number_format: str | None, date1904: bool = False) -> str:
+    """The text Excel shows for a cell's value under its number format (see the module doc)."""
+    if value is None:
+        return ""
+    if type(value) is str:  # most cells; text shows as typed (a format's rare text section is not applied)
+        return unwrap_formula_cell(value) if value.startswith("=") else value
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, str):
+        return general_text(value)
+    fmt = number_format or GENERAL
+    if fmt == GENERAL and not isinstance(value, dt.date | dt.time | dt.timedelta):
+        return general_text(value)
+    from xlfmt import format_value
+
+    try:
+        return str(format_value(value, fmt, date1904=date1904))
+    except (ValueError, ArithmeticError, TypeError):  # a format code xlfmt cannot read: the plain value
+        return general_text(value)
+
+
+def is_blank(texts: list[str]) -> bool:
+    """A row whose every cell is empty or whitespace (formatted-but-empty rows included) is not a row."""
+    return not any(t.strip() for t in texts)
+
+
+class Workbook:
+    """One sheet of an .xlsx file, streamed (openpyxl read-only: memory does not grow with the sheet).
+
+    `sheet`: a name (exact, else case-insensitive) or a 1-based number given as int or digits; None for
+    the sheet the workbook opens on. `sheet_name`, `sheet_names` and `notice` (a line saying which sheet
+    was read when there are several and none was named, else None) are known once opened.
+    """
+
+    def __init__(self, path: Path, source: str, sheet: str | int | None = None) -> None:
+        self.path, self.source, self.wanted = path, source, sheet
+        self.sheet_names: list[str] = []
+        self.sheet_name = ""
+        self.notice: str | None = None
+        self._after_header: Iterator[tuple[int, list[str]]] | None = None  # the open pass, past the header
+
+    def _choose(self, book: object) -> object:
+        """The sheet to read (sets sheet_name, sheet_names, notice); LoadError for a sheet not there."""
+        names: list[str] = list(book.sheetnames)  # type: ignore[attr-defined]
+        self.sheet_names = names
+        wanted = self.wanted
+        if wanted is None:
+            sheet = book.active if book.active is not None else book.worksheets[0]  # type: ignore[attr-defined]
+            self.sheet_name = sheet.title
+            if len(names) > 1:
+                self.notice = (
+                    f"{self.source} has {len(names)} sheets ({', '.join(names)}); read {sheet.title!r}, "
+                    "the one the workbook opens on; choose another with --sheet NAME|NUMBER"
+                )
+            return sheet
+        text = str(wanted).strip()
+        if text in names:
+            match = text
+        elif (loose := [n for n in names if n.casefold() == text.casefold()]) and len(loose) == 1:
+            match = loose[0]
+        elif text.isdigit() and 1 <= int(text) <= len(names):
+            match = names[int(text) - 1]
+        else:
+            raise LoadError(
+                f"{self.source} has no sheet {text!r}; its sheets are: "
+                f"{', '.join(f'{i} {n}' for i, n in enumerate(names, 1))}; give --sheet NAME or NUMBER"
+            )
+        self.sheet_name = match
+        return book[match]  # type: ignore[index]
+
+    def rows(self) -> Iterator[tuple[int, list[str]]]:
+        """(spreadsheet row number, cell texts) of the chosen sheet, streamed; LoadError if unreadable."""
+        from openpyxl import load_workbook
+        from openpyxl.utils.exceptions import InvalidFileException
+
+        try:
+            with self.path.open("rb") as fh:
+                book = load_workbook(fh, read_only=True, data_only=True)  # a file object: any name works
+                try:
+                    sheet = self._choose(book)
+                    date1904 = bool(getattr(book, "epoch", None) == dt.datetime(1904, 1, 1))
+                    for number, cells in enumerate(sheet.iter_rows(), start=1):  # type: ignore[attr-defined]
+                        yield (
+                            number,
+                            [cell_text(c.value, getattr(c, "number_format", None), date1904) for c in cells],
+                        )
+                finally:
+                    book.close()
+        except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError) as exc:
+            raise LoadError(
+                f"{self.source} is not a readable .xlsx workbook ({exc}); save it again from Excel"
+            ) from None
+
+    def header(self) -> list[str]:
+        """The first non-blank row, without the empty cells past its last name (call it first: it also
+        chooses the sheet). The sheet stays open: `data_rows()` goes on from there."""
+        stream = self.rows()
+        for _, texts in stream:
+            if not is_blank(texts):
+                self._after_header = stream
+                while texts and not texts[-1].strip():  # the used range often runs past the last column
+                    texts.pop()
+                return texts
+        raise LoadError(
+            f"{self.source} sheet {self.sheet_name!r} is empty; put the recipients on it with a header row, "
+            "or choose the sheet with --sheet NAME|NUMBER"
+        )
+
+    def data_rows(self) -> Iterator[tuple[int, list[str]]]:
+        """The rows after the header: on from where `header()` stopped (one pass over the sheet, which
+        matters for workbooks without a stored size: openpyxl measures those by reading the whole sheet),
+        or from a fresh pass when read again."""
+        stream, self._after_header = self._after_header, None
+        if stream is None:
+            stream = self.rows()
+            for _, texts in stream:  # skip to the header row
+                if not is_blank(texts):
+                    break
+        yield from stream
