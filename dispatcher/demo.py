@@ -3,19 +3,22 @@
 It writes a messy 2,000-row CSV (the spellings people really use, some invalid rows and
 duplicates), sends it through the real loader, store, runner and HTTP client to the sandbox,
 polls delivery to the end, writes the report and prints its summary. Everything goes in one
-folder; the user's own database and environment are untouched.
+folder; the user's own database and environment are untouched: the demo calls the application\nlayer (`dispatcher.app`) with settings of its own, never the CLI and never `os.environ`.
 """
 
 from __future__ import annotations
 
 import csv
-import os
 import random
 import time
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
-from rich.console import Console
+from dispatcher import app
+from dispatcher.config import AppSettings
+from dispatcher.modes import Observer
+from dispatcher.sandbox.core import SandboxState, sandbox_env
 
 DIGITS_FA = str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹")
 NAMES = ["علی", "مریم", "رضا", "زهرا", "حسین", "فاطمه", "Sara", "Reza", "نگار", "كاظم"]
@@ -59,11 +62,37 @@ def write_demo_csv(path: Path, rows: int, seed: int = 1) -> None:
             writer.writerow([rng.choice(NAMES), phone, rng.choice(["تهران", "شیراز", "Tabriz"])])
 
 
-def run_demo(folder: Path, rows: int, provider: str, out: Console, err: Console) -> None:
-    from dispatcher.cli import main as cli_main
-    from dispatcher.sandbox.core import SandboxState, sandbox_env
+@dataclass(frozen=True)
+class DemoResult:
+    campaign: int
+    state: str  # the campaign's state at the end (completed, unless the sandbox was told otherwise)
+    seconds: float
+    accepted: int  # messages the sandbox accepted
+    numbers: int  # distinct numbers among them
+    twice: int  # numbers accepted more than once (0: the exactly-once witness)
+    report: Path
+
+
+def demo_settings(sandbox_url: str, db_path: Path) -> AppSettings:
+    """Settings for the demo only: the sandbox's accounts, a database in the demo folder, embedded mode,
+    fast polling. Nothing is read from, or written to, the process environment."""
+    env = {
+        **sandbox_env(sandbox_url),
+        "SMSDISPATCH_DATABASE_URL": f"sqlite:///{db_path}",
+        "SMSDISPATCH_POLL_INTERVALS": "0.5,1,2",
+    }
+    return AppSettings.from_env(env)
+
+
+def run_demo(folder: Path, rows: int, provider: str, observer: Observer | None = None) -> DemoResult:
+    """Write a messy CSV of `rows` rows to `folder`, send it to an in-process sandbox through the
+    application layer (embedded mode, following delivery to the end), and write `report.csv`.
+
+    `observer` (e.g. `dispatcher.watch.ProgressBars`) sees the progress; nothing is printed here.
+    Raises BadInput for an unknown provider."""
     from dispatcher.sandbox.server import start
 
+    provider = app.resolve_provider(provider)
     folder.mkdir(parents=True, exist_ok=True)
     csv_path = folder / "customers.csv"
     db_path = folder / "demo.db"
@@ -71,39 +100,30 @@ def run_demo(folder: Path, rows: int, provider: str, out: Console, err: Console)
         stale.unlink(missing_ok=True)
     write_demo_csv(csv_path, rows)
     state = SandboxState(seed=42, final_after_s=0.5)
+    report = folder / "report.csv"
     with start(state) as running:
-        os.environ.update(sandbox_env(running.url))
-        os.environ["SMSDISPATCH_DATABASE_URL"] = f"sqlite:///{db_path}"
-        os.environ.setdefault("SMSDISPATCH_POLL_INTERVALS", "0.5,1,2")
-        os.environ.pop("SMSDISPATCH_BROKER_URL", None)
-        err.print(f"sandbox serving on {running.url}; CSV {csv_path} with {rows} rows")
+        settings = demo_settings(running.url, db_path)
         started = time.monotonic()
-        argv = [
-            "send",
-            str(csv_path),
-            "--provider",
-            provider,
-            "--name",
-            "demo",
-            "--message",
-            "{name} عزیز، ۲۰٪ تخفیف ویژه برای شما. لغو11",
-            "--wait",
-        ]
-        try:
-            cli_main(argv)
-        except SystemExit as exc:
-            if exc.code not in (0, None):
-                raise
-        report = folder / "report.csv"
-        try:
-            cli_main(["report", "1", "--out", str(report)])
-        except SystemExit as exc:
-            if exc.code not in (0, None):
-                raise
+        request = app.SendRequest(
+            file=csv_path,
+            provider=provider,
+            name="demo",
+            message="{name} عزیز، ۲۰٪ تخفیف ویژه برای شما. لغو11",
+        )
+        created = app.create(app.prepare(settings, request))
+        assert created.campaign is not None
+        store = app.open_store(settings)
+        assert store is not None
+        result = app.start(settings, store, created.campaign, follow=True, observer=observer)
+        app.report(settings, created.campaign, report)
         elapsed = time.monotonic() - started
         accepted = Counter(m.phone for m in state.accepted(provider))
-    twice = sum(1 for n in accepted.values() if n > 1)
-    out.print(
-        f"demo done in {elapsed:.1f} s: the sandbox accepted {sum(accepted.values())} messages for {len(accepted)} numbers "
-        f"({twice} numbers more than once); report: {report}"
+    return DemoResult(
+        campaign=created.campaign,
+        state=result.state,
+        seconds=elapsed,
+        accepted=sum(accepted.values()),
+        numbers=len(accepted),
+        twice=sum(1 for n in accepted.values() if n > 1),
+        report=report,
     )
