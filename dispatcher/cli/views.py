@@ -53,6 +53,10 @@ def status(campaign_id: CampaignId, as_json: AsJson = False) -> None:
         out.print(f"ETA:     {progress.eta_text}")
     if waiting is not None and waiting.reason != "paused":  # a pause has its reason line below
         out.print(f"waiting: {waiting.detail}")
+    times = (("created", view.created_at), ("starts", view.send_at), ("started", view.started_at))
+    for label, moment in (*times, ("finished", view.finished_at)):
+        if moment is not None and not (label == "starts" and view.started_at is not None):
+            out.print(f"{label + ':':<9}{settings.show_time(moment)}")
     if view.state_reason:
         out.print(f"reason: {view.state_reason}")
     if view.state == CampaignState.PAUSED:
@@ -112,7 +116,7 @@ def list_(as_json: AsJson = False) -> None:
     settings = cli_settings()
     found = app.list_campaigns(settings)
     if not found.exists:
-        err.print(f"no database at {found.database}: no campaigns yet")
+        err.print(f"no database at {found.database}: no campaigns yet", soft_wrap=True)
     if as_json:
         emit(
             [
