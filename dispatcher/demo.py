@@ -110,10 +110,10 @@ def run_demo(folder: Path, rows: int, provider: str, observer: Observer | None =
             name="demo",
             message="{name} عزیز، ۲۰٪ تخفیف ویژه برای شما. لغو11",
         )
-        created = app.create(app.prepare(settings, request))
-        assert created.campaign is not None
-        store = app.open_store(settings)
-        assert store is not None
+        prepared = app.prepare(settings, request)
+        created = app.create(prepared)
+        store = prepared.store
+        assert created.campaign is not None and store is not None
         result = app.start(settings, store, created.campaign, follow=True, observer=observer)
         app.report(settings, created.campaign, report)
         elapsed = time.monotonic() - started

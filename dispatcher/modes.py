@@ -24,7 +24,7 @@ from campaigns.store import Store, utcnow
 from workers.deps import ProviderPool, WorkerDeps
 
 if TYPE_CHECKING:
-    from dispatcher.app import AppSettings
+    from dispatcher.config import AppSettings
     from dispatcher.runner import LocalRunner
 
 

@@ -7,10 +7,10 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from dispatcher import accounts
+from dispatcher import app
 from dispatcher.cli.common import AsJson, cli, cli_settings, emit, err, out, plural
 
-providers_app = typer.Typer(no_args_is_help=True, help="Provider accounts.")
+providers_app = typer.Typer(no_args_is_help=True, help="Provider app.")
 cli.add_typer(providers_app, name="providers")
 optouts_app = typer.Typer(help="The suppression list: numbers that opted out (the loader rejects them).")
 cli.add_typer(optouts_app, name="optouts")
@@ -19,7 +19,7 @@ cli.add_typer(optouts_app, name="optouts")
 @providers_app.command("check")
 def providers_check(as_json: AsJson = False) -> None:
     """Credentials and balance of every configured provider."""
-    rows = accounts.check_providers(cli_settings())
+    rows = app.check_providers(cli_settings())
     if as_json:
         emit([r.as_json() for r in rows])
     else:
@@ -49,7 +49,7 @@ def optouts(
     if ctx.invoked_subcommand is not None:
         return
     settings = cli_settings()
-    found = accounts.suppressions(settings, collect=collect)
+    found = app.suppressions(settings, collect=collect)
     if collect and not found.collected_from:
         err.print(f"no provider with an inbox is configured ({', '.join(found.inboxes)}): nothing to collect")
     if as_json:
@@ -73,12 +73,12 @@ def optouts_add(
     reason: Annotated[str, typer.Option("--reason", help="why (kept with the number)")] = "added by hand",
 ) -> None:
     """Suppress numbers by hand (an opt-out received by phone, e-mail, in the shop)."""
-    done = accounts.suppress(cli_settings(), phones, reason)
+    done = app.suppress(cli_settings(), phones, reason)
     out.print(f"{done.changed} added, {done.unchanged} already suppressed")
 
 
 @optouts_app.command("remove")
 def optouts_remove(phones: Annotated[list[str], typer.Argument(metavar="PHONE...")]) -> None:
     """Take numbers off the suppression list (they asked to hear from you again)."""
-    done = accounts.unsuppress(cli_settings(), phones)
+    done = app.unsuppress(cli_settings(), phones)
     out.print(f"{done.changed} removed, {done.unchanged} were not suppressed")

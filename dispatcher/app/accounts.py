@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from campaigns.store import SuppressionView
-from dispatcher.app import AppSettings, BadInput, open_store
+from dispatcher.app.common import BadInput, open_store
+from dispatcher.config import AppSettings
 from workers.deps import ProviderPool, WorkerDeps
 from workers.errors import ConfigurationError, ProviderError
 from workers.providers import NAMES, client_class
