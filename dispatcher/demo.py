@@ -2,8 +2,9 @@
 
 It writes a messy 2,000-row CSV (the spellings people really use, some invalid rows and
 duplicates), sends it through the real loader, store, runner and HTTP client to the sandbox,
-polls delivery to the end, writes the report and prints its summary. Everything goes in one
-folder; the user's own database and environment are untouched: the demo calls the application\nlayer (`dispatcher.app`) with settings of its own, never the CLI and never `os.environ`.
+polls delivery to the end, writes the report and returns its summary. Everything goes in one
+folder; the user's own database and environment are untouched: the demo calls the application
+layer (`dispatcher.app`) with settings of its own, never the CLI and never `os.environ`.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """What every command module shares: the Typer app, the consoles, settings, and the ways to print.
 
 A command module registers its commands on `cli` (or a sub-app it adds to `cli`), parses its
-arguments, calls one use case in `dispatcher.app`/`dispatcher.accounts`, and prints with the
+arguments, calls one use case in `dispatcher.app`, and prints with the
 helpers here. It decides nothing itself.
 """
 
