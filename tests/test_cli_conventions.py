@@ -164,3 +164,16 @@ def test_the_demo_runs_on_the_application_layer_and_leaves_the_environment_alone
     imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
     imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     assert not any(m and m.startswith("dispatcher.cli") for m in imported) and "os" not in imported
+
+
+def test_show_time_carries_the_offset_and_the_jalali_date_on_request():
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from dispatcher.timefmt import Calendar, show_time
+
+    moment = datetime(2026, 11, 29, 9, 35, tzinfo=UTC)
+    assert show_time(moment) == "2026-11-29 13:05 +03:30"
+    assert show_time(moment.replace(tzinfo=None)) == "2026-11-29 13:05 +03:30"  # naive is UTC
+    assert show_time(moment, calendar=Calendar.JALALI) == "1405/09/08 2026-11-29 13:05 +03:30"
+    assert show_time(moment, ZoneInfo("America/St_Johns")) == "2026-11-29 06:05 -03:30"
