@@ -10,7 +10,7 @@ from rich.table import Table
 from dispatcher import app
 from dispatcher.cli.common import AsJson, cli, cli_settings, emit, err, out, plural
 
-providers_app = typer.Typer(no_args_is_help=True, help="Provider app.")
+providers_app = typer.Typer(no_args_is_help=True, help="Provider accounts.")
 cli.add_typer(providers_app, name="providers")
 optouts_app = typer.Typer(help="The suppression list: numbers that opted out (the loader rejects them).")
 cli.add_typer(optouts_app, name="optouts")
