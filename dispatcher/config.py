@@ -1,5 +1,8 @@
 """Configuration: environment variables first; a `.env` file or a TOML file may add to them, never override.
 
+`AppSettings` is what the use cases (`dispatcher.app`) are given: built from a mapping, never read
+from `os.environ` behind the caller's back.
+
 TOML may name variables directly (`SMSDISPATCH_GHASEDAK_APIKEY = "..."`) or by section
 (`[ghasedak]` / `apikey = "..."` means SMSDISPATCH_GHASEDAK_APIKEY). The file is
 `smsdispatch.toml` in the working folder, or the one `SMSDISPATCH_CONFIG` names.
@@ -9,11 +12,18 @@ from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from campaigns.windows import TEHRAN
+from dispatcher.timefmt import Calendar, show_time
 from workers.errors import ConfigurationError
-from workers.settings import PREFIX
+from workers.providers import client_class
+from workers.providers.base import ProviderClient
+from workers.settings import PREFIX, DispatchSettings
 
 
 def parse_dotenv(text: str) -> dict[str, str]:
@@ -65,3 +75,39 @@ def load_config(
         if key not in env:
             env[key] = value
     return env
+
+
+@dataclass(frozen=True)
+class AppSettings:
+    """Everything a use case reads: the dispatch settings, the provider accounts' variables
+    (`SMSDISPATCH_<PROVIDER>_*`, read from `env`), and how times are shown to people."""
+
+    dispatch: DispatchSettings
+    env: Mapping[str, str] = field(default_factory=dict)
+    zone: ZoneInfo = TEHRAN
+    calendar: Calendar = Calendar.GREGORIAN
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> AppSettings:
+        """From a mapping (os.environ by default); raises ConfigurationError naming a bad variable."""
+        env = os.environ if env is None else env
+        zone_name = (env.get(PREFIX + "TIMEZONE") or "").strip()
+        try:
+            zone = ZoneInfo(zone_name) if zone_name else TEHRAN
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigurationError(
+                f"{PREFIX}TIMEZONE={zone_name!r} is not a time zone; write one like Asia/Tehran"
+            ) from None
+        calendar_name = (env.get(PREFIX + "CALENDAR") or Calendar.GREGORIAN).strip().lower()
+        if calendar_name not in set(Calendar):
+            raise ConfigurationError(f"{PREFIX}CALENDAR={calendar_name!r}: write gregorian or jalali")
+        return cls(DispatchSettings.from_env(env), env, zone, Calendar(calendar_name))
+
+    def show_time(self, moment: datetime) -> str:
+        """A time for people: `2026-11-29 13:05 +03:30` (Jalali date first with the Jalali calendar)."""
+        return show_time(moment, self.zone, self.calendar)
+
+    def client(self, provider: str) -> ProviderClient:
+        """A client for the account configured in `env`; raises ConfigurationError naming what is missing."""
+        cls = client_class(provider)
+        return cls(cls.load_settings(self.env))

@@ -2,70 +2,87 @@
 
 It writes a messy 2,000-row CSV (the spellings people really use, some invalid rows and
 duplicates), sends it through the real loader, store, runner and HTTP client to the sandbox,
-polls delivery to the end, writes the report and prints its summary. Everything goes in one
-folder; the user's own database and environment are untouched.
+polls delivery to the end, writes the report and returns its summary. Everything goes in one
+folder; the user's own database and environment are untouched: the demo calls the application
+layer (`dispatcher.app`) with settings of its own, never the CLI and never `os.environ`.
 """
 
 from __future__ import annotations
 
-import os
 import time
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
-from rich.console import Console
-
+from dispatcher import app
+from dispatcher.config import AppSettings
 from dispatcher.messy import write as write_messy_csv
+from dispatcher.modes import Observer
+from dispatcher.sandbox.core import SandboxState, sandbox_env
 
-# The demo's CSV is the project's one messy-data generator (also the tests' and the benchmarks').
-write_demo_csv = write_messy_csv
+
+@dataclass(frozen=True)
+class DemoResult:
+    campaign: int
+    state: str  # the campaign's state at the end (completed, unless the sandbox was told otherwise)
+    seconds: float
+    accepted: int  # messages the sandbox accepted
+    numbers: int  # distinct numbers among them
+    twice: int  # numbers accepted more than once (0: the exactly-once witness)
+    report: Path
 
 
-def run_demo(folder: Path, rows: int, provider: str, out: Console, err: Console) -> None:
-    from dispatcher.cli import main as cli_main
-    from dispatcher.sandbox.core import SandboxState, sandbox_env
+def demo_settings(sandbox_url: str, db_path: Path) -> AppSettings:
+    """Settings for the demo only: the sandbox's accounts, a database in the demo folder, embedded mode,
+    fast polling. Nothing is read from, or written to, the process environment."""
+    env = {
+        **sandbox_env(sandbox_url),
+        "SMSDISPATCH_DATABASE_URL": f"sqlite:///{db_path}",
+        "SMSDISPATCH_POLL_INTERVALS": "0.5,1,2",
+    }
+    return AppSettings.from_env(env)
+
+
+def run_demo(folder: Path, rows: int, provider: str, observer: Observer | None = None) -> DemoResult:
+    """Write a messy CSV of `rows` rows to `folder`, send it to an in-process sandbox through the
+    application layer (embedded mode, following delivery to the end), and write `report.csv`.
+
+    `observer` (e.g. `dispatcher.watch.ProgressBars`) sees the progress; nothing is printed here.
+    Raises BadInput for an unknown provider."""
     from dispatcher.sandbox.server import start
 
+    provider = app.resolve_provider(provider)
     folder.mkdir(parents=True, exist_ok=True)
     csv_path = folder / "customers.csv"
     db_path = folder / "demo.db"
     for stale in (db_path, folder / "demo.db-wal", folder / "demo.db-shm"):
         stale.unlink(missing_ok=True)
-    write_demo_csv(csv_path, rows)
+    write_messy_csv(csv_path, rows)
     state = SandboxState(seed=42, final_after_s=0.5)
+    report = folder / "report.csv"
     with start(state) as running:
-        os.environ.update(sandbox_env(running.url))
-        os.environ["SMSDISPATCH_DATABASE_URL"] = f"sqlite:///{db_path}"
-        os.environ.setdefault("SMSDISPATCH_POLL_INTERVALS", "0.5,1,2")
-        os.environ.pop("SMSDISPATCH_BROKER_URL", None)
-        err.print(f"sandbox serving on {running.url}; CSV {csv_path} with {rows} rows")
+        settings = demo_settings(running.url, db_path)
         started = time.monotonic()
-        argv = [
-            "send",
-            str(csv_path),
-            "--provider",
-            provider,
-            "--name",
-            "demo",
-            "--message",
-            "{name} عزیز، ۲۰٪ تخفیف ویژه برای شما. لغو11",
-            "--wait",
-        ]
-        try:
-            cli_main(argv)
-        except SystemExit as exc:
-            if exc.code not in (0, None):
-                raise
-        report = folder / "report.csv"
-        try:
-            cli_main(["report", "1", "--out", str(report)])
-        except SystemExit as exc:
-            if exc.code not in (0, None):
-                raise
+        request = app.SendRequest(
+            file=csv_path,
+            provider=provider,
+            name="demo",
+            message="{name} عزیز، ۲۰٪ تخفیف ویژه برای شما. لغو11",
+        )
+        prepared = app.prepare(settings, request)
+        created = app.create(prepared)
+        store = prepared.store
+        assert created.campaign is not None and store is not None
+        result = app.start(settings, store, created.campaign, follow=True, observer=observer)
+        app.report(settings, created.campaign, report)
         elapsed = time.monotonic() - started
         accepted = Counter(m.phone for m in state.accepted(provider))
-    twice = sum(1 for n in accepted.values() if n > 1)
-    out.print(
-        f"demo done in {elapsed:.1f} s: the sandbox accepted {sum(accepted.values())} messages for {len(accepted)} numbers "
-        f"({twice} numbers more than once); report: {report}"
+    return DemoResult(
+        campaign=created.campaign,
+        state=result.state,
+        seconds=elapsed,
+        accepted=sum(accepted.values()),
+        numbers=len(accepted),
+        twice=sum(1 for n in accepted.values() if n > 1),
+        report=report,
     )

@@ -1,0 +1,100 @@
+"""The use cases under every front end: prepare, create, start, control, check providers, report.
+
+Modules by concern: `campaign` (prepare, dry_run, create, start, control), `views` (status, list,
+report), `accounts` (check providers, the suppression list), `common` (errors, the store, provider
+names). Import the names from here: `from dispatcher import app; app.prepare(...)`.
+
+Plain functions with explicit settings (`AppSettings`): nothing here reads `os.environ`, parses
+arguments or prints. The CLI (`dispatcher.cli`) parses and prints around them; the demo and a later
+web page or service call the same functions. Results are small dataclasses. How a campaign is
+started and followed (embedded or distributed) is chosen in `dispatcher.modes`, in one place.
+
+Errors: `BadInput` (and `NoCampaign`) for anything the caller can fix (the CLI: one line, exit 2),
+besides the campaigns/workers errors listed in `BAD_INPUT`.
+"""
+
+from dispatcher.app.accounts import (
+    ProviderCheck,
+    SuppressionChange,
+    Suppressions,
+    check_providers,
+    phones_or_fail,
+    suppress,
+    suppressions,
+    unsuppress,
+)
+from dispatcher.app.campaign import (
+    CampaignSummary,
+    Control,
+    ControlResult,
+    OnUnknown,
+    Prepared,
+    SendRequest,
+    control,
+    create,
+    dry_run,
+    mode_for,
+    prepare,
+    start,
+)
+from dispatcher.app.common import (
+    BAD_INPUT,
+    BadInput,
+    NoCampaign,
+    campaign_view,
+    database_exists,
+    database_label,
+    open_store,
+    resolve_provider,
+)
+from dispatcher.app.views import (
+    CampaignList,
+    CampaignStatus,
+    ReportResult,
+    list_campaigns,
+    report,
+    status,
+    summary,
+)
+from dispatcher.config import AppSettings
+from dispatcher.modes import StartResult
+
+__all__ = [
+    "BAD_INPUT",
+    "AppSettings",
+    "BadInput",
+    "CampaignList",
+    "CampaignStatus",
+    "CampaignSummary",
+    "Control",
+    "ControlResult",
+    "NoCampaign",
+    "OnUnknown",
+    "Prepared",
+    "ProviderCheck",
+    "ReportResult",
+    "SendRequest",
+    "StartResult",
+    "SuppressionChange",
+    "Suppressions",
+    "campaign_view",
+    "check_providers",
+    "control",
+    "create",
+    "database_exists",
+    "database_label",
+    "dry_run",
+    "list_campaigns",
+    "mode_for",
+    "open_store",
+    "phones_or_fail",
+    "prepare",
+    "report",
+    "summary",
+    "resolve_provider",
+    "start",
+    "status",
+    "suppress",
+    "suppressions",
+    "unsuppress",
+]

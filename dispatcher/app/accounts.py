@@ -1,0 +1,120 @@
+"""Use cases about accounts rather than one campaign: the providers' credentials and balance, and the
+suppression list (opt-outs). Plain functions with explicit settings, as in `dispatcher.app`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from campaigns.store import SuppressionView
+from dispatcher.app.common import BadInput, open_store
+from dispatcher.config import AppSettings
+from workers.deps import ProviderPool, WorkerDeps
+from workers.errors import ConfigurationError, ProviderError
+from workers.providers import NAMES, client_class
+
+
+@dataclass(frozen=True)
+class ProviderCheck:
+    """One provider account: configured (credentials present), ok (balance call answered, or none exists)."""
+
+    provider: str
+    configured: bool
+    ok: bool
+    detail: str = ""
+    balance: float | None = None
+    unit: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"provider": self.provider, "configured": self.configured, "ok": self.ok}
+        if self.balance is not None:
+            data |= {"balance": self.balance, "unit": self.unit}
+        return data | {"detail": self.detail}
+
+
+def check_providers(settings: AppSettings) -> list[ProviderCheck]:
+    """Credentials and balance of every provider, in registry order (one balance call each where documented)."""
+    rows = []
+    for name in NAMES:
+        try:
+            client = settings.client(name)
+        except ConfigurationError as exc:
+            rows.append(ProviderCheck(name, configured=False, ok=False, detail=str(exc)))
+            continue
+        if not client.capabilities.balance:
+            detail = "no balance call documented; credentials not checked"
+            rows.append(ProviderCheck(name, configured=True, ok=True, detail=detail))
+            continue
+        try:
+            bal = client.balance()
+        except (ProviderError, NotImplementedError) as exc:
+            rows.append(ProviderCheck(name, configured=True, ok=False, detail=str(exc) or type(exc).__name__))
+            continue
+        rows.append(ProviderCheck(name, configured=True, ok=True, balance=bal.amount, unit=bal.unit))
+    return rows
+
+
+# ---- the suppression list ----------------------------------------------------------------------------
+def phones_or_fail(values: Sequence[str]) -> list[str]:
+    """Every value as E.164, or BadInput naming the first that is not an Iranian mobile."""
+    from campaigns.normalise import normalise_one
+
+    phones = []
+    for value in values:
+        phone, why = normalise_one(value)
+        if phone is None:
+            raise BadInput(f"{value!r} is {why}; give Iranian mobile numbers such as 09121234567")
+        phones.append(phone)
+    return phones
+
+
+@dataclass(frozen=True)
+class Suppressions:
+    """The suppression list; `added` is how many opt-outs a collection found (None: none was asked for),
+    `inboxes` the providers with an inbox call (for a message when none is configured)."""
+
+    rows: list[SuppressionView]
+    added: int | None = None
+    collected_from: int = 0
+    inboxes: tuple[str, ...] = ()
+
+
+def suppressions(settings: AppSettings, *, collect: bool = False) -> Suppressions:
+    """The suppression list; `collect` first reads the configured providers' inboxes for opt-out replies."""
+    from workers.operations.optout import collect_optouts, inbox_clients
+
+    store = open_store(settings)
+    assert store is not None
+    added, collected_from = None, 0
+    if collect:
+        deps = WorkerDeps(store=store, providers=ProviderPool(settings.env), settings=settings.dispatch)
+        collected_from = len(inbox_clients(deps))
+        added = collect_optouts(deps)
+    inboxes = tuple(n for n in NAMES if client_class(n).capabilities.inbox)
+    return Suppressions(store.suppressions(), added, collected_from, inboxes)
+
+
+@dataclass(frozen=True)
+class SuppressionChange:
+    changed: int  # numbers added (or removed)
+    unchanged: int  # numbers that were already suppressed (or were not)
+
+
+def suppress(settings: AppSettings, values: Sequence[str], reason: str = "") -> SuppressionChange:
+    """Suppress numbers by hand; every value is checked before anything is written (BadInput)."""
+    numbers = phones_or_fail(values)
+    store = open_store(settings)
+    assert store is not None
+    text = reason.strip() or "added by hand"
+    added = store.suppress(numbers, text if text.startswith("opted out") else f"opted out: {text}")
+    return SuppressionChange(added, len(set(numbers)) - added)
+
+
+def unsuppress(settings: AppSettings, values: Sequence[str]) -> SuppressionChange:
+    """Take numbers off the suppression list; BadInput for a value that is not a mobile number."""
+    numbers = phones_or_fail(values)
+    store = open_store(settings)
+    assert store is not None
+    removed = store.unsuppress(numbers)
+    return SuppressionChange(removed, len(set(numbers)) - removed)

@@ -1,0 +1,79 @@
+"""What every use case shares: the errors a caller can fix, the store (opened read-only or not), and
+the provider names."""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
+from campaigns.load import LoadError
+from campaigns.store import CampaignView, EmptyCampaign, Store
+from campaigns.text import TemplateError
+from campaigns.windows import WhenError
+from dispatcher.config import AppSettings
+from workers.errors import ConfigurationError
+from workers.providers import NAMES
+
+
+class BadInput(ValueError):
+    """Bad input or usage the caller can fix; the message is one line naming the problem and the fix."""
+
+
+class NoCampaign(BadInput):
+    """No campaign with that id in the database named in the message."""
+
+
+BAD_INPUT = (BadInput, LoadError, TemplateError, ConfigurationError, WhenError, EmptyCampaign)
+
+
+# ---- the database ------------------------------------------------------------------------------------
+def database_label(url: str) -> str:
+    """The database URL for people: its password hidden, a SQLite path made absolute."""
+    parsed = make_url(url)
+    if parsed.drivername.startswith("sqlite") and parsed.database and parsed.database != ":memory:":
+        return f"sqlite:///{Path(parsed.database).resolve()}"
+    return parsed.render_as_string(hide_password=True)
+
+
+def database_exists(url: str) -> bool:
+    """False only for a SQLite file that is not there (a server database is asked when it is opened)."""
+    parsed = make_url(url)
+    if parsed.drivername.startswith("sqlite") and parsed.database and parsed.database != ":memory:":
+        return Path(parsed.database).exists()
+    return True
+
+
+def open_store(settings: AppSettings, *, read_only: bool = False) -> Store | None:
+    """The store, its schema brought up to date. `read_only`: None when the database does not exist
+    (a command that only looks never creates one)."""
+    url = settings.dispatch.database_url
+    if read_only and not database_exists(url):
+        return None
+    store = Store.from_url(url)
+    store.migrate()
+    return store
+
+
+def campaign_view(settings: AppSettings, campaign_id: int) -> tuple[Store, CampaignView]:
+    """The store and one campaign, read-only: NoCampaign, naming the database looked in, when it is not there
+    (the database is never created here)."""
+    store = open_store(settings, read_only=True)
+    view = store.campaign(campaign_id) if store is not None else None
+    if store is None or view is None:
+        where = database_label(settings.dispatch.database_url)
+        why = "" if store is not None else " (no database there)"
+        raise NoCampaign(f"no campaign {campaign_id} in {where}{why}; see smsdispatch list")
+    return store, view
+
+
+# ---- providers ---------------------------------------------------------------------------------------
+def resolve_provider(name: str) -> str:
+    """The registered provider name for `name`, case-insensitively; BadInput with a suggestion otherwise."""
+    wanted = name.strip().lower()
+    if wanted in NAMES:
+        return wanted
+    close = difflib.get_close_matches(wanted, NAMES, n=1)
+    hint = f"did you mean {close[0]}? " if close else ""
+    raise BadInput(f"unknown provider {name!r}; {hint}choose one of {', '.join(NAMES)}")

@@ -1,0 +1,129 @@
+"""Reading a campaign: its status, the list of campaigns, the per-recipient report and the chart.
+Read-only: none of these creates a database (`open_store(read_only=True)`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from campaigns.progress import CampaignProgress, read_progress
+from campaigns.store import CampaignView, utcnow
+from dispatcher.app.common import BadInput, NoCampaign, campaign_view, database_label, open_store
+from dispatcher.config import AppSettings
+from dispatcher.summary import CampaignSummary as CampaignSummaryRow
+
+
+# ---- reading -----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CampaignStatus:
+    view: CampaignView
+    progress: CampaignProgress
+
+    def as_json(self) -> dict[str, Any]:
+        v = self.view
+        return {
+            "campaign": v.id,
+            "name": v.name,
+            "provider": v.provider,
+            "state": v.state,
+            "reason": v.state_reason,
+            "recipients": v.recipients,
+            "rejected": v.rejected,
+            "counts": v.counts,
+            "chunks": v.chunk_counts,
+            "send_at": v.send_at.isoformat() if v.send_at else None,
+            "window": v.window,
+            "created_at": v.created_at.isoformat(),
+            "started_at": v.started_at.isoformat() if v.started_at else None,
+            "finished_at": v.finished_at.isoformat() if v.finished_at else None,
+            **self.progress.as_json(),
+        }
+
+
+def status(settings: AppSettings, campaign_id: int) -> CampaignStatus:
+    """The campaign's counts and progress (rate, ETA, what it waits for); NoCampaign when there is none."""
+    store, _ = campaign_view(settings, campaign_id)
+    view, progress = read_progress(store, campaign_id, utcnow())
+    if view is None or progress is None:
+        raise NoCampaign(f"no campaign {campaign_id}; see smsdispatch list")
+    return CampaignStatus(view, progress)
+
+
+@dataclass(frozen=True)
+class CampaignList:
+    database: str  # for people: where we looked
+    exists: bool
+    campaigns: list[CampaignView]
+
+
+def list_campaigns(settings: AppSettings) -> CampaignList:
+    """Every campaign in the database (none, without creating it, when the database is not there)."""
+    store = open_store(settings, read_only=True)
+    label = database_label(settings.dispatch.database_url)
+    return CampaignList(label, store is not None, store.campaigns() if store is not None else [])
+
+
+@dataclass(frozen=True)
+class ReportResult:
+    path: Path
+    counts: dict[str, int]  # recipients written, by state
+    charts: tuple[Path, ...] = ()  # delivery over time, then outcomes by operator
+
+
+def report(settings: AppSettings, campaign_id: int, out: Path, chart: Path | None = None) -> ReportResult:
+    """One row per recipient to `out` (.csv or .xlsx), and a delivery chart (.png or .svg) if asked.
+
+    BadInput for a wrong suffix, a folder that does not exist or cannot be written, or a chart
+    without matplotlib; NoCampaign when there is no such campaign."""
+    import importlib.util
+
+    from dispatcher.reports import write_report
+
+    if out.suffix.lower() not in (".csv", ".xlsx"):
+        raise BadInput(f"--out {out}: the report is written as .csv or .xlsx; change the file name")
+    if chart is not None and chart.suffix.lower() not in (".png", ".svg"):
+        raise BadInput(f"--chart {chart}: the chart is drawn as .png or .svg; change the file name")
+    for path, option in ((out, "--out"), (chart, "--chart")):
+        if path is not None and not path.parent.is_dir():
+            raise BadInput(f"{option} {path}: the folder {path.parent} does not exist; create it first")
+    if chart is not None and importlib.util.find_spec("matplotlib") is None:
+        raise BadInput("--chart needs matplotlib: pip install 'smsdispatch[chart]' (or leave --chart out)")
+    store, view = campaign_view(settings, campaign_id)
+    try:
+        counts = write_report(store, campaign_id, out)
+        charts: tuple[Path, ...] = ()
+        if chart is not None:
+            from dispatcher.chart_operators import campaign_charts
+
+            charts = tuple(campaign_charts(store, view, chart, utcnow()))
+    except OSError as exc:
+        raise BadInput(
+            f"{exc.filename or out}: cannot write there ({exc.strerror}); choose another path"
+        ) from None
+    return ReportResult(out, dict(counts), charts)
+
+
+# ---- across campaigns --------------------------------------------------------------------------------
+def summary(
+    settings: AppSettings, campaign_ids: list[int] | None = None, since: str | None = None
+) -> list[CampaignSummaryRow]:
+    """One row per campaign (all, or `campaign_ids`, created since `since`: `24h`, `7d`, ISO or Jalali);
+    the same numbers as `status`. NoCampaign for an id that is not there; [] without a database."""
+    from dispatcher.summary import parse_since, summarise
+
+    now = utcnow()
+    after = parse_since(since, now) if since else None
+    store = open_store(settings, read_only=True)
+    if store is None:
+        if campaign_ids:
+            where = database_label(settings.dispatch.database_url)
+            raise NoCampaign(
+                f"no campaign {campaign_ids[0]} in {where} (no database there); see smsdispatch list"
+            )
+        return []
+    try:
+        return summarise(store, campaign_ids, after, now)
+    except KeyError as exc:
+        where = database_label(settings.dispatch.database_url)
+        raise NoCampaign(f"no campaign {exc.args[0]} in {where}; see smsdispatch list") from None

@@ -1,0 +1,58 @@
+"""The `smsdispatch` command (shared/DESIGN.md, "The user's interface": a contract).
+
+Exit codes: 0 ok; 2 bad input or usage, with one plain line on stderr; 1 anything else; 130 Ctrl-C.
+The commands live in modules by group (`campaign`: send, run; `views`: status, watch, list, report;
+`control`: pause, resume, cancel; `accounts`: providers, optouts; `ops`: poll, worker, beat,
+sandbox, demo). They only parse and print over `dispatcher.app`; a new command is a function in
+the module of its group (or a new module imported below).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+from dispatcher.app import BAD_INPUT
+from dispatcher.cli import accounts, campaign, control, ops, views  # noqa: F401 - registers the commands
+from dispatcher.cli.common import cli
+
+app = cli  # the Typer application, under its old name
+
+
+def _usage_line(exc: Exception) -> str:
+    """A usage error as one plain line: no exception class name, the command's --help named."""
+    text = " ".join(exc.format_message().split())  # type: ignore[attr-defined]
+    ctx = getattr(exc, "ctx", None)
+    if ctx is not None and getattr(ctx, "command_path", ""):
+        text += f" (see: {ctx.command_path} --help)"
+    return f"error: {text}"
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the command line; always ends with SystemExit carrying the exit code."""
+    try:
+        rv = cli(args=argv, standalone_mode=False, prog_name="smsdispatch")
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        sys.exit(1)
+    except BAD_INPUT as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - one line, not a traceback; SMSDISPATCH_DEBUG=1 shows it
+        # Typer's usage errors (click's, or its vendored copy's) carry exit_code 2 and format_message.
+        if getattr(exc, "exit_code", None) == 2 and hasattr(exc, "format_message"):
+            if type(exc).__name__ == "NoArgsIsHelpError":  # the help is already on stdout
+                pass
+            else:
+                print(_usage_line(exc), file=sys.stderr)
+            sys.exit(2)
+        if os.environ.get("SMSDISPATCH_DEBUG"):
+            raise
+        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        sys.exit(1)
+    sys.exit(rv if isinstance(rv, int) else 0)

@@ -1,0 +1,88 @@
+"""What every command module shares: the Typer app, the consoles, settings, and the ways to print.
+
+A command module registers its commands on `cli` (or a sub-app it adds to `cli`), parses its
+arguments, calls one use case in `dispatcher.app`, and prints with the
+helpers here. It decides nothing itself.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from campaigns.states import CampaignState
+from dispatcher import __version__
+from dispatcher.app import BadInput
+from dispatcher.config import AppSettings, load_config
+
+out = Console()
+err = Console(stderr=True)
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        print(f"smsdispatch {__version__}")
+        raise typer.Exit()
+
+
+cli = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Bulk SMS campaigns for Iranian providers.",
+)
+
+
+@cli.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", is_eager=True, callback=_show_version, help="print the version and exit"),
+    ] = False,
+) -> None:
+    """Bulk SMS campaigns for Iranian providers."""
+
+
+CampaignId = Annotated[int, typer.Argument(metavar="ID", help="the campaign's number (smsdispatch list)")]
+AsJson = Annotated[bool, typer.Option("--json", help="print JSON for machines")]
+
+
+def cli_settings() -> AppSettings:
+    """The settings from the environment, after `.env`/`smsdispatch.toml` filled in what it leaves unset."""
+    return AppSettings.from_env(load_config())
+
+
+def emit(data: dict[str, Any] | list[Any]) -> None:
+    """One JSON document on stdout (times as ISO-8601)."""
+    print(json.dumps(data, ensure_ascii=False, default=str))
+
+
+def plural(n: int, noun: str, nouns: str | None = None) -> str:
+    """`1 chunk`, `2 chunks`, `0 chunks`."""
+    return f"{n} {noun if n == 1 else (nouns or noun + 's')}"
+
+
+def resume_hint(campaign_id: int, why: str) -> str:
+    return f"campaign {campaign_id} paused: {why}. Fix the cause, then: smsdispatch resume {campaign_id}"
+
+
+def followed_exit(campaign_id: int, state: str, reason: str | None) -> None:
+    """After --wait or watch: exit 0 only when the campaign completed; paused, cancelled or failed (or
+    still running): the reason on stderr, and exit 1."""
+    if state == CampaignState.COMPLETED:
+        return
+    why = (reason or "no reason recorded").rstrip(".")
+    if state == CampaignState.PAUSED:
+        err.print(resume_hint(campaign_id, why), soft_wrap=True)
+    else:
+        err.print(f"campaign {campaign_id} {state}: {why}", soft_wrap=True)
+    raise typer.Exit(1)
+
+
+def positive(value: float, option: str) -> float:
+    if value <= 0:
+        raise BadInput(f"{option} is a number of seconds above 0")
+    return value

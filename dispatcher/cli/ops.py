@@ -1,0 +1,123 @@
+"""Running the parts: `poll`, `worker`, `beat` (distributed mode), `sandbox` and `demo`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from dispatcher import app
+from dispatcher.app import BadInput
+from dispatcher.cli.common import cli, cli_settings, err, out
+
+
+@cli.command()
+def poll(
+    until_done: Annotated[
+        bool, typer.Option("--until-done", help="keep polling until every recipient is final")
+    ] = False,
+    timeout: Annotated[
+        float | None, typer.Option("--timeout", help="give up after this many seconds")
+    ] = None,
+) -> None:
+    """Run delivery-status polling now (embedded mode; workers do it on their own)."""
+    from dispatcher.modes import poll_here
+
+    settings = cli_settings()
+    store = app.open_store(settings)
+    assert store is not None
+    settled = poll_here(settings, store, until_done=until_done, timeout=timeout)
+    if until_done and not settled:
+        err.print("timed out with recipients still waiting for a delivery report")
+        raise typer.Exit(1)
+    out.print("all recipients have a final state" if settled else "polled once")
+
+
+@cli.command()
+def sandbox(
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port")] = 8700,
+    latency_ms: Annotated[float, typer.Option("--latency-ms")] = 0.0,
+    fail_rate: Annotated[
+        float, typer.Option("--fail-rate", help="share of sends answered with a transient code")
+    ] = 0.0,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    final_after: Annotated[
+        float, typer.Option("--final-after", help="seconds before a final delivery state")
+    ] = 1.0,
+) -> None:
+    """Serve the four providers' protocols on loopback (for tests, demos and dry runs)."""
+    from dispatcher.sandbox.core import SandboxState, sandbox_env
+    from dispatcher.sandbox.server import serve_forever
+
+    if not 0 <= fail_rate <= 1:
+        raise BadInput("--fail-rate is a share between 0 and 1")
+    state = SandboxState(seed=seed, latency_ms=latency_ms, fail_rate=fail_rate, final_after_s=final_after)
+    base = f"http://{host}:{port}"
+    err.print(f"sandbox on {base}; point the clients at it with:")
+    for key, value in sandbox_env(base).items():
+        err.print(f"  export {key}={value}")
+    serve_forever(state, host, port)
+
+
+def _distributed(what: str) -> None:
+    settings = cli_settings()
+    if not settings.dispatch.broker_url:
+        raise BadInput(f"set SMSDISPATCH_BROKER_URL (Redis or RabbitMQ) to run {what}")
+    app.open_store(settings)  # the schema is there before the first task
+
+
+@cli.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def worker(ctx: typer.Context) -> None:
+    """Distributed mode: a Celery worker for sends and housekeeping (extra options go to celery worker)."""
+    _distributed("a worker")
+    from workers.celery_app import CONTROL_QUEUE, SEND_QUEUE
+    from workers.tasks import app as celery_app
+
+    args = [
+        "worker",
+        "-Q",
+        f"{SEND_QUEUE},{CONTROL_QUEUE}",
+        "-P",
+        "threads",
+        "-c",
+        "8",
+        "--without-gossip",
+        "--without-mingle",
+        "--loglevel",
+        "INFO",
+    ]
+    celery_app.worker_main([*args, *ctx.args])
+
+
+@cli.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def beat(ctx: typer.Context) -> None:
+    """Distributed mode: the one scheduler (releases scheduled work, sweeps, polls). Run exactly one."""
+    _distributed("beat")
+    from workers.tasks import app as celery_app
+
+    celery_app.start(["beat", "--loglevel", "INFO", *ctx.args])
+
+
+@cli.command()
+def demo(
+    recipients: Annotated[int, typer.Option("--recipients")] = 2000,
+    folder: Annotated[
+        Path, typer.Option("--folder", help="where the demo writes its CSV, database and report")
+    ] = Path("smsdispatch-demo"),
+    provider: Annotated[str, typer.Option("--provider")] = "ghasedak",
+) -> None:
+    """A complete campaign against an in-process sandbox, from a generated CSV to the final report."""
+    from dispatcher.demo import run_demo
+    from dispatcher.watch import ProgressBars
+
+    name = app.resolve_provider(provider)
+    err.print(f"demo: {recipients} rows, provider {name}, everything in {folder}")
+    with ProgressBars(err) as bars:
+        done = run_demo(folder, recipients, name, observer=bars)
+    out.print(
+        f"demo done in {done.seconds:.1f} s: campaign {done.campaign} {done.state}; the sandbox accepted "
+        f"{done.accepted} messages for {done.numbers} numbers ({done.twice} numbers more than once); "
+        f"report: {done.report}"
+    )

@@ -1,0 +1,165 @@
+"""Read-only commands: `status`, `watch`, `list`, `report`. None of them creates a database; when
+there is no such campaign they name the database they looked in (`dispatcher.app.NoCampaign`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from campaigns.progress import RATE_WINDOW
+from campaigns.states import CampaignState
+from dispatcher import app
+from dispatcher.cli.common import (
+    AsJson,
+    CampaignId,
+    cli,
+    cli_settings,
+    emit,
+    err,
+    followed_exit,
+    out,
+    plural,
+    positive,
+)
+
+
+@cli.command()
+def status(campaign_id: CampaignId, as_json: AsJson = False) -> None:
+    """Counts per state, progress, rate, ETA, and what it is waiting for (pause reason, schedule, window)."""
+    settings = cli_settings()
+    found = app.status(settings, campaign_id)
+    if as_json:
+        emit(found.as_json())
+        return
+    view, progress = found.view, found.progress
+    table = Table(title=f"campaign {view.id} ({view.name}) via {view.provider}: {view.state}")
+    table.add_column("state")
+    table.add_column("recipients", justify="right")
+    for state, n in sorted(view.counts.items()):
+        table.add_row(state, str(n))
+    out.print(table)
+    pct = 100 / progress.total if progress.total else 0.0
+    out.print(f"sent:    {progress.sent} of {progress.total} ({progress.sent * pct:.1f}%)")
+    out.print(f"final:   {progress.final} of {progress.total} ({progress.final * pct:.1f}%)")
+    if progress.rate is not None:
+        out.print(
+            f"rate:    {progress.rate:.2f} recipients/s over the last {RATE_WINDOW.total_seconds() / 60:g} minutes"
+        )
+    waiting = progress.waiting
+    if not progress.finished and (waiting is None or waiting.reason in ("retrying", "reconciling")):
+        out.print(f"ETA:     {progress.eta_text}")
+    if waiting is not None and waiting.reason != "paused":  # a pause has its reason line below
+        out.print(f"waiting: {waiting.detail}")
+    times = (("created", view.created_at), ("starts", view.send_at), ("started", view.started_at))
+    for label, moment in (*times, ("finished", view.finished_at)):
+        if moment is not None and not (label == "starts" and view.started_at is not None):
+            out.print(f"{label + ':':<9}{settings.show_time(moment)}")
+    if view.state_reason:
+        out.print(f"reason: {view.state_reason}")
+    if view.state == CampaignState.PAUSED:
+        out.print(f"to continue: smsdispatch resume {view.id}")
+
+
+@cli.command()
+def watch(
+    campaign_id: CampaignId,
+    interval: Annotated[
+        float, typer.Option("--interval", help="seconds between looks at the database")
+    ] = 1.0,
+) -> None:
+    """Follow a campaign with two bars (sending, delivery) until it completes, stops or pauses; Ctrl-C leaves it running."""
+    from dispatcher.modes import follow_campaign
+    from dispatcher.watch import ProgressBars
+
+    positive(interval, "--interval")
+    store, _ = app.campaign_view(cli_settings(), campaign_id)
+    try:
+        err.print(f"following campaign {campaign_id}; Ctrl-C stops following, not the campaign")
+        with ProgressBars(err) as bars:
+            p = follow_campaign(store, campaign_id, bars, interval=interval)
+    except KeyboardInterrupt:
+        err.print(
+            f"stopped watching; campaign {campaign_id} goes on. Follow it again: smsdispatch watch {campaign_id}"
+        )
+        raise typer.Exit(130) from None
+    out.print(f"campaign {campaign_id}: {p.state}; {p.sent} sent, {p.final} final of {p.total}")
+    followed_exit(campaign_id, p.state, p.reason)
+
+
+@cli.command()
+def report(
+    campaign_id: CampaignId,
+    out_path: Annotated[Path, typer.Option("--out", help="report file, .csv or .xlsx")],
+    chart: Annotated[
+        Path | None,
+        typer.Option(
+            "--chart",
+            help="also draw delivery over time and, to FILE-operators, outcomes by operator (.png or .svg)",
+        ),
+    ] = None,
+) -> None:
+    """One row per recipient: phone, state, ids, codes, error, times, then the CSV's own columns."""
+    done = app.report(cli_settings(), campaign_id, out_path, chart)
+    out.print(
+        f"{plural(sum(done.counts.values()), 'recipient')} written to {done.path}: "
+        + ", ".join(f"{k} {v}" for k, v in sorted(done.counts.items()))
+    )
+    if done.charts:
+        out.print(
+            f"charts written to {', '.join(map(str, done.charts))} (delivery over time; outcomes by operator)"
+        )
+
+
+@cli.command()
+def summary(
+    campaign_ids: Annotated[list[int] | None, typer.Argument(metavar="[ID]...")] = None,
+    since: Annotated[
+        str | None, typer.Option("--since", help="created since: 24h, 7d, or a date-time (Tehran or Jalali)")
+    ] = None,
+    as_json: AsJson = False,
+) -> None:
+    """One row per campaign: state, recipients, sent, delivered %, failed, blacklisted, parts, cost, duration."""
+    from dispatcher.humane import calendar_from_env
+
+    rows = app.summary(cli_settings(), campaign_ids, since)
+    if as_json:
+        emit([r.as_json() for r in rows])
+        return
+    cells = [r.as_row(calendar_from_env()) for r in rows]
+    table = Table(*(cells[0] if cells else ["id", "name", "state", "recipients"]))
+    for row in cells:
+        table.add_row(*row.values())
+    out.print(table)
+
+
+@cli.command("list")
+def list_(as_json: AsJson = False) -> None:
+    """Every campaign in the database (times in Tehran, or SMSDISPATCH_TIMEZONE)."""
+    settings = cli_settings()
+    found = app.list_campaigns(settings)
+    if not found.exists:
+        err.print(f"no database at {found.database}: no campaigns yet", soft_wrap=True)
+    if as_json:
+        emit(
+            [
+                {
+                    "campaign": v.id,
+                    "name": v.name,
+                    "provider": v.provider,
+                    "state": v.state,
+                    "recipients": v.recipients,
+                    "created_at": v.created_at.isoformat(),
+                }
+                for v in found.campaigns
+            ]
+        )
+        return
+    table = Table("id", "name", "provider", "state", "recipients", "created")
+    for v in found.campaigns:
+        table.add_row(
+            str(v.id), v.name, v.provider, v.state, str(v.recipients), settings.show_time(v.created_at)
+        )
+    out.print(table)

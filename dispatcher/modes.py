@@ -1,0 +1,175 @@
+"""The two ways a campaign is sent and followed, chosen in one place (`choose_mode`).
+
+- Embedded (no SMSDISPATCH_BROKER_URL): the sending runs in this process, in `LocalRunner`'s
+  thread pool, and stops when the process does.
+- Distributed (a broker is set): Celery workers send; this process only rings the bell
+  (`publish_campaign`) and, to follow, reads the database.
+
+Both take an optional `Observer` (anything with `show(CampaignProgress)`, e.g. the CLI's
+`ProgressBars`) and return a `StartResult`; neither prints. A new mode (e.g. handing campaigns to
+a long-running service) is one more `Mode` here and one more branch in `choose_mode`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING, Protocol
+
+from campaigns.progress import CampaignProgress, read_progress
+from campaigns.states import CampaignState
+from campaigns.store import Store, utcnow
+from workers.deps import ProviderPool, WorkerDeps
+
+if TYPE_CHECKING:
+    from dispatcher.config import AppSettings
+    from dispatcher.runner import LocalRunner
+
+
+class ModeKind(StrEnum):
+    EMBEDDED = "embedded"
+    DISTRIBUTED = "distributed"
+
+
+class Observer(Protocol):
+    def show(self, p: CampaignProgress) -> None: ...
+
+
+@dataclass(frozen=True)
+class StartResult:
+    """Where the campaign stands when `start` returns (after sending here, or after publishing)."""
+
+    campaign: int
+    state: CampaignState
+    reason: str | None = None
+
+
+def worker_deps(settings: AppSettings, store: Store) -> WorkerDeps:
+    """What the operations need, from explicit settings (provider accounts read from `settings.env`)."""
+    return WorkerDeps(store=store, providers=ProviderPool(settings.env), settings=settings.dispatch)
+
+
+def _refresher(
+    store: Store, campaign_id: int, observer: Observer | None, every: float = 1.0
+) -> Callable[..., None]:
+    """A progress callback for the runner: re-reads the store at most every `every` seconds."""
+    last = [-1e9]
+
+    def refresh(force: bool = False) -> None:
+        now = time.monotonic()
+        if observer is not None and (force or now - last[0] >= every):
+            last[0] = now
+            _, p = read_progress(store, campaign_id, utcnow())
+            if p is not None:
+                observer.show(p)
+
+    return refresh
+
+
+def follow_campaign(
+    store: Store, campaign_id: int, observer: Observer, *, interval: float = 1.0
+) -> CampaignProgress:
+    """Read the campaign's progress until it completes, stops or pauses (the sending happens elsewhere);
+    KeyboardInterrupt stops following only."""
+    from dispatcher.watch import follow as follow_store
+
+    return follow_store(store, campaign_id, observer, interval=interval)  # type: ignore[arg-type]
+
+
+class Mode:
+    kind: ModeKind
+    sends_here: bool  # True: the campaign is sent by this process, for as long as it runs
+
+    def __init__(self, settings: AppSettings, store: Store) -> None:
+        self.settings = settings
+        self.store = store
+
+    def start(
+        self, campaign_id: int, *, follow: bool = False, observer: Observer | None = None
+    ) -> StartResult:
+        """Send a running (or scheduled) campaign; with `follow`, until every delivery report is in."""
+        raise NotImplementedError
+
+    def resumed(self, campaign_id: int) -> bool:
+        """After a resume: True when the remaining chunks go out on their own (else `start` them)."""
+        raise NotImplementedError
+
+    def _result(self, campaign_id: int) -> StartResult:
+        state, reason = self.store.campaign_state(campaign_id)
+        return StartResult(campaign_id, CampaignState(state), reason)
+
+
+class Embedded(Mode):
+    kind = ModeKind.EMBEDDED
+    sends_here = True
+
+    def runner(self) -> LocalRunner:
+        from dispatcher.runner import LocalRunner
+
+        return LocalRunner(worker_deps(self.settings, self.store))
+
+    def start(
+        self, campaign_id: int, *, follow: bool = False, observer: Observer | None = None
+    ) -> StartResult:
+        state = self.store.campaign_state(campaign_id)[0]
+        if state not in (CampaignState.RUNNING, CampaignState.SCHEDULED):
+            return self._result(campaign_id)
+        runner = self.runner()
+        refresh = _refresher(self.store, campaign_id, observer)
+        refresh(force=True)
+        result = runner.send(campaign_id, progress=refresh)
+        refresh(force=True)
+        if follow and result.state == CampaignState.RUNNING:
+            runner.poll(campaign_id=campaign_id, progress=refresh)
+            refresh(force=True)
+        return self._result(campaign_id)
+
+    def resumed(self, campaign_id: int) -> bool:
+        return False  # nothing sends it until `run` (or a `send` process) does
+
+
+class Distributed(Mode):
+    kind = ModeKind.DISTRIBUTED
+    sends_here = False
+
+    def _publish(self, campaign_id: int) -> None:
+        from workers.dispatch import publish_campaign
+        from workers.tasks import send_chunk_task
+
+        publish_campaign(self.store, campaign_id, send_chunk_task)
+
+    def start(
+        self, campaign_id: int, *, follow: bool = False, observer: Observer | None = None
+    ) -> StartResult:
+        # The rows are committed; ring the bell. Beat publishes a scheduled campaign when it is due.
+        if self.store.campaign_state(campaign_id)[0] == CampaignState.RUNNING:
+            self._publish(campaign_id)
+        if follow:  # the workers send; this process follows them in the database
+            p = follow_campaign(self.store, campaign_id, observer or _Quiet())
+            return StartResult(campaign_id, CampaignState(p.state), p.reason)
+        return self._result(campaign_id)
+
+    def resumed(self, campaign_id: int) -> bool:
+        self._publish(campaign_id)  # its queued chunks' messages were dropped while it was paused
+        return True
+
+
+class _Quiet:
+    def show(self, p: CampaignProgress) -> None:
+        pass
+
+
+def choose_mode(settings: AppSettings, store: Store) -> Mode:
+    """The one place the mode is chosen: distributed when a broker is configured, else embedded."""
+    return Distributed(settings, store) if settings.dispatch.broker_url else Embedded(settings, store)
+
+
+def poll_here(
+    settings: AppSettings, store: Store, *, until_done: bool = False, timeout: float | None = None
+) -> bool:
+    """Delivery-status polling in this process (what workers do on their own); True when all is final."""
+    from dispatcher.runner import LocalRunner
+
+    return LocalRunner(worker_deps(settings, store)).poll(until_done=until_done, timeout=timeout)
