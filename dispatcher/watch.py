@@ -65,20 +65,6 @@ class ProgressBars:
                 self._tasks[name] = self.bars.add_task(name, total=p.total, info="")
             self.bars.update(self._tasks[name], total=p.total, completed=done, info=info)
 
-    def refresher(self, store: Store, campaign_id: int, every: float = 1.0) -> Callable[..., None]:
-        """A progress callback for the embedded runner: re-reads the store at most every `every` seconds."""
-        last = [-1e9]
-
-        def refresh(force: bool = False) -> None:
-            now = time.monotonic()
-            if force or now - last[0] >= every:
-                last[0] = now
-                _, p = read_progress(store, campaign_id, utcnow())
-                if p is not None:
-                    self.show(p)
-
-        return refresh
-
 
 def follow(
     store: Store,
