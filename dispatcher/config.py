@@ -19,7 +19,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from campaigns.windows import TEHRAN
-from dispatcher.timefmt import Calendar, show_time
+from dispatcher.humane import Calendar, show_time
 from workers.errors import ConfigurationError
 from workers.providers import client_class
 from workers.providers.base import ProviderClient

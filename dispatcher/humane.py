@@ -1,5 +1,9 @@
 """What people read: Tehran time with its offset, Jalali dates, rial with separators, phones as `0912…`.
 
+`show_time` is the one time format of the CLI (`2026-11-29 13:05 +03:30`, with the Jalali date first
+under SMSDISPATCH_CALENDAR=jalali; SMSDISPATCH_TIMEZONE names another IANA zone); `tehran`/`jalali`
+are the reports' columns (to the second).
+
 Pure formatting, no I/O. Machines get ISO-8601 UTC and E.164 elsewhere; these strings are for sheets,
 tables and charts. `SMSDISPATCH_CALENDAR=jalali` makes `calendar_from_env` choose Jalali dates where a
 command shows one date (the reports show both calendars).
@@ -12,6 +16,7 @@ import re
 from datetime import date, datetime
 from enum import StrEnum
 from functools import lru_cache
+from zoneinfo import ZoneInfo
 
 import jdatetime
 
@@ -38,8 +43,26 @@ def tehran(at: datetime | None) -> str:
     if at is None:
         return ""
     local = at.astimezone(TEHRAN)
-    offset = local.strftime("%z")  # +0330
-    return f"{local:%Y-%m-%d %H:%M:%S} {offset[:3]}:{offset[3:]}"
+    return f"{local:%Y-%m-%d %H:%M:%S} {offset_text(local)}"
+
+
+def offset_text(moment: datetime) -> str:
+    """`+03:30` for a zone-aware time (`%z` would give `+0330`)."""
+    offset = moment.utcoffset()
+    minutes = int(offset.total_seconds() // 60) if offset is not None else 0
+    sign = "-" if minutes < 0 else "+"
+    return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+
+
+def show_time(moment: datetime, zone: ZoneInfo = TEHRAN, calendar: Calendar = Calendar.GREGORIAN) -> str:
+    """One time for people, to the minute, always with its offset. A naive `moment` is taken as UTC."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=ZoneInfo("UTC"))
+    local = moment.astimezone(zone)
+    text = f"{local:%Y-%m-%d %H:%M} {offset_text(local)}"
+    if calendar == Calendar.JALALI:
+        text = f"{_jalali_date(local.date())} {text}"
+    return text
 
 
 def jalali(at: datetime | None) -> str:

@@ -170,7 +170,7 @@ def test_show_time_carries_the_offset_and_the_jalali_date_on_request():
     from datetime import UTC, datetime
     from zoneinfo import ZoneInfo
 
-    from dispatcher.timefmt import Calendar, show_time
+    from dispatcher.humane import Calendar, show_time
 
     moment = datetime(2026, 11, 29, 9, 35, tzinfo=UTC)
     assert show_time(moment) == "2026-11-29 13:05 +03:30"
