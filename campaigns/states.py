@@ -44,6 +44,13 @@ class RecipientState(StrEnum):
     UNKNOWN = "unknown"
 
 
+class UnknownPolicy(StrEnum):
+    """A campaign's `--on-unknown`: what becomes of recipients whose send cannot be confirmed."""
+
+    HOLD = "hold"  # mark them `unknown` with the reason (a person decides)
+    RESEND = "resend"  # queue them again (the user accepts a possible duplicate)
+
+
 C, K, R = CampaignState, ChunkState, RecipientState
 
 FINAL_CAMPAIGN = frozenset({C.COMPLETED, C.CANCELLED, C.FAILED})

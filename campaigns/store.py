@@ -303,6 +303,8 @@ class CampaignView:
     finished_at: datetime | None
     counts: dict[str, int] = field(default_factory=dict)
     chunk_counts: dict[str, int] = field(default_factory=dict)
+    # of counts["failed"] + counts["blacklisted"]: those a delivery report gave (the provider had accepted them)
+    reported_failed: int = 0
 
 
 class ChunkPeek(NamedTuple):
@@ -858,8 +860,9 @@ class Store:
 
     def chunk_retry(
         self, chunk: ClaimedChunk, error: str, delay: float, max_attempts: int, now: datetime | None = None
-    ) -> str:
-        """Transient failure: back off, or fail the chunk once `max_attempts` sends have been tried."""
+    ) -> ChunkState:
+        """Transient failure: back off (-> `retry`), or fail the chunk once `max_attempts` sends have been
+        tried (-> `failed`); returns the chunk's new state."""
         now = now or utcnow()
         with self.engine.begin() as conn:
             if chunk.attempt >= max_attempts:
@@ -870,7 +873,7 @@ class Store:
                     now,
                     chunk.attempt,
                 )
-                return "failed"
+                return K.FAILED
             self._chunk_to(
                 conn,
                 chunk.chunk_id,
@@ -881,7 +884,7 @@ class Store:
                 lease_until=None,
                 last_error=error,
             )
-            return "retry"
+            return K.RETRY
 
     def chunk_unknown(self, chunk: ClaimedChunk, error: str, now: datetime | None = None) -> bool:
         now = now or utcnow()
@@ -1219,13 +1222,38 @@ class Store:
         with self.engine.begin() as conn:
             return self._apply_updates(conn, updates, now, sent=False)
 
-    def next_poll_time(self) -> datetime | None:
-        with self.engine.connect() as conn:
+    def record_poll_retries(
+        self,
+        recipient_ids: Sequence[int],
+        next_poll_at: datetime,
+        code: str | None,
+        now: datetime | None = None,
+    ) -> int:
+        """Recipients whose status call got no answer (a transient failure, "asked too early"): asked
+        again at `next_poll_at`, their state and poll count (their rung of the ladder) unchanged, the
+        provider's code kept when given. Only rows still awaiting a report; returns how many."""
+        if not recipient_ids:
+            return 0
+        now = now or utcnow()
+        r = recipients_t.c
+        values: dict[str, Any] = {"next_poll_at": next_poll_at, "updated_at": now}
+        if code is not None:
+            values["provider_status"] = code
+        with self.engine.begin() as conn:
             return conn.execute(
-                select(func.min(recipients_t.c.next_poll_at)).where(
-                    recipients_t.c.state.in_(list(AWAITING_REPORT))
-                )
-            ).scalar_one()
+                update(recipients_t)
+                .where(r.id.in_(list(recipient_ids)), r.state.in_(list(AWAITING_REPORT)))
+                .values(**values)
+            ).rowcount
+
+    def next_poll_time(self, campaign_id: int | None = None) -> datetime | None:
+        """The earliest next delivery check (of one campaign, or of all), None when nothing awaits one."""
+        r = recipients_t.c
+        q = select(func.min(r.next_poll_at)).where(r.state.in_(list(AWAITING_REPORT)))
+        if campaign_id is not None:
+            q = q.where(r.campaign_id == campaign_id)
+        with self.engine.connect() as conn:
+            return conn.execute(q).scalar_one()
 
     # ---- suppression list -----------------------------------------------------------------------------
     def suppress(self, phones: Iterable[str], reason: str) -> int:
@@ -1322,7 +1350,21 @@ class Store:
                     .group_by(chunks_t.c.state)
                 ).all()
             )
-        return _view(row, counts, chunk_counts)
+            reported_failed = 0
+            if counts.get(R.FAILED) or counts.get(R.BLACKLISTED):
+                # failed/blacklisted by a delivery report (recorded by a poll), not refused or failed before sending
+                reported_failed = conn.execute(
+                    select(func.count())
+                    .select_from(recipients_t)
+                    .where(
+                        recipients_t.c.campaign_id == campaign_id,
+                        recipients_t.c.state.in_([R.FAILED, R.BLACKLISTED]),
+                        recipients_t.c.polls > 0,
+                    )
+                ).scalar_one()
+        view = _view(row, counts, chunk_counts)
+        view.reported_failed = reported_failed
+        return view
 
     def campaign_state(self, campaign_id: int) -> tuple[str, str | None]:
         """(state, reason) alone: what loops ask every tick, without counting recipients."""
