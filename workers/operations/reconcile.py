@@ -57,6 +57,8 @@ def apply_policy(deps: WorkerDeps, chunk: ClaimedChunk, reason: str) -> Reconcil
 
 
 def reconcile_chunk(chunk_id: int, deps: WorkerDeps, now: datetime | None = None) -> Reconciled:
+    """Ask the provider about an `unknown` chunk's pending recipients and record what it says (the
+    module docstring); returns the verdict. A failed call is logged and decides nothing (`waiting`)."""
     now = now or utcnow()
     chunk = deps.store.load_chunk(chunk_id)
     if not chunk.messages:
