@@ -242,11 +242,12 @@ def ask(deps: WorkerDeps, batch: Sequence[DuePoll], now: datetime) -> Answers:
     )
 
 
-def record(deps: WorkerDeps, answers: Answers, now: datetime | None = None) -> None:
-    """Record one batch's answers (one set-based UPDATE) and its retries (one UPDATE)."""
-    deps.store.record_statuses(answers.updates, now)
+def record(deps: WorkerDeps, answers: Answers, now: datetime | None = None) -> int:
+    """Record one batch's answers (one set-based UPDATE) and its retries (one UPDATE); rows written."""
+    written = deps.store.record_statuses(answers.updates, now)
     if answers.retry and answers.retry_at is not None:
-        deps.store.record_poll_retries(answers.retry, answers.retry_at, answers.code, now)
+        written += deps.store.record_poll_retries(answers.retry, answers.retry_at, answers.code, now)
+    return written
 
 
 def poll_batch(recipient_ids: Sequence[int], deps: WorkerDeps, now: datetime | None = None) -> int:
