@@ -83,15 +83,15 @@ def _warm(_: int) -> int:
 def _poll_batch(ids: list[int]) -> tuple[int, dict[str, float]]:
     """Exactly the steps of the `poll_batch` operation (a worker's task), each timed."""
     from campaigns.store import utcnow
-    from workers.operations.poll import ask
+    from workers.operations.poll import ask, record
 
     store = _DEPS.store
     t0 = time.perf_counter()
     batch = store.polls_of(ids)
     t1 = time.perf_counter()
-    updates = ask(_DEPS, batch, utcnow())
+    answers = ask(_DEPS, batch, utcnow())
     t2 = time.perf_counter()
-    written = store.record_statuses(updates)
+    written = record(_DEPS, answers)
     return written, {"read": t1 - t0, "http": t2 - t1, "record": time.perf_counter() - t2}
 
 

@@ -2,11 +2,17 @@
 
 Pure: the store supplies the facts (a `CampaignView`, a recent-rate sample, the next retry) and
 `progress_of` decides what they mean; `read_progress` is the one thin function that asks the store.
-`smsdispatch status`, `watch` and `send --wait` all show what this module computes.
+`smsdispatch status`, `watch` and `send --wait` all show what this module computes, and every count
+means one thing in all of them (the text, the JSON, the bars):
 
-- sent: recipients no longer `pending` (the provider has had them, or they failed/were cancelled);
+- sent: recipients a provider accepted: awaiting a delivery report, or with one (delivered,
+  undelivered, expired, or failed/blacklisted by a report). Never the cancelled, those failed or
+  refused before sending, the rejected, nor those held `unknown` (nobody knows whether they went);
+- cancelled: recipients cancelled before they were sent;
+- awaiting: sent recipients still waiting for a final delivery report; `next_check_at` is when the
+  next of them is due a check (the delivery bar: sent - awaiting of sent);
 - final: recipients in a final state, or held `unknown` with a reason (nothing more happens to them
-  without a person); that is the delivery bar;
+  without a person);
 - rate: recipients whose send was recorded per second over the last `RATE_WINDOW` (or since the
   campaign started, when that is shorter), from one indexed count over `recipients.sent_at`; only
   while the campaign runs (null otherwise);
@@ -23,7 +29,14 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from campaigns.states import FINAL_CAMPAIGN, FINAL_RECIPIENT, CampaignState, ChunkState, RecipientState
+from campaigns.states import (
+    AWAITING_REPORT,
+    FINAL_CAMPAIGN,
+    FINAL_RECIPIENT,
+    CampaignState,
+    ChunkState,
+    RecipientState,
+)
 from campaigns.windows import TEHRAN, parse_window
 
 if TYPE_CHECKING:
@@ -31,6 +44,11 @@ if TYPE_CHECKING:
 
 RATE_WINDOW = timedelta(minutes=5)
 SETTLED = frozenset({*FINAL_RECIPIENT, RecipientState.UNKNOWN})
+# States only a recipient a provider accepted can be in (failed and blacklisted may be either: the
+# store counts those a delivery report gave, `CampaignView.reported_failed`).
+ACCEPTED = frozenset(
+    {*AWAITING_REPORT, RecipientState.DELIVERED, RecipientState.UNDELIVERED, RecipientState.EXPIRED}
+)
 C, K = CampaignState, ChunkState
 
 
@@ -91,6 +109,9 @@ class CampaignProgress:
     eta_seconds: float | None
     waiting: Waiting | None
     now: datetime
+    cancelled: int = 0
+    awaiting: int = 0  # sent, no final delivery report yet
+    next_check_at: datetime | None = None  # the next delivery check of an awaiting recipient
 
     @property
     def finished(self) -> bool:
@@ -108,17 +129,33 @@ class CampaignProgress:
         if self.waiting is not None and self.waiting.reason in (W.SCHEDULED, W.WINDOW, W.PAUSED):
             return self.waiting.detail
         if self.pending == 0 and self.state == C.RUNNING:
-            return "all sent; waiting for delivery reports"
+            return "all sent; waiting for delivery reports" + self.next_check_text
         if self.eta_seconds is None:
             return "estimating (no send recorded in the last minutes)"
         assert self.eta_at is not None
         return f"{duration(self.eta_seconds)} (about {tehran_time(self.eta_at, self.now)} Tehran)"
 
+    @property
+    def next_check_text(self) -> str:
+        """'; next check at 11:32:10 Tehran' (a past time: 'now'), or '' when nothing awaits a check."""
+        at = self.next_check_at
+        if at is None or self.awaiting == 0:
+            return ""
+        if at <= self.now:
+            return "; next check now"
+        return f"; next check at {at.astimezone(TEHRAN):%H:%M:%S} Tehran"
+
     def as_json(self) -> dict[str, Any]:
         """The keys `status --json` adds to the campaign's own."""
         eta_at = self.eta_at
         return {
-            "progress": {"total": self.total, "sent": self.sent, "final": self.final},
+            "progress": {
+                "total": self.total,
+                "sent": self.sent,
+                "final": self.final,
+                "cancelled": self.cancelled,
+            },
+            "next_check_at": self.next_check_at.isoformat() if self.next_check_at and self.awaiting else None,
             "rate": None if self.rate is None else round(self.rate, 3),
             "eta_seconds": None if self.eta_seconds is None else round(self.eta_seconds),
             "eta": eta_at.isoformat() if eta_at else None,
@@ -196,7 +233,10 @@ def progress_of(
     sample: RateSample | None,
     retry: RetryInfo | None,
     now: datetime,
+    next_check: datetime | None = None,
 ) -> CampaignProgress:
+    """The campaign's progress from its view (counts by state), a rate sample, its retries and the next
+    delivery check (Store.next_poll_time of the campaign): pure."""
     counts = view.counts
     total = view.recipients or sum(counts.values())
     pending = counts.get(RecipientState.PENDING, 0)
@@ -218,12 +258,15 @@ def progress_of(
         reason=view.state_reason,
         total=total,
         pending=pending,
-        sent=total - pending,
+        sent=sum(counts.get(st, 0) for st in ACCEPTED) + view.reported_failed,
         final=final,
         rate=rate,
         eta_seconds=eta,
         waiting=waiting,
         now=now,
+        cancelled=counts.get(RecipientState.CANCELLED, 0),
+        awaiting=sum(counts.get(st, 0) for st in AWAITING_REPORT),
+        next_check_at=next_check,
     )
 
 
@@ -237,4 +280,6 @@ def read_progress(
     since = now - window
     sample = RateSample(store.sent_since(campaign_id, since), since)
     retry = RetryInfo(*store.next_retry(campaign_id)) if view.chunk_counts.get(K.RETRY) else None
-    return view, progress_of(view, sample, retry, now)
+    awaiting = any(view.counts.get(st) for st in AWAITING_REPORT)
+    next_check = store.next_poll_time(campaign_id) if awaiting else None
+    return view, progress_of(view, sample, retry, now, next_check)

@@ -111,6 +111,8 @@ class CampaignView:
     finished_at: datetime | None
     counts: dict[str, int] = field(default_factory=dict)
     chunk_counts: dict[str, int] = field(default_factory=dict)
+    # of counts["failed"] + counts["blacklisted"]: those a delivery report gave (the provider had accepted them)
+    reported_failed: int = 0
 
 
 class ChunkPeek(NamedTuple):

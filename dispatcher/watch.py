@@ -23,7 +23,7 @@ from campaigns.store import Store, utcnow
 def info_line(p: CampaignProgress) -> str:
     """Rate and ETA, or what the campaign waits for, in one short line."""
     if p.finished:
-        return p.state
+        return f"{p.state}; {p.cancelled} cancelled" if p.cancelled else p.state
     if p.waiting is not None:
         return p.waiting.detail
     rate = f"{p.rate:.1f}/s" if p.rate is not None else "-/s"
@@ -31,7 +31,9 @@ def info_line(p: CampaignProgress) -> str:
 
 
 class ProgressBars:
-    """`sending`: recipients no longer pending; `delivery` (optional): recipients with a final outcome."""
+    """`sending`: recipients a provider accepted, of all (campaigns.progress's `sent`: never the
+    cancelled, refused or failed before sending); `delivery` (optional): sent recipients with a final
+    report, of those sent, with how many await one and when the next check is due."""
 
     def __init__(self, console: Console, *, delivery: bool = True) -> None:
         self.delivery = delivery
@@ -56,14 +58,14 @@ class ProgressBars:
         self.bars.__exit__(exc_type, exc, tb)
 
     def show(self, p: CampaignProgress) -> None:
-        rows = [("sending", p.sent, info_line(p))]
+        rows = [("sending", p.sent, p.total, info_line(p))]
         if self.delivery:
-            awaiting = p.sent - p.final
-            rows.append(("delivery", p.final, f"{awaiting} awaiting a report" if awaiting > 0 else ""))
-        for name, done, info in rows:
+            info = f"{p.awaiting} awaiting a report{p.next_check_text}" if p.awaiting > 0 else ""
+            rows.append(("delivery", p.sent - p.awaiting, p.sent, info))
+        for name, done, total, info in rows:
             if name not in self._tasks:
-                self._tasks[name] = self.bars.add_task(name, total=p.total, info="")
-            self.bars.update(self._tasks[name], total=p.total, completed=done, info=info)
+                self._tasks[name] = self.bars.add_task(name, total=total, info="")
+            self.bars.update(self._tasks[name], total=total, completed=done, info=info)
 
 
 def follow(

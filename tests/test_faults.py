@@ -391,3 +391,45 @@ def test_duplicate_reconcile_messages_never_reopen_a_chunk_being_sent(tmp_path, 
         app.close()
         no_unknowns(counts)
         assert_witnessed(cluster, campaign, "negin")
+
+
+def test_transient_status_failures_do_not_climb_the_polling_ladder(tmp_path, shared_broker):
+    """8 % transient failures on every call, status calls included, and three failed status calls on top:
+    a failed check is retried within seconds at its rung, so every recipient's first answer (its final
+    report, which the sandbox has after 0.2 s) is recorded at the first rung: one recorded poll each. A
+    failed call counted as an answer would have moved its recipients up the ladder (issue 12: the last
+    reports of a chaos run came 8 minutes after sending)."""
+    from sqlalchemy import func, select
+
+    from campaigns.store import recipients_t
+
+    state = SandboxState(seed=9, final_after_s=0.2, latency_ms=10, fail_rate=0.08)
+    state.add_fault(Fault("ghasedak", "status", kind="http", status=503, times=3))
+    env = {
+        **FAULT_ENV,
+        "SMSDISPATCH_POLL_INTERVALS": "3,30,60",
+        "SMSDISPATCH_STATUS_RETRY_BASE": "0.5",
+        "SMSDISPATCH_STATUS_RETRY_CAP": "2",
+    }
+    with run_cluster(tmp_path, shared_broker, state=state, env=env) as cluster:
+        cluster.workers(2, concurrency=4)
+        cluster.beat()
+        campaign, summary = cluster.send(300)
+        counts = wait_completed(cluster.db, campaign, timeout=180)
+        assert not state.faults, "the scripted status failures never struck"
+        assert_witnessed(cluster, campaign)
+        no_unknowns(counts)
+        store = cluster.store()
+        try:
+            r = recipients_t.c
+            with store.engine.connect() as conn:
+                polls = dict(
+                    conn.execute(
+                        select(r.polls, func.count())
+                        .where(r.campaign_id == campaign, r.polls > 0)
+                        .group_by(r.polls)
+                    ).all()
+                )
+        finally:
+            store.engine.dispose()
+        assert polls and set(polls) == {1}, f"recipients by recorded polls: {polls}"

@@ -290,3 +290,66 @@ def test_throttled_sends_book_their_slot_and_duplicates_spend_no_budget(deps, sa
     # The duplicates took nothing: the next slot is right after the third chunk's.
     fourth = deps.limiter.acquire(deps.providers.get("ghasedak").settings.account_key, 10, 10.0)
     assert third.requeue_in < fourth <= third.requeue_in + 1.05
+
+
+class Recorder:
+    """A publisher that only writes down what it was given (the store and the sandbox are real)."""
+
+    def __init__(self) -> None:
+        self.sends: list[tuple[int, int | None]] = []
+        self.reconciles: list[int] = []
+
+    def send_chunk(self, chunk_id, attempt=None, *, reserved=False, countdown=0.0) -> None:
+        self.sends.append((chunk_id, attempt))
+
+    def reconcile(self, chunk_id) -> None:
+        self.reconciles.append(chunk_id)
+
+
+def test_one_housekeeping_pass_releases_reconciles_republishes_and_expires(store, deps, sandbox):
+    from datetime import UTC
+    from datetime import datetime as dt
+
+    from workers.dispatch import Publisher
+    from workers.operations.housekeeping import housekeeping
+
+    due = campaign(store, "ghasedak", numbers(20), batch=10)  # queued long ago: its messages may be lost
+    lost = campaign(store, "ghasedak", [f"+98936{i:07d}" for i in range(5)], batch=10)
+    ((lost_chunk, attempt),) = store.claimable_chunks(campaign_id=lost)
+    store.claim_chunk(lost_chunk, attempt, timedelta(seconds=0))  # its sender vanished mid-call
+    now = dt.now(UTC)
+    spec = CampaignSpec("later", "ghasedak", "g", "", "Hi", False, send_at=now + timedelta(hours=1))
+    df = pd.DataFrame({"row": [2, 3], "phone": ["+989370001111", "+989370002222"]})
+    scheduled = store.create_campaign(spec, plan([df], Template("Hi"), 10, []))
+    assert store.campaign(scheduled).state == CampaignState.SCHEDULED
+    with store.engine.begin() as conn:  # the queued chunks were published longer ago than the grace
+        from campaigns.store import chunks_t
+
+        conn.execute(chunks_t.update().values(queued_at=now - timedelta(seconds=2 * FAST.queued_grace)))
+
+    publisher = Recorder()
+    assert isinstance(publisher, Publisher)
+    done = housekeeping(deps, publisher, now + timedelta(hours=2))  # the scheduled time has come
+    assert done.released.started == [scheduled] and done.released.expired_leases == [lost_chunk]
+    assert done.reconciling == [lost_chunk] and publisher.reconciles == [lost_chunk]
+    published = {c for c, _ in publisher.sends}
+    assert published == {c for c, _ in store.claimable_chunks(campaign_id=due)} | {
+        c for c, _ in store.claimable_chunks(campaign_id=scheduled)
+    }
+    assert done.published == len(publisher.sends)
+    assert sandbox.state.accepted("ghasedak") == []  # a pass only publishes; nothing is sent inside it
+
+
+def test_the_embedded_runner_follows_up_throttled_sends_like_the_task(deps, sandbox, sandbox_environ):
+    """Under a rate limit the runner holds each throttled chunk on its timer with its booked slot: every
+    chunk is sent with one call, none twice, and no chunk is claimed before its slot."""
+    env = {**sandbox_environ, "SMSDISPATCH_GHASEDAK_RATE": "20/s"}
+    deps = WorkerDeps(store=deps.store, providers=ProviderPool(env), settings=FAST)
+    phones = numbers(60)
+    cid = campaign(deps.store, "ghasedak", phones, batch=10)
+    result = LocalRunner(deps, threads=4, tick=0.02, housekeeping_every=0.05).send(cid, timeout=60)
+    assert not result.timed_out
+    sent_once(sandbox, "ghasedak", phones)
+    assert (
+        sandbox.state.calls[("ghasedak", "send")] == 6
+    )  # one call per chunk: no throttled duplicate went out

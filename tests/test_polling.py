@@ -226,3 +226,50 @@ def test_minus_5_for_one_provider_batch_holds_only_its_numbers(deps, sandbox):
     assert len(done) == 80 - len(held) and held_batch not in {batch_of[r["phone"]] for r in done}
     later = deps.store.claim_due_polls(100, timedelta(seconds=1), now + timedelta(seconds=59))
     assert later == [] and deps.store.next_poll_time() >= now + timedelta(seconds=60)
+
+
+# ---- a failed status call is not an answer ---------------------------------------------------------------
+LADDER = DispatchSettings(
+    poll_intervals=(60.0, 120.0, 300.0, 600.0), status_retry_base=5.0, status_retry_cap=60.0
+)
+
+
+def checks(store: Store, cid: int) -> set[tuple[str, int, datetime]]:
+    from sqlalchemy import select
+
+    from campaigns.store import recipients_t
+
+    r = recipients_t.c
+    with store.engine.connect() as conn:
+        rows = conn.execute(select(r.state, r.polls, r.next_poll_at).where(r.campaign_id == cid)).all()
+    return {(row.state, row.polls, row.next_poll_at.astimezone(UTC)) for row in rows}
+
+
+def test_a_transient_status_failure_is_retried_within_seconds_at_the_same_rung(
+    store, sandbox_environ, sandbox
+):
+    """Two failed status calls in a row (HTTP 503, then the provider's transient code) are retried after
+    5 s, then 10 s, each recipient keeping its rung; the next real answer moves it one rung (120 s)."""
+    deps = WorkerDeps(store=store, providers=ProviderPool(sandbox_environ), settings=LADDER)
+    sandbox.state.final_after_s = 3600  # answers say "not yet final"
+    phones = [f"+98938{i:07d}" for i in range(20)]
+    df = pd.DataFrame({"row": range(2, len(phones) + 2), "phone": phones})
+    cid = store.create_campaign(
+        CampaignSpec("p", "ghasedak", "ghasedak:x", "", "Hi", False), plan([df], Template("Hi"), 10, [])
+    )
+    LocalRunner(deps, threads=2, tick=0.02, housekeeping_every=0.05).send(cid, timeout=60)
+    now = datetime.now(UTC) + timedelta(seconds=61)  # the first check (rung 0: 60 s after sending) is due
+
+    sandbox.state.add_fault(Fault("ghasedak", "status", "http", status=503, times=1))
+    assert poll_once(deps, now=now) == 20
+    assert checks(store, cid) == {("sent", 0, now + timedelta(seconds=5))}
+
+    later = now + timedelta(seconds=5)
+    sandbox.state.add_fault(Fault("ghasedak", "status", "transient", times=1))
+    assert poll_once(deps, now=later) == 20
+    assert checks(store, cid) == {("sent", 0, later + timedelta(seconds=10))}  # doubled, same rung
+
+    answered_at = later + timedelta(seconds=10)
+    assert poll_once(deps, now=answered_at) == 20
+    ((state, polls, at),) = checks(store, cid)
+    assert polls == 1 and at == answered_at + timedelta(seconds=120) and state in {"sent", "sent_to_operator"}

@@ -55,7 +55,7 @@ def test_running_campaign_rate_and_eta():
     data = p.as_json()
     assert data["eta_seconds"] == 300 and data["rate"] == 2.0
     assert data["eta"] == (NOW + timedelta(seconds=300)).isoformat()
-    assert data["progress"] == {"total": 1000, "sent": 400, "final": 100}
+    assert data["progress"] == {"total": 1000, "sent": 400, "final": 100, "cancelled": 0}
 
 
 def test_rate_counts_from_the_start_when_that_is_recent():
@@ -125,6 +125,37 @@ def test_all_sent_and_finished():
     assert p.finished and p.final == 10 and p.eta_seconds is None and p.rate is None
 
 
+def test_sent_counts_only_what_a_provider_accepted():
+    """Cancelled at about 920 of 4000: 'sent' is what a provider accepted, never the cancelled, those
+    refused or failed before sending, nor the unknown (it said 4000 of 4000 when sent was total - pending)."""
+    counts = {
+        "sent": 20,
+        "sent_to_operator": 5,
+        "delivered": 880,
+        "undelivered": 10,
+        "expired": 2,
+        "failed": 6,  # 4 by a delivery report, 2 before sending
+        "blacklisted": 4,  # 3 by a delivery report, 1 refused at sending
+        "unknown": 3,
+        "cancelled": 3070,
+    }
+    v = view("cancelled", counts=counts, chunks={"accepted": 10, "cancelled": 30}, reported_failed=7)
+    p = progress_of(v, None, None, NOW)
+    assert (p.total, p.pending, p.sent, p.cancelled, p.awaiting) == (4000, 0, 924, 3070, 25)
+    assert p.as_json()["progress"] == {"total": 4000, "sent": 924, "final": 3975, "cancelled": 3070}
+    assert p.finished and p.eta_text == "cancelled"
+
+
+def test_the_next_delivery_check_is_shown_while_reports_are_awaited():
+    at = NOW + timedelta(seconds=75)
+    v = view(counts={"sent": 5, "delivered": 5}, chunks={"accepted": 2})
+    p = progress_of(v, RateSample(10, NOW - timedelta(minutes=5)), None, NOW, next_check=at)
+    assert p.eta_text == "all sent; waiting for delivery reports; next check at 11:31:15 Tehran"
+    assert p.as_json()["next_check_at"] == at.isoformat()
+    done = view("completed", counts={"delivered": 10}, chunks={"accepted": 2})
+    assert progress_of(done, None, None, NOW, next_check=at).as_json()["next_check_at"] is None
+
+
 def test_duration_and_time_formats():
     assert [duration(s) for s in (0, 59, 61, 3600, 3725, 90000)] == [
         "0s",
@@ -192,3 +223,36 @@ def test_next_retry_and_timeline_rows(store: Store) -> None:
     assert len(rows) == 9 and {r[0] for r in rows} == {"pending"}
     view, p = read_progress(store, cid, now)
     assert p.waiting is None  # the third chunk is still sending
+
+
+def test_cancelled_and_refused_recipients_are_not_counted_as_sent(store: Store) -> None:
+    """Through the store: 3 accepted (one failed later by its report), 3 refused at sending, 6 cancelled."""
+    cid = make_campaign(store, phones(12), batch=3)
+    now = datetime.now(UTC)
+    check = now + timedelta(seconds=60)
+    (a, a_try), (b, b_try), *_ = store.claimable_chunks(campaign_id=cid)
+    accepted = store.claim_chunk(a, a_try, LEASE, now=now)
+    store.record_send(
+        accepted,
+        [
+            RecipientUpdate(m.recipient_id, "sent", f"m{m.recipient_id}", None, None, check)
+            for m in accepted.messages
+        ],
+        requeue=False,
+        now=now,
+    )
+    refused = store.claim_chunk(b, b_try, LEASE, now=now)
+    store.record_send(
+        refused,
+        [RecipientUpdate(m.recipient_id, "failed", None, "14", "refused") for m in refused.messages],
+        requeue=False,
+        now=now,
+    )
+    first = accepted.messages[0].recipient_id
+    store.record_statuses([RecipientUpdate(first, "failed", None, "2", None)], now)  # a delivery report
+    assert store.cancel(cid)
+    view, p = read_progress(store, cid, now)
+    assert view.counts == {"sent": 2, "failed": 4, "cancelled": 6}
+    assert (p.sent, p.cancelled, p.pending, p.awaiting) == (3, 6, 0, 2)
+    assert p.as_json()["progress"] == {"total": 12, "sent": 3, "final": 10, "cancelled": 6}
+    assert p.next_check_at == check

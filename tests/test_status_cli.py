@@ -64,6 +64,7 @@ def test_paused_mid_way_shows_the_reason_and_watch_exits_1(cli_env, capsys):
         "total": data["recipients"],
         "sent": data["recipients"] - pending,
         "final": sum(n for s, n in counts.items() if s not in ("pending", "sent", "sent_to_operator")),
+        "cancelled": counts.get("cancelled", 0),
     }
     assert data["waiting"]["reason"] == "paused" and data["waiting"]["until"] is None
     assert data["reason"] and data["reason"] in data["waiting"]["detail"]

@@ -12,12 +12,12 @@ import os
 
 from celery import Celery
 
+from workers.dispatch import MAX_COUNTDOWN as MAX_COUNTDOWN  # re-exported: its old home
 from workers.settings import DispatchSettings
 
 # seconds, the default of SMSDISPATCH_VISIBILITY_TIMEOUT; > the longest send (lease) and > MAX_COUNTDOWN
 VISIBILITY_TIMEOUT = DispatchSettings.visibility_timeout
-MAX_COUNTDOWN = 300  # never ask the broker to hold a message longer; later work is a DB row for beat
-SWEEP_EVERY = 5.0  # seconds between beat's housekeeping runs
+HOUSEKEEPING_EVERY = 5.0  # seconds between beat's housekeeping passes
 POLL_EVERY = 5.0
 
 SEND_QUEUE = "sms.send"
@@ -70,7 +70,7 @@ def make_app(settings: DispatchSettings | None = None) -> Celery:
             "smsdispatch.*": {"queue": CONTROL_QUEUE},
         },
         beat_schedule={
-            "sweep": {"task": "smsdispatch.sweep", "schedule": SWEEP_EVERY},
+            "housekeeping": {"task": "smsdispatch.housekeeping", "schedule": HOUSEKEEPING_EVERY},
             "poll": {"task": "smsdispatch.poll", "schedule": POLL_EVERY},
             **optout_schedule(settings),
         },

@@ -34,9 +34,28 @@ class ProviderPool:
             return client
 
 
+class FailureStreaks:
+    """Calls in a row that failed, per key (a provider account's status calls), in this process."""
+
+    def __init__(self) -> None:
+        self._counts: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def failed(self, key: str) -> int:
+        """One more failure for `key`; returns how many in a row now (1 for the first)."""
+        with self._lock:
+            self._counts[key] = self._counts.get(key, 0) + 1
+            return self._counts[key]
+
+    def succeeded(self, key: str) -> None:
+        with self._lock:
+            self._counts.pop(key, None)
+
+
 @dataclass
 class WorkerDeps:
     store: Store
     providers: ProviderPool
     settings: DispatchSettings = field(default_factory=DispatchSettings)
     limiter: Limiter = field(default_factory=LocalLimiter)
+    status_failures: FailureStreaks = field(default_factory=FailureStreaks)

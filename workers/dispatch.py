@@ -1,42 +1,102 @@
-"""Publishing chunks to the broker: only after the commit that queued them, and again by the sweep.
+"""Publishing chunks: only after the commit that queued them, again by housekeeping, and after an outcome.
 
-The database says what is due; the broker only rings the bell. A duplicate publish is harmless
-(the claim turns it into a no-op), a lost one is found by the next sweep.
+The database says what is due; a publisher only rings the bell. Two publishers exist: the Celery one
+(`TaskPublisher`, the distributed mode's broker) and the embedded runner's in-process one
+(`dispatcher.runner.InProcessPublisher`). A duplicate publish is harmless (the claim turns it into a
+no-op), a lost one is found by the next housekeeping pass.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from campaigns.store import Store, utcnow
 from campaigns.windows import closed_windows
+from workers.operations.send import Outcome
 from workers.settings import DispatchSettings
 
+# seconds: never ask a publisher to hold a message longer; later work is a DB row that housekeeping
+# publishes when it is due (the broker's visibility timeout must stay longer than this)
+MAX_COUNTDOWN = 300
 
-def publish_campaign(store: Store, campaign_id: int, task: Any) -> int:
+
+@runtime_checkable
+class Publisher(Protocol):
+    """Where chunk ids go to be sent or reconciled; `countdown`: seconds to hold the message first."""
+
+    def send_chunk(
+        self, chunk_id: int, attempt: int | None = None, *, reserved: bool = False, countdown: float = 0.0
+    ) -> None: ...
+
+    def reconcile(self, chunk_id: int) -> None: ...
+
+
+class TaskPublisher:
+    """A `Publisher` over Celery tasks (`apply_async`): the distributed mode's broker."""
+
+    def __init__(self, send_task: Any, reconcile_task: Any = None) -> None:
+        self.send_task = send_task
+        self.reconcile_task = reconcile_task
+
+    def send_chunk(
+        self, chunk_id: int, attempt: int | None = None, *, reserved: bool = False, countdown: float = 0.0
+    ) -> None:
+        if reserved or countdown > 0:
+            self.send_task.apply_async((chunk_id, attempt, reserved), countdown=max(countdown, 0.0))
+        else:
+            self.send_task.apply_async((chunk_id, attempt))
+
+    def reconcile(self, chunk_id: int) -> None:
+        if self.reconcile_task is None:
+            raise TypeError("this publisher was given no reconcile task")
+        self.reconcile_task.delay(chunk_id)
+
+
+def as_publisher(target: Publisher | Any) -> Publisher:
+    """A `Publisher` as is; a bare Celery send task (the old calling convention) wrapped in one."""
+    return target if isinstance(target, Publisher) else TaskPublisher(target)
+
+
+def follow_up(outcome: Outcome, publisher: Publisher, max_countdown: float = MAX_COUNTDOWN) -> bool:
+    """Re-publish a chunk when its send asked for it (`requeue_in`), with that countdown and its booked
+    rate-limit slot (`reserved`). A wait longer than `max_countdown` is not held by the publisher:
+    the chunk stays due in the database and housekeeping publishes it then. Returns whether it was."""
+    if outcome.requeue_in is None or outcome.requeue_in > max_countdown:
+        return False
+    publisher.send_chunk(
+        outcome.chunk_id, outcome.attempt, reserved=outcome.reserved, countdown=max(outcome.requeue_in, 0.0)
+    )
+    return True
+
+
+def publish_campaign(store: Store, campaign_id: int, publisher: Publisher | Any) -> int:
     """Publish every claimable chunk of a campaign whose rows are committed (none while its window is closed)."""
+    publisher = as_publisher(publisher)
     window = store.running_windows().get(campaign_id)
     if window and closed_windows({campaign_id: window}, utcnow()):
-        return 0  # the sweep publishes them once the window opens
+        return 0  # housekeeping publishes them once the window opens
     published, last = 0, 0
     while batch := store.claimable_chunks(limit=1000, campaign_id=campaign_id, after_id=last):
         for chunk_id, attempt in batch:
-            task.apply_async((chunk_id, attempt))
+            publisher.send_chunk(chunk_id, attempt)
         published += len(batch)
         last = batch[-1][0]
     return published
 
 
-def publish_due(store: Store, settings: DispatchSettings, task: Any, limit: int = 5000) -> int:
+def publish_due(
+    store: Store, settings: DispatchSettings, publisher: Publisher | Any, limit: int = 5000
+) -> int:
     """Re-publish queued chunks older than the grace period and retries that are due.
 
     Campaigns outside their send window are skipped: their chunks stay queued in the database (no
-    broker message bounces every sweep) and are published by the first sweep after the window opens.
+    message bounces every pass) and are published by the first pass after the window opens.
     """
+    publisher = as_publisher(publisher)
     now = utcnow()
     closed = closed_windows(store.running_windows(), now)
     due = store.stale_chunks(now - timedelta(seconds=settings.queued_grace), now, limit, closed)
     for chunk_id, attempt in due:
-        task.apply_async((chunk_id, attempt))
+        publisher.send_chunk(chunk_id, attempt)
     return len(due)

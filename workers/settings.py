@@ -160,13 +160,18 @@ class DispatchSettings:
     lease_margin: float = 30.0  # seconds added to the longest possible provider call
     poll_intervals: tuple[float, ...] = (60, 120, 300, 600, 1800, 3600)  # then the last one, repeated
     poll_max_age: float = 72 * 3600  # no final report after this long -> expired
+    # A status call that failed transiently is tried again after this many seconds, doubling per
+    # failure in a row of that account, up to the cap (and never later than the first poll interval),
+    # without moving the recipient up the poll_intervals ladder.
+    status_retry_base: float = 5.0
+    status_retry_cap: float = 60.0
     reconcile_max_age: float = 3600  # still undecided after this long -> the campaign's policy decides
     queued_grace: float = 120  # a queued chunk older than this is published again (broker lost it)
     send_window: str = ""  # default daily window (Tehran time, "09:00-21:00") for campaigns given none
     optout_every: float = 60  # seconds between opt-out collections from the inboxes; 0 = never
     optout_keywords: str = ""  # comma list replacing campaigns.optout.DEFAULT_KEYWORDS; "" = the default
     # Redis broker: a message unacked this long is delivered again (the claim makes that a no-op).
-    # Keep it above the longest send and above workers.celery_app.MAX_COUNTDOWN.
+    # Keep it above the longest send and above workers.dispatch.MAX_COUNTDOWN.
     visibility_timeout: float = 900
 
     @classmethod
@@ -201,6 +206,8 @@ class DispatchSettings:
             lease_margin=num("LEASE_MARGIN", cls.lease_margin),
             poll_intervals=intervals or cls.poll_intervals,
             poll_max_age=num("POLL_MAX_AGE", cls.poll_max_age),
+            status_retry_base=num("STATUS_RETRY_BASE", cls.status_retry_base),
+            status_retry_cap=num("STATUS_RETRY_CAP", cls.status_retry_cap),
             reconcile_max_age=num("RECONCILE_MAX_AGE", cls.reconcile_max_age),
             queued_grace=num("QUEUED_GRACE", cls.queued_grace),
             send_window=env_get(env, PREFIX + "SEND_WINDOW"),

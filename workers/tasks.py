@@ -1,7 +1,8 @@
 """Thin Celery tasks over the plain operations (GOV.UK Notify's provider_tasks, trimmed).
 
-Ids in, one call, re-publish only what the operation asked for. No decisions here: the claim in
-`send_chunk` makes every task safe to run twice, which at-least-once delivery will do.
+Ids in, one call, re-publish only what the operation asked for (`follow_up`, the same rule the
+embedded runner applies). No decisions here: the claim in `send_chunk` makes every task safe to
+run twice, which at-least-once delivery will do.
 """
 
 from __future__ import annotations
@@ -9,13 +10,13 @@ from __future__ import annotations
 from functools import cache
 
 from campaigns.store import Store
-from workers.celery_app import MAX_COUNTDOWN, app
+from workers.celery_app import app
 from workers.deps import ProviderPool, WorkerDeps
-from workers.dispatch import publish_campaign, publish_due
+from workers.dispatch import MAX_COUNTDOWN, TaskPublisher, follow_up
+from workers.operations.housekeeping import housekeeping
 from workers.operations.optout import collect_optouts
 from workers.operations.poll import POLL_TICK_MAX, plan_polls, poll_batch
 from workers.operations.reconcile import reconcile_chunk
-from workers.operations.release import release_due
 from workers.operations.send import send_chunk
 from workers.ratelimit import LocalLimiter, RedisLimiter
 from workers.settings import DispatchSettings
@@ -41,10 +42,7 @@ def worker_deps() -> WorkerDeps:
 @app.task(name="smsdispatch.send_chunk")
 def send_chunk_task(chunk_id: int, attempt: int | None = None, reserved: bool = False) -> None:
     outcome = send_chunk(chunk_id, attempt, worker_deps(), reserved=reserved, reserve_within=MAX_COUNTDOWN)
-    if outcome.requeue_in is not None and outcome.requeue_in <= MAX_COUNTDOWN:
-        send_chunk_task.apply_async(
-            (chunk_id, outcome.attempt, outcome.reserved), countdown=max(outcome.requeue_in, 0.0)
-        )
+    follow_up(outcome, PUBLISHER)
 
 
 @app.task(name="smsdispatch.reconcile")
@@ -64,17 +62,15 @@ def poll_batch_task(recipient_ids: list[int]) -> None:
     poll_batch(recipient_ids, worker_deps())
 
 
-@app.task(name="smsdispatch.sweep")
-def sweep_task() -> None:
-    deps = worker_deps()
-    released = release_due(deps)
-    for campaign_id in released.started:  # a scheduled campaign's time came: ring now, not after the grace
-        publish_campaign(deps.store, campaign_id, send_chunk_task)
-    for chunk_id in deps.store.unknown_chunks():
-        reconcile_task.delay(chunk_id)
-    publish_due(deps.store, deps.settings, send_chunk_task)
+@app.task(name="smsdispatch.housekeeping")
+def housekeeping_task() -> None:
+    """Beat's housekeeping pass: release, reconcile, re-publish, expire (workers.operations.housekeeping)."""
+    housekeeping(worker_deps(), PUBLISHER)
 
 
 @app.task(name="smsdispatch.collect_optouts")
 def collect_optouts_task() -> None:
     collect_optouts(worker_deps())
+
+
+PUBLISHER = TaskPublisher(send_chunk_task, reconcile_task)

@@ -257,8 +257,20 @@ class Store:
         """One poll batch's answers, with ONE set-based UPDATE; returns how many rows were written."""
         return self._write(apply_updates, updates, now or utcnow(), sent=False)
 
-    def next_poll_time(self) -> datetime | None:
-        return self._read(polling.next_poll_time)
+    def next_poll_time(self, campaign_id: int | None = None) -> datetime | None:
+        """The earliest next delivery check (of one campaign, or of all), None when nothing awaits one."""
+        return self._read(polling.next_poll_time, campaign_id)
+
+    def record_poll_retries(
+        self,
+        recipient_ids: Sequence[int],
+        next_poll_at: datetime,
+        code: str | None,
+        now: datetime | None = None,
+    ) -> int:
+        """Ask these recipients again at `next_poll_at` without moving them up the polling ladder (a status
+        call that got no answer); returns how many still awaited a report."""
+        return self._write(polling.record_poll_retries, recipient_ids, next_poll_at, code, now or utcnow())
 
     # ---- suppression list and inbox cursors (suppressions.py) -----------------------------------------
     def suppress(self, phones: Iterable[str], reason: str) -> int:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import ARRAY, BigInteger, Connection, any_, bindparam, func, select, update
 
@@ -96,8 +97,30 @@ def campaign_accounts(conn: Connection, ids: set[int]) -> dict[int, tuple[str, s
     return {x.id: (x.provider, x.account) for x in rows}
 
 
-def next_poll_time(conn: Connection) -> datetime | None:
-    """When the earliest recipient awaiting a report is due a check; None when none awaits one."""
+def next_poll_time(conn: Connection, campaign_id: int | None = None) -> datetime | None:
+    """When the earliest recipient awaiting a report (of one campaign, or of all) is due a check; None
+    when none awaits one."""
+    r = recipients_t.c
+    q = select(func.min(r.next_poll_at)).where(r.state.in_(list(AWAITING_REPORT)))
+    if campaign_id is not None:
+        q = q.where(r.campaign_id == campaign_id)
+    return conn.execute(q).scalar_one()
+
+
+def record_poll_retries(
+    conn: Connection, recipient_ids: Sequence[int], next_poll_at: datetime, code: str | None, now: datetime
+) -> int:
+    """Recipients whose status call got no answer (a transient failure, "asked too early"): asked again
+    at `next_poll_at`, their state and poll count (their rung of the ladder) unchanged, the provider's
+    code kept when given. Only rows still awaiting a report; returns how many."""
+    if not recipient_ids:
+        return 0
+    r = recipients_t.c
+    values: dict[str, Any] = {"next_poll_at": next_poll_at, "updated_at": now}
+    if code is not None:
+        values["provider_status"] = code
     return conn.execute(
-        select(func.min(recipients_t.c.next_poll_at)).where(recipients_t.c.state.in_(list(AWAITING_REPORT)))
-    ).scalar_one()
+        update(recipients_t)
+        .where(r.id.in_(list(recipient_ids)), r.state.in_(list(AWAITING_REPORT)))
+        .values(**values)
+    ).rowcount

@@ -32,7 +32,19 @@ def campaign(conn: Connection, campaign_id: int) -> CampaignView | None:
             .group_by(recipients_t.c.state)
         ).all()
     )
-    return view(row, counts, chunk_counts(conn, campaign_id))
+    found = view(row, counts, chunk_counts(conn, campaign_id))
+    if counts.get(R.FAILED) or counts.get(R.BLACKLISTED):
+        # failed/blacklisted by a delivery report (recorded by a poll), not refused or failed before sending
+        found.reported_failed = conn.execute(
+            select(func.count())
+            .select_from(recipients_t)
+            .where(
+                recipients_t.c.campaign_id == campaign_id,
+                recipients_t.c.state.in_([R.FAILED, R.BLACKLISTED]),
+                recipients_t.c.polls > 0,
+            )
+        ).scalar_one()
+    return found
 
 
 def campaigns(conn: Connection) -> list[CampaignView]:

@@ -43,7 +43,11 @@ def status(campaign_id: CampaignId, as_json: AsJson = False) -> None:
     out.print(table)
     pct = 100 / progress.total if progress.total else 0.0
     out.print(f"sent:    {progress.sent} of {progress.total} ({progress.sent * pct:.1f}%)")
+    if progress.cancelled:
+        out.print(f"cancelled: {progress.cancelled} of {progress.total} (never sent)")
     out.print(f"final:   {progress.final} of {progress.total} ({progress.final * pct:.1f}%)")
+    if progress.awaiting:
+        out.print(f"reports: {progress.awaiting} awaiting a delivery report{progress.next_check_text}")
     if progress.rate is not None:
         out.print(
             f"rate:    {progress.rate:.2f} recipients/s over the last {RATE_WINDOW.total_seconds() / 60:g} minutes"
@@ -85,7 +89,8 @@ def watch(
             f"stopped watching; campaign {campaign_id} goes on. Follow it again: smsdispatch watch {campaign_id}"
         )
         raise typer.Exit(130) from None
-    out.print(f"campaign {campaign_id}: {p.state}; {p.sent} sent, {p.final} final of {p.total}")
+    cancelled = f", {p.cancelled} cancelled" if p.cancelled else ""
+    out.print(f"campaign {campaign_id}: {p.state}; {p.sent} sent{cancelled}, {p.final} final of {p.total}")
     followed_exit(campaign_id, p.state, p.reason)
 
 

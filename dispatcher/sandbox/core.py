@@ -14,6 +14,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from typing import Any
 
 # Share of numbers per final outcome, in percent, in this order.
@@ -62,6 +63,17 @@ class AcceptedMessage:
         return asdict(self)
 
 
+class FaultKind(StrEnum):
+    """How a scripted fault misbehaves (see `Fault`)."""
+
+    CODE = "code"
+    TRANSIENT = "transient"  # the twin's own transient code (what `fail_rate` draws)
+    HTTP = "http"
+    HANG = "hang"
+    ACCEPT_THEN_HTTP = "accept_then_http"
+    ACCEPT_THEN_HANG = "accept_then_hang"
+
+
 @dataclass
 class Fault:
     """A scripted misbehaviour for the next `times` calls of `op` at `provider`.
@@ -76,7 +88,7 @@ class Fault:
 
     provider: str
     op: str = "send"
-    kind: str = "code"
+    kind: str = FaultKind.CODE  # a FaultKind (a plain string from the HTTP control API compares equal)
     code: int | str | None = None
     status: int = 500
     seconds: float = 5.0
@@ -226,7 +238,7 @@ class SandboxState:
                         self.faults.remove(fault)
                     return fault
             if self.fail_rate and op == "send" and self._rng.random() < self.fail_rate:
-                return Fault(provider, op, kind="transient")
+                return Fault(provider, op, kind=FaultKind.TRANSIENT)
         return None
 
     def too_soon(self, provider: str, min_interval: float) -> bool:

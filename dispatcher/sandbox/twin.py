@@ -9,7 +9,7 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from dispatcher.sandbox.core import Fault, SandboxState
+from dispatcher.sandbox.core import Fault, FaultKind, SandboxState
 
 
 def json_response(obj: Any, status: int = 200) -> Response:
@@ -46,13 +46,13 @@ def before_accept(
     """Apply a fault that strikes before anything is accepted; None means go on normally."""
     if fault is None:
         return None
-    if fault.kind == "code":
+    if fault.kind == FaultKind.CODE:
         return render_code(fault.code if fault.code is not None else transient_code)
-    if fault.kind == "transient":
+    if fault.kind == FaultKind.TRANSIENT:
         return render_code(transient_code)
-    if fault.kind == "http":
+    if fault.kind == FaultKind.HTTP:
         return plain(fault.status)
-    if fault.kind == "hang":
+    if fault.kind == FaultKind.HANG:
         time.sleep(fault.seconds)
     return None
 
@@ -61,9 +61,9 @@ def after_accept(fault: Fault | None, response: Response) -> Response:
     """Apply a fault that strikes after the messages were accepted (an ambiguous send)."""
     if fault is None:
         return response
-    if fault.kind == "accept_then_http":
+    if fault.kind == FaultKind.ACCEPT_THEN_HTTP:
         return plain(fault.status)
-    if fault.kind == "accept_then_hang":
+    if fault.kind == FaultKind.ACCEPT_THEN_HANG:
         time.sleep(fault.seconds)
     return response
 

@@ -26,3 +26,9 @@ def retry_delay(
 def poll_delay(polls: int, intervals: Sequence[float]) -> float:
     """Seconds until the next status check after `polls` checks so far (the last interval repeats)."""
     return float(intervals[min(polls, len(intervals) - 1)])
+
+
+def status_retry_delay(failures: int, *, base: float, cap: float) -> float:
+    """Seconds before asking again after `failures` status calls in a row failed transiently (>= 1):
+    base, doubling per failure, at most cap (5, 10, 20, 40, 60, 60 ... with the defaults)."""
+    return float(min(cap, base * (2 ** max(failures - 1, 0))))

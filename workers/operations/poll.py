@@ -7,6 +7,11 @@ answers with one set-based UPDATE. Beat's poll task publishes one `poll_batch` t
 the embedded runner calls `poll_once`, which does the same in-process. Checks back off
 (settings.poll_intervals), respect the provider's call-level hints (`STATUS_HINTS`) and stop at a final
 state; a recipient with no final report after settings.poll_max_age becomes `expired`, with the reason.
+
+Only an answer moves a recipient up the ladder. A call that fails transiently (timeout, HTTP 5xx, a
+transient code) is tried again within seconds: settings.status_retry_base, doubling per failure in a
+row of that account in this process, capped at settings.status_retry_cap and the first interval; the
+recipient keeps its rung (`Store.record_poll_retries`). A "too early" code (a hint's wait) likewise.
 """
 
 from __future__ import annotations
@@ -20,8 +25,9 @@ from itertools import groupby
 from campaigns.states import RecipientState
 from campaigns.store import DuePoll, RecipientUpdate, utcnow
 from workers.deps import WorkerDeps
-from workers.errors import ConfigurationError, ProviderError
-from workers.operations.backoff import poll_delay
+from workers.errors import ConfigurationError, ProviderError, TransientError
+from workers.operations.backoff import poll_delay, status_retry_delay
+from workers.settings import DispatchSettings
 from workers.status import DeliveryStatus, StatusResult
 
 log = logging.getLogger("workers.poll")
@@ -135,28 +141,113 @@ def plan_polls(
     return batches_of(due, status_batch_sizes(deps, {d.provider for d in due}))
 
 
-def ask(deps: WorkerDeps, batch: Sequence[DuePoll], now: datetime) -> list[RecipientUpdate]:
-    """One status call for one batch (no DB transaction open) -> each recipient's update."""
+@dataclass(frozen=True)
+class Answers:
+    """One status call's result for its batch: what to record as an answer (one rung up the ladder, or
+    final), and who gets no answer this time (asked again at `retry_at`, same rung, `code` kept)."""
+
+    updates: list[RecipientUpdate]
+    retry: list[int]
+    retry_at: datetime | None = None
+    code: str | None = None
+
+
+def answered(provider: str, result: StatusResult | None, failed_transiently: bool) -> bool:
+    """Whether a status call said something about this recipient: pure.
+
+    Not when the call failed transiently (a timeout, HTTP 5xx, a transient code) and gave nothing for
+    it, nor when the provider's code only says "too early" (a `STATUS_HINTS` wait). Anything else,
+    including "no news yet", is an answer and moves the recipient one rung up the ladder.
+    """
+    hint = STATUS_HINTS.get((provider, (result.raw_code if result else None) or ""))
+    if hint is not None:
+        return hint.final is not None or hint.wait <= 0
+    unanswered = result is None or result.status is DeliveryStatus.UNKNOWN
+    return not (failed_transiently and unanswered)
+
+
+def unanswered_update(
+    due: DuePoll, code: str | None, now: datetime, max_age: float
+) -> RecipientUpdate | None:
+    """A recipient without an answer this time: expired when past `max_age` (with the reason), else None
+    (asked again soon, at the same rung): pure."""
+    age = (now - due.sent_at).total_seconds() if due.sent_at else 0.0
+    if age < max_age:
+        return None
+    reason = f"no final delivery report within {max_age / 3600:g} h"
+    return RecipientUpdate(due.recipient_id, RecipientState.EXPIRED, None, code, reason)
+
+
+def retry_in(
+    provider: str, code: str | None, failures: int, settings: DispatchSettings, retry_after: float | None
+) -> float:
+    """Seconds until an unanswered recipient is asked again: pure.
+
+    After `failures` transient failures in a row (0: the code only said "too early"): settings'
+    status retry backoff, never later than the first poll interval; at least the provider's
+    retry_after and its code's hint wait.
+    """
+    hint = STATUS_HINTS.get((provider, code or ""))
+    delay = 0.0
+    if failures > 0:
+        cap = min(settings.status_retry_cap, settings.poll_intervals[0])
+        delay = status_retry_delay(failures, base=settings.status_retry_base, cap=cap)
+    return max(delay, retry_after or 0.0, hint.wait if hint else 0.0)
+
+
+def ask(deps: WorkerDeps, batch: Sequence[DuePoll], now: datetime) -> Answers:
+    """One status call for one batch (no DB transaction open) -> the answers and who to ask again soon."""
     settings = deps.settings
-    provider = batch[0].provider
+    provider, account = batch[0].provider, batch[0].account
     retry_after: float | None = None
     results: dict[str, StatusResult] = {}
+    failed_transiently = False
     try:
         client = deps.providers.get(provider)
         results = {r.message_id: r for r in client.status([d.message_id for d in batch])}
     except (ProviderError, ConfigurationError) as exc:
         # A failed status call changes nothing but the time of the next look (and keeps its code).
         log.warning("status check at %s failed: %s", provider, exc)
+        failed_transiently = isinstance(exc, TransientError)
         retry_after = getattr(exc, "retry_after", None)
         code = getattr(exc, "code", None)
         if code is not None:
             results = {d.message_id: StatusResult(d.message_id, DeliveryStatus.UNKNOWN, code) for d in batch}
-    return [
-        status_update(
-            d, results.get(d.message_id), now, settings.poll_intervals, settings.poll_max_age, retry_after
-        )
-        for d in batch
-    ]
+    streak = f"{provider}:{account}"
+    failures = deps.status_failures.failed(streak) if failed_transiently else 0
+    if not failed_transiently:
+        deps.status_failures.succeeded(streak)
+    updates: list[RecipientUpdate] = []
+    retry: list[int] = []
+    codes: set[str | None] = set()
+    for d in batch:
+        result = results.get(d.message_id)
+        if answered(provider, result, failed_transiently):
+            updates.append(
+                status_update(d, result, now, settings.poll_intervals, settings.poll_max_age, retry_after)
+            )
+            continue
+        code = result.raw_code if result else None
+        expired = unanswered_update(d, code, now, settings.poll_max_age)
+        if expired is not None:
+            updates.append(expired)
+        else:
+            retry.append(d.recipient_id)
+            codes.add(code)
+    if not retry:
+        return Answers(updates, [])
+    delay = max(retry_in(provider, c, failures, settings, retry_after) for c in codes)
+    return Answers(
+        updates, retry, now + timedelta(seconds=delay), next(iter(codes)) if len(codes) == 1 else None
+    )
+
+
+def record(deps: WorkerDeps, answers: Answers, now: datetime | None = None) -> int:
+    """Record one batch's answers (one set-based UPDATE) and its retries (one UPDATE); rows written."""
+    written = deps.store.record_statuses(answers.updates, now)
+    if answers.retry and answers.retry_at is not None:
+        written += deps.store.record_poll_retries(answers.retry, answers.retry_at, answers.code, now)
+    return written
 
 
 def poll_batch(recipient_ids: Sequence[int], deps: WorkerDeps, now: datetime | None = None) -> int:
@@ -166,8 +257,7 @@ def poll_batch(recipient_ids: Sequence[int], deps: WorkerDeps, now: datetime | N
         return 0  # already final (a duplicate task message), nothing to ask
     asked = 0
     for group in batches_of(batch, status_batch_sizes(deps, {d.provider for d in batch})):
-        updates = ask(deps, group, now or utcnow())
-        deps.store.record_statuses(updates, now)
+        record(deps, ask(deps, group, now or utcnow()), now)
         asked += len(group)
     return asked
 
@@ -176,7 +266,6 @@ def poll_once(deps: WorkerDeps, *, limit: int = 5000, now: datetime | None = Non
     """Embedded mode: claim what is due and poll every batch in this process; returns how many were asked."""
     asked = 0
     for batch in plan_polls(deps, limit=limit, now=now):
-        updates = ask(deps, batch, now or utcnow())
-        deps.store.record_statuses(updates, now)
+        record(deps, ask(deps, batch, now or utcnow()), now)
         asked += len(batch)
     return asked

@@ -12,8 +12,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 
-from campaigns.states import RecipientState
+from campaigns.states import OnUnknown, RecipientState
 from campaigns.store import ClaimedChunk, RecipientUpdate, utcnow
 from workers.deps import WorkerDeps
 from workers.errors import ConfigurationError, ProviderError
@@ -24,9 +25,19 @@ from workers.status import SendOutcome
 log = logging.getLogger("workers.reconcile")
 
 
+class ReconcileKind(StrEnum):
+    """What one reconciliation of an `unknown` chunk concluded."""
+
+    FOUND = "found"  # the provider has them: recorded as sent (the rest, known not sent, queued again)
+    REQUEUED = "requeued"  # known not sent (or resent by policy): queued again
+    HELD = "held"  # the policy `hold`: recipients marked `unknown` with the reason
+    WAITING = "waiting"  # the provider cannot tell yet: asked again later
+    NOTHING = "nothing"  # nothing left to decide (no pending recipient, or no longer unknown)
+
+
 @dataclass(frozen=True)
 class Reconciled:
-    kind: str  # found | requeued | held | waiting | nothing
+    kind: ReconcileKind
     chunk_id: int
     found: int = 0
     detail: str = ""
@@ -35,24 +46,28 @@ class Reconciled:
 def apply_policy(deps: WorkerDeps, chunk: ClaimedChunk, reason: str) -> Reconciled:
     """The campaign's `--on-unknown` policy, for the chunk as reconciliation loaded it (the store acts
     only if it is still that `unknown` chunk: a duplicate reconcile message changes nothing)."""
-    if chunk.on_unknown == "resend":
+    if chunk.on_unknown == OnUnknown.RESEND:
         if not deps.store.resend_unknown(chunk, f"resent by policy: {reason}"):
-            return Reconciled("nothing", chunk.chunk_id, detail="no longer unknown")
-        return Reconciled("requeued", chunk.chunk_id, detail=reason)
+            return Reconciled(ReconcileKind.NOTHING, chunk.chunk_id, detail="no longer unknown")
+        return Reconciled(ReconcileKind.REQUEUED, chunk.chunk_id, detail=reason)
     held = deps.store.hold_unknown(chunk, reason)
-    return Reconciled("held", chunk.chunk_id, detail=f"{held} recipients held as unknown: {reason}")
+    return Reconciled(
+        ReconcileKind.HELD, chunk.chunk_id, detail=f"{held} recipients held as unknown: {reason}"
+    )
 
 
 def reconcile_chunk(chunk_id: int, deps: WorkerDeps, now: datetime | None = None) -> Reconciled:
+    """Ask the provider about an `unknown` chunk's pending recipients and record what it says (the
+    module docstring); returns the verdict. A failed call is logged and decides nothing (`waiting`)."""
     now = now or utcnow()
     chunk = deps.store.load_chunk(chunk_id)
     if not chunk.messages:
         deps.store.record_reconciled(chunk, [], requeue=False, now=now)
-        return Reconciled("nothing", chunk_id)
+        return Reconciled(ReconcileKind.NOTHING, chunk_id)
     try:
         client = deps.providers.get(chunk.provider)
     except ConfigurationError as exc:
-        return Reconciled("waiting", chunk_id, detail=str(exc))
+        return Reconciled(ReconcileKind.WAITING, chunk_id, detail=str(exc))
     if client.capabilities.reconcile == "none":
         return apply_policy(
             deps,
@@ -83,7 +98,7 @@ def reconcile_chunk(chunk_id: int, deps: WorkerDeps, now: datetime | None = None
             undecided += 1
     if undecided == 0:
         deps.store.record_reconciled(chunk, updates, requeue=True, now=now)
-        return Reconciled("found" if updates else "requeued", chunk_id, len(updates))
+        return Reconciled(ReconcileKind.FOUND if updates else ReconcileKind.REQUEUED, chunk_id, len(updates))
     deps.store.record_reconciled(chunk, updates, requeue=False, now=now)
     age = (now - chunk.sending_since).total_seconds() if chunk.sending_since else 0.0
     if age >= deps.settings.reconcile_max_age:
@@ -92,4 +107,4 @@ def reconcile_chunk(chunk_id: int, deps: WorkerDeps, now: datetime | None = None
             chunk,
             f"{chunk.provider} could not say within {deps.settings.reconcile_max_age:g} s whether it was sent",
         )
-    return Reconciled("waiting", chunk_id, len(updates), detail=f"{undecided} still undecided")
+    return Reconciled(ReconcileKind.WAITING, chunk_id, len(updates), detail=f"{undecided} still undecided")

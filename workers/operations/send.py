@@ -11,7 +11,9 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 
+from campaigns.records import RetryVerdict
 from campaigns.states import RecipientState
 from campaigns.store import ClaimedChunk, RecipientUpdate, utcnow
 from campaigns.windows import parse_window
@@ -30,11 +32,26 @@ from workers.status import DeliveryStatus, Message, SendBatch, SendOutcome, Send
 log = logging.getLogger("workers.send")
 
 
+class OutcomeKind(StrEnum):
+    """What one send_chunk call did with its chunk."""
+
+    SKIPPED = "skipped"  # not claimable (a duplicate or stale message): nothing done
+    HELD = "held"  # outside the send window: nothing claimed, look again when it opens
+    ACCEPTED = "accepted"  # the reply is recorded (every recipient has its verdict)
+    REQUEUED = "requeued"  # part of the chunk did not go out: queued again for it
+    RETRY = "retry"  # transient failure: backs off
+    UNKNOWN = "unknown"  # ambiguous send: to be reconciled
+    FAILED = "failed"  # the request is wrong, or the attempts are used up
+    PAUSED = "paused"  # an account or configuration error paused the campaign
+    THROTTLED = "throttled"  # the rate limit says later (maybe with its slot booked)
+    SPLIT = "split"  # a number was refused in a multi-number call: halved and queued again
+
+
 @dataclass(frozen=True)
 class Outcome:
     """What became of one send_chunk call; `requeue_in` asks the caller to try again that much later."""
 
-    kind: str  # skipped | held | accepted | requeued | retry | unknown | failed | paused | throttled | split
+    kind: OutcomeKind
     chunk_id: int
     attempt: int | None = None
     requeue_in: float | None = None
@@ -125,11 +142,11 @@ def send_chunk(
     store, settings = deps.store, deps.settings
     peek = store.chunk_cost(chunk_id, attempt)
     if peek is None:
-        return Outcome("skipped", chunk_id, detail="no such chunk")
+        return Outcome(OutcomeKind.SKIPPED, chunk_id, detail="no such chunk")
     provider, parts, window, claimable = peek
     if not claimable:  # a duplicate or stale message: drop it before it spends rate-limit budget
         return Outcome(
-            "skipped",
+            OutcomeKind.SKIPPED,
             chunk_id,
             attempt,
             detail="claimed elsewhere, already sent, not due, or campaign not running",
@@ -138,7 +155,7 @@ def send_chunk(
         wait_for_window = parse_window(window).seconds_until_open(utcnow())
         if wait_for_window > 0:  # outside the send window: nothing claimed, look again when it opens
             return Outcome(
-                "held",
+                OutcomeKind.HELD,
                 chunk_id,
                 attempt,
                 requeue_in=wait_for_window,
@@ -149,60 +166,66 @@ def send_chunk(
     except ConfigurationError as exc:
         # Cannot even build the client: pause rather than fail, the user can fix the setting and resume.
         store.pause_campaign_of_chunk(chunk_id, str(exc))
-        return Outcome("paused", chunk_id, detail=str(exc))
+        return Outcome(OutcomeKind.PAUSED, chunk_id, detail=str(exc))
     if not reserved:
         wait = deps.limiter.acquire(
             client.settings.account_key, max(parts, 1), client.settings.rate, reserve_within=reserve_within
         )
         if wait > 0:
-            return Outcome("throttled", chunk_id, attempt, requeue_in=wait, reserved=wait <= reserve_within)
+            return Outcome(
+                OutcomeKind.THROTTLED, chunk_id, attempt, requeue_in=wait, reserved=wait <= reserve_within
+            )
 
     chunk = store.claim_chunk(
         chunk_id, attempt, lease_for(deps, (client.settings.connect_timeout, client.settings.read_timeout))
     )
     if chunk is None:
         return Outcome(
-            "skipped",
+            OutcomeKind.SKIPPED,
             chunk_id,
             attempt,
             detail="claimed elsewhere, already sent, not due, or campaign not running",
         )
     if not chunk.messages:
         store.record_send(chunk, [], requeue=False)
-        return Outcome("accepted", chunk_id, chunk.attempt, detail="nothing left to send")
+        return Outcome(OutcomeKind.ACCEPTED, chunk_id, chunk.attempt, detail="nothing left to send")
 
     try:
         results = client.send(batch_for(chunk))
     except RecipientRefusedError as exc:
         new = store.split_chunk(chunk, str(exc))
         return Outcome(
-            "split", chunk_id, chunk.attempt, requeue_in=0.0, detail=f"split off chunk {new}: {exc}"
+            OutcomeKind.SPLIT, chunk_id, chunk.attempt, requeue_in=0.0, detail=f"split off chunk {new}: {exc}"
         )
     except TransientError as exc:
         delay = retry_delay(
             chunk.attempt, base=settings.backoff_base, cap=settings.backoff_cap, retry_after=exc.retry_after
         )
         verdict = store.chunk_retry(chunk, str(exc), delay, settings.max_attempts)
-        if verdict == "failed":
-            return Outcome("failed", chunk_id, chunk.attempt, detail=str(exc))
-        return Outcome("retry", chunk_id, chunk.attempt, requeue_in=delay, detail=str(exc))
+        if verdict == RetryVerdict.FAILED:
+            return Outcome(OutcomeKind.FAILED, chunk_id, chunk.attempt, detail=str(exc))
+        return Outcome(OutcomeKind.RETRY, chunk_id, chunk.attempt, requeue_in=delay, detail=str(exc))
     except AmbiguousSendError as exc:
         store.chunk_unknown(chunk, str(exc))
         log.warning("chunk %s: ambiguous send, to be reconciled: %s", chunk_id, exc)
-        return Outcome("unknown", chunk_id, chunk.attempt, detail=str(exc))
+        return Outcome(OutcomeKind.UNKNOWN, chunk_id, chunk.attempt, detail=str(exc))
     except AccountError as exc:
         store.pause_for_account(chunk, str(exc))
         log.error("chunk %s: account-level error, campaign paused: %s", chunk_id, exc)
-        return Outcome("paused", chunk_id, chunk.attempt, detail=str(exc))
+        return Outcome(OutcomeKind.PAUSED, chunk_id, chunk.attempt, detail=str(exc))
     except RequestError as exc:
         store.chunk_failed(chunk, str(exc))
-        return Outcome("failed", chunk_id, chunk.attempt, detail=str(exc))
+        return Outcome(OutcomeKind.FAILED, chunk_id, chunk.attempt, detail=str(exc))
 
     now = utcnow()
     updates, not_sent = updates_from_results(chunk, results, now, poll_delay(0, settings.poll_intervals))
     store.record_send(chunk, updates, requeue=not_sent, now=now)
     if not_sent:
         return Outcome(
-            "requeued", chunk_id, chunk.attempt, requeue_in=0.0, detail="part of the chunk did not go out"
+            OutcomeKind.REQUEUED,
+            chunk_id,
+            chunk.attempt,
+            requeue_in=0.0,
+            detail="part of the chunk did not go out",
         )
-    return Outcome("accepted", chunk_id, chunk.attempt)
+    return Outcome(OutcomeKind.ACCEPTED, chunk_id, chunk.attempt)
