@@ -91,6 +91,7 @@ class ProviderClient(HttpTransport):
     default_batch: ClassVar[int | None] = None
     call_codes: ClassVar[ErrorTable] = {}  # call-level code -> error class; None = success
     refused_status: ClassVar[Mapping[Any, DeliveryStatus]] = {}  # refusal code -> state (default FAILED)
+    retry_codes: ClassVar[Mapping[Any, float]] = {}  # transient code -> seconds to wait before retrying
 
     def __init__(self, settings: ProviderSettings, session: requests.Session | None = None) -> None:
         self.settings = settings
@@ -163,33 +164,36 @@ class ProviderClient(HttpTransport):
             return [self.refusal(messages[0], exc)]
         return self.parse_send(envelope.payload, messages, reply)
 
-    def send_in_turn(self, calls: Sequence[tuple[Request, Sequence[Message]]]) -> list[SendResult]:
-        """Several send calls for one batch, in order. A failing first call raises; after one was
-        accepted, a failing call's messages are UNKNOWN if its error is ambiguous, else NOT_SENT, and
-        the calls not made are NOT_SENT (the send operation queues those again)."""
+    def send_in_turn(
+        self, messages: Sequence[Message], calls: Sequence[tuple[Request, Sequence[Message]]]
+    ) -> list[SendResult]:
+        """Several send calls for one batch, in order; one result per message of `messages`, in their
+        order. A failing first call raises; after one was accepted, a failing call's messages are
+        UNKNOWN if its error is ambiguous, else NOT_SENT, and the calls not made are NOT_SENT (the send
+        operation queues those again)."""
         results: dict[int, SendResult] = {}
         failure: ProviderError | None = None
-        for request, messages in calls:
+        for request, group in calls:
             if failure is not None:
                 why = f"not attempted after: {failure.describe()}"
                 results.update(
                     (m.recipient_id, SendResult(m.recipient_id, SendOutcome.NOT_SENT, error=why))
-                    for m in messages
+                    for m in group
                 )
                 continue
             try:
-                results.update((r.recipient_id, r) for r in self.send_call(request, messages))
+                results.update((r.recipient_id, r) for r in self.send_call(request, group))
             except ProviderError as exc:
                 if not results:
                     raise
                 log.warning("%s: send stopped after %d messages: %s", self.name, len(results), exc)
                 failure = exc
                 outcome = SendOutcome.UNKNOWN if isinstance(exc, AmbiguousSendError) else SendOutcome.NOT_SENT
-                for m in messages:
+                for m in group:
                     results[m.recipient_id] = SendResult(
                         m.recipient_id, outcome, None, exc.code, error=exc.describe()
                     )
-        return [results[m.recipient_id] for _, messages in calls for m in messages]
+        return [results[m.recipient_id] for m in messages]
 
     def refusal(self, message: Message, exc: RecipientRefusedError) -> SendResult:
         state = next((s for k, s in self.refused_status.items() if str(k) == exc.code), DeliveryStatus.FAILED)
@@ -201,19 +205,21 @@ class ProviderClient(HttpTransport):
         raise NotImplementedError
 
     @classmethod
-    def code_known(cls, code: Any) -> bool:
+    def code_known(cls, code: Any, table: ErrorTable | None = None) -> bool:
         try:
-            return code in cls.call_codes
+            return code in (cls.call_codes if table is None else table)
         except TypeError:  # an unhashable code
             return False
 
     @classmethod
-    def call_class(cls, code: Any, *, sending: bool) -> type[ProviderError] | None:
-        """The error a call-level code means (None: success). Unknown codes may have gone out on a send,
-        so they are ambiguous there; off a send, ambiguous is transient."""
-        if not cls.code_known(code):
+    def call_class(
+        cls, code: Any, *, sending: bool, table: ErrorTable | None = None
+    ) -> type[ProviderError] | None:
+        """The error a call-level code means by `table` (default `call_codes`; None: success). Unknown
+        codes may have gone out on a send, so they are ambiguous there; off a send, ambiguous is transient."""
+        if not cls.code_known(code, table):
             return AmbiguousSendError if sending else TransientError
-        found = cls.call_codes[code]
+        found = (cls.call_codes if table is None else table)[code]
         return TransientError if found is AmbiguousSendError and not sending else found
 
     def describe(self, envelope: Envelope, what: str) -> str:
@@ -221,14 +227,22 @@ class ProviderClient(HttpTransport):
         return f"{what}: {envelope.message or 'no message'}"
 
     def retry_after(self, envelope: Envelope) -> float | None:
-        """Hook: seconds to wait before retrying a transient code (None: the caller's backoff)."""
-        return None
+        """Hook: seconds to wait before retrying a transient code (default `retry_codes`; None: the
+        caller's backoff)."""
+        return self.retry_codes.get(envelope.code) if isinstance(envelope.code, int | str) else None
 
     def read_reply(
-        self, reply: Reply, *, sending: bool, what: str = "", keep: Sequence[Any] = ()
+        self,
+        reply: Reply,
+        *,
+        sending: bool,
+        what: str = "",
+        keep: Sequence[Any] = (),
+        table: ErrorTable | None = None,
     ) -> Envelope:
-        """The envelope when its code means success (or is in `keep`, the caller's to handle); otherwise
-        raises the error the code (or, without an envelope, the HTTP status) means."""
+        """The envelope when its code means success by `table` (default `call_codes`) or is in `keep` (the
+        caller's to handle); otherwise raises the error the code (or, without an envelope, the HTTP
+        status) means."""
         envelope = self.envelope(reply)
         if envelope is None:
             if reply.status < 400:  # a reply we cannot read may still mean the send went out
@@ -238,14 +252,22 @@ class ProviderClient(HttpTransport):
             raise self.http_error(reply, sending=sending, what=what)
         if envelope.code in keep:
             return envelope
-        found = self.call_class(envelope.code, sending=sending)
+        found = self.call_class(envelope.code, sending=sending, table=table)
         if found is None:
             return envelope
-        if not self.code_known(envelope.code):
+        if not self.code_known(envelope.code, table):
             log.warning("%s: unknown code %r on %s (HTTP %s)", self.name, envelope.code, what, reply.status)
         wait = self.retry_after(envelope) if issubclass(found, TransientError) else None
         kw: dict[str, Any] = {} if wait is None else {"retry_after": wait}
         raise self.error(found, self.describe(envelope, what), code=envelope.code, reply=reply, **kw)
+
+    def read(
+        self, request: Request, *, keep: Sequence[Any] = (), table: ErrorTable | None = None
+    ) -> Envelope:
+        """A read-only call (never a send) and its success envelope (see `read_reply`)."""
+        return self.read_reply(
+            self.request(request), sending=False, what=request.path, keep=keep, table=table
+        )
 
     def unwrap(self, reply: Reply, *, sending: bool, what: str = "") -> Any:
         """The payload of a success envelope (see `read_reply`)."""

@@ -236,7 +236,7 @@ class GhasedakClient(ProviderClient):
         if batch.single_text or (self.bulk_mode == "bulk" and sender):
             return self.send_call(self.build_send(batch), batch.messages)
         simple = [(Request("sms/send/simple", build_pair_form((m,), sender)), (m,)) for m in batch.messages]
-        return self.send_in_turn(simple)
+        return self.send_in_turn(batch.messages, simple)
 
     def build_send(self, batch: SendBatch) -> Request:
         sender = batch.sender or self.settings.sender
@@ -296,4 +296,4 @@ class GhasedakClient(ProviderClient):
         return parse_inbox_items(self.unwrap(reply, sending=False, what=INBOX_PATH)), inbox_total(reply.body)
 
     def _post(self, path: str, form: Mapping[str, str]) -> Any:
-        return self.unwrap(self.request(Request(path, form)), sending=False, what=path)
+        return self.read(Request(path, form)).payload

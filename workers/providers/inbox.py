@@ -11,7 +11,11 @@ import json
 import logging
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
+from workers.providers.transport import inbound_messages
+from workers.providers.values import field, to_int
+from workers.providers.values import rows as dict_rows
 from workers.status import InboundMessage
 
 log = logging.getLogger("workers.providers")
@@ -70,3 +74,54 @@ def read_window(
         log.warning("%s: over %d replies in one inbox window; cursor kept", provider, max_pages * page_size)
         return out, cursor or ""
     return out, format_inbox_cursor(now, ids)
+
+
+def inbound_rows(provider: str, rows: Any, keys: tuple[str, str, str, str]) -> list[InboundMessage]:
+    """Inbox rows (dicts) -> InboundMessage; `keys` name the id, sender, text and received-at fields,
+    read case-insensitively. A missing id is ""; a missing time is None (kept as the provider wrote it)."""
+    out = []
+    for row in dict_rows(rows):
+        mid, sender, text, at = (field(row, k) for k in keys)
+        out.append(
+            (
+                "" if mid is None else str(mid),
+                str(sender or ""),
+                str(text or ""),
+                None if at is None else str(at),
+            )
+        )
+    return inbound_messages(provider, out)
+
+
+def newer_than(messages: Sequence[InboundMessage], last: int) -> list[InboundMessage]:
+    """Messages above the cursor; one without a numeric id cannot be placed, so it is kept (re-adding is harmless)."""
+    return [m for m in messages if (to_int(m.message_id) or 0) > last or to_int(m.message_id) is None]
+
+
+def read_newer(
+    cursor: str | None,
+    read_page: Callable[[int], tuple[list[InboundMessage], int]],
+    *,
+    page_size: int,
+    max_pages: int,
+    newest_first: bool,
+    provider: str,
+) -> tuple[list[InboundMessage], str]:
+    """For providers whose message ids grow with arrival: the cursor is the highest id handled, and a
+    pass keeps only messages above it. `read_page(page from 0)` -> (messages, rows on that page). With
+    `newest_first` a pass stops at the first page that reaches a message already handled. With more
+    than `max_pages` pages the cursor is kept, so nothing past them is skipped."""
+    last = to_int(cursor) or 0
+    out: list[InboundMessage] = []
+    top = last
+    for page in range(max_pages):
+        messages, count = read_page(page)
+        fresh = newer_than(messages, last)
+        out += fresh
+        top = max([top, *(to_int(m.message_id) or 0 for m in fresh)])
+        if count < page_size or (newest_first and len(fresh) < len(messages)):
+            break
+    else:
+        log.warning("%s: inbox longer than %d rows; cursor kept", provider, max_pages * page_size)
+        return out, str(last) if last else (cursor or "")
+    return out, str(top) if top else (cursor or "")
