@@ -131,6 +131,15 @@ class ProviderClient(HttpTransport):
             raise ConfigurationError(f"{self.settings.env_name(key)}={text!r}: give a number like {default}")
         return value
 
+    def choice_option(self, key: str, choices: Sequence[str]) -> str:
+        """An option that must be one of `choices` (the first is the default); ConfigurationError otherwise."""
+        value = self.settings.option(key, choices[0]).strip().lower()
+        if value not in choices:
+            raise ConfigurationError(
+                f"{self.settings.env_name(key)}={value!r}: choose {' or '.join(choices)}"
+            )
+        return value
+
     # ---- the send algorithm ----------------------------------------------------------------------
     def send(self, batch: SendBatch) -> list[SendResult]:
         """One `SendResult` per message, in order. Raises `RequestError` for a batch outside 1..BATCH,

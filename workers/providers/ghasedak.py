@@ -219,9 +219,7 @@ class GhasedakClient(ProviderClient):
 
     def __init__(self, settings: ProviderSettings, session: requests.Session | None = None) -> None:
         super().__init__(settings, session)
-        self.bulk_mode = settings.option("bulk_mode", "bulk").lower()
-        if self.bulk_mode not in BULK_MODES:
-            raise ConfigurationError(f"{settings.env_name('bulk_mode')}: choose bulk or simple")
+        self.bulk_mode = self.choice_option("bulk_mode", BULK_MODES)
         self.reconcile_grace = self.number_option("reconcile_grace", "60")
         isread = [x.strip() for x in settings.option("inbox_isread", "0,1").split(",") if x.strip()]
         if not isread or any(x not in ("0", "1") for x in isread):

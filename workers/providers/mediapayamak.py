@@ -4,9 +4,8 @@ Wire protocol: shared/providers.md, "Decisions" (Media Payamak) and §3B; seed 0
 POST JSON to `{base}/{Method}`; auth is the `X-API-Key` header when an API key is set, else `userName`
 and `password` in the body (seed 002's form). Envelope `{"success","errorMessage","result":{"resultCode",...}}`.
 
-Settings (SMSDISPATCH_MEDIAPAYAMAK_*): APIKEY, or USERNAME and PASSWORD; URL, SENDER, BATCH (max 100: seed 002
-says 100 per call, the REST SDK comment says 1000; the Decisions cap at 100), and options for facts the docs
-leave open:
+Settings (SMSDISPATCH_MEDIAPAYAMAK_*): APIKEY, or USERNAME and PASSWORD; URL, SENDER, BATCH (max 100, the
+Decisions' cap: seed 002 says 100, the SDK 1000), and options for facts the docs leave open:
   DATE_FORMAT      strftime format of `GetMessagesByDateRange` fromDate/toDate, Tehran time (UTC+03:30); default
                    ISO-8601 "%Y-%m-%dT%H:%M:%S" (no source shows the format the server expects).
   RECONCILE_GRACE  seconds after `since` before a message missing from the sent box is NOT_SENT (default 60).
@@ -14,15 +13,11 @@ leave open:
                    index, from 1 (page 2 of 100 starts at 101); the official SDK names it pageIndex.
   INBOX_ORDER      "any" (default) or "newest": how `GetMessages` lists the inbox, which no source says. "any"
                    reads every page each pass; "newest" stops at the first page reaching a message already read.
-Inbox (opt-out replies): `GetMessages {messageType: 1, fromNumbers: our line, index, count <= 1000}` (seed 002),
-paged like the other calls (INDEX); rows are the SDK's MessageInfo (messageId, sender, content, actionDateTime).
-The cursor is the highest `messageId` handled (workers/providers/inbox.py `read_newer`), which assumes ids grow
-with arrival (no source says so). `GetMessages` is not filtered by read state.
-Numbers go out as 09XXXXXXXXX (the official SDK's samples); a recipient's id is "{batchSmsId}:{number}".
-Personalised batches are sent as one `SendBatchSms` per distinct text, in order (see `send`).
-Reconciliation reads the sent box (`GetMessagesByDateRange`, messageType 2) and matches number and text;
-the row field names (receiver, content, messageId) are the official SDK's MessageInfo, and `batchSmsId`
-in a row is an assumption: without it the id is the row's messageId, which `status` cannot poll.
+Inbox: `GetMessages {messageType: 1, fromNumbers: our line, index, count <= 1000}` (seed 002; rows MessageInfo:
+messageId, sender, content, actionDateTime), cursor = highest messageId handled (assumes ids grow; undocumented).
+Numbers go out as 09XXXXXXXXX (SDK samples); a recipient's id is "{batchSmsId}:{number}"; one `SendBatchSms`
+per distinct text. Reconciliation matches number and text in the sent box (`GetMessagesByDateRange`, type 2;
+MessageInfo rows); `batchSmsId` in a row is an assumption: without it the id is the row's messageId.
 """
 
 from __future__ import annotations
@@ -43,9 +38,9 @@ from workers.errors import (
     TransientError,
 )
 from workers.providers import phones
-from workers.providers.base import Capabilities, Envelope, ProviderClient, Reply, Request
+from workers.providers.base import Capabilities, Envelope, ErrorTable, ProviderClient, Reply, Request
 from workers.providers.inbox import inbound_rows, newer_than, read_newer  # noqa: F401 (newer_than)
-from workers.providers.sentbox import SentRow, match_sent_box
+from workers.providers.sentbox import SentRow, loose_text, match_sent_box
 from workers.providers.values import lookup, settled, to_int
 from workers.status import (
     Balance,
@@ -60,7 +55,6 @@ from workers.status import (
 
 log = logging.getLogger("workers.providers.mediapayamak")
 
-ErrorTable = dict[int, type[ProviderError] | None]
 Keep = Collection[int]
 
 # fmt: off
@@ -96,12 +90,11 @@ DELIVERY: dict[int, DeliveryStatus] = {
     13: DeliveryStatus.PENDING,  # in queue
 }
 # fmt: on
-
 TEHRAN = timezone(timedelta(hours=3, minutes=30), "Asia/Tehran")  # fixed: Iran dropped DST in 2022
 DEFAULT_DATE_FORMAT = "%Y-%m-%dT%H:%M:%S"
 CLOCK_SLACK = timedelta(seconds=60)  # widen the sent-box window for clock skew between us and the provider
 PAGE_STATUS, PAGE_MESSAGES, MAX_PAGES = 100, 1000, 100
-ARABIC_TO_PERSIAN = str.maketrans({"\u064a": "\u06cc", "\u0643": "\u06a9"})  # ي -> ی, ك -> ک
+INDEX, ORDER = ("row", "page"), ("any", "newest")  # INDEX and INBOX_ORDER options, default first
 
 
 provider_number = phones.national  # the national form the official SDK's samples use
@@ -109,8 +102,7 @@ number_key = phones.key  # the last ten digits, so 0912..., 98912... and +98912.
 
 
 def parse_envelope(body: Any) -> tuple[int | None, dict[str, Any]] | None:
-    """(resultCode, result) of a provider envelope; None when the body is not one. A code that is not
-    a number comes back as None inside the tuple: an unrecognised code."""
+    """(resultCode, result) of an envelope, the code None when not a number; None when the body is not one."""
     result = body.get("result") if isinstance(body, dict) else None
     if not isinstance(result, dict) or "resultCode" not in result:
         return None
@@ -144,28 +136,22 @@ def parse_delivery(result: dict[str, Any]) -> dict[str, Any]:
 
 def delivery_status(message_id: str, raw: Any) -> StatusResult:
     """Unified state of one number's code; an unknown code is UNKNOWN, kept raw and logged."""
-    return StatusResult(
-        message_id, lookup(DELIVERY, raw, f"mediapayamak deliveryStatus for {message_id}"), str(raw)
-    )
+    state = lookup(DELIVERY, raw, f"mediapayamak deliveryStatus for {message_id}")
+    return StatusResult(message_id, state, str(raw))
 
 
-def comparable(text: Any) -> str:
-    """Text as the panel may store it: Arabic yeh/kaf as Persian, runs of whitespace as one space.
-    A false "not sent" means a duplicate SMS, so compare loosely on what a panel may rewrite."""
-    return " ".join(str(text).translate(ARABIC_TO_PERSIAN).split())
+comparable = loose_text
 
 
 def parse_sent_box(sent: list[dict[str, Any]], batch: SendBatch, grace_over: bool) -> list[SendResult]:
     """Sent-box rows (MessageInfo: receiver, content) -> one result per message (workers/providers/sentbox.py);
     the id is built from the row's batchSmsId, else it is the row's messageId."""
-    rows = [sent_row(r) for r in sent if isinstance(r, dict)]
+    rows = []
+    for r in (r for r in sent if isinstance(r, dict)):
+        receiver, bid, own = str(r.get("receiver", "")), r.get("batchSmsId"), r.get("messageId")
+        mid = f"{bid}:0{number_key(receiver)}" if bid else (str(own) if own else None)
+        rows.append(SentRow(receiver, str(r.get("content", "")), mid))
     return match_sent_box(batch.messages, rows, settled=grace_over, text_key=comparable)
-
-
-def sent_row(row: dict[str, Any]) -> SentRow:
-    receiver, bid, own = str(row.get("receiver", "")), row.get("batchSmsId"), row.get("messageId")
-    mid = f"{bid}:0{number_key(receiver)}" if bid else (str(own) if own else None)
-    return SentRow(receiver, str(row.get("content", "")), mid)
 
 
 def build_inbox_body(sender: str, index: int) -> dict[str, Any]:
@@ -179,7 +165,6 @@ def parse_inbox(messages: Sequence[dict[str, Any]]) -> list[InboundMessage]:
 
 class MediaPayamakClient(ProviderClient):
     name = "mediapayamak"
-    # personalised=False: one call carries one text; send() splits a personalised batch by text.
     capabilities = Capabilities(max_batch=100, max_status_batch=100, reconcile="sent-box", inbox=True)
     call_codes = SEND_CODES
     refused_status = {16: DeliveryStatus.FAILED}
@@ -193,15 +178,12 @@ class MediaPayamakClient(ProviderClient):
         if not s.secret("apikey") and not (s.secret("username") and s.secret("password")):
             names = [s.env_name(k) for k in self.credential_names]
             raise ConfigurationError(f"{self.name}: set {names[0]}, or both {names[1]} and {names[2]}")
-        if s.option("index", "row") not in ("row", "page"):
-            raise ConfigurationError(f"{s.env_name('index')} must be 'row' or 'page'")
-        if s.option("inbox_order", "any") not in ("any", "newest"):
-            raise ConfigurationError(f"{s.env_name('inbox_order')} must be 'any' or 'newest'")
-        self.number_option("reconcile_grace", "60", whole=True)
+        self.index = self.choice_option("index", INDEX)
+        self.inbox_order = self.choice_option("inbox_order", ORDER)
+        self.grace = self.number_option("reconcile_grace", "60", whole=True)
 
     def send_checked(self, batch: SendBatch) -> list[SendResult]:
-        """One SendBatchSms per distinct text, in order (the base's `send_in_turn`: a failing first call
-        raises; after an accepted one, the failed call's messages are UNKNOWN or NOT_SENT, the rest NOT_SENT)."""
+        """One SendBatchSms per distinct text, in order (the base's `send_in_turn`)."""
         groups: dict[str, list[Message]] = {}
         for m in batch.messages:
             groups.setdefault(m.text, []).append(m)
@@ -245,10 +227,8 @@ class MediaPayamakClient(ProviderClient):
         return super().request(request, sending=sending)
 
     def status(self, message_ids: Sequence[str]) -> list[StatusResult]:
-        """Groups ids by batchSmsId; GetBatchDelivery page after page until all of a batch are found.
-        One batch's call-level error (e.g. -5 too early, -2 unknown id) leaves that batch's ids UNKNOWN
-        with the code, so it cannot hide the other batches' reports; it is raised when every batch
-        failed, and an AccountError is raised at once."""
+        """GetBatchDelivery per batchSmsId, page after page. One batch's error (-5 too early, -2 unknown id) leaves
+        its ids UNKNOWN with the code; raised when every batch failed, an AccountError at once."""
         found: dict[str, StatusResult] = {}
         by_batch: dict[str, dict[str, str]] = {}
         for mid in message_ids:
@@ -277,10 +257,9 @@ class MediaPayamakClient(ProviderClient):
         for page in range(MAX_PAGES):
             index = self._index(page, PAGE_STATUS)
             body = {"batchSmsId": to_int(batch_id) or batch_id, "index": index, "count": PAGE_STATUS}
-            code, result, _ = self._post("GetBatchDelivery", body, DELIVERY_CALL_CODES, keep=WHOLE_BATCH)
+            code, result = self._post("GetBatchDelivery", body, DELIVERY_CALL_CODES, keep=WHOLE_BATCH)
             if code in WHOLE_BATCH:  # an answer about every number of the batch
-                state = WHOLE_BATCH[code]
-                return {mid: StatusResult(mid, state, str(code)) for mid in wanted.values()}
+                return {mid: StatusResult(mid, WHOLE_BATCH[code], str(code)) for mid in wanted.values()}
             rows = parse_delivery(result)
             out.update((wanted[k], delivery_status(wanted[k], raw)) for k, raw in rows.items() if k in wanted)
             if len(out) == len(wanted) or len(rows) < PAGE_STATUS:
@@ -292,33 +271,30 @@ class MediaPayamakClient(ProviderClient):
         fmt = self.settings.option("date_format", DEFAULT_DATE_FORMAT)
         sender = batch.sender or self.settings.sender
         body = build_date_range_body(sender, since - CLOCK_SLACK, now + CLOCK_SLACK, fmt)
-        _, result, _ = self._post("GetMessagesByDateRange", body, READ_CODES)
-        grace_over = settled(since, self.number_option("reconcile_grace", "60", whole=True))
-        return parse_sent_box(list(result.get("messages") or []), batch, grace_over)
+        _, result = self._post("GetMessagesByDateRange", body, READ_CODES)
+        return parse_sent_box(list(result.get("messages") or []), batch, settled(since, self.grace))
 
     def balance(self) -> Balance:
-        _, result, _ = self._post("GetCredit", {}, READ_CODES)
+        _, result = self._post("GetCredit", {}, READ_CODES)
         return Balance(float(result.get("credit") or 0), unit="sms")  # seed 002: credit counted in SMS
 
     def inbox(self, cursor: str | None) -> tuple[list[InboundMessage], str]:
-        """Received messages above the cursor (the highest messageId handled), page after page."""
         if not self.settings.sender:
             raise ConfigurationError(f"set {self.settings.env_name('sender')}: the inbox is read per line")
-        newest_first = self.settings.option("inbox_order", "any") == "newest"
         limits = dict(page_size=PAGE_MESSAGES, max_pages=MAX_PAGES, provider=self.name)
-        return read_newer(cursor, self._inbox_page, newest_first=newest_first, **limits)
+        return read_newer(cursor, self._inbox_page, newest_first=self.inbox_order == "newest", **limits)
 
     def _inbox_page(self, page: int) -> tuple[list[InboundMessage], int]:
         body = build_inbox_body(self.settings.sender, self._index(page, PAGE_MESSAGES))
         rows = list(self._post("GetMessages", body, READ_CODES)[1].get("messages") or [])
         return parse_inbox(rows), len(rows)
 
-    def _index(self, page: int, size: int) -> int:
-        return page + 1 if self.settings.option("index", "row") == "page" else page * size + 1
+    def _index(self, page: int, size: int) -> int:  # INDEX: rows from 1, or pages from 1
+        return page + 1 if self.index == "page" else page * size + 1
 
     def _post(
         self, method: str, body: dict[str, Any], table: ErrorTable, *, keep: Keep = ()
-    ) -> tuple[Any, Any, None]:
-        """POST one read method: (code, result, None); raises by `table` unless the code means success or is in `keep`."""
+    ) -> tuple[Any, Any]:
+        """POST one read method: (code, result); raises by `table` unless the code is success or in `keep`."""
         envelope = self.read(Request(method, json_body=body), keep=keep, table=table)
-        return envelope.code, envelope.payload, None
+        return envelope.code, envelope.payload

@@ -13,6 +13,14 @@ from dataclasses import dataclass
 from workers.providers import phones
 from workers.status import Message, SendOutcome, SendResult
 
+ARABIC_TO_PERSIAN = str.maketrans({"\u064a": "\u06cc", "\u0643": "\u06a9"})  # ي -> ی, ك -> ک
+
+
+def loose_text(text: object) -> str:
+    """Text as a Persian panel may store it: Arabic yeh/kaf as Persian, runs of whitespace as one space.
+    A false "not sent" means a duplicate SMS, so compare loosely on what a panel may rewrite."""
+    return " ".join(str(text).translate(ARABIC_TO_PERSIAN).split())
+
 
 @dataclass(frozen=True)
 class SentRow:
