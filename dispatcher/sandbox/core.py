@@ -30,6 +30,7 @@ DEFAULT_CREDENTIALS: dict[str, dict[str, str]] = {
     "mediapayamak": {"apikey": "sandbox-mediapayamak-key", "username": "sandbox", "password": "sandbox-pass"},
     "amoot": {"token": "sandbox-amoot-token"},
     "negin": {"username": "sandbox", "password": "sandbox-pass"},
+    "ghasedak-gateway": {"apikey": "sandbox-ghasedak-gateway-key"},
 }
 
 DEFAULT_SENDERS: dict[str, str] = {
@@ -37,6 +38,7 @@ DEFAULT_SENDERS: dict[str, str] = {
     "mediapayamak": "50004001",
     "amoot": "public",
     "negin": "983000330000",
+    "ghasedak-gateway": "2100000000",
 }
 
 PREFIXES: dict[str, str] = {
@@ -44,6 +46,7 @@ PREFIXES: dict[str, str] = {
     "mediapayamak": "/mediapayamak",
     "amoot": "/amoot/rest",
     "negin": "/negin/api",
+    "ghasedak-gateway": "/ghasedak-gateway/rest/api/v1/WebService",
 }
 
 
@@ -268,7 +271,7 @@ def sandbox_env(base_url: str, credentials: dict[str, dict[str, str]] | None = N
     base = base_url.rstrip("/")
     env: dict[str, str] = {}
     for provider, prefix in PREFIXES.items():
-        up = f"SMSDISPATCH_{provider.upper()}_"
+        up = f"SMSDISPATCH_{provider.upper().replace('-', '_')}_"
         env[up + "URL"] = base + prefix
         env[up + "SENDER"] = DEFAULT_SENDERS[provider]
         for key, value in creds[provider].items():

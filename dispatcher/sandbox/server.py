@@ -23,7 +23,7 @@ from werkzeug.wrappers import Request, Response
 from dispatcher.sandbox.core import PREFIXES, Fault, SandboxState
 from dispatcher.sandbox.twin import json_body, json_response
 
-TWINS = {name: f"dispatcher.sandbox.{name}" for name in PREFIXES}
+TWINS = {name: f"dispatcher.sandbox.{name.replace('-', '_')}" for name in PREFIXES}
 
 
 class SandboxApp:
