@@ -5,34 +5,28 @@ header `ApiKey`, JSON bodies for POST, query strings for GET. Envelope `{isSucce
 whose key case varies between endpoints (camelCase for sends, PascalCase in status and account samples), so
 every key is read case-insensitively. Errors come as HTTP 400 with `isSuccess: false`; an envelope is a
 success when `isSuccess` is true and `statusCode` is 200 (the PHP SDK also treats `data: null` as an error).
-Numbers go out as 09XXXXXXXXX (the doc's samples). Each message carries our `client_ref` as its
-`clientReferenceId`, which `CheckSmsStatus Type=2` looks up when a send was interrupted; statusCode 451
-(DuplicateRequest) on a send means "already accepted", so the same lookup answers it. A send reply's
-per-message `cost` is kept in `SendResult.cost` (the unit of the account's credit).
+Numbers go out as 09XXXXXXXXX (doc samples). Each message's `client_ref` is its `clientReferenceId`, looked up by
+`CheckSmsStatus Type=2` after an interrupted send, and after statusCode 451 (DuplicateRequest: "already
+accepted"). A send reply's per-message `cost` is kept in `SendResult.cost` (unit: the account's credit).
 
-Options (environment SMSDISPATCH_GHASEDAK_GATEWAY_<OPTION>), each for a fact §2B leaves open:
+Options (SMSDISPATCH_GHASEDAK_GATEWAY_<OPTION>), each for a fact §2B leaves open:
   SEND_MODE        "pair" (default): every batch is one `SendPairToPairSMS`, a clientReferenceId per message.
-                   "bulk": a one-text batch is one `SendBulkSMS`, whose request has ONE clientReferenceId (the
-                   first message's); whether a Type=2 lookup of it lists every receptor is undocumented, so
-                   reconciliation matches the other numbers by receptor among its rows. Both documented
-                   shapes of the bulk reply are read: `{items: [{receptor, messageId, cost, ...}]}` (docs) and
-                   `{cost, receptors: [{receptor, messageId}]}` (C# SDK; its `cost` is per call, not kept).
-  STATUS_ENUM      "docs" (default) or "sdk": which of §2B's two delivery enums `status` uses (UNRESOLVED in
-                   §2B). Raw codes are kept in `raw_code` and logged either way.
-  IDS_FORMAT       "csv" (default, the docs: `Ids=a,b`) or "repeat" (the Python SDK: `Ids=a&Ids=b`).
-  UDH              "" (default: not sent), "true" or "false": the `udh` flag, meaningful on 9000 lines only.
-  RECONCILE_GRACE  seconds after `since` before a clientReferenceId the gateway does not list counts as
-                   NOT_SENT (default 60); before that it stays UNKNOWN.
-  CREDIT_UNIT      unit of `GetAccountInformation` credit and of `cost` (default "rial"; §2B gives none).
-  INBOX_ISREAD     `IsRead` values to read, comma-separated (default "false,true").
-  INBOX_PAGE_SIZE  `PageSize` of `GetReceivedSmsesPaging` (default 100; no maximum documented).
-  INBOX_PAGE_BASE  the first `PageIndex`, 0 or 1 (default 1; undocumented).
-  INBOX_FIELDS     row keys of id, sender, text and time (default "messageId,sender,message,receiveDate"; §2B
-                   documents no row). The cursor is the highest id handled, which assumes ids grow.
-The statusCode table (§2B, from smsit's map): 402 OperationFailed and 500 UnknownError are transient (a
-resend carries the same clientReferenceId, which the gateway refuses as 451 if it had the first);
-401/406/412/416/418/419/426 account-level (418 no credit); 400/413/420/422/428 and 429 MissedParams
-(a request error, not a rate limit) request errors. No rate limit and no scheduled-send cancel are documented.
+                   "bulk": a one-text batch is one `SendBulkSMS`, which takes ONE clientReferenceId (the first
+                   message's); whether a Type=2 lookup of it lists every receptor is undocumented, so the other
+                   numbers are matched by receptor among its rows. Both bulk reply shapes are read: docs
+                   `{items: [{receptor, messageId, cost}]}`, C# SDK `{cost, receptors: [{receptor, messageId}]}`
+                   (whose `cost` is per call and not kept).
+  STATUS_ENUM      "docs" (default) or "sdk": which of §2B's delivery enums `status` carries (UNRESOLVED);
+                   raw codes are kept in `raw_code` and logged either way.
+  IDS_FORMAT       "csv" (default; docs `Ids=a,b`) or "repeat" (Python SDK `Ids=a&Ids=b`).
+  UDH              "" (default: not sent), "true" or "false"; meaningful on 9000 lines only.
+  RECONCILE_GRACE  seconds (default 60) before an unlisted clientReferenceId counts as NOT_SENT.
+  CREDIT_UNIT      unit of the account credit and of `cost` (default "rial"; §2B gives none).
+  INBOX_ISREAD     `IsRead` values to read (default "false,true"); INBOX_PAGE_SIZE (default 100) and
+  INBOX_PAGE_BASE  (first PageIndex, default 1) of `GetReceivedSmsesPaging`; INBOX_FIELDS, the row keys of
+                   id, sender, text, time (default "messageId,sender,message,receiveDate": §2B shows no row).
+                   The inbox cursor is the highest id handled, which assumes ids grow.
+statusCode: see CALL_CODES. No rate limit is documented.
 """
 
 from __future__ import annotations
@@ -41,6 +35,7 @@ import logging
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 import requests
@@ -55,9 +50,9 @@ from workers.errors import (
 )
 from workers.providers import phones
 from workers.providers.base import Capabilities, Envelope, ProviderClient, Reply, Request
-from workers.providers.inbox import inbound_rows, newer_than
+from workers.providers.inbox import inbound_rows, read_newer
 from workers.providers.transport import chunks
-from workers.providers.values import field, settled, to_int
+from workers.providers.values import field, lookup, settled, split, to_float, to_int
 from workers.providers.values import rows as dict_rows
 from workers.settings import ProviderSettings
 from workers.status import (
@@ -76,7 +71,8 @@ log = logging.getLogger("workers.providers.ghasedak_gateway")
 OK, DUPLICATE = 200, 451
 _S = DeliveryStatus
 # fmt: off
-# statusCode -> error class (§2B table; classes as §2B gives them, 451 handled on sends by a lookup).
+# statusCode -> error class (§2B, smsit's map): 418 no credit, 429 MissedParams is a request error (not a rate
+# limit); 402/500 transient (a resend carries the same clientReferenceId, refused as 451 if the first was taken).
 CALL_CODES: dict[int | str, type[ProviderError] | None] = {
     OK: None,
     **dict.fromkeys((400, 413, 420, 422, 428, 429), RequestError),
@@ -97,6 +93,8 @@ SDK_DELIVERY: dict[int, DeliveryStatus] = {
 # fmt: on
 ENUMS = {"docs": DOCS_DELIVERY, "sdk": SDK_DELIVERY}
 MAX_IDS, MAX_INBOX_PAGES = 100, 100
+OPTIONS = ("send_mode", "status_enum", "ids_format", "udh", "reconcile_grace", "credit_unit", "inbox_isread")
+OPTIONS += ("inbox_page_size", "inbox_page_base", "inbox_fields")
 national = phones.national
 
 
@@ -114,24 +112,15 @@ def parse_envelope(body: Any) -> tuple[int | str, str, Any] | None:
 
 def build_pair_body(messages: Sequence[Message], line: str, udh: str) -> dict[str, Any]:
     items = [
-        {
-            "lineNumber": line,
-            "receptor": national(m.phone),
-            "message": m.text,
-            "clientReferenceId": m.client_ref,
-        }
+        dict(lineNumber=line, receptor=national(m.phone), message=m.text, clientReferenceId=m.client_ref)
         for m in messages
     ]
     return {"items": items, **({"udh": udh == "true"} if udh else {})}
 
 
 def build_bulk_body(messages: Sequence[Message], line: str, udh: str) -> dict[str, Any]:
-    body = {
-        "receptors": [national(m.phone) for m in messages],
-        "message": messages[0].text,
-        "lineNumber": line,
-        "clientReferenceId": messages[0].client_ref,
-    }
+    first, receptors = messages[0], [national(m.phone) for m in messages]
+    body = dict(receptors=receptors, message=first.text, lineNumber=line, clientReferenceId=first.client_ref)
     return {**body, **({"udh": udh == "true"} if udh else {})}
 
 
@@ -151,30 +140,18 @@ def parse_send_data(data: Any, messages: Sequence[Message]) -> list[SendResult]:
     for m in messages:
         found = by_key.get(phones.key(m.phone))
         row = found.pop(0) if found else {}
-        mid = field(row, "messageId")
+        mid, cost = field(row, "messageId"), to_float(field(row, "cost"))
         if mid in (None, "", 0, "0"):
+            out.append(SendResult(m.recipient_id, SendOutcome.UNKNOWN, raw_code="200", error="no messageId"))
+        else:
             out.append(
-                SendResult(m.recipient_id, SendOutcome.UNKNOWN, raw_code=str(OK), error="no messageId")
+                SendResult(m.recipient_id, SendOutcome.ACCEPTED, str(mid), "200", _S.PENDING, cost=cost)
             )
-            continue
-        cost = to_float(field(row, "cost"))
-        out.append(SendResult(m.recipient_id, SendOutcome.ACCEPTED, str(mid), str(OK), _S.PENDING, cost=cost))
     return out
 
 
-def to_float(value: Any) -> float | None:
-    try:
-        return None if value is None or value == "" else float(value)
-    except (TypeError, ValueError):
-        return None
-
-
 def delivery(raw: Any, enum: str) -> DeliveryStatus:
-    code = to_int(raw)
-    found = ENUMS[enum].get(code) if code is not None else None
-    if found is None:
-        log.warning("ghasedak-gateway: unknown delivery status %r (%s enum) kept as unknown", raw, enum)
-    return found or _S.UNKNOWN
+    return lookup(ENUMS[enum], raw, f"ghasedak-gateway delivery status ({enum} enum)")
 
 
 def status_rows(data: Any) -> list[dict[str, Any]]:
@@ -186,11 +163,10 @@ def parse_status_data(data: Any, ids: Sequence[str], enum: str) -> list[StatusRe
     """One result per asked id, in order; an id the reply leaves out is UNKNOWN with no raw code."""
     found = {str(field(r, "messageId")): field(r, "status") for r in status_rows(data)}
     log.info("ghasedak-gateway: raw delivery statuses %s", dict(Counter(str(v) for v in found.values())))
+    raws = [(i, found.get(i)) for i in map(str, ids)]
     return [
-        StatusResult(i, _S.UNKNOWN)
-        if found.get(i) is None
-        else StatusResult(i, delivery(found[i], enum), str(found[i]))
-        for i in map(str, ids)
+        StatusResult(i, _S.UNKNOWN if r is None else delivery(r, enum), None if r is None else str(r))
+        for i, r in raws
     ]
 
 
@@ -203,10 +179,9 @@ def parse_lookup_data(
     out = []
     for m in messages:
         mine = [r for r in rows if str(field(r, "clientReferenceId")) == m.client_ref]
+        key = phones.key(m.phone)
         same = [
-            r
-            for r in mine or rows
-            if not field(r, "receptor") or phones.key(field(r, "receptor")) == phones.key(m.phone)
+            r for r in mine or rows if not field(r, "receptor") or phones.key(field(r, "receptor")) == key
         ]
         row = (same or [None])[0]
         mid = None if row is None else field(row, "messageId")
@@ -214,19 +189,9 @@ def parse_lookup_data(
             outcome = SendOutcome.NOT_SENT if grace_over and row is None else SendOutcome.UNKNOWN
             out.append(SendResult(m.recipient_id, outcome, error="clientReferenceId not listed"))
             continue
-        raw = field(row, "status")
-        state = delivery(raw, enum) if raw is not None else _S.PENDING
-        raw_code = None if raw is None else str(raw)
-        out.append(
-            SendResult(
-                m.recipient_id,
-                SendOutcome.ACCEPTED,
-                str(mid),
-                raw_code,
-                state,
-                cost=to_float(field(row, "price")),
-            )
-        )
+        raw, cost = field(row, "status"), to_float(field(row, "price"))
+        state, raw_code = (_S.PENDING, None) if raw is None else (delivery(raw, enum), str(raw))
+        out.append(SendResult(m.recipient_id, SendOutcome.ACCEPTED, str(mid), raw_code, state, cost=cost))
     return out
 
 
@@ -242,10 +207,7 @@ class GhasedakGatewayClient(ProviderClient):
     call_codes = CALL_CODES
     default_url = "https://gateway.ghasedak.me/rest/api/v1/WebService"
     credential_names = ("apikey",)
-    option_names = (
-        "send_mode", "status_enum", "ids_format", "udh", "reconcile_grace", "credit_unit",
-        "inbox_isread", "inbox_page_size", "inbox_page_base", "inbox_fields",
-    )  # fmt: skip
+    option_names = OPTIONS
 
     def __init__(self, settings: ProviderSettings, session: requests.Session | None = None) -> None:
         super().__init__(settings, session)
@@ -255,25 +217,19 @@ class GhasedakGatewayClient(ProviderClient):
         self.udh = self.choice_option("udh", ("", "true", "false"))
         self.grace = self.number_option("reconcile_grace", "60")
         self.unit = settings.option("credit_unit", "rial")
-        self.isread = [
-            v.strip() for v in settings.option("inbox_isread", "false,true").split(",") if v.strip()
-        ]
+        self.isread = [v for v in split(settings.option("inbox_isread", "false,true")) if v]
         self.page_size = int(self.number_option("inbox_page_size", "100", whole=True)) or 100
         self.page_base = int(self.choice_option("inbox_page_base", ("1", "0")))
-        keys = [
-            k.strip()
-            for k in settings.option("inbox_fields", "messageId,sender,message,receiveDate").split(",")
-        ]
+        keys = split(settings.option("inbox_fields", "messageId,sender,message,receiveDate"))
         if len(keys) != 4 or not all(keys):
             raise ConfigurationError(f"{settings.env_name('inbox_fields')}: four keys, id,sender,text,time")
-        self.inbox_keys = (keys[0], keys[1], keys[2], keys[3])
+        self.inbox_keys = (keys[0], keys[1], keys[2], keys[3])  # id, sender, text, time
 
-    # ---- hooks of the base's send and reply algorithm ---------------------------------------------
     def build_send(self, batch: SendBatch) -> Request:
         line = batch.sender or self.settings.sender
         if not line:
             raise ConfigurationError(
-                f"set {self.settings.env_name('sender')}: a line number, or fastest/cheapest/priority"
+                f"set {self.settings.env_name('sender')}: a line, or fastest/cheapest/priority"
             )
         if self.send_mode == "bulk" and batch.single_text:
             return Request("SendBulkSMS", json_body=build_bulk_body(batch.messages, line, self.udh))
@@ -299,7 +255,6 @@ class GhasedakGatewayClient(ProviderClient):
     def auth_headers(self) -> Mapping[str, str]:
         return {"ApiKey": self.settings.secret("apikey")}
 
-    # ---- the other operations -----------------------------------------------------------------
     def status(self, message_ids: Sequence[str]) -> list[StatusResult]:
         out: list[StatusResult] = []
         for part in chunks([str(i) for i in message_ids], MAX_IDS):
@@ -321,37 +276,22 @@ class GhasedakGatewayClient(ProviderClient):
         line = self.settings.sender
         if not line:
             raise ConfigurationError(f"set {self.settings.env_name('sender')}: the inbox is read per line")
-        last = to_int(cursor) or 0
-        out: dict[str, InboundMessage] = {}
-        for isread in self.isread:
-            for n in range(MAX_INBOX_PAGES):
-                query = {"LineNumber": line, "IsRead": isread, "PageIndex": n + self.page_base}
-                request = Request(
-                    "GetReceivedSmsesPaging", params={**query, "PageSize": self.page_size}, method="GET"
-                )
-                rows = status_rows(self.read(request).payload)
-                out.update(
-                    (m.message_id or str(id(m)), m)
-                    for m in newer_than(inbound_rows(self.name, rows, self.inbox_keys), last)
-                )
-                if len(rows) < self.page_size:
-                    break
-            else:  # more pages than we read: keep the cursor, so nothing past them is skipped
-                log.warning("ghasedak-gateway: inbox longer than %d pages; cursor kept", MAX_INBOX_PAGES)
-                return list(out.values()), cursor or ""
-        top = max([last, *(to_int(i) or 0 for i in out)])
-        return list(out.values()), str(top) if top else (cursor or "")
+        readers = [partial(self._inbox_page, line, isread) for isread in self.isread]
+        limits = dict(page_size=self.page_size, max_pages=MAX_INBOX_PAGES, provider=self.name)
+        return read_newer(cursor, readers, newest_first=False, **limits)
+
+    def _inbox_page(self, line: str, isread: str, n: int) -> tuple[list[InboundMessage], int]:
+        query = dict(LineNumber=line, IsRead=isread, PageIndex=n + self.page_base, PageSize=self.page_size)
+        rows = status_rows(self.read(Request("GetReceivedSmsesPaging", params=query, method="GET")).payload)
+        return inbound_rows(self.name, rows, self.inbox_keys), len(rows)
 
     def _check(self, ids: Sequence[str], kind: str) -> Any:
-        values: str | list[str] = ",".join(ids) if self.ids_format == "csv" else list(ids)
-        return self.read(
-            Request("CheckSmsStatus", params={"Ids": values, "Type": kind}, method="GET")
-        ).payload
+        query = {"Ids": ",".join(ids) if self.ids_format == "csv" else list(ids), "Type": kind}
+        return self.read(Request("CheckSmsStatus", params=query, method="GET")).payload
 
     def _lookup(self, messages: Sequence[Message], *, grace_over: bool) -> list[SendResult]:
         out: list[SendResult] = []
         for part in chunks(list(messages), MAX_IDS):
-            out += parse_lookup_data(
-                self._check([m.client_ref for m in part], "2"), part, grace_over, self.enum
-            )
+            data = self._check([m.client_ref for m in part], "2")
+            out += parse_lookup_data(data, part, grace_over, self.enum)
         return out

@@ -100,7 +100,7 @@ def newer_than(messages: Sequence[InboundMessage], last: int) -> list[InboundMes
 
 def read_newer(
     cursor: str | None,
-    read_page: Callable[[int], tuple[list[InboundMessage], int]],
+    readers: Sequence[Callable[[int], tuple[list[InboundMessage], int]]],
     *,
     page_size: int,
     max_pages: int,
@@ -108,20 +108,24 @@ def read_newer(
     provider: str,
 ) -> tuple[list[InboundMessage], str]:
     """For providers whose message ids grow with arrival: the cursor is the highest id handled, and a
-    pass keeps only messages above it. `read_page(page from 0)` -> (messages, rows on that page). With
-    `newest_first` a pass stops at the first page that reaches a message already handled. With more
-    than `max_pages` pages the cursor is kept, so nothing past them is skipped."""
+    pass keeps only messages above it. Each reader (e.g. one per read state) maps a page from 0 to
+    (messages, rows on that page) and is read to its short page. With `newest_first` a reader stops at
+    the first page that reaches a message already handled. With more than `max_pages` pages the cursor
+    is kept, so nothing past them is skipped."""
     last = to_int(cursor) or 0
     out: list[InboundMessage] = []
+    seen: set[str] = set()
     top = last
-    for page in range(max_pages):
-        messages, count = read_page(page)
-        fresh = newer_than(messages, last)
-        out += fresh
-        top = max([top, *(to_int(m.message_id) or 0 for m in fresh)])
-        if count < page_size or (newest_first and len(fresh) < len(messages)):
-            break
-    else:
-        log.warning("%s: inbox longer than %d rows; cursor kept", provider, max_pages * page_size)
-        return out, str(last) if last else (cursor or "")
+    for read_page in readers:
+        for page in range(max_pages):
+            messages, count = read_page(page)
+            fresh = [m for m in newer_than(messages, last) if not m.message_id or m.message_id not in seen]
+            seen.update(m.message_id for m in fresh)
+            out += fresh
+            top = max([top, *(to_int(m.message_id) or 0 for m in fresh)])
+            if count < page_size or (newest_first and len(fresh) < len(messages)):
+                break
+        else:
+            log.warning("%s: inbox longer than %d rows; cursor kept", provider, max_pages * page_size)
+            return out, str(last) if last else (cursor or "")
     return out, str(top) if top else (cursor or "")

@@ -282,7 +282,7 @@ class MediaPayamakClient(ProviderClient):
         if not self.settings.sender:
             raise ConfigurationError(f"set {self.settings.env_name('sender')}: the inbox is read per line")
         limits = dict(page_size=PAGE_MESSAGES, max_pages=MAX_PAGES, provider=self.name)
-        return read_newer(cursor, self._inbox_page, newest_first=self.inbox_order == "newest", **limits)
+        return read_newer(cursor, [self._inbox_page], newest_first=self.inbox_order == "newest", **limits)
 
     def _inbox_page(self, page: int) -> tuple[list[InboundMessage], int]:
         body = build_inbox_body(self.settings.sender, self._index(page, PAGE_MESSAGES))

@@ -48,3 +48,16 @@ def lookup(table: Mapping[int, DeliveryStatus], raw: Any, what: str) -> Delivery
         log.warning("unknown %s %r kept as unknown", what, raw)
         return DeliveryStatus.UNKNOWN
     return table[code]
+
+
+def to_float(value: Any) -> float | None:
+    """1732, "1732.5" -> a float; None, "" or anything else -> None."""
+    try:
+        return None if value is None or value == "" else float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def split(text: str) -> list[str]:
+    """ "a, b,c" -> ["a", "b", "c"] (an option's comma list)."""
+    return [part.strip() for part in text.split(",")]
