@@ -1,4 +1,4 @@
-"""The sandbox's memory and fault injection, shared by the four provider twins.
+"""The sandbox's memory and fault injection, shared by the provider twins.
 
 The sandbox keeps every message it accepted (so tests can prove "each recipient exactly once"),
 decides each number's final outcome deterministically from the seed (so tests can compare the
@@ -266,7 +266,7 @@ class SandboxState:
 
 
 def sandbox_env(base_url: str, credentials: dict[str, dict[str, str]] | None = None) -> dict[str, str]:
-    """The SMSDISPATCH_* variables that point all four clients at a sandbox with valid credentials."""
+    """The SMSDISPATCH_* variables that point every client at a sandbox with valid credentials."""
     creds = credentials or DEFAULT_CREDENTIALS
     base = base_url.rstrip("/")
     env: dict[str, str] = {}

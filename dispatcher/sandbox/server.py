@@ -1,4 +1,4 @@
-"""The sandbox HTTP server: the four twins under their prefixes, plus a small admin API.
+"""The sandbox HTTP server: every twin under its prefix, plus a small admin API.
 
 Admin API (JSON), for tests that run the sandbox in another process:
   GET  /_sandbox/messages[?provider=P]   every accepted message
