@@ -11,9 +11,11 @@ The base owns the send and reply algorithm; a provider module supplies tables an
     class-level `call_codes` table (code -> error class, None = success). No envelope and an HTTP
     status under 400 is ambiguous for a send (it may have gone out) and transient for a read; no
     envelope and an HTTP error is classified by `http_error`. An unknown code is the same, plus a log
-    line. `describe` and `retry_after` are hooks for the error text and the wait of a transient error.
-It also owns the HTTP session, the timeouts and the redacted logging, and it turns transport
-failures into our error tree:
+    line. `describe` and `retry_after` (default: the `retry_codes` table) are hooks for the error text
+    and the wait of a transient error. `read` is the same for a read-only call; `send_in_turn` runs
+    several send calls for one batch (a per-text or per-recipient provider).
+Through `transport.HttpTransport` it also owns the HTTP session, the timeouts and the redacted
+logging, and it turns transport failures into our error tree:
   * a failure before the request left us (DNS, refused, connect timeout) is `TransientError`, and is
     retried a few times at once inside the call (tenacity), since nothing can have been sent;
   * anything after it left (read timeout, reset, truncated reply) is `AmbiguousSendError` for a send
