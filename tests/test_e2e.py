@@ -24,7 +24,7 @@ from dispatcher.messy import write as write_demo_csv
 from dispatcher.sandbox.core import SandboxState, sandbox_env
 from dispatcher.sandbox.server import start
 
-PROVIDERS = ["ghasedak", "mediapayamak", "amoot", "negin"]
+PROVIDERS = ["ghasedak", "mediapayamak", "amoot", "negin", "ghasedak-gateway"]
 
 
 def expected_numbers(csv_path: Path) -> set[str]:

@@ -165,6 +165,27 @@ def test_sent_box_providers_reconcile_ambiguous_sends(tmp_path, shared_broker, p
         assert accepted_count(state, provider) == summary["recipients"]
 
 
+def test_gateway_ambiguous_sends_are_reconciled_by_client_reference(tmp_path, shared_broker):
+    """Ghasedak's gateway is asked by clientReferenceId (CheckSmsStatus Type=2): a send the sandbox took
+    before answering 500 is found and recorded, never sent again; one it never took (a 500 before
+    acceptance) is sent again after the grace."""
+    provider, up = "ghasedak-gateway", "SMSDISPATCH_GHASEDAK_GATEWAY_"
+    state = SandboxState(seed=19, final_after_s=0.2, latency_ms=30)
+    state.add_fault(Fault(provider, kind="accept_then_http", status=500, times=2))
+    state.add_fault(Fault(provider, kind="accept_then_hang", seconds=4, times=2))
+    state.add_fault(Fault(provider, kind="http", status=500, times=2))
+    env = {**FAULT_ENV, up + "BATCH": "25", up + "TIMEOUT": "1,2", up + "RECONCILE_GRACE": "2"}
+    with run_cluster(tmp_path, shared_broker, state=state, env=env) as cluster:
+        cluster.workers(2, concurrency=4)
+        cluster.beat()
+        campaign, summary = cluster.send(400, provider)
+        counts = wait_completed(cluster.db, campaign, timeout=120)
+        assert not state.faults
+        no_unknowns(counts)
+        assert_witnessed(cluster, campaign, provider)
+        assert accepted_count(state, provider) == summary["recipients"]
+
+
 def negin_env() -> dict[str, str]:
     return {**FAULT_ENV, "SMSDISPATCH_NEGIN_TIMEOUT": "1,2"}
 

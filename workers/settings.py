@@ -91,7 +91,12 @@ class ProviderSettings:
         return self.options.get(key, default)
 
     def env_name(self, key: str) -> str:
-        return f"{PREFIX}{self.name.upper()}_{key.upper()}"
+        return f"{env_prefix(self.name)}{key.upper()}"
+
+
+def env_prefix(provider: str) -> str:
+    """SMSDISPATCH_<NAME>_ for a provider name, a hyphen spelt "_" (ghasedak-gateway -> SMSDISPATCH_GHASEDAK_GATEWAY_)."""
+    return f"{PREFIX}{provider.upper().replace('-', '_')}_"
 
 
 def env_get(env: Mapping[str, str], name: str, default: str = "") -> str:
@@ -111,7 +116,7 @@ def load_provider_settings(
 ) -> ProviderSettings:
     """Read `SMSDISPATCH_<NAME>_*`; batch is capped at the documented maximum."""
     env = os.environ if env is None else env
-    up = f"{PREFIX}{name.upper()}_"
+    up = env_prefix(name)
     batch_text = env_get(env, up + "BATCH", str(default_batch or max_batch))
     try:
         batch = int(batch_text)

@@ -79,6 +79,9 @@ class SendResult:
     raw_code: str | None = None
     status: DeliveryStatus = DeliveryStatus.UNKNOWN
     error: str | None = None
+    cost: float | None = (
+        None  # what the provider charged for this message, where its reply says (unit: its credit)
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,4 @@
-"""The sandbox's memory and fault injection, shared by the four provider twins.
+"""The sandbox's memory and fault injection, shared by the provider twins.
 
 The sandbox keeps every message it accepted (so tests can prove "each recipient exactly once"),
 decides each number's final outcome deterministically from the seed (so tests can compare the
@@ -31,6 +31,7 @@ DEFAULT_CREDENTIALS: dict[str, dict[str, str]] = {
     "mediapayamak": {"apikey": "sandbox-mediapayamak-key", "username": "sandbox", "password": "sandbox-pass"},
     "amoot": {"token": "sandbox-amoot-token"},
     "negin": {"username": "sandbox", "password": "sandbox-pass"},
+    "ghasedak-gateway": {"apikey": "sandbox-ghasedak-gateway-key"},
 }
 
 DEFAULT_SENDERS: dict[str, str] = {
@@ -38,6 +39,7 @@ DEFAULT_SENDERS: dict[str, str] = {
     "mediapayamak": "50004001",
     "amoot": "public",
     "negin": "983000330000",
+    "ghasedak-gateway": "2100000000",
 }
 
 PREFIXES: dict[str, str] = {
@@ -45,6 +47,7 @@ PREFIXES: dict[str, str] = {
     "mediapayamak": "/mediapayamak",
     "amoot": "/amoot/rest",
     "negin": "/negin/api",
+    "ghasedak-gateway": "/ghasedak-gateway/rest/api/v1/WebService",
 }
 
 
@@ -275,12 +278,12 @@ class SandboxState:
 
 
 def sandbox_env(base_url: str, credentials: dict[str, dict[str, str]] | None = None) -> dict[str, str]:
-    """The SMSDISPATCH_* variables that point all four clients at a sandbox with valid credentials."""
+    """The SMSDISPATCH_* variables that point every client at a sandbox with valid credentials."""
     creds = credentials or DEFAULT_CREDENTIALS
     base = base_url.rstrip("/")
     env: dict[str, str] = {}
     for provider, prefix in PREFIXES.items():
-        up = f"SMSDISPATCH_{provider.upper()}_"
+        up = f"SMSDISPATCH_{provider.upper().replace('-', '_')}_"
         env[up + "URL"] = base + prefix
         env[up + "SENDER"] = DEFAULT_SENDERS[provider]
         for key, value in creds[provider].items():

@@ -1,4 +1,4 @@
-"""The sandbox HTTP server: the four twins under their prefixes, plus a small admin API.
+"""The sandbox HTTP server: every twin under its prefix, plus a small admin API.
 
 Admin API (JSON), for tests that run the sandbox in another process:
   GET  /_sandbox/messages[?provider=P]   every accepted message
@@ -23,7 +23,7 @@ from werkzeug.wrappers import Request, Response
 from dispatcher.sandbox.core import PREFIXES, Fault, SandboxState
 from dispatcher.sandbox.twin import json_body, json_response
 
-TWINS = {name: f"dispatcher.sandbox.{name}" for name in PREFIXES}
+TWINS = {name: f"dispatcher.sandbox.{name.replace('-', '_')}" for name in PREFIXES}
 
 
 class SandboxApp:

@@ -14,6 +14,7 @@ import pytest
 from dispatcher.sandbox.core import Fault
 from workers.errors import AccountError, AmbiguousSendError, ProviderError, RequestError, TransientError
 from workers.providers import client_class
+from workers.settings import env_prefix
 from workers.status import DeliveryStatus, Message, SendBatch, SendOutcome
 
 PHONES = ["+989121234567", "+989351234567", "+989901234567", "+989191112233", "+989031112233"]
@@ -94,13 +95,13 @@ class ProviderContract:
         assert len(sandbox.state.accepted(self.provider)) == 1
 
     def test_read_timeout_after_accept_is_ambiguous(self, sandbox, sandbox_environ):
-        client = self.client(sandbox_environ, **{f"SMSDISPATCH_{self.provider.upper()}_TIMEOUT": "2,0.5"})
+        client = self.client(sandbox_environ, **{f"{env_prefix(self.provider)}TIMEOUT": "2,0.5"})
         sandbox.state.add_fault(Fault(self.provider, "send", "accept_then_hang", seconds=1.5))
         with pytest.raises(AmbiguousSendError):
             client.send(self.batch(client, PHONES[:1]))
 
     def test_connection_refused_is_transient(self, sandbox_environ):
-        env = {**sandbox_environ, f"SMSDISPATCH_{self.provider.upper()}_URL": "http://127.0.0.1:9/nothing"}
+        env = {**sandbox_environ, f"{env_prefix(self.provider)}URL": "http://127.0.0.1:9/nothing"}
         client = self.client(env)
         with pytest.raises(TransientError):
             client.send(self.batch(client, PHONES[:1]))
@@ -108,7 +109,7 @@ class ProviderContract:
     def test_wrong_credentials_are_an_account_error_without_the_secret(self, sandbox, sandbox_environ):
         env = dict(sandbox_environ)
         secret_keys = [k for k in env if k.endswith(("_APIKEY", "_TOKEN", "_PASSWORD"))]
-        secret_keys = [k for k in secret_keys if k.startswith(f"SMSDISPATCH_{self.provider.upper()}_")]
+        secret_keys = [k for k in secret_keys if k.startswith(f"{env_prefix(self.provider)}")]
         assert secret_keys
         for key in secret_keys:
             env[key] = "wrong-secret-value-123"

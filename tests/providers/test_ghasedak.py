@@ -422,15 +422,15 @@ def test_simple_mode_stopping_half_way_keeps_the_accepted_ids(sandbox, sandbox_e
 
 def test_simple_mode_ambiguous_half_way_leaves_that_one_unknown(sandbox, sandbox_environ):
     client = client_for(sandbox_environ, bulk_mode="simple")
-    original, calls = client._send_call, []
+    original, calls = client.send_call, []
 
-    def second_call_is_cut_off(path, form, messages):  # the sandbox accepts it, then answers HTTP 500
-        calls.append(path)
+    def second_call_is_cut_off(request, messages):  # the sandbox accepts it, then answers HTTP 500
+        calls.append(request.path)
         if len(calls) == 2:
             sandbox.state.add_fault(Fault("ghasedak", "send", "accept_then_http", status=500))
-        return original(path, form, messages)
+        return original(request, messages)
 
-    client._send_call = second_call_is_cut_off  # type: ignore[method-assign]
+    client.send_call = second_call_is_cut_off  # type: ignore[method-assign]
     outcomes = [r.outcome for r in client.send(personal_batch(TEXTS))]
     assert outcomes == [SendOutcome.ACCEPTED, SendOutcome.UNKNOWN, SendOutcome.NOT_SENT, SendOutcome.NOT_SENT]
     assert len(sandbox.state.accepted("ghasedak")) == 2  # the ambiguous one did go out

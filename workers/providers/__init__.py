@@ -13,6 +13,7 @@ REGISTRY: dict[str, str] = {
     "mediapayamak": "workers.providers.mediapayamak:MediaPayamakClient",
     "amoot": "workers.providers.amoot:AmootClient",
     "negin": "workers.providers.negin:NeginClient",
+    "ghasedak-gateway": "workers.providers.ghasedak_gateway:GhasedakGatewayClient",
 }
 
 NAMES = tuple(REGISTRY)

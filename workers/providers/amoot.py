@@ -16,7 +16,6 @@ The line is the batch's sender, else SMSDISPATCH_AMOOT_SENDER, else "public" (th
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -33,7 +32,11 @@ from workers.errors import (
     RequestError,
     TransientError,
 )
-from workers.providers.base import Capabilities, ProviderClient, Reply, chunks
+from workers.providers import phones
+from workers.providers.base import Capabilities, Envelope, ProviderClient, Reply, Request
+from workers.providers.sentbox import SentRow, match_sent_box
+from workers.providers.transport import chunks
+from workers.providers.values import settled as is_settled
 from workers.settings import ProviderSettings
 from workers.status import Balance, DeliveryStatus, Message, SendBatch, SendOutcome, SendResult, StatusResult
 
@@ -90,22 +93,16 @@ DELIVERY: dict[int, DeliveryStatus] = {
 _WINDOW_MARGIN = timedelta(minutes=2)
 
 
+CALL_CODES: dict[str, type[ProviderError] | None] = {title: cls for title, (_, cls) in STATUS.items()}
+to_local = phones.national  # seed 001's form ("09120000000"), as in the SendPeerToPeer samples
+mobile_key = phones.key  # Amoot answers Mobile as a number (9120000000): compare the last ten digits
+
+
 def error_class(title: str, *, sending: bool) -> type[ProviderError] | None:
     """The error class of a call-level title (None: success). Unknown: ambiguous on a send, else transient."""
-    code, cls = STATUS.get(title, (None, AmbiguousSendError))
-    if code is None:
+    if title not in STATUS:
         log.warning("amoot: unknown Status title %r", title)
-    return cls if sending or cls is not AmbiguousSendError else TransientError
-
-
-def to_local(phone: str) -> str:
-    """+989121234567 -> 09121234567: seed 001's form ("09120000000"), as in the SendPeerToPeer samples."""
-    return "0" + phone[3:] if phone.startswith("+98") else phone
-
-
-def mobile_key(value: object) -> str:
-    """Amoot answers Mobile as a number (9120000000); compare numbers by their last ten digits."""
-    return re.sub(r"\D", "", str(value))[-10:]
+    return AmootClient.call_class(title, sending=sending)
 
 
 def local_time(moment: datetime, zone: ZoneInfo) -> str:
@@ -192,28 +189,19 @@ def _same_text(text: object) -> str:
 
 
 def parse_sent_box(body: Mapping[str, Any], batch: SendBatch, settled: bool) -> list[SendResult]:
-    """GetMessages rows matched on mobile and text; absent -> NOT_SENT once `settled`, else UNKNOWN."""
-    pool: dict[tuple[str, str], list[str]] = {}
-    for row in body.get("Data") or []:
-        key = (mobile_key(row.get("Mobile")), _same_text(row.get("SMSMessageText")))
-        pool.setdefault(key, []).append(str(row.get("MessageID")))
-    out = []
-    for msg in batch.messages:
-        ids = pool.get((mobile_key(msg.phone), _same_text(msg.text)))
-        if ids:
-            mid = ids.pop(0)
-            out.append(SendResult(msg.recipient_id, SendOutcome.ACCEPTED, message_id=mid, raw_code="Success"))
-        elif settled:
-            out.append(SendResult(msg.recipient_id, SendOutcome.NOT_SENT, error="not in Amoot's sent box"))
-        else:
-            out.append(SendResult(msg.recipient_id, SendOutcome.UNKNOWN, error="not in the sent box yet"))
-    return out
+    """GetMessages rows (Mobile, SMSMessageText, MessageID) matched on mobile and text (sentbox.py)."""
+    rows = [(r.get("Mobile"), r.get("SMSMessageText"), r.get("MessageID")) for r in body.get("Data") or []]
+    found = [
+        SentRow(str(n), str(t or ""), None if i in (None, "") else str(i), "Success") for n, t, i in rows
+    ]
+    return match_sent_box(batch.messages, found, settled=settled, text_key=_same_text)
 
 
 class AmootClient(ProviderClient):
     name = "amoot"
     # Mobiles <= 100 is providers.md's choice (docs give no maximum); no inbox here; ContactCreate exists.
     capabilities = Capabilities(100, 100, personalised=True, reconcile="sent-box", inbox=False, contacts=True)
+    call_codes = CALL_CODES
     default_url = "https://portal.amootsms.com/rest"
     credential_names = ("token",)
     option_names = ("reconcile_grace", "disabled_retry", "status_batch", "timezone")
@@ -234,22 +222,35 @@ class AmootClient(ProviderClient):
         except (ValueError, ZoneInfoNotFoundError):
             raise ConfigurationError(f"{self.settings.env_name(key)}={text!r} is not valid here") from None
 
-    def send(self, batch: SendBatch) -> list[SendResult]:
-        if not batch.messages or len(batch) > self.settings.batch:
-            raise self.error(RequestError, f"batch of {len(batch)}; Amoot takes 1 to {self.settings.batch}")
+    def build_send(self, batch: SendBatch) -> Request:
         line = batch.sender or self.settings.sender or "public"
         when = local_time(datetime.now(UTC), self.zone)
         if batch.single_text:
-            reply = self._post("SendSimple", sending=True, data=build_simple_form(batch, line, when))
-        else:
-            reply = self._post("SendPeerToPeer", sending=True, json_body=build_p2p_body(batch, line, when))
-        try:
-            body = self._envelope(reply, sending=True)
-        except RecipientRefusedError as exc:
-            if len(batch) > 1:
-                raise
-            return [refused(batch.messages[0], exc.code or "Mobiles_Invalid")]
-        return parse_simple_reply(body, batch) if batch.single_text else parse_p2p_reply(body, batch)
+            return Request("SendSimple", data=build_simple_form(batch, line, when))
+        return Request("SendPeerToPeer", json_body=build_p2p_body(batch, line, when))
+
+    def parse_send(self, payload: Any, messages: Sequence[Message], reply: Reply) -> list[SendResult]:
+        batch = SendBatch(tuple(messages), "")
+        return parse_simple_reply(payload, batch) if batch.single_text else parse_p2p_reply(payload, batch)
+
+    def refusal(self, message: Message, exc: RecipientRefusedError) -> SendResult:
+        return refused(message, exc.code or "Mobiles_Invalid")
+
+    def envelope(self, reply: Reply) -> Envelope | None:
+        body = reply.body
+        if not isinstance(body, dict) or "Status" not in body:
+            return None
+        raw = body["Status"]
+        return Envelope(TITLE_BY_CODE.get(raw, str(raw)) if isinstance(raw, int) else str(raw), "", body)
+
+    def describe(self, envelope: Envelope, what: str) -> str:
+        return f"Amoot answered {envelope.code} ({STATUS.get(envelope.code, ('?',))[0]})"
+
+    def retry_after(self, envelope: Envelope) -> float | None:
+        return self.disabled_retry if envelope.code == "System_Disabled" else None
+
+    def auth_headers(self) -> Mapping[str, str]:
+        return {"Authorization": self.settings.secret("token")}  # bare token, no "Bearer" (§4)
 
     def status(self, message_ids: Sequence[str]) -> list[StatusResult]:
         out: list[StatusResult] = []
@@ -273,14 +274,10 @@ class AmootClient(ProviderClient):
 
     def reconcile(self, batch: SendBatch, since: datetime) -> list[SendResult]:
         since = since if since.tzinfo else since.replace(tzinfo=UTC)
-        now = datetime.now(UTC)
-        start, end = (
-            local_time(since - _WINDOW_MARGIN, self.zone),
-            local_time(now + _WINDOW_MARGIN, self.zone),
-        )
-        reply = self._post("GetMessages", data={"FromDateTime": start, "ToDateTime": end})
-        body = self._envelope(reply, sending=False)
-        return parse_sent_box(body, batch, settled=(now - since).total_seconds() >= self.grace)
+        start, end = since - _WINDOW_MARGIN, datetime.now(UTC) + _WINDOW_MARGIN
+        window = {"FromDateTime": local_time(start, self.zone), "ToDateTime": local_time(end, self.zone)}
+        body = self._envelope(self._post("GetMessages", data=window), sending=False)
+        return parse_sent_box(body, batch, is_settled(since, self.grace))
 
     def balance(self) -> Balance:
         reply = self._post("AccountStatus", data={})
@@ -295,24 +292,8 @@ class AmootClient(ProviderClient):
         body = self._envelope(self._post("AccountStatus", data={}), sending=False)
         return {k: float(v) for k, v in body.items() if "SMS_" in k and k.endswith("Price") and v is not None}
 
-    def _post(self, method: str, *, sending: bool = False, **body: Any) -> Reply:
-        headers = {"Authorization": self.settings.secret("token")}  # bare token, no "Bearer" (§4)
-        return self.call("POST", method, sending=sending, headers=headers, **body)
+    def _post(self, method: str, **body: Any) -> Reply:
+        return self.request(Request(method, **body))
 
-    def _envelope(self, reply: Reply, *, sending: bool) -> dict[str, Any]:
-        """The body when Status is Success; otherwise the error its title (or the HTTP reply) calls for."""
-        body = reply.body
-        if not isinstance(body, dict) or "Status" not in body:
-            if reply.status < 400:  # Amoot answers 200 with an envelope: anything else is garbled
-                cls = AmbiguousSendError if sending else TransientError
-                what = f"HTTP {reply.status}"
-                raise self.error(cls, f"{what} without a Status", code=what, reply=reply)
-            raise self.http_error(reply, sending=sending)
-        raw = body["Status"]
-        title = TITLE_BY_CODE.get(raw, str(raw)) if isinstance(raw, int) else str(raw)
-        cls = error_class(title, sending=sending)
-        if cls is None:
-            return body
-        kw = {"retry_after": self.disabled_retry} if title == "System_Disabled" else {}
-        code = STATUS.get(title, ("?",))[0]
-        raise self.error(cls, f"Amoot answered {title} ({code})", code=title, reply=reply, **kw)
+    def _envelope(self, reply: Reply, *, sending: bool) -> dict[str, Any]:  # the body when Status is Success
+        return self.unwrap(reply, sending=sending)

@@ -1,7 +1,21 @@
-"""What every provider client shares (anymail `base_requests.py`, Notify `SmsClient`).
+"""What every provider client shares (anymail `base.py` and `base_requests.py`, Notify `SmsClient`).
 
-The base owns the HTTP session, the timeouts and the redacted logging, and it turns transport
-failures into our error tree:
+The base owns the send and reply algorithm; a provider module supplies tables and hooks:
+  * `send`: the batch-size check, then `send_checked` (one call by default; override to split a batch
+    per text or per recipient), which calls `build_send` (hook: batch -> `Request`), makes the call,
+    opens the reply with `read_reply`, and hands the payload to `parse_send` (hook: one `SendResult`
+    per message). A per-recipient refusal of a one-number call is returned as a REFUSED value
+    (`refusal`, state from `refused_status`); on more numbers it is raised, and the send operation
+    splits the chunk to find the number.
+  * `read_reply`: `envelope` (hook: reply -> `Envelope` of code, message, payload, or None) and the
+    class-level `call_codes` table (code -> error class, None = success). No envelope and an HTTP
+    status under 400 is ambiguous for a send (it may have gone out) and transient for a read; no
+    envelope and an HTTP error is classified by `http_error`. An unknown code is the same, plus a log
+    line. `describe` and `retry_after` (default: the `retry_codes` table) are hooks for the error text
+    and the wait of a transient error. `read` is the same for a read-only call; `send_in_turn` runs
+    several send calls for one batch (a per-text or per-recipient provider).
+Through `transport.HttpTransport` it also owns the HTTP session, the timeouts and the redacted
+logging, and it turns transport failures into our error tree:
   * a failure before the request left us (DNS, refused, connect timeout) is `TransientError`, and is
     retried a few times at once inside the call (tenacity), since nothing can have been sent;
   * anything after it left (read timeout, reset, truncated reply) is `AmbiguousSendError` for a send
@@ -12,99 +26,74 @@ carry no provider envelope at all.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
-import pandas as pd
 import requests
-from requests.adapters import HTTPAdapter
-from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential_jitter
-from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
-from urllib3.util.retry import Retry
 
-from campaigns.normalise import normalise_series
 from workers.errors import (
-    AccountError,
     AmbiguousSendError,
     ConfigurationError,
     ProviderError,
+    RecipientRefusedError,
     RequestError,
     TransientError,
-    redact,
 )
+from workers.providers.capabilities import Capabilities  # noqa: F401 (old import path)
+from workers.providers.transport import HttpTransport, Reply, chunks, inbound_messages  # noqa: F401
 from workers.settings import ProviderSettings
-from workers.status import Balance, InboundMessage, SendBatch, SendOutcome, SendResult, StatusResult
+from workers.status import (
+    Balance,
+    DeliveryStatus,
+    InboundMessage,
+    Message,
+    SendBatch,
+    SendOutcome,
+    SendResult,
+    StatusResult,
+)
 
 log = logging.getLogger("workers.providers")
 
 
 @dataclass(frozen=True)
-class Capabilities:
-    """What a provider can do; docs/providers.md's feature table is generated from these."""
+class Envelope:
+    """A provider's reply envelope: its call-level code (as `call_codes` keys it), its message, and the
+    payload the parse hooks read."""
 
-    max_batch: int  # recipients per send call (documented maximum)
-    max_status_batch: int  # ids per status call
-    one_to_many: bool = True  # one text to many numbers in one call
-    personalised: bool = False  # different texts to different numbers in one call
-    status_batch: bool = True
-    balance: bool = True
-    reconcile: str = "none"  # "checkid" | "sent-box" | "none"
-    inbox: bool = False
-    scheduling: bool = False
-    contacts: bool = False
-
-
-class _NotSentYet(Exception):
-    """Internal: a transport failure before any byte of the request can have been acted on."""
-
-
-def _never_left(exc: BaseException) -> bool:
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return True
-    if isinstance(exc, requests.exceptions.ConnectionError):
-        reason = exc.args[0] if exc.args else None
-        reason = getattr(reason, "reason", reason)
-        return isinstance(reason, NewConnectionError | ConnectTimeoutError | NameResolutionError)
-    return False
-
-
-def make_session(pool: int = 32) -> requests.Session:
-    session = requests.Session()
-    # No urllib3 retries: a POST that may have been read must never be repeated behind our back.
-    adapter = HTTPAdapter(
-        pool_connections=4, pool_maxsize=pool, max_retries=Retry(total=0, redirect=0, raise_on_status=False)
-    )
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    session.headers["User-Agent"] = "smsdispatch/0.1"
-    return session
+    code: Any
+    message: str
+    payload: Any
 
 
 @dataclass(frozen=True)
-class Reply:
-    status: int
-    body: Any  # parsed JSON when the body is JSON, else the text
-    text: str
-    headers: Mapping[str, str]
+class Request:
+    """One HTTP call, as a build hook describes it (the base adds the auth headers)."""
 
-    @property
-    def is_json(self) -> bool:
-        return not isinstance(self.body, str)
+    path: str
+    data: Mapping[str, Any] | None = None
+    json_body: Any = None
+    params: Mapping[str, Any] | None = None
+    method: str = "POST"
 
 
-class ProviderClient:
+ErrorTable = Mapping[Any, type[ProviderError] | None]
+
+
+class ProviderClient(HttpTransport):
     name: ClassVar[str]
     capabilities: ClassVar[Capabilities]
     default_url: ClassVar[str]
     credential_names: ClassVar[tuple[str, ...]]
     option_names: ClassVar[tuple[str, ...]] = ()
     default_batch: ClassVar[int | None] = None
+    call_codes: ClassVar[ErrorTable] = {}  # call-level code -> error class; None = success
+    refused_status: ClassVar[Mapping[Any, DeliveryStatus]] = {}  # refusal code -> state (default FAILED)
+    retry_codes: ClassVar[Mapping[Any, float]] = {}  # transient code -> seconds to wait before retrying
 
     def __init__(self, settings: ProviderSettings, session: requests.Session | None = None) -> None:
         self.settings = settings
@@ -133,18 +122,184 @@ class ProviderClient:
         if missing:
             raise ConfigurationError(f"{self.name}: set {' and '.join(missing)} (environment or config file)")
 
-    @property
-    def session(self) -> requests.Session:
-        if self._session is not None:
-            return self._session
-        session = getattr(self._local, "session", None)
-        if session is None:  # one Session per thread: requests does not promise thread safety
-            session = self._local.session = make_session()
-        return session
+    def number_option(self, key: str, default: str, *, whole: bool = False) -> float:
+        """A non-negative number of seconds (or a count) from an option; ConfigurationError otherwise."""
+        text = self.settings.option(key, default).strip()
+        try:
+            value = int(text) if whole else float(text)
+        except ValueError:
+            value = -1
+        if value < 0:
+            raise ConfigurationError(f"{self.settings.env_name(key)}={text!r}: give a number like {default}")
+        return value
 
-    # ---- the operations every provider implements -------------------------------------------
+    def choice_option(self, key: str, choices: Sequence[str]) -> str:
+        """An option that must be one of `choices` (the first is the default); ConfigurationError otherwise."""
+        value = self.settings.option(key, choices[0]).strip().lower()
+        if value not in choices:
+            raise ConfigurationError(
+                f"{self.settings.env_name(key)}={value!r}: choose {' or '.join(choices)}"
+            )
+        return value
+
+    # ---- the send algorithm ----------------------------------------------------------------------
     def send(self, batch: SendBatch) -> list[SendResult]:
+        """One `SendResult` per message, in order. Raises `RequestError` for a batch outside 1..BATCH,
+        and the `ProviderError` a failed call means (see the module docstring)."""
+        if not 1 <= len(batch) <= self.settings.batch:
+            raise self.error(
+                RequestError, f"batch of {len(batch)}; {self.name} takes 1 to {self.settings.batch}"
+            )
+        return self.send_checked(batch)
+
+    def send_checked(self, batch: SendBatch) -> list[SendResult]:
+        """Hook: a batch of the right size -> results. Default: one call carrying the whole batch."""
+        return self.send_call(self.build_send(batch), batch.messages)
+
+    def build_send(self, batch: SendBatch) -> Request:
+        """Hook: the call that sends `batch` (credentials come from `auth_headers`)."""
         raise NotImplementedError
+
+    def parse_send(self, payload: Any, messages: Sequence[Message], reply: Reply) -> list[SendResult]:
+        """Hook: a success envelope's payload -> one result per message, in order."""
+        raise NotImplementedError
+
+    def send_call(self, request: Request, messages: Sequence[Message]) -> list[SendResult]:
+        """Make one send call; a refused single recipient comes back as a value, not an error."""
+        reply = self.request(request, sending=True)
+        try:
+            envelope = self.read_reply(reply, sending=True, what=request.path)
+        except RecipientRefusedError as exc:
+            if len(messages) > 1:  # the reply does not say which number: the send operation splits the chunk
+                raise
+            return [self.refusal(messages[0], exc)]
+        return self.parse_send(envelope.payload, messages, reply)
+
+    def send_in_turn(
+        self, messages: Sequence[Message], calls: Sequence[tuple[Request, Sequence[Message]]]
+    ) -> list[SendResult]:
+        """Several send calls for one batch, in order; one result per message of `messages`, in their
+        order. A failing first call raises; after one was accepted, a failing call's messages are
+        UNKNOWN if its error is ambiguous, else NOT_SENT, and the calls not made are NOT_SENT (the send
+        operation queues those again)."""
+        results: dict[int, SendResult] = {}
+        failure: ProviderError | None = None
+        for request, group in calls:
+            if failure is not None:
+                why = f"not attempted after: {failure.describe()}"
+                results.update(
+                    (m.recipient_id, SendResult(m.recipient_id, SendOutcome.NOT_SENT, error=why))
+                    for m in group
+                )
+                continue
+            try:
+                results.update((r.recipient_id, r) for r in self.send_call(request, group))
+            except ProviderError as exc:
+                if not results:
+                    raise
+                log.warning("%s: send stopped after %d messages: %s", self.name, len(results), exc)
+                failure = exc
+                outcome = SendOutcome.UNKNOWN if isinstance(exc, AmbiguousSendError) else SendOutcome.NOT_SENT
+                for m in group:
+                    results[m.recipient_id] = SendResult(
+                        m.recipient_id, outcome, None, exc.code, error=exc.describe()
+                    )
+        return [results[m.recipient_id] for m in messages]
+
+    def refusal(self, message: Message, exc: RecipientRefusedError) -> SendResult:
+        state = next((s for k, s in self.refused_status.items() if str(k) == exc.code), DeliveryStatus.FAILED)
+        return SendResult(message.recipient_id, SendOutcome.REFUSED, None, exc.code, state, exc.message)
+
+    # ---- replies --------------------------------------------------------------------------------
+    def envelope(self, reply: Reply) -> Envelope | None:
+        """Hook: the provider's envelope in a reply, or None when the body is not one."""
+        raise NotImplementedError
+
+    @classmethod
+    def code_known(cls, code: Any, table: ErrorTable | None = None) -> bool:
+        try:
+            return code in (cls.call_codes if table is None else table)
+        except TypeError:  # an unhashable code
+            return False
+
+    @classmethod
+    def call_class(
+        cls, code: Any, *, sending: bool, table: ErrorTable | None = None
+    ) -> type[ProviderError] | None:
+        """The error a call-level code means by `table` (default `call_codes`; None: success). Unknown
+        codes may have gone out on a send, so they are ambiguous there; off a send, ambiguous is transient."""
+        if not cls.code_known(code, table):
+            return AmbiguousSendError if sending else TransientError
+        found = (cls.call_codes if table is None else table)[code]
+        return TransientError if found is AmbiguousSendError and not sending else found
+
+    def describe(self, envelope: Envelope, what: str) -> str:
+        """Hook: the error text of a failed envelope."""
+        return f"{what}: {envelope.message or 'no message'}"
+
+    def retry_after(self, envelope: Envelope) -> float | None:
+        """Hook: seconds to wait before retrying a transient code (default `retry_codes`; None: the
+        caller's backoff)."""
+        return self.retry_codes.get(envelope.code) if isinstance(envelope.code, int | str) else None
+
+    def read_reply(
+        self,
+        reply: Reply,
+        *,
+        sending: bool,
+        what: str = "",
+        keep: Sequence[Any] = (),
+        table: ErrorTable | None = None,
+    ) -> Envelope:
+        """The envelope when its code means success by `table` (default `call_codes`) or is in `keep` (the
+        caller's to handle); otherwise raises the error the code (or, without an envelope, the HTTP
+        status) means."""
+        envelope = self.envelope(reply)
+        if envelope is None:
+            if reply.status < 400:  # a reply we cannot read may still mean the send went out
+                cls: type[ProviderError] = AmbiguousSendError if sending else TransientError
+                what = what or "reply"
+                raise self.error(cls, f"unreadable reply on {what}", code=f"HTTP {reply.status}", reply=reply)
+            raise self.http_error(reply, sending=sending, what=what)
+        if envelope.code in keep:
+            return envelope
+        found = self.call_class(envelope.code, sending=sending, table=table)
+        if found is None:
+            return envelope
+        if not self.code_known(envelope.code, table):
+            log.warning("%s: unknown code %r on %s (HTTP %s)", self.name, envelope.code, what, reply.status)
+        wait = self.retry_after(envelope) if issubclass(found, TransientError) else None
+        kw: dict[str, Any] = {} if wait is None else {"retry_after": wait}
+        raise self.error(found, self.describe(envelope, what), code=envelope.code, reply=reply, **kw)
+
+    def read(
+        self, request: Request, *, keep: Sequence[Any] = (), table: ErrorTable | None = None
+    ) -> Envelope:
+        """A read-only call (never a send) and its success envelope (see `read_reply`)."""
+        return self.read_reply(
+            self.request(request), sending=False, what=request.path, keep=keep, table=table
+        )
+
+    def unwrap(self, reply: Reply, *, sending: bool, what: str = "") -> Any:
+        """The payload of a success envelope (see `read_reply`)."""
+        return self.read_reply(reply, sending=sending, what=what).payload
+
+    def auth_headers(self) -> Mapping[str, str] | None:
+        """Hook: the headers that carry credentials, if the provider takes them there."""
+        return None
+
+    def request(self, request: Request, *, sending: bool = False) -> Reply:
+        return self.call(
+            request.method,
+            request.path,
+            sending=sending,
+            data=request.data,
+            json_body=request.json_body,
+            params=request.params,
+            headers=self.auth_headers(),
+        )
+
+    # ---- the other operations every provider implements -----------------------------------------
 
     def status(self, message_ids: Sequence[str]) -> list[StatusResult]:
         raise NotImplementedError
@@ -167,133 +322,3 @@ class ProviderClient:
         """Messages received on our line since `cursor` (this client's own opaque text; None or "" =
         never read), and the cursor to store once they are recorded. Only where `capabilities.inbox`."""
         raise NotImplementedError
-
-    # ---- transport ----------------------------------------------------------------------------
-    def url(self, path: str) -> str:
-        return f"{self.settings.url.rstrip('/')}/{path.lstrip('/')}"
-
-    def call(
-        self,
-        method: str,
-        path: str,
-        *,
-        sending: bool = False,
-        data: Mapping[str, Any] | None = None,
-        json_body: Any = None,
-        params: Mapping[str, Any] | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> Reply:
-        """One HTTP exchange. Raises only for transport failures; every reply is returned."""
-        started = time.perf_counter()
-        try:
-            response = self._send_with_connect_retries(method, path, data, json_body, params, headers)
-        except _NotSentYet as exc:
-            raise TransientError(
-                f"could not reach {path}: {type(exc.__cause__).__name__}",
-                provider=self.name,
-                secrets=self.settings.secret_values,
-            ) from exc.__cause__
-        except requests.exceptions.RequestException as exc:
-            cls = AmbiguousSendError if sending else TransientError
-            raise cls(
-                f"no complete reply from {path} ({type(exc).__name__}); the request may have been acted on",
-                provider=self.name,
-                secrets=self.settings.secret_values,
-            ) from exc
-        elapsed = (time.perf_counter() - started) * 1000
-        text = response.text
-        try:
-            body: Any = json.loads(text) if text.strip() else ""
-        except ValueError:
-            body = text
-        log.debug("%s %s %s -> HTTP %s in %.0f ms", self.name, method, path, response.status_code, elapsed)
-        return Reply(response.status_code, body, text, response.headers)
-
-    def _send_with_connect_retries(self, method, path, data, json_body, params, headers) -> requests.Response:
-        @retry(
-            retry=retry_if_exception(lambda e: isinstance(e, _NotSentYet)),
-            stop=stop_after_attempt(3),
-            wait=wait_exponential_jitter(multiplier=0.1, max=1.0, jitter=0.1),
-            reraise=True,
-        )
-        def attempt() -> requests.Response:
-            try:
-                return self.session.request(
-                    method,
-                    self.url(path),
-                    data=data,
-                    json=json_body,
-                    params=params,
-                    headers=headers,
-                    timeout=(self.settings.connect_timeout, self.settings.read_timeout),
-                )
-            except requests.exceptions.RequestException as exc:
-                if _never_left(exc):
-                    raise _NotSentYet() from exc
-                raise
-
-        return attempt()
-
-    def http_error(self, reply: Reply, *, sending: bool, what: str = "") -> ProviderError:
-        """Classify a reply that carries no provider envelope, by its HTTP status alone."""
-        snippet = reply.text[:300]
-        msg = f"HTTP {reply.status}{' on ' + what if what else ''}"
-        kw: dict[str, Any] = dict(
-            provider=self.name,
-            code=f"HTTP {reply.status}",
-            snippet=snippet,
-            secrets=self.settings.secret_values,
-        )
-        if reply.status in (429, 503):  # "not processed, come back later" by definition
-            return TransientError(msg, retry_after=retry_after_seconds(reply.headers), **kw)
-        if reply.status >= 500:
-            # 500/502/504 may come after the provider acted on a send: reconcile, never resend blind.
-            return AmbiguousSendError(msg, **kw) if sending else TransientError(msg, **kw)
-        if reply.status in (401, 403):
-            return AccountError(msg, **kw)
-        return RequestError(msg, **kw)
-
-    def error(
-        self,
-        cls: type[ProviderError],
-        message: str,
-        *,
-        code: object = None,
-        reply: Reply | None = None,
-        **kw: Any,
-    ) -> ProviderError:
-        """Build an error of the given class with this provider's name and secrets redacted."""
-        return cls(
-            message,
-            provider=self.name,
-            code=None if code is None else str(code),
-            snippet=reply.text[:300] if reply is not None else "",
-            secrets=self.settings.secret_values,
-            **kw,
-        )
-
-    def redact(self, text: str) -> str:
-        return redact(text, self.settings.secret_values)
-
-
-def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
-    value = headers.get("Retry-After") if headers else None
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
-
-
-def inbound_messages(provider: str, rows: Sequence[tuple[str, str, str, str | None]]) -> list[InboundMessage]:
-    """(message id, sender, text, received at) rows -> InboundMessage, senders normalised in one pass."""
-    if not rows:
-        return []
-    phones, _ = normalise_series(pd.Series([sender for _, sender, _, _ in rows], dtype=object))
-    return [
-        InboundMessage(provider, mid, None if pd.isna(phone) else str(phone), sender, text, at)
-        for (mid, sender, text, at), phone in zip(rows, phones, strict=True)
-    ]
-
-
-def chunks(seq: Sequence[Any], size: int) -> list[Sequence[Any]]:
-    return [seq[i : i + size] for i in range(0, len(seq), size)]

@@ -25,22 +25,24 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any, ClassVar
 
 import requests
 
 from workers.errors import (
     AccountError,
-    AmbiguousSendError,
     ConfigurationError,
     ProviderError,
     RecipientRefusedError,
     RequestError,
     TransientError,
 )
-from workers.providers.base import Capabilities, ProviderClient, Reply, chunks
+from workers.providers import phones
+from workers.providers.base import Capabilities, Envelope, ProviderClient, Reply, Request
+from workers.providers.transport import chunks
 from workers.settings import ProviderSettings
-from workers.status import Balance, DeliveryStatus, SendBatch, SendOutcome, SendResult, StatusResult
+from workers.status import Balance, DeliveryStatus, Message, SendBatch, SendOutcome, SendResult, StatusResult
 
 log = logging.getLogger("workers.providers.negin")
 
@@ -78,14 +80,7 @@ DELIVERY: dict[int, DeliveryStatus] = {
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"", "0", "false", "no", "off"}
 
 
-def mobile(phone: str) -> str:
-    """+989121234567 -> 989121234567: the provider's own spelling in its reply samples (seed, NG2)."""
-    d = "".join(ch for ch in str(phone) if ch.isdigit())
-    if d.startswith("0098"):
-        return d[2:]
-    if d.startswith("0"):
-        return "98" + d[1:]
-    return "98" + d if len(d) == 10 else d
+mobile = phones.international  # 989121234567: the provider's own spelling in its reply samples (seed, NG2)
 
 
 def build_send_form(batch: SendBatch, *, line: str, line2: str = "") -> dict[str, str]:
@@ -163,6 +158,8 @@ class NeginClient(ProviderClient):
     capabilities: ClassVar[Capabilities] = Capabilities(
         max_batch=100, max_status_batch=100, one_to_many=False, balance=False, reconcile="none"
     )
+    call_codes = SEND_CODES
+    refused_status = RECIPIENT_STATUS
     default_url: ClassVar[str] = "https://sms.3300.ir/api"
     credential_names: ClassVar[tuple[str, ...]] = ("username", "password")
     option_names: ClassVar[tuple[str, ...]] = ("line2", "multi", "min_interval")
@@ -207,12 +204,34 @@ class NeginClient(ProviderClient):
                 )
             self._last_send = now
 
-    def _post(self, path: str, form: dict[str, str], *, sending: bool) -> tuple[int, Reply]:
-        """POST a form; return (negative status, reply) or raise the error the reply stands for."""
-        reply = self.call("POST", path, sending=sending, data={**self._auth(), **form})
-        enveloped = isinstance(reply.body, dict) and "status" in reply.body
-        code = _status_code(reply.body) if enveloped else None
-        if reply.status == 409 or code == RATE_LIMIT_CODE:  # not processed: come back in 5 s
+    # ---- hooks of the base's send and reply algorithm ---------------------------------------------
+    @classmethod
+    def code_known(cls, code: Any, table: Any = None) -> bool:
+        return isinstance(code, int) and code < 0 or super().code_known(code, table)  # negative = success
+
+    @classmethod
+    def call_class(cls, code: Any, *, sending: bool, table: Any = None) -> type[ProviderError] | None:
+        if isinstance(code, int) and code < 0:
+            return None
+        found = super().call_class(code, sending=sending, table=table)
+        return RequestError if found is RecipientRefusedError and not sending else found
+
+    def envelope(self, reply: Reply) -> Envelope | None:
+        if not (isinstance(reply.body, dict) and "status" in reply.body):
+            return None
+        raw = reply.body["status"]
+        code = _status_code(reply.body)
+        return Envelope(
+            raw if code is None else code, str(reply.body.get("msg") or f"error {raw}"), reply.body
+        )
+
+    def describe(self, envelope: Envelope, what: str) -> str:
+        known = self.code_known(envelope.code)
+        return envelope.message if known else f"unknown code: {envelope.message}"
+
+    def read_reply(self, reply: Reply, **kw: Any) -> Envelope:
+        """HTTP 409 or code 409 is "at least 5 s between requests": transient, whatever else the reply says."""
+        if reply.status == 409 or _status_code(reply.body) == RATE_LIMIT_CODE:
             raise self.error(
                 TransientError,
                 "too soon after the previous request",
@@ -220,25 +239,19 @@ class NeginClient(ProviderClient):
                 reply=reply,
                 retry_after=RATE_LIMIT_WAIT,
             )
-        if not enveloped:
-            raise self.http_error(reply, sending=sending, what=path)
-        if code is not None and code < 0:
-            return code, reply
-        cls = SEND_CODES.get(code) if code is not None else None
-        message = str(reply.body.get("msg") or f"error {reply.body['status']}")
-        if cls is None:
-            log.warning("negin: unknown status code %r from %s", reply.body["status"], path)
-            cls = AmbiguousSendError if sending else TransientError
-            message = f"unknown code: {message}"
-        elif cls is RecipientRefusedError and not sending:
-            cls = RequestError
-        raise self.error(cls, message, code=reply.body["status"], reply=reply)
+        return super().read_reply(reply, **kw)
 
-    def send(self, batch: SendBatch) -> list[SendResult]:
-        if not 1 <= len(batch) <= self.settings.batch:
-            raise self.error(
-                RequestError, f"batch of {len(batch)}: send 1 to {self.settings.batch} messages per call"
-            )
+    def request(self, request: Request, *, sending: bool = False) -> Reply:
+        return super().request(
+            replace(request, data={**self._auth(), **(request.data or {})}), sending=sending
+        )
+
+    def send_checked(self, batch: SendBatch) -> list[SendResult]:
+        request = self.build_send(batch)
+        self._take_send_slot()
+        return self.send_call(request, batch.messages)
+
+    def build_send(self, batch: SendBatch) -> Request:
         if not batch.single_text:
             raise self.error(RequestError, "one wsSend call carries one text; this batch has several")
         line = batch.sender or self.settings.sender
@@ -246,32 +259,19 @@ class NeginClient(ProviderClient):
             raise ConfigurationError(
                 f"negin: set {self.settings.env_name('sender')} (the sending line number)"
             )
-        form = build_send_form(batch, line=line, line2=self.settings.option("line2"))
-        self._take_send_slot()
-        try:
-            _, reply = self._post("wsSend.ashx", form, sending=True)
-        except RecipientRefusedError as exc:
-            if len(batch) > 1:
-                raise
-            code = int(exc.code or 0)
-            only = batch.messages[0]
-            status = RECIPIENT_STATUS[code]
-            return [
-                SendResult(
-                    only.recipient_id,
-                    SendOutcome.REFUSED,
-                    raw_code=exc.code,
-                    status=status,
-                    error=exc.message,
-                )
-            ]
-        return parse_send_reply(reply.body, batch)
+        return Request("wsSend.ashx", build_send_form(batch, line=line, line2=self.settings.option("line2")))
+
+    def parse_send(self, payload: Any, messages: Sequence[Message], reply: Reply) -> list[SendResult]:
+        return parse_send_reply(payload, SendBatch(tuple(messages), ""))
 
     def status(self, message_ids: Sequence[str]) -> list[StatusResult]:
         found: dict[str, StatusResult] = {}
         for part in chunks([str(i) for i in message_ids], self.capabilities.max_status_batch):
-            _, reply = self._post("wsStates.ashx", {"message_ids": ",".join(part)}, sending=False)
-            found.update(parse_status_reply(reply.body))
+            found.update(
+                parse_status_reply(
+                    self.read(Request("wsStates.ashx", {"message_ids": ",".join(part)})).payload
+                )
+            )
         missing = [i for i in map(str, message_ids) if i not in found]
         if missing:
             log.warning("negin: no state for %d id(s), e.g. %s", len(missing), missing[0])

@@ -1,0 +1,63 @@
+"""Reading loosely typed provider JSON: numbers sent as text, keys whose case varies between endpoints."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from workers.status import DeliveryStatus
+
+log = logging.getLogger("workers.providers")
+
+
+def to_int(value: Any) -> int | None:
+    """42, "42", " 42 " -> 42; anything else -> None."""
+    try:
+        return int(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+
+
+def rows(items: Any) -> list[dict[str, Any]]:
+    """The dict rows of a list (anything else -> [])."""
+    return [i for i in items if isinstance(i, dict)] if isinstance(items, list) else []
+
+
+def field(item: Any, name: str) -> Any:
+    """`item[name]` with the key compared case-insensitively (`messageid`, `messageId`, `MessageId`);
+    None when absent or when `item` is not a mapping."""
+    if not isinstance(item, Mapping):
+        return None
+    low = name.lower()
+    return next((v for k, v in item.items() if str(k).lower() == low), None)
+
+
+def settled(since: datetime, grace: float) -> bool:
+    """Whether `grace` seconds have passed since `since` (naive means UTC): before that, a message a
+    provider cannot find yet may still appear, so reconciliation answers UNKNOWN, not NOT_SENT."""
+    since = since if since.tzinfo else since.replace(tzinfo=UTC)
+    return (datetime.now(UTC) - since).total_seconds() >= grace
+
+
+def lookup(table: Mapping[int, DeliveryStatus], raw: Any, what: str) -> DeliveryStatus:
+    """A provider's delivery code -> unified state; an unknown one is UNKNOWN and logged (`what` names it)."""
+    code = to_int(raw)
+    if code is None or code not in table:
+        log.warning("unknown %s %r kept as unknown", what, raw)
+        return DeliveryStatus.UNKNOWN
+    return table[code]
+
+
+def to_float(value: Any) -> float | None:
+    """1732, "1732.5" -> a float; None, "" or anything else -> None."""
+    try:
+        return None if value is None or value == "" else float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def split(text: str) -> list[str]:
+    """ "a, b,c" -> ["a", "b", "c"] (an option's comma list)."""
+    return [part.strip() for part in text.split(",")]
