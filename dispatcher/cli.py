@@ -225,14 +225,15 @@ def send(
         if state == "running":
             publish_campaign(store, campaign_id, send_chunk_task)
         if wait:  # the workers send; this process follows them in the database
-            summary["state"] = _follow(store, campaign_id).state
+            summary["state"] = _follow(store, campaign_id, distributed=True).state
     elif not dry_run and recipients and state == "scheduled" and send_at is not None:
+        where = "`smsdispatch serve` starts it" if _service(store) else "sending starts here then"
         err.print(
-            f"campaign {campaign_id} is scheduled for {send_at.astimezone(TEHRAN):%Y-%m-%d %H:%M} Tehran time; sending starts here then"
+            f"campaign {campaign_id} is scheduled for {send_at.astimezone(TEHRAN):%Y-%m-%d %H:%M} Tehran time; {where}"
         )
     if not dry_run and recipients and not settings.broker_url and state in ("running", "scheduled"):
         assert store is not None and campaign_id is not None
-        summary["state"] = _run_embedded(store, settings, campaign_id, follow=wait)
+        summary["state"] = _run_embedded(store, settings, campaign_id, follow=wait, role="send")
     _emit(
         summary,
         as_json,
@@ -243,27 +244,71 @@ def send(
         _followed_exit(campaign_id, *store.campaign_state(campaign_id))
 
 
-def _run_embedded(store: Store, settings: DispatchSettings, campaign_id: int, *, follow: bool) -> str:
+def _service(store: Store):  # noqa: ANN202 - Heartbeat | None
+    """A live `smsdispatch serve` on this database (campaigns.heartbeats.live_service), or None."""
+    from campaigns.heartbeats import live_service
+
+    return live_service(store.engine)
+
+
+def _run_embedded(
+    store: Store, settings: DispatchSettings, campaign_id: int, *, follow: bool, role: str = "run"
+) -> str:
+    """Send here (with a heartbeat), or hand the campaign to a live `serve` and follow it with --wait.
+
+    Ctrl-C: the chunks in flight finish, then one line says the state left and the command that goes on."""
+    from campaigns.heartbeats import Beating
     from dispatcher.runner import LocalRunner
     from dispatcher.watch import ProgressBars
 
+    service = _service(store)
+    if service is not None:
+        err.print(
+            f"campaign {campaign_id} handed to `smsdispatch serve` (pid {service.pid} on {service.host})",
+            soft_wrap=True,
+        )
+        return _follow(store, campaign_id).state if follow else store.campaign_state(campaign_id)[0]
     runner = LocalRunner(_deps(settings, store))
-    with ProgressBars(err, delivery=follow) as bars:
-        refresh = bars.refresher(store, campaign_id)
-        refresh(force=True)
-        result = runner.send(campaign_id, progress=refresh)
-        refresh(force=True)
-        if result.state == "paused" and not follow:  # with --wait, _followed_exit says it
-            err.print(
-                f"campaign {campaign_id} paused: {result.reason}. Fix the cause, then: smsdispatch resume {campaign_id}"
-            )
-        if follow and result.state == "running":
-            runner.poll(campaign_id=campaign_id, progress=refresh)
+    try:
+        with Beating(store.engine, role, campaign_id), ProgressBars(err, delivery=follow) as bars:
+            refresh = bars.refresher(store, campaign_id)
             refresh(force=True)
+            result = runner.send(campaign_id, progress=refresh)
+            refresh(force=True)
+            if result.state == "paused" and not follow:  # with --wait, _followed_exit says it
+                err.print(
+                    f"campaign {campaign_id} paused: {result.reason}. Fix the cause, then: smsdispatch resume {campaign_id}"
+                )
+            if follow and result.state == "running":
+                runner.poll(campaign_id=campaign_id, progress=refresh)
+                refresh(force=True)
+    except KeyboardInterrupt:
+        err.print(_interrupted(store, campaign_id, wait=follow), soft_wrap=True)
+        raise typer.Exit(130) from None
     return store.campaign_state(campaign_id)[0]
 
 
-def _follow(store: Store, campaign_id: int, interval: float = 1.0) -> CampaignProgress:
+def _interrupted(store: Store, campaign_id: int, *, wait: bool) -> str:
+    from dispatcher.interrupt import interrupted_line
+
+    view, progress = read_progress(store, campaign_id, utcnow())
+    assert view is not None and progress is not None
+    return interrupted_line(
+        campaign_id,
+        view.state,
+        sent=progress.sent,
+        total=progress.total,
+        now=utcnow(),
+        wait=wait,
+        reason=view.state_reason,
+        send_at=view.send_at,
+        service=_service(store),
+    )
+
+
+def _follow(
+    store: Store, campaign_id: int, interval: float = 1.0, *, distributed: bool = False
+) -> CampaignProgress:
     """Distributed `send --wait` and `watch`: two bars from the database until the campaign stops moving.
 
     Ctrl-C stops watching only; the campaign goes on in the workers.
@@ -273,7 +318,7 @@ def _follow(store: Store, campaign_id: int, interval: float = 1.0) -> CampaignPr
     try:
         err.print(f"following campaign {campaign_id}; Ctrl-C stops following, not the campaign")
         with ProgressBars(err) as bars:
-            return follow(store, campaign_id, bars, interval=interval)
+            return follow(store, campaign_id, bars, interval=interval, distributed=distributed)
     except KeyboardInterrupt:
         err.print(
             f"stopped watching; campaign {campaign_id} goes on. Follow it again: smsdispatch watch {campaign_id}"
@@ -310,9 +355,12 @@ def status(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Counts per state, progress, rate, ETA, and what it is waiting for (pause reason, schedule, window)."""
-    store = _store(_settings())
-    view, progress = read_progress(store, campaign_id, utcnow())
-    if view is None or progress is None:
+    from dispatcher.sender import read_shown
+
+    settings = _settings()
+    store = _store(settings)
+    view, progress, live = read_shown(store, campaign_id, utcnow(), distributed=bool(settings.broker_url))
+    if view is None or progress is None or live is None:
         raise BadInput(f"no campaign {campaign_id}; see smsdispatch list")
     data = {
         "campaign": view.id,
@@ -330,6 +378,7 @@ def status(
         "started_at": view.started_at.isoformat() if view.started_at else None,
         "finished_at": view.finished_at.isoformat() if view.finished_at else None,
         **progress.as_json(),
+        "sender": live.sender_json(),
     }
     if as_json:
         _emit(data, True)
@@ -352,6 +401,8 @@ def status(
         out.print(f"ETA:     {progress.eta_text}")
     if waiting is not None and waiting.reason != "paused":  # a pause has its reason line below
         out.print(f"waiting: {waiting.detail}")
+    if live.detail and (waiting is None or waiting.reason != "unattended"):
+        out.print(f"sender:  {live.detail}", soft_wrap=True)
     if view.state_reason:
         out.print(f"reason: {view.state_reason}")
     if view.state == "paused":
@@ -368,9 +419,10 @@ def watch(
     """Follow a campaign with two bars (sending, delivery) until it completes, stops or pauses; Ctrl-C leaves it running."""
     if interval <= 0:
         raise BadInput("--interval is a number of seconds above 0")
-    store = _store(_settings())
+    settings = _settings()
+    store = _store(settings)
     _campaign_or_fail(store, campaign_id)
-    p = _follow(store, campaign_id, interval)
+    p = _follow(store, campaign_id, interval, distributed=bool(settings.broker_url))
     out.print(f"campaign {campaign_id}: {p.state}; {p.sent} sent, {p.final} final of {p.total}")
     _followed_exit(campaign_id, p.state, p.reason)
 
@@ -420,22 +472,34 @@ def report(
 @app.command("list")
 def list_(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Every campaign in the store."""
-    store = _store(_settings())
-    rows = [
-        {
-            "campaign": v.id,
-            "name": v.name,
-            "provider": v.provider,
-            "state": v.state,
-            "recipients": v.recipients,
-            "created_at": v.created_at.isoformat(),
-        }
-        for v in store.campaigns()
-    ]
+    from dispatcher.sender import liveness_of_view
+
+    settings = _settings()
+    store = _store(settings)
+    now, distributed = utcnow(), bool(settings.broker_url)
+    rows = []
+    for v in store.campaigns():
+        live = (
+            liveness_of_view(store, v, now, distributed=distributed)
+            if v.state in ("running", "scheduled")
+            else None
+        )
+        rows.append(
+            {
+                "campaign": v.id,
+                "name": v.name,
+                "provider": v.provider,
+                "state": v.state,
+                "recipients": v.recipients,
+                "created_at": v.created_at.isoformat(),
+                "sender": live.sender_json() if live else None,
+                "sending": live.detail if live else None,
+            }
+        )
     if as_json:
         _emit(rows, True)
         return
-    table = Table("id", "name", "provider", "state", "recipients", "created")
+    table = Table("id", "name", "provider", "state", "recipients", "created", "sending")
     for r in rows:
         table.add_row(
             str(r["campaign"]),
@@ -444,6 +508,7 @@ def list_(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
             r["state"],
             str(r["recipients"]),
             r["created_at"][:19],
+            r["sending"] or "",
         )
     out.print(table)
 
@@ -462,8 +527,8 @@ def _control(campaign_id: int, verb: str) -> None:
         from workers.tasks import send_chunk_task
 
         publish_campaign(store, campaign_id, send_chunk_task)
-    elif verb == "resume":
-        out.print(f"to send its remaining chunks here: smsdispatch run {campaign_id}")
+    elif verb == "resume":  # embedded: send the rest here, or hand it to a live `serve`
+        _run_embedded(store, settings, campaign_id, follow=False, role="run")
 
 
 @app.command()
@@ -489,16 +554,74 @@ def run(
     campaign_id: Annotated[int, typer.Argument(metavar="ID")],
     wait: Annotated[bool, typer.Option("--wait")] = False,
 ) -> None:
-    """Embedded mode: send what is left of a running campaign (after resume, or after a crash)."""
+    """Embedded mode: send what is left of a running campaign (after a crash), or wait for a scheduled one's time."""
     settings = _settings()
     store = _store(settings)
     view = _campaign_or_fail(store, campaign_id)
+    from campaigns.liveness import clock
+
+    if view.state == "scheduled" and view.send_at is not None and _service(store) is None:
+        err.print(
+            f"campaign {campaign_id} is scheduled for {clock(view.send_at, utcnow())} Tehran time; "
+            "waiting for it here (Ctrl-C stops waiting; `smsdispatch serve` would start it without a terminal)",
+            soft_wrap=True,
+        )
     state = (
-        _run_embedded(store, settings, campaign_id, follow=wait) if view.state == "running" else view.state
+        _run_embedded(store, settings, campaign_id, follow=wait)
+        if view.state in ("running", "scheduled")
+        else view.state
     )
     out.print(f"campaign {campaign_id}: {state}")
     if wait:
         _followed_exit(campaign_id, *store.campaign_state(campaign_id))
+
+
+@app.command()
+def serve(
+    threads: Annotated[int, typer.Option("--threads", help="send threads per campaign")] = 8,
+    tick: Annotated[float, typer.Option("--tick", help="seconds between looks at the store")] = 1.0,
+) -> None:
+    """Embedded mode: one long-running process that starts scheduled campaigns, picks up interrupted ones,
+    polls delivery and collects opt-outs. SIGTERM or Ctrl-C finishes the chunks in flight and exits 0."""
+    import logging
+    import signal
+    import threading
+
+    from campaigns.liveness import HeartbeatSettings
+    from dispatcher.eventlog import DedupHandler
+    from dispatcher.serve import Service
+
+    settings = _settings()
+    if settings.broker_url:
+        raise BadInput(
+            "SMSDISPATCH_BROKER_URL is set: in distributed mode the workers and beat do this; unset it"
+        )
+    if threads < 1 or tick <= 0:
+        raise BadInput("--threads is a whole number above 0 and --tick a number of seconds above 0")
+    try:
+        heartbeat = HeartbeatSettings.from_env(os.environ)
+    except ValueError as exc:
+        raise BadInput(str(exc)) from None
+    store = _store(settings)
+    root = logging.getLogger()
+    root.handlers[:] = [DedupHandler(sys.stderr)]
+    root.setLevel(logging.INFO)
+    for noisy in ("httpx", "httpcore", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    stop = threading.Event()
+
+    def _stop(signum: int, _frame: object) -> None:
+        if not stop.is_set():
+            logging.getLogger("dispatcher.serve").info(
+                "%s: finishing the chunks in flight, then stopping", signal.Signals(signum).name
+            )
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    code = Service(_deps(settings, store), heartbeat=heartbeat, tick=tick, threads=threads).run(stop)
+    logging.shutdown()
+    raise typer.Exit(code)
 
 
 @app.command()

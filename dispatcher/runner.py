@@ -9,6 +9,7 @@ on the way), until the campaign has nothing left to wait for.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
@@ -69,9 +70,18 @@ class LocalRunner:
                 reconcile_chunk(chunk_id, self.deps)
 
     def send(
-        self, campaign_id: int, *, timeout: float | None = None, progress: Progress | None = None
+        self,
+        campaign_id: int,
+        *,
+        timeout: float | None = None,
+        progress: Progress | None = None,
+        stop: threading.Event | None = None,
     ) -> RunResult:
-        """Send every chunk of the campaign; returns when none is left in flight, or it pauses."""
+        """Send every chunk of the campaign; returns when none is left in flight, or it pauses.
+
+        `stop` set (by `smsdispatch serve` on SIGTERM): no new chunk is claimed, the ones in flight
+        finish (the pool's exit waits for them), and it returns with `timed_out` True.
+        """
         store = self.deps.store
         deadline = None if timeout is None else time.monotonic() + timeout
         with (
@@ -126,7 +136,9 @@ class LocalRunner:
                     return RunResult(*store.campaign_state(campaign_id))
                 else:
                     time.sleep(self.tick)
-                if deadline is not None and time.monotonic() > deadline:
+                if (deadline is not None and time.monotonic() > deadline) or (
+                    stop is not None and stop.is_set()
+                ):
                     return RunResult(*store.campaign_state(campaign_id), timed_out=True)
 
     def poll(
