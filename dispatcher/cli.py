@@ -583,6 +583,7 @@ def serve(
 ) -> None:
     """Embedded mode: one long-running process that starts scheduled campaigns, picks up interrupted ones,
     polls delivery and collects opt-outs. SIGTERM or Ctrl-C finishes the chunks in flight and exits 0."""
+    import faulthandler
     import logging
     import signal
     import threading
@@ -619,6 +620,7 @@ def serve(
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
+    faulthandler.register(signal.SIGUSR1)  # `kill -USR1 PID`: every thread's stack on stderr, for a hang
     code = Service(_deps(settings, store), heartbeat=heartbeat, tick=tick, threads=threads).run(stop)
     logging.shutdown()
     raise typer.Exit(code)
