@@ -229,7 +229,8 @@ def send(
     elif not dry_run and recipients and state == "scheduled" and send_at is not None:
         where = "`smsdispatch serve` starts it" if _service(store) else "sending starts here then"
         err.print(
-            f"campaign {campaign_id} is scheduled for {send_at.astimezone(TEHRAN):%Y-%m-%d %H:%M} Tehran time; {where}"
+            f"campaign {campaign_id} is scheduled for {send_at.astimezone(TEHRAN):%Y-%m-%d %H:%M} Tehran time; {where}",
+            soft_wrap=True,
         )
     if not dry_run and recipients and not settings.broker_url and state in ("running", "scheduled"):
         assert store is not None and campaign_id is not None
