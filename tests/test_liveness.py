@@ -112,3 +112,19 @@ def test_heartbeat_queries(store):
     forget(engine, serve_id)
     assert live_service(engine, now, stale=15) is None
     assert orphans(engine, now, 15) == []  # no running campaign in this store
+
+
+def test_compose_ships_a_serve_service_for_the_embedded_mode():
+    from pathlib import Path
+
+    import yaml
+
+    services = yaml.safe_load((Path(__file__).resolve().parents[1] / "docker-compose.yml").read_text())[
+        "services"
+    ]
+    serve = services["serve"]
+    assert serve["command"] == ["smsdispatch", "serve"]  # exec form: SIGTERM reaches it
+    assert serve["environment"]["SMSDISPATCH_BROKER_URL"] == ""
+    assert "embedded" in serve["profiles"]
+    unit = (Path(__file__).resolve().parents[1] / "docs" / "smsdispatch-serve.service").read_text()
+    assert "ExecStart=" in unit and "smsdispatch serve" in unit

@@ -217,3 +217,14 @@ def test_run_on_a_scheduled_campaign_waits_for_its_time_and_sends_it(embedded):
     assert "waiting for it here" in ran.stderr
     assert min(m.accepted_at for m in embedded.state.accepted("ghasedak")) >= send_at.timestamp()
     assert_witnessed(embedded, campaign_id)
+
+
+def test_resume_in_embedded_mode_sends_the_rest_itself(embedded):
+    embedded.state.credit["ghasedak"] = 100  # ten chunks of 10 go out, then "no credit" pauses it
+    campaign_id, summary = embedded.send(300)
+    assert summary["state"] == "paused"
+    embedded.state.credit.pop("ghasedak")
+    done = embedded.cli("resume", str(campaign_id), timeout=180)
+    assert done.returncode == 0, done.stderr
+    assert all_sent(embedded, campaign_id), "resume did not send the rest"
+    assert_witnessed(embedded, campaign_id)
