@@ -174,3 +174,24 @@ class InboxCursor(Base):
     provider: Mapped[str] = mapped_column(String(32))
     cursor: Mapped[str] = mapped_column(Text, default="")
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Heartbeat(Base):
+    """One row per process that sends, polls or serves (campaigns/heartbeats.py): who, where, last seen.
+
+    A process inserts its row when it starts, refreshes `seen_at` every few seconds and deletes the row
+    when it stops cleanly; a row whose `seen_at` is older than the staleness setting is a process that
+    died (SIGKILL, a closed terminal, a lost machine). `campaign_id` is null for a `serve`'s own row.
+    """
+
+    __tablename__ = "heartbeats"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    pid: Mapped[int] = mapped_column(Integer)
+    host: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))  # send | run | poll | serve | worker
+    campaign_id: Mapped[int | None] = mapped_column(BigId, nullable=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_heartbeats_campaign_seen", "campaign_id", "seen_at"),)

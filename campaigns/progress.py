@@ -77,6 +77,7 @@ class WaitingReason(StrEnum):
     PAUSED = "paused"
     RETRYING = "retrying"
     RECONCILING = "reconciling"
+    UNATTENDED = "unattended"  # running, and nothing is sending it (campaigns/liveness.py)
 
 
 W = WaitingReason

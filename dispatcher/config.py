@@ -18,6 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from campaigns.liveness import HeartbeatSettings
 from campaigns.windows import TEHRAN
 from dispatcher.humane import Calendar, show_time
 from workers.errors import ConfigurationError
@@ -86,6 +87,7 @@ class AppSettings:
     env: Mapping[str, str] = field(default_factory=dict)
     zone: ZoneInfo = TEHRAN
     calendar: Calendar = Calendar.GREGORIAN
+    heartbeat: HeartbeatSettings = field(default_factory=HeartbeatSettings)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> AppSettings:
@@ -101,7 +103,11 @@ class AppSettings:
         calendar_name = (env.get(PREFIX + "CALENDAR") or Calendar.GREGORIAN).strip().lower()
         if calendar_name not in set(Calendar):
             raise ConfigurationError(f"{PREFIX}CALENDAR={calendar_name!r}: write gregorian or jalali")
-        return cls(DispatchSettings.from_env(env), env, zone, Calendar(calendar_name))
+        try:
+            heartbeat = HeartbeatSettings.from_env(env)
+        except ValueError as exc:
+            raise ConfigurationError(str(exc)) from None
+        return cls(DispatchSettings.from_env(env), env, zone, Calendar(calendar_name), heartbeat)
 
     def show_time(self, moment: datetime) -> str:
         """A time for people: `2026-11-29 13:05 +03:30` (Jalali date first with the Jalali calendar)."""

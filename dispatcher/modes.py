@@ -7,7 +7,10 @@
 
 Both take an optional `Observer` (anything with `show(CampaignProgress)`, e.g. the CLI's
 `ProgressBars`) and return a `StartResult`; neither prints. A new mode (e.g. handing campaigns to
-a long-running service) is one more `Mode` here and one more branch in `choose_mode`.
+a long-running service, `Served`) is one more `Mode` here and one more branch in `choose_mode`.
+
+- Served (no broker, a live `smsdispatch serve` on the same database): the service sends; this
+  process only stores the campaign and, to follow, reads the database.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ if TYPE_CHECKING:
 
 class ModeKind(StrEnum):
     EMBEDDED = "embedded"
+    SERVED = "served"  # embedded, with a live `smsdispatch serve` on the same database
     DISTRIBUTED = "distributed"
 
 
@@ -44,6 +48,7 @@ class StartResult:
     campaign: int
     state: CampaignState
     reason: str | None = None
+    handed_to: str | None = None  # "pid 4242 on host-a": the live `serve` that sends it (served mode)
 
 
 def worker_deps(settings: AppSettings, store: Store) -> WorkerDeps:
@@ -69,13 +74,13 @@ def _refresher(
 
 
 def follow_campaign(
-    store: Store, campaign_id: int, observer: Observer, *, interval: float = 1.0
+    store: Store, campaign_id: int, observer: Observer, *, interval: float = 1.0, distributed: bool = False
 ) -> CampaignProgress:
     """Read the campaign's progress until it completes, stops or pauses (the sending happens elsewhere);
     KeyboardInterrupt stops following only."""
     from dispatcher.watch import follow as follow_store
 
-    return follow_store(store, campaign_id, observer, interval=interval)  # type: ignore[arg-type]
+    return follow_store(store, campaign_id, observer, interval=interval, distributed=distributed)  # type: ignore[arg-type]
 
 
 class Mode:
@@ -116,18 +121,49 @@ class Embedded(Mode):
         state = self.store.campaign_state(campaign_id)[0]
         if state not in (CampaignState.RUNNING, CampaignState.SCHEDULED):
             return self._result(campaign_id)
+        from campaigns.heartbeats import Beating
+        from campaigns.liveness import Role
+
         runner = self.runner()
         refresh = _refresher(self.store, campaign_id, observer)
-        refresh(force=True)
-        result = runner.send(campaign_id, progress=refresh)
-        refresh(force=True)
-        if follow and result.state == CampaignState.RUNNING:
-            runner.poll(campaign_id=campaign_id, progress=refresh)
+        beats = self.settings.heartbeat
+        # The heartbeat says who sends the campaign (status, list, watch; `serve` leaves it alone while
+        # it is fresh); Ctrl-C lets the chunks in flight finish and ends it (KeyboardInterrupt goes on up).
+        with Beating(self.store.engine, Role.SEND, campaign_id, settings=beats):
             refresh(force=True)
+            result = runner.send(campaign_id, progress=refresh)
+            refresh(force=True)
+            if follow and result.state == CampaignState.RUNNING:
+                runner.poll(campaign_id=campaign_id, progress=refresh)
+                refresh(force=True)
         return self._result(campaign_id)
 
     def resumed(self, campaign_id: int) -> bool:
-        return False  # nothing sends it until `run` (or a `send` process) does
+        return False  # the caller sends the rest here (`start`), with its own progress display
+
+
+class Served(Mode):
+    """Embedded, with a live `smsdispatch serve` on the same database: it sends; this process only
+    follows, in the database, when asked."""
+
+    kind = ModeKind.SERVED
+    sends_here = False
+
+    def __init__(self, settings: AppSettings, store: Store, service: str) -> None:
+        super().__init__(settings, store)
+        self.service = service
+
+    def start(
+        self, campaign_id: int, *, follow: bool = False, observer: Observer | None = None
+    ) -> StartResult:
+        if follow:
+            p = follow_campaign(self.store, campaign_id, observer or _Quiet())
+            return StartResult(campaign_id, CampaignState(p.state), p.reason, self.service)
+        state, reason = self.store.campaign_state(campaign_id)
+        return StartResult(campaign_id, CampaignState(state), reason, self.service)
+
+    def resumed(self, campaign_id: int) -> bool:
+        return True  # serve picks a running campaign with no live sender up by itself
 
 
 class Distributed(Mode):
@@ -147,7 +183,7 @@ class Distributed(Mode):
         if self.store.campaign_state(campaign_id)[0] == CampaignState.RUNNING:
             self._publish(campaign_id)
         if follow:  # the workers send; this process follows them in the database
-            p = follow_campaign(self.store, campaign_id, observer or _Quiet())
+            p = follow_campaign(self.store, campaign_id, observer or _Quiet(), distributed=True)
             return StartResult(campaign_id, CampaignState(p.state), p.reason)
         return self._result(campaign_id)
 
@@ -162,8 +198,16 @@ class _Quiet:
 
 
 def choose_mode(settings: AppSettings, store: Store) -> Mode:
-    """The one place the mode is chosen: distributed when a broker is configured, else embedded."""
-    return Distributed(settings, store) if settings.dispatch.broker_url else Embedded(settings, store)
+    """The one place the mode is chosen: distributed when a broker is configured; else served when a
+    `smsdispatch serve` is alive on the same database (campaigns.heartbeats.live_service); else embedded."""
+    if settings.dispatch.broker_url:
+        return Distributed(settings, store)
+    from campaigns.heartbeats import live_service
+
+    service = live_service(store.engine, stale=settings.heartbeat.stale)
+    if service is not None:
+        return Served(settings, store, f"pid {service.pid} on {service.host}")
+    return Embedded(settings, store)
 
 
 def poll_here(

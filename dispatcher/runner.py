@@ -180,9 +180,18 @@ class LocalRunner:
             publisher.send_chunk(chunk_id, attempt)
 
     def send(
-        self, campaign_id: int, *, timeout: float | None = None, progress: Progress | None = None
+        self,
+        campaign_id: int,
+        *,
+        timeout: float | None = None,
+        progress: Progress | None = None,
+        stop: threading.Event | None = None,
     ) -> RunResult:
-        """Send every chunk of the campaign; returns when none is left in flight, or it pauses."""
+        """Send every chunk of the campaign; returns when none is left in flight, or it pauses.
+
+        `stop` set (by `smsdispatch serve` on SIGTERM): no new chunk is claimed, the ones in flight
+        finish (the pool's exit waits for them), and it returns with `timed_out` True.
+        """
         store = self.deps.store
         deadline = None if timeout is None else time.monotonic() + timeout
         view = store.campaign(campaign_id)
@@ -218,7 +227,9 @@ class LocalRunner:
                     if not store.sending_open(campaign_id):
                         return RunResult(*store.campaign_state(campaign_id))
                     time.sleep(self.tick)
-                if deadline is not None and time.monotonic() > deadline:
+                if (deadline is not None and time.monotonic() > deadline) or (
+                    stop is not None and stop.is_set()
+                ):
                     return RunResult(*store.campaign_state(campaign_id), timed_out=True)
 
     def poll(

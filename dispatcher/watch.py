@@ -15,7 +15,7 @@ from types import TracebackType
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from campaigns.progress import CampaignProgress, read_progress
+from campaigns.progress import CampaignProgress
 from campaigns.states import CampaignState
 from campaigns.store import Store, utcnow
 
@@ -75,10 +75,15 @@ def follow(
     *,
     interval: float = 1.0,
     sleep: Callable[[float], None] = time.sleep,
+    distributed: bool = False,
 ) -> CampaignProgress:
-    """Read the campaign's progress until it is completed, cancelled, failed or paused; returns the last."""
+    """Read the campaign's progress until it is completed, cancelled, failed or paused; returns the last.
+
+    A running campaign nothing is sending shows it (dispatcher.sender: no rate, no ETA, `unattended`)."""
+    from dispatcher.sender import read_shown
+
     while True:
-        _, p = read_progress(store, campaign_id, utcnow())
+        _, p, _ = read_shown(store, campaign_id, utcnow(), distributed=distributed)
         if p is None:
             raise LookupError(f"no campaign {campaign_id}")
         bars.show(p)

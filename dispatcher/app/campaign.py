@@ -12,7 +12,7 @@ from typing import Any
 
 from campaigns.load import RecipientLoader
 from campaigns.plan import PlannedBlock, batch_size, plan
-from campaigns.states import CampaignState
+from campaigns.states import CampaignState, OnUnknown
 from campaigns.store import CampaignSpec, Store
 from campaigns.text import Template, fold_arabic
 from campaigns.windows import parse_when, parse_window
@@ -23,13 +23,6 @@ from workers.providers.base import ProviderClient
 
 
 # ---- prepare and create ------------------------------------------------------------------------------
-class OnUnknown(StrEnum):
-    """What to do with recipients whose send could not be confirmed."""
-
-    HOLD = "hold"
-    RESEND = "resend"
-
-
 @dataclass(frozen=True)
 class SendRequest:
     """What the user asks for; `at` and `window` as typed (ISO-8601 or Jalali; `HH:MM-HH:MM` or 'any')."""
@@ -221,3 +214,28 @@ def control(settings: AppSettings, campaign_id: int, action: Control) -> Control
     if action == Control.RESUME:
         needs_run = not choose_mode(settings, store).resumed(campaign_id)
     return ControlResult(campaign_id, CampaignState(store.campaign_state(campaign_id)[0]), needs_run)
+
+
+def interrupted(settings: AppSettings, store: Store, campaign_id: int, *, wait: bool) -> str:
+    """The one line for people after Ctrl-C stopped sending here: the state left and the command that
+    goes on (`dispatcher.interrupt.interrupted_line`), read after the chunks in flight finished."""
+    from campaigns.heartbeats import live_service
+    from campaigns.progress import read_progress
+    from campaigns.store import utcnow
+    from dispatcher.interrupt import interrupted_line
+
+    now = utcnow()
+    view, progress = read_progress(store, campaign_id, now)
+    if view is None or progress is None:
+        return f"interrupted: campaign {campaign_id}"
+    return interrupted_line(
+        campaign_id,
+        view.state,
+        sent=progress.sent,
+        total=progress.total,
+        now=now,
+        wait=wait,
+        reason=view.state_reason,
+        send_at=view.send_at,
+        service=live_service(store.engine, stale=settings.heartbeat.stale),
+    )

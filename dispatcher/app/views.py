@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from campaigns.progress import CampaignProgress, read_progress
+from campaigns.liveness import Liveness
+from campaigns.progress import CampaignProgress
+from campaigns.states import CampaignState
 from campaigns.store import CampaignView, utcnow
 from dispatcher.app.common import BadInput, NoCampaign, campaign_view, database_label, open_store
 from dispatcher.config import AppSettings
@@ -18,7 +20,8 @@ from dispatcher.summary import CampaignSummary as CampaignSummaryRow
 @dataclass(frozen=True)
 class CampaignStatus:
     view: CampaignView
-    progress: CampaignProgress
+    progress: CampaignProgress  # as shown: no rate or ETA when nothing is sending it (`unattended`)
+    live: Liveness  # who is sending it, or since when nothing is
 
     def as_json(self) -> dict[str, Any]:
         v = self.view
@@ -38,16 +41,20 @@ class CampaignStatus:
             "started_at": v.started_at.isoformat() if v.started_at else None,
             "finished_at": v.finished_at.isoformat() if v.finished_at else None,
             **self.progress.as_json(),
+            "sender": self.live.sender_json(),
         }
 
 
 def status(settings: AppSettings, campaign_id: int) -> CampaignStatus:
     """The campaign's counts and progress (rate, ETA, what it waits for); NoCampaign when there is none."""
+    from dispatcher.sender import read_shown
+
     store, _ = campaign_view(settings, campaign_id)
-    view, progress = read_progress(store, campaign_id, utcnow())
-    if view is None or progress is None:
+    distributed = bool(settings.dispatch.broker_url)
+    view, progress, live = read_shown(store, campaign_id, utcnow(), distributed=distributed)
+    if view is None or progress is None or live is None:
         raise NoCampaign(f"no campaign {campaign_id}; see smsdispatch list")
-    return CampaignStatus(view, progress)
+    return CampaignStatus(view, progress, live)
 
 
 @dataclass(frozen=True)
@@ -55,13 +62,25 @@ class CampaignList:
     database: str  # for people: where we looked
     exists: bool
     campaigns: list[CampaignView]
+    liveness: dict[int, Liveness]  # of the running and scheduled campaigns: who sends them, if anyone
 
 
 def list_campaigns(settings: AppSettings) -> CampaignList:
     """Every campaign in the database (none, without creating it, when the database is not there)."""
+    from dispatcher.sender import liveness_of_view
+
     store = open_store(settings, read_only=True)
     label = database_label(settings.dispatch.database_url)
-    return CampaignList(label, store is not None, store.campaigns() if store is not None else [])
+    if store is None:
+        return CampaignList(label, False, [], {})
+    now, distributed = utcnow(), bool(settings.dispatch.broker_url)
+    views = store.campaigns()
+    live = {
+        v.id: liveness_of_view(store, v, now, distributed=distributed)
+        for v in views
+        if v.state in (CampaignState.RUNNING, CampaignState.SCHEDULED)
+    }
+    return CampaignList(label, True, views, live)
 
 
 @dataclass(frozen=True)

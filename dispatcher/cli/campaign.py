@@ -46,11 +46,19 @@ def _loading_bar() -> Progress:
 
 def start_and_show(settings: AppSettings, mode: Mode, campaign_id: int, *, follow: bool) -> StartResult:
     """Start the campaign in its mode with bars on stderr: sending here (embedded), or following the
-    workers in the database when asked (distributed; Ctrl-C stops following, not the campaign)."""
+    workers or a live `serve` in the database when asked (Ctrl-C stops following, not the campaign).
+
+    Ctrl-C while sending here: the chunks in flight finish, then one line says the state left and the
+    command that goes on (exit 130)."""
     from dispatcher.watch import ProgressBars
 
     if not mode.sends_here and not follow:
-        return mode.start(campaign_id)
+        result = mode.start(campaign_id)
+        if result.handed_to:
+            err.print(
+                f"campaign {campaign_id} handed to `smsdispatch serve` ({result.handed_to})", soft_wrap=True
+            )
+        return result
     try:
         if not mode.sends_here:
             err.print(f"following campaign {campaign_id}; Ctrl-C stops following, not the campaign")
@@ -58,10 +66,11 @@ def start_and_show(settings: AppSettings, mode: Mode, campaign_id: int, *, follo
             result = mode.start(campaign_id, follow=follow, observer=bars)
     except KeyboardInterrupt:
         if mode.sends_here:
-            raise
-        err.print(
-            f"stopped watching; campaign {campaign_id} goes on. Follow it again: smsdispatch watch {campaign_id}"
-        )
+            err.print(app.interrupted(settings, mode.store, campaign_id, wait=follow), soft_wrap=True)
+        else:
+            err.print(
+                f"stopped watching; campaign {campaign_id} goes on. Follow it again: smsdispatch watch {campaign_id}"
+            )
         raise typer.Exit(130) from None
     if (
         mode.sends_here and result.state == CampaignState.PAUSED and not follow
@@ -162,10 +171,15 @@ def send(
     store = prepared.store
     if store is not None and summary.campaign is not None and summary.recipients:
         mode = app.mode_for(settings, store)
-        if mode.sends_here and summary.state == CampaignState.SCHEDULED and summary.send_at is not None:
+        if (
+            summary.state == CampaignState.SCHEDULED
+            and summary.send_at is not None
+            and mode.kind != "distributed"
+        ):
+            where = "sending starts here then" if mode.sends_here else "`smsdispatch serve` starts it"
             err.print(
-                f"campaign {summary.campaign} is scheduled for {settings.show_time(summary.send_at)}; "
-                "sending starts here then"
+                f"campaign {summary.campaign} is scheduled for {settings.show_time(summary.send_at)}; {where}",
+                soft_wrap=True,
             )
         result = start_and_show(settings, mode, summary.campaign, follow=wait)
         summary = dataclasses.replace(summary, state=result.state)
@@ -187,12 +201,19 @@ def run(
     campaign_id: CampaignId,
     wait: Annotated[bool, typer.Option("--wait", help="also follow delivery reports to the end")] = False,
 ) -> None:
-    """Send what is left of a running campaign (after resume, or after a crash)."""
+    """Send what is left of a running campaign (after a crash or Ctrl-C), or wait for a scheduled one's time."""
     settings = cli_settings()
     store, view = app.campaign_view(settings, campaign_id)
     state = view.state
-    if view.state == CampaignState.RUNNING:
-        state = start_and_show(settings, app.mode_for(settings, store), campaign_id, follow=wait).state
+    if view.state in (CampaignState.RUNNING, CampaignState.SCHEDULED):
+        mode = app.mode_for(settings, store)
+        if mode.sends_here and view.state == CampaignState.SCHEDULED and view.send_at is not None:
+            err.print(
+                f"campaign {campaign_id} is scheduled for {settings.show_time(view.send_at)}; waiting for it "
+                "here (Ctrl-C stops waiting; `smsdispatch serve` would start it without a terminal)",
+                soft_wrap=True,
+            )
+        state = start_and_show(settings, mode, campaign_id, follow=wait).state
     out.print(f"campaign {campaign_id}: {state}")
     if wait:
         followed_exit(campaign_id, *store.campaign_state(campaign_id))

@@ -8,10 +8,15 @@ from dispatcher.cli.common import CampaignId, cli, cli_settings, out
 
 
 def _control(campaign_id: int, action: Control) -> None:
-    done = app.control(cli_settings(), campaign_id, action)
+    settings = cli_settings()
+    done = app.control(settings, campaign_id, action)
     out.print(f"campaign {campaign_id}: {done.state}")
-    if done.needs_run:
-        out.print(f"to send its remaining chunks here: smsdispatch run {campaign_id}")
+    if done.needs_run:  # embedded, nothing else sends it: `resume` sends the rest here
+        from dispatcher.cli.campaign import start_and_show
+
+        store, _ = app.campaign_view(settings, campaign_id)
+        result = start_and_show(settings, app.mode_for(settings, store), campaign_id, follow=False)
+        out.print(f"campaign {campaign_id}: {result.state}")
 
 
 @cli.command()

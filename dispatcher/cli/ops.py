@@ -1,4 +1,5 @@
-"""Running the parts: `poll`, `worker`, `beat` (distributed mode), `sandbox` and `demo`."""
+"""Running the parts: `serve` and `poll` (embedded mode), `worker`, `beat` (distributed mode), `sandbox`
+and `demo`."""
 
 from __future__ import annotations
 
@@ -10,6 +11,55 @@ import typer
 from dispatcher import app
 from dispatcher.app import BadInput
 from dispatcher.cli.common import cli, cli_settings, err, out
+
+
+@cli.command()
+def serve(
+    threads: Annotated[int, typer.Option("--threads", help="send threads per campaign")] = 8,
+    tick: Annotated[float, typer.Option("--tick", help="seconds between looks at the store")] = 1.0,
+) -> None:
+    """Embedded mode: one long-running process that starts scheduled campaigns, picks up interrupted ones,
+    polls delivery and collects opt-outs. SIGTERM or Ctrl-C finishes the chunks in flight and exits 0."""
+    import faulthandler
+    import logging
+    import signal
+    import sys
+    import threading
+
+    from dispatcher.eventlog import DedupHandler
+    from dispatcher.modes import worker_deps
+    from dispatcher.serve import Service
+
+    settings = cli_settings()
+    if settings.dispatch.broker_url:
+        raise BadInput(
+            "SMSDISPATCH_BROKER_URL is set: in distributed mode the workers and beat do this; unset it"
+        )
+    if threads < 1 or tick <= 0:
+        raise BadInput("--threads is a whole number above 0 and --tick a number of seconds above 0")
+    store = app.open_store(settings)
+    assert store is not None
+    root = logging.getLogger()
+    root.handlers[:] = [DedupHandler(sys.stderr)]
+    root.setLevel(logging.INFO)
+    for noisy in ("httpx", "httpcore", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    stop = threading.Event()
+
+    def _stop(signum: int, _frame: object) -> None:
+        if not stop.is_set():
+            logging.getLogger("dispatcher.serve").info(
+                "%s: finishing the chunks in flight, then stopping", signal.Signals(signum).name
+            )
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    faulthandler.register(signal.SIGUSR1)  # `kill -USR1 PID`: every thread's stack on stderr, for a hang
+    service = Service(worker_deps(settings, store), heartbeat=settings.heartbeat, tick=tick, threads=threads)
+    code = service.run(stop)
+    logging.shutdown()
+    raise typer.Exit(code)
 
 
 @cli.command()

@@ -56,7 +56,9 @@ def status(campaign_id: CampaignId, as_json: AsJson = False) -> None:
     if not progress.finished and (waiting is None or waiting.reason in ("retrying", "reconciling")):
         out.print(f"ETA:     {progress.eta_text}")
     if waiting is not None and waiting.reason != "paused":  # a pause has its reason line below
-        out.print(f"waiting: {waiting.detail}")
+        out.print(f"waiting: {waiting.detail}", soft_wrap=True)
+    if found.live.detail and (waiting is None or waiting.reason != "unattended"):
+        out.print(f"sender:  {found.live.detail}", soft_wrap=True)
     times = (("created", view.created_at), ("starts", view.send_at), ("started", view.started_at))
     for label, moment in (*times, ("finished", view.finished_at)):
         if moment is not None and not (label == "starts" and view.started_at is not None):
@@ -79,11 +81,13 @@ def watch(
     from dispatcher.watch import ProgressBars
 
     positive(interval, "--interval")
-    store, _ = app.campaign_view(cli_settings(), campaign_id)
+    settings = cli_settings()
+    store, _ = app.campaign_view(settings, campaign_id)
     try:
         err.print(f"following campaign {campaign_id}; Ctrl-C stops following, not the campaign")
         with ProgressBars(err) as bars:
-            p = follow_campaign(store, campaign_id, bars, interval=interval)
+            distributed = bool(settings.dispatch.broker_url)
+            p = follow_campaign(store, campaign_id, bars, interval=interval, distributed=distributed)
     except KeyboardInterrupt:
         err.print(
             f"stopped watching; campaign {campaign_id} goes on. Follow it again: smsdispatch watch {campaign_id}"
@@ -157,14 +161,23 @@ def list_(as_json: AsJson = False) -> None:
                     "state": v.state,
                     "recipients": v.recipients,
                     "created_at": v.created_at.isoformat(),
+                    "sender": found.liveness[v.id].sender_json() if v.id in found.liveness else None,
+                    "sending": found.liveness[v.id].detail if v.id in found.liveness else None,
                 }
                 for v in found.campaigns
             ]
         )
         return
-    table = Table("id", "name", "provider", "state", "recipients", "created")
+    table = Table("id", "name", "provider", "state", "recipients", "created", "sending")
     for v in found.campaigns:
+        live = found.liveness.get(v.id)
         table.add_row(
-            str(v.id), v.name, v.provider, v.state, str(v.recipients), settings.show_time(v.created_at)
+            str(v.id),
+            v.name,
+            v.provider,
+            v.state,
+            str(v.recipients),
+            settings.show_time(v.created_at),
+            (live.detail if live else None) or "",
         )
     out.print(table)
