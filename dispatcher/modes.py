@@ -18,6 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol
 
@@ -211,9 +212,21 @@ def choose_mode(settings: AppSettings, store: Store) -> Mode:
 
 
 def poll_here(
-    settings: AppSettings, store: Store, *, until_done: bool = False, timeout: float | None = None
+    settings: AppSettings,
+    store: Store,
+    *,
+    until_done: bool = False,
+    timeout: float | None = None,
+    waiting: Callable[[int, datetime | None], None] | None = None,
 ) -> bool:
-    """Delivery-status polling in this process (what workers do on their own); True when all is final."""
+    """Delivery-status polling in this process (what workers do on their own); True when all is final.
+    `waiting(awaiting, next_check_at)` after every round: recipients still awaiting a report, and when
+    the next of them is due a check (UTC; None when none is)."""
     from dispatcher.runner import LocalRunner
 
-    return LocalRunner(worker_deps(settings, store)).poll(until_done=until_done, timeout=timeout)
+    def tell() -> None:
+        if waiting is not None:
+            waiting(store.awaiting_reports(), store.next_poll_time())
+
+    runner = LocalRunner(worker_deps(settings, store))
+    return runner.poll(until_done=until_done, timeout=timeout, waiting=tell if waiting else None)

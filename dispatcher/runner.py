@@ -239,8 +239,12 @@ class LocalRunner:
         until_done: bool = True,
         timeout: float | None = None,
         progress: Progress | None = None,
+        waiting: Callable[[], None] | None = None,
     ) -> bool:
-        """Poll delivery status until nothing awaits a report (or once); True when all is settled."""
+        """Poll delivery status until nothing awaits a report (or once); True when all is settled.
+
+        `progress()` after a round that looked at recipients; `waiting()` after every round (a display
+        of what is awaited and when the next check is due)."""
         store = self.deps.store
         deadline = None if timeout is None else time.monotonic() + timeout
         with InProcessPublisher(self.deps, self.threads) as publisher:
@@ -251,6 +255,8 @@ class LocalRunner:
                 self._collect_optouts()
                 if looked and progress:
                     progress()
+                if waiting:
+                    waiting()
                 settled = self._settled(campaign_id)
                 if settled or not until_done:
                     self._housekeeping(publisher, force=True)  # completes what just settled

@@ -261,6 +261,10 @@ class Store:
         """The earliest next delivery check (of one campaign, or of all), None when nothing awaits one."""
         return self._read(polling.next_poll_time, campaign_id)
 
+    def awaiting_reports(self, campaign_id: int | None = None) -> int:
+        """How many recipients await a delivery report (of one campaign, or of all)."""
+        return self._read(polling.awaiting_count, campaign_id)
+
     def record_poll_retries(
         self,
         recipient_ids: Sequence[int],

@@ -107,6 +107,15 @@ def next_poll_time(conn: Connection, campaign_id: int | None = None) -> datetime
     return conn.execute(q).scalar_one()
 
 
+def awaiting_count(conn: Connection, campaign_id: int | None = None) -> int:
+    """Recipients awaiting a delivery report (of one campaign, or of all)."""
+    r = recipients_t.c
+    q = select(func.count()).select_from(recipients_t).where(r.state.in_(list(AWAITING_REPORT)))
+    if campaign_id is not None:
+        q = q.where(r.campaign_id == campaign_id)
+    return conn.execute(q).scalar_one()
+
+
 def record_poll_retries(
     conn: Connection, recipient_ids: Sequence[int], next_poll_at: datetime, code: str | None, now: datetime
 ) -> int:

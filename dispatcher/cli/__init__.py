@@ -30,8 +30,24 @@ def _usage_line(exc: Exception) -> str:
     return f"error: {text}"
 
 
+def _quiet_repeats() -> None:
+    """Warnings and errors of the libraries below go to stderr once, with a count when they repeat
+    (dispatcher.eventlog): a provider down for minutes is one line, not one a round. `serve` sets its
+    own, at INFO; Celery's worker and beat set theirs."""
+    import logging
+
+    from dispatcher.eventlog import DedupHandler
+
+    root = logging.getLogger()
+    if not root.handlers:
+        handler = DedupHandler(sys.stderr)
+        handler.setLevel(logging.WARNING)
+        root.addHandler(handler)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the command line; always ends with SystemExit carrying the exit code."""
+    _quiet_repeats()
     try:
         rv = cli(args=argv, standalone_mode=False, prog_name="smsdispatch")
     except typer.Exit as exc:

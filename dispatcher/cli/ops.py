@@ -3,6 +3,7 @@ and `demo`."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -10,7 +11,7 @@ import typer
 
 from dispatcher import app
 from dispatcher.app import BadInput
-from dispatcher.cli.common import cli, cli_settings, err, out
+from dispatcher.cli.common import cli, cli_settings, err, out, plural
 
 
 @cli.command()
@@ -72,12 +73,26 @@ def poll(
     ] = None,
 ) -> None:
     """Run delivery-status polling now (embedded mode; workers do it on their own)."""
+    import time
+
     from dispatcher.modes import poll_here
 
     settings = cli_settings()
     store = app.open_store(settings)
     assert store is not None
-    settled = poll_here(settings, store, until_done=until_done, timeout=timeout)
+    said: dict[str, object] = {"line": None, "at": -1e9}
+
+    def waiting(awaiting: int, next_check: datetime | None) -> None:
+        """One line when what is awaited changes (at most every 10 s), so a long wait is never silent."""
+        if not until_done or not awaiting:
+            return
+        due = f"; next check at {settings.show_time(next_check)}" if next_check is not None else ""
+        line = f"{plural(awaiting, 'recipient')} awaiting a delivery report{due}"
+        if line != said["line"] and time.monotonic() - float(said["at"]) >= 10:  # type: ignore[arg-type]
+            said.update(line=line, at=time.monotonic())
+            err.print(line, soft_wrap=True)
+
+    settled = poll_here(settings, store, until_done=until_done, timeout=timeout, waiting=waiting)
     if until_done and not settled:
         err.print("timed out with recipients still waiting for a delivery report")
         raise typer.Exit(1)
