@@ -124,7 +124,7 @@ class CampaignProgress:
 
     @property
     def eta_text(self) -> str:
-        """One line for people: '4m 10s (about 10:42 Tehran)', or what it is waiting for."""
+        """One line for people: '4m 10s (about 10:42 Tehran (+03:30))', or what it is waiting for."""
         if self.finished:
             return self.state
         if self.waiting is not None and self.waiting.reason in (W.SCHEDULED, W.WINDOW, W.PAUSED):
@@ -134,17 +134,17 @@ class CampaignProgress:
         if self.eta_seconds is None:
             return "estimating (no send recorded in the last minutes)"
         assert self.eta_at is not None
-        return f"{duration(self.eta_seconds)} (about {tehran_time(self.eta_at, self.now)} Tehran)"
+        return f"{duration(self.eta_seconds)} (about {tehran_time(self.eta_at, self.now)})"
 
     @property
     def next_check_text(self) -> str:
-        """'; next check at 11:32:10 Tehran' (a past time: 'now'), or '' when nothing awaits a check."""
+        """'; next check at 11:32:10 Tehran (+03:30)' (a past time: 'now'), or '' when nothing awaits a check."""
         at = self.next_check_at
         if at is None or self.awaiting == 0:
             return ""
         if at <= self.now:
             return "; next check now"
-        return f"; next check at {at.astimezone(TEHRAN):%H:%M:%S} Tehran"
+        return f"; next check at {tehran_time(at, self.now, seconds=True)}"
 
     def as_json(self) -> dict[str, Any]:
         """The keys `status --json` adds to the campaign's own."""
@@ -175,10 +175,15 @@ def duration(seconds: float) -> str:
     return f"{s // 86400}d {s % 86400 // 3600:02d}h"
 
 
-def tehran_time(at: datetime, now: datetime) -> str:
-    """HH:MM in Tehran, with the date in front when it is not today (in Tehran)."""
+def tehran_time(at: datetime, now: datetime, seconds: bool = False) -> str:
+    """'HH:MM Tehran (+03:30)': Tehran's clock with its offset, the date in front when it is not today
+    there (`seconds`: HH:MM:SS)."""
     local, today = at.astimezone(TEHRAN), now.astimezone(TEHRAN)
-    return f"{local:%H:%M}" if local.date() == today.date() else f"{local:%Y-%m-%d %H:%M}"
+    clock = f"{local:%H:%M:%S}" if seconds else f"{local:%H:%M}"
+    if local.date() != today.date():
+        clock = f"{local:%Y-%m-%d} {clock}"
+    offset = local.strftime("%z")
+    return f"{clock} Tehran ({offset[:3]}:{offset[3:]})"
 
 
 def rate_of(sample: RateSample | None, started_at: datetime | None, now: datetime) -> float | None:
@@ -194,7 +199,7 @@ def waiting_for(view: CampaignView, retry: RetryInfo | None, now: datetime) -> W
     pending = view.counts.get(RecipientState.PENDING, 0)
     if view.state == C.SCHEDULED:
         until = view.send_at
-        when = f"{tehran_time(until, now)} Tehran" if until else "its start time"
+        when = tehran_time(until, now) if until else "its start time"
         return Waiting(W.SCHEDULED, until, f"scheduled: starts at {when}")
     if view.state == C.PAUSED:
         return Waiting(W.PAUSED, None, f"paused: {view.state_reason or 'paused'}")
@@ -205,18 +210,16 @@ def waiting_for(view: CampaignView, retry: RetryInfo | None, now: datetime) -> W
         if opens_in > 0:
             until = now + timedelta(seconds=opens_in)
             return Waiting(
-                "window",
+                W.WINDOW,
                 until,
-                f"waiting for the window {view.window}, opens at {tehran_time(until, now)} Tehran",
+                f"waiting for the window {view.window}, opens at {tehran_time(until, now)}",
             )
     chunks = view.chunk_counts
     moving = sum(chunks.get(s, 0) for s in (K.PLANNED, K.QUEUED, K.SENDING))
     if moving:
         return None
     if retry is not None and retry.chunks:
-        when = (
-            f"; next attempt at {retry.next_at.astimezone(TEHRAN):%H:%M:%S} Tehran" if retry.next_at else ""
-        )
+        when = f"; next attempt at {tehran_time(retry.next_at, now, seconds=True)}" if retry.next_at else ""
         return Waiting(
             W.RETRYING,
             retry.next_at,

@@ -51,7 +51,7 @@ def test_running_campaign_rate_and_eta():
     assert p.rate == pytest.approx(2.0)  # 600 in 300 s
     assert p.eta_seconds == pytest.approx(300.0)  # 600 pending at 2/s
     assert p.waiting is None
-    assert p.eta_text == "5m 00s (about 11:35 Tehran)"
+    assert p.eta_text == "5m 00s (about 11:35 Tehran (+03:30))"
     data = p.as_json()
     assert data["eta_seconds"] == 300 and data["rate"] == 2.0
     assert data["eta"] == (NOW + timedelta(seconds=300)).isoformat()
@@ -76,7 +76,7 @@ def test_scheduled_waits_until_send_at():
     p = progress_of(v, RateSample(0, NOW - timedelta(minutes=5)), None, NOW)
     assert p.waiting.reason == "scheduled" and p.waiting.until == at
     assert p.eta_seconds == pytest.approx(7200)
-    assert p.eta_text == "scheduled: starts at 13:30 Tehran"
+    assert p.eta_text == "scheduled: starts at 13:30 Tehran (+03:30)"
     assert p.as_json()["waiting"] == {"reason": "scheduled", "until": at.isoformat(), "detail": p.eta_text}
 
 
@@ -86,10 +86,10 @@ def test_outside_the_window_waits_for_it_to_open():
     opens = datetime(2026, 11, 26, 20, 0, tzinfo=TEHRAN)
     assert p.waiting.until == opens
     assert p.eta_seconds == pytest.approx((opens - NOW).total_seconds())
-    assert p.eta_text == "waiting for the window 20:00-22:00, opens at 20:00 Tehran"
+    assert p.eta_text == "waiting for the window 20:00-22:00, opens at 20:00 Tehran (+03:30)"
     # the next day's opening carries its date
     p = progress_of(view(window="09:00-11:00"), RateSample(0, NOW), None, NOW)
-    assert p.waiting.detail.endswith("opens at 2026-11-27 09:00 Tehran")
+    assert p.waiting.detail.endswith("opens at 2026-11-27 09:00 Tehran (+03:30)")
     # inside the window: not waiting
     p = progress_of(view(window="09:00-21:00"), RateSample(600, NOW - timedelta(minutes=5)), None, NOW)
     assert p.waiting is None and p.eta_seconds == pytest.approx(300)
@@ -150,7 +150,7 @@ def test_the_next_delivery_check_is_shown_while_reports_are_awaited():
     at = NOW + timedelta(seconds=75)
     v = view(counts={"sent": 5, "delivered": 5}, chunks={"accepted": 2})
     p = progress_of(v, RateSample(10, NOW - timedelta(minutes=5)), None, NOW, next_check=at)
-    assert p.eta_text == "all sent; waiting for delivery reports; next check at 11:31:15 Tehran"
+    assert p.eta_text == "all sent; waiting for delivery reports; next check at 11:31:15 Tehran (+03:30)"
     assert p.as_json()["next_check_at"] == at.isoformat()
     done = view("completed", counts={"delivered": 10}, chunks={"accepted": 2})
     assert progress_of(done, None, None, NOW, next_check=at).as_json()["next_check_at"] is None
@@ -165,8 +165,8 @@ def test_duration_and_time_formats():
         "1h 02m",
         "1d 01h",
     ]
-    assert tehran_time(NOW, NOW) == "11:30"
-    assert tehran_time(NOW + timedelta(hours=13), NOW) == "2026-11-27 00:30"
+    assert tehran_time(NOW, NOW) == "11:30 Tehran (+03:30)"
+    assert tehran_time(NOW + timedelta(hours=13), NOW) == "2026-11-27 00:30 Tehran (+03:30)"
 
 
 # ---- the store's reads, on SQLite and PostgreSQL ----------------------------------------------------------

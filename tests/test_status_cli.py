@@ -177,7 +177,7 @@ def test_outside_its_window_waits_for_it_to_open(cli_env, capsys):
         assert data["state"] == "running" and data["window"] == f"{opens:%H:%M}-{closes:%H:%M}"
         assert data["waiting"]["reason"] == "window"
         assert datetime.fromisoformat(data["waiting"]["until"]) == opens
-        assert data["waiting"]["detail"].endswith(f"opens at {opens:%H:%M} Tehran")
+        assert data["waiting"]["detail"].endswith(f"opens at {opens:%H:%M} Tehran (+03:30)")
         assert data["progress"]["sent"] == 0  # nothing went out of the window
         assert datetime.fromisoformat(data["eta"]) == opens
         code, out, _ = run_cli(["status", str(campaign)], capsys)
