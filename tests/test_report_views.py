@@ -104,7 +104,10 @@ def test_xlsx_summary_agrees_with_status_and_recipients_read_right_to_left(cli_e
 
     ws = wb["Recipients"]
     assert ws.sheet_view.rightToLeft is True  # the text is Persian
-    assert ws.freeze_panes == "A2" and ws.auto_filter.ref == f"A1:{get_column_letter(ws.max_column)}{status['recipients'] + 1}"
+    assert (
+        ws.freeze_panes == "A2"
+        and ws.auto_filter.ref == f"A1:{get_column_letter(ws.max_column)}{status['recipients'] + 1}"
+    )
     names = [c.value for c in ws[1]]
     body = [dict(zip(names, r, strict=True)) for r in ws.iter_rows(min_row=2, values_only=True)]
     assert len(body) == status["recipients"]
