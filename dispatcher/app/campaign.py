@@ -62,8 +62,8 @@ class Prepared:
 
     After `dispatcher.app.preflight` read the file, `blocks` plans the kept recipients from its spool
     (the file is read once), `summary` holds the preflight and `spec.fingerprint` its fingerprint.
-    `store` is the store the campaign was created in (None before `create`, and for a dry run);
-    `reader` the existing store read for suppressions and the checks (None when there is no database).
+    `store` is the store the campaign is created in (None for a dry run); `reader` the store read for
+    suppressions and the checks (the same store; for a dry run the existing one, or None).
     """
 
     spec: CampaignSpec
@@ -85,8 +85,9 @@ class Prepared:
 def prepare(settings: AppSettings, request: SendRequest, *, dry_run: bool = False) -> Prepared:
     """Check the request, build the provider client, open the file and plan it (lazily).
 
-    Everything the request says is checked before any database is created: an existing one is only
-    read here (the suppression list); `create` opens it for writing (creating it for a first campaign).
+    Everything the request says is checked before the database is opened (created, for a first
+    campaign; nothing is stored in it before `create`); a dry run only reads an existing one, for the
+    suppression list, so that it counts what the send would.
     Raises BadInput, TemplateError, WhenError, LoadError or ConfigurationError (a missing credential,
     named). The preflight (`dispatcher.app.preflight`) goes between this and `create`/`dry_run`.
     """
@@ -103,7 +104,8 @@ def prepare(settings: AppSettings, request: SendRequest, *, dry_run: bool = Fals
     if not request.file.exists():
         raise BadInput(f"{request.file}: no such file; check the path")
     rejects_path = request.rejects or request.file.with_name(request.file.stem + ".rejects.csv")
-    reader = open_store(settings, read_only=True)
+    store = None if dry_run else open_store(settings)  # created for a first campaign, as before: empty
+    reader = open_store(settings, read_only=True) if dry_run else store
     loader = RecipientLoader(
         request.file,
         column=request.column,
@@ -140,7 +142,7 @@ def prepare(settings: AppSettings, request: SendRequest, *, dry_run: bool = Fals
         loader,
         planned,
         rejects_path,
-        None,
+        store,
         template,
         batch,
         reader,
