@@ -213,7 +213,7 @@ def create(prepared: Prepared, on_rows: Callable[[int], None] | None = None) -> 
     return CampaignSummary(
         campaign_id,
         view.recipients,
-        loader.stats.rejected,
+        loader.stats.rejected + prepared.skipped,
         view.chunks,
         view.parts,
         str(prepared.rejects_path),

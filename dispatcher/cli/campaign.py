@@ -36,14 +36,14 @@ from dispatcher.preflight_view import confirm, render_summary
 from workers.providers import NAMES
 
 
-def _loading_bar() -> Progress:
+def _loading_bar(*, transient: bool = False) -> Progress:
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         console=err,
-        transient=False,
+        transient=transient,
     )
 
 
@@ -192,7 +192,7 @@ def send(
     prepared = app.prepare(settings, request, dry_run=looking)
     if prepared.loader.notice:
         err.print(prepared.loader.notice)
-    with _loading_bar() as bar:
+    with _loading_bar(transient=True) as bar:  # a refusal's line stays the only one
         task = bar.add_task("checking", total=None)
         preflight = app.preflight(
             settings, prepared, refuse=not looking, on_rows=lambda n: bar.advance(task, n)

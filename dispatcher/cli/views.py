@@ -152,6 +152,7 @@ def list_(as_json: AsJson = False) -> None:
                     "state": v.state,
                     "recipients": v.recipients,
                     "created_at": v.created_at.isoformat(),
+                    "test": v.test,  # a `send --test-to` (its name starts with TEST too)
                 }
                 for v in found.campaigns
             ]
