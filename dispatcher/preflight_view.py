@@ -63,5 +63,5 @@ def confirm(console: Console, *, assume_yes: bool, interactive: bool) -> bool:
     """Ask "Send? [y/N]" in a terminal; `--yes` or no terminal (scripts, CI) answers yes without asking."""
     if assume_yes or not interactive:
         return True
-    answer = console.input("Send this campaign? [y/N] ")
+    answer = console.input(Text("Send this campaign? [y/N] "))  # a Text: no markup, no highlighting
     return answer.strip().lower() in ("y", "yes", "بله", "ب")
