@@ -20,7 +20,7 @@ from tests.test_e2e import cli_env, run_cli  # noqa: F401 - cli_env is a fixture
 
 
 @pytest.fixture
-def sandboxed(cli_env):  # noqa: F811 - the e2e fixture: the sandboxed, a SQLite store, the environment set
+def sandboxed(cli_env):  # noqa: F811 - the e2e fixture: the sandbox, a SQLite store, the environment set
     return cli_env
 
 
