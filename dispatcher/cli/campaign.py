@@ -199,12 +199,13 @@ def send(
         )
         rows = prepared.loader.stats.rows
         bar.update(task, total=rows, completed=rows)
-    if not as_json:
+    asking = not looking and not yes and sys.stdin.isatty()  # a terminal: the question, after the summary
+    if not as_json or asking:
         err.print(render_summary(preflight))
     if test_to is not None:
         _test_send(settings, prepared, test_to, wait=wait, as_json=as_json)
         return
-    if not dry_run and not confirm(err, assume_yes=yes, interactive=sys.stdin.isatty()):
+    if not dry_run and not confirm(err, assume_yes=yes, interactive=asking):
         err.print("not sent; nothing stored")
         raise typer.Exit(1)
     with _loading_bar() as bar:
