@@ -170,6 +170,11 @@ def test_test_send_reaches_the_test_numbers_only(sandboxed, tmp_path, capsys):
     listed = campaigns(capsys)
     assert len(listed) == 3 and all(c["test"] and c["name"].startswith("TEST list: ") for c in listed)
     assert {c["recipients"] for c in listed} == {2}
+    # The test numbers were not the audience: a real send to them is not warned as sent recently.
+    staff = tmp_path / "staff.csv"
+    staff.write_text("mobile,name\n09350000001,a\n09350000002,b\n", encoding="utf-8")
+    code, out, err = send(staff, capsys, "--type", "transactional", "--dry-run", "--json")
+    assert code == 0 and json.loads(out)["warnings"] == [], err
 
 
 def _pty_send(args: list[str], answer: bytes, env: dict[str, str], cwd: Path) -> tuple[int, str]:
