@@ -174,11 +174,16 @@ def test_send(
     one small campaign per preview, marked `test` and named "TEST …", sent now (no window, no `--at`),
     with `follow` until every delivery report is in. The real campaign is not created.
 
-    Needs `preflight` first (the previews). BadInput for a phone that is not an Iranian mobile.
+    Needs `preflight` first (the previews). BadInput for a phone that is not an Iranian mobile, or a
+    file with no valid recipient (no preview).
     """
     summary = prepared.summary
     if summary is None:
         raise ValueError("run preflight first: the test send sends its previews")
+    if not summary.previews:
+        raise BadInput(
+            "--test-to: no valid recipient in the file, so no preview to send; see the rejects file"
+        )
     numbers = list(dict.fromkeys(phones_or_fail([p.strip() for p in phones if p.strip()])))
     if not numbers:
         raise BadInput("--test-to: give one or more phone numbers, e.g. --test-to 09121234567,09351234567")
