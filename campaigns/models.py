@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, false
 from sqlalchemy import text as sql_text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -73,6 +73,7 @@ class Campaign(Base):
     window: Mapped[str | None] = mapped_column(String(16), nullable=True)  # "HH:MM-HH:MM" Tehran time
     # sha256 of the normalised recipients and text (campaigns.preflight.tally): same list, same text
     fingerprint: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    test: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())  # a `send --test-to`
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

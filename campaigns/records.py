@@ -44,6 +44,8 @@ class CampaignSpec:
     on_unknown: str = OnUnknown.HOLD
     send_at: datetime | None = None
     window: str | None = None  # "HH:MM-HH:MM" Tehran time
+    fingerprint: str | None = None  # this list with this text (campaigns.preflight.tally), from the preflight
+    test: bool = False  # a test send of the previews (`send --test-to`), not a real campaign
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,7 @@ class CampaignView:
     started_at: datetime | None
     finished_at: datetime | None
     counts: dict[str, int] = field(default_factory=dict)
+    test: bool = False  # a test send of the previews (`send --test-to`)
     chunk_counts: dict[str, int] = field(default_factory=dict)
     # of counts["failed"] + counts["blacklisted"]: those a delivery report gave (the provider had accepted them)
     reported_failed: int = 0

@@ -38,7 +38,8 @@ def unfinished_campaigns(engine: Engine) -> list[UnfinishedCampaign]:
 
 
 def set_fingerprint(engine: Engine, campaign_id: int, fingerprint: str) -> None:
-    """Record a new campaign's fingerprint (`PreflightSummary.fingerprint`), after it is created."""
+    """Record a campaign's fingerprint after the fact. `send` writes it at creation instead
+    (`CampaignSpec.fingerprint`, in the creating transaction); kept for tests and repairs."""
     with engine.begin() as conn:
         conn.execute(
             update(campaigns_t).where(campaigns_t.c.id == campaign_id).values(fingerprint=fingerprint)
@@ -47,13 +48,14 @@ def set_fingerprint(engine: Engine, campaign_id: int, fingerprint: str) -> None:
 
 def recent_sends(engine: Engine, since: datetime) -> RecentSends:
     """Every number some campaign sent to at or after `since` (a recorded send: `sent_at`), with the latest
-    campaign that did.
+    campaign that did. Test sends (`send --test-to`, the `test` column) are not counted.
 
     Only campaigns that can have sent since then are read (not finished before `since`), each through
     the (campaign_id, sent_at) index; the rows stream in, 16 bytes a number kept.
     """
     candidates = select(campaigns_t.c.id).where(
         campaigns_t.c.started_at.is_not(None),
+        campaigns_t.c.test.is_(False),  # a `send --test-to` reached staff numbers, not the audience
         or_(campaigns_t.c.finished_at.is_(None), campaigns_t.c.finished_at >= since),
     )
     query = (

@@ -70,6 +70,7 @@ def run_demo(folder: Path, rows: int, provider: str, observer: Observer | None =
             message="{name} عزیز، ۲۰٪ تخفیف ویژه برای شما. لغو11",
         )
         prepared = app.prepare(settings, request)
+        app.preflight(settings, prepared, cwd=folder)  # non-interactive: nothing asked; a refusal raises
         created = app.create(prepared)
         store = prepared.store
         assert created.campaign is not None and store is not None

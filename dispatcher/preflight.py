@@ -23,7 +23,15 @@ import pyarrow.csv as pacsv
 from sqlalchemy.engine import Engine
 
 from campaigns.load import LoadStats, RecipientLoader
-from campaigns.preflight import Loaded, PreflightOptions, PreflightSummary, RecentSends, Tally, summarise
+from campaigns.preflight import (
+    Loaded,
+    PreflightOptions,
+    PreflightSummary,
+    RecentSends,
+    Tally,
+    UnfinishedCampaign,
+    summarise,
+)
 from campaigns.prices import PriceTable
 from campaigns.store_preflight import recent_sends, unfinished_campaigns
 from campaigns.text import Template
@@ -33,7 +41,18 @@ from workers.providers import client_class
 from workers.providers.base import ProviderClient
 from workers.status import Balance
 
-__all__ = ["CredentialsRejected", "PreflightRequest", "PreflightResult", "run_preflight", "without_recent"]
+__all__ = [
+    "CredentialsRejected",
+    "PreflightRequest",
+    "PreflightResult",
+    "StoreFacts",
+    "prices_for",
+    "prove_credentials",
+    "rejected_by_reason",
+    "run_preflight",
+    "store_facts",
+    "without_recent",
+]
 
 
 class CredentialsRejected(Exception):
@@ -64,9 +83,10 @@ class PreflightResult:
     balance: Balance | None
 
 
-def _prove_credentials(client: ProviderClient) -> Balance | None:
+def prove_credentials(client: ProviderClient) -> Balance | None:
     """The balance, read with the account's credentials: the proof they work. None where the provider
-    documents no balance call (credentials then unproven until the first send)."""
+    documents no balance call (credentials then unproven until the first send). Raises
+    CredentialsRejected when the provider refuses the account."""
     if not client.capabilities.balance:
         return None
     try:
@@ -76,6 +96,36 @@ def _prove_credentials(client: ProviderClient) -> Balance | None:
             f"{client.name} refused the account ({exc.code or exc}); check the SMSDISPATCH_{client.name.upper()}_* "
             f"credentials (smsdispatch providers check)"
         ) from None
+
+
+_prove_credentials = prove_credentials  # the old name
+
+
+@dataclass(frozen=True)
+class StoreFacts:
+    """What the store tells the preflight: the suppression list, unfinished campaigns, recent sends."""
+
+    suppressed: Mapping[str, str]
+    unfinished: list[UnfinishedCampaign]
+    recent: RecentSends
+
+
+def store_facts(engine: Engine | None, frequency_cap: float, now: datetime) -> StoreFacts:
+    """The store's facts (`engine` None: no store yet, so none); `frequency_cap` in seconds."""
+    if engine is None:
+        return StoreFacts({}, [], RecentSends.from_pairs([]))
+    from campaigns.store import Store
+
+    return StoreFacts(
+        Store(engine).suppressed(),
+        unfinished_campaigns(engine),
+        recent_sends(engine, now - timedelta(seconds=frequency_cap)),
+    )
+
+
+def prices_for(client: ProviderClient, env: Mapping[str, str], cwd: Path | None) -> PriceTable:
+    """The price table: the settings' (SMSDISPATCH_<P>_PRICE, smsdispatch.toml), else the provider's own."""
+    return _prices(client, env, cwd)
 
 
 def _prices(client: ProviderClient, env: Mapping[str, str], cwd: Path | None) -> PriceTable:
@@ -115,17 +165,10 @@ def run_preflight(
     if client is None:
         cls = client_class(request.provider)
         client = cls(cls.load_settings(env))
-    balance = _prove_credentials(client)
+    balance = prove_credentials(client)
     prices = _prices(client, env, cwd)
-    now = now or datetime.now(UTC)
-    if engine is not None:
-        from campaigns.store import Store
-
-        suppressed: Mapping[str, str] = Store(engine).suppressed()
-        unfinished = unfinished_campaigns(engine)
-        recent = recent_sends(engine, now - timedelta(seconds=request.options.frequency_cap))
-    else:
-        suppressed, unfinished, recent = {}, [], RecentSends.from_pairs([])
+    facts = store_facts(engine, request.options.frequency_cap, now or datetime.now(UTC))
+    suppressed, unfinished, recent = facts.suppressed, facts.unfinished, facts.recent
     loader = RecipientLoader(
         request.file, column=request.column, rejects_path=request.rejects_path, suppressed=suppressed
     )

@@ -63,5 +63,8 @@ def confirm(console: Console, *, assume_yes: bool, interactive: bool) -> bool:
     """Ask "Send? [y/N]" in a terminal; `--yes` or no terminal (scripts, CI) answers yes without asking."""
     if assume_yes or not interactive:
         return True
-    answer = console.input("Send this campaign? [y/N] ")
+    try:
+        answer = console.input(Text("Send this campaign? [y/N] "))  # a Text: no markup, no highlighting
+    except EOFError:  # Ctrl-D: no answer is no
+        return False
     return answer.strip().lower() in ("y", "yes", "بله", "ب")

@@ -57,6 +57,8 @@ def create_campaign(
             columns=json.dumps(list(spec.columns), ensure_ascii=False),
             send_at=spec.send_at,
             window=spec.window,
+            fingerprint=spec.fingerprint,
+            test=spec.test,
             created_at=now,
             updated_at=now,
         )

@@ -180,4 +180,5 @@ def view(row: Any, counts: dict[str, int], chunk_counts: dict[str, int]) -> Camp
         finished_at=row.finished_at,
         counts=counts,
         chunk_counts=chunk_counts,
+        test=bool(getattr(row, "test", False)),
     )

@@ -1,6 +1,7 @@
 """The use cases under every front end: prepare, create, start, control, check providers, report.
 
-Modules by concern: `campaign` (prepare, dry_run, create, start, control), `views` (status, list,
+Modules by concern: `campaign` (prepare, dry_run, create, start, control), `preflight` (the checks
+before anything is stored, one pass over the file; the test send of the previews), `views` (status, list,
 report), `accounts` (check providers, the suppression list), `common` (errors, the store, provider
 names). Import the names from here: `from dispatcher import app; app.prepare(...)`.
 
@@ -10,7 +11,8 @@ web page or service call the same functions. Results are small dataclasses. How 
 started and followed (embedded or distributed) is chosen in `dispatcher.modes`, in one place.
 
 Errors: `BadInput` (and `NoCampaign`) for anything the caller can fix (the CLI: one line, exit 2),
-besides the campaigns/workers errors listed in `BAD_INPUT`.
+besides the campaigns/workers errors listed in `BAD_INPUT`; `Refused` when a preflight check refused
+the campaign (the CLI: one line, exit 3; nothing stored).
 """
 
 from dispatcher.app.accounts import (
@@ -42,12 +44,14 @@ from dispatcher.app.common import (
     BAD_INPUT,
     BadInput,
     NoCampaign,
+    Refused,
     campaign_view,
     database_exists,
     database_label,
     open_store,
     resolve_provider,
 )
+from dispatcher.app.preflight import TestSend, preflight, test_send
 from dispatcher.app.views import (
     CampaignList,
     CampaignStatus,
@@ -73,9 +77,11 @@ __all__ = [
     "OnUnknown",
     "Prepared",
     "ProviderCheck",
+    "Refused",
     "ReportResult",
     "SendRequest",
     "StartResult",
+    "TestSend",
     "SuppressionChange",
     "Suppressions",
     "campaign_view",
@@ -90,6 +96,7 @@ __all__ = [
     "mode_for",
     "open_store",
     "phones_or_fail",
+    "preflight",
     "prepare",
     "report",
     "summary",
@@ -98,5 +105,6 @@ __all__ = [
     "status",
     "suppress",
     "suppressions",
+    "test_send",
     "unsuppress",
 ]

@@ -12,11 +12,12 @@ from typing import Any
 
 from campaigns.load import RecipientLoader
 from campaigns.plan import PlannedBlock, batch_size, plan
+from campaigns.preflight import CampaignType, PreflightSummary
 from campaigns.states import CampaignState, OnUnknown
 from campaigns.store import CampaignSpec, Store
 from campaigns.text import Template, fold_arabic
 from campaigns.windows import parse_when, parse_window
-from dispatcher.app.common import BadInput, campaign_view, open_store, resolve_provider
+from dispatcher.app.common import BadInput, Refused, campaign_view, open_store, resolve_provider
 from dispatcher.config import AppSettings
 from dispatcher.modes import Mode, Observer, StartResult, choose_mode
 from workers.providers.base import ProviderClient
@@ -38,33 +39,56 @@ class SendRequest:
     window: str | None = None
     on_unknown: str = OnUnknown.HOLD
     rejects: Path | None = None
+    # The preflight (issue 11; dispatcher.app.preflight): the rules picked, and the checks overridden.
+    campaign_type: str = CampaignType.PROMOTIONAL  # promotional | transactional
+    allow_partial: bool = False  # credit below the estimate
+    allow_duplicate: bool = False  # the same list and text as an unfinished campaign
+    skip_recent: bool = False  # recipients sent within SMSDISPATCH_FREQUENCY_CAP go to the rejects file
+    # The budget (issue 11, item 5; engineer h-budget): `budget` (rial) and `max_parts` belong here,
+    # carried into CampaignSpec by `prepare` and held by the store. Not implemented in this module.
 
 
 @dataclass
 class Prepared:
     """A loaded and planned campaign, not stored yet. `blocks` is lazy: the file is read while it is
-    consumed (by `create` or `dry_run`), so `loader.stats` is complete only after that."""
+    consumed (by `preflight`, `create` or `dry_run`), so `loader.stats` is complete only after that.
+
+    After `dispatcher.app.preflight` read the file, `blocks` plans the kept recipients from its spool
+    (the file is read once), `summary` holds the preflight and `spec.fingerprint` its fingerprint.
+    `store` is the store the campaign is created in (None for a dry run); `reader` the store read for
+    suppressions and the checks (the same store; for a dry run the existing one, or None).
+    """
 
     spec: CampaignSpec
     client: ProviderClient
     loader: RecipientLoader
     blocks: Iterator[PlannedBlock]
     rejects_path: Path
-    store: Store | None  # None for a dry run
+    store: Store | None
+    template: Template | None = None
+    batch: int = 1
+    reader: Store | None = None
+    dry_run: bool = False
+    request: SendRequest | None = None
+    summary: PreflightSummary | None = None
+    skipped: int = 0  # recipients the preflight moved to the rejects file (--skip-recent)
+    settings: AppSettings | None = None
 
 
 def prepare(settings: AppSettings, request: SendRequest, *, dry_run: bool = False) -> Prepared:
     """Check the request, build the provider client, open the file and plan it (lazily).
 
     Everything the request says is checked before the database is opened (created, for a first
-    campaign); a dry run only reads an existing one, for the suppression list, so that it counts what
-    the send would (`store` is None: nothing can be created). Raises BadInput,
-    TemplateError, WhenError, LoadError or ConfigurationError (a missing credential, named).
-    Checks on the whole prepared campaign (a preflight) belong between this and `create`.
+    campaign; nothing is stored in it before `create`); a dry run only reads an existing one, for the
+    suppression list, so that it counts what the send would.
+    Raises BadInput, TemplateError, WhenError, LoadError or ConfigurationError (a missing credential,
+    named). The preflight (`dispatcher.app.preflight`) goes between this and `create`/`dry_run`.
     """
     provider = resolve_provider(request.provider)
     if request.on_unknown not in set(OnUnknown):
         raise BadInput(f"--on-unknown {request.on_unknown!r}: choose hold or resend")
+    if request.campaign_type not in set(CampaignType):
+        raise BadInput(f"--type {request.campaign_type!r}: choose promotional or transactional")
     template = Template(fold_arabic(request.message.strip()))
     send_at = parse_when(request.at) if request.at else None
     window = request.window or settings.dispatch.send_window or None
@@ -73,7 +97,7 @@ def prepare(settings: AppSettings, request: SendRequest, *, dry_run: bool = Fals
     if not request.file.exists():
         raise BadInput(f"{request.file}: no such file; check the path")
     rejects_path = request.rejects or request.file.with_name(request.file.stem + ".rejects.csv")
-    store = None if dry_run else open_store(settings)
+    store = None if dry_run else open_store(settings)  # created for a first campaign, as before: empty
     reader = open_store(settings, read_only=True) if dry_run else store
     loader = RecipientLoader(
         request.file,
@@ -105,7 +129,20 @@ def prepare(settings: AppSettings, request: SendRequest, *, dry_run: bool = Fals
         window=str(window_obj) if window_obj else None,
     )
     planned = plan(loader.blocks(), template, batch, extra)
-    return Prepared(spec, client, loader, planned, rejects_path, store)
+    return Prepared(
+        spec,
+        client,
+        loader,
+        planned,
+        rejects_path,
+        store,
+        template,
+        batch,
+        reader,
+        dry_run,
+        request,
+        settings=settings,
+    )
 
 
 @dataclass(frozen=True)
@@ -140,27 +177,36 @@ def dry_run(prepared: Prepared, on_rows: Callable[[int], None] | None = None) ->
         recipients += len(block.recipients)
         chunks += len(block.chunks)
         parts += int(block.chunks["parts"].sum())
-    stats = prepared.loader.stats
-    return CampaignSummary(
-        None, recipients, stats.rejected, chunks, parts, str(prepared.rejects_path), "dry-run"
-    )
+    rejected = prepared.loader.stats.rejected + prepared.skipped
+    return CampaignSummary(None, recipients, rejected, chunks, parts, str(prepared.rejects_path), "dry-run")
 
 
 def create(prepared: Prepared, on_rows: Callable[[int], None] | None = None) -> CampaignSummary:
-    """Store the campaign, its chunks and recipients (running, or scheduled for `send_at`); `on_rows(n)`
-    after each block of n recipients. Raises EmptyCampaign when no row is valid (nothing is stored)."""
-    store, loader = prepared.store, prepared.loader
-    if store is None:
+    """Store the campaign, its chunks and recipients (running, or scheduled for `send_at`), with the
+    preflight's fingerprint, in one transaction; `on_rows(n)` after each block of n recipients. Opens
+    the store for writing (creating the database for a first campaign). Raises EmptyCampaign when no
+    row is valid, Refused when the preflight refused it (nothing is stored either way)."""
+    loader = prepared.loader
+    if prepared.dry_run:
         raise ValueError("a dry-run preparation cannot be created; prepare it again without dry_run")
+    if prepared.summary is not None and prepared.summary.refusals:
+        raise Refused(prepared.summary.refusals[0].line())
+    if prepared.store is None:
+        assert prepared.settings is not None
+        prepared.store = open_store(prepared.settings)
+    store = prepared.store
+    assert store is not None
     campaign_id = store.create_campaign(
-        prepared.spec, _counted(prepared.blocks, on_rows), rejected=lambda: loader.stats.rejected
+        prepared.spec,
+        _counted(prepared.blocks, on_rows),
+        rejected=lambda: loader.stats.rejected + prepared.skipped,
     )
     view = store.campaign(campaign_id)
     assert view is not None
     return CampaignSummary(
         campaign_id,
         view.recipients,
-        loader.stats.rejected,
+        loader.stats.rejected + prepared.skipped,
         view.chunks,
         view.parts,
         str(prepared.rejects_path),

@@ -9,10 +9,12 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 from campaigns.load import LoadError
+from campaigns.preflight import PreflightSettingError
 from campaigns.store import CampaignView, EmptyCampaign, Store
 from campaigns.text import TemplateError
 from campaigns.windows import WhenError
 from dispatcher.config import AppSettings
+from dispatcher.preflight import CredentialsRejected
 from workers.errors import ConfigurationError
 from workers.providers import NAMES
 
@@ -25,7 +27,22 @@ class NoCampaign(BadInput):
     """No campaign with that id in the database named in the message."""
 
 
-BAD_INPUT = (BadInput, LoadError, TemplateError, ConfigurationError, WhenError, EmptyCampaign)
+class Refused(Exception):
+    """A preflight check refused the campaign (the CLI: exit 3); nothing was stored. The message is the
+    one line naming the check, what it found and the option that overrides it (`Finding.line()`)."""
+
+
+# A rejected key (CredentialsRejected) and a preflight setting that cannot be read are bad input too.
+BAD_INPUT = (
+    BadInput,
+    LoadError,
+    TemplateError,
+    ConfigurationError,
+    WhenError,
+    EmptyCampaign,
+    CredentialsRejected,
+    PreflightSettingError,
+)
 
 
 # ---- the database ------------------------------------------------------------------------------------

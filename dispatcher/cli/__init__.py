@@ -1,6 +1,8 @@
 """The `smsdispatch` command (shared/DESIGN.md, "The user's interface": a contract).
 
-Exit codes: 0 ok; 2 bad input or usage, with one plain line on stderr; 1 anything else; 130 Ctrl-C.
+Exit codes: 0 ok; 2 bad input or usage (a key the provider rejects included), with one plain line on
+stderr; 3 refused by a preflight check (`app.Refused`: one line naming the check and its override,
+nothing stored; README, "Preflight checks"); 1 anything else (and "no" to send's question); 130 Ctrl-C.
 The commands live in modules by group (`campaign`: send, run; `views`: status, watch, list, report;
 `control`: pause, resume, cancel; `accounts`: providers, optouts; `ops`: poll, worker, beat,
 sandbox, demo). They only parse and print over `dispatcher.app`; a new command is a function in
@@ -14,7 +16,7 @@ import sys
 
 import typer
 
-from dispatcher.app import BAD_INPUT
+from dispatcher.app import BAD_INPUT, Refused
 from dispatcher.cli import accounts, campaign, control, ops, views  # noqa: F401 - registers the commands
 from dispatcher.cli.common import cli
 
@@ -57,6 +59,9 @@ def main(argv: list[str] | None = None) -> None:
     except BAD_INPUT as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
+    except Refused as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(3)
     except KeyboardInterrupt:
         sys.exit(130)
     except Exception as exc:  # noqa: BLE001 - one line, not a traceback; SMSDISPATCH_DEBUG=1 shows it

@@ -7,6 +7,7 @@ An option of `send` is three lines here: its declaration, and the field it fills
 from __future__ import annotations
 
 import dataclasses
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -29,18 +30,20 @@ from dispatcher.cli.common import (
     resume_hint,
 )
 from dispatcher.config import AppSettings
+from dispatcher.humane import local_phone
 from dispatcher.modes import Mode, StartResult
+from dispatcher.preflight_view import confirm, render_summary
 from workers.providers import NAMES
 
 
-def _loading_bar() -> Progress:
+def _loading_bar(*, transient: bool = False) -> Progress:
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         console=err,
-        transient=False,
+        transient=transient,
     )
 
 
@@ -130,9 +133,42 @@ def send(
     wait: Annotated[
         bool, typer.Option("--wait", help="also follow delivery reports until every recipient is final")
     ] = False,
+    campaign_type: Annotated[
+        str,
+        typer.Option(
+            "--type", help="promotional (default: opt-out token and send window checked) or transactional"
+        ),
+    ] = "promotional",
+    allow_partial: Annotated[
+        bool, typer.Option("--allow-partial", help="send although the credit is below the estimate")
+    ] = False,
+    allow_duplicate: Annotated[
+        bool,
+        typer.Option("--allow-duplicate", help="send although an unfinished campaign has this list and text"),
+    ] = False,
+    skip_recent: Annotated[
+        bool,
+        typer.Option(
+            "--skip-recent",
+            help="move recipients another campaign sent to within SMSDISPATCH_FREQUENCY_CAP to the rejects file",
+        ),
+    ] = False,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="do not ask before sending (a terminal asks)")
+    ] = False,
+    test_to: Annotated[
+        str | None,
+        typer.Option(
+            "--test-to",
+            metavar="PHONE[,PHONE…]",
+            help="send the previews to these numbers only, as a test; the campaign itself is not created",
+        ),
+    ] = None,
     as_json: AsJson = False,
 ) -> None:
-    """Load, plan and send a campaign (in embedded mode the sending runs here)."""
+    """Check, load, plan and send a campaign: a preflight summary first (cost, credit, previews, checks;
+    a refusal exits 3 with nothing stored), a question in a terminal, then the sending (in embedded
+    mode it runs here)."""
     settings = cli_settings()
     if (message is None) == (message_file is None):
         raise BadInput("give the text with exactly one of --message TEXT or --message-file FILE")
@@ -156,17 +192,35 @@ def send(
         window=window,
         on_unknown=on_unknown,
         rejects=rejects,
+        campaign_type=campaign_type,
+        allow_partial=allow_partial,
+        allow_duplicate=allow_duplicate,
+        skip_recent=skip_recent,
     )
-    prepared = app.prepare(settings, request, dry_run=dry_run)
+    looking = dry_run or test_to is not None  # the real campaign is not created
+    prepared = app.prepare(settings, request, dry_run=looking)
     if prepared.loader.notice:
         err.print(prepared.loader.notice)
-    # A preflight (checks on the whole prepared campaign, refusing with exit 3) goes here, before create.
-    with _loading_bar() as bar:
-        task = bar.add_task("loading", total=None)
-        advance = lambda n: bar.advance(task, n)  # noqa: E731
-        summary = app.dry_run(prepared, advance) if dry_run else app.create(prepared, advance)
+    with _loading_bar(transient=True) as bar:  # a refusal's line stays the only one
+        task = bar.add_task("checking", total=None)
+        preflight = app.preflight(
+            settings, prepared, refuse=not looking, on_rows=lambda n: bar.advance(task, n)
+        )
         rows = prepared.loader.stats.rows
         bar.update(task, total=rows, completed=rows)
+    asking = not looking and not yes and sys.stdin.isatty()  # a terminal: the question, after the summary
+    if not as_json or asking:
+        err.print(render_summary(preflight))
+    if test_to is not None:
+        _test_send(settings, prepared, test_to, wait=wait, as_json=as_json)
+        return
+    if not dry_run and not confirm(err, assume_yes=yes, interactive=asking):
+        err.print("not sent; nothing stored")
+        raise typer.Exit(1)
+    with _loading_bar() as bar:
+        task = bar.add_task("storing" if not dry_run else "planning", total=preflight.recipients)
+        advance = lambda n: bar.advance(task, n)  # noqa: E731
+        summary = app.dry_run(prepared, advance) if dry_run else app.create(prepared, advance)
 
     store = prepared.store
     if store is not None and summary.campaign is not None and summary.recipients:
@@ -184,7 +238,7 @@ def send(
         result = start_and_show(settings, mode, summary.campaign, follow=wait)
         summary = dataclasses.replace(summary, state=result.state)
     if as_json:
-        emit(summary.as_json())
+        emit({**summary.as_json(), **preflight.to_json()})
     else:
         head = "dry run, nothing stored" if summary.campaign is None else f"campaign {summary.campaign}"
         out.print(
@@ -194,6 +248,38 @@ def send(
         )
     if wait and store is not None and summary.campaign is not None:
         followed_exit(summary.campaign, *store.campaign_state(summary.campaign))
+
+
+def _test_send(
+    settings: AppSettings, prepared: app.Prepared, phones: str, *, wait: bool, as_json: bool
+) -> None:
+    """`send --test-to`: the previews to the test numbers, one small test campaign each; what happened."""
+    done = app.test_send(settings, prepared, phones.split(","), follow=wait)
+    store = prepared.store
+    assert store is not None
+    rows = []
+    for created, result in zip(done.campaigns, done.results, strict=True):
+        view = store.campaign(created.campaign or 0)
+        assert view is not None
+        rows.append({"campaign": view.id, "name": view.name, "state": result.state, "counts": view.counts})
+    if as_json:
+        emit(
+            {
+                "test": True,
+                "phones": done.phones,
+                "campaigns": rows,
+                **(prepared.summary.to_json() if prepared.summary else {}),
+            }
+        )
+        return
+    to = ", ".join(local_phone(p) for p in done.phones)
+    for row in rows:
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(row["counts"].items()))
+        out.print(
+            f"test campaign {row['campaign']} ({row['name']}) to {to}: {row['state']}; {counts}",
+            soft_wrap=True,
+        )
+    out.print("the campaign itself was not created; send again without --test-to to create it")
 
 
 @cli.command()

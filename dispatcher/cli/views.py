@@ -163,6 +163,7 @@ def list_(as_json: AsJson = False) -> None:
                     "created_at": v.created_at.isoformat(),
                     "sender": found.liveness[v.id].sender_json() if v.id in found.liveness else None,
                     "sending": found.liveness[v.id].detail if v.id in found.liveness else None,
+                    "test": v.test,  # a `send --test-to` (its name starts with TEST too)
                 }
                 for v in found.campaigns
             ]
