@@ -11,9 +11,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from campaigns.states import OnUnknown, RecipientState
+
+if TYPE_CHECKING:
+    from campaigns.prices import PriceTable
 
 
 class EmptyCampaign(ValueError):
@@ -44,6 +47,11 @@ class CampaignSpec:
     on_unknown: str = OnUnknown.HOLD
     send_at: datetime | None = None
     window: str | None = None  # "HH:MM-HH:MM" Tehran time
+    # Budget (issue 11): caps no claim crosses, in rial and in SMS parts (None: no cap). `prices` gives
+    # each chunk its estimated rial at creation; a rial budget needs a price for every part.
+    budget_rial: int | None = None
+    max_parts: int | None = None
+    prices: PriceTable | None = None
 
 
 @dataclass(frozen=True)
@@ -83,6 +91,7 @@ class RecipientUpdate:
     error: str | None = None
     next_poll_at: datetime | None = None
     delivered_at: datetime | None = None
+    cost: float | None = None  # what the provider reported this message cost (rial), when it said
 
 
 @dataclass
@@ -111,6 +120,12 @@ class CampaignView:
     finished_at: datetime | None
     counts: dict[str, int] = field(default_factory=dict)
     chunk_counts: dict[str, int] = field(default_factory=dict)
+    budget_rial: int | None = None  # the caps (None: none) and what the claims committed so far
+    max_parts: int | None = None
+    spent_rial: int = 0
+    spent_parts: int = 0
+    cost_estimated: int | None = None  # rial: the estimate at creation (None: no price was known)
+    cost_actual: float | None = None  # rial the provider reported (None: none); from Store.campaign
 
 
 class ChunkPeek(NamedTuple):

@@ -32,7 +32,24 @@ def campaign(conn: Connection, campaign_id: int) -> CampaignView | None:
             .group_by(recipients_t.c.state)
         ).all()
     )
-    return view(row, counts, chunk_counts(conn, campaign_id))
+    result = view(row, counts, chunk_counts(conn, campaign_id))
+    result.cost_actual = actual_cost(conn, campaign_id)
+    return result
+
+
+def actual_cost(conn: Connection, campaign_id: int) -> float | None:
+    """Rial the provider reported for the campaign's messages (summed); None when it reported none."""
+    r = recipients_t.c
+    return conn.execute(select(func.sum(r.cost_rial)).where(r.campaign_id == campaign_id)).scalar_one()
+
+
+def campaign_costs(conn: Connection, campaign_id: int) -> tuple[int | None, float | None]:
+    """(estimated rial at creation, reported rial) of a campaign; see `Store.campaign_costs`.
+    Raises NoResultFound when there is no such campaign."""
+    estimated = conn.execute(
+        select(campaigns_t.c.estimated_rial).where(campaigns_t.c.id == campaign_id)
+    ).scalar_one()
+    return estimated, actual_cost(conn, campaign_id)
 
 
 def campaigns(conn: Connection) -> list[CampaignView]:
@@ -168,4 +185,9 @@ def view(row: Any, counts: dict[str, int], chunk_counts: dict[str, int]) -> Camp
         finished_at=row.finished_at,
         counts=counts,
         chunk_counts=chunk_counts,
+        budget_rial=row.budget_rial,
+        max_parts=row.max_parts,
+        spent_rial=row.spent_rial,
+        spent_parts=row.spent_parts,
+        cost_estimated=row.estimated_rial,
     )
