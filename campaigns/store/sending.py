@@ -29,6 +29,7 @@ from campaigns.store.lifecycle import pause_account
 from campaigns.store.sql import (
     CLAIM_READ,
     campaigns_t,
+    charge_and_claim_stmt,
     charge_stmt,
     chunks_t,
     claim_stmt,
@@ -59,12 +60,19 @@ def claim_chunk(
     """
     with_attempt = attempt is not None
     params = {"chunk_id": chunk_id, "now": now, "lease_until": now + lease, "attempt": attempt}
-    if conn.execute(charge_stmt(with_attempt), params).first() is None:
+    if conn.dialect.name == "postgresql":  # both in one statement: one round trip fewer
+        claimed = conn.execute(charge_and_claim_stmt(with_attempt), params).first()
+        charged = claimed is not None
+        if charged and claimed.campaign_id is None:
+            raise ClaimLost(chunk_id)
+    else:
+        charged = conn.execute(charge_stmt(with_attempt), params).first() is not None
+        claimed = conn.execute(claim_stmt(with_attempt), params).first() if charged else None
+        if charged and claimed is None:
+            raise ClaimLost(chunk_id)
+    if not charged:
         pause_over_cap(conn, chunk_id, attempt, now)
         return None
-    claimed = conn.execute(claim_stmt(with_attempt), params).first()
-    if claimed is None:
-        raise ClaimLost(chunk_id)
     return load_claimed(conn, chunk_id, claimed)
 
 

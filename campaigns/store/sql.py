@@ -14,7 +14,20 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Update, and_, bindparam, column, func, or_, select, text, update
+from sqlalchemy import (
+    ColumnElement,
+    Update,
+    and_,
+    bindparam,
+    column,
+    exists,
+    func,
+    or_,
+    select,
+    text,
+    true,
+    update,
+)
 
 from campaigns.models import Campaign, Chunk, InboxCursor, Recipient, Suppression
 from campaigns.records import RecipientUpdate
@@ -181,6 +194,22 @@ def claim_stmt(with_attempt: bool) -> Any:
     if with_attempt:
         stmt = stmt.where(chunks_t.c.attempt == bindparam("attempt"))
     return stmt.returning(chunks_t.c.campaign_id, chunks_t.c.attempt, chunks_t.c.sending_since)
+
+
+@cache
+def charge_and_claim_stmt(with_attempt: bool) -> Any:
+    """PostgreSQL: `charge_stmt` and `claim_stmt` as ONE statement (two data-modifying CTEs), one round trip.
+
+    The claim's CTE runs only when the charge returned a row (`EXISTS`), so the campaign row is locked
+    before the chunk's, as in the two-statement form. Parameters as `claim_stmt`. Returns no row (not
+    charged: `over_cap_stmt` tells why), or one row with `charged` and the claim's columns, NULL when
+    another claim took the chunk between the two (roll back: `ClaimLost`).
+    """
+    charge = charge_stmt(with_attempt).cte("charge")
+    claim = claim_stmt(with_attempt).where(exists(select(charge.c.id))).cte("claim")
+    return select(
+        charge.c.id.label("charged"), claim.c.campaign_id, claim.c.attempt, claim.c.sending_since
+    ).select_from(charge.outerjoin(claim, true()))
 
 
 _pending = recipients_t.alias("r")
