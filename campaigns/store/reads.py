@@ -25,15 +25,14 @@ def campaign(conn: Connection, campaign_id: int) -> CampaignView | None:
     row = conn.execute(select(campaigns_t).where(campaigns_t.c.id == campaign_id)).first()
     if row is None:
         return None
-    counts = dict(
-        conn.execute(
-            select(recipients_t.c.state, func.count())
-            .where(recipients_t.c.campaign_id == campaign_id)
-            .group_by(recipients_t.c.state)
-        ).all()
-    )
-    result = view(row, counts, chunk_counts(conn, campaign_id))
-    result.cost_actual = actual_cost(conn, campaign_id)
+    by_state = conn.execute(  # counts and the reported cost in one pass over the campaign's rows
+        select(recipients_t.c.state, func.count(), func.sum(recipients_t.c.cost_rial))
+        .where(recipients_t.c.campaign_id == campaign_id)
+        .group_by(recipients_t.c.state)
+    ).all()
+    result = view(row, {state: n for state, n, _ in by_state}, chunk_counts(conn, campaign_id))
+    costs = [cost for _, _, cost in by_state if cost is not None]
+    result.cost_actual = sum(costs) if costs else None
     return result
 
 
