@@ -173,6 +173,18 @@ def test_a_partly_sent_chunk_keeps_the_charge_of_what_went_out(store):
     assert len(again.messages) == 6 and spent(store, cid) == (10_000, 10)
 
 
+def test_reconciliation_gives_back_the_share_it_found_unsent(store):
+    cid = make(store, 10, 10, budget=1_000_000)
+    (chunk,) = claim_all(store, cid)
+    store.chunk_unknown(chunk, "read timeout")  # may have gone out: kept
+    assert spent(store, cid) == (10_000, 10)
+    found = [RecipientUpdate(m.recipient_id, RecipientState.SENT, "m") for m in chunk.messages[:3]]
+    assert store.record_reconciled(store.load_chunk(chunk.chunk_id), found, requeue=True)
+    assert spent(store, cid) == (3_000, 3)  # seven known unsent: given back; the next claim charges them
+    (again,) = claim_all(store, cid)
+    assert len(again.messages) == 7 and spent(store, cid) == (10_000, 10)
+
+
 def _race(store: Store, campaign_id: int, threads: int) -> int:
     """`threads` threads claim the campaign's chunks at once, each in its own order; claims that succeeded."""
     chunks = store.claimable_chunks(limit=10_000, campaign_id=campaign_id)
