@@ -276,3 +276,19 @@ def test_embedded_runner_stops_at_the_budget_then_finishes_once_raised(store, sa
     estimated, actual = store.campaign_costs(cid)
     reported = sum(1 for s in store.recipient_states(cid).values() if s != RecipientState.SENT)
     assert estimated == 120_000 and actual == 155 * reported > 0  # the sandbox's price per message
+
+
+def test_amoot_reported_costs_are_recorded(store, sandbox_environ, sandbox):
+    cid = make(store, 12, 6, provider="amoot")
+    deps = WorkerDeps(
+        store=store,
+        providers=ProviderPool(sandbox_environ),
+        settings=DispatchSettings(poll_intervals=(0.05, 0.1), backoff_base=0.01, backoff_cap=0.05),
+    )
+    runner = LocalRunner(deps, threads=2, tick=0.02)
+    runner.send(cid, timeout=60)
+    assert runner.poll(campaign_id=cid, timeout=60)
+    accepted = len(sandbox.state.accepted("amoot"))
+    assert accepted > 0
+    # the sandbox's GetDeliveries `Cost` for each message it took: its tariff, 1,000 rial a part, one part
+    assert store.campaign_costs(cid) == (12_000, 1000.0 * accepted)
