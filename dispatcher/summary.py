@@ -105,7 +105,13 @@ class CampaignSummary:
 
     def as_row(self, calendar: Calendar) -> dict[str, str]:
         """For people: the summary table's cells (rial with separators, Tehran or Jalali time)."""
-        cost = self.cost_actual if self.cost_actual is not None else self.cost_estimated
+        cost = rial(self.cost_actual if self.cost_actual is not None else self.cost_estimated)
+        if self.cost_estimated is not None:  # the estimate beside what the provider reported
+            cost += (
+                f" (estimated {rial(self.cost_estimated)})"
+                if self.cost_actual is not None
+                else " (estimated)"
+            )
         return {
             "id": str(self.campaign),
             "name": self.name,
@@ -116,7 +122,7 @@ class CampaignSummary:
             "failed": f"{self.counts.get(R.FAILED, 0):,}",
             "blacklisted": f"{self.counts.get(R.BLACKLISTED, 0):,}",
             "parts": f"{self.parts:,}",
-            "cost": rial(cost),
+            "cost": cost,
             "duration": duration_text(self.duration_seconds),
             "started (Tehran)": when(self.started_at, calendar),
         }

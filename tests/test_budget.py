@@ -20,6 +20,7 @@ from campaigns.prices import PriceTable, UnpricedError
 from campaigns.states import CampaignState, ChunkState, RecipientState
 from campaigns.store import CampaignSpec, RecipientUpdate, Store, chunks_t, utcnow
 from campaigns.text import Template
+from dispatcher.humane import Calendar
 from dispatcher.runner import LocalRunner
 from dispatcher.summary import summarise
 from workers.deps import ProviderPool, WorkerDeps
@@ -252,6 +253,7 @@ def test_reported_costs_are_recorded_and_summed_beside_the_estimate(store):
     )
     (row,) = summarise(store, [cid], None, utcnow())
     assert (row.cost_estimated, row.cost_actual) == (20_000, 3100)
+    assert row.as_row(Calendar.GREGORIAN)["cost"] == "3,100 rial (estimated 20,000 rial)"
 
 
 def test_embedded_runner_stops_at_the_budget_then_finishes_once_raised(store, sandbox_environ, sandbox):

@@ -84,8 +84,10 @@ def claimable(now: Any) -> ColumnElement[bool]:
 
     In the claim transition's allowed-from states (queued or retry), queued or a retry that is due,
     and of a running campaign. The claim itself (`claim_stmt`: the claim transition, whose state test
-    is the first term, guarded by the others), the work list (`Store.claimable_chunks`) and the peek
-    before a claim (`Store.chunk_cost`) all use it. `now`: a datetime or a bind parameter.
+    is the first term, guarded by the others), the budget's charge before it (`charge_stmt`), the work
+    list (`Store.claimable_chunks`) and the peek before a claim (`Store.chunk_cost`) all use it. `now`: a
+    datetime or a bind parameter. The budget (`within_caps`) is not part of it on purpose: the claim of a
+    chunk that would cross a cap is what pauses the campaign, so the peek must let that chunk through.
     """
     allowed, _ = CHUNK_TRANSITIONS[ChunkTransition.CLAIM]
     return and_(chunks_t.c.state.in_(allowed), *_claim_guard(now))
