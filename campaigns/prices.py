@@ -144,21 +144,24 @@ def recipient_costs(
     """
     if not len(phones):
         return np.zeros(0)
-    prefixes = phones.astype(str).str.slice(0, 7).to_numpy()
-    alphabets = (
-        encoding_series(texts.fillna(static_text)).to_numpy()
-        if texts.notna().any()
-        else np.full(len(phones), encoding(static_text).value, dtype=object)
+    prefix_codes, prefixes = pd.factorize(phones.astype(str).str.slice(0, 7))
+    if texts.notna().any():
+        alphabet_codes, alphabets = pd.factorize(encoding_series(texts.fillna(static_text)))
+    else:
+        alphabet_codes, alphabets = np.zeros(len(phones), dtype=np.intp), [encoding(static_text).value]
+    operators = [operator_of(str(prefix) + "000000") for prefix in prefixes]
+    prices = np.array(
+        [[_or_nan(table.per_part(op, Alphabet(alphabet))) for alphabet in alphabets] for op in operators]
     )
-    keys = pd.MultiIndex.from_arrays([prefixes, alphabets])
-    codes, uniques = pd.factorize(keys)
-    prices = np.empty(len(uniques))
-    for i, (prefix, alphabet) in enumerate(uniques):
-        operator = operator_of(str(prefix) + "000000")
-        price = table.per_part(operator, Alphabet(alphabet))
-        if price is None:
-            raise UnpricedError(
-                f"no price for {alphabet} parts to {operator.value} numbers in {table.source or 'the table'}"
-            )
-        prices[i] = price
-    return prices[codes] * parts.to_numpy(dtype=np.float64)
+    per_part = prices[prefix_codes, alphabet_codes]
+    missing = np.isnan(per_part)
+    if missing.any():  # only a pair some recipient has counts
+        at = int(np.argmax(missing))
+        operator, alphabet = operators[prefix_codes[at]], alphabets[alphabet_codes[at]]
+        where = table.source or "the price table"
+        raise UnpricedError(f"no price for {alphabet} parts to {operator.value} numbers in {where}")
+    return per_part * parts.to_numpy(dtype=np.float64)
+
+
+def _or_nan(price: float | None) -> float:
+    return np.nan if price is None else price

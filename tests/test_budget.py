@@ -15,11 +15,12 @@ import pandas as pd
 import pytest
 from sqlalchemy import select
 
+from campaigns.operators import Operator
 from campaigns.plan import plan
 from campaigns.prices import PriceTable, UnpricedError
 from campaigns.states import CampaignState, ChunkState, RecipientState
 from campaigns.store import CampaignSpec, RecipientUpdate, Store, chunks_t, utcnow
-from campaigns.text import Template
+from campaigns.text import Alphabet, Template
 from dispatcher.humane import Calendar
 from dispatcher.runner import LocalRunner
 from dispatcher.summary import summarise
@@ -294,3 +295,12 @@ def test_amoot_reported_costs_are_recorded(store, sandbox_environ, sandbox):
     assert accepted > 0
     # the sandbox's GetDeliveries `Cost` for each message it took: its tariff, 1,000 rial a part, one part
     assert store.campaign_costs(cid) == (12_000, 1000.0 * accepted)
+
+
+def test_only_the_prices_the_recipients_need_must_be_known(store):
+    # MCI numbers (+98912) with a gsm7 text: an Irancell price or a ucs2 one is not needed
+    prices = PriceTable({(Operator.MCI, Alphabet.GSM7): 700.0}, "SMSDISPATCH_GHASEDAK_PRICE")
+    cid = make(store, 10, 5, prices=prices, budget=7_000)
+    assert store.campaign(cid).cost_estimated == 7_000
+    with pytest.raises(UnpricedError, match="no price for ucs2 parts to MCI numbers"):
+        make(store, 10, 5, prices=prices, budget=7_000, message="سلام")
