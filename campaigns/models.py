@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, false
+from sqlalchemy import BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, false
 from sqlalchemy import text as sql_text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -74,6 +74,15 @@ class Campaign(Base):
     # sha256 of the normalised recipients and text (campaigns.preflight.tally): same list, same text
     fingerprint: Mapped[str | None] = mapped_column(String(64), nullable=True)
     test: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())  # a `send --test-to`
+    # Budget (issue 11, migration 0007_budget): caps in rial and SMS parts (None: no cap), and what the
+    # claims have committed so far (a claimed chunk may go out), charged and given back in the same
+    # transaction as the chunk's claim and refund (campaigns.store.sending). `estimated_rial`: the sum of
+    # the chunks' estimated costs at creation (None when no price was known).
+    budget_rial: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    max_parts: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    spent_rial: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    spent_parts: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    estimated_rial: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
@@ -90,6 +99,9 @@ class Chunk(Base):
     attempt: Mapped[int] = mapped_column(Integer, default=0)
     size: Mapped[int] = mapped_column(Integer, default=0)
     parts: Mapped[int] = mapped_column(Integer, default=0)  # SMS parts of the whole chunk (rate limit unit)
+    # Estimated rial of those parts (plan-time parts x the price table, rounded up; 0 when no price is known):
+    # what a claim charges to the campaign's budget and a refund gives back.
+    cost_rial: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     sending_since: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
@@ -129,6 +141,9 @@ class Recipient(Base):
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     next_poll_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # What the provider said this message cost, where its reply carries it (a Ghasedak status `price`, an
+    # Amoot GetDeliveries `Cost`), as reported; None when it did not say.
+    cost_rial: Mapped[float | None] = mapped_column(Float, nullable=True)
 
     __table_args__ = (
         Index("ix_recipients_chunk", "chunk_id"),

@@ -18,10 +18,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from campaigns.operators import Operator
-from campaigns.text import Alphabet
+import numpy as np
+import pandas as pd
 
-__all__ = ["PriceError", "PriceTable", "parse_price_setting", "price_table_from_toml"]
+from campaigns.operators import Operator, operator_of
+from campaigns.text import Alphabet, encoding, encoding_series
+
+__all__ = [
+    "PriceError",
+    "PriceTable",
+    "UnpricedError",
+    "parse_price_setting",
+    "price_table_from_toml",
+    "recipient_costs",
+]
 
 Key = tuple[Operator | None, Alphabet | None]
 
@@ -31,6 +41,10 @@ _OPERATORS = {o.value.casefold(): o for o in Operator}
 
 class PriceError(ValueError):
     """A price setting that cannot be read; the message names the setting and how to write it."""
+
+
+class UnpricedError(ValueError):
+    """A part to send has no price in the table (bad input where a rial budget needs one: exit 2)."""
 
 
 @dataclass(frozen=True)
@@ -115,3 +129,39 @@ def price_table_from_toml(table: Mapping[str, Any], provider: str, where: str) -
         else:
             prices[_key(str(key), f"{where} {provider}")] = _rial(value, f"{where} {provider}.{key}")
     return PriceTable(prices, where)
+
+
+def recipient_costs(
+    phones: pd.Series, texts: pd.Series, parts: pd.Series, table: PriceTable, static_text: str = ""
+) -> np.ndarray:
+    """Estimated rial per recipient: its SMS parts x the table's price for its operator and alphabet. Pure.
+
+    `phones` in E.164, `texts` the rendered texts (None where the campaign's one `static_text` is sent),
+    `parts` SMS parts per message (campaigns.text). The operator comes from the number's prefix
+    (campaigns.operators, an estimate: numbers can be ported), so the look-ups are one per prefix and
+    alphabet, not one per recipient. Raises UnpricedError naming the first (operator, alphabet) the table
+    has no price for.
+    """
+    if not len(phones):
+        return np.zeros(0)
+    prefix_codes, prefixes = pd.factorize(phones.astype(str).str.slice(0, 7))
+    if texts.notna().any():
+        alphabet_codes, alphabets = pd.factorize(encoding_series(texts.fillna(static_text)))
+    else:
+        alphabet_codes, alphabets = np.zeros(len(phones), dtype=np.intp), [encoding(static_text).value]
+    operators = [operator_of(str(prefix) + "000000") for prefix in prefixes]
+    prices = np.array(
+        [[_or_nan(table.per_part(op, Alphabet(alphabet))) for alphabet in alphabets] for op in operators]
+    )
+    per_part = prices[prefix_codes, alphabet_codes]
+    missing = np.isnan(per_part)
+    if missing.any():  # only a pair some recipient has counts
+        at = int(np.argmax(missing))
+        operator, alphabet = operators[prefix_codes[at]], alphabets[alphabet_codes[at]]
+        where = table.source or "the price table"
+        raise UnpricedError(f"no price for {alphabet} parts to {operator.value} numbers in {where}")
+    return per_part * parts.to_numpy(dtype=np.float64)
+
+
+def _or_nan(price: float | None) -> float:
+    return np.nan if price is None else price

@@ -11,9 +11,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from campaigns.states import OnUnknown, RecipientState
+
+if TYPE_CHECKING:
+    from campaigns.prices import PriceTable
 
 
 class EmptyCampaign(ValueError):
@@ -46,6 +49,11 @@ class CampaignSpec:
     window: str | None = None  # "HH:MM-HH:MM" Tehran time
     fingerprint: str | None = None  # this list with this text (campaigns.preflight.tally), from the preflight
     test: bool = False  # a test send of the previews (`send --test-to`), not a real campaign
+    # Budget (issue 11): caps no claim crosses, in rial and in SMS parts (None: no cap). `prices` gives
+    # each chunk its estimated rial at creation; a rial budget needs a price for every part.
+    budget_rial: int | None = None
+    max_parts: int | None = None
+    prices: PriceTable | None = None
 
 
 @dataclass(frozen=True)
@@ -85,6 +93,7 @@ class RecipientUpdate:
     error: str | None = None
     next_poll_at: datetime | None = None
     delivered_at: datetime | None = None
+    cost: float | None = None  # what the provider reported this message cost (rial), when it said
 
 
 @dataclass
@@ -116,6 +125,12 @@ class CampaignView:
     chunk_counts: dict[str, int] = field(default_factory=dict)
     # of counts["failed"] + counts["blacklisted"]: those a delivery report gave (the provider had accepted them)
     reported_failed: int = 0
+    budget_rial: int | None = None  # the caps (None: none) and what the claims committed so far
+    max_parts: int | None = None
+    spent_rial: int = 0
+    spent_parts: int = 0
+    cost_estimated: int | None = None  # rial: the estimate at creation (None: no price was known)
+    cost_actual: float | None = None  # rial the provider reported (None: none); from Store.campaign
 
 
 class ChunkPeek(NamedTuple):

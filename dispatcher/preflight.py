@@ -75,12 +75,14 @@ class PreflightRequest:
 @dataclass(frozen=True)
 class PreflightResult:
     """The summary, and what `send` reuses: the client (credentials proven), the recent sends (to skip
-    them on the storing pass) and the balance as the provider reported it (None: no balance call)."""
+    them on the storing pass), the balance as the provider reported it (None: no balance call) and the
+    price table (each chunk's estimated rial, which a `--budget` is charged in)."""
 
     summary: PreflightSummary
     client: ProviderClient
     recent: RecentSends
     balance: Balance | None
+    prices: PriceTable | None = None  # the table the estimate used: `CampaignSpec.prices` for the budget
 
 
 def prove_credentials(client: ProviderClient) -> Balance | None:
@@ -188,7 +190,7 @@ def run_preflight(
         balance=balance,
         unfinished=unfinished,
     )
-    return PreflightResult(summary, client, recent, balance)
+    return PreflightResult(summary, client, recent, balance, prices)
 
 
 def without_recent(blocks: Iterable[pd.DataFrame], recent: RecentSends) -> Iterator[pd.DataFrame]:

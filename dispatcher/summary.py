@@ -4,9 +4,9 @@ Use case over the store: `summarise(store, ids, since, now)` returns `CampaignSu
 only prints them. Counts come from `Store.campaign` (recipients by state) and `sent` from
 `campaigns.progress.progress_of`, the function `status` uses, so the two can never disagree.
 
-Cost: the store records no cost yet; `campaign_cost` is the one place to wire it (estimated from
-the parts and the provider's price, actual from the provider's reports) and answers (None, None)
-today, which people see as "not known".
+Cost: `campaign_cost` reads both from the view `Store.campaign` gives (the same numbers as
+`Store.campaign_costs`): the estimate stored at creation (parts x the price table), and the sum of what the
+provider reported per message (Ghasedak's status `price`, Amoot's `Cost`); None where not known.
 """
 
 from __future__ import annotations
@@ -29,8 +29,10 @@ _UNIT = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
 def campaign_cost(view: CampaignView) -> tuple[int | None, int | None]:
-    """(estimated, actual) cost of a campaign in rial; None where not known (not recorded yet)."""
-    return None, None
+    """(estimated, actual) cost of a campaign in whole rial; None where not known (no price when it was
+    stored; no provider reply that carried a price). The view must come from `Store.campaign`."""
+    actual = None if view.cost_actual is None else round(view.cost_actual)
+    return view.cost_estimated, actual
 
 
 def parse_since(text: str, now: datetime) -> datetime:
@@ -103,7 +105,13 @@ class CampaignSummary:
 
     def as_row(self, calendar: Calendar) -> dict[str, str]:
         """For people: the summary table's cells (rial with separators, Tehran or Jalali time)."""
-        cost = self.cost_actual if self.cost_actual is not None else self.cost_estimated
+        cost = rial(self.cost_actual if self.cost_actual is not None else self.cost_estimated)
+        if self.cost_estimated is not None:  # the estimate beside what the provider reported
+            cost += (
+                f" (estimated {rial(self.cost_estimated)})"
+                if self.cost_actual is not None
+                else " (estimated)"
+            )
         return {
             "id": str(self.campaign),
             "name": self.name,
@@ -114,7 +122,7 @@ class CampaignSummary:
             "failed": f"{self.counts.get(R.FAILED, 0):,}",
             "blacklisted": f"{self.counts.get(R.BLACKLISTED, 0):,}",
             "parts": f"{self.parts:,}",
-            "cost": rial(cost),
+            "cost": cost,
             "duration": duration_text(self.duration_seconds),
             "started (Tehran)": when(self.started_at, calendar),
         }

@@ -79,9 +79,7 @@ class SendResult:
     raw_code: str | None = None
     status: DeliveryStatus = DeliveryStatus.UNKNOWN
     error: str | None = None
-    cost: float | None = (
-        None  # what the provider charged for this message, where its reply says (unit: its credit)
-    )
+    cost: float | None = None  # what the provider says this message cost, where its reply says (rial)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +87,7 @@ class StatusResult:
     message_id: str
     status: DeliveryStatus
     raw_code: str | None = None
+    cost: float | None = None  # what the provider says this message cost, where its reply says (rial)
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,13 +7,17 @@ Recipients go in bulk: one executemany on SQLite, one COPY on PostgreSQL (docs/b
 from __future__ import annotations
 
 import json
+import math
 import secrets
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
+import numpy as np
+import pandas as pd
 from sqlalchemy import Connection, insert, update
 
 from campaigns.plan import PlannedBlock
+from campaigns.prices import UnpricedError, recipient_costs
 from campaigns.records import CampaignSpec, EmptyCampaign
 from campaigns.states import CampaignState, ChunkState, RecipientState
 from campaigns.store.lifecycle import launch
@@ -33,9 +37,13 @@ def create_campaign(
 ) -> int:
     """Insert the campaign (draft), its chunks and recipients, then launch it when `start`; its id.
 
-    Raises EmptyCampaign when the blocks hold no recipient; the caller's transaction then rolls back.
-    `rejected` is a count, or a function called after the blocks are consumed (the loader counts as it reads).
+    Raises EmptyCampaign when the blocks hold no recipient, UnpricedError (bad input, exit 2) when the spec
+    has a rial budget and some part has no price; the caller's transaction then rolls back. `rejected` is
+    a count, or a function called after the blocks are consumed (the loader counts as it reads).
+    Each chunk gets its estimated rial (`chunk_costs`) when `spec.prices` prices every part.
     """
+    if spec.budget_rial is not None and not spec.prices:
+        raise UnpricedError(_budget_needs_price(spec, "no price table"))
     campaign_id = conn.execute(
         insert(campaigns_t)
         .values(
@@ -59,14 +67,28 @@ def create_campaign(
             window=spec.window,
             fingerprint=spec.fingerprint,
             test=spec.test,
+            budget_rial=spec.budget_rial,
+            max_parts=spec.max_parts,
+            spent_rial=0,
+            spent_parts=0,
             created_at=now,
             updated_at=now,
         )
         .returning(campaigns_t.c.id)
     ).scalar_one()
     n_recipients = n_chunks = n_parts = 0
+    estimated: int | None = 0 if spec.prices else None
     for block in blocks:
-        chunk_ids = insert_chunks(conn, campaign_id, block, now)
+        costs = None
+        if estimated is not None:
+            try:
+                costs = chunk_costs(block, spec)
+                estimated += int(costs.sum())
+            except UnpricedError as exc:
+                if spec.budget_rial is not None:
+                    raise UnpricedError(_budget_needs_price(spec, str(exc))) from None
+                estimated = None  # no estimate; the chunks cost 0 and no rial budget can be set later
+        chunk_ids = insert_chunks(conn, campaign_id, block, now, costs)
         insert_recipients(conn, campaign_id, block, chunk_ids)
         n_recipients += len(block.recipients)
         n_chunks += len(block.chunks)
@@ -79,15 +101,40 @@ def create_campaign(
     conn.execute(
         update(campaigns_t)
         .where(campaigns_t.c.id == campaign_id)
-        .values(recipients=n_recipients, chunks=n_chunks, parts=n_parts, rejected=n_rejected)
+        .values(
+            recipients=n_recipients,
+            chunks=n_chunks,
+            parts=n_parts,
+            rejected=n_rejected,
+            estimated_rial=estimated,
+        )
     )
     if start:
         launch(conn, campaign_id, spec.send_at, now)
     return campaign_id
 
 
-def insert_chunks(conn: Connection, campaign_id: int, block: PlannedBlock, now: datetime) -> dict[int, int]:
-    """The block's chunks, planned; returns seq -> chunk id."""
+def _budget_needs_price(spec: CampaignSpec, why: str) -> str:
+    from campaigns.preflight.checks import price_hint
+
+    return f"a budget in rial needs the price of every SMS part ({why}); {price_hint(spec.provider)}"
+
+
+def chunk_costs(block: PlannedBlock, spec: CampaignSpec) -> np.ndarray:
+    """Estimated rial of each of the block's chunks (in `block.chunks` order): the sum over its recipients of
+    parts x price (`campaigns.prices.recipient_costs`), rounded up to whole rial. Raises UnpricedError."""
+    assert spec.prices is not None
+    df = block.recipients
+    per_recipient = recipient_costs(df["phone"], df["text"], df["parts"], spec.prices, spec.message)
+    by_seq = pd.Series(per_recipient, index=df["seq"].to_numpy()).groupby(level=0).sum()
+    return np.array([math.ceil(by_seq.get(seq, 0.0) - 1e-9) for seq in block.chunks["seq"]], dtype=np.int64)
+
+
+def insert_chunks(
+    conn: Connection, campaign_id: int, block: PlannedBlock, now: datetime, costs: np.ndarray | None = None
+) -> dict[int, int]:
+    """The block's chunks, planned, with their estimated rial (`costs`, else 0); returns seq -> chunk id."""
+    cost_of = costs if costs is not None else np.zeros(len(block.chunks), dtype=np.int64)
     rows = [
         {
             "campaign_id": campaign_id,
@@ -96,10 +143,11 @@ def insert_chunks(conn: Connection, campaign_id: int, block: PlannedBlock, now: 
             "attempt": 0,
             "size": int(size),
             "parts": int(parts),
+            "cost_rial": int(cost),
             "updated_at": now,
         }
-        for seq, size, parts in zip(
-            block.chunks["seq"], block.chunks["size"], block.chunks["parts"], strict=True
+        for seq, size, parts, cost in zip(
+            block.chunks["seq"], block.chunks["size"], block.chunks["parts"], cost_of, strict=True
         )
     ]
     result = conn.execute(

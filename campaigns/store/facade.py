@@ -109,6 +109,16 @@ class Store:
         """Paused -> running, or back to scheduled when its start time has not come yet."""
         return self._write(lifecycle.resume, campaign_id, utcnow())
 
+    def raise_budget(
+        self, campaign_id: int, *, budget_rial: int | None = None, max_parts: int | None = None
+    ) -> bool:
+        """Set the campaign's caps (rial, SMS parts; None leaves that cap as it is), for `resume` to go on.
+
+        False when there is no such campaign or it has finished. Raises UnpricedError (bad input) for a
+        rial budget on a campaign stored without a price for every part.
+        """
+        return self._write(lifecycle.raise_budget, campaign_id, budget_rial, max_parts, utcnow())
+
     def cancel(self, campaign_id: int, reason: str = "cancelled by the user") -> bool:
         """Cancel the campaign and every chunk not yet handed to the provider; a chunk in flight finishes."""
         return self._write(lifecycle.cancel, campaign_id, reason, utcnow())
@@ -157,9 +167,13 @@ class Store:
         """Compare-and-set queued/retry -> sending, for a running campaign, committed before any HTTP.
 
         None means somebody else has it, it was already sent, its retry is not due, or the campaign
-        is not running: a duplicate or stale message, and nothing to do.
+        is not running: a duplicate or stale message, and nothing to do. Also None when the chunk would
+        cross the campaign's budget or part cap: the campaign is then paused with the reason.
         """
-        return self._write(sending.claim_chunk, chunk_id, attempt, lease, now or utcnow())
+        try:
+            return self._write(sending.claim_chunk, chunk_id, attempt, lease, now or utcnow())
+        except sending.ClaimLost:  # rolled back: the charge is undone, someone else has the chunk
+            return None
 
     def load_chunk(self, chunk_id: int) -> ClaimedChunk:
         """The chunk as a send would see it, without claiming it (reconciliation)."""
@@ -313,6 +327,11 @@ class Store:
     # ---- read models (reads.py) ------------------------------------------------------------------------
     def campaign(self, campaign_id: int) -> CampaignView | None:
         return self._read(reads.campaign, campaign_id)
+
+    def campaign_costs(self, campaign_id: int) -> tuple[int | None, float | None]:
+        """(estimated rial at creation or None when no price was known, rial the provider reported or None
+        when it reported none) of a campaign. Raises NoResultFound when there is no such campaign."""
+        return self._read(reads.campaign_costs, campaign_id)
 
     def campaign_state(self, campaign_id: int) -> tuple[str, str | None]:
         """(state, reason) alone: what loops ask every tick, without counting recipients."""

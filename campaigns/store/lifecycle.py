@@ -8,9 +8,11 @@ from datetime import datetime
 
 from sqlalchemy import Connection, select, update
 
+from campaigns.prices import UnpricedError
 from campaigns.states import (
     AWAITING_REPORT,
     CHUNK_TRANSITIONS,
+    FINAL_CAMPAIGN,
     OPEN_CHUNK,
     CampaignState,
     CampaignTransition,
@@ -50,6 +52,31 @@ def resume(conn: Connection, campaign_id: int, now: datetime) -> bool:
             conn.execute(update(campaigns_t).where(campaigns_t.c.id == campaign_id).values(started_at=now))
         queue_planned(conn, campaign_id, now)
     return ok
+
+
+def raise_budget(
+    conn: Connection, campaign_id: int, budget_rial: int | None, max_parts: int | None, now: datetime
+) -> bool:
+    """Set the campaign's caps (None leaves a cap as it is); False when there is no such campaign or it has
+    finished. Raises UnpricedError for a rial budget on a campaign whose parts were not all priced."""
+    c = campaigns_t.c
+    row = conn.execute(select(c.state, c.estimated_rial, c.provider).where(c.id == campaign_id)).first()
+    if row is None or row.state in FINAL_CAMPAIGN:
+        return False
+    if budget_rial is not None and row.estimated_rial is None:
+        from campaigns.preflight.checks import price_hint
+
+        raise UnpricedError(
+            f"campaign {campaign_id} was stored without a price for every SMS part, so it can take no budget "
+            f"in rial; give --max-parts instead ({price_hint(row.provider)}, for the next campaign)"
+        )
+    values: dict[str, object] = {"updated_at": now}
+    if budget_rial is not None:
+        values["budget_rial"] = budget_rial
+    if max_parts is not None:
+        values["max_parts"] = max_parts
+    conn.execute(update(campaigns_t).where(c.id == campaign_id).values(**values))
+    return True
 
 
 def cancel(conn: Connection, campaign_id: int, reason: str, now: datetime) -> bool:

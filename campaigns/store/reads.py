@@ -25,14 +25,15 @@ def campaign(conn: Connection, campaign_id: int) -> CampaignView | None:
     row = conn.execute(select(campaigns_t).where(campaigns_t.c.id == campaign_id)).first()
     if row is None:
         return None
-    counts = dict(
-        conn.execute(
-            select(recipients_t.c.state, func.count())
-            .where(recipients_t.c.campaign_id == campaign_id)
-            .group_by(recipients_t.c.state)
-        ).all()
-    )
+    by_state = conn.execute(  # counts and the reported cost in one pass over the campaign's rows
+        select(recipients_t.c.state, func.count(), func.sum(recipients_t.c.cost_rial))
+        .where(recipients_t.c.campaign_id == campaign_id)
+        .group_by(recipients_t.c.state)
+    ).all()
+    counts = {state: n for state, n, _ in by_state}
     found = view(row, counts, chunk_counts(conn, campaign_id))
+    costs = [cost for _, _, cost in by_state if cost is not None]
+    found.cost_actual = sum(costs) if costs else None
     if counts.get(R.FAILED) or counts.get(R.BLACKLISTED):
         # failed/blacklisted by a delivery report (recorded by a poll), not refused or failed before sending
         found.reported_failed = conn.execute(
@@ -45,6 +46,21 @@ def campaign(conn: Connection, campaign_id: int) -> CampaignView | None:
             )
         ).scalar_one()
     return found
+
+
+def actual_cost(conn: Connection, campaign_id: int) -> float | None:
+    """Rial the provider reported for the campaign's messages (summed); None when it reported none."""
+    r = recipients_t.c
+    return conn.execute(select(func.sum(r.cost_rial)).where(r.campaign_id == campaign_id)).scalar_one()
+
+
+def campaign_costs(conn: Connection, campaign_id: int) -> tuple[int | None, float | None]:
+    """(estimated rial at creation, reported rial) of a campaign; see `Store.campaign_costs`.
+    Raises NoResultFound when there is no such campaign."""
+    estimated = conn.execute(
+        select(campaigns_t.c.estimated_rial).where(campaigns_t.c.id == campaign_id)
+    ).scalar_one()
+    return estimated, actual_cost(conn, campaign_id)
 
 
 def campaigns(conn: Connection) -> list[CampaignView]:
@@ -181,4 +197,9 @@ def view(row: Any, counts: dict[str, int], chunk_counts: dict[str, int]) -> Camp
         counts=counts,
         chunk_counts=chunk_counts,
         test=bool(getattr(row, "test", False)),
+        budget_rial=row.budget_rial,
+        max_parts=row.max_parts,
+        spent_rial=row.spent_rial,
+        spent_parts=row.spent_parts,
+        cost_estimated=row.estimated_rial,
     )

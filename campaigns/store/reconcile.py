@@ -12,6 +12,7 @@ from sqlalchemy import Connection, func, select
 
 from campaigns.records import ClaimedChunk, RecipientUpdate
 from campaigns.states import ChunkState, ChunkTransition, RecipientState, RecipientTransition
+from campaigns.store.sending import shrink_to_pending
 from campaigns.store.sql import chunks_t, recipients_t
 from campaigns.store.transitions import apply_updates, chunk_to, pending_of_chunks_to
 
@@ -89,7 +90,10 @@ def record_reconciled(
     if pending == 0:
         return chunk_to(conn, chunk.chunk_id, KT.RECONCILED, now, chunk.attempt, last_error=None)
     if requeue:
-        return chunk_to(conn, chunk.chunk_id, KT.RESEND, now, chunk.attempt, queued_at=now)
+        ok = chunk_to(conn, chunk.chunk_id, KT.RESEND, now, chunk.attempt, queued_at=now)
+        if ok:  # the rest is known unsent: its share of the budget's charge comes back (sending.py)
+            shrink_to_pending(conn, chunk.chunk_id)
+        return ok
     return False
 
 

@@ -1,6 +1,12 @@
 """The chunk send path: claim (compare-and-set, committed before any HTTP), record what the provider
 said, and the other ways an attempt ends (retry, unknown, failed, refused by the account, split).
 Functions over the caller's transaction.
+
+Budget (issue 11): a claim first charges the chunk's estimated rial and parts to its campaign
+(`sql.charge_stmt`, under the caps), then claims; a chunk that would cross a cap is not claimed and its
+campaign pauses with the reason, in the same transaction. A transition that says nothing of the chunk
+went out (requeue: account refusal, split, part of a reply not sent; retry; failed before sending) gives
+the charge back in its own transaction (`refund`); accepted and unknown chunks keep it.
 """
 
 from __future__ import annotations
@@ -12,27 +18,93 @@ from typing import Any
 from sqlalchemy import Connection, func, insert, select, update
 
 from campaigns.records import ClaimedChunk, OutMessage, RecipientUpdate, RetryVerdict
-from campaigns.states import ChunkState, ChunkTransition, RecipientState, RecipientTransition
+from campaigns.states import (
+    CampaignTransition,
+    ChunkState,
+    ChunkTransition,
+    RecipientState,
+    RecipientTransition,
+)
 from campaigns.store.lifecycle import pause_account
-from campaigns.store.sql import CLAIM_READ, campaigns_t, chunks_t, claim_stmt, recipients_t
-from campaigns.store.transitions import apply_updates, chunk_to, pending_of_chunks_to
+from campaigns.store.sql import (
+    CLAIM_READ,
+    campaigns_t,
+    charge_and_claim_stmt,
+    charge_stmt,
+    chunks_t,
+    claim_stmt,
+    over_cap_stmt,
+    recipients_t,
+    refund_stmt,
+)
+from campaigns.store.transitions import apply_updates, campaign_to, chunk_to, pending_of_chunks_to
 
 K, R, KT = ChunkState, RecipientState, ChunkTransition
+SENDING = chunks_t.c.state == K.SENDING  # a refunding transition applies only to a chunk holding a charge
+
+
+class ClaimLost(Exception):
+    """The charge applied but the compare-and-set found the chunk taken: roll the transaction back."""
 
 
 def claim_chunk(
     conn: Connection, chunk_id: int, attempt: int | None, lease: timedelta, now: datetime
 ) -> ClaimedChunk | None:
-    """Compare-and-set queued/retry -> sending (`sql.claimable`), then load what the send needs.
+    """Charge the budget (`sql.charge_stmt`), compare-and-set queued/retry -> sending (`sql.claimable`), then
+    load what the send needs: three round trips.
 
-    Two round trips: the compare-and-set returns what it claimed; one joined read loads the rest.
-    None: somebody else has it, it was sent, its retry is not due, or the campaign is not running.
+    None: somebody else has it, it was sent, its retry is not due, the campaign is not running, or the chunk
+    would cross the campaign's budget or part cap (the campaign is then paused with the reason, here).
+    Raises ClaimLost when another claim took the chunk between the charge and the compare-and-set
+    (PostgreSQL only); the caller rolls back, which undoes the charge, and treats it as None.
     """
+    with_attempt = attempt is not None
     params = {"chunk_id": chunk_id, "now": now, "lease_until": now + lease, "attempt": attempt}
-    claimed = conn.execute(claim_stmt(attempt is not None), params).first()
-    if claimed is None:
+    if conn.dialect.name == "postgresql":  # both in one statement: one round trip fewer
+        claimed = conn.execute(charge_and_claim_stmt(with_attempt), params).first()
+        charged = claimed is not None
+        if charged and claimed.campaign_id is None:
+            raise ClaimLost(chunk_id)
+    else:
+        charged = conn.execute(charge_stmt(with_attempt), params).first() is not None
+        claimed = conn.execute(claim_stmt(with_attempt), params).first() if charged else None
+        if charged and claimed is None:
+            raise ClaimLost(chunk_id)
+    if not charged:
+        pause_over_cap(conn, chunk_id, attempt, now)
         return None
     return load_claimed(conn, chunk_id, claimed)
+
+
+def cap_reason(spent_rial: int, budget_rial: int | None, spent_parts: int, max_parts: int | None) -> str:
+    """ "budget reached: 49,800 of 50,000 rial" or "part cap reached: 400 of 450 parts" (rial first)."""
+    if budget_rial is not None:
+        return f"budget reached: {spent_rial:,} of {budget_rial:,} rial"
+    return f"part cap reached: {spent_parts:,} of {max_parts or 0:,} parts"
+
+
+def pause_over_cap(conn: Connection, chunk_id: int, attempt: int | None, now: datetime) -> bool:
+    """After a charge found no row: when the chunk is claimable and would cross a cap, pause its campaign
+    with the reason (`cap_reason`, naming the cap it would cross). True when it paused."""
+    params = {"chunk_id": chunk_id, "now": now, "attempt": attempt}
+    row = conn.execute(over_cap_stmt(attempt is not None), params).first()
+    if row is None or not row.claimable or row.within:
+        return False  # not claimable (a duplicate or stale message), or a cap was raised meanwhile
+    rial_crossed = row.budget_rial is not None and row.max_parts is not None
+    if rial_crossed:  # both caps set: name the one this chunk crosses
+        probe = conn.execute(select(chunks_t.c.cost_rial).where(chunks_t.c.id == chunk_id)).scalar_one()
+        rial_crossed = row.spent_rial + probe > row.budget_rial
+    reason = (
+        cap_reason(row.spent_rial, row.budget_rial, row.spent_parts, None)
+        if rial_crossed or row.max_parts is None
+        else cap_reason(row.spent_rial, None, row.spent_parts, row.max_parts)
+    )
+    return campaign_to(conn, row.id, CampaignTransition.PAUSE, now, reason)
+
+
+def refund(conn: Connection, chunk_id: int) -> None:
+    """Give the chunk's charge back to its campaign; call only when a transition just moved it out of sending."""
+    conn.execute(refund_stmt(), {"chunk_id": chunk_id})
 
 
 def load_claimed(conn: Connection, chunk_id: int, claimed: Any = None) -> ClaimedChunk:
@@ -75,8 +147,30 @@ def record_send(
     can be written again after a lost connection. True when the chunk's transition applied."""
     apply_updates(conn, updates, now, sent=True)
     if requeue:
-        return chunk_to(conn, chunk.chunk_id, KT.REQUEUE, now, chunk.attempt, lease_until=None, queued_at=now)
+        ok = chunk_to(
+            conn, chunk.chunk_id, KT.REQUEUE, now, chunk.attempt, SENDING, lease_until=None, queued_at=now
+        )
+        if ok:
+            shrink_to_pending(conn, chunk.chunk_id)
+        return ok
     return chunk_to(conn, chunk.chunk_id, KT.ACCEPT, now, chunk.attempt, lease_until=None, last_error=None)
+
+
+def shrink_to_pending(conn: Connection, chunk_id: int) -> None:
+    """A chunk requeued after part of it went out: its parts and estimated rial become those of its still-pending
+    recipients (the cost in proportion to the parts, rounded up), and that part of the charge is given back;
+    the part that went out stays committed. The next claim charges what is left."""
+    old = conn.execute(select(chunks_t.c.parts, chunks_t.c.cost_rial).where(chunks_t.c.id == chunk_id)).one()
+    pending_parts = conn.execute(
+        select(func.coalesce(func.sum(recipients_t.c.parts), 0)).where(
+            recipients_t.c.chunk_id == chunk_id, recipients_t.c.state == R.PENDING
+        )
+    ).scalar_one()
+    cost = _share(old.cost_rial, int(pending_parts), old.parts)
+    conn.execute(
+        update(chunks_t).where(chunks_t.c.id == chunk_id).values(parts=int(pending_parts), cost_rial=cost)
+    )
+    refund(conn, chunk_id)
 
 
 def chunk_retry(
@@ -88,7 +182,7 @@ def chunk_retry(
             conn, chunk.chunk_id, f"gave up after {chunk.attempt} attempts: {error}", now, chunk.attempt
         )
         return RetryVerdict.FAILED
-    chunk_to(
+    retried = chunk_to(
         conn,
         chunk.chunk_id,
         KT.RETRY,
@@ -98,6 +192,8 @@ def chunk_retry(
         lease_until=None,
         last_error=error,
     )
+    if retried:  # nothing went out; the retry's claim charges again
+        refund(conn, chunk.chunk_id)
     return RetryVerdict.RETRY
 
 
@@ -111,25 +207,38 @@ def chunk_unknown(conn: Connection, chunk: ClaimedChunk, error: str, now: dateti
 def fail_chunk(
     conn: Connection, chunk_id: int, error: str, now: datetime, attempt: int | None = None
 ) -> bool:
-    """The chunk -> failed and its still-pending recipients -> failed, with `error`."""
-    ok = chunk_to(conn, chunk_id, KT.FAIL, now, attempt, lease_until=None, last_error=error)
+    """The chunk -> failed and its still-pending recipients -> failed, with `error`.
+
+    From `sending` (the provider refused the request, or retries gave up: nothing went out) its charge is
+    given back; from `unknown` (it may have gone out) it is kept.
+    """
+    ok = chunk_to(conn, chunk_id, KT.FAIL, now, attempt, SENDING, lease_until=None, last_error=error)
+    if ok:
+        refund(conn, chunk_id)
+    else:
+        ok = chunk_to(conn, chunk_id, KT.FAIL, now, attempt, lease_until=None, last_error=error)
     if ok:
         pending_of_chunks_to(conn, [chunk_id], RecipientTransition.FAIL, now, error)
     return ok
 
 
 def requeue_sent_nothing(conn: Connection, chunk: ClaimedChunk, reason: str, now: datetime) -> bool:
-    """The claimed attempt sent nothing (account refusal, refused batch): back to the queue."""
-    return chunk_to(
+    """The claimed attempt sent nothing (account refusal, refused batch): back to the queue, its charge
+    given back (the next claim charges again)."""
+    ok = chunk_to(
         conn,
         chunk.chunk_id,
         KT.REQUEUE,
         now,
         chunk.attempt,
+        SENDING,
         lease_until=None,
         last_error=reason,
         queued_at=now,
     )
+    if ok:
+        refund(conn, chunk.chunk_id)
+    return ok
 
 
 def pause_for_account(conn: Connection, chunk: ClaimedChunk, reason: str, now: datetime) -> bool:
@@ -153,10 +262,16 @@ def split_chunk(conn: Connection, chunk: ClaimedChunk, reason: str, now: datetim
     second = ids[len(ids) // 2 :]
     if not requeue_sent_nothing(conn, chunk, reason, now):
         return None
-    seq = conn.execute(select(chunks_t.c.seq).where(chunks_t.c.id == chunk.chunk_id)).scalar_one()
+    head = conn.execute(
+        select(chunks_t.c.seq, chunks_t.c.parts, chunks_t.c.cost_rial).where(chunks_t.c.id == chunk.chunk_id)
+    ).one()
+    seq = head.seq
     parts = conn.execute(
         select(func.coalesce(func.sum(recipients_t.c.parts), 0)).where(recipients_t.c.id.in_(second))
     ).scalar_one()
+    # the estimated rial follows the parts, each half rounded up (the refund above gave the whole back)
+    cost2 = _share(head.cost_rial, int(parts), head.parts)
+    cost1 = _share(head.cost_rial, head.parts - int(parts), head.parts)
     new_id = conn.execute(
         insert(chunks_t)
         .values(
@@ -166,6 +281,7 @@ def split_chunk(conn: Connection, chunk: ClaimedChunk, reason: str, now: datetim
             attempt=0,
             size=len(second),
             parts=int(parts),
+            cost_rial=cost2,
             queued_at=now,
             updated_at=now,
         )
@@ -179,7 +295,7 @@ def split_chunk(conn: Connection, chunk: ClaimedChunk, reason: str, now: datetim
     conn.execute(
         update(chunks_t)
         .where(chunks_t.c.id == chunk.chunk_id)
-        .values(size=len(ids) - len(second), parts=chunks_t.c.parts - int(parts))
+        .values(size=len(ids) - len(second), parts=chunks_t.c.parts - int(parts), cost_rial=cost1)
     )
     conn.execute(
         update(campaigns_t)
@@ -187,3 +303,8 @@ def split_chunk(conn: Connection, chunk: ClaimedChunk, reason: str, now: datetim
         .values(chunks=campaigns_t.c.chunks + 1)
     )
     return new_id
+
+
+def _share(cost: int, parts: int, of_parts: int) -> int:
+    """`cost` rial in proportion to `parts` of `of_parts`, rounded up (never less than its share)."""
+    return -(-cost * parts // of_parts) if of_parts > 0 else 0

@@ -14,7 +14,20 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Update, and_, bindparam, column, func, or_, select, text, update
+from sqlalchemy import (
+    ColumnElement,
+    Update,
+    and_,
+    bindparam,
+    column,
+    exists,
+    func,
+    or_,
+    select,
+    text,
+    true,
+    update,
+)
 
 from campaigns.models import Campaign, Chunk, InboxCursor, Recipient, Suppression
 from campaigns.records import RecipientUpdate
@@ -71,8 +84,10 @@ def claimable(now: Any) -> ColumnElement[bool]:
 
     In the claim transition's allowed-from states (queued or retry), queued or a retry that is due,
     and of a running campaign. The claim itself (`claim_stmt`: the claim transition, whose state test
-    is the first term, guarded by the others), the work list (`Store.claimable_chunks`) and the peek
-    before a claim (`Store.chunk_cost`) all use it. `now`: a datetime or a bind parameter.
+    is the first term, guarded by the others), the budget's charge before it (`charge_stmt`), the work
+    list (`Store.claimable_chunks`) and the peek before a claim (`Store.chunk_cost`) all use it. `now`: a
+    datetime or a bind parameter. The budget (`within_caps`) is not part of it on purpose: the claim of a
+    chunk that would cross a cap is what pauses the campaign, so the peek must let that chunk through.
     """
     allowed, _ = CHUNK_TRANSITIONS[ChunkTransition.CLAIM]
     return and_(chunks_t.c.state.in_(allowed), *_claim_guard(now))
@@ -84,6 +99,78 @@ def _claim_guard(now: Any) -> tuple[ColumnElement[bool], ...]:
     return (
         or_(c.state == K.QUEUED, c.next_attempt_at <= now),  # a retry only when due
         c.campaign_id.in_(_RUNNING),
+    )
+
+
+def within_caps(cost: Any, parts: Any) -> ColumnElement[bool]:
+    """The budget's condition, the one place it is written: the campaign's caps (rial, parts) still hold once
+    `cost` rial and `parts` parts more are committed. No cap (NULL): always true."""
+    c = campaigns_t.c
+    return and_(
+        or_(c.budget_rial.is_(None), c.spent_rial + cost <= c.budget_rial),
+        or_(c.max_parts.is_(None), c.spent_parts + parts <= c.max_parts),
+    )
+
+
+@cache
+def charge_stmt(with_attempt: bool) -> Any:
+    """The claim's first statement, built once: commit the chunk's estimated cost and parts to its campaign
+    (`spent_rial`, `spent_parts`) when the chunk is `claimable` and the campaign's caps still hold after it
+    (`within_caps`). Run in the claim's transaction before the claim's compare-and-set (`claim_stmt`); the
+    row lock it takes on the campaign serialises the claims of one campaign, so two racing claims never both
+    fit under a cap that has room for one (PostgreSQL re-checks the condition on the newest campaign row).
+
+    Parameters: chunk_id, now, and attempt when `with_attempt`. Returns the campaign id, or no row: the chunk
+    is not claimable, or the next chunk would cross a cap (`over_cap_stmt` tells which).
+    """
+    k, c = chunks_t.c, campaigns_t.c
+    now = bindparam("now", type_=k.updated_at.type)
+    stmt = update(campaigns_t).where(
+        c.id == k.campaign_id,
+        k.id == bindparam("chunk_id"),
+        claimable(now),
+        within_caps(k.cost_rial, k.parts),
+    )
+    if with_attempt:
+        stmt = stmt.where(k.attempt == bindparam("attempt"))
+    return stmt.values(spent_rial=c.spent_rial + k.cost_rial, spent_parts=c.spent_parts + k.parts).returning(
+        c.id
+    )
+
+
+@cache
+def over_cap_stmt(with_attempt: bool) -> Any:
+    """Why a charge found no row: the chunk's claimability and the campaign's caps, read. Parameters as
+    `charge_stmt`; returns (campaign_id, claimable, within, spent_rial, budget_rial, spent_parts, max_parts)."""
+    k, c = chunks_t.c, campaigns_t.c
+    now = bindparam("now", type_=k.updated_at.type)
+    condition = claimable(now)
+    if with_attempt:
+        condition = and_(condition, k.attempt == bindparam("attempt"))
+    return (
+        select(
+            c.id,
+            condition.label("claimable"),
+            within_caps(k.cost_rial, k.parts).label("within"),
+            c.spent_rial,
+            c.budget_rial,
+            c.spent_parts,
+            c.max_parts,
+        )
+        .join(campaigns_t, c.id == k.campaign_id)
+        .where(k.id == bindparam("chunk_id"))
+    )
+
+
+@cache
+def refund_stmt() -> Any:
+    """Give a chunk's estimated cost and parts back to its campaign (a refunded chunk: nothing of it went out).
+    Parameter: chunk_id. Run only in the transaction whose transition moved the chunk out of `sending`."""
+    k, c = chunks_t.c, campaigns_t.c
+    return (
+        update(campaigns_t)
+        .where(c.id == k.campaign_id, k.id == bindparam("chunk_id"))
+        .values(spent_rial=c.spent_rial - k.cost_rial, spent_parts=c.spent_parts - k.parts)
     )
 
 
@@ -109,6 +196,22 @@ def claim_stmt(with_attempt: bool) -> Any:
     if with_attempt:
         stmt = stmt.where(chunks_t.c.attempt == bindparam("attempt"))
     return stmt.returning(chunks_t.c.campaign_id, chunks_t.c.attempt, chunks_t.c.sending_since)
+
+
+@cache
+def charge_and_claim_stmt(with_attempt: bool) -> Any:
+    """PostgreSQL: `charge_stmt` and `claim_stmt` as ONE statement (two data-modifying CTEs), one round trip.
+
+    The claim's CTE runs only when the charge returned a row (`EXISTS`), so the campaign row is locked
+    before the chunk's, as in the two-statement form. Parameters as `claim_stmt`. Returns no row (not
+    charged: `over_cap_stmt` tells why), or one row with `charged` and the claim's columns, NULL when
+    another claim took the chunk between the two (roll back: `ClaimLost`).
+    """
+    charge = charge_stmt(with_attempt).cte("charge")
+    claim = claim_stmt(with_attempt).where(exists(select(charge.c.id))).cte("claim")
+    return select(
+        charge.c.id.label("charged"), claim.c.campaign_id, claim.c.attempt, claim.c.sending_since
+    ).select_from(charge.outerjoin(claim, true()))
 
 
 _pending = recipients_t.alias("r")
@@ -154,11 +257,12 @@ def awaiting_report(state: Any) -> Any:
 
 
 # ---- a send's or a poll's recipient rows: one set-based UPDATE … FROM <rows> ---------------------------
-_ROW_COLUMNS = ("id", "state", "mid", "code", "error", "next", "delivered")
+_ROW_COLUMNS = ("id", "state", "mid", "code", "error", "next", "delivered", "cost")
 _PG_ROWS = text(
     "SELECT * FROM unnest(CAST(:ids AS bigint[]), CAST(:states AS text[]), CAST(:mids AS text[]), "
     "CAST(:codes AS text[]), CAST(:errors AS text[]), CAST(:nexts AS timestamptz[]), "
-    "CAST(:delivereds AS timestamptz[])) AS u(id, state, mid, code, error, next, delivered)"
+    "CAST(:delivereds AS timestamptz[]), CAST(:costs AS double precision[])) "
+    "AS u(id, state, mid, code, error, next, delivered, cost)"
 )
 # json_extract rather than ->> (3.38+): UPDATE … FROM needs SQLite 3.33, and the store already needs
 # 3.35 for RETURNING.
@@ -166,7 +270,7 @@ _SQLITE_ROWS = text(
     "SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS state, "
     "json_extract(value, '$[2]') AS mid, json_extract(value, '$[3]') AS code, "
     "json_extract(value, '$[4]') AS error, json_extract(value, '$[5]') AS next, "
-    "json_extract(value, '$[6]') AS delivered FROM json_each(:rows)"
+    "json_extract(value, '$[6]') AS delivered, json_extract(value, '$[7]') AS cost FROM json_each(:rows)"
 )
 _SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy's SQLite DateTime stores a (naive UTC) time
 
@@ -187,6 +291,7 @@ def update_rows_params(updates: Sequence[RecipientUpdate], *, sqlite: bool) -> d
                 u.error,
                 _sqlite_time(u.next_poll_at),
                 _sqlite_time(u.delivered_at),
+                u.cost,
             ]
             for u in updates
         ]
@@ -199,6 +304,7 @@ def update_rows_params(updates: Sequence[RecipientUpdate], *, sqlite: bool) -> d
         "errors": [u.error for u in updates],
         "nexts": [u.next_poll_at for u in updates],
         "delivereds": [u.delivered_at for u in updates],
+        "costs": [u.cost for u in updates],
     }
 
 
@@ -219,6 +325,7 @@ def recipient_update_stmt(sqlite: bool, sent: bool) -> Any:
         "error": v.error,
         "next_poll_at": v.next,
         "delivered_at": func.coalesce(v.delivered, r.delivered_at),
+        "cost_rial": func.coalesce(v.cost, r.cost_rial),  # a reply without a price keeps the one known
     }
     if sent:
         values |= {"sent_at": now, "attempts": r.attempts + 1}

@@ -44,8 +44,10 @@ class SendRequest:
     allow_partial: bool = False  # credit below the estimate
     allow_duplicate: bool = False  # the same list and text as an unfinished campaign
     skip_recent: bool = False  # recipients sent within SMSDISPATCH_FREQUENCY_CAP go to the rejects file
-    # The budget (issue 11, item 5; engineer h-budget): `budget` (rial) and `max_parts` belong here,
-    # carried into CampaignSpec by `prepare` and held by the store. Not implemented in this module.
+    # The budget (issue 11, item 5): caps no claim crosses, as typed (`50,000`, Persian digits too):
+    # rial, and SMS parts. Parsed by `prepare`; set on the spec by the preflight, which knows the prices.
+    budget: str | None = None
+    max_parts: str | None = None
 
 
 @dataclass
@@ -84,7 +86,10 @@ def prepare(settings: AppSettings, request: SendRequest, *, dry_run: bool = Fals
     Raises BadInput, TemplateError, WhenError, LoadError or ConfigurationError (a missing credential,
     named). The preflight (`dispatcher.app.preflight`) goes between this and `create`/`dry_run`.
     """
+    from dispatcher.budget import parse_cap
+
     provider = resolve_provider(request.provider)
+    parse_cap(request.budget, "--budget"), parse_cap(request.max_parts, "--max-parts")  # bad input first
     if request.on_unknown not in set(OnUnknown):
         raise BadInput(f"--on-unknown {request.on_unknown!r}: choose hold or resend")
     if request.campaign_type not in set(CampaignType):
@@ -250,10 +255,27 @@ class ControlResult:
     needs_run: bool = False
 
 
-def control(settings: AppSettings, campaign_id: int, action: Control) -> ControlResult:
-    """Pause, resume or cancel; BadInput when the campaign's state does not allow it."""
+def control(
+    settings: AppSettings,
+    campaign_id: int,
+    action: Control,
+    *,
+    budget: str | None = None,
+    max_parts: str | None = None,
+) -> ControlResult:
+    """Pause, resume or cancel; BadInput when the campaign's state does not allow it. A resume may raise
+    the campaign's caps first (`budget` rial, `max_parts`; BudgetError when they cannot be used)."""
+    from dispatcher.budget import parse_cap, raise_and_resume
+
     store, view = campaign_view(settings, campaign_id)
-    applied = {Control.PAUSE: store.pause, Control.RESUME: store.resume, Control.CANCEL: store.cancel}
+    caps = parse_cap(budget, "--budget"), parse_cap(max_parts, "--max-parts")
+    if action != Control.RESUME and caps != (None, None):
+        raise BadInput("--budget and --max-parts go with resume")
+    applied = {
+        Control.PAUSE: store.pause,
+        Control.RESUME: lambda cid: raise_and_resume(store, cid, *caps),
+        Control.CANCEL: store.cancel,
+    }
     if not applied[action](campaign_id):
         raise BadInput(f"campaign {campaign_id} is {view.state}; it cannot be {action}d")
     needs_run = False

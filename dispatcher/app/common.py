@@ -10,9 +10,11 @@ from sqlalchemy.engine import make_url
 
 from campaigns.load import LoadError
 from campaigns.preflight import PreflightSettingError
+from campaigns.prices import UnpricedError
 from campaigns.store import CampaignView, EmptyCampaign, Store
 from campaigns.text import TemplateError
 from campaigns.windows import WhenError
+from dispatcher.budget import BudgetError
 from dispatcher.config import AppSettings
 from dispatcher.preflight import CredentialsRejected
 from workers.errors import ConfigurationError
@@ -42,6 +44,8 @@ BAD_INPUT = (
     EmptyCampaign,
     CredentialsRejected,
     PreflightSettingError,
+    BudgetError,
+    UnpricedError,
 )
 
 

@@ -31,6 +31,7 @@ from campaigns.text import Template
 from dispatcher.app.accounts import phones_or_fail
 from dispatcher.app.campaign import CampaignSummary, Prepared
 from dispatcher.app.common import BadInput, Refused, open_store
+from dispatcher.budget import parse_cap, spec_caps
 from dispatcher.config import AppSettings
 from dispatcher.modes import StartResult, choose_mode
 from dispatcher.preflight import prices_for, prove_credentials, rejected_by_reason, store_facts
@@ -113,6 +114,13 @@ def preflight(
     client = prepared.client
     balance = prove_credentials(client)
     prices = prices_for(client, settings.env, cwd or Path.cwd())
+    # The caps and the prices each chunk's estimate is stored with (BudgetError: a rial budget, no price).
+    caps = spec_caps(
+        parse_cap(request.budget, "--budget"),
+        parse_cap(request.max_parts, "--max-parts"),
+        prices,
+        client.name,
+    )
     facts = store_facts(
         prepared.reader.engine if prepared.reader else None, options.frequency_cap, now or datetime.now(UTC)
     )
@@ -148,7 +156,7 @@ def preflight(
         summary = replace(summary, rejected=dict(loaded.rejected))
     prepared.summary = summary
     prepared.skipped = skipped
-    prepared.spec = replace(prepared.spec, fingerprint=summary.fingerprint)
+    prepared.spec = replace(prepared.spec, fingerprint=summary.fingerprint, **caps)
     extra = [c for c in loader.block_columns if c not in ("row", "phone")]
     prepared.blocks = plan(iter(spool), prepared.template, prepared.batch, extra)
     if refuse and summary.refusals:

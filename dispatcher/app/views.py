@@ -42,6 +42,13 @@ class CampaignStatus:
             "finished_at": v.finished_at.isoformat() if v.finished_at else None,
             **self.progress.as_json(),
             "sender": self.live.sender_json(),
+            "cost": {"estimated": v.cost_estimated, "actual": v.cost_actual, "currency": "IRR"},
+            "budget": {
+                "budget_rial": v.budget_rial,
+                "max_parts": v.max_parts,
+                "spent_rial": v.spent_rial,
+                "spent_parts": v.spent_parts,
+            },
         }
 
 

@@ -44,6 +44,7 @@ def _loading_bar(*, transient: bool = False) -> Progress:
         TimeElapsedColumn(),
         console=err,
         transient=transient,
+        disable=transient and not err.is_terminal,  # off a terminal it would only leave a blank line
     )
 
 
@@ -153,6 +154,16 @@ def send(
             help="move recipients another campaign sent to within SMSDISPATCH_FREQUENCY_CAP to the rejects file",
         ),
     ] = False,
+    budget: Annotated[
+        str | None,
+        typer.Option(
+            "--budget", help="a hard cap in rial (e.g. 50,000): the campaign pauses before crossing it"
+        ),
+    ] = None,
+    max_parts: Annotated[
+        str | None,
+        typer.Option("--max-parts", help="a hard cap in SMS parts: the campaign pauses before crossing it"),
+    ] = None,
     yes: Annotated[
         bool, typer.Option("--yes", "-y", help="do not ask before sending (a terminal asks)")
     ] = False,
@@ -196,6 +207,8 @@ def send(
         allow_partial=allow_partial,
         allow_duplicate=allow_duplicate,
         skip_recent=skip_recent,
+        budget=budget,
+        max_parts=max_parts,
     )
     looking = dry_run or test_to is not None  # the real campaign is not created
     prepared = app.prepare(settings, request, dry_run=looking)

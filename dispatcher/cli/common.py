@@ -66,6 +66,11 @@ def plural(n: int, noun: str, nouns: str | None = None) -> str:
 
 
 def resume_hint(campaign_id: int, why: str) -> str:
+    """The pause and the command that goes on: a campaign paused at its cap is resumed with a higher one."""
+    if why.startswith("budget reached"):
+        return f"campaign {campaign_id} paused: {why}. To go on, raise it: smsdispatch resume {campaign_id} --budget RIAL"
+    if why.startswith("part cap reached"):
+        return f"campaign {campaign_id} paused: {why}. To go on, raise it: smsdispatch resume {campaign_id} --max-parts N"
     return f"campaign {campaign_id} paused: {why}. Fix the cause, then: smsdispatch resume {campaign_id}"
 
 

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
+import typer
+
 from dispatcher import app
 from dispatcher.app import Control
 from dispatcher.cli.common import CampaignId, cli, cli_settings, out
 
 
-def _control(campaign_id: int, action: Control) -> None:
+def _control(campaign_id: int, action: Control, **caps: str | None) -> None:
     settings = cli_settings()
-    done = app.control(settings, campaign_id, action)
+    done = app.control(settings, campaign_id, action, **caps)
     out.print(f"campaign {campaign_id}: {done.state}")
     if done.needs_run:  # embedded, nothing else sends it: `resume` sends the rest here
         from dispatcher.cli.campaign import start_and_show
@@ -26,9 +30,15 @@ def pause(campaign_id: CampaignId) -> None:
 
 
 @cli.command()
-def resume(campaign_id: CampaignId) -> None:
-    """Continue a paused campaign where it stopped."""
-    _control(campaign_id, Control.RESUME)
+def resume(
+    campaign_id: CampaignId,
+    budget: Annotated[
+        str | None, typer.Option("--budget", help="raise the cap in rial (a campaign paused at its budget)")
+    ] = None,
+    max_parts: Annotated[str | None, typer.Option("--max-parts", help="raise the cap in SMS parts")] = None,
+) -> None:
+    """Continue a paused campaign where it stopped (embedded: the rest is sent here, or by a live serve)."""
+    _control(campaign_id, Control.RESUME, budget=budget, max_parts=max_parts)
 
 
 @cli.command()

@@ -63,6 +63,15 @@ def status(campaign_id: CampaignId, as_json: AsJson = False) -> None:
     for label, moment in (*times, ("finished", view.finished_at)):
         if moment is not None and not (label == "starts" and view.started_at is not None):
             out.print(f"{label + ':':<9}{settings.show_time(moment)}")
+    from dispatcher.budget import budget_line
+    from dispatcher.humane import rial
+
+    if view.cost_estimated is not None or view.cost_actual is not None:
+        out.print(
+            f"cost:    {rial(view.cost_actual)} reported by the provider; estimated {rial(view.cost_estimated)}"
+        )
+    if (caps := budget_line(view)) is not None:
+        out.print(caps)
     if view.state_reason:
         out.print(f"reason: {view.state_reason}")
     if view.state == CampaignState.PAUSED:

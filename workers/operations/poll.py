@@ -79,9 +79,10 @@ def status_update(
     """The recipient's next state from one status answer (or none): pure."""
     status = result.status if result else DeliveryStatus.UNKNOWN
     code = result.raw_code if result else None
+    cost = result.cost if result else None  # the provider's price for the message, where it says
     hint = STATUS_HINTS.get((due.provider, code or ""))
     if hint is not None and hint.final is not None:
-        return RecipientUpdate(due.recipient_id, hint.final, None, code, hint.reason)
+        return RecipientUpdate(due.recipient_id, hint.final, None, code, hint.reason, cost=cost)
     if status in FINAL_FROM_STATUS:
         state = FINAL_FROM_STATUS[status]
         return RecipientUpdate(
@@ -92,6 +93,7 @@ def status_update(
             None,
             None,
             now if state is RecipientState.DELIVERED else None,
+            cost=cost,
         )
     age = (now - due.sent_at).total_seconds() if due.sent_at else 0.0
     if age >= max_age:
@@ -101,12 +103,15 @@ def status_update(
             None,
             code,
             f"no final delivery report within {max_age / 3600:g} h",
+            cost=cost,
         )
     state = (
         RecipientState.SENT_TO_OPERATOR if status is DeliveryStatus.SENT_TO_OPERATOR else RecipientState.SENT
     )
     delay = max(poll_delay(due.polls + 1, intervals), retry_after or 0.0, hint.wait if hint else 0.0)
-    return RecipientUpdate(due.recipient_id, state, None, code, None, now + timedelta(seconds=delay))
+    return RecipientUpdate(
+        due.recipient_id, state, None, code, None, now + timedelta(seconds=delay), cost=cost
+    )
 
 
 def batches_of(due: Sequence[DuePoll], max_batch: dict[str, int]) -> list[list[DuePoll]]:

@@ -91,7 +91,13 @@ def reconcile_chunk(chunk_id: int, deps: WorkerDeps, now: datetime | None = None
             next_poll = now + timedelta(seconds=poll_delay(0, deps.settings.poll_intervals))
             updates.append(
                 RecipientUpdate(
-                    msg.recipient_id, RecipientState.SENT, res.message_id, res.raw_code, None, next_poll
+                    msg.recipient_id,
+                    RecipientState.SENT,
+                    res.message_id,
+                    res.raw_code,
+                    None,
+                    next_poll,
+                    cost=res.cost,
                 )
             )
         elif res is None or res.outcome is SendOutcome.UNKNOWN:

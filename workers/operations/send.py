@@ -92,6 +92,7 @@ def updates_from_results(
                     res.raw_code,
                     None,
                     next_poll_at=now + timedelta(seconds=first_poll_in),
+                    cost=res.cost,
                 )
             )
         elif res.outcome is SendOutcome.REFUSED:

@@ -180,7 +180,9 @@ def parse_deliveries(body: Mapping[str, Any], ids: Sequence[str]) -> list[Status
         status = DELIVERY.get(int(raw)) if str(raw).lstrip("-").isdigit() else None
         if status is None:
             log.warning("amoot: unknown DeliveryType %r for %s", raw, mid)
-        found[mid] = StatusResult(mid, status or DeliveryStatus.UNKNOWN, raw_code=str(raw))
+        cost = row.get("Cost")  # providers.md §4 GetDeliveries `Cost` (unit not stated; the panel bills rial)
+        cost = float(cost) if isinstance(cost, int | float) and not isinstance(cost, bool) else None
+        found[mid] = StatusResult(mid, status or DeliveryStatus.UNKNOWN, raw_code=str(raw), cost=cost)
     return [found.get(str(i), StatusResult(str(i), DeliveryStatus.UNKNOWN)) for i in ids]
 
 

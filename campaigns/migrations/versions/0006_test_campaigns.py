@@ -2,15 +2,15 @@
 `test` (issue 11, item 6), so that `list` and `summary` tell it from a real one and the preflight's
 frequency cap does not count it.
 
-Revision ID: 0007_test_campaigns
-Revises: 0004_preflight
+Revision ID: 0006_test_campaigns
+Revises: 0005_heartbeats
 Create Date: 2026-11-29
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007_test_campaigns"
+revision = "0006_test_campaigns"
 down_revision = "0005_heartbeats"
 branch_labels = None
 depends_on = None

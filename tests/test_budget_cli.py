@@ -1,0 +1,63 @@
+"""`send --budget` / `--max-parts` and `resume --budget` from the command line (embedded mode, SQLite, the
+sandbox over HTTP as the witness): the campaign pauses before crossing its cap with the reason, status
+shows what was committed, and a raised cap finishes it with every number sent once."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+from tests.test_e2e import run_cli
+from tests.test_status_cli import cli_env  # noqa: F401 - the fixture
+
+
+def _accepted(state) -> Counter:  # noqa: ANN001 - SandboxState
+    return Counter(m.phone for m in state.accepted())
+
+
+def test_budget_pauses_before_the_cap_and_resume_raises_it(cli_env, capsys, monkeypatch):  # noqa: F811
+    monkeypatch.setenv("SMSDISPATCH_GHASEDAK_PRICE", "1000")  # rial per SMS part
+    argv = ["send", str(cli_env["src"]), "-p", "ghasedak", "-m", "hello", "--budget", "150,000", "--json"]
+    code, out, err = run_cli(argv, capsys)
+    assert code == 0, err
+    summary = json.loads(out.strip().splitlines()[-1])
+    campaign, recipients = summary["campaign"], summary["recipients"]
+    assert summary["state"] == "paused" and recipients > 150
+    accepted = _accepted(cli_env["state"])
+    assert sum(accepted.values()) * 1000 <= 150_000  # the sandbox's own ledger: the cap was never crossed
+    assert "budget reached" in err and f"smsdispatch resume {campaign} --budget" in err
+
+    code, out, err = run_cli(["status", str(campaign), "--json"], capsys)
+    data = json.loads(out)
+    assert data["reason"].startswith("budget reached:") and "of 150,000 rial" in data["reason"]
+    assert data["budget"]["budget_rial"] == 150_000 and data["budget"]["spent_rial"] <= 150_000
+    assert data["cost"]["estimated"] == recipients * 1000
+    assert data["counts"]["pending"] == recipients - sum(accepted.values())
+
+    code, out, err = run_cli(["resume", str(campaign), "--budget", "1,000,000"], capsys)
+    assert code == 0, err
+    accepted = _accepted(cli_env["state"])
+    assert sum(accepted.values()) == recipients and max(accepted.values()) == 1  # each number once
+
+
+def test_budget_without_a_price_is_bad_input_and_nothing_is_stored(cli_env, capsys):  # noqa: F811
+    code, out, err = run_cli(
+        ["send", str(cli_env["src"]), "-p", "ghasedak", "-m", "hello", "--budget", "50000"], capsys
+    )
+    assert (
+        code == 2 and err.startswith("error: --budget needs the price") and len(err.strip().splitlines()) == 1
+    )
+    code, out, err = run_cli(["list", "--json"], capsys)
+    assert json.loads(out) == []
+    assert not cli_env["state"].accepted()
+
+
+def test_max_parts_caps_without_a_price(cli_env, capsys):  # noqa: F811
+    code, out, err = run_cli(
+        ["send", str(cli_env["src"]), "-p", "ghasedak", "-m", "hello", "--max-parts", "120", "--json"], capsys
+    )
+    assert code == 0, err
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert summary["state"] == "paused"
+    assert 0 < len(cli_env["state"].accepted()) <= 120
+    assert "part cap reached" in err
