@@ -107,6 +107,7 @@ def test_status_both_enums_kept_raw():
     assert [(s.status, s.raw_code) for s in docs] == [
         (DeliveryStatus.DELIVERED, "5"), (DeliveryStatus.SENT_TO_OPERATOR, "3"), (DeliveryStatus.UNKNOWN, None)
     ]  # fmt: skip
+    assert [s.cost for s in docs] == [1732.0, 1732.0, None]  # each item's Price: the recipient's actual cost
     sdk = gw.parse_status_data(rows, ["4249", "4250"], "sdk")
     assert [(s.status, s.raw_code) for s in sdk] == [
         (DeliveryStatus.UNKNOWN, "5"),

@@ -10,22 +10,19 @@ Numbers go out as 09XXXXXXXXX (doc samples). Each message's `client_ref` is its 
 accepted"). A send reply's per-message `cost` is kept in `SendResult.cost` (unit: the account's credit).
 
 Options (SMSDISPATCH_GHASEDAK_GATEWAY_<OPTION>), each for a fact §2B leaves open:
-  SEND_MODE        "pair" (default): every batch is one `SendPairToPairSMS`, a clientReferenceId per message.
-                   "bulk": a one-text batch is one `SendBulkSMS`, which takes ONE clientReferenceId (the first
-                   message's); whether a Type=2 lookup of it lists every receptor is undocumented, so the other
-                   numbers are matched by receptor among its rows. Both bulk reply shapes are read: docs
-                   `{items: [{receptor, messageId, cost}]}`, C# SDK `{cost, receptors: [{receptor, messageId}]}`
-                   (whose `cost` is per call and not kept).
+  SEND_MODE        "pair" (default): one `SendPairToPairSMS` a batch, a clientReferenceId per message. "bulk": one
+                   `SendBulkSMS` a one-text batch, with ONE clientReferenceId (the first message's; the others are
+                   matched by receptor in a Type=2 lookup, whose completeness is undocumented). Both bulk replies
+                   are read: docs `{items: [{receptor, messageId, cost}]}`, C# SDK `{cost, receptors: [...]}`.
   STATUS_ENUM      "docs" (default) or "sdk": which of §2B's delivery enums `status` carries (UNRESOLVED);
                    raw codes are kept in `raw_code` and logged either way.
   IDS_FORMAT       "csv" (default; docs `Ids=a,b`) or "repeat" (Python SDK `Ids=a&Ids=b`).
   UDH              "" (default: not sent), "true" or "false"; meaningful on 9000 lines only.
   RECONCILE_GRACE  seconds (default 60) before an unlisted clientReferenceId counts as NOT_SENT.
   CREDIT_UNIT      unit of the account credit and of `cost` (default "rial"; §2B gives none).
-  INBOX_ISREAD     `IsRead` values to read (default "false,true"); INBOX_PAGE_SIZE (default 100) and
-  INBOX_PAGE_BASE  (first PageIndex, default 1) of `GetReceivedSmsesPaging`; INBOX_FIELDS, the row keys of
-                   id, sender, text, time (default "messageId,sender,message,receiveDate": §2B shows no row).
-                   The inbox cursor is the highest id handled, which assumes ids grow.
+  INBOX_ISREAD     `IsRead` values (default "false,true"); INBOX_PAGE_SIZE (100), INBOX_PAGE_BASE (first PageIndex,
+                   1); INBOX_FIELDS: row keys of id, sender, text, time (default "messageId,sender,message,
+                   receiveDate": §2B shows no row). The inbox cursor, the highest id handled, assumes ids grow.
 statusCode: see CALL_CODES. No rate limit is documented.
 """
 
@@ -160,13 +157,16 @@ def status_rows(data: Any) -> list[dict[str, Any]]:
 
 
 def parse_status_data(data: Any, ids: Sequence[str], enum: str) -> list[StatusResult]:
-    """One result per asked id, in order; an id the reply leaves out is UNKNOWN with no raw code."""
-    found = {str(field(r, "messageId")): field(r, "status") for r in status_rows(data)}
-    log.info("ghasedak-gateway: raw delivery statuses %s", dict(Counter(str(v) for v in found.values())))
-    raws = [(i, found.get(i)) for i in map(str, ids)]
+    """One result per asked id, in order; an id the reply leaves out is UNKNOWN with no raw code; each
+    item's `price` (§2B CheckSmsStatus) is kept as its cost."""
+    rows = {str(field(r, "messageId")): r for r in status_rows(data)}
+    raws = {i: field(r, "status") for i, r in rows.items()}
+    log.info("ghasedak-gateway: raw delivery statuses %s", dict(Counter(map(str, raws.values()))))
     return [
-        StatusResult(i, _S.UNKNOWN if r is None else delivery(r, enum), None if r is None else str(r))
-        for i, r in raws
+        StatusResult(i, delivery(raws[i], enum), str(raws[i]), to_float(field(rows[i], "price")))
+        if raws.get(i) is not None
+        else StatusResult(i, _S.UNKNOWN)
+        for i in map(str, ids)
     ]
 
 
