@@ -82,7 +82,7 @@ def _warm(_: int) -> int:
 
 def _poll_batch(ids: list[int]) -> tuple[int, dict[str, float]]:
     """Exactly the steps of the `poll_batch` operation (a worker's task), each timed."""
-    from campaigns.store import utcnow
+    from campaigns.clock import utcnow
     from workers.operations.poll import ask, record
 
     store = _DEPS.store
@@ -98,8 +98,9 @@ def _poll_batch(ids: list[int]) -> tuple[int, dict[str, float]]:
 def run(kind: str, args: argparse.Namespace, sandbox_url: str, sandbox_pid: int) -> None:
     import pandas as pd
 
+    from campaigns.clock import utcnow
     from campaigns.plan import plan
-    from campaigns.store import CampaignSpec, Store, recipients_t, utcnow
+    from campaigns.store import CampaignSpec, Store, recipients_t
     from campaigns.text import Template
     from dispatcher.runner import LocalRunner
     from workers.deps import ProviderPool, WorkerDeps

@@ -21,9 +21,10 @@ from pathlib import Path
 import pandas as pd
 from sqlalchemy import text
 
+from campaigns.clock import utcnow
 from campaigns.plan import plan
 from campaigns.progress import RATE_WINDOW, read_progress
-from campaigns.store import CampaignSpec, Store, utcnow
+from campaigns.store import CampaignSpec, Store
 from campaigns.text import Template
 
 FILL_SQLITE = """

@@ -1,6 +1,6 @@
 """Is anything sending this campaign? Pure: from its state, the heartbeats and now, one verdict and one line.
 
-Every process that sends, polls or serves a campaign keeps a heartbeat row (campaigns/heartbeats.py);
+Every process that sends, polls or serves a campaign keeps a heartbeat row (campaigns/store/heartbeats.py);
 a row not refreshed for `stale` seconds belongs to a process that died. From those facts:
 
 - embedded mode, running: "sending in pid 4242 on host-a, seen 2 s ago", or, with no live row,
@@ -156,7 +156,7 @@ def liveness_of(
 ) -> Liveness:
     """The verdict for one campaign.
 
-    senders: the live rows of this campaign (campaigns.heartbeats.senders_of), best first;
+    senders: the live rows of this campaign (campaigns.store.heartbeats.senders_of), best first;
     last_seen: the last sign anything sent it (a row's last beat, a chunk's claim), for "since …";
     service: a live `serve` (its own row), which picks up running campaigns and starts scheduled ones;
     queued_chunks / last_claim / started_at: distributed mode's evidence that workers take chunks.

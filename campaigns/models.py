@@ -193,7 +193,7 @@ class InboxCursor(Base):
 
 
 class Heartbeat(Base):
-    """One row per process that sends, polls or serves (campaigns/heartbeats.py): who, where, last seen.
+    """One row per process that sends, polls or serves (campaigns/store/heartbeats.py): who, where, last seen.
 
     A process inserts its row when it starts, refreshes `seen_at` every few seconds and deletes the row
     when it stops cleanly; a row whose `seen_at` is older than the staleness setting is a process that

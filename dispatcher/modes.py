@@ -22,9 +22,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol
 
+from campaigns.clock import utcnow
 from campaigns.progress import CampaignProgress, read_progress
 from campaigns.states import CampaignState
-from campaigns.store import Store, utcnow
+from campaigns.store import Store
 from workers.deps import ProviderPool, WorkerDeps
 
 if TYPE_CHECKING:
@@ -122,8 +123,8 @@ class Embedded(Mode):
         state = self.store.campaign_state(campaign_id)[0]
         if state not in (CampaignState.RUNNING, CampaignState.SCHEDULED):
             return self._result(campaign_id)
-        from campaigns.heartbeats import Beating
         from campaigns.liveness import Role
+        from campaigns.store.heartbeats import Beating
 
         runner = self.runner()
         refresh = _refresher(self.store, campaign_id, observer)
@@ -200,10 +201,10 @@ class _Quiet:
 
 def choose_mode(settings: AppSettings, store: Store) -> Mode:
     """The one place the mode is chosen: distributed when a broker is configured; else served when a
-    `smsdispatch serve` is alive on the same database (campaigns.heartbeats.live_service); else embedded."""
+    `smsdispatch serve` is alive on the same database (campaigns.store.heartbeats.live_service); else embedded."""
     if settings.dispatch.broker_url:
         return Distributed(settings, store)
-    from campaigns.heartbeats import live_service
+    from campaigns.store.heartbeats import live_service
 
     service = live_service(store.engine, stale=settings.heartbeat.stale)
     if service is not None:

@@ -33,7 +33,7 @@ from campaigns.preflight import (
     summarise,
 )
 from campaigns.prices import PriceTable
-from campaigns.store_preflight import recent_sends, unfinished_campaigns
+from campaigns.store.preflight import recent_sends, unfinished_campaigns
 from campaigns.text import Template
 from dispatcher.prices import configured_prices, provider_prices
 from workers.errors import AccountError

@@ -24,7 +24,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from campaigns.store import Store, utcnow
+from campaigns.clock import utcnow
+from campaigns.store import Store
 
 BASE_COLUMNS = [
     "phone",

@@ -20,8 +20,8 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from types import TracebackType
 
+from campaigns.clock import utcnow
 from campaigns.states import CampaignState
-from campaigns.store import utcnow
 from campaigns.windows import parse_window
 from workers.deps import WorkerDeps
 from workers.dispatch import MAX_COUNTDOWN, follow_up

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from campaigns.heartbeats import read_liveness
 from campaigns.liveness import Liveness, attended
 from campaigns.progress import CampaignProgress, read_progress
 from campaigns.store import CampaignView, Store
+from campaigns.store.heartbeats import read_liveness
 
 
 def read_shown(

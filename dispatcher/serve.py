@@ -2,7 +2,7 @@
 
 Every `tick` seconds it starts scheduled campaigns whose time has come (`release_due`), picks up
 running campaigns no live process is sending (their `send` was closed or killed, a previous `serve`
-died: no live heartbeat, `campaigns.heartbeats.orphans`), sends each in a thread of its own with the
+died: no live heartbeat, `campaigns.store.heartbeats.orphans`), sends each in a thread of its own with the
 local runner (chunks held outside their window wait there until it opens), polls delivery and collects
 opt-outs. It keeps a heartbeat of its own (`live_service` finds it: `send` then stores and returns) and
 one per campaign it sends. A stop request (SIGTERM, SIGINT) claims no new chunk, lets the chunks in
@@ -17,10 +17,10 @@ import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from campaigns.heartbeats import Beating, last_activity, orphans, prune
+from campaigns.clock import utcnow
 from campaigns.liveness import HeartbeatSettings, Role, clock
 from campaigns.states import CampaignState
-from campaigns.store import utcnow
+from campaigns.store.heartbeats import Beating, last_activity, orphans, prune
 from workers.deps import WorkerDeps
 
 log = logging.getLogger("dispatcher.serve")

@@ -15,9 +15,10 @@ from types import TracebackType
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
+from campaigns.clock import utcnow
 from campaigns.progress import CampaignProgress
 from campaigns.states import CampaignState
-from campaigns.store import Store, utcnow
+from campaigns.store import Store
 
 
 def info_line(p: CampaignProgress) -> str:

@@ -15,11 +15,12 @@ import pandas as pd
 import pytest
 from sqlalchemy import select
 
+from campaigns.clock import utcnow
 from campaigns.operators import Operator
 from campaigns.plan import plan
 from campaigns.prices import PriceTable, UnpricedError
 from campaigns.states import CampaignState, ChunkState, RecipientState
-from campaigns.store import CampaignSpec, RecipientUpdate, Store, chunks_t, utcnow
+from campaigns.store import CampaignSpec, RecipientUpdate, Store, chunks_t
 from campaigns.text import Alphabet, Template
 from dispatcher.humane import Calendar
 from dispatcher.runner import LocalRunner

@@ -9,7 +9,8 @@ from datetime import timedelta
 import pytest
 from matplotlib import dates, font_manager
 
-from campaigns.store import Store, utcnow
+from campaigns.clock import utcnow
+from campaigns.store import Store
 from dispatcher.chart import AWAITING, delivery_timeline
 from dispatcher.chart_operators import campaign_charts, draw_operator_chart, operators_path
 from dispatcher.chart_text import PERSIAN_FAMILY, register_font, shaped

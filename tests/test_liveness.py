@@ -7,8 +7,16 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from campaigns.heartbeats import beat, forget, last_activity, live_service, orphans, read_liveness, senders_of
 from campaigns.liveness import Heartbeat, HeartbeatSettings, Role, clock, liveness_of
+from campaigns.store.heartbeats import (
+    beat,
+    forget,
+    last_activity,
+    live_service,
+    orphans,
+    read_liveness,
+    senders_of,
+)
 from dispatcher.eventlog import Deduper
 from dispatcher.interrupt import interrupted_line
 

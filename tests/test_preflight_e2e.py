@@ -14,7 +14,7 @@ from campaigns.models import Campaign, Recipient
 from campaigns.plan import plan
 from campaigns.preflight import Check, PreflightOptions, Severity
 from campaigns.store import CampaignSpec, Store
-from campaigns.store_preflight import recent_sends, set_fingerprint, unfinished_campaigns
+from campaigns.store.preflight import recent_sends, set_fingerprint, unfinished_campaigns
 from campaigns.text import Template
 from dispatcher.preflight import CredentialsRejected, PreflightRequest, run_preflight, without_recent
 from dispatcher.runner import LocalRunner

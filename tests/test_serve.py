@@ -11,8 +11,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from campaigns.heartbeats import live_service
 from campaigns.store import Store
+from campaigns.store.heartbeats import live_service
 from campaigns.windows import TEHRAN
 from dispatcher.messy import write as write_demo_csv
 from dispatcher.sandbox.core import SandboxState, sandbox_env

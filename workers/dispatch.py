@@ -11,7 +11,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any, Protocol, runtime_checkable
 
-from campaigns.store import Store, utcnow
+from campaigns.clock import utcnow
+from campaigns.store import Store
 from campaigns.windows import closed_windows
 from workers.operations.send import Outcome
 from workers.settings import DispatchSettings

@@ -287,9 +287,9 @@ def control(
 def interrupted(settings: AppSettings, store: Store, campaign_id: int, *, wait: bool) -> str:
     """The one line for people after Ctrl-C stopped sending here: the state left and the command that
     goes on (`dispatcher.interrupt.interrupted_line`), read after the chunks in flight finished."""
-    from campaigns.heartbeats import live_service
+    from campaigns.clock import utcnow
     from campaigns.progress import read_progress
-    from campaigns.store import utcnow
+    from campaigns.store.heartbeats import live_service
     from dispatcher.interrupt import interrupted_line
 
     now = utcnow()

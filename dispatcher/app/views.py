@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from campaigns.clock import utcnow
 from campaigns.liveness import Liveness
 from campaigns.progress import CampaignProgress
 from campaigns.states import CampaignState
-from campaigns.store import CampaignView, utcnow
+from campaigns.store import CampaignView
 from dispatcher.app.common import BadInput, NoCampaign, campaign_view, database_label, open_store
 from dispatcher.config import AppSettings
 from dispatcher.summary import CampaignSummary as CampaignSummaryRow

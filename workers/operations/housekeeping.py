@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from campaigns.store import utcnow
+from campaigns.clock import utcnow
 from workers.deps import WorkerDeps
 from workers.dispatch import Publisher, publish_campaign, publish_due
 

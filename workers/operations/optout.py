@@ -13,8 +13,9 @@ import logging
 from collections.abc import Iterable
 from datetime import datetime
 
+from campaigns.clock import utcnow
 from campaigns.optout import opt_out_keyword, parse_keywords
-from campaigns.store import Store, utcnow
+from campaigns.store import Store
 from workers.deps import WorkerDeps
 from workers.errors import ConfigurationError, ProviderError
 from workers.providers import NAMES, client_class

@@ -22,8 +22,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import groupby
 
+from campaigns.clock import utcnow
 from campaigns.states import RecipientState
-from campaigns.store import DuePoll, RecipientUpdate, utcnow
+from campaigns.store import DuePoll, RecipientUpdate
 from workers.deps import WorkerDeps
 from workers.errors import ConfigurationError, ProviderError, TransientError
 from workers.operations.backoff import poll_delay, status_retry_delay

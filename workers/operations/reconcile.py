@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from campaigns.clock import utcnow
 from campaigns.states import OnUnknown, RecipientState
-from campaigns.store import ClaimedChunk, RecipientUpdate, utcnow
+from campaigns.store import ClaimedChunk, RecipientUpdate
 from workers.deps import WorkerDeps
 from workers.errors import ConfigurationError, ProviderError
 from workers.operations.backoff import poll_delay

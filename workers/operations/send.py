@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from campaigns.clock import utcnow
 from campaigns.records import RetryVerdict
 from campaigns.states import RecipientState
-from campaigns.store import ClaimedChunk, RecipientUpdate, utcnow
+from campaigns.store import ClaimedChunk, RecipientUpdate
 from campaigns.windows import parse_window
 from workers.deps import WorkerDeps
 from workers.errors import (

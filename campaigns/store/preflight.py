@@ -2,7 +2,7 @@
 within the frequency cap, and writing a new campaign's fingerprint. Functions over an Engine, read-only
 except `set_fingerprint`.
 
-Kept apart from campaigns.store so that the store can be split into a package without this moving.
+A module of the store package (functions over an Engine, like `heartbeats`).
 The fingerprint column comes with migration 0004_preflight.
 """
 

@@ -23,7 +23,7 @@ from campaigns.models import Campaign, Chunk
 from campaigns.models import Heartbeat as HeartbeatRow
 from campaigns.states import CampaignState
 
-log = logging.getLogger("campaigns.heartbeats")
+log = logging.getLogger("campaigns.store.heartbeats")
 heartbeats_t = HeartbeatRow.__table__
 campaigns_t = Campaign.__table__
 chunks_t = Chunk.__table__
