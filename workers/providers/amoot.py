@@ -32,11 +32,10 @@ from workers.errors import (
     RequestError,
     TransientError,
 )
-from workers.providers import phones
+from workers.providers import phones, values
 from workers.providers.base import Capabilities, Envelope, ProviderClient, Reply, Request
 from workers.providers.sentbox import SentRow, match_sent_box
 from workers.providers.transport import chunks
-from workers.providers.values import settled as is_settled
 from workers.settings import ProviderSettings
 from workers.status import Balance, DeliveryStatus, Message, SendBatch, SendOutcome, SendResult, StatusResult
 
@@ -180,8 +179,9 @@ def parse_deliveries(body: Mapping[str, Any], ids: Sequence[str]) -> list[Status
         status = DELIVERY.get(int(raw)) if str(raw).lstrip("-").isdigit() else None
         if status is None:
             log.warning("amoot: unknown DeliveryType %r for %s", raw, mid)
-        cost = row.get("Cost")  # providers.md §4 GetDeliveries `Cost` (unit not stated; the panel bills rial)
-        cost = float(cost) if isinstance(cost, int | float) and not isinstance(cost, bool) else None
+        cost = values.to_float(
+            row.get("Cost")
+        )  # providers.md §4 GetDeliveries `Cost` (unit not stated; billed in rial)
         found[mid] = StatusResult(mid, status or DeliveryStatus.UNKNOWN, raw_code=str(raw), cost=cost)
     return [found.get(str(i), StatusResult(str(i), DeliveryStatus.UNKNOWN)) for i in ids]
 
@@ -279,15 +279,13 @@ class AmootClient(ProviderClient):
         start, end = since - _WINDOW_MARGIN, datetime.now(UTC) + _WINDOW_MARGIN
         window = {"FromDateTime": local_time(start, self.zone), "ToDateTime": local_time(end, self.zone)}
         body = self._envelope(self._post("GetMessages", data=window), sending=False)
-        return parse_sent_box(body, batch, is_settled(since, self.grace))
+        return parse_sent_box(body, batch, values.settled(since, self.grace))
 
     def balance(self) -> Balance:
         reply = self._post("AccountStatus", data={})
-        body = self._envelope(reply, sending=False)
-        try:
-            return Balance(float(body.get("RemaindCredit")), "rial")
-        except (TypeError, ValueError):
-            raise self.error(TransientError, "AccountStatus without a RemaindCredit", reply=reply) from None
+        if (credit := values.to_float(self._envelope(reply, sending=False).get("RemaindCredit"))) is None:
+            raise self.error(TransientError, "AccountStatus without a RemaindCredit", reply=reply)
+        return Balance(credit, "rial")
 
     def prices(self) -> dict[str, float]:
         """AccountStatus' per-part rial prices, {Base,Service,Ads}SMS_{Persian,English}Price (providers.md §4)."""

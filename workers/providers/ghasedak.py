@@ -140,18 +140,14 @@ def delivery(code: Any) -> DeliveryStatus:
 def parse_status_items(items: Any, ids: Sequence[str]) -> list[StatusResult]:
     """One result per asked id, in order; an id the reply leaves out is UNKNOWN with no raw code. `cost`: the
     item's `price` (seed 004 status sample `"price": 155`, unit not stated; the credit is rial), as reported."""
-    found = {str(to_int(field(r, "messageid"))): field(r, "status") for r in dict_rows(items)}
-    prices = {str(to_int(field(r, "messageid"))): to_int(field(r, "price")) for r in dict_rows(items)}
-    raws = [found.get(str(to_int(i))) if to_int(i) is not None else None for i in ids]
-    unknown = DeliveryStatus.UNKNOWN
+    rows = {str(to_int(field(r, "messageid"))): r for r in dict_rows(items)}
+    found = [rows.get(str(to_int(i))) if to_int(i) is not None else None for i in ids]
+    raws = [None if r is None else field(r, "status") for r in found]
     return [
-        StatusResult(
-            i,
-            unknown if raw is None else delivery(raw),
-            None if raw is None else str(raw),
-            prices.get(str(to_int(i))),
-        )
-        for i, raw in zip(ids, raws, strict=True)
+        StatusResult(i, delivery(raw), str(raw), to_int(field(r, "price")))
+        if raw is not None
+        else StatusResult(i, DeliveryStatus.UNKNOWN)
+        for i, r, raw in zip(ids, found, raws, strict=True)
     ]
 
 
