@@ -47,6 +47,7 @@ from dispatcher.app.common import (
     open_store,
     resolve_provider,
 )
+from dispatcher.app.contacts import PushRequest, PushSummary, contact_groups, contact_list, push_contacts
 from dispatcher.app.views import (
     CampaignList,
     CampaignStatus,
@@ -98,3 +99,4 @@ __all__ = [
     "suppressions",
     "unsuppress",
 ]
+__all__ += ["PushRequest", "PushSummary", "contact_groups", "contact_list", "push_contacts"]  # contacts.py
