@@ -56,16 +56,21 @@ def contacts_push(
         rejects=rejects,
         retry_unknown=retry_unknown,
     )
-    with Progress(
+    bar = Progress(
         TextColumn("pushing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err
-    ) as bar:
-        task = bar.add_task("push", total=None)
+    )
+    task = bar.add_task("push", total=None)
+
+    def started(total: int) -> None:  # the bar appears once the file is loaded and the ledger settled
+        bar.update(task, total=total)
+        bar.start()
+
+    try:
         summary = app.push_contacts(
-            cli_settings(),
-            request,
-            on_total=lambda n: bar.update(task, total=n),
-            on_done=lambda n: bar.advance(task, n),
+            cli_settings(), request, on_total=started, on_done=lambda n: bar.advance(task, n)
         )
+    finally:
+        bar.stop()
     if as_json:
         emit(summary.as_json())
     else:
