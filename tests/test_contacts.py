@@ -109,13 +109,12 @@ def kill_halfway(env: dict[str, str], cwd: Path, args: tuple[str, ...], added: c
 
 
 def ledger(database_url: str, provider: str, book_key: str) -> dict[str, int]:
+    """The push ledger's counts for the provider's (only) account and `book_key`."""
     store = Store.from_url(database_url)
     try:
-        account = next(
-            a
-            for (a,) in store.engine.connect().exec_driver_sql("SELECT DISTINCT account FROM contact_pushes")
-            if a.startswith(provider + ":")
-        )
+        with store.engine.connect() as conn:
+            accounts = [a for (a,) in conn.exec_driver_sql("SELECT DISTINCT account FROM contact_pushes")]
+        (account,) = [a for a in accounts if a.startswith(provider + ":")]
         return {str(k): v for k, v in store.contacts(account, book_key).counts().items()}
     finally:
         store.engine.dispose()
