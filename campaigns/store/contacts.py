@@ -164,8 +164,14 @@ class ContactLedger:
     def _read(self, fn, *args):  # noqa: ANN001, ANN202
         return self.store._read(fn, self.account, self.book, *args)  # type: ignore[attr-defined]
 
-    def enqueue(self, contacts: Iterable[NewContact]) -> int:
-        return self._write(enqueue, list(contacts), utcnow())
+    def enqueue(self, contacts: Iterable[NewContact], block: int = 10_000) -> int:
+        """Insert-if-absent in blocks of `block` numbers, one transaction each (a rerun adds what is missing)."""
+        new, batch = 0, []
+        for contact in contacts:
+            batch.append(contact)
+            if len(batch) >= block:
+                new, batch = new + self._write(enqueue, batch, utcnow()), []
+        return new + (self._write(enqueue, batch, utcnow()) if batch else 0)
 
     def counts(self) -> dict[ContactState, int]:
         return self._read(counts)
