@@ -182,7 +182,7 @@ def push_contacts(
     done = push(ledger, client, book, LocalLimiter(), on_done=on_done, list_grace=grace, **kw)
     counts = ledger.counts()
     failed = ledger.in_state(ContactState.FAILED)
-    _append_rejects(rejects_path, len(others), failed, client.name)
+    _append_rejects(rejects_path, len(others), failed)
     return PushSummary(
         provider=client.name,
         book=label,
@@ -197,15 +197,15 @@ def push_contacts(
     )
 
 
-def _append_rejects(path: Path, others: int, failed: Sequence[Any], provider: str) -> None:
-    """The provider's refusals, in the loader's rejects layout: row, value (0912…), reason, then the
-    file's other columns left empty."""
+def _append_rejects(path: Path, others: int, failed: Sequence[Any]) -> None:
+    """The provider's refusals, in the loader's rejects layout: row, value (0912…), the reason (the
+    provider's error, its name first), then the file's other columns left empty."""
     if not failed:
         return
     with path.open("a", encoding="utf-8", newline="") as fh:
         writer = csv.writer(fh)
         for r in failed:
-            writer.writerow([r.row, phones.national(r.phone), f"{provider}: {r.reason}", *[""] * others])
+            writer.writerow([r.row, phones.national(r.phone), r.reason, *[""] * others])
 
 
 def contact_groups(settings: AppSettings, provider: str) -> list[Group]:
