@@ -347,3 +347,21 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, phonebooks, args, says):
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and says in lines[0], lines
     assert book(phonebooks.state).adds == []
+
+
+def test_a_second_push_into_the_same_book_while_one_runs_is_refused(tmp_path, database_url, phonebooks):
+    from workers.providers.phonebook.amoot import AmootPhonebook
+
+    env = environ(phonebooks, database_url)
+    write_rows(tmp_path / "people.csv", ROWS)
+    store = Store.from_url(database_url)
+    store.migrate()
+    account = AmootPhonebook.load_settings(env).account_key
+    try:
+        with store.contacts(account, "").lock():
+            busy = run(env, tmp_path, "push", "people.csv", "--provider", "amoot")
+    finally:
+        store.engine.dispose()
+    assert busy.returncode == 2 and "another contacts push into amoot phonebook is running" in busy.stderr
+    assert book(phonebooks.state).adds == []
+    assert run(env, tmp_path, "push", "people.csv", "--provider", "amoot").returncode == 0  # the lock is gone

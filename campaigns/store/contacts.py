@@ -5,9 +5,13 @@ in `campaigns.contacts`, every state write through `sql.transition`.
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
+from pathlib import Path
 
 from sqlalchemy import (
     Column,
@@ -20,6 +24,7 @@ from sqlalchemy import (
     UniqueConstraint,
     func,
     select,
+    text,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -151,6 +156,43 @@ def found(
     return moved
 
 
+class PushBusy(Exception):
+    """Another push into the same (account, book) holds its lock."""
+
+
+@contextmanager
+def push_lock(conn_factory: object, url: object, account: str, book: str) -> Iterator[None]:
+    """Hold the (account, book) push lock for the block, or raise PushBusy at once. PostgreSQL: a session
+    advisory lock; SQLite: an flock on a file beside the database. Both die with the process, so a
+    killed push never blocks the next one."""
+    key = int.from_bytes(hashlib.sha256(f"{account}|{book}".encode()).digest()[:8], "big", signed=True)
+    if getattr(url, "drivername", "").startswith("postgresql"):
+        with conn_factory() as conn:  # type: ignore[operator]
+            got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar()
+            conn.commit()
+            if not got:
+                raise PushBusy()
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                conn.commit()
+        return
+    database = getattr(url, "database", None)
+    if not database or database == ":memory:":
+        yield
+        return
+    with Path(f"{database}.contacts-{key & 0xFFFFFFFF:08x}.lock").open("a") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise PushBusy() from None
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 class ContactLedger:
     """One push ledger, (account, book), over a `Store`: each method is one transaction or one read
     around a function above (the facade's pattern; `Store.contacts(account, book)` makes one)."""
@@ -163,6 +205,11 @@ class ContactLedger:
 
     def _read(self, fn, *args):  # noqa: ANN001, ANN202
         return self.store._read(fn, self.account, self.book, *args)  # type: ignore[attr-defined]
+
+    def lock(self):  # noqa: ANN201 - a context manager
+        """The push lock of this ledger (`push_lock`): one push per (account, book) at a time."""
+        engine = self.store.engine  # type: ignore[attr-defined]
+        return push_lock(engine.connect, engine.url, self.account, self.book)
 
     def enqueue(self, contacts: Iterable[NewContact], block: int = 10_000) -> int:
         """Insert-if-absent in blocks of `block` numbers, one transaction each (a rerun adds what is missing)."""

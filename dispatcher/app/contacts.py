@@ -18,6 +18,7 @@ from typing import Any
 
 from campaigns.contacts import ContactState, ContactTransition, NewContact
 from campaigns.load import RecipientLoader
+from campaigns.store.contacts import PushBusy
 from dispatcher.app.common import BadInput, open_store, resolve_provider
 from dispatcher.config import AppSettings
 from workers.operations.contacts import push, settle
@@ -170,16 +171,24 @@ def push_contacts(
     mapped = resolve_mapping(others, client.fields, request.mapping)
     book, label, existed = _resolve_book(client, request)
     ledger = store.contacts(client.settings.account_key, book.group)
-    new = ledger.enqueue(_contacts(loader, mapped))
-    if request.retry_unknown:
-        ledger.move([r.id for r in ledger.in_state(ContactState.UNKNOWN)], ContactTransition.RETRY, "")
-    first = settle(ledger, client, book, list_all=existed)
-    counts = ledger.counts()
-    if on_total is not None:
-        on_total(counts[ContactState.PENDING])
-    grace = float(getattr(client, "list_grace", 0.0))
-    kw: dict[str, Any] = {} if sleep is None else {"sleep": sleep}
-    done = push(ledger, client, book, LocalLimiter(), on_done=on_done, list_grace=grace, **kw)
+    try:
+        with ledger.lock():
+            new = ledger.enqueue(_contacts(loader, mapped))
+            if request.retry_unknown:
+                ledger.move(
+                    [r.id for r in ledger.in_state(ContactState.UNKNOWN)], ContactTransition.RETRY, ""
+                )
+            first = settle(ledger, client, book, list_all=existed)
+            if on_total is not None:
+                on_total(ledger.counts()[ContactState.PENDING])
+            kw: dict[str, Any] = {} if sleep is None else {"sleep": sleep}
+            done = push(
+                ledger, client, book, LocalLimiter(), on_done=on_done, list_grace=client.list_grace, **kw
+            )
+    except PushBusy:
+        raise BadInput(
+            f"another contacts push into {client.name} {label} is running; let it finish"
+        ) from None
     counts = ledger.counts()
     failed = ledger.in_state(ContactState.FAILED)
     _append_rejects(rejects_path, len(others), failed)
@@ -198,8 +207,9 @@ def push_contacts(
 
 
 def _append_rejects(path: Path, others: int, failed: Sequence[Any]) -> None:
-    """The provider's refusals, in the loader's rejects layout: row, value (0912…), the reason (the
-    provider's error, its name first), then the file's other columns left empty."""
+    """The book's refusals (earlier runs' too: the loader rewrote the file), in the loader's rejects
+    layout: row, value (0912…), the reason (the provider's error, its name first), then the file's other
+    columns left empty."""
     if not failed:
         return
     with path.open("a", encoding="utf-8", newline="") as fh:

@@ -64,7 +64,7 @@ def settle(ledger: Ledger, client: Phonebook, book: Book, *, list_all: bool = Fa
         listed = {item.phone for item in client.listing(book.group)}
         out.found = ledger.found(listed, FOUND)
         ledger.move([r.id for r in ledger.in_state(ContactState.PUSHING)], T.RELEASE, NOT_LISTED)
-    elif getattr(client, "retries_ambiguous", False):  # a second add is recognised as a duplicate
+    elif client.retries_ambiguous:  # a second add is recognised as a duplicate
         ledger.move([r.id for r in flying], T.RELEASE, "")
         ledger.move([r.id for r in ledger.in_state(ContactState.UNKNOWN)], T.RETRY, "")
     else:

@@ -88,7 +88,9 @@ class Phonebook(Protocol):
     has_labels: ClassVar[bool]
     can_list: ClassVar[bool]
     settings: ProviderSettings
-    batch: int
+    batch: int  # numbers per add call
+    retries_ambiguous: bool  # whether an add that may have been acted on can simply be made again
+    list_grace: float  # seconds before an interrupted add is looked up in the listing
 
     def add(self, contacts: Sequence[Contact], book: Book) -> list[AddResult]: ...
     def groups(self) -> list[Group]: ...

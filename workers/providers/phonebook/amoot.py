@@ -26,13 +26,16 @@ One contact per call: the seed's `Mobile` is one number.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, ClassVar
+from typing import ClassVar
+
+import requests
 
 from workers.errors import ConfigurationError, RequestError
 from workers.providers import phones
 from workers.providers.amoot import AmootClient
 from workers.providers.base import Request
 from workers.providers.phonebook import AddOutcome, AddResult, Book, Contact, Group, Listed, one_line
+from workers.settings import ProviderSettings
 
 METHOD = "ContactCreate"
 # Seed 001's parameters after Token (sent as the Authorization header), in the seed's order, with the
@@ -81,10 +84,11 @@ class AmootPhonebook(AmootClient):
     has_groups: ClassVar[bool] = False
     has_labels: ClassVar[bool] = True
     can_list: ClassVar[bool] = False
+    list_grace: ClassVar[float] = 0.0
     option_names = (*AmootClient.option_names, "contact_duplicate")
     batch = 1
 
-    def __init__(self, settings: Any, session: Any = None) -> None:
+    def __init__(self, settings: ProviderSettings, session: requests.Session | None = None) -> None:
         super().__init__(settings, session)
         self.duplicate_title = settings.option("contact_duplicate", "").strip()
         if self.duplicate_title == "Success":
@@ -111,7 +115,7 @@ class AmootPhonebook(AmootClient):
         raise ConfigurationError("Amoot's phonebook has no groups (ContactGroupID is disabled, seed 001)")
 
     def create_group(self, name: str) -> Group:
-        return self.groups()  # type: ignore[return-value]
+        raise ConfigurationError("Amoot's phonebook has no groups (ContactGroupID is disabled, seed 001)")
 
     def listing(self, group: str) -> Iterator[Listed]:
         raise ConfigurationError("Amoot documents no contact listing (seed 001)")

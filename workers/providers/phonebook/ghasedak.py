@@ -34,6 +34,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
+import requests
+
 from workers.errors import ConfigurationError, RequestError
 from workers.providers import phones
 from workers.providers.base import Request
@@ -41,6 +43,7 @@ from workers.providers.ghasedak import GhasedakClient
 from workers.providers.phonebook import AddOutcome, AddResult, Book, Contact, Group, Listed, one_line
 from workers.providers.values import field
 from workers.providers.values import rows as dict_rows
+from workers.settings import ProviderSettings
 
 NEW, ADD, EDIT, REMOVE = (
     "contact/group/new",
@@ -105,7 +108,7 @@ class GhasedakPhonebook(GhasedakClient):
         "contact_list_grace",
     )
 
-    def __init__(self, settings: Any, session: Any = None) -> None:
+    def __init__(self, settings: ProviderSettings, session: requests.Session | None = None) -> None:
         super().__init__(settings, session)
         self.batch = int(self.number_option("contact_batch", "100", whole=True))
         self.page_size = int(self.number_option("contact_page", "100", whole=True))
