@@ -365,3 +365,31 @@ def test_a_second_push_into_the_same_book_while_one_runs_is_refused(tmp_path, da
     assert busy.returncode == 2 and "another contacts push into amoot phonebook is running" in busy.stderr
     assert book(phonebooks.state).adds == []
     assert run(env, tmp_path, "push", "people.csv", "--provider", "amoot").returncode == 0  # the lock is gone
+
+
+def test_transient_errors_back_off_and_an_account_error_stops_with_nothing_lost(tmp_path, phonebooks):
+    env = environ(phonebooks, f"sqlite:///{tmp_path / 'store.db'}", SMSDISPATCH_GHASEDAK_CONTACT_BATCH="1")
+    write_rows(tmp_path / "people.csv", ROWS)
+    contacts = book(phonebooks.state)
+    phonebooks.state.add_fault(Fault("ghasedak", "contacts", FaultKind.TRANSIENT, times=2))
+    done = run(env, tmp_path, "push", "people.csv", "--provider", "ghasedak", "--group", "g", "--json")
+    assert done.returncode == 0, done.stderr
+    assert contacts.count("ghasedak", contacts.group_id("g")) == {
+        "989121110001": 1,
+        "989121110002": 1,
+        "989121110003": 1,
+    }
+    phonebooks.state.add_fault(Fault("amoot", "contacts", FaultKind.CODE, code="CreditNotEnough"))
+    stopped = run(env, tmp_path, "push", "people.csv", "--provider", "amoot")
+    assert stopped.returncode == 1 and "CreditNotEnough" in stopped.stderr
+    assert contacts.count("amoot") == {}
+    resumed = run(env, tmp_path, "push", "people.csv", "--provider", "amoot", "--json")
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads(resumed.stdout)["counts"] == {
+        "pending": 0,
+        "pushing": 0,
+        "added": 2,
+        "failed": 1,
+        "unknown": 0,
+    }
+    assert contacts.count("amoot") == {"989121110001": 1, "989121110003": 1}
