@@ -33,17 +33,8 @@ from campaigns.records import (
     SuppressionView,
 )
 from campaigns.states import OPEN_CHUNK, CampaignTransition
-from campaigns.store import (
-    contacts,
-    create,
-    lifecycle,
-    polling,
-    queue,
-    reads,
-    reconcile,
-    sending,
-    suppressions,
-)
+from campaigns.store import create, lifecycle, polling, queue, reads, reconcile, sending, suppressions
+from campaigns.store.contacts import ContactLedger
 from campaigns.store.transitions import apply_updates, campaign_to
 
 MIGRATIONS = Path(__file__).parent.parent / "migrations"
@@ -355,9 +346,9 @@ class Store:
         """(chunks in retry, the earliest next attempt, that chunk's last error) of a campaign."""
         return self._read(reads.next_retry, campaign_id)
 
-    def contacts(self, account: str, book: str) -> contacts.ContactLedger:
+    def contacts(self, account: str, book: str) -> ContactLedger:
         """The contact push ledger of one provider account and book (campaigns/store/contacts.py)."""
-        return contacts.ContactLedger(self, account, book)
+        return ContactLedger(self, account, book)
 
     def timeline_rows(
         self, campaign_id: int, batch: int = 50_000
