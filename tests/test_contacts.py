@@ -112,8 +112,10 @@ def kill_halfway(
         assert time.monotonic() < deadline, "the push did not get halfway"
         time.sleep(0.01)
     proc.send_signal(sig)
-    proc.wait(timeout=30)
-    assert proc.returncode == (-signal.SIGKILL if sig == signal.SIGKILL else 130), proc.communicate()
+    _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == (-signal.SIGKILL if sig == signal.SIGKILL else 130), stderr
+    if sig == signal.SIGINT:
+        assert b"run the same command again to continue" in stderr
 
 
 def ledger(database_url: str, provider: str, book_key: str) -> dict[str, int]:

@@ -69,6 +69,11 @@ def contacts_push(
         summary = app.push_contacts(
             cli_settings(), request, on_total=started, on_done=lambda n: bar.advance(task, n)
         )
+    except KeyboardInterrupt:
+        bar.stop()
+        done = int(bar.tasks[0].completed)
+        err.print(f"interrupted after {plural(done, 'number')}: run the same command again to continue")
+        raise
     finally:
         bar.stop()
     if as_json:
