@@ -90,15 +90,16 @@ def contacts_push(
         if c["failed"] or summary.rejected:
             out.print(f"rejects: {summary.rejects_file}")
     if not summary.complete:
-        err.print(
-            f"not finished: {c_text(summary.counts)}; run the same command again to continue"
-            + (" (unknown numbers: --retry-unknown adds them again)" if summary.counts["unknown"] else "")
-        )
+        counts = summary.counts
+        left = counts["pending"] + counts["pushing"]
+        if left:
+            err.print(f"not finished: {plural(left, 'number')} left; run the same command again to continue")
+        if counts["unknown"]:
+            err.print(
+                f"{plural(counts['unknown'], 'number')} unknown: an add was interrupted and {summary.provider} "
+                "has no listing to check it; --retry-unknown adds them again (perhaps twice)"
+            )
         raise typer.Exit(1)
-
-
-def c_text(counts: dict[str, int]) -> str:
-    return ", ".join(f"{counts[s]} {s}" for s in ("pending", "pushing", "unknown") if counts[s])
 
 
 @contacts_app.command("groups")
