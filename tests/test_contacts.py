@@ -264,7 +264,7 @@ def test_an_interrupted_amoot_add_is_held_unknown_never_added_again_unless_asked
     write_rows(tmp_path / "people.csv", ROWS)
     phonebooks.state.add_fault(Fault("amoot", "contacts", FaultKind.ACCEPT_THEN_HTTP, status=502))
     first = run(env, tmp_path, "push", "people.csv", "--provider", "amoot", "--json")
-    assert first.returncode == 1 and "1 unknown" in first.stderr and "--retry-unknown" in first.stderr
+    assert first.returncode == 1 and "1 number unknown" in first.stderr and "--retry-unknown" in first.stderr
     summary = json.loads(first.stdout)
     assert (summary["counts"]["added"], summary["counts"]["failed"], summary["counts"]["unknown"]) == (
         1,

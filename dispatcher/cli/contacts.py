@@ -93,11 +93,14 @@ def contacts_push(
         counts = summary.counts
         left = counts["pending"] + counts["pushing"]
         if left:
-            err.print(f"not finished: {plural(left, 'number')} left; run the same command again to continue")
+            err.print(
+                f"not finished: {plural(left, 'number')} left; run the same command again", soft_wrap=True
+            )
         if counts["unknown"]:
             err.print(
                 f"{plural(counts['unknown'], 'number')} unknown: an add was interrupted and {summary.provider} "
-                "has no listing to check it; --retry-unknown adds them again (perhaps twice)"
+                "has no listing to check it; --retry-unknown adds them again (perhaps twice)",
+                soft_wrap=True,
             )
         raise typer.Exit(1)
 
