@@ -92,6 +92,7 @@ def enqueue(conn: Connection, account: str, book: str, contacts: Iterable[NewCon
 
 
 def count(conn: Connection, account: str, book: str) -> int:
+    """How many numbers the ledger holds for (account, book)."""
     return conn.execute(
         select(func.count()).select_from(contact_pushes_t).where(*_of(account, book))
     ).scalar_one()
@@ -131,6 +132,7 @@ def move(
 
 
 def in_state(conn: Connection, account: str, book: str, state: ContactState) -> list[ContactRow]:
+    """The rows in `state`, oldest first."""
     rows = conn.execute(select(contact_pushes_t).where(*_of(account, book), c.state == state).order_by(c.id))
     return [_row(r) for r in rows]
 

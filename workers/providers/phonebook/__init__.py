@@ -99,6 +99,7 @@ class Phonebook(Protocol):
 
 
 def phonebook_class(name: str) -> type:
+    """The phonebook client class of a registered provider; ConfigurationError for one without."""
     target = REGISTRY.get(name)
     if target is None:
         raise ConfigurationError(f"{name} has no phonebook here; choose {' or '.join(NAMES)}")
@@ -107,6 +108,7 @@ def phonebook_class(name: str) -> type:
 
 
 def build_phonebook(name: str, env: Mapping[str, str] | None = None) -> Phonebook:
+    """A phonebook client for the account `env` (os.environ by default) configures."""
     cls = phonebook_class(name)
     return cls(cls.load_settings(env))
 
