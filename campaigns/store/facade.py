@@ -34,6 +34,7 @@ from campaigns.records import (
 )
 from campaigns.states import OPEN_CHUNK, CampaignTransition
 from campaigns.store import create, lifecycle, polling, queue, reads, reconcile, sending, suppressions
+from campaigns.store.contacts import ContactLedger
 from campaigns.store.transitions import apply_updates, campaign_to
 
 MIGRATIONS = Path(__file__).parent.parent / "migrations"
@@ -367,6 +368,10 @@ class Store:
     def next_retry(self, campaign_id: int) -> tuple[int, datetime | None, str | None]:
         """(chunks in retry, the earliest next attempt, that chunk's last error) of a campaign."""
         return self._read(reads.next_retry, campaign_id)
+
+    def contacts(self, account: str, book: str) -> ContactLedger:
+        """The contact push ledger of one provider account and book (campaigns/store/contacts.py)."""
+        return ContactLedger(self, account, book)
 
     def timeline_rows(
         self, campaign_id: int, batch: int = 50_000

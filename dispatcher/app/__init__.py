@@ -51,6 +51,7 @@ from dispatcher.app.common import (
     open_store,
     resolve_provider,
 )
+from dispatcher.app.contacts import PushRequest, PushSummary, contact_groups, contact_list, push_contacts
 from dispatcher.app.preflight import TestSend, preflight, test_send
 from dispatcher.app.views import (
     CampaignList,
@@ -108,3 +109,4 @@ __all__ = [
     "test_send",
     "unsuppress",
 ]
+__all__ += ["PushRequest", "PushSummary", "contact_groups", "contact_list", "push_contacts"]  # contacts.py

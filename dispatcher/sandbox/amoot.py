@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 from werkzeug.wrappers import Request, Response
 
 from dispatcher.sandbox.core import DEFAULT_SENDERS, SandboxState, digits
+from dispatcher.sandbox.phonebook import AMOOT_HANDLERS
 from dispatcher.sandbox.twin import (
     admit_send,
     after_accept,
@@ -278,4 +279,5 @@ HANDLERS: dict[str, Callable[[dict[str, Any], SandboxState], Response]] = {
     "GetDeliveries": get_deliveries,
     "GetMessages": get_messages,
     "AccountStatus": account_status,
+    **AMOOT_HANDLERS,  # ContactCreate (seed 001): dispatcher/sandbox/phonebook.py
 }

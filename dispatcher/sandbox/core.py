@@ -146,6 +146,7 @@ class SandboxState:
             self.last_call_at: dict[str, float] = {}
             self._next_id = 1_000_000 + (self.seed % 1000) * 1000
             self._next_batch = 500_000
+            self.phonebook = None  # the twins' phonebooks: dispatcher.sandbox.phonebook.book(state)
 
     # ---- identities ---------------------------------------------------------------------------
     def new_id(self) -> str:

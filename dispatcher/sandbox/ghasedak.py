@@ -26,6 +26,7 @@ from urllib.parse import unquote_plus
 from werkzeug.wrappers import Request, Response
 
 from dispatcher.sandbox.core import DEFAULT_SENDERS, SandboxState, digits
+from dispatcher.sandbox.phonebook import GHASEDAK_ROUTES
 from dispatcher.sandbox.twin import admit_send, after_accept, before_accept, json_response, params
 
 PROVIDER = "ghasedak"
@@ -271,6 +272,7 @@ ROUTES: dict[str, Callable[[dict[str, str], SandboxState], Response]] = {
     "account/info": account_info,
     "sms/receive/last": receive_last,
     "sms/receive/paging": receive_paging,
+    **GHASEDAK_ROUTES,  # contact groups (seed 004): dispatcher/sandbox/phonebook.py
 }
 
 

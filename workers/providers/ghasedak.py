@@ -213,7 +213,7 @@ def inbox_total(body: Any) -> int | None:
 
 class GhasedakClient(ProviderClient):
     name = "ghasedak"
-    capabilities = Capabilities(100, 100, personalised=True, reconcile="checkid", inbox=True)
+    capabilities = Capabilities(100, 100, personalised=True, reconcile="checkid", inbox=True, contacts=True)
     call_codes = CALL_CODES
     refused_status = REFUSED_STATUS
     default_url = "https://api.ghasedak.me/v2"
