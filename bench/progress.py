@@ -117,13 +117,13 @@ def main() -> None:
             bench(f"sqlite:///{Path(tmp) / 'bench.db'}", "SQLite", args.rows)
     if args.db in ("postgres", "all"):
         sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-        from tests.conftest import _drop_postgres_db, _fresh_postgres_db
+        from tests.support.services import drop_postgres_db, fresh_postgres_db
 
-        url = _fresh_postgres_db()
+        url = fresh_postgres_db()
         try:
             bench(url, "PostgreSQL", args.rows)
         finally:
-            _drop_postgres_db(url)
+            drop_postgres_db(url)
 
 
 if __name__ == "__main__":

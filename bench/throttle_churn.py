@@ -3,7 +3,7 @@
 A throttled send_chunk re-publishes itself with a countdown (nothing sleeps), and beat's sweep
 re-publishes queued chunks older than SMSDISPATCH_QUEUED_GRACE. This prints the chunks of a campaign,
 the provider calls (one per chunk when nothing fails), the send_chunk messages the workers received
-(from their logs) and the wall time, through real workers and beat (tests/cluster.py).
+(from their logs) and the wall time, through real workers and beat (tests/support/cluster.py).
 
     python bench/throttle_churn.py --rows 2000 --batch 20 --rate 100/s --grace 1000
     python bench/throttle_churn.py --rows 2000 --batch 20 --rate 100000/s --grace 1000
@@ -25,8 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import redis  # noqa: E402
 
 from dispatcher.sandbox.core import SandboxState  # noqa: E402
-from tests.cluster import run_cluster, wait_completed  # noqa: E402
-from tests.conftest import REDIS_URL  # noqa: E402
+from tests.support.cluster import run_cluster, wait_completed  # noqa: E402
+from tests.support.services import REDIS_URL  # noqa: E402
 
 
 def main() -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 
-from tests.test_e2e import run_cli
+from tests.support.cli import run_cli
 from tests.test_status_cli import cli_env  # noqa: F401 - the fixture
 
 

@@ -16,7 +16,7 @@ from campaigns.prices import PriceTable
 from campaigns.states import CampaignState, RecipientState
 from campaigns.store import CampaignSpec
 from campaigns.text import Template
-from tests.cluster import assert_witnessed, once_each, wait_completed, wait_for
+from tests.support.cluster import assert_witnessed, once_each, wait_completed, wait_for
 from workers.providers import client_class
 
 pytestmark = pytest.mark.slow

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 from campaigns.store import Store
 from dispatcher.chart import AWAITING, delivery_timeline, resolution_for
-from tests.test_e2e import run_cli
+from tests.support.cli import run_cli
 from tests.test_status_cli import cli_env  # noqa: F401 - the fixture
 
 T0 = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)

@@ -15,7 +15,7 @@ from dispatcher.chart import AWAITING, delivery_timeline
 from dispatcher.chart_operators import campaign_charts, draw_operator_chart, operators_path
 from dispatcher.chart_text import PERSIAN_FAMILY, register_font, shaped
 from dispatcher.outcomes import operator_outcomes
-from tests.campaign_builder import START, build_campaign
+from tests.support.campaign_builder import START, build_campaign
 
 
 @pytest.fixture

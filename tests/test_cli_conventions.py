@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from dispatcher import __version__
-from tests.test_e2e import cli_env, run_cli  # noqa: F401 - cli_env is a fixture
+from tests.support.cli import run_cli
+from tests.test_e2e import cli_env  # noqa: F401 - cli_env is a fixture
 
 TIME = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d \+03:30")
 JALALI_TIME = re.compile(r"14\d\d/\d\d/\d\d \d{4}-\d\d-\d\d \d\d:\d\d \+03:30")

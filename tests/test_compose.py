@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import REDIS_URL, _drop_postgres_db, _fresh_postgres_db, require_service
+from tests.support.services import REDIS_URL, drop_postgres_db, fresh_postgres_db, require_service
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
@@ -39,7 +39,7 @@ def test_compose_has_the_services_and_what_they_need():
 @pytest.fixture
 def local_env(tmp_path):
     require_service("Redis", "127.0.0.1", 6379)
-    db = _fresh_postgres_db()
+    db = fresh_postgres_db()
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     env.update(
         {k: str(v) for k, v in SERVICES["worker"]["environment"].items() if not str(v).startswith("${")}
@@ -50,7 +50,7 @@ def local_env(tmp_path):
     try:
         yield env
     finally:
-        _drop_postgres_db(db)
+        drop_postgres_db(db)
 
 
 def run_until(

@@ -16,7 +16,7 @@ import pytest
 from campaigns.store import Store
 from campaigns.windows import TEHRAN
 from dispatcher.sandbox.core import SandboxState
-from tests.cluster import wait_completed
+from tests.support.cluster import wait_completed
 
 pytestmark = pytest.mark.slow
 

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from campaigns.store import Store
-from tests.cluster import assert_witnessed, once_each, wait_completed
+from tests.support.cluster import assert_witnessed, once_each, wait_completed
 
 pytestmark = pytest.mark.slow
 

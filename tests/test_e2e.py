@@ -19,10 +19,10 @@ import pytest
 import requests
 
 from campaigns.normalise import normalise
-from dispatcher.cli import main
 from dispatcher.messy import write as write_demo_csv
 from dispatcher.sandbox.core import SandboxState, sandbox_env
 from dispatcher.sandbox.server import start
+from tests.support.cli import run_cli
 
 PROVIDERS = ["ghasedak", "mediapayamak", "amoot", "negin", "ghasedak-gateway"]
 
@@ -30,16 +30,6 @@ PROVIDERS = ["ghasedak", "mediapayamak", "amoot", "negin", "ghasedak-gateway"]
 def expected_numbers(csv_path: Path) -> set[str]:
     with csv_path.open(encoding="utf-8") as fh:
         return {p for row in csv.DictReader(fh) if (p := normalise(row["mobile"]))}
-
-
-def run_cli(argv: list[str], capsys) -> tuple[int, str, str]:
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def read_report(path: Path) -> list[dict[str, str]]:

@@ -5,7 +5,7 @@ most once (exactly once when it could be sent), the store agrees number by numbe
 is left pending, and the campaign completes; a recipient the provider cannot be asked about is held
 `unknown` with its reason.
 
-Settings are shortened through the environment (tests/cluster.py FAST_ENV and per test), so each test
+Settings are shortened through the environment (tests/support/cluster.py FAST_ENV and per test), so each test
 takes seconds to tens of seconds; every wait is for a condition, with a generous deadline.
 """
 
@@ -20,8 +20,8 @@ from collections import Counter
 import pytest
 
 from dispatcher.sandbox.core import Fault, SandboxState
-from tests.cluster import EXE, OwnRedis, assert_witnessed, run_cluster, wait_completed, wait_for
-from tests.conftest import REDIS_URL, require_service
+from tests.support.cluster import EXE, OwnRedis, assert_witnessed, run_cluster, wait_completed, wait_for
+from tests.support.services import REDIS_URL, require_service
 
 pytestmark = pytest.mark.slow
 

@@ -20,7 +20,7 @@ import requests
 from campaigns.store import Store
 from dispatcher.sandbox.core import SandboxState, sandbox_env
 from dispatcher.sandbox.server import start
-from tests.cluster import wait_completed
+from tests.support.cluster import wait_completed
 
 pytestmark = pytest.mark.slow
 EXE = [sys.executable, "-m", "dispatcher"]

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.conftest import REDIS_URL, require_service
+from tests.support.services import REDIS_URL, require_service
 from workers.ratelimit import LocalLimiter, RedisLimiter
 
 

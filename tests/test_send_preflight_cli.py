@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_e2e import cli_env, run_cli  # noqa: F401 - cli_env is a fixture
+from tests.support.cli import run_cli
+from tests.test_e2e import cli_env  # noqa: F401 - cli_env is a fixture
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
 """`smsdispatch serve`, heartbeats and interruptions with real parts: the CLI and `serve` as subprocesses,
-SQLite and PostgreSQL, the sandbox over HTTP. The sandbox's ledger is the witness (tests/cluster.py)."""
+SQLite and PostgreSQL, the sandbox over HTTP. The sandbox's ledger is the witness (tests/support/cluster.py)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from campaigns.windows import TEHRAN
 from dispatcher.messy import write as write_demo_csv
 from dispatcher.sandbox.core import SandboxState, sandbox_env
 from dispatcher.sandbox.server import start
-from tests.cluster import EXE, FAST_ENV, Cluster, assert_witnessed, wait_completed, wait_for
+from tests.support.cluster import EXE, FAST_ENV, Cluster, assert_witnessed, wait_completed, wait_for
 
 pytestmark = pytest.mark.slow
 

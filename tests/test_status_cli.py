@@ -17,7 +17,7 @@ from campaigns.windows import TEHRAN
 from dispatcher.messy import write as write_demo_csv
 from dispatcher.sandbox.core import SandboxState, sandbox_env
 from dispatcher.sandbox.server import start
-from tests.test_e2e import run_cli
+from tests.support.cli import run_cli
 
 
 @pytest.fixture

@@ -433,10 +433,10 @@ def test_a_frozen_transaction_does_not_hold_its_locks_for_ever(monkeypatch, tmp_
     locks; PostgreSQL ends a session idle in a transaction after SMSDISPATCH_DB_IDLE_TX_TIMEOUT."""
     from sqlalchemy.exc import DBAPIError
 
-    from tests.conftest import _drop_postgres_db, _fresh_postgres_db
+    from tests.support.services import drop_postgres_db, fresh_postgres_db
 
     monkeypatch.setenv("SMSDISPATCH_DB_IDLE_TX_TIMEOUT", "1")
-    url = _fresh_postgres_db()
+    url = fresh_postgres_db()
     try:
         store, frozen = Store.from_url(url), Store.from_url(url)
         store.migrate()
@@ -454,4 +454,4 @@ def test_a_frozen_transaction_does_not_hold_its_locks_for_ever(monkeypatch, tmp_
         store.engine.dispose()
         frozen.engine.dispose()
     finally:
-        _drop_postgres_db(url)
+        drop_postgres_db(url)

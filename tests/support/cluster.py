@@ -30,7 +30,7 @@ from campaigns.store import Store
 from dispatcher.messy import write as write_demo_csv
 from dispatcher.sandbox.core import AcceptedMessage, SandboxState, digits, sandbox_env
 from dispatcher.sandbox.server import start
-from tests.conftest import IN_CI, _drop_postgres_db, _fresh_postgres_db
+from tests.support.services import IN_CI, drop_postgres_db, fresh_postgres_db
 
 EXE = [sys.executable, "-m", "dispatcher"]
 R = RecipientState
@@ -117,7 +117,7 @@ def run_cluster(
     env: Mapping[str, str] | None = None,
 ) -> Iterator[Cluster]:
     """A fresh database and sandbox; worker/beat processes started through `spawn` are killed at the end."""
-    db = _fresh_postgres_db()
+    db = fresh_postgres_db()
     state = state or SandboxState(seed=21, final_after_s=0.2, latency_ms=50)
     sandbox = start(state)
     full_env = {
@@ -137,7 +137,7 @@ def run_cluster(
                 p.kill()
             p.wait(timeout=10)
         sandbox.stop()
-        _drop_postgres_db(db)
+        drop_postgres_db(db)
 
 
 def wait_for(condition: Callable[[], Any], what: str, timeout: float = 120, every: float = 0.2) -> Any:
