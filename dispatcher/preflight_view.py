@@ -7,6 +7,7 @@ row. `send` prints `render_summary(summary)` on stderr (stdout stays for `--json
 from __future__ import annotations
 
 from rich.console import Console, Group, RenderableType
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -25,20 +26,20 @@ def render_summary(s: PreflightSummary) -> RenderableType:
     head = Table.grid(padding=(0, 2))
     head.add_column(style="bold")
     head.add_column()
-    head.add_row("provider", f"{s.provider} (line {s.sender or 'default'})")
+    head.add_row("provider", escape(f"{s.provider} (line {s.sender or 'default'})"))
     rejected = ", ".join(f"{reason} {_n(n)}" for reason, n in s.rejected.items()) or "none"
-    head.add_row("recipients", f"{_n(s.recipients)}; rejected: {rejected}")
+    head.add_row("recipients", escape(f"{_n(s.recipients)}; rejected: {rejected}"))
     ops = ", ".join(f"{op.value} ({PERSIAN_NAMES[op]}) {_n(n)}" for op, n in s.operators.items() if n)
-    head.add_row("operators", f"{ops or 'none'} [dim]({s.operators_note})[/dim]")
+    head.add_row("operators", f"{ops or 'none'} [dim]({escape(s.operators_note)})[/dim]")
     hist = ", ".join(
         f"{parts} part{'s' if parts != 1 else ''}: {_n(n)}" for parts, n in s.parts_histogram.items()
     )
     head.add_row("SMS parts", f"{_n(s.total_parts)} in all, {s.alphabet or '-'}; {hist or 'none'}")
     if s.cost is not None:
         by = ", ".join(f"{op.value} {_n(v)}" for op, v in s.cost.by_operator.items() if v)
-        head.add_row("cost", f"≈ {_n(s.cost.estimate)} rial ({by}; prices: {s.cost.source})")
+        head.add_row("cost", escape(f"≈ {_n(s.cost.estimate)} rial ({by}; prices: {s.cost.source})"))
     else:
-        head.add_row("cost", f"[yellow]unknown[/yellow]: {s.cost_hint}")
+        head.add_row("cost", f"[yellow]unknown[/yellow]: {escape(s.cost_hint or '')}")
     if s.credit is not None:
         unit = "SMS" if s.credit.unit.lower() == "sms" else s.credit.unit
         verdict = {True: "[green]enough[/green]", False: "[red]NOT enough[/red]", None: "cannot compare"}[
@@ -49,7 +50,7 @@ def render_summary(s: PreflightSummary) -> RenderableType:
         head.add_row("credit", "not reported by this provider (credentials not proven before sending)")
     previews = Table("row", "parts", "text", title="previews", title_justify="left", show_lines=True)
     for p in s.previews:
-        previews.add_row(f"{p.row}\n[dim]{p.why}[/dim]", str(p.parts), Text(p.text))
+        previews.add_row(f"{p.row}\n[dim]{escape(p.why)}[/dim]", str(p.parts), Text(p.text))
     lines: list[RenderableType] = [head, previews]
     for f in sorted(s.findings, key=lambda f: not f.refuses):
         label = "[red]REFUSED[/red]" if f.refuses else "[yellow]warning[/yellow]"

@@ -61,3 +61,13 @@ def test_max_parts_caps_without_a_price(cli_env, capsys):  # noqa: F811
     assert summary["state"] == "paused"
     assert 0 < len(cli_env["state"].accepted()) <= 120
     assert "part cap reached" in err
+
+
+def test_the_summary_prints_the_price_hint_as_written(cli_env, capsys):  # noqa: F811
+    """Rich markup must not eat `[prices]` from the hint (a person copies it into smsdispatch.toml)."""
+    code, out, err = run_cli(
+        ["send", str(cli_env["src"]), "-p", "ghasedak", "-m", "hello", "--dry-run"], capsys
+    )
+    assert code == 0, err
+    assert "[prices]" in " ".join(err.split()) and "1,850" not in out  # 500 rows: no separator needed
+    assert "recipients" in out

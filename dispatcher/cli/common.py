@@ -61,8 +61,8 @@ def emit(data: dict[str, Any] | list[Any]) -> None:
 
 
 def plural(n: int, noun: str, nouns: str | None = None) -> str:
-    """`1 chunk`, `2 chunks`, `0 chunks`."""
-    return f"{n} {noun if n == 1 else (nouns or noun + 's')}"
+    """`1 chunk`, `2 chunks`, `0 chunks`, `1,850 recipients` (thousands separated)."""
+    return f"{n:,} {noun if n == 1 else (nouns or noun + 's')}"
 
 
 def resume_hint(campaign_id: int, why: str) -> str:

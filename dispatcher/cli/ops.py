@@ -120,9 +120,19 @@ def sandbox(
         raise BadInput("--fail-rate is a share between 0 and 1")
     state = SandboxState(seed=seed, latency_ms=latency_ms, fail_rate=fail_rate, final_after_s=final_after)
     base = f"http://{host}:{port}"
+    import socket
+
+    with socket.socket() as probe:  # a taken port is bad input, said before the instructions
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise BadInput(
+                f"--port {port}: cannot listen on {host}:{port} ({exc.strerror}); choose another port"
+            ) from None
     err.print(f"sandbox on {base}; point the clients at it with:")
     for key, value in sandbox_env(base).items():
-        err.print(f"  export {key}={value}")
+        err.print(f"  export {key}={value}", soft_wrap=True)
     serve_forever(state, host, port)
 
 

@@ -62,20 +62,22 @@ def status(campaign_id: CampaignId, as_json: AsJson = False) -> None:
     times = (("created", view.created_at), ("starts", view.send_at), ("started", view.started_at))
     for label, moment in (*times, ("finished", view.finished_at)):
         if moment is not None and not (label == "starts" and view.started_at is not None):
-            out.print(f"{label + ':':<9}{settings.show_time(moment)}")
+            out.print(f"{label + ':':<8} {settings.show_time(moment)}")
     from dispatcher.budget import budget_line
     from dispatcher.humane import rial
 
     if view.cost_estimated is not None or view.cost_actual is not None:
-        out.print(
-            f"cost:    {rial(view.cost_actual)} reported by the provider; estimated {rial(view.cost_estimated)}"
-        )
+        reported = "none yet" if view.cost_actual is None else rial(view.cost_actual)
+        out.print(f"cost:    estimated {rial(view.cost_estimated)}; reported by the provider: {reported}")
     if (caps := budget_line(view)) is not None:
         out.print(caps)
     if view.state_reason:
         out.print(f"reason: {view.state_reason}")
     if view.state == CampaignState.PAUSED:
-        out.print(f"to continue: smsdispatch resume {view.id}")
+        why = view.state_reason or ""
+        raise_cap = " --budget RIAL" if why.startswith("budget reached") else ""
+        raise_cap = " --max-parts N" if why.startswith("part cap reached") else raise_cap
+        out.print(f"to continue: smsdispatch resume {view.id}{raise_cap}")
 
 
 @cli.command()
