@@ -46,7 +46,7 @@ def flatten_toml(data: dict) -> dict[str, str]:
     for key, value in data.items():
         if isinstance(value, dict):
             for sub, inner in value.items():
-                out[f"{PREFIX}{key.upper()}_{sub.upper()}"] = str(inner)
+                out[f"{PREFIX}{key.upper().replace('-', '_')}_{sub.upper()}"] = str(inner)
         else:
             name = key if key.upper().startswith(PREFIX) else PREFIX + key.upper()
             out[name.upper()] = str(value)

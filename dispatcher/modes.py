@@ -7,7 +7,7 @@
 
 Both take an optional `Observer` (anything with `show(CampaignProgress)`, e.g. the CLI's
 `ProgressBars`) and return a `StartResult`; neither prints. A new mode (e.g. handing campaigns to
-a long-running service, `Served`) is one more `Mode` here and one more branch in `choose_mode`.
+a long-running service, as `Served` does) is one more `Mode` here and one more branch in `choose_mode`.
 
 - Served (no broker, a live `smsdispatch serve` on the same database): the service sends; this
   process only stores the campaign and, to follow, reads the database.

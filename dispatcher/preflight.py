@@ -95,7 +95,7 @@ def prove_credentials(client: ProviderClient) -> Balance | None:
         return client.balance()
     except AccountError as exc:
         raise CredentialsRejected(
-            f"{client.name} refused the account ({exc.code or exc}); check the SMSDISPATCH_{client.name.upper()}_* "
+            f"{client.name} refused the account ({exc.code or exc}); check the SMSDISPATCH_{client.name.upper().replace('-', '_')}_* "
             f"credentials (smsdispatch providers check)"
         ) from None
 

@@ -21,7 +21,7 @@ from campaigns.prices import PriceError, PriceTable, parse_price_setting, price_
 from campaigns.text import Alphabet
 from workers.errors import ConfigurationError
 from workers.providers.base import ProviderClient
-from workers.settings import PREFIX
+from workers.settings import PREFIX, env_prefix
 
 __all__ = ["amoot_price_table", "configured_prices", "provider_prices"]
 
@@ -46,7 +46,7 @@ def configured_prices(provider: str, env: Mapping[str, str], cwd: Path | None = 
 
     Raises ConfigurationError (exit 2) naming the setting when a price cannot be read.
     """
-    setting = f"{PREFIX}{provider.upper()}_PRICE"
+    setting = f"{env_prefix(provider)}PRICE"
     try:
         table = parse_price_setting(env.get(setting, ""), setting)
         if table:
@@ -74,9 +74,9 @@ def provider_prices(client: ProviderClient, env: Mapping[str, str]) -> PriceTabl
     prices = getattr(client, "prices", None)
     if prices is None:
         return PriceTable(source=client.name)
-    kind = env.get(f"{PREFIX}{client.name.upper()}_PRICE_KIND", "").strip().lower()
+    kind = env.get(f"{env_prefix(client.name)}PRICE_KIND", "").strip().lower()
     if kind and kind not in _KINDS:
         raise ConfigurationError(
-            f"{PREFIX}{client.name.upper()}_PRICE_KIND={kind!r}: choose one of {', '.join(_KINDS)}"
+            f"{env_prefix(client.name)}PRICE_KIND={kind!r}: choose one of {', '.join(_KINDS)}"
         )
     return amoot_price_table(prices(), kind)

@@ -1,6 +1,6 @@
 """`smsdispatch serve`: the embedded mode's one long-running process.
 
-Every `tick` seconds it starts scheduled campaigns whose time has come (`release_due`), picks up
+Every `tick` seconds it starts scheduled campaigns whose time has come (the housekeeping pass of a `LocalRunner.poll` round), picks up
 running campaigns no live process is sending (their `send` was closed or killed, a previous `serve`
 died: no live heartbeat, `campaigns.store.heartbeats.orphans`), sends each in a thread of its own with the
 local runner (chunks held outside their window wait there until it opens), polls delivery and collects

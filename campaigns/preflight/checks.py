@@ -286,7 +286,7 @@ def _checks(
 def price_hint(provider: str) -> str:
     """How to set a price when none is known for `provider`."""
     return (
-        f"no price known for {provider}: set SMSDISPATCH_{provider.upper()}_PRICE (rial per SMS part, e.g. 1000 "
+        f"no price known for {provider}: set SMSDISPATCH_{provider.upper().replace('-', '_')}_PRICE (rial per SMS part, e.g. 1000 "
         f"or gsm7=800,ucs2=1000) or a [prices] table in smsdispatch.toml"
     )
 

@@ -13,7 +13,9 @@ a Connection:
 - reconcile.py: unknown chunks and reconciliation's verdicts;
 - polling.py: delivery-status polling;
 - suppressions.py: the opt-out list and inbox cursors;
-- reads.py: read models (views, counts, report and chart streams).
+- reads.py: read models (views, counts, report and chart streams);
+- heartbeats.py, preflight.py, contacts.py: functions over an Engine for liveness, the preflight's
+  facts (unfinished campaigns, recent sends) and the contacts push ledger.
 
 The records live in `campaigns.records` and the clock in `campaigns.clock`; both are re-exported here
 so `from campaigns.store import Store, CampaignSpec, utcnow` keeps working.

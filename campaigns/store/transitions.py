@@ -1,8 +1,9 @@
 """Executing the transitions: one conditional UPDATE per call, inside the caller's transaction.
 
 Each function runs one statement built by `sql.transition` (so its allowed-from set comes from
-`campaigns.states`) and says whether it applied. These are the only writers of a `state` column;
-the modules by concern (lifecycle, sending, reconcile, polling) call them.
+`campaigns.states`) and says whether it applied. These are the only writers of the campaign,
+chunk and recipient `state` columns; the modules by concern (lifecycle, sending, reconcile, polling)
+call them. (The contacts push ledger, `contacts.py`, writes its own through `sql.transition` too.)
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Modules by concern: `campaign` (prepare, dry_run, create, start, control), `preflight` (the checks
 before anything is stored, one pass over the file; the test send of the previews), `views` (status, list,
-report), `accounts` (check providers, the suppression list), `common` (errors, the store, provider
+report, summary), `accounts` (check providers, the suppression list), `contacts` (phonebook pushes), `common` (errors, the store, provider
 names). Import the names from here: `from dispatcher import app; app.prepare(...)`.
 
 Plain functions with explicit settings (`AppSettings`): nothing here reads `os.environ`, parses

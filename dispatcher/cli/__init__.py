@@ -2,9 +2,9 @@
 
 Exit codes: 0 ok; 2 bad input or usage (a key the provider rejects included), with one plain line on
 stderr; 3 refused by a preflight check (`app.Refused`: one line naming the check and its override,
-nothing stored; README, "Preflight checks"); 1 anything else (and "no" to send's question); 130 Ctrl-C.
-The commands live in modules by group (`campaign`: send, run; `views`: status, watch, list, report;
-`control`: pause, resume, cancel; `accounts`: providers, optouts; `ops`: poll, worker, beat,
+nothing stored; README, "Preflight: before a rial is spent"); 1 anything else (and "no" to send's question); 130 Ctrl-C.
+The commands live in modules by group (`campaign`: send, run; `views`: status, watch, list, report, summary;
+`control`: pause, resume, cancel; `accounts`: providers, optouts; `ops`: serve, poll, worker, beat,
 sandbox, demo; `contacts`: push, groups, list). They only parse and print over `dispatcher.app`; a
 new command is a function in the module of its group (or a new module imported below).
 """
