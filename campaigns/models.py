@@ -73,6 +73,9 @@ class Campaign(Base):
     window: Mapped[str | None] = mapped_column(String(16), nullable=True)  # "HH:MM-HH:MM" Tehran time
     # sha256 of the normalised recipients and text (campaigns.preflight.tally): same list, same text
     fingerprint: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # The ordered provider names of a failover route as JSON (issue 15), the first being `provider`;
+    # None: the one provider. Migration 0009_routes.
+    route: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
@@ -95,6 +98,12 @@ class Chunk(Base):
     queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The provider and account this chunk is sent through, set when failover re-planned it for another
+    # provider of the route (issue 15); None: the campaign's own. Its recipients keep it: polling and
+    # reconciliation ask the provider that accepted them. Migration 0009_routes.
+    provider: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    account: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    sender: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
     __table_args__ = (
         Index("ix_chunks_campaign_seq", "campaign_id", "seq"),
@@ -159,6 +168,26 @@ class Suppression(Base):
     phone: Mapped[str] = mapped_column(String(16), primary_key=True)
     reason: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class AccountHealth(Base):
+    """One provider account's circuit (issue 15), shared by every worker through the database.
+
+    closed: sends go; open: an account-level error or `failures` transient failures in a row, no send
+    until `probe_at`; half_open: one probe send was let through (claimed by compare-and-set) and its
+    outcome closes or re-opens the circuit. Never a secret: `account` is the provider's account key.
+    """
+
+    __tablename__ = "account_health"
+
+    account: Mapped[str] = mapped_column(String(64), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    state: Mapped[str] = mapped_column(String(16), default="closed")  # a CircuitState value
+    failures: Mapped[int] = mapped_column(Integer, default=0)  # transient failures in a row
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    probe_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class InboxCursor(Base):

@@ -44,6 +44,7 @@ class CampaignSpec:
     on_unknown: str = OnUnknown.HOLD
     send_at: datetime | None = None
     window: str | None = None  # "HH:MM-HH:MM" Tehran time
+    route: tuple[str, ...] = ()  # a failover route, the first being `provider` (issue 15); () = just it
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,8 @@ class ChunkPeek(NamedTuple):
     parts: int  # SMS parts of the whole chunk (the rate limit's unit)
     window: str | None
     claimable: bool  # the claim's own condition, as read now
+    route: tuple[str, ...] = ()  # the campaign's failover route (issue 15); () = its one provider
+    attempt: int = 0  # the chunk's attempt as read (the guard of a reroute before the claim)
 
 
 @dataclass(frozen=True)

@@ -57,6 +57,7 @@ def create_campaign(
             columns=json.dumps(list(spec.columns), ensure_ascii=False),
             send_at=spec.send_at,
             window=spec.window,
+            route=json.dumps(list(spec.route)) if len(spec.route) > 1 else None,
             created_at=now,
             updated_at=now,
         )

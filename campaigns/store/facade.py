@@ -19,6 +19,7 @@ from sqlalchemy import Connection, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from campaigns.circuit import Health
 from campaigns.clock import utcnow
 from campaigns.db import make_engine
 from campaigns.plan import PlannedBlock
@@ -33,7 +34,18 @@ from campaigns.records import (
     SuppressionView,
 )
 from campaigns.states import OPEN_CHUNK, CampaignTransition
-from campaigns.store import create, lifecycle, polling, queue, reads, reconcile, sending, suppressions
+from campaigns.store import (
+    create,
+    health,
+    lifecycle,
+    polling,
+    queue,
+    reads,
+    reconcile,
+    routing,
+    sending,
+    suppressions,
+)
 from campaigns.store.transitions import apply_updates, campaign_to
 
 MIGRATIONS = Path(__file__).parent.parent / "migrations"
@@ -210,6 +222,40 @@ class Store:
     def split_chunk(self, chunk: ClaimedChunk, reason: str, now: datetime | None = None) -> int | None:
         """Move the second half of a chunk's pending recipients to a new queued chunk; requeue the first."""
         return self._write(sending.split_chunk, chunk, reason, now or utcnow())
+
+    # ---- failover: circuits (health.py) and re-planning a chunk (routing.py), issue 15 ----------------
+    def health(self, accounts: Iterable[str]) -> dict[str, Health]:
+        """account -> its circuit (accounts never seen are absent: closed)."""
+        return self._read(health.read_health, accounts)
+
+    def all_health(self) -> list[Health]:
+        return self._read(health.all_health)
+
+    def circuit_open(self, account: str, provider: str, reason: str, cooldown: float) -> None:
+        self._write(health.open_circuit, account, provider, reason, cooldown, utcnow())
+
+    def circuit_failure(
+        self, account: str, provider: str, reason: str, threshold: int, cooldown: float
+    ) -> bool:
+        """One more transient failure in a row; True when the account's circuit is open now."""
+        return self._write(health.record_failure, account, provider, reason, threshold, cooldown, utcnow())
+
+    def circuit_success(self, account: str) -> None:
+        self._write(health.record_success, account, utcnow())
+
+    def take_probe(self, account: str, lease: float) -> bool:
+        """Compare-and-set: this worker sends the probe of an open circuit whose probe is due."""
+        return self._write(health.take_probe, account, lease, utcnow())
+
+    def reroute_chunk(self, chunk_id: int, attempt: int, **target: Any) -> list[int] | None:
+        """The chunk's pending recipients -> new queued chunks for another provider (`routing.reroute_chunk`)."""
+        return self._write(routing.reroute_chunk, chunk_id, attempt, now=utcnow(), **target)
+
+    def pause_route(self, campaign_id: int, chunk_id: int, attempt: int | None, reason: str) -> bool:
+        return self._write(routing.pause_route, campaign_id, chunk_id, attempt, reason, utcnow())
+
+    def by_provider(self, campaign_id: int) -> dict[str, dict[str, int]]:  # provider -> state -> count
+        return self._read(routing.by_provider, campaign_id)
 
     # ---- reconciliation (reconcile.py) ---------------------------------------------------------------
     def expire_leases(self, now: datetime | None = None) -> list[int]:
