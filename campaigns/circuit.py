@@ -28,6 +28,7 @@ class Usability(StrEnum):
 
     USABLE = "usable"  # closed: send
     PROBE = "probe"  # open and its probe is due: one send may try (after taking the probe)
+    WAIT = "wait"  # half-open: a probe is in flight; its outcome decides soon
     UNUSABLE = "unusable"  # open, or half-open with a probe in flight
 
 
@@ -48,21 +49,25 @@ class Health:
             return Usability.USABLE
         if self.probe_at is not None and self.probe_at <= now:
             return Usability.PROBE  # open and due; or half-open whose probe outlived its lease
-        return Usability.UNUSABLE
+        return Usability.WAIT if self.state == CircuitState.HALF_OPEN else Usability.UNUSABLE
 
 
 def choose_provider(
     route: tuple[str, ...], health: dict[str, Health], now: datetime, exclude: frozenset[str] = frozenset()
 ) -> tuple[str, Usability] | None:
     """The provider a chunk should go through: the first of the route (in order) whose account is
-    closed; else the first whose probe is due (so `resume` tries again from the first); None when
-    every provider not in `exclude` is unusable. `health`: provider name -> its account's circuit
+    closed; else the first whose probe is due or in flight (so `resume` tries again from the first;
+    WAIT: hold the chunk until the probe's outcome); None when every provider not in `exclude` is
+    unusable. `health`: provider name -> its account's circuit
     (a provider whose client cannot be built is left out of it, and so never chosen)."""
     candidates = [p for p in route if p not in exclude and p in health]
-    for wanted in (Usability.USABLE, Usability.PROBE):
-        for provider in candidates:
-            if health[provider].usability(now) == wanted:
-                return provider, wanted
+    for provider in candidates:
+        if health[provider].usability(now) == Usability.USABLE:
+            return provider, Usability.USABLE
+    for provider in candidates:
+        how = health[provider].usability(now)
+        if how in (Usability.PROBE, Usability.WAIT):
+            return provider, how
     return None
 
 

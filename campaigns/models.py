@@ -182,7 +182,9 @@ class AccountHealth(Base):
 
     account: Mapped[str] = mapped_column(String(64), primary_key=True)
     provider: Mapped[str] = mapped_column(String(32))
-    state: Mapped[str] = mapped_column(String(16), default="closed")  # a CircuitState value
+    circuit: Mapped[str] = mapped_column(
+        String(16), default="closed"
+    )  # a CircuitState value (not a lifecycle state)
     failures: Mapped[int] = mapped_column(Integer, default=0)  # transient failures in a row
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

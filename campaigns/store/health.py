@@ -25,7 +25,7 @@ def _ensure(conn: Connection, account: str, provider: str, now: datetime) -> Non
     insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
     conn.execute(
         insert(health_t)
-        .values(account=account, provider=provider, state=S.CLOSED, failures=0, updated_at=now)
+        .values(account=account, provider=provider, circuit=S.CLOSED, failures=0, updated_at=now)
         .on_conflict_do_nothing(index_elements=["account"])
     )
 
@@ -38,7 +38,7 @@ def read_health(conn: Connection, accounts: Iterable[str]) -> dict[str, Health]:
     h = health_t.c
     rows = conn.execute(select(health_t).where(h.account.in_(wanted))).all()
     return {
-        r.account: Health(r.account, r.provider, S(r.state), r.failures, r.reason, r.opened_at, r.probe_at)
+        r.account: Health(r.account, r.provider, S(r.circuit), r.failures, r.reason, r.opened_at, r.probe_at)
         for r in rows
     }
 
@@ -47,7 +47,8 @@ def all_health(conn: Connection) -> list[Health]:
     """Every account's circuit (for `providers check` and `status`)."""
     rows = conn.execute(select(health_t).order_by(health_t.c.provider, health_t.c.account)).all()
     return [
-        Health(r.account, r.provider, S(r.state), r.failures, r.reason, r.opened_at, r.probe_at) for r in rows
+        Health(r.account, r.provider, S(r.circuit), r.failures, r.reason, r.opened_at, r.probe_at)
+        for r in rows
     ]
 
 
@@ -60,7 +61,7 @@ def open_circuit(
         update(health_t)
         .where(health_t.c.account == account)
         .values(
-            state=S.OPEN,
+            circuit=S.OPEN,
             reason=reason,
             opened_at=now,
             probe_at=now + timedelta(seconds=cooldown),
@@ -80,11 +81,11 @@ def record_failure(
         update(health_t)
         .where(h.account == account)
         .values(failures=h.failures + 1, updated_at=now)
-        .returning(h.failures, h.state)
+        .returning(h.failures, h.circuit)
     ).one()
-    if row.state == S.OPEN:
+    if row.circuit == S.OPEN:
         return True
-    if row.failures >= threshold or row.state == S.HALF_OPEN:
+    if row.failures >= threshold or row.circuit == S.HALF_OPEN:
         open_circuit(
             conn, account, provider, f"{row.failures} transient failures in a row: {reason}", cooldown, now
         )
@@ -97,8 +98,8 @@ def record_success(conn: Connection, account: str, now: datetime) -> None:
     h = health_t.c
     conn.execute(
         update(health_t)
-        .where(h.account == account, (h.state != S.CLOSED) | (h.failures > 0))
-        .values(state=S.CLOSED, failures=0, reason=None, opened_at=None, probe_at=None, updated_at=now)
+        .where(h.account == account, (h.circuit != S.CLOSED) | (h.failures > 0))
+        .values(circuit=S.CLOSED, failures=0, reason=None, opened_at=None, probe_at=None, updated_at=now)
     )
 
 
@@ -108,8 +109,8 @@ def take_probe(conn: Connection, account: str, lease: float, now: datetime) -> b
     h = health_t.c
     taken = conn.execute(
         update(health_t)
-        .where(h.account == account, h.state != S.CLOSED, h.probe_at <= now)
-        .values(state=S.HALF_OPEN, probe_at=now + timedelta(seconds=lease), updated_at=now)
+        .where(h.account == account, h.circuit != S.CLOSED, h.probe_at <= now)
+        .values(circuit=S.HALF_OPEN, probe_at=now + timedelta(seconds=lease), updated_at=now)
     )
     return taken.rowcount == 1
 
@@ -122,6 +123,6 @@ def probe_now(conn: Connection, providers: Iterable[str], now: datetime) -> int:
         return 0
     return conn.execute(
         update(health_t)
-        .where(h.provider.in_(names), h.state != S.CLOSED)
+        .where(h.provider.in_(names), h.circuit != S.CLOSED)
         .values(probe_at=now, updated_at=now)
     ).rowcount

@@ -115,7 +115,7 @@ def before_claim(
         if probe and deps.store.take_probe(own.account, deps.settings.circuit_cooldown):
             return Decision(True, "probe")
         return Decision(
-            False, f"{provider}: a probe is in flight", later=min(deps.settings.circuit_cooldown, 5.0)
+            False, f"{provider}: a probe is in flight", later=min(deps.settings.circuit_cooldown, 2.0)
         )
     why = view.problems.get(provider) or (own.reason if own else None) or "circuit open"
     spawned = move(deps, view, chunk_id, attempt, target, f"{provider} unusable ({why}); moved to {target}")

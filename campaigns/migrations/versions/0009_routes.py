@@ -31,7 +31,7 @@ def upgrade() -> None:
         "account_health",
         sa.Column("account", sa.String(64), primary_key=True),
         sa.Column("provider", sa.String(32), nullable=False),
-        sa.Column("state", sa.String(16), nullable=False, server_default="closed"),
+        sa.Column("circuit", sa.String(16), nullable=False, server_default="closed"),
         sa.Column("failures", sa.Integer(), nullable=False, server_default="0"),
         sa.Column("reason", sa.Text(), nullable=True),
         sa.Column("opened_at", UTCDateTime, nullable=True),

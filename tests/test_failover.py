@@ -1,0 +1,143 @@
+"""Failover through a campaign's route (issue 15) in the embedded mode, on both stores, against the
+sandbox over real HTTP: the first provider fails (credit runs out halfway, a 503 storm, a revoked
+key, an ambiguous send) and the campaign completes through the next, every number accepted exactly
+once across all providers (the sandbox's ledger is the witness).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pandas as pd
+import pytest
+
+from campaigns.circuit import CircuitState
+from campaigns.plan import plan
+from campaigns.states import CampaignState, ChunkState, RecipientState
+from campaigns.store import CampaignSpec, Store
+from campaigns.text import Template
+from dispatcher.runner import LocalRunner
+from dispatcher.sandbox.core import Fault
+from workers.deps import ProviderPool, WorkerDeps
+from workers.settings import DispatchSettings
+
+FAST = DispatchSettings(
+    backoff_base=0.01,
+    backoff_cap=0.05,
+    poll_intervals=(0.05, 0.1),
+    reconcile_max_age=5,
+    max_attempts=4,
+    circuit_failures=3,
+    circuit_cooldown=60,
+)
+ROUTE = ("ghasedak", "mediapayamak")
+
+
+def numbers(n: int) -> list[str]:
+    return [f"+98936{i:07d}" for i in range(n)]
+
+
+def routed_campaign(store: Store, phones: list[str], route: tuple[str, ...] = ROUTE, batch: int = 10) -> int:
+    df = pd.DataFrame({"row": range(2, len(phones) + 2), "phone": phones})
+    spec = CampaignSpec(
+        name="failover",
+        provider=route[0],
+        account=f"{route[0]}:x",
+        sender="",
+        message="Hello",
+        personalised=False,
+        route=route,
+    )
+    return store.create_campaign(spec, plan([df], Template("Hello"), batch, []))
+
+
+@pytest.fixture
+def deps(store, sandbox_environ):
+    env = {**sandbox_environ, "SMSDISPATCH_GHASEDAK_RECONCILE_GRACE": "0"}
+    return WorkerDeps(store=store, providers=ProviderPool(env), settings=FAST)
+
+
+def run(deps: WorkerDeps, cid: int):
+    return LocalRunner(deps, threads=2, tick=0.02, reconcile_every=0.05).send(cid, timeout=60)
+
+
+def accepted_once_across(sandbox, phones: list[str]) -> Counter[str]:
+    """Every number accepted exactly once by all providers together; returns accepted per provider."""
+    counts = Counter(m.phone for m in sandbox.state.accepted())
+    assert set(counts.values()) == {1}, f"sent twice: {[p for p, n in counts.items() if n > 1]}"
+    assert {"+" + p for p in counts} == set(phones), "lost or extra recipients"
+    return Counter(m.provider for m in sandbox.state.accepted())
+
+
+def test_credit_runs_out_halfway_and_the_next_provider_sends_the_rest(deps, sandbox):
+    phones = numbers(40)
+    cid = routed_campaign(deps.store, phones)
+    sandbox.state.credit["ghasedak"] = 20
+    result = run(deps, cid)
+    assert result.state == CampaignState.RUNNING and not result.timed_out, result
+    by_provider = accepted_once_across(sandbox, phones)
+    assert by_provider == {"ghasedak": 20, "mediapayamak": 20}
+    view = deps.store.campaign(cid)
+    assert view.counts == {RecipientState.SENT: 40}
+    counts = deps.store.by_provider(cid)
+    assert counts == {"ghasedak": {"sent": 20}, "mediapayamak": {"sent": 20}}
+    ghasedak = next(h for h in deps.store.all_health() if h.provider == "ghasedak")
+    assert ghasedak.state == CircuitState.OPEN and ghasedak.reason
+
+
+def test_a_503_storm_opens_the_circuit_and_the_next_provider_sends(deps, sandbox):
+    phones = numbers(30)
+    cid = routed_campaign(deps.store, phones)
+    sandbox.state.add_fault(Fault("ghasedak", "send", "http", status=503, times=10_000))
+    result = run(deps, cid)
+    assert not result.timed_out, result
+    assert accepted_once_across(sandbox, phones) == {"mediapayamak": 30}
+    assert deps.store.campaign(cid).counts == {RecipientState.SENT: 30}
+    assert ChunkState.REROUTED in deps.store.chunk_counts(cid)
+
+
+def test_a_revoked_key_moves_the_campaign_to_the_next_provider(deps, sandbox):
+    phones = numbers(25)
+    cid = routed_campaign(deps.store, phones)
+    sandbox.state.credentials["ghasedak"]["apikey"] = "revoked"
+    result = run(deps, cid)
+    assert not result.timed_out, result
+    assert accepted_once_across(sandbox, phones) == {"mediapayamak": 25}
+    assert deps.store.campaign(cid).counts == {RecipientState.SENT: 25}
+
+
+def test_an_ambiguous_send_is_reconciled_at_the_first_and_never_resent_through_the_second(deps, sandbox):
+    phones = numbers(30)
+    cid = routed_campaign(deps.store, phones)
+    sandbox.state.add_fault(Fault("ghasedak", "send", "accept_then_http", status=500, times=1))
+    sandbox.state.credit["ghasedak"] = 10  # the ambiguous chunk took it all: the rest must move
+    result = run(deps, cid)
+    assert not result.timed_out, result
+    by_provider = accepted_once_across(sandbox, phones)
+    assert by_provider == {"ghasedak": 10, "mediapayamak": 20}
+    assert deps.store.by_provider(cid) == {"ghasedak": {"sent": 10}, "mediapayamak": {"sent": 20}}
+
+
+def test_every_provider_unusable_pauses_with_every_reason_and_resume_tries_the_first(deps, sandbox):
+    phones = numbers(20)
+    cid = routed_campaign(deps.store, phones)
+    sandbox.state.credentials["ghasedak"]["apikey"] = "revoked"
+    sandbox.state.credentials["mediapayamak"]["apikey"] = "revoked"
+    result = run(deps, cid)
+    assert result.state == CampaignState.PAUSED
+    assert "ghasedak:" in result.reason and "mediapayamak:" in result.reason, result.reason
+    assert sandbox.state.accepted() == []
+    sandbox.state.credentials["ghasedak"]["apikey"] = "sandbox-ghasedak-key"
+    assert deps.store.resume(cid)
+    result = run(deps, cid)
+    assert not result.timed_out and result.state == CampaignState.RUNNING, result
+    assert accepted_once_across(sandbox, phones) == {"ghasedak": 20}
+
+
+def test_a_single_provider_campaign_still_pauses_on_an_account_error(deps, sandbox):
+    phones = numbers(10)
+    cid = routed_campaign(deps.store, phones, route=("ghasedak",))
+    sandbox.state.credit["ghasedak"] = 0
+    result = run(deps, cid)
+    assert result.state == CampaignState.PAUSED
+    assert sandbox.state.accepted() == []
