@@ -3,10 +3,11 @@ Read-only: none of these creates a database (`open_store(read_only=True)`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from campaigns.circuit import Health
 from campaigns.progress import CampaignProgress, read_progress
 from campaigns.store import CampaignView, utcnow
 from dispatcher.app.common import BadInput, NoCampaign, campaign_view, database_label, open_store
@@ -19,6 +20,10 @@ from dispatcher.summary import CampaignSummary as CampaignSummaryRow
 class CampaignStatus:
     view: CampaignView
     progress: CampaignProgress
+    # issue 15: provider -> recipient state -> count (each at the provider of its chunk), and the
+    # circuits of those providers' accounts
+    by_provider: dict[str, dict[str, int]] = field(default_factory=dict)
+    circuits: list[Health] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         v = self.view
@@ -38,6 +43,18 @@ class CampaignStatus:
             "started_at": v.started_at.isoformat() if v.started_at else None,
             "finished_at": v.finished_at.isoformat() if v.finished_at else None,
             **self.progress.as_json(),
+            "by_provider": self.by_provider,
+            "circuits": [
+                {
+                    "provider": h.provider,
+                    "account": h.account,
+                    "state": h.state,
+                    "failures": h.failures,
+                    "reason": h.reason,
+                    "probe_at": h.probe_at.isoformat() if h.probe_at else None,
+                }
+                for h in self.circuits
+            ],
         }
 
 
@@ -47,7 +64,10 @@ def status(settings: AppSettings, campaign_id: int) -> CampaignStatus:
     view, progress = read_progress(store, campaign_id, utcnow())
     if view is None or progress is None:
         raise NoCampaign(f"no campaign {campaign_id}; see smsdispatch list")
-    return CampaignStatus(view, progress)
+    by_provider = store.by_provider(campaign_id)
+    providers = {view.provider, *by_provider}
+    circuits = [h for h in store.all_health() if h.provider in providers]
+    return CampaignStatus(view, progress, by_provider, circuits)
 
 
 @dataclass(frozen=True)
