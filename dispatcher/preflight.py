@@ -14,7 +14,7 @@ them; a provider that cannot be reached raises its `TransientError` (exit 1). Th
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -51,6 +51,8 @@ class PreflightRequest:
     column: str | None = None
     sender: str | None = None
     rejects_path: Path | None = None
+    # A failover route (issue 15): every provider after `provider`, each proven and its credit read.
+    fallbacks: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,9 @@ class PreflightResult:
     client: ProviderClient
     recent: RecentSends
     balance: Balance | None
+    # issue 15: each fallback provider of the route -> its balance (None: no balance call documented);
+    # the cost is estimated with the first provider, whose prices the summary carries.
+    fallback_balances: Mapping[str, Balance | None] = field(default_factory=dict)
 
 
 def _prove_credentials(client: ProviderClient) -> Balance | None:
@@ -116,6 +121,10 @@ def run_preflight(
         cls = client_class(request.provider)
         client = cls(cls.load_settings(env))
     balance = _prove_credentials(client)
+    fallback_balances = {}
+    for name in request.fallbacks:  # every provider of a failover route: credentials proven, credit read
+        cls = client_class(name)
+        fallback_balances[name] = _prove_credentials(cls(cls.load_settings(env)))
     prices = _prices(client, env, cwd)
     now = now or datetime.now(UTC)
     if engine is not None:
@@ -145,7 +154,7 @@ def run_preflight(
         balance=balance,
         unfinished=unfinished,
     )
-    return PreflightResult(summary, client, recent, balance)
+    return PreflightResult(summary, client, recent, balance, fallback_balances)
 
 
 def without_recent(blocks: Iterable[pd.DataFrame], recent: RecentSends) -> Iterator[pd.DataFrame]:

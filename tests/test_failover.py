@@ -141,3 +141,80 @@ def test_a_single_provider_campaign_still_pauses_on_an_account_error(deps, sandb
     result = run(deps, cid)
     assert result.state == CampaignState.PAUSED
     assert sandbox.state.accepted() == []
+
+
+# ---- the pieces: route resolution, the circuit's rule, the reroute's guard, the preflight ----------------
+def test_a_route_is_a_comma_list_or_a_named_route_from_the_toml(tmp_path):
+    from dispatcher.app.common import BadInput, resolve_route
+    from dispatcher.config import load_config
+
+    assert resolve_route("Ghasedak, mediapayamak", {}) == ROUTE
+    assert resolve_route("amoot", {}) == ("amoot",)
+    (tmp_path / "smsdispatch.toml").write_text(
+        '[routes.default]\nproviders = ["negin", "ghasedak"]\n', encoding="utf-8"
+    )
+    env = load_config({}, cwd=tmp_path)
+    assert env["SMSDISPATCH_ROUTE_DEFAULT"] == "negin,ghasedak"
+    assert resolve_route("default", env) == ("negin", "ghasedak")
+    with pytest.raises(BadInput, match="twice"):
+        resolve_route("ghasedak,ghasedak", {})
+    with pytest.raises(BadInput, match="unknown provider"):
+        resolve_route("ghasedak,nosuch", {})
+
+
+def test_the_circuit_chooses_the_first_closed_then_the_first_due_probe():
+    from datetime import UTC, datetime, timedelta
+
+    from campaigns.circuit import Health, Usability, choose_provider
+
+    now = datetime.now(UTC)
+    route = ("a", "b", "c")
+    closed = {p: Health(p, p) for p in route}
+    assert choose_provider(route, closed, now) == ("a", Usability.USABLE)
+    is_open = Health("a", "a", CircuitState.OPEN, reason="credit", probe_at=now + timedelta(seconds=60))
+    due = Health("b", "b", CircuitState.OPEN, reason="auth", probe_at=now - timedelta(seconds=1))
+    assert choose_provider(route, {**closed, "a": is_open}, now) == ("b", Usability.USABLE)
+    assert choose_provider(route, {"a": is_open, "b": due}, now) == ("b", Usability.PROBE)
+    assert choose_provider(route, {"a": is_open}, now) is None
+    assert choose_provider(route, closed, now, frozenset({"a"})) == ("b", Usability.USABLE)
+
+
+def test_a_reroute_needs_the_attempt_and_a_state_known_not_sent(store):
+    """The guard: a chunk that moved on (claimed again, or `unknown`) is never re-planned."""
+    from datetime import timedelta
+
+    phones = numbers(12)
+    cid = routed_campaign(store, phones, batch=12)
+    (chunk_id, attempt), *_ = store.claimable_chunks(campaign_id=cid)
+    target = {"provider": "mediapayamak", "account": "m:x", "sender": "5000", "batch": 5, "reason": "test"}
+    claimed = store.claim_chunk(chunk_id, attempt, timedelta(seconds=60))
+    assert store.reroute_chunk(chunk_id, attempt, **target) is None  # the attempt it read is gone
+    store.chunk_unknown(claimed, "ambiguous")
+    assert store.reroute_chunk(chunk_id, claimed.attempt, **target) is None  # never from unknown
+    store.resend_unknown(store.load_chunk(chunk_id), "reconciliation: not sent")
+    new = store.reroute_chunk(chunk_id, claimed.attempt, **target)
+    assert new is not None and len(new) == 3  # 12 recipients in batches of 5
+    assert store.chunk_counts(cid) == {ChunkState.REROUTED: 1, ChunkState.QUEUED: 3}
+    moved = store.load_chunk(new[0])
+    assert (moved.provider, moved.account, moved.sender, len(moved.messages)) == (
+        "mediapayamak",
+        "m:x",
+        "5000",
+        5,
+    )
+
+
+def test_the_preflight_proves_every_provider_of_the_route(sandbox_environ, tmp_path):
+    from campaigns.preflight import PreflightOptions
+    from dispatcher.preflight import CredentialsRejected, PreflightRequest, run_preflight
+
+    file = tmp_path / "list.csv"
+    file.write_text("mobile\n09121234567\n09121234568\n", encoding="utf-8")
+    request = PreflightRequest(
+        file, "amoot", Template("Hello"), PreflightOptions(window="09:00-21:00"), fallbacks=("ghasedak",)
+    )
+    result = run_preflight(request, engine=None, env=sandbox_environ, cwd=tmp_path)
+    assert set(result.fallback_balances) == {"ghasedak"}
+    env = {**sandbox_environ, "SMSDISPATCH_GHASEDAK_APIKEY": "wrong"}
+    with pytest.raises(CredentialsRejected, match="ghasedak refused the account"):
+        run_preflight(request, engine=None, env=env, cwd=tmp_path)
