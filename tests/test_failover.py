@@ -69,7 +69,7 @@ def accepted_once_across(sandbox, phones: list[str]) -> Counter[str]:
     return Counter(m.provider for m in sandbox.state.accepted())
 
 
-def test_credit_runs_out_halfway_and_the_next_provider_sends_the_rest(deps, sandbox):
+def test_credit_runs_out_halfway_and_the_next_provider_sends_the_rest(deps, sandbox, database_url):
     phones = numbers(40)
     cid = routed_campaign(deps.store, phones)
     sandbox.state.credit["ghasedak"] = 20
@@ -83,6 +83,15 @@ def test_credit_runs_out_halfway_and_the_next_provider_sends_the_rest(deps, sand
     assert counts == {"ghasedak": {"sent": 20}, "mediapayamak": {"sent": 20}}
     ghasedak = next(h for h in deps.store.all_health() if h.provider == "ghasedak")
     assert ghasedak.state == CircuitState.OPEN and ghasedak.reason
+    # status --json, summary --json: counts by provider; the circuit with its reason
+    from dispatcher import app
+    from dispatcher.config import AppSettings
+
+    settings = AppSettings(DispatchSettings(database_url=database_url))
+    shown = app.status(settings, cid).as_json()
+    assert shown["by_provider"] == counts
+    assert {c["provider"]: c["state"] for c in shown["circuits"]} == {"ghasedak": "open"}
+    assert app.summary(settings, [cid])[0].as_json()["by_provider"] == counts
 
 
 def test_a_503_storm_opens_the_circuit_and_the_next_provider_sends(deps, sandbox):

@@ -240,8 +240,8 @@ class Store:
         """One more transient failure in a row; True when the account's circuit is open now."""
         return self._write(health.record_failure, account, provider, reason, threshold, cooldown, utcnow())
 
-    def circuit_success(self, account: str) -> None:
-        self._write(health.record_success, account, utcnow())
+    def circuit_success(self, account: str, started: datetime) -> None:
+        self._write(health.record_success, account, started, utcnow())
 
     def take_probe(self, account: str, lease: float) -> bool:
         """Compare-and-set: this worker sends the probe of an open circuit whose probe is due."""

@@ -93,12 +93,16 @@ def record_failure(
     return False
 
 
-def record_success(conn: Connection, account: str, now: datetime) -> None:
-    """A send went through: the circuit closes and the run of failures ends (no write when already so)."""
+def record_success(conn: Connection, account: str, started: datetime, now: datetime) -> None:
+    """A send that began at `started` went through: the run of failures ends, and the circuit closes if
+    it opened before that send began (a probe, or a send after the cooldown). A send already in flight
+    when another one opened the circuit (credit ran out meanwhile) closes nothing. No write when
+    there is nothing to change."""
     h = health_t.c
+    stale = (h.circuit != S.CLOSED) & (h.opened_at > started)
     conn.execute(
         update(health_t)
-        .where(h.account == account, (h.circuit != S.CLOSED) | (h.failures > 0))
+        .where(h.account == account, (h.circuit != S.CLOSED) | (h.failures > 0), ~stale)
         .values(circuit=S.CLOSED, failures=0, reason=None, opened_at=None, probe_at=None, updated_at=now)
     )
 

@@ -260,7 +260,7 @@ def send_chunk(
         store.chunk_failed(chunk, str(exc))
         return Outcome(OutcomeKind.FAILED, chunk_id, chunk.attempt, detail=str(exc))
 
-    store.circuit_success(client.settings.account_key)
+    store.circuit_success(client.settings.account_key, chunk.sending_since)
     now = utcnow()
     updates, not_sent = updates_from_results(chunk, results, now, poll_delay(0, settings.poll_intervals))
     store.record_send(chunk, updates, requeue=not_sent, now=now)
