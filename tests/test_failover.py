@@ -7,6 +7,7 @@ once across all providers (the sandbox's ledger is the witness).
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 
 import pandas as pd
 import pytest
@@ -227,3 +228,31 @@ def test_the_preflight_proves_every_provider_of_the_route(sandbox_environ, tmp_p
     env = {**sandbox_environ, "SMSDISPATCH_GHASEDAK_APIKEY": "wrong"}
     with pytest.raises(CredentialsRejected, match="ghasedak refused the account"):
         run_preflight(request, engine=None, env=env, cwd=tmp_path)
+
+
+def test_retries_used_up_move_the_chunk_forward_only(deps, sandbox, store):
+    """A closed circuit (the failures are spread thin) but one chunk's attempts are used up: it moves to
+    the next provider of the route (a chunk at the last one fails as before, `chunk_retry`)."""
+    relaxed = WorkerDeps(store, deps.providers, replace(FAST, circuit_failures=1000))
+    phones = numbers(10)
+    cid = routed_campaign(store, phones)
+    sandbox.state.add_fault(Fault("ghasedak", "send", "code", code=10, times=4))  # transient, 4 = max
+    result = run(relaxed, cid)
+    assert not result.timed_out, result
+    assert accepted_once_across(sandbox, phones) == {"mediapayamak": 10}
+    assert store.chunk_counts(cid) == {ChunkState.REROUTED: 1, ChunkState.ACCEPTED: 1}
+
+
+def test_a_moved_chunk_is_reconciled_at_the_provider_it_moved_to(deps, sandbox):
+    """Recipients keep the provider that has them: an ambiguous send at the second provider is asked
+    about there (its sent box), never re-sent."""
+    phones = numbers(20)
+    cid = routed_campaign(deps.store, phones)
+    env = {**deps.providers._env, "SMSDISPATCH_MEDIAPAYAMAK_RECONCILE_GRACE": "0"}
+    moved = WorkerDeps(deps.store, ProviderPool(env), FAST)
+    sandbox.state.credentials["ghasedak"]["apikey"] = "revoked"
+    sandbox.state.add_fault(Fault("mediapayamak", "send", "accept_then_http", status=500, times=1))
+    result = run(moved, cid)
+    assert not result.timed_out, result
+    assert accepted_once_across(sandbox, phones) == {"mediapayamak": 20}
+    assert deps.store.campaign(cid).counts == {RecipientState.SENT: 20}
