@@ -256,3 +256,17 @@ def test_a_moved_chunk_is_reconciled_at_the_provider_it_moved_to(deps, sandbox):
     assert not result.timed_out, result
     assert accepted_once_across(sandbox, phones) == {"mediapayamak": 20}
     assert deps.store.campaign(cid).counts == {RecipientState.SENT: 20}
+
+
+def test_providers_check_shows_an_open_circuit_with_its_reason(deps, sandbox, database_url, sandbox_environ):
+    from dispatcher.app import check_providers
+    from dispatcher.config import AppSettings
+
+    phones = numbers(10)
+    cid = routed_campaign(deps.store, phones)
+    sandbox.state.credit["ghasedak"] = 0
+    assert not run(deps, cid).timed_out
+    settings = AppSettings(DispatchSettings(database_url=database_url), sandbox_environ)
+    rows = {r.provider: r.as_json() for r in check_providers(settings)}
+    assert rows["ghasedak"]["circuit"] == "open" and "code" in rows["ghasedak"]["circuit_reason"]
+    assert rows["mediapayamak"]["circuit"] in (None, "closed")
