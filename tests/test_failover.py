@@ -70,7 +70,7 @@ def accepted_once_across(sandbox, phones: list[str]) -> Counter[str]:
     return Counter(m.provider for m in sandbox.state.accepted())
 
 
-def test_credit_runs_out_halfway_and_the_next_provider_sends_the_rest(deps, sandbox, database_url):
+def test_credit_runs_out_halfway_and_the_next_provider_sends_the_rest(deps, sandbox, database_url, tmp_path):
     phones = numbers(40)
     cid = routed_campaign(deps.store, phones)
     sandbox.state.credit["ghasedak"] = 20
@@ -93,6 +93,14 @@ def test_credit_runs_out_halfway_and_the_next_provider_sends_the_rest(deps, sand
     assert shown["by_provider"] == counts
     assert {c["provider"]: c["state"] for c in shown["circuits"]} == {"ghasedak": "open"}
     assert app.summary(settings, [cid])[0].as_json()["by_provider"] == counts
+    from openpyxl import load_workbook
+
+    app.report(settings, cid, tmp_path / "report.xlsx")
+    sheet = [
+        [c for c in row if c is not None] for row in load_workbook(tmp_path / "report.xlsx")["Summary"].values
+    ]
+    at = sheet.index(["recipients by provider"])
+    assert [row[:3] for row in sheet[at + 2 : at + 4]] == [["ghasedak", 20, 20], ["mediapayamak", 20, 20]]
 
 
 def test_a_503_storm_opens_the_circuit_and_the_next_provider_sends(deps, sandbox):
