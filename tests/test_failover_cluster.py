@@ -79,7 +79,11 @@ def test_credit_runs_out_halfway_and_the_campaign_completes_through_the_next(tmp
     state = SandboxState(seed=31, final_after_s=0.2, latency_ms=30)
     state.credit["ghasedak"] = 100
     per_provider, total = run(tmp_path, shared_broker, state)
-    assert per_provider["ghasedak"] == 100 and per_provider["mediapayamak"] == total - 100
+    # chunks of 25 and one of 24 (274 recipients): the credit covers 99 or 100, whichever went first
+    assert (
+        99 <= per_provider["ghasedak"] <= 100
+        and per_provider["mediapayamak"] == total - per_provider["ghasedak"]
+    )
 
 
 def test_a_503_storm_at_the_first_and_the_campaign_completes_through_the_next(tmp_path, shared_broker):
@@ -105,4 +109,7 @@ def test_an_ambiguous_send_is_reconciled_at_the_first_never_resent_through_the_s
     state.add_fault(Fault("ghasedak", kind="accept_then_http", status=500, times=2))
     state.credit["ghasedak"] = 50  # the two ambiguous chunks take it all: the rest must move
     per_provider, total = run(tmp_path, shared_broker, state)
-    assert per_provider["ghasedak"] == 50 and per_provider["mediapayamak"] == total - 50
+    assert (
+        49 <= per_provider["ghasedak"] <= 50
+        and per_provider["mediapayamak"] == total - per_provider["ghasedak"]
+    )

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -211,7 +212,8 @@ def test_a_route_goes_on_through_the_next_provider_and_status_shows_both(cli_env
     by_provider = {p: sum(c.values()) for p, c in data["by_provider"].items()}
     accepted = cli_env["state"].accepted()
     assert len({m.phone for m in accepted}) == len(accepted) == data["recipients"]  # each number once
-    assert by_provider == {"ghasedak": 200, "mediapayamak": data["recipients"] - 200}  # two chunks of 100
+    # whichever chunks the 250 of credit covered (100 + 100, or 100 + the last 54) went through ghasedak
+    assert by_provider == Counter(m.provider for m in accepted) and 0 < by_provider["ghasedak"] <= 250
     assert [c["state"] for c in data["circuits"] if c["provider"] == "ghasedak"] == ["open"]
     code, out, err = run_cli(["status", str(campaign)], capsys)
     assert code == 0 and "via mediapayamak:" in out and "circuit ghasedak: open" in out
