@@ -83,6 +83,9 @@ class Campaign(Base):
     spent_rial: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     spent_parts: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     estimated_rial: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # The ordered provider names of a failover route as JSON (issue 15), the first being `provider`;
+    # None: the one provider. Migration 0009_routes.
+    route: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
@@ -108,6 +111,12 @@ class Chunk(Base):
     queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The provider and account this chunk is sent through, set when failover re-planned it for another
+    # provider of the route (issue 15); None: the campaign's own. Its recipients keep it: polling and
+    # reconciliation ask the provider that accepted them. Migration 0009_routes.
+    provider: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    account: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    sender: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
     __table_args__ = (
         Index("ix_chunks_campaign_seq", "campaign_id", "seq"),
@@ -175,6 +184,28 @@ class Suppression(Base):
     phone: Mapped[str] = mapped_column(String(16), primary_key=True)
     reason: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class AccountHealth(Base):
+    """One provider account's circuit (issue 15), shared by every worker through the database.
+
+    closed: sends go; open: an account-level error or `failures` transient failures in a row, no send
+    until `probe_at`; half_open: one probe send was let through (claimed by compare-and-set) and its
+    outcome closes or re-opens the circuit. Never a secret: `account` is the provider's account key.
+    """
+
+    __tablename__ = "account_health"
+
+    account: Mapped[str] = mapped_column(String(64), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    circuit: Mapped[str] = mapped_column(
+        String(16), default="closed"
+    )  # a CircuitState value (not a lifecycle state)
+    failures: Mapped[int] = mapped_column(Integer, default=0)  # transient failures in a row
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    probe_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class InboxCursor(Base):

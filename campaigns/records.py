@@ -54,6 +54,7 @@ class CampaignSpec:
     budget_rial: int | None = None
     max_parts: int | None = None
     prices: PriceTable | None = None
+    route: tuple[str, ...] = ()  # a failover route, the first being `provider` (issue 15); () = just it
 
 
 @dataclass(frozen=True)
@@ -140,6 +141,8 @@ class ChunkPeek(NamedTuple):
     parts: int  # SMS parts of the whole chunk (the rate limit's unit)
     window: str | None
     claimable: bool  # the claim's own condition, as read now
+    route: tuple[str, ...] = ()  # the campaign's failover route (issue 15); () = its one provider
+    attempt: int = 0  # the chunk's attempt as read (the guard of a reroute before the claim)
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,9 @@ class ChunkState(StrEnum):
     UNKNOWN = "unknown"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    # Its pending recipients were moved to new chunks for the next provider of the route (issue 15);
+    # final: the chunk keeps only what its own provider accepted or refused.
+    REROUTED = "rerouted"
 
 
 class RecipientState(StrEnum):
@@ -76,6 +79,7 @@ class ChunkTransition(StrEnum):
     RECONCILED = "reconciled"
     RESEND = "resend"
     CANCEL = "cancel"
+    REROUTE = "reroute"
 
 
 class RecipientTransition(StrEnum):
@@ -90,7 +94,7 @@ C, K, R = CampaignState, ChunkState, RecipientState
 CT, KT, RT = CampaignTransition, ChunkTransition, RecipientTransition
 
 FINAL_CAMPAIGN = frozenset({C.COMPLETED, C.CANCELLED, C.FAILED})
-FINAL_CHUNK = frozenset({K.ACCEPTED, K.FAILED, K.CANCELLED})
+FINAL_CHUNK = frozenset({K.ACCEPTED, K.FAILED, K.CANCELLED, K.REROUTED})
 # Chunks with sending still ahead of them (an `unknown` one waits for reconciliation instead).
 OPEN_CHUNK = frozenset({K.PLANNED, K.QUEUED, K.SENDING, K.RETRY})
 FINAL_RECIPIENT = frozenset(
@@ -125,6 +129,13 @@ CHUNK_TRANSITIONS: dict[ChunkTransition, tuple[frozenset[ChunkState], ChunkState
     KT.RECONCILED: (frozenset({K.UNKNOWN}), K.ACCEPTED),
     KT.RESEND: (frozenset({K.UNKNOWN}), K.QUEUED),
     KT.CANCEL: (frozenset({K.PLANNED, K.QUEUED, K.RETRY}), K.CANCELLED),
+    # Failover (issue 15): only from states in which the chunk is KNOWN not to have gone out at its
+    # provider: queued or retry (an open circuit seen before the call; a `resend` verdict of
+    # reconciliation queues first, so an `unknown` chunk never moves), or sending at the claimed
+    # attempt when the call raised an account-level error or the last transient failure. Never from
+    # `unknown`. Its pending recipients move to new queued chunks of the next provider, in the same
+    # transaction (`campaigns.store.routing.reroute_chunk`).
+    KT.REROUTE: (frozenset({K.QUEUED, K.RETRY, K.SENDING}), K.REROUTED),
 }
 
 # Recipient transitions, all set-based. A send result or status batch is one UPDATE … FROM <rows> where

@@ -44,6 +44,12 @@ def parse_dotenv(text: str) -> dict[str, str]:
 def flatten_toml(data: dict) -> dict[str, str]:
     out: dict[str, str] = {}
     for key, value in data.items():
+        if key.lower() == "routes" and isinstance(value, dict):
+            # [routes.default] providers = ["ghasedak", "mediapayamak"] -> SMSDISPATCH_ROUTE_DEFAULT (issue 15)
+            for name, route in value.items():
+                providers = route.get("providers", []) if isinstance(route, dict) else route
+                out[f"{PREFIX}ROUTE_{name.upper().replace('-', '_')}"] = ",".join(map(str, providers))
+            continue
         if isinstance(value, dict):
             for sub, inner in value.items():
                 out[f"{PREFIX}{key.upper().replace('-', '_')}_{sub.upper()}"] = str(inner)

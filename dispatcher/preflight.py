@@ -14,7 +14,7 @@ them; a provider that cannot be reached raises its `TransientError` (exit 1). Th
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -70,6 +70,8 @@ class PreflightRequest:
     column: str | None = None
     sender: str | None = None
     rejects_path: Path | None = None
+    # A failover route (issue 15): every provider after `provider`, each proven and its credit read.
+    fallbacks: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,9 @@ class PreflightResult:
     recent: RecentSends
     balance: Balance | None
     prices: PriceTable | None = None  # the table the estimate used: `CampaignSpec.prices` for the budget
+    # issue 15: each fallback provider of the route -> its balance (None: no balance call documented);
+    # the cost is estimated with the first provider, whose prices the summary carries.
+    fallback_balances: Mapping[str, Balance | None] = field(default_factory=dict)
 
 
 def prove_credentials(client: ProviderClient) -> Balance | None:
@@ -168,6 +173,10 @@ def run_preflight(
         cls = client_class(request.provider)
         client = cls(cls.load_settings(env))
     balance = prove_credentials(client)
+    fallback_balances = {}
+    for name in request.fallbacks:  # every provider of a failover route: credentials proven, credit read
+        cls = client_class(name)
+        fallback_balances[name] = prove_credentials(cls(cls.load_settings(env)))
     prices = _prices(client, env, cwd)
     facts = store_facts(engine, request.options.frequency_cap, now or datetime.now(UTC))
     suppressed, unfinished, recent = facts.suppressed, facts.unfinished, facts.recent
@@ -190,7 +199,7 @@ def run_preflight(
         balance=balance,
         unfinished=unfinished,
     )
-    return PreflightResult(summary, client, recent, balance, prices)
+    return PreflightResult(summary, client, recent, balance, prices, fallback_balances)
 
 
 def without_recent(blocks: Iterable[pd.DataFrame], recent: RecentSends) -> Iterator[pd.DataFrame]:

@@ -12,7 +12,7 @@ provider reported per message (Ghasedak's status `price`, Amoot's `Cost`); None 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -70,6 +70,8 @@ class CampaignSummary:
     started_at: datetime | None
     finished_at: datetime | None
     duration_seconds: float | None
+    # issue 15: provider -> recipient state -> count, each recipient at the provider of its chunk
+    by_provider: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @property
     def delivered(self) -> int:
@@ -101,6 +103,7 @@ class CampaignSummary:
             "created_at": self.created_at.isoformat(),
             "started_at": self.started_at.isoformat() if self.started_at else None,
             "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+            "by_provider": self.by_provider,
         }
 
     def as_row(self, calendar: Calendar) -> dict[str, str]:
@@ -169,4 +172,8 @@ def summarise(
             views.append(view)
     else:
         views = [v for v in (store.campaign(c.id) for c in store.campaigns()) if v is not None]
-    return [summary_of(v, now) for v in views if since is None or v.created_at >= since]
+    return [
+        replace(summary_of(v, now), by_provider=store.by_provider(v.id))
+        for v in views
+        if since is None or v.created_at >= since
+    ]

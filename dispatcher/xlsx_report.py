@@ -116,7 +116,11 @@ def _counts_row(view: CampaignView, counts: Counter[str], now: datetime) -> list
 
 
 def _write_summary(
-    ws: Any, view: CampaignView, by_operator: dict[Operator, Counter[str]], now: datetime
+    ws: Any,
+    view: CampaignView,
+    by_operator: dict[Operator, Counter[str]],
+    now: datetime,
+    by_provider: dict[str, dict[str, int]] | None = None,
 ) -> None:
     summary = summary_of(view, now)
     ws.column_dimensions["A"].width = 22
@@ -152,6 +156,16 @@ def _write_summary(
             + [_number(ws, v, "0.0%") if i == 3 else _number(ws, v) for i, v in enumerate(values)]
         )
     ws.append([_text(ws, "operators are " + ESTIMATE_NOTE)])
+    if by_provider and len(by_provider) > 1:  # a failover route sent through several (issue 15)
+        ws.append([])
+        ws.append([_text(ws, "recipients by provider", bold=True)])
+        ws.append([_text(ws, "provider", bold=True), *[_text(ws, c, bold=True) for c in COUNT_COLUMNS]])
+        for name, counts in sorted(by_provider.items()):
+            values = _counts_row(view, Counter(counts), now)
+            ws.append(
+                [_text(ws, name)]
+                + [_number(ws, v, "0.0%") if i == 3 else _number(ws, v) for i, v in enumerate(values)]
+            )
     ws.append([])
     ws.append([_text(ws, "SMS parts", bold=True), _number(ws, view.parts)])
     for label, amount in (
@@ -198,6 +212,6 @@ def write_xlsx(
         ws.append([_text(ws, v) for v in row])
         n += 1
     ws.auto_filter.ref = f"A1:{get_column_letter(len(header))}{n}"
-    _write_summary(summary_ws, view, by_operator, now)
+    _write_summary(summary_ws, view, by_operator, now, store.by_provider(view.id))
     wb.save(out)
     return counts

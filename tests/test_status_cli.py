@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -196,3 +197,23 @@ def test_send_wait_that_ends_paused_exits_1_with_the_reason(cli_env, capsys):
     assert summary["state"] == "paused"
     assert "paused: ghasedak code 9" in err and f"smsdispatch resume {summary['campaign']}" in err
     assert err.count("Fix the cause") == 1
+
+
+def test_a_route_goes_on_through_the_next_provider_and_status_shows_both(cli_env, capsys):
+    """Issue 15, embedded CLI: the same credit wall as above, with `-p ghasedak,mediapayamak`."""
+    cli_env["state"].credit["ghasedak"] = 250
+    code, out, err = run_cli(
+        ["send", str(cli_env["src"]), "-p", "ghasedak,mediapayamak", "-m", "Hi {name}", "--json"], capsys
+    )
+    assert code == 0, err
+    campaign = json.loads(out.strip().splitlines()[-1])["campaign"]
+    data = status_json(campaign, capsys)
+    assert data["state"] != "paused" and not data["counts"].get("pending"), data
+    by_provider = {p: sum(c.values()) for p, c in data["by_provider"].items()}
+    accepted = cli_env["state"].accepted()
+    assert len({m.phone for m in accepted}) == len(accepted) == data["recipients"]  # each number once
+    # whichever chunks the 250 of credit covered (100 + 100, or 100 + the last 54) went through ghasedak
+    assert by_provider == Counter(m.provider for m in accepted) and 0 < by_provider["ghasedak"] <= 250
+    assert [c["state"] for c in data["circuits"] if c["provider"] == "ghasedak"] == ["open"]
+    code, out, err = run_cli(["status", str(campaign)], capsys)
+    assert code == 0 and "via mediapayamak:" in out and "circuit ghasedak: open" in out

@@ -178,6 +178,10 @@ class DispatchSettings:
     # Redis broker: a message unacked this long is delivered again (the claim makes that a no-op).
     # Keep it above the longest send and above workers.dispatch.MAX_COUNTDOWN.
     visibility_timeout: float = 900
+    # Failover circuits (issue 15): transient failures in a row that open an account's circuit, and
+    # seconds an open circuit waits before one probe send may try it again.
+    circuit_failures: int = 5
+    circuit_cooldown: float = 60.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> DispatchSettings:
@@ -219,4 +223,6 @@ class DispatchSettings:
             optout_every=num("OPTOUT_EVERY", cls.optout_every),
             optout_keywords=env_get(env, PREFIX + "OPTOUT_KEYWORDS"),
             visibility_timeout=num("VISIBILITY_TIMEOUT", cls.visibility_timeout),
+            circuit_failures=max(1, int(num("CIRCUIT_FAILURES", cls.circuit_failures))),
+            circuit_cooldown=num("CIRCUIT_COOLDOWN", cls.circuit_cooldown),
         )

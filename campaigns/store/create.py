@@ -71,6 +71,7 @@ def create_campaign(
             max_parts=spec.max_parts,
             spent_rial=0,
             spent_parts=0,
+            route=json.dumps(list(spec.route)) if len(spec.route) > 1 else None,
             created_at=now,
             updated_at=now,
         )

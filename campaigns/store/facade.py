@@ -33,8 +33,18 @@ from campaigns.records import (
     SuppressionView,
 )
 from campaigns.states import OPEN_CHUNK, CampaignTransition
-from campaigns.store import create, lifecycle, polling, queue, reads, reconcile, sending, suppressions
+from campaigns.store import (
+    create,
+    lifecycle,
+    polling,
+    queue,
+    reads,
+    reconcile,
+    sending,
+    suppressions,
+)
 from campaigns.store.contacts import ContactLedger
+from campaigns.store.facade_failover import FailoverMethods
 from campaigns.store.transitions import apply_updates, campaign_to
 
 MIGRATIONS = Path(__file__).parent.parent / "migrations"
@@ -42,7 +52,7 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
-class Store:
+class Store(FailoverMethods):
     """The campaigns database (SQLite or PostgreSQL). Times are aware UTC datetimes; `now` defaults to
     the clock. Methods that change state return whether the transition applied."""
 

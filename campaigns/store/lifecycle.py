@@ -4,6 +4,7 @@ complete what is finished. Functions over the caller's transaction; every state 
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
 from sqlalchemy import Connection, select, update
@@ -21,6 +22,7 @@ from campaigns.states import (
     RecipientState,
     RecipientTransition,
 )
+from campaigns.store.health import probe_now
 from campaigns.store.sql import campaigns_t, chunks_t, recipients_t, transition
 from campaigns.store.transitions import campaign_to, pending_of_chunks_to, queue_planned
 
@@ -40,13 +42,17 @@ def launch(conn: Connection, campaign_id: int, send_at: datetime | None, now: da
 def resume(conn: Connection, campaign_id: int, now: datetime) -> bool:
     """Paused -> running (chunks queued), or back to scheduled when its start time has not come yet."""
     row = conn.execute(
-        select(campaigns_t.c.send_at, campaigns_t.c.started_at).where(campaigns_t.c.id == campaign_id)
+        select(campaigns_t.c.send_at, campaigns_t.c.started_at, campaigns_t.c.route).where(
+            campaigns_t.c.id == campaign_id
+        )
     ).first()
     if row is None:
         return False
     if row.started_at is None and row.send_at is not None and row.send_at > now:
         return campaign_to(conn, campaign_id, CT.RESCHEDULE, now, None)
     ok = campaign_to(conn, campaign_id, CT.RESUME, now, None)
+    if ok and row.route:  # tries again from the first provider of its route: every open circuit probes now
+        probe_now(conn, json.loads(row.route), now)
     if ok:
         if row.started_at is None:
             conn.execute(update(campaigns_t).where(campaigns_t.c.id == campaign_id).values(started_at=now))
@@ -161,7 +167,11 @@ def complete_finished(conn: Connection, now: datetime) -> list[int]:
 
 def pause_account(conn: Connection, account: str, reason: str, now: datetime) -> list[int]:
     """Pause every running campaign on the account (an account-level refusal); their ids."""
+    # A campaign with a failover route is not paused here: its next chunk finds the account's circuit
+    # open and goes on through the next provider (workers.operations.failover).
     same_account = conn.execute(
-        select(campaigns_t.c.id).where(campaigns_t.c.account == account, campaigns_t.c.state == C.RUNNING)
+        select(campaigns_t.c.id).where(
+            campaigns_t.c.account == account, campaigns_t.c.state == C.RUNNING, campaigns_t.c.route.is_(None)
+        )
     ).scalars()
     return [i for i in list(same_account) if campaign_to(conn, i, CT.PAUSE, now, reason)]

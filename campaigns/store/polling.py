@@ -12,7 +12,7 @@ from sqlalchemy import ARRAY, BigInteger, Connection, any_, bindparam, func, sel
 
 from campaigns.records import DuePoll
 from campaigns.states import AWAITING_REPORT
-from campaigns.store.sql import INDEX_ORDER_ONLY, awaiting_report, campaigns_t, recipients_t
+from campaigns.store.sql import INDEX_ORDER_ONLY, awaiting_report, campaigns_t, chunks_t, recipients_t
 
 
 def _in_order(polls: list[DuePoll]) -> list[DuePoll]:
@@ -54,7 +54,7 @@ def claim_due_polls(conn: Connection, limit: int, lease: timedelta, now: datetim
         update(recipients_t)
         .where(r.id.in_(due.scalar_subquery()))
         .values(next_poll_at=now + lease)
-        .returning(r.id, r.campaign_id, r.provider_message_id, r.sent_at, r.polls)
+        .returning(r.id, r.campaign_id, r.provider_message_id, r.sent_at, r.polls, r.chunk_id)
     )
     if conn.dialect.name == "postgresql":
         # Walk ix_recipients_due_poll in next_poll_at order and stop at the LIMIT. Right after a
@@ -63,9 +63,17 @@ def claim_due_polls(conn: Connection, limit: int, lease: timedelta, now: datetim
         conn.execute(INDEX_ORDER_ONLY)
     rows = conn.execute(stmt).all()
     campaigns = campaign_accounts(conn, {x.campaign_id for x in rows})
+    rerouted = chunk_accounts(conn, {x.chunk_id for x in rows if x.chunk_id is not None})
     return _in_order(
         [
-            DuePoll(x.id, x.campaign_id, *campaigns[x.campaign_id], x.provider_message_id, x.sent_at, x.polls)
+            DuePoll(
+                x.id,
+                x.campaign_id,
+                *(rerouted.get(x.chunk_id) or campaigns[x.campaign_id]),
+                x.provider_message_id,
+                x.sent_at,
+                x.polls,
+            )
             for x in rows
         ]
     )
@@ -75,14 +83,23 @@ def polls_of(conn: Connection, recipient_ids: Sequence[int]) -> list[DuePoll]:
     """Those of the recipients that still await a report, as DuePolls (a `poll_batch` task's ids)."""
     if not recipient_ids:
         return []
-    r, c = recipients_t.c, campaigns_t.c
+    r, c, k = recipients_t.c, campaigns_t.c, chunks_t.c
     if conn.dialect.name == "sqlite":
         by_id = r.id.in_(list(recipient_ids))
     else:  # one array parameter: the same statement text (and server-side plan) for every batch
         by_id = r.id == any_(bindparam("ids", list(recipient_ids), type_=ARRAY(BigInteger)))
     rows = conn.execute(
-        select(r.id, r.campaign_id, c.provider, c.account, r.provider_message_id, r.sent_at, r.polls)
+        select(
+            r.id,
+            r.campaign_id,
+            func.coalesce(k.provider, c.provider),
+            func.coalesce(k.account, c.account),
+            r.provider_message_id,
+            r.sent_at,
+            r.polls,
+        )
         .join(campaigns_t, c.id == r.campaign_id)
+        .outerjoin(chunks_t, k.id == r.chunk_id)
         .where(by_id, awaiting_report(r.state))
     ).all()
     return _in_order([DuePoll(*x) for x in rows])
@@ -95,6 +112,18 @@ def campaign_accounts(conn: Connection, ids: set[int]) -> dict[int, tuple[str, s
     c = campaigns_t.c
     rows = conn.execute(select(c.id, c.provider, c.account).where(c.id.in_(list(ids))))
     return {x.id: (x.provider, x.account) for x in rows}
+
+
+def chunk_accounts(conn: Connection, ids: set[int]) -> dict[int, tuple[str, str]]:
+    """chunk id -> (provider, account) of those chunks failover re-planned for another provider (issue 15):
+    their recipients are asked at the provider that accepted them."""
+    if not ids:
+        return {}
+    k = chunks_t.c
+    rows = conn.execute(
+        select(k.id, k.provider, k.account).where(k.id.in_(list(ids)), k.provider.is_not(None))
+    )
+    return {x.id: (x.provider, x.account or "") for x in rows}
 
 
 def next_poll_time(conn: Connection, campaign_id: int | None = None) -> datetime | None:

@@ -4,12 +4,13 @@ send takes before its claim. Reads, except `stale_chunks`, which marks what it r
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, func, or_, select, update
 
 from campaigns.records import ChunkPeek
 from campaigns.states import CampaignState, ChunkState
@@ -41,7 +42,14 @@ def _peek_stmt(with_attempt: bool) -> Any:
     if with_attempt:
         condition = and_(condition, chunks_t.c.attempt == bindparam("attempt"))
     return (
-        select(campaigns_t.c.provider, campaigns_t.c.window, chunks_t.c.parts, condition.label("claimable"))
+        select(
+            func.coalesce(chunks_t.c.provider, campaigns_t.c.provider).label("provider"),
+            campaigns_t.c.window,
+            chunks_t.c.parts,
+            condition.label("claimable"),
+            campaigns_t.c.route,
+            chunks_t.c.attempt,
+        )
         .join(campaigns_t, campaigns_t.c.id == chunks_t.c.campaign_id)
         .where(chunks_t.c.id == bindparam("chunk_id"))
     )
@@ -58,7 +66,8 @@ def chunk_cost(conn: Connection, chunk_id: int, attempt: int | None, now: dateti
     row = conn.execute(_peek_stmt(attempt is not None), params).first()
     if row is None:
         return None
-    return ChunkPeek(row.provider, int(row.parts), row.window, bool(row.claimable))
+    route = tuple(json.loads(row.route)) if row.route else ()
+    return ChunkPeek(row.provider, int(row.parts), row.window, bool(row.claimable), route, int(row.attempt))
 
 
 def running_windows(conn: Connection) -> dict[int, str]:

@@ -118,6 +118,11 @@ def load_claimed(conn: Connection, chunk_id: int, claimed: Any = None) -> Claime
         ).one()
     rows = conn.execute(CLAIM_READ, {"campaign_id": claimed.campaign_id, "chunk_id": chunk_id}).all()
     head = rows[0]
+    # A chunk re-planned for another provider of the route carries its own (issue 15); "" sender: the
+    # provider's configured line.
+    own = conn.execute(
+        select(chunks_t.c.provider, chunks_t.c.account, chunks_t.c.sender).where(chunks_t.c.id == chunk_id)
+    ).one()
     messages = tuple(
         OutMessage(
             r.rid, r.phone, r.text if r.text is not None else head.message, f"{head.ref_prefix}{r.rid}"
@@ -129,9 +134,9 @@ def load_claimed(conn: Connection, chunk_id: int, claimed: Any = None) -> Claime
         chunk_id=chunk_id,
         campaign_id=claimed.campaign_id,
         attempt=claimed.attempt,
-        provider=head.provider,
-        account=head.account,
-        sender=head.sender,
+        provider=own.provider or head.provider,
+        account=own.account or head.account,
+        sender=head.sender if own.provider is None else (own.sender or ""),
         parts=sum(r.parts for r in rows if r.rid is not None),
         on_unknown=head.on_unknown,
         sending_since=claimed.sending_since,

@@ -4,7 +4,7 @@ suppression list (opt-outs). Plain functions with explicit settings, as in `disp
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from campaigns.store import SuppressionView
@@ -25,12 +25,16 @@ class ProviderCheck:
     detail: str = ""
     balance: float | None = None
     unit: str | None = None
+    circuit: str | None = (
+        None  # issue 15: the account's circuit as the workers last left it (None: never seen)
+    )
+    circuit_reason: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"provider": self.provider, "configured": self.configured, "ok": self.ok}
         if self.balance is not None:
             data |= {"balance": self.balance, "unit": self.unit}
-        return data | {"detail": self.detail}
+        return data | {"detail": self.detail, "circuit": self.circuit, "circuit_reason": self.circuit_reason}
 
 
 def check_providers(settings: AppSettings) -> list[ProviderCheck]:
@@ -52,7 +56,26 @@ def check_providers(settings: AppSettings) -> list[ProviderCheck]:
             rows.append(ProviderCheck(name, configured=True, ok=False, detail=str(exc) or type(exc).__name__))
             continue
         rows.append(ProviderCheck(name, configured=True, ok=True, balance=bal.amount, unit=bal.unit))
-    return rows
+    return with_circuits(settings, rows)
+
+
+def with_circuits(settings: AppSettings, rows: list[ProviderCheck]) -> list[ProviderCheck]:
+    """Each row with its account's circuit from the store (failover, issue 15), when a store exists."""
+    store = open_store(settings, read_only=True)
+    if store is None:
+        return rows
+    circuits: dict[str, tuple[str, str | None]] = {}
+    for h in store.all_health():
+        if h.provider not in circuits or h.state != "closed":
+            circuits[h.provider] = (h.state, h.reason)
+    return [
+        replace(
+            r,
+            circuit=circuits.get(r.provider, (None, None))[0],
+            circuit_reason=circuits.get(r.provider, (None, None))[1],
+        )
+        for r in rows
+    ]
 
 
 # ---- the suppression list ----------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from campaigns.states import CampaignState, OnUnknown
 from campaigns.store import CampaignSpec, Store
 from campaigns.text import Template, fold_arabic
 from campaigns.windows import parse_when, parse_window
-from dispatcher.app.common import BadInput, Refused, campaign_view, open_store, resolve_provider
+from dispatcher.app.common import BadInput, Refused, campaign_view, open_store, resolve_route
 from dispatcher.config import AppSettings
 from dispatcher.modes import Mode, Observer, StartResult, choose_mode
 from workers.providers.base import ProviderClient
@@ -88,7 +88,8 @@ def prepare(settings: AppSettings, request: SendRequest, *, dry_run: bool = Fals
     """
     from dispatcher.budget import parse_cap
 
-    provider = resolve_provider(request.provider)
+    route = resolve_route(request.provider, settings.env)  # one provider, or a failover route (issue 15)
+    provider = route[0]
     parse_cap(request.budget, "--budget"), parse_cap(request.max_parts, "--max-parts")  # bad input first
     if request.on_unknown not in set(OnUnknown):
         raise BadInput(f"--on-unknown {request.on_unknown!r}: choose hold or resend")
@@ -99,6 +100,8 @@ def prepare(settings: AppSettings, request: SendRequest, *, dry_run: bool = Fals
     window = request.window or settings.dispatch.send_window or None
     window_obj = parse_window(window) if window and window.strip().lower() != "any" else None
     client = settings.client(provider)
+    for other in route[1:]:  # every provider of the route must be configured (a missing credential, named)
+        settings.client(other)
     if not request.file.exists():
         raise BadInput(f"{request.file}: no such file; check the path")
     rejects_path = request.rejects or request.file.with_name(request.file.stem + ".rejects.csv")
@@ -132,6 +135,7 @@ def prepare(settings: AppSettings, request: SendRequest, *, dry_run: bool = Fals
         on_unknown=request.on_unknown,
         send_at=send_at,
         window=str(window_obj) if window_obj else None,
+        route=route if len(route) > 1 else (),
     )
     planned = plan(loader.blocks(), template, batch, extra)
     return Prepared(

@@ -4,6 +4,7 @@ the provider names."""
 from __future__ import annotations
 
 import difflib
+from collections.abc import Mapping
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
@@ -90,6 +91,23 @@ def campaign_view(settings: AppSettings, campaign_id: int) -> tuple[Store, Campa
 
 
 # ---- providers ---------------------------------------------------------------------------------------
+def resolve_route(text: str, env: Mapping[str, str]) -> tuple[str, ...]:
+    """`--provider` as an ordered failover route (issue 15): one provider, a comma list
+    (`ghasedak,mediapayamak`), or the name of a route in the settings (`[routes.default] providers =
+    [...]` in smsdispatch.toml, i.e. SMSDISPATCH_ROUTE_DEFAULT). Raises BadInput naming the fix."""
+    names = [n for n in (x.strip() for x in text.split(",")) if n]
+    if len(names) == 1 and names[0].lower() not in NAMES:
+        named = env.get(f"SMSDISPATCH_ROUTE_{names[0].upper().replace('-', '_')}", "")
+        if named.strip():
+            names = [n for n in (x.strip() for x in named.split(",")) if n]
+    if not names:
+        raise BadInput("--provider is empty; name a provider, a comma list of them, or a route")
+    route = tuple(resolve_provider(n) for n in names)
+    if len(set(route)) != len(route):
+        raise BadInput(f"--provider {text!r} names a provider twice; list each once")
+    return route
+
+
 def resolve_provider(name: str) -> str:
     """The registered provider name for `name`, case-insensitively; BadInput with a suggestion otherwise."""
     wanted = name.strip().lower()

@@ -113,6 +113,8 @@ def preflight(
     options = options_for(settings, prepared)
     client = prepared.client
     balance = prove_credentials(client)
+    for other in prepared.spec.route[1:]:  # a failover route (issue 15): every provider's key proven now
+        prove_credentials(settings.client(other))
     prices = prices_for(client, settings.env, cwd or Path.cwd())
     # The caps and the prices each chunk's estimate is stored with (BudgetError: a rial budget, no price).
     caps = spec_caps(

@@ -3,10 +3,11 @@ Read-only: none of these creates a database (`open_store(read_only=True)`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from campaigns.circuit import Health
 from campaigns.clock import utcnow
 from campaigns.liveness import Liveness
 from campaigns.progress import CampaignProgress
@@ -23,6 +24,10 @@ class CampaignStatus:
     view: CampaignView
     progress: CampaignProgress  # as shown: no rate or ETA when nothing is sending it (`unattended`)
     live: Liveness  # who is sending it, or since when nothing is
+    # issue 15: provider -> recipient state -> count (each at the provider of its chunk), and the
+    # circuits of those providers' accounts
+    by_provider: dict[str, dict[str, int]] = field(default_factory=dict)
+    circuits: list[Health] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         v = self.view
@@ -50,6 +55,18 @@ class CampaignStatus:
                 "spent_rial": v.spent_rial,
                 "spent_parts": v.spent_parts,
             },
+            "by_provider": self.by_provider,
+            "circuits": [
+                {
+                    "provider": h.provider,
+                    "account": h.account,
+                    "state": h.state,
+                    "failures": h.failures,
+                    "reason": h.reason,
+                    "probe_at": h.probe_at.isoformat() if h.probe_at else None,
+                }
+                for h in self.circuits
+            ],
         }
 
 
@@ -62,7 +79,10 @@ def status(settings: AppSettings, campaign_id: int) -> CampaignStatus:
     view, progress, live = read_shown(store, campaign_id, utcnow(), distributed=distributed)
     if view is None or progress is None or live is None:
         raise NoCampaign(f"no campaign {campaign_id}; see smsdispatch list")
-    return CampaignStatus(view, progress, live)
+    by_provider = store.by_provider(campaign_id)
+    providers = {view.provider, *by_provider}
+    circuits = [h for h in store.all_health() if h.provider in providers]
+    return CampaignStatus(view, progress, live, by_provider, circuits)
 
 
 @dataclass(frozen=True)

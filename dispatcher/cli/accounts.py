@@ -30,7 +30,10 @@ def providers_check(as_json: AsJson = False) -> None:
                 "yes" if r.configured else "no",
                 "yes" if r.ok else "no",
                 f"{r.balance:g} {r.unit}" if r.balance is not None else "",
-                r.detail,
+                r.detail
+                + (
+                    f" (circuit {r.circuit}: {r.circuit_reason})" if r.circuit not in (None, "closed") else ""
+                ),
             )
         out.print(table)
     if any(r.configured and not r.ok for r in rows):

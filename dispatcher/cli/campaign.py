@@ -86,7 +86,15 @@ def start_and_show(settings: AppSettings, mode: Mode, campaign_id: int, *, follo
 @cli.command()
 def send(
     file: Annotated[Path, typer.Argument(help="CSV or .xlsx of recipients")],
-    provider: Annotated[str, typer.Option("--provider", "-p", help=f"one of {', '.join(NAMES)}")],
+    provider: Annotated[
+        str,
+        typer.Option(
+            "--provider",
+            "-p",
+            help=f"one of {', '.join(NAMES)}; or a failover route: a comma list (ghasedak,mediapayamak) "
+            "or a route named in the settings ([routes.NAME] providers = [...])",
+        ),
+    ],
     message: Annotated[
         str | None, typer.Option("--message", "-m", help="text; {column} fills in a CSV column")
     ] = None,

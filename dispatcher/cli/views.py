@@ -41,6 +41,11 @@ def status(campaign_id: CampaignId, as_json: AsJson = False) -> None:
     for state, n in sorted(view.counts.items()):
         table.add_row(state, str(n))
     out.print(table)
+    if len(found.by_provider) > 1 or any(h.state != "closed" for h in found.circuits):
+        for name, counts in sorted(found.by_provider.items()):
+            out.print(f"via {name}: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+        for h in found.circuits:
+            out.print(f"circuit {h.provider}: {h.state}" + (f" ({h.reason})" if h.reason else ""))
     pct = 100 / progress.total if progress.total else 0.0
     out.print(f"sent:    {progress.sent} of {progress.total} ({progress.sent * pct:.1f}%)")
     if progress.cancelled:

@@ -141,6 +141,10 @@ class SandboxState:
             self.batches: dict[tuple[str, str], list[AcceptedMessage]] = {}
             self.faults: list[Fault] = []
             self.credit: dict[str, int] = {}
+            # Keys revoked (every call refused as unauthorised), and keys to revoke once a provider has
+            # accepted that many messages: a panel that cuts an account off mid-campaign (issue 15).
+            self.revoked: set[str] = set()
+            self.revoke_at: dict[str, int] = {}
             self.inbox: dict[str, list[dict[str, Any]]] = {}
             self.calls: Counter[tuple[str, str]] = Counter()
             self.last_call_at: dict[str, float] = {}
@@ -159,7 +163,17 @@ class SandboxState:
             self._next_batch += 1
             return str(self._next_batch)
 
+    def revoke(self, provider: str, after: int = 0) -> None:
+        """Refuse `provider`'s credentials from now on, or once it has accepted `after` messages."""
+        with self.lock:
+            if after <= len(self.accepted(provider)):
+                self.revoked.add(provider)
+            else:
+                self.revoke_at[provider] = after
+
     def authorised(self, provider: str, **given: str | None) -> bool:
+        if provider in self.revoked:
+            return False
         expected = self.credentials.get(provider, {})
         return all(given.get(k) is not None and given.get(k) == expected.get(k) for k in given)
 
@@ -196,6 +210,10 @@ class SandboxState:
                 self.by_ref[(provider, client_ref)] = msg
             if batch_id:
                 self.batches.setdefault((provider, batch_id), []).append(msg)
+            at = self.revoke_at.get(provider)
+            if at is not None and len(self.accepted(provider)) >= at:
+                self.revoked.add(provider)
+                del self.revoke_at[provider]
         return msg
 
     def find(self, provider: str, message_id: str) -> AcceptedMessage | None:

@@ -27,7 +27,9 @@ from workers.errors import (
     RequestError,
     TransientError,
 )
+from workers.operations import failover
 from workers.operations.backoff import poll_delay, retry_delay
+from workers.providers.base import ProviderClient
 from workers.status import DeliveryStatus, Message, SendBatch, SendOutcome, SendResult
 
 log = logging.getLogger("workers.send")
@@ -46,6 +48,7 @@ class OutcomeKind(StrEnum):
     PAUSED = "paused"  # an account or configuration error paused the campaign
     THROTTLED = "throttled"  # the rate limit says later (maybe with its slot booked)
     SPLIT = "split"  # a number was refused in a multi-number call: halved and queued again
+    REROUTED = "rerouted"  # moved to another provider of the campaign's route (`spawned` chunks)
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,7 @@ class Outcome:
     requeue_in: float | None = None
     detail: str = ""
     reserved: bool = False  # throttled with its rate-limit slot booked: send then without asking again
+    spawned: tuple[int, ...] = ()  # new chunks (a failover move) the caller publishes now
 
 
 def updates_from_results(
@@ -128,6 +132,27 @@ def lease_for(deps: WorkerDeps, client_timeouts: tuple[float, float]) -> timedel
     return timedelta(seconds=3 * connect + read + deps.settings.lease_margin)
 
 
+def health_failure(deps: WorkerDeps, client: ProviderClient, exc: Exception) -> bool:
+    """One more failure in a row at the client's account; True when its circuit is open now."""
+    s = deps.settings
+    return deps.store.circuit_failure(
+        client.settings.account_key, client.name, str(exc), s.circuit_failures, s.circuit_cooldown
+    )
+
+
+def routed(decision: failover.Decision, chunk_id: int, attempt: int | None) -> Outcome:
+    """The outcome of a failover decision that did not send."""
+    if decision.paused:
+        return Outcome(OutcomeKind.PAUSED, chunk_id, attempt, detail=decision.detail)
+    if decision.spawned or decision.detail.startswith("moved"):
+        return Outcome(
+            OutcomeKind.REROUTED, chunk_id, attempt, detail=decision.detail, spawned=decision.spawned
+        )
+    if decision.later is not None:
+        return Outcome(OutcomeKind.HELD, chunk_id, attempt, requeue_in=decision.later, detail=decision.detail)
+    return Outcome(OutcomeKind.SKIPPED, chunk_id, attempt, detail=decision.detail)
+
+
 def send_chunk(
     chunk_id: int,
     attempt: int | None,
@@ -145,7 +170,8 @@ def send_chunk(
     peek = store.chunk_cost(chunk_id, attempt)
     if peek is None:
         return Outcome(OutcomeKind.SKIPPED, chunk_id, detail="no such chunk")
-    provider, parts, window, claimable = peek
+    provider, parts, window, claimable = peek.provider, peek.parts, peek.window, peek.claimable
+    route = peek.route if len(peek.route) > 1 else ()
     if not claimable:  # a duplicate or stale message: drop it before it spends rate-limit budget
         return Outcome(
             OutcomeKind.SKIPPED,
@@ -163,6 +189,10 @@ def send_chunk(
                 requeue_in=wait_for_window,
                 detail=f"outside the send window {window}",
             )
+    if route:  # failover (issue 15): the circuit is checked before anything is claimed or called
+        decision = failover.before_claim(deps, chunk_id, peek.attempt, provider, route)
+        if not decision.proceed:
+            return routed(decision, chunk_id, attempt)
     try:
         client = deps.providers.get(provider)
     except ConfigurationError as exc:
@@ -200,6 +230,13 @@ def send_chunk(
             OutcomeKind.SPLIT, chunk_id, chunk.attempt, requeue_in=0.0, detail=f"split off chunk {new}: {exc}"
         )
     except TransientError as exc:
+        opened = health_failure(deps, client, exc)
+        if route and (opened or chunk.attempt >= settings.max_attempts):
+            moved = failover.after_failure(
+                deps, chunk, route, str(exc), account_level=False, forward_only=not opened
+            )
+            if moved is not None:
+                return routed(moved, chunk_id, chunk.attempt)
         delay = retry_delay(
             chunk.attempt, base=settings.backoff_base, cap=settings.backoff_cap, retry_after=exc.retry_after
         )
@@ -208,10 +245,16 @@ def send_chunk(
             return Outcome(OutcomeKind.FAILED, chunk_id, chunk.attempt, detail=str(exc))
         return Outcome(OutcomeKind.RETRY, chunk_id, chunk.attempt, requeue_in=delay, detail=str(exc))
     except AmbiguousSendError as exc:
+        health_failure(deps, client, exc)
         store.chunk_unknown(chunk, str(exc))
         log.warning("chunk %s: ambiguous send, to be reconciled: %s", chunk_id, exc)
         return Outcome(OutcomeKind.UNKNOWN, chunk_id, chunk.attempt, detail=str(exc))
     except AccountError as exc:
+        store.circuit_open(client.settings.account_key, client.name, str(exc), settings.circuit_cooldown)
+        if route:
+            moved = failover.after_failure(deps, chunk, route, str(exc), account_level=True)
+            if moved is not None:
+                return routed(moved, chunk_id, chunk.attempt)
         store.pause_for_account(chunk, str(exc))
         log.error("chunk %s: account-level error, campaign paused: %s", chunk_id, exc)
         return Outcome(OutcomeKind.PAUSED, chunk_id, chunk.attempt, detail=str(exc))
@@ -219,6 +262,7 @@ def send_chunk(
         store.chunk_failed(chunk, str(exc))
         return Outcome(OutcomeKind.FAILED, chunk_id, chunk.attempt, detail=str(exc))
 
+    store.circuit_success(client.settings.account_key, chunk.sending_since)
     now = utcnow()
     updates, not_sent = updates_from_results(chunk, results, now, poll_delay(0, settings.poll_intervals))
     store.record_send(chunk, updates, requeue=not_sent, now=now)

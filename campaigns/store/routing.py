@@ -1,0 +1,117 @@
+"""Failover (issue 15): a chunk re-planned for another provider of its campaign's route, in one transaction.
+
+Only ever from a state in which the chunk is known not to have gone out at its provider (the `reroute`
+transition of `campaigns.states`, guarded by the attempt that was read or claimed): its pending
+recipients move to new queued chunks of at most the new provider's batch, which carry that provider,
+account and sender line, and the old chunk becomes `rerouted` (final, keeping what its own provider
+accepted). Texts are the recipients' own (rendered once at planning), so nothing is rendered again.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Connection, func, insert, select, update
+
+from campaigns.states import CampaignTransition, ChunkState, ChunkTransition, RecipientState
+from campaigns.store.sql import campaigns_t, chunks_t, recipients_t
+from campaigns.store.transitions import campaign_to, chunk_to
+
+K, R, KT = ChunkState, RecipientState, ChunkTransition
+
+
+def reroute_chunk(
+    conn: Connection,
+    chunk_id: int,
+    attempt: int,
+    *,
+    provider: str,
+    account: str,
+    sender: str,
+    batch: int,
+    reason: str,
+    now: datetime,
+    personal_batch: int | None = None,
+) -> list[int] | None:
+    """Move the chunk's pending recipients to new queued chunks of ≤ `batch` for `provider`; the chunk ->
+    rerouted with `reason`. `personal_batch`: the batch when the campaign's texts differ per recipient
+    (`campaigns.plan.batch_size`: one when the provider carries one text a call). Returns the new chunks' ids (empty: nothing was pending), or None when the
+    chunk is no longer at `attempt` in a state the reroute is allowed from (someone else moved it)."""
+    if batch < 1:
+        raise ValueError(f"batch must be at least 1, not {batch}")
+    if not chunk_to(conn, chunk_id, KT.REROUTE, now, attempt, lease_until=None, last_error=reason):
+        return None
+    head = conn.execute(
+        select(chunks_t.c.campaign_id, chunks_t.c.seq, campaigns_t.c.personalised)
+        .join(campaigns_t, campaigns_t.c.id == chunks_t.c.campaign_id)
+        .where(chunks_t.c.id == chunk_id)
+    ).one()
+    if head.personalised and personal_batch is not None:
+        batch = max(1, personal_batch)
+    pending = conn.execute(
+        select(recipients_t.c.id, recipients_t.c.parts)
+        .where(recipients_t.c.chunk_id == chunk_id, recipients_t.c.state == R.PENDING)
+        .order_by(recipients_t.c.id)
+    ).all()
+    new_ids: list[int] = []
+    for start in range(0, len(pending), batch):
+        group = pending[start : start + batch]
+        new_id = conn.execute(
+            insert(chunks_t)
+            .values(
+                campaign_id=head.campaign_id,
+                seq=head.seq,
+                state=K.QUEUED,
+                attempt=0,
+                size=len(group),
+                parts=sum(int(r.parts) for r in group),
+                queued_at=now,
+                updated_at=now,
+                provider=provider,
+                account=account,
+                sender=sender,
+            )
+            .returning(chunks_t.c.id)
+        ).scalar_one()
+        conn.execute(  # moves rows between chunks; their state does not change
+            update(recipients_t)
+            .where(recipients_t.c.id.in_([r.id for r in group]), recipients_t.c.state == R.PENDING)
+            .values(chunk_id=new_id)
+        )
+        new_ids.append(new_id)
+    if new_ids:
+        conn.execute(
+            update(campaigns_t)
+            .where(campaigns_t.c.id == head.campaign_id)
+            .values(chunks=campaigns_t.c.chunks + len(new_ids))
+        )
+    return new_ids
+
+
+def pause_route(
+    conn: Connection, campaign_id: int, chunk_id: int, attempt: int | None, reason: str, now: datetime
+) -> bool:
+    """Every provider of the campaign's route is unusable: a chunk claimed at `attempt` (None: not
+    claimed) goes back to the queue (nothing went out), and the campaign pauses with `reason`."""
+    if attempt is not None:
+        chunk_to(conn, chunk_id, KT.REQUEUE, now, attempt, lease_until=None, last_error=reason, queued_at=now)
+    return campaign_to(conn, campaign_id, CampaignTransition.PAUSE, now, reason)
+
+
+def by_provider(conn: Connection, campaign_id: int) -> dict[str, dict[str, int]]:
+    """provider -> recipient state -> count: each recipient counted at the provider of its chunk (the one
+    that accepted it, or that holds it now)."""
+    r, k, c = recipients_t.c, chunks_t.c, campaigns_t.c
+    provider = func.coalesce(k.provider, c.provider)
+    rows = conn.execute(
+        select(provider.label("provider"), r.state, func.count())
+        .select_from(
+            recipients_t.join(campaigns_t, c.id == r.campaign_id).outerjoin(chunks_t, k.id == r.chunk_id)
+        )
+        .where(r.campaign_id == campaign_id)
+        .group_by(provider, r.state)
+    ).all()
+    out: dict[str, dict[str, int]] = {}
+    for name, state, count in rows:
+        out.setdefault(name, {})[state] = int(count)
+    return out
