@@ -100,11 +100,15 @@ def recipient_row(row: dict[str, Any], provider: str, columns: list[str]) -> lis
     ]
 
 
-def _counts_row(view: CampaignView, counts: Counter[str], now: datetime) -> list[int | float]:
-    """recipients, sent, delivered, delivered share, then the other outcomes (COUNT_COLUMNS)."""
+def _counts_row(
+    view: CampaignView, counts: Counter[str], now: datetime, sent: int | None = None
+) -> list[int | float]:
+    """recipients, sent, delivered, delivered share, then the other outcomes (COUNT_COLUMNS). `sent`:
+    given for a part of the campaign (an operator: its recipients a provider accepted, `sent_at` set);
+    for the whole campaign `status`'s own definition."""
     total = sum(counts.values())
-    part = replace(view, counts=dict(counts), recipients=total)
-    sent = progress_of(part, None, None, now).sent  # `status`'s own definition of sent
+    if sent is None:
+        sent = progress_of(replace(view, counts=dict(counts), recipients=total), None, None, now).sent
     delivered = counts.get(OUTCOMES[0], 0)
     return [
         total,
@@ -119,6 +123,7 @@ def _write_summary(
     ws: Any,
     view: CampaignView,
     by_operator: dict[Operator, Counter[str]],
+    sent_by_operator: dict[Operator, int],
     now: datetime,
     by_provider: dict[str, dict[str, int]] | None = None,
 ) -> None:
@@ -146,11 +151,11 @@ def _write_summary(
     ws.append([])
     ws.append([_text(ws, "recipients by outcome", bold=True)])
     ws.append([_text(ws, "operator", bold=True), *[_text(ws, c, bold=True) for c in COUNT_COLUMNS]])
-    rows = [("all", Counter(view.counts))] + [
-        (f"{op} ({PERSIAN_NAMES[op]})", by_operator[op]) for op in Operator
+    rows = [("all", Counter(view.counts), None)] + [
+        (f"{op} ({PERSIAN_NAMES[op]})", by_operator[op], sent_by_operator.get(op, 0)) for op in Operator
     ]
-    for label, counts in rows:
-        values = _counts_row(view, counts, now)
+    for label, counts, sent in rows:
+        values = _counts_row(view, counts, now, sent)
         ws.append(
             [_text(ws, label, bold=label == "all")]
             + [_number(ws, v, "0.0%") if i == 3 else _number(ws, v) for i, v in enumerate(values)]
@@ -161,7 +166,8 @@ def _write_summary(
         ws.append([_text(ws, "recipients by provider", bold=True)])
         ws.append([_text(ws, "provider", bold=True), *[_text(ws, c, bold=True) for c in COUNT_COLUMNS]])
         for name, counts in sorted(by_provider.items()):
-            values = _counts_row(view, Counter(counts), now)
+            part = replace(view, counts=dict(counts), recipients=sum(counts.values()), reported_failed=0)
+            values = _counts_row(view, Counter(counts), now, progress_of(part, None, None, now).sent)
             ws.append(
                 [_text(ws, name)]
                 + [_number(ws, v, "0.0%") if i == 3 else _number(ws, v) for i, v in enumerate(values)]
@@ -205,13 +211,17 @@ def write_xlsx(
     ws.append([_text(ws, h, bold=True) for h in header])
     counts: Counter[str] = Counter()
     by_operator: dict[Operator, Counter[str]] = {op: Counter() for op in Operator}
+    sent_by_operator: Counter[Operator] = Counter()
+    sent_at = header.index("sent (Tehran)")
     n = 1
     for row in chain(head, rows):
         counts[row[3]] += 1
         by_operator[Operator(row[2])][row[3]] += 1
+        if row[sent_at]:  # accepted by a provider
+            sent_by_operator[Operator(row[2])] += 1
         ws.append([_text(ws, v) for v in row])
         n += 1
     ws.auto_filter.ref = f"A1:{get_column_letter(len(header))}{n}"
-    _write_summary(summary_ws, view, by_operator, now, store.by_provider(view.id))
+    _write_summary(summary_ws, view, by_operator, sent_by_operator, now, store.by_provider(view.id))
     wb.save(out)
     return counts
