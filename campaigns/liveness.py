@@ -153,13 +153,15 @@ def liveness_of(
     last_claim: datetime | None = None,
     started_at: datetime | None = None,
     settings: HeartbeatSettings = HeartbeatSettings(),
+    pending: int | None = None,
 ) -> Liveness:
     """The verdict for one campaign.
 
     senders: the live rows of this campaign (campaigns.store.heartbeats.senders_of), best first;
     last_seen: the last sign anything sent it (a row's last beat, a chunk's claim), for "since …";
     service: a live `serve` (its own row), which picks up running campaigns and starts scheduled ones;
-    queued_chunks / last_claim / started_at: distributed mode's evidence that workers take chunks.
+    queued_chunks / last_claim / started_at: distributed mode's evidence that workers take chunks;
+    pending: recipients not sent yet (0: all sent, only delivery reports are awaited, which `poll` collects).
     """
     sender = senders[0] if senders else None
     if state == "scheduled" and not distributed and service is None:
@@ -186,6 +188,10 @@ def liveness_of(
     if service is not None:
         return Liveness(service, False, service.seen_at, describe(service, now))
     cure = f"start `smsdispatch serve` or run `smsdispatch run {campaign_id}`"
+    if pending == 0:  # all sent: what is left is collecting the delivery reports
+        cure = (
+            "start `smsdispatch serve` or run `smsdispatch poll --until-done` to collect its delivery reports"
+        )
     if last_seen is None:
         return Liveness(None, True, None, f"nothing is sending this campaign; {cure}")
     return Liveness(

@@ -34,5 +34,6 @@ def liveness_of_view(store: Store, view: CampaignView, now: datetime, *, distrib
         now,
         distributed=distributed,
         queued_chunks=view.chunk_counts.get("queued", 0),
+        pending=view.counts.get("pending", 0) if view.counts else None,
         started_at=view.started_at,
     )

@@ -176,6 +176,10 @@ def test_cli_processes_against_a_sandbox_process(tmp_path):
         (["send", "{binary}", "--provider", "ghasedak", "--message", "x"], ""),
         (["send", "{nophone}", "--provider", "ghasedak", "--message", "x"], "--column"),
         (["send", "{csv}", "--provider", "ghasedak", "--message", "x", "--at", "tomorrow"], "--at"),
+        (
+            ["send", "{csv}", "--provider", "ghasedak", "--message", "x", "--at", "1404/01/01 10:00"],
+            "in the past",
+        ),
         (["send", "{csv}", "--provider", "ghasedak", "--message", "x", "--window", "9-5"], "--window"),
         (["send", "{missing}", "--provider", "ghasedak", "--message", "x"], "no such file"),
         (["status", "999"], "no campaign"),

@@ -48,6 +48,12 @@ def test_nothing_sending_says_since_when_and_what_to_start():
     )
 
 
+def test_all_sent_and_nothing_polling_points_to_poll_not_run():
+    live = liveness_of(13, "running", [], NOW, distributed=False, last_seen=NOW, pending=0)
+    assert live.unattended and "smsdispatch poll --until-done" in (live.detail or "")
+    assert "smsdispatch run" not in (live.detail or "")  # `run` has nothing left to send
+
+
 def test_distributed_mode_warns_when_no_worker_takes_a_chunk():
     quiet = liveness_of(
         13, "running", [], NOW, distributed=True, queued_chunks=5, last_claim=NOW - timedelta(minutes=2)

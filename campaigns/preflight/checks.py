@@ -266,7 +266,7 @@ def _checks(
                 Check.EMPTY_PLACEHOLDER,
                 False,
                 strict,
-                f"{names} came out empty for {_n(tally.empty.rows)} recipients (first: row {tally.empty.first_row})",
+                f"{names} came out empty for {_n(tally.empty.rows)} recipient{'' if tally.empty.rows == 1 else 's'} (first: row {tally.empty.first_row})",
                 "fill the column in the file",
             )
         )

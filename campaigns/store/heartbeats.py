@@ -175,6 +175,7 @@ def read_liveness(
     queued_chunks: int = 0,
     started_at: datetime | None = None,
     settings: HeartbeatSettings | None = None,
+    pending: int | None = None,
 ) -> Liveness:
     """`liveness_of` over this store's facts (three or four small reads)."""
     settings = settings or HeartbeatSettings.from_env(os.environ)
@@ -193,6 +194,7 @@ def read_liveness(
         last_claim=last_claim(engine, campaign_id) if wants_history and distributed else None,
         started_at=started_at,
         settings=settings,
+        pending=pending,
     )
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from campaigns.clock import utcnow
 from campaigns.load import RecipientLoader
 from campaigns.plan import PlannedBlock, batch_size, plan
 from campaigns.preflight import CampaignType, PreflightSummary
@@ -97,6 +98,11 @@ def prepare(settings: AppSettings, request: SendRequest, *, dry_run: bool = Fals
         raise BadInput(f"--type {request.campaign_type!r}: choose promotional or transactional")
     template = Template(fold_arabic(request.message.strip()))
     send_at = parse_when(request.at) if request.at else None
+    if send_at is not None and send_at < utcnow() - timedelta(minutes=1):  # a typo, most likely
+        raise BadInput(
+            f"--at {request.at!r} is in the past ({settings.show_time(send_at)}); give a time ahead, "
+            "or leave --at out to send now"
+        )
     window = request.window or settings.dispatch.send_window or None
     window_obj = parse_window(window) if window and window.strip().lower() != "any" else None
     client = settings.client(provider)
@@ -281,7 +287,8 @@ def control(
         Control.CANCEL: store.cancel,
     }
     if not applied[action](campaign_id):
-        raise BadInput(f"campaign {campaign_id} is {view.state}; it cannot be {action}d")
+        done = {Control.PAUSE: "paused", Control.RESUME: "resumed", Control.CANCEL: "cancelled"}[action]
+        raise BadInput(f"campaign {campaign_id} is {view.state}; it cannot be {done}")
     needs_run = False
     if action == Control.RESUME:
         needs_run = not choose_mode(settings, store).resumed(campaign_id)
@@ -291,7 +298,6 @@ def control(
 def interrupted(settings: AppSettings, store: Store, campaign_id: int, *, wait: bool) -> str:
     """The one line for people after Ctrl-C stopped sending here: the state left and the command that
     goes on (`dispatcher.interrupt.interrupted_line`), read after the chunks in flight finished."""
-    from campaigns.clock import utcnow
     from campaigns.progress import read_progress
     from campaigns.store.heartbeats import live_service
     from dispatcher.interrupt import interrupted_line

@@ -28,8 +28,8 @@ def providers_check(as_json: AsJson = False) -> None:
             table.add_row(
                 r.provider,
                 "yes" if r.configured else "no",
-                "yes" if r.ok else "no",
-                f"{r.balance:g} {r.unit}" if r.balance is not None else "",
+                "unknown" if r.ok and "not checked" in r.detail else ("yes" if r.ok else "no"),
+                f"{r.balance:,.0f} {r.unit}" if r.balance is not None else "",
                 r.detail
                 + (
                     f" (circuit {r.circuit}: {r.circuit_reason})" if r.circuit not in (None, "closed") else ""
@@ -84,4 +84,6 @@ def optouts_add(
 def optouts_remove(phones: Annotated[list[str], typer.Argument(metavar="PHONE...")]) -> None:
     """Take numbers off the suppression list (they asked to hear from you again)."""
     done = app.unsuppress(cli_settings(), phones)
-    out.print(f"{done.changed} removed, {done.unchanged} were not suppressed")
+    out.print(
+        f"{done.changed} removed, {done.unchanged} {'was' if done.unchanged == 1 else 'were'} not on the list"
+    )

@@ -71,6 +71,8 @@ def resume_hint(campaign_id: int, why: str) -> str:
         return f"campaign {campaign_id} paused: {why}. To go on, raise it: smsdispatch resume {campaign_id} --budget RIAL"
     if why.startswith("part cap reached"):
         return f"campaign {campaign_id} paused: {why}. To go on, raise it: smsdispatch resume {campaign_id} --max-parts N"
+    if why.startswith("paused by the user"):
+        return f"campaign {campaign_id} paused by the user. To go on: smsdispatch resume {campaign_id}"
     return f"campaign {campaign_id} paused: {why}. Fix the cause, then: smsdispatch resume {campaign_id}"
 
 

@@ -112,7 +112,7 @@ def sandbox(
         float, typer.Option("--final-after", help="seconds before a final delivery state")
     ] = 1.0,
 ) -> None:
-    """Serve the four providers' protocols on loopback (for tests, demos and dry runs)."""
+    """Serve every provider's protocol on loopback (for tests, demos and dry runs)."""
     from dispatcher.sandbox.core import SandboxState, sandbox_env
     from dispatcher.sandbox.server import serve_forever
 
