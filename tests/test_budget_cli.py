@@ -71,3 +71,12 @@ def test_the_summary_prints_the_price_hint_as_written(cli_env, capsys):  # noqa:
     assert code == 0, err
     assert "[prices]" in " ".join(err.split()) and "1,850" not in out  # 500 rows: no separator needed
     assert "recipients" in out
+
+
+def test_window_any_is_a_choice_not_a_warning(cli_env, capsys):  # noqa: F811
+    argv = ["send", str(cli_env["src"]), "-p", "ghasedak", "-m", "hello", "--dry-run", "--json"]
+    code, out, err = run_cli(argv, capsys)
+    assert "no-window" in {w["code"] for w in json.loads(out.strip().splitlines()[-1])["warnings"]}
+    code, out, err = run_cli([*argv, "--window", "any"], capsys)
+    assert code == 0, err
+    assert "no-window" not in {w["code"] for w in json.loads(out.strip().splitlines()[-1])["warnings"]}

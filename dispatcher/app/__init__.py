@@ -61,6 +61,7 @@ from dispatcher.app.views import (
     report,
     status,
     summary,
+    waiting_for,
 )
 from dispatcher.config import AppSettings
 from dispatcher.modes import StartResult
@@ -101,6 +102,7 @@ __all__ = [
     "prepare",
     "report",
     "summary",
+    "waiting_for",
     "resolve_provider",
     "start",
     "status",

@@ -71,7 +71,8 @@ def options_for(settings: AppSettings, prepared: Prepared) -> PreflightOptions:
     return PreflightOptions.from_env(
         settings.env,
         campaign_type=CampaignType(request.campaign_type),
-        window=prepared.spec.window,
+        # `--window any` is a choice: no window, and no warning about it
+        window=prepared.spec.window or ("any" if (request.window or "").strip().lower() == "any" else None),
         allow_partial=request.allow_partial,
         allow_duplicate=request.allow_duplicate,
         skip_recent=request.skip_recent,

@@ -10,9 +10,9 @@ from typing import Any
 from campaigns.circuit import Health
 from campaigns.clock import utcnow
 from campaigns.liveness import Liveness
-from campaigns.progress import CampaignProgress
+from campaigns.progress import CampaignProgress, Waiting
 from campaigns.states import CampaignState
-from campaigns.store import CampaignView
+from campaigns.store import CampaignView, Store
 from dispatcher.app.common import BadInput, NoCampaign, campaign_view, database_label, open_store
 from dispatcher.config import AppSettings
 from dispatcher.summary import CampaignSummary as CampaignSummaryRow
@@ -174,3 +174,11 @@ def summary(
     except KeyError as exc:
         where = database_label(settings.dispatch.database_url)
         raise NoCampaign(f"no campaign {exc.args[0]} in {where}; see smsdispatch list") from None
+
+
+def waiting_for(store: Store, campaign_id: int) -> Waiting | None:
+    """What holds the campaign up by its own facts (schedule, window, pause, retries), whoever sends it."""
+    from campaigns.progress import read_progress
+
+    _, progress = read_progress(store, campaign_id, utcnow())
+    return progress.waiting if progress is not None else None

@@ -256,6 +256,16 @@ def send(
                 f"campaign {summary.campaign} is scheduled for {settings.show_time(summary.send_at)}; {where}",
                 soft_wrap=True,
             )
+        if (
+            mode.sends_here and summary.state == CampaignState.RUNNING
+        ):  # a closed window: say so, even off a terminal
+            waiting = app.waiting_for(store, summary.campaign)
+            if waiting is not None and waiting.reason == "window":
+                err.print(
+                    f"campaign {summary.campaign} is {waiting.detail}; it is sent here then "
+                    f"(Ctrl-C leaves it for `smsdispatch serve` or `smsdispatch run {summary.campaign}`)",
+                    soft_wrap=True,
+                )
         result = start_and_show(settings, mode, summary.campaign, follow=wait)
         summary = dataclasses.replace(summary, state=result.state)
     if as_json:
