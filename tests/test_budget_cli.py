@@ -80,3 +80,11 @@ def test_window_any_is_a_choice_not_a_warning(cli_env, capsys):  # noqa: F811
     code, out, err = run_cli([*argv, "--window", "any"], capsys)
     assert code == 0, err
     assert "no-window" not in {w["code"] for w in json.loads(out.strip().splitlines()[-1])["warnings"]}
+
+
+def test_a_budget_below_one_chunk_is_bad_input(cli_env, capsys, monkeypatch):  # noqa: F811
+    monkeypatch.setenv("SMSDISPATCH_GHASEDAK_PRICE", "1000")  # a chunk of 100 costs about 100,000 rial
+    argv = ["send", str(cli_env["src"]), "-p", "ghasedak", "-m", "hello", "--budget", "50,000"]
+    code, out, err = run_cli(argv, capsys)
+    assert code == 2 and "less than one chunk" in err and len(err.strip().splitlines()) == 1, err
+    assert not cli_env["state"].accepted()

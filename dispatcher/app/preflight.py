@@ -31,7 +31,7 @@ from campaigns.text import Template
 from dispatcher.app.accounts import phones_or_fail
 from dispatcher.app.campaign import CampaignSummary, Prepared
 from dispatcher.app.common import BadInput, Refused, open_store
-from dispatcher.budget import parse_cap, spec_caps
+from dispatcher.budget import BudgetError, parse_cap, spec_caps
 from dispatcher.config import AppSettings
 from dispatcher.modes import StartResult, choose_mode
 from dispatcher.preflight import prices_for, prove_credentials, rejected_by_reason, store_facts
@@ -157,6 +157,7 @@ def preflight(
     )
     if skipped:  # rejected_by_reason read them from the rejects file already; summarise counts them again
         summary = replace(summary, rejected=dict(loaded.rejected))
+    _budget_covers_a_chunk(caps.get("budget_rial"), summary, prepared.batch)
     prepared.summary = summary
     prepared.skipped = skipped
     prepared.spec = replace(prepared.spec, fingerprint=summary.fingerprint, **caps)
@@ -165,6 +166,20 @@ def preflight(
     if refuse and summary.refusals:
         raise Refused(summary.refusals[0].line())
     return summary
+
+
+def _budget_covers_a_chunk(budget: int | None, summary: PreflightSummary, batch: int) -> None:
+    """A rial budget below one chunk's cost would pause before sending anything: BudgetError (exit 2).
+    The cap is charged a chunk at a time (a claimed chunk may go out whole), so this names the step."""
+    if budget is None or summary.cost is None or not summary.recipients:
+        return
+    step = min(batch, summary.recipients)
+    chunk = summary.cost.estimate / summary.recipients * step
+    if budget < chunk:
+        raise BudgetError(
+            f"--budget {budget:,} rial is less than one chunk ({step:,} recipients, about {chunk:,.0f} rial): "
+            "the budget is charged a chunk at a time, so nothing would be sent; raise it"
+        )
 
 
 # ---- the test send -----------------------------------------------------------------------------------
