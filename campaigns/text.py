@@ -76,6 +76,9 @@ _ARABIC_TO_PERSIAN = {"ي": "ی", "ك": "ک"}
 _FOLD_TABLE = str.maketrans(_ARABIC_TO_PERSIAN)
 
 
+PHONE = "phone"  # the loader's column of the number (E.164), written in a message as 09…
+
+
 class TemplateError(ValueError):
     """The message template cannot be used; the message is one line naming the problem and the fix."""
 
@@ -274,7 +277,8 @@ class Template:
                 continue
             candidates = by_key.get(_key(name), [])
             if len(candidates) != 1:
-                available = ", ".join(columns) if columns else "(none)"
+                shown = [c for c in columns if c != "row"]  # `row` is ours, not the file's
+                available = ", ".join(shown) if shown else "(none)"
                 raise TemplateError(
                     f"unknown placeholder {{{name}}}; the file's columns are: {available} (write {{{{ and }}}} for literal braces)"
                 )
@@ -296,6 +300,8 @@ class Template:
                 values = df[resolved[part[0]]]
                 if not isinstance(values.dtype, pd.StringDtype):
                     values = values.astype("str")
+                if resolved[part[0]] == PHONE:  # the number as people write it: +989121234567 -> 09121234567
+                    values = values.str.replace(r"^\+98", "0", regex=True)
                 out = out + fold_arabic_series(values.fillna(""))
         return out
 
@@ -308,6 +314,8 @@ class Template:
                 pieces.append(part)
             else:
                 value = mapping[resolved[part[0]]]
+                if resolved[part[0]] == PHONE and isinstance(value, str) and value.startswith("+98"):
+                    value = "0" + value[3:]  # the number as people write it
                 pieces.append(
                     ""
                     if value is None or (isinstance(value, float) and math.isnan(value))

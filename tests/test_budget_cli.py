@@ -88,3 +88,15 @@ def test_a_budget_below_one_chunk_is_bad_input(cli_env, capsys, monkeypatch):  #
     code, out, err = run_cli(argv, capsys)
     assert code == 2 and "less than one chunk" in err and len(err.strip().splitlines()) == 1, err
     assert not cli_env["state"].accepted()
+
+
+def test_the_phone_column_fills_in_as_people_write_it(cli_env, capsys):  # noqa: F811
+    """`{mobile}` (the file's phone column) is the number as written locally, 09…; an unknown
+    placeholder's error lists the file's columns, not the loader's own `row`."""
+    argv = ["send", str(cli_env["src"]), "-p", "ghasedak", "--dry-run", "--json", "--window", "any"]
+    code, out, err = run_cli([*argv, "-m", "{mobile}: hi"], capsys)
+    assert code == 0, err
+    text = json.loads(out.strip().splitlines()[-1])["preview"][0]["text"]
+    assert text.startswith("09") and len(text.split(":")[0]) == 11
+    code, out, err = run_cli([*argv, "-m", "{nosuch}"], capsys)
+    assert code == 2 and "row," not in err and "name" in err

@@ -120,6 +120,9 @@ def prepare(settings: AppSettings, request: SendRequest, *, dry_run: bool = Fals
         suppressed=reader.suppressed() if reader else (),
         sheet=request.sheet,
     )
+    if loader.phone_column != "phone" and "{" + loader.phone_column + "}" in template.text:
+        # `{mobile}` names the file's phone column: the number, as the block carries it (E.164)
+        template = Template(template.text.replace("{" + loader.phone_column + "}", "{phone}"))
     template.validate(loader.block_columns)  # the columns a block really has: row, phone (E.164), the others
     extra = [c for c in loader.block_columns if c not in ("row", "phone")]
     personalised = not template.is_static
