@@ -221,7 +221,7 @@ def test_a_refused_number_lands_in_the_rejects_file_with_the_providers_reason(tm
     summary = json.loads(ghasedak.stdout)
     assert summary["counts"]["added"] == 2 and summary["counts"]["failed"] == 1
     assert summary["mapped"] == {"firstname": "first_name", "lastname": "last_name", "email": "email"}
-    rejects = list(csv.reader((tmp_path / "people.rejects.csv").open(encoding="utf-8")))
+    rejects = list(csv.reader((tmp_path / "people.contacts.rejects.csv").open(encoding="utf-8")))
     reasons = {(row[0], row[1]): row[2] for row in rejects[1:]}
     assert reasons[("5", "0912 111 0001")].startswith("duplicate of row 2")
     assert "code 8" in reasons[("4", "09121110003")] and reasons[("4", "09121110003")].startswith(
@@ -231,7 +231,7 @@ def test_a_refused_number_lands_in_the_rejects_file_with_the_providers_reason(tm
     assert contacts.count("amoot") == {"989121110001": 1, "989121110003": 1}
     contacts.refused.clear()
     amoot_again = run(env, tmp_path, "push", "people.csv", "--provider", "amoot")
-    rejects = list(csv.reader((tmp_path / "people.rejects.csv").open(encoding="utf-8")))
+    rejects = list(csv.reader((tmp_path / "people.contacts.rejects.csv").open(encoding="utf-8")))
     assert any(r[0] == "3" and "FirstNameOrLastName_Empty" in r[2] for r in rejects), rejects
     assert amoot_again.returncode == 0 and contacts.count("amoot") == {"989121110001": 1, "989121110003": 1}
     added = next(a for a in contacts.adds if a.provider == "amoot")

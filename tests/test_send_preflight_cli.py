@@ -111,7 +111,7 @@ def test_json_carries_the_preflight(sandboxed, tmp_path, capsys):
         assert data["operators"]["MCI"] == 4 and data["parts_histogram"] == {"1": 4}
         assert data["cost"]["currency"] == "rial" and data["cost"]["estimate"] > 0
         assert data["credit"]["unit"] == "rial" and data["credit"]["enough"] is True
-        assert [w["code"] for w in data["warnings"]] == ["no-window"]  # --window any, promotional
+        assert [w["code"] for w in data["warnings"]] == []  # --window any: no window was a choice, not a slip
         assert data["preview"][0] == {"row": 2, "text": "سلام name0، حراج پاییزه. لغو۱۱", "parts": 1}
         assert "Traceback" not in err and "previews" not in err  # the summary is for people, not with --json
 

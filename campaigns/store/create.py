@@ -97,7 +97,7 @@ def create_campaign(
     n_rejected = rejected() if callable(rejected) else rejected
     if n_recipients == 0:
         raise EmptyCampaign(
-            f"no valid recipients ({n_rejected} rows rejected); see the rejects file for the reasons"
+            f"no valid recipients ({n_rejected} rows rejected); the reasons are in {spec.rejects_file or 'the rejects file'}"
         )
     conn.execute(
         update(campaigns_t)

@@ -110,7 +110,9 @@ def prepare(settings: AppSettings, request: SendRequest, *, dry_run: bool = Fals
         settings.client(other)
     if not request.file.exists():
         raise BadInput(f"{request.file}: no such file; check the path")
-    rejects_path = request.rejects or request.file.with_name(request.file.stem + ".rejects.csv")
+    # A dry run writes its own rejects file: it must not overwrite the one of a campaign sent from this file.
+    suffix = ".dry-run.rejects.csv" if dry_run else ".rejects.csv"
+    rejects_path = request.rejects or request.file.with_name(request.file.stem + suffix)
     store = None if dry_run else open_store(settings)  # created for a first campaign, as before: empty
     reader = open_store(settings, read_only=True) if dry_run else store
     loader = RecipientLoader(

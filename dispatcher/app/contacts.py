@@ -159,7 +159,8 @@ def push_contacts(
         raise BadInput(f"{request.file}: no such file; check the path")
     store = open_store(settings)
     assert store is not None
-    rejects_path = request.rejects or request.file.with_name(request.file.stem + ".rejects.csv")
+    # Its own rejects file: a campaign sent from the same file keeps its own.
+    rejects_path = request.rejects or request.file.with_name(request.file.stem + ".contacts.rejects.csv")
     loader = RecipientLoader(
         request.file,
         column=request.column,

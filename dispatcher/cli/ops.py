@@ -40,6 +40,16 @@ def serve(
         raise BadInput("--threads is a whole number above 0 and --tick a number of seconds above 0")
     store = app.open_store(settings)
     assert store is not None
+    from campaigns.clock import utcnow
+    from campaigns.store.heartbeats import live_service
+
+    if (other := live_service(store.engine, stale=settings.heartbeat.stale)) is not None:
+        # a warning, not a refusal: a serve killed a moment ago looks alive until its beat goes stale
+        err.print(
+            f"warning: a `smsdispatch serve` was alive on this database {int((utcnow() - other.seen_at).total_seconds())} s "
+            f"ago (pid {other.pid} on {other.host}); one is enough (two share the work, never a send)",
+            soft_wrap=True,
+        )
     root = logging.getLogger()
     root.handlers[:] = [DedupHandler(sys.stderr)]
     root.setLevel(logging.INFO)
