@@ -12,6 +12,7 @@ provider reported per message (Ghasedak's status `price`, Amoot's `Cost`); None 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -106,8 +107,11 @@ class CampaignSummary:
             "by_provider": self.by_provider,
         }
 
-    def as_row(self, calendar: Calendar) -> dict[str, str]:
-        """For people: the summary table's cells (rial with separators, Tehran or Jalali time)."""
+    def as_row(
+        self, calendar: Calendar, show_time: Callable[[datetime], str] | None = None
+    ) -> dict[str, str]:
+        """For people: the summary table's cells (rial with separators; the start as `show_time` writes
+        it, the CLI's one time format, else Tehran or Jalali time)."""
         cost = rial(self.cost_actual if self.cost_actual is not None else self.cost_estimated)
         if self.cost_estimated is not None:  # the estimate beside what the provider reported
             cost += (
@@ -127,7 +131,9 @@ class CampaignSummary:
             "parts": f"{self.parts:,}",
             "cost": cost,
             "duration": duration_text(self.duration_seconds),
-            "started (Tehran)": when(self.started_at, calendar),
+            "started": (show_time(self.started_at) if self.started_at else "")
+            if show_time
+            else when(self.started_at, calendar),
         }
 
 

@@ -305,3 +305,20 @@ def test_only_the_prices_the_recipients_need_must_be_known(store):
     assert store.campaign(cid).cost_estimated == 7_000
     with pytest.raises(UnpricedError, match="no price for ucs2 parts to MCI numbers"):
         make(store, 10, 5, prices=prices, budget=7_000, message="سلام")
+
+
+def test_a_moved_chunk_carries_its_cost_and_a_claimed_one_gives_its_charge_back(store):
+    """Issue 11 x 15: a chunk re-planned for another provider of a route keeps the recipients' estimate
+    (by their share of its parts), so the budget still counts them; if it had been claimed (charged),
+    the charge is given back in the reroute's transaction and the new chunks are charged at their claims."""
+    cid = make(store, 10, 10, budget=1_000_000)
+    (chunk_id, attempt), *_ = store.claimable_chunks(campaign_id=cid)
+    target = {"provider": "mediapayamak", "account": "m:x", "sender": "5000", "batch": 4, "reason": "test"}
+    claimed = store.claim_chunk(chunk_id, attempt, LEASE)
+    charged = spent(store, cid)
+    assert charged[0] > 0
+    new = store.reroute_chunk(chunk_id, claimed.attempt, **target)
+    assert new is not None and len(new) == 3
+    assert spent(store, cid) == (0, 0)  # the claimed chunk's charge came back with the move
+    claims = claim_all(store, cid)
+    assert len(claims) == 3 and spent(store, cid)[0] >= charged[0]  # the moved recipients still count

@@ -156,7 +156,9 @@ def test_summary_json_agrees_with_status_for_every_campaign(cli_env, capsys, mon
     monkeypatch.setenv("COLUMNS", "250")
     code, out, err = run_cli(["summary", str(built)], capsys)
     assert code == 0, err
-    assert "1405/09/05 11:30:00" in out  # started 2026-11-26 08:00 UTC
+    assert (
+        "1405/09/05 2026-11-26 11:30 +03:30" in out
+    )  # started 2026-11-26 08:00 UTC: the CLI's one time format
 
 
 def test_summary_of_an_unknown_campaign_is_exit_2(cli_env, capsys):  # noqa: F811

@@ -217,3 +217,23 @@ def test_a_route_goes_on_through_the_next_provider_and_status_shows_both(cli_env
     assert [c["state"] for c in data["circuits"] if c["provider"] == "ghasedak"] == ["open"]
     code, out, err = run_cli(["status", str(campaign)], capsys)
     assert code == 0 and "via mediapayamak:" in out and "circuit ghasedak: open" in out
+
+
+def test_a_route_is_refused_only_when_the_whole_route_lacks_credit(cli_env, capsys, monkeypatch):
+    """Issue 15: the preflight's credit is the route's together (one unit: rial), so a first provider
+    short of credit is no refusal when the next one covers the rest; status shows the cost per provider."""
+    monkeypatch.setenv("SMSDISPATCH_GHASEDAK_PRICE", "155")
+    monkeypatch.setenv("SMSDISPATCH_GHASEDAK_GATEWAY_PRICE", "155")
+    cli_env["state"].credit["ghasedak"] = 250  # 250 messages' worth of rial: short of the ~480 to send
+    code, out, err = run_cli(["send", str(cli_env["src"]), "-p", "ghasedak", "-m", "Hi {name}"], capsys)
+    assert code == 3 and "credit" in err, err  # alone, it is refused
+    argv = ["send", str(cli_env["src"]), "-p", "ghasedak,ghasedak-gateway", "-m", "Hi {name}", "--json"]
+    code, out, err = run_cli(argv, capsys)
+    assert code == 0, err
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert summary["credit"]["enough"] is True
+    data = status_json(summary["campaign"], capsys)
+    costs = data["cost_by_provider"]
+    assert set(costs) <= {"ghasedak", "ghasedak-gateway"} and costs["ghasedak"]["estimated"] > 0
+    moved = sum(data["chunks"].values())  # each moved chunk's share is rounded up: at most a rial a chunk
+    assert 0 <= sum(c["estimated"] or 0 for c in costs.values()) - data["cost"]["estimated"] <= moved

@@ -51,3 +51,7 @@ class FailoverMethods:
 
     def by_provider(self, campaign_id: int) -> dict[str, dict[str, int]]:  # provider -> state -> count
         return self._read(routing.by_provider, campaign_id)
+
+    def cost_by_provider(self, campaign_id: int) -> dict[str, dict[str, float | None]]:
+        """provider -> {"estimated", "actual"} rial of a campaign (`routing.cost_by_provider`)."""
+        return self._read(routing.cost_by_provider, campaign_id)

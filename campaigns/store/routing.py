@@ -14,6 +14,7 @@ from datetime import datetime
 from sqlalchemy import Connection, func, insert, select, update
 
 from campaigns.states import CampaignTransition, ChunkState, ChunkTransition, RecipientState
+from campaigns.store.sending import refund
 from campaigns.store.sql import campaigns_t, chunks_t, recipients_t
 from campaigns.store.transitions import campaign_to, chunk_to
 
@@ -39,8 +40,16 @@ def reroute_chunk(
     chunk is no longer at `attempt` in a state the reroute is allowed from (someone else moved it)."""
     if batch < 1:
         raise ValueError(f"batch must be at least 1, not {batch}")
+    before = conn.execute(
+        select(chunks_t.c.state, chunks_t.c.cost_rial, chunks_t.c.parts).where(chunks_t.c.id == chunk_id)
+    ).first()
     if not chunk_to(conn, chunk_id, KT.REROUTE, now, attempt, lease_until=None, last_error=reason):
         return None
+    # The budget (issue 11) follows the recipients: a claimed chunk's charge is given back (nothing of it
+    # went out), and the new chunks carry its estimate by their share of its parts, charged at their claims.
+    if before.state == K.SENDING:
+        refund(conn, chunk_id)
+    cost, parts_before = int(before.cost_rial or 0), max(int(before.parts or 0), 1)
     head = conn.execute(
         select(chunks_t.c.campaign_id, chunks_t.c.seq, campaigns_t.c.personalised)
         .join(campaigns_t, campaigns_t.c.id == chunks_t.c.campaign_id)
@@ -65,6 +74,9 @@ def reroute_chunk(
                 attempt=0,
                 size=len(group),
                 parts=sum(int(r.parts) for r in group),
+                cost_rial=-(
+                    -cost * sum(int(r.parts) for r in group) // parts_before
+                ),  # its share, rounded up
                 queued_at=now,
                 updated_at=now,
                 provider=provider,
@@ -114,4 +126,34 @@ def by_provider(conn: Connection, campaign_id: int) -> dict[str, dict[str, int]]
     out: dict[str, dict[str, int]] = {}
     for name, state, count in rows:
         out.setdefault(name, {})[state] = int(count)
+    return out
+
+
+def cost_by_provider(conn: Connection, campaign_id: int) -> dict[str, dict[str, float | None]]:
+    """provider -> {"estimated", "actual"} rial: the chunks' estimates at their provider (a moved chunk's
+    estimate travels with its recipients, by their share of its parts) and what each provider reported
+    for the recipients it accepted (None when it reported nothing)."""
+    r, k, c = recipients_t.c, chunks_t.c, campaigns_t.c
+    provider = func.coalesce(k.provider, c.provider)
+    estimated = conn.execute(
+        select(provider.label("provider"), func.sum(k.cost_rial))
+        .select_from(chunks_t.join(campaigns_t, c.id == k.campaign_id))
+        .where(k.campaign_id == campaign_id, k.state != ChunkState.REROUTED)  # its chunks carry it on
+        .group_by(provider)
+    ).all()
+    actual = conn.execute(
+        select(provider.label("provider"), func.sum(r.cost_rial))
+        .select_from(
+            recipients_t.join(campaigns_t, c.id == r.campaign_id).outerjoin(chunks_t, k.id == r.chunk_id)
+        )
+        .where(r.campaign_id == campaign_id)
+        .group_by(provider)
+    ).all()
+    out: dict[str, dict[str, float | None]] = {}
+    for name, total in estimated:
+        out.setdefault(name, {"estimated": None, "actual": None})["estimated"] = float(total or 0)
+    for name, total in actual:
+        out.setdefault(name, {"estimated": None, "actual": None})["actual"] = (
+            None if total is None else float(total)
+        )
     return out

@@ -35,6 +35,7 @@ from dispatcher.budget import BudgetError, parse_cap, spec_caps
 from dispatcher.config import AppSettings
 from dispatcher.modes import StartResult, choose_mode
 from dispatcher.preflight import prices_for, prove_credentials, rejected_by_reason, store_facts
+from workers.status import Balance
 
 __all__ = ["BlockSpool", "TestSend", "preflight", "test_send"]
 
@@ -114,8 +115,11 @@ def preflight(
     options = options_for(settings, prepared)
     client = prepared.client
     balance = prove_credentials(client)
-    for other in prepared.spec.route[1:]:  # a failover route (issue 15): every provider's key proven now
-        prove_credentials(settings.client(other))
+    # A failover route (issue 15): every provider's key proven now, and the credit checked is the route's
+    # together (when every provider reports it in one unit), since the route sends until each runs out.
+    others = [prove_credentials(settings.client(name)) for name in prepared.spec.route[1:]]
+    if balance is not None and others and all(b is not None and b.unit == balance.unit for b in others):
+        balance = Balance(balance.amount + sum(b.amount for b in others if b is not None), balance.unit)
     prices = prices_for(client, settings.env, cwd or Path.cwd())
     # The caps and the prices each chunk's estimate is stored with (BudgetError: a rial budget, no price).
     caps = spec_caps(

@@ -28,6 +28,7 @@ class CampaignStatus:
     # circuits of those providers' accounts
     by_provider: dict[str, dict[str, int]] = field(default_factory=dict)
     circuits: list[Health] = field(default_factory=list)
+    cost_by_provider: dict[str, dict[str, float | None]] = field(default_factory=dict)  # rial, issue 15
 
     def as_json(self) -> dict[str, Any]:
         v = self.view
@@ -56,6 +57,7 @@ class CampaignStatus:
                 "spent_parts": v.spent_parts,
             },
             "by_provider": self.by_provider,
+            "cost_by_provider": self.cost_by_provider,
             "circuits": [
                 {
                     "provider": h.provider,
@@ -82,7 +84,8 @@ def status(settings: AppSettings, campaign_id: int) -> CampaignStatus:
     by_provider = store.by_provider(campaign_id)
     providers = {view.provider, *by_provider}
     circuits = [h for h in store.all_health() if h.provider in providers]
-    return CampaignStatus(view, progress, live, by_provider, circuits)
+    costs = store.cost_by_provider(campaign_id)
+    return CampaignStatus(view, progress, live, by_provider, circuits, costs)
 
 
 @dataclass(frozen=True)

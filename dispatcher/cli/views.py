@@ -147,13 +147,12 @@ def summary(
     as_json: AsJson = False,
 ) -> None:
     """One row per campaign: state, recipients, sent, delivered %, failed, blacklisted, parts, cost, duration."""
-    from dispatcher.humane import calendar_from_env
-
-    rows = app.summary(cli_settings(), campaign_ids, since)
+    settings = cli_settings()
+    rows = app.summary(settings, campaign_ids, since)
     if as_json:
         emit([r.as_json() for r in rows])
         return
-    cells = [r.as_row(calendar_from_env()) for r in rows]
+    cells = [r.as_row(settings.calendar, settings.show_time) for r in rows]
     table = Table(*(cells[0] if cells else ["id", "name", "state", "recipients"]))
     for row in cells:
         table.add_row(*row.values())
