@@ -59,3 +59,6 @@ class WorkerDeps:
     settings: DispatchSettings = field(default_factory=DispatchSettings)
     limiter: Limiter = field(default_factory=LocalLimiter)
     status_failures: FailureStreaks = field(default_factory=FailureStreaks)
+    # Accounts whose circuit this process has counted a failure against (or opened): a success of a
+    # single-provider campaign writes to its circuit only then; a routed campaign's always does.
+    circuits_touched: set[str] = field(default_factory=set)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
@@ -119,10 +120,8 @@ def load_claimed(conn: Connection, chunk_id: int, claimed: Any = None) -> Claime
     rows = conn.execute(CLAIM_READ, {"campaign_id": claimed.campaign_id, "chunk_id": chunk_id}).all()
     head = rows[0]
     # A chunk re-planned for another provider of the route carries its own (issue 15); "" sender: the
-    # provider's configured line.
-    own = conn.execute(
-        select(chunks_t.c.provider, chunks_t.c.account, chunks_t.c.sender).where(chunks_t.c.id == chunk_id)
-    ).one()
+    # provider's configured line. Read in the same statement (CLAIM_READ's chunk_* columns).
+    own = SimpleNamespace(provider=head.chunk_provider, account=head.chunk_account, sender=head.chunk_sender)
     messages = tuple(
         OutMessage(
             r.rid, r.phone, r.text if r.text is not None else head.message, f"{head.ref_prefix}{r.rid}"

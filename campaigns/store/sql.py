@@ -229,6 +229,14 @@ CLAIM_READ = (
         _pending.c.phone,
         _pending.c.text,
         _pending.c.parts,
+        # the chunk's own provider, account and line when failover moved it (issue 15; else NULL)
+        *(
+            select(col)
+            .where(chunks_t.c.id == bindparam("chunk_id"))
+            .scalar_subquery()
+            .label(f"chunk_{col.name}")
+            for col in (chunks_t.c.provider, chunks_t.c.account, chunks_t.c.sender)
+        ),
     )
     .select_from(
         campaigns_t.outerjoin(

@@ -135,6 +135,7 @@ def lease_for(deps: WorkerDeps, client_timeouts: tuple[float, float]) -> timedel
 def health_failure(deps: WorkerDeps, client: ProviderClient, exc: Exception) -> bool:
     """One more failure in a row at the client's account; True when its circuit is open now."""
     s = deps.settings
+    deps.circuits_touched.add(client.settings.account_key)
     return deps.store.circuit_failure(
         client.settings.account_key, client.name, str(exc), s.circuit_failures, s.circuit_cooldown
     )
@@ -250,6 +251,7 @@ def send_chunk(
         log.warning("chunk %s: ambiguous send, to be reconciled: %s", chunk_id, exc)
         return Outcome(OutcomeKind.UNKNOWN, chunk_id, chunk.attempt, detail=str(exc))
     except AccountError as exc:
+        deps.circuits_touched.add(client.settings.account_key)
         store.circuit_open(client.settings.account_key, client.name, str(exc), settings.circuit_cooldown)
         if route:
             moved = failover.after_failure(deps, chunk, route, str(exc), account_level=True)
@@ -262,7 +264,10 @@ def send_chunk(
         store.chunk_failed(chunk, str(exc))
         return Outcome(OutcomeKind.FAILED, chunk_id, chunk.attempt, detail=str(exc))
 
-    store.circuit_success(client.settings.account_key, chunk.sending_since)
+    account = client.settings.account_key
+    if route or account in deps.circuits_touched:  # one write a chunk only where a circuit may be open
+        store.circuit_success(account, chunk.sending_since)
+        deps.circuits_touched.discard(account)
     now = utcnow()
     updates, not_sent = updates_from_results(chunk, results, now, poll_delay(0, settings.poll_intervals))
     store.record_send(chunk, updates, requeue=not_sent, now=now)
