@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 from werkzeug.wrappers import Request, Response
 
 from dispatcher.sandbox.core import DEFAULT_SENDERS, SandboxState, digits
-from dispatcher.sandbox.phonebook import AMOOT_HANDLERS
+from dispatcher.sandbox.phonebook import amoot_handlers
 from dispatcher.sandbox.twin import (
     admit_send,
     after_accept,
@@ -279,5 +279,7 @@ HANDLERS: dict[str, Callable[[dict[str, Any], SandboxState], Response]] = {
     "GetDeliveries": get_deliveries,
     "GetMessages": get_messages,
     "AccountStatus": account_status,
-    **AMOOT_HANDLERS,  # ContactCreate (seed 001): dispatcher/sandbox/phonebook.py
+    **amoot_handlers(
+        render_code, TRANSIENT_CODE
+    ),  # ContactCreate (seed 001): dispatcher/sandbox/phonebook.py
 }

@@ -26,7 +26,7 @@ from urllib.parse import unquote_plus
 from werkzeug.wrappers import Request, Response
 
 from dispatcher.sandbox.core import DEFAULT_SENDERS, SandboxState, digits
-from dispatcher.sandbox.phonebook import GHASEDAK_ROUTES
+from dispatcher.sandbox.phonebook import ghasedak_routes
 from dispatcher.sandbox.twin import admit_send, after_accept, before_accept, json_response, params
 
 PROVIDER = "ghasedak"
@@ -272,7 +272,9 @@ ROUTES: dict[str, Callable[[dict[str, str], SandboxState], Response]] = {
     "account/info": account_info,
     "sms/receive/last": receive_last,
     "sms/receive/paging": receive_paging,
-    **GHASEDAK_ROUTES,  # contact groups (seed 004): dispatcher/sandbox/phonebook.py
+    **ghasedak_routes(
+        render_code, TRANSIENT_CODE, local
+    ),  # contact groups (seed 004): dispatcher/sandbox/phonebook.py
 }
 
 

@@ -3,7 +3,7 @@
 `book(state)` is the sandbox's record of them, the witness tests read: `adds` holds every number a
 twin added, in order, one entry per add (a number added twice appears twice), and `calls` the
 parameter names each phonebook call carried (to check the seed's names on the wire).
-The twins route their phonebook paths here (`AMOOT_HANDLERS`, `GHASEDAK_ROUTES`). Faults: op
+The twins route their phonebook paths here (`amoot_handlers`, `ghasedak_routes`, given the twin's codes). Faults: op
 "contacts" for the add calls (accept_then_* make an ambiguous add), "contacts-list" for listings.
 
 Twin choices where the seeds are silent (say so if a live account shows otherwise):
@@ -23,12 +23,15 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from werkzeug.wrappers import Response
 
 from dispatcher.sandbox.core import SandboxState, digits
 from dispatcher.sandbox.twin import after_accept, before_accept, json_response
+
+Handler = Callable[[dict[str, Any], SandboxState], Response]
 
 _MOBILE = re.compile(r"^989\d{9}$")
 MAX_LIST = 100
@@ -87,8 +90,9 @@ def _log(state: SandboxState, provider: str, path: str, fields: dict[str, Any]) 
 
 
 # ---- Amoot (seed 001) ----------------------------------------------------------------------------
-def amoot_contact_create(fields: dict[str, Any], state: SandboxState) -> Response:
-    from dispatcher.sandbox.amoot import TRANSIENT_CODE, render_code
+def amoot_contact_create(
+    fields: dict[str, Any], state: SandboxState, render_code: Callable[..., Response], TRANSIENT_CODE: Any
+) -> Response:  # noqa: N803 - the twin's own constant, passed in (amoot_handlers)
 
     contacts = _log(state, "amoot", "ContactCreate", fields)
     fault = state.take_fault("amoot", "contacts")
@@ -112,9 +116,11 @@ def amoot_contact_create(fields: dict[str, Any], state: SandboxState) -> Respons
     return after_accept(fault, json_response({"Status": "Success", "Data": data}))
 
 
-AMOOT_HANDLERS: dict[str, Callable[[dict[str, Any], SandboxState], Response]] = {
-    "ContactCreate": amoot_contact_create,
-}
+def amoot_handlers(render_code: Callable[..., Response], transient_code: Any) -> dict[str, Handler]:
+    """Amoot's phonebook paths, answering with the Amoot twin's own codes (passed in: no import back)."""
+    return {
+        "ContactCreate": partial(amoot_contact_create, render_code=render_code, TRANSIENT_CODE=transient_code)
+    }
 
 
 # ---- Ghasedak (seed 004) ---------------------------------------------------------------------------
@@ -147,8 +153,9 @@ def group_new(form: dict[str, str], state: SandboxState) -> Response:
     return _envelope(200, "success", {"groupid": int(gid)})
 
 
-def group_addnumber(form: dict[str, str], state: SandboxState) -> Response:
-    from dispatcher.sandbox.ghasedak import TRANSIENT_CODE, render_code
+def group_addnumber(
+    form: dict[str, str], state: SandboxState, render_code: Callable[..., Response], TRANSIENT_CODE: Any
+) -> Response:  # noqa: N803
 
     contacts = _log(state, "ghasedak", "contact/group/addnumber", form)
     if (missing := _required(form, "groupid", "number")) is not None:
@@ -185,8 +192,13 @@ def group_list(form: dict[str, str], state: SandboxState) -> Response:
     return _envelope(200, "success", rows)
 
 
-def group_listnumber(form: dict[str, str], state: SandboxState) -> Response:
-    from dispatcher.sandbox.ghasedak import TRANSIENT_CODE, local, render_code
+def group_listnumber(
+    form: dict[str, str],
+    state: SandboxState,
+    render_code: Callable[..., Response],
+    TRANSIENT_CODE: Any,  # noqa: N803
+    local: Callable[[str], str],
+) -> Response:
 
     contacts = _log(state, "ghasedak", "contact/group/listnumber", form)
     if (missing := _required(form, "groupid")) is not None:
@@ -234,11 +246,16 @@ def group_remove(form: dict[str, str], state: SandboxState) -> Response:
     return _envelope(200, "success", None)
 
 
-GHASEDAK_ROUTES: dict[str, Callable[[dict[str, str], SandboxState], Response]] = {
-    "contact/group/new": group_new,
-    "contact/group/addnumber": group_addnumber,
-    "contact/group/list": group_list,
-    "contact/group/listnumber": group_listnumber,
-    "contact/group/edit": group_edit,
-    "contact/group/remove": group_remove,
-}
+def ghasedak_routes(
+    render_code: Callable[..., Response], transient_code: Any, local: Callable[[str], str]
+) -> dict[str, Handler]:
+    """Ghasedak's contact-group paths, answering with the Ghasedak twin's own codes and spelling."""
+    codes = {"render_code": render_code, "TRANSIENT_CODE": transient_code}
+    return {
+        "contact/group/new": group_new,
+        "contact/group/addnumber": partial(group_addnumber, **codes),
+        "contact/group/list": group_list,
+        "contact/group/listnumber": partial(group_listnumber, **codes, local=local),
+        "contact/group/edit": group_edit,
+        "contact/group/remove": group_remove,
+    }
