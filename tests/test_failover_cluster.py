@@ -14,8 +14,8 @@ import pytest
 
 from campaigns.states import RecipientState
 from dispatcher.sandbox.core import Fault, SandboxState
-from tests.cluster import WENT_OUT, Cluster, run_cluster, store_id, wait_completed
-from tests.conftest import REDIS_URL, require_service
+from tests.support.cluster import WENT_OUT, Cluster, run_cluster, store_id, wait_completed
+from tests.support.services import REDIS_URL, require_service
 
 pytestmark = pytest.mark.slow
 
