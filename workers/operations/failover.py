@@ -63,6 +63,7 @@ class Decision:
 
     proceed: bool
     detail: str = ""
+    moved: bool = False  # the reroute applied (the chunk is `rerouted`; `spawned` may be empty)
     spawned: tuple[int, ...] = ()
     paused: bool = False
     later: float | None = None
@@ -121,7 +122,7 @@ def before_claim(
     spawned = move(deps, view, chunk_id, attempt, target, f"{provider} unusable ({why}); moved to {target}")
     if spawned is None:
         return Decision(False, "claimed elsewhere or moved on")
-    return Decision(False, f"moved to {target}", spawned=spawned)
+    return Decision(False, f"moved to {target}", moved=True, spawned=spawned)
 
 
 def after_failure(
@@ -155,4 +156,6 @@ def after_failure(
     spawned = move(
         deps, view, chunk.chunk_id, chunk.attempt, target, f"{chunk.provider}: {reason}; moved to {target}"
     )
-    return Decision(False, f"moved to {target}", spawned=spawned or ())
+    if spawned is None:  # the chunk moved on meanwhile (its attempt is not ours): nothing to do here
+        return Decision(False, "claimed elsewhere or moved on")
+    return Decision(False, f"moved to {target}", moved=True, spawned=spawned)

@@ -145,7 +145,7 @@ def routed(decision: failover.Decision, chunk_id: int, attempt: int | None) -> O
     """The outcome of a failover decision that did not send."""
     if decision.paused:
         return Outcome(OutcomeKind.PAUSED, chunk_id, attempt, detail=decision.detail)
-    if decision.spawned or decision.detail.startswith("moved"):
+    if decision.moved:
         return Outcome(
             OutcomeKind.REROUTED, chunk_id, attempt, detail=decision.detail, spawned=decision.spawned
         )

@@ -34,7 +34,7 @@ from workers.errors import (
 )
 from workers.providers import phones, values
 from workers.providers.base import Capabilities, Envelope, ProviderClient, Reply, Request
-from workers.providers.sentbox import SentRow, match_sent_box
+from workers.providers.sentbox import SentRow, loose_text, match_sent_box
 from workers.providers.transport import chunks
 from workers.settings import ProviderSettings
 from workers.status import Balance, DeliveryStatus, Message, SendBatch, SendOutcome, SendResult, StatusResult
@@ -176,18 +176,10 @@ def parse_deliveries(body: Mapping[str, Any], ids: Sequence[str]) -> list[Status
         if title != "Success":
             found[mid] = StatusResult(mid, DeliveryStatus.UNKNOWN, raw_code=title)
             continue
-        status = DELIVERY.get(int(raw)) if str(raw).lstrip("-").isdigit() else None
-        if status is None:
-            log.warning("amoot: unknown DeliveryType %r for %s", raw, mid)
-        cost = values.to_float(
-            row.get("Cost")
-        )  # providers.md §4 GetDeliveries `Cost` (unit not stated; billed in rial)
-        found[mid] = StatusResult(mid, status or DeliveryStatus.UNKNOWN, raw_code=str(raw), cost=cost)
+        status = values.lookup(DELIVERY, raw, f"amoot DeliveryType for {mid}")
+        cost = values.to_float(row.get("Cost"))  # providers.md §4 `Cost` (unit not stated; billed in rial)
+        found[mid] = StatusResult(mid, status, raw_code=str(raw), cost=cost)
     return [found.get(str(i), StatusResult(str(i), DeliveryStatus.UNKNOWN)) for i in ids]
-
-
-def _same_text(text: object) -> str:
-    return str(text or "").replace("\r\n", "\n").strip()
 
 
 def parse_sent_box(body: Mapping[str, Any], batch: SendBatch, settled: bool) -> list[SendResult]:
@@ -196,7 +188,9 @@ def parse_sent_box(body: Mapping[str, Any], batch: SendBatch, settled: bool) -> 
     found = [
         SentRow(str(n), str(t or ""), None if i in (None, "") else str(i), "Success") for n, t, i in rows
     ]
-    return match_sent_box(batch.messages, found, settled=settled, text_key=_same_text)
+    return match_sent_box(
+        batch.messages, found, settled=settled, text_key=loose_text
+    )  # a false 'not sent' is a duplicate
 
 
 class AmootClient(ProviderClient):

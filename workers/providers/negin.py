@@ -41,6 +41,7 @@ from workers.errors import (
 from workers.providers import phones
 from workers.providers.base import Capabilities, Envelope, ProviderClient, Reply, Request
 from workers.providers.transport import chunks
+from workers.providers.values import lookup
 from workers.settings import ProviderSettings
 from workers.status import Balance, DeliveryStatus, Message, SendBatch, SendOutcome, SendResult, StatusResult
 
@@ -135,13 +136,7 @@ def parse_status_reply(body: dict[str, Any]) -> dict[str, StatusResult]:
     data = body.get("data") if isinstance(body.get("data"), dict) else {}
     out: dict[str, StatusResult] = {}
     for msg_id, raw in zip(_ids(data.get("msgIds")), _ids(data.get("states")), strict=False):
-        try:
-            status = DELIVERY.get(int(raw))
-        except ValueError:
-            status = None
-        if status is None:
-            log.warning("negin: unknown delivery state %r for message %s", raw, msg_id)
-        out[msg_id] = StatusResult(msg_id, status or DeliveryStatus.UNKNOWN, raw)
+        out[msg_id] = StatusResult(msg_id, lookup(DELIVERY, raw, f"negin delivery state for {msg_id}"), raw)
     return out
 
 
