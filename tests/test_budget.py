@@ -322,3 +322,13 @@ def test_a_moved_chunk_carries_its_cost_and_a_claimed_one_gives_its_charge_back(
     assert spent(store, cid) == (0, 0)  # the claimed chunk's charge came back with the move
     claims = claim_all(store, cid)
     assert len(claims) == 3 and spent(store, cid)[0] >= charged[0]  # the moved recipients still count
+
+
+def test_a_route_paused_with_a_claimed_chunk_gives_its_charge_back(store):
+    """Every provider of a route unusable: the claimed chunk goes back to the queue and its charge with it."""
+    cid = make(store, 10, 10, budget=1_000_000)
+    (claimed,) = claim_all(store, cid)
+    assert spent(store, cid)[0] > 0
+    assert store.pause_route(cid, claimed.chunk_id, claimed.attempt, "every provider unusable")
+    assert spent(store, cid) == (0, 0)
+    assert store.chunk_counts(cid) == {ChunkState.QUEUED: 1}

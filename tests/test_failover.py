@@ -278,3 +278,21 @@ def test_providers_check_shows_an_open_circuit_with_its_reason(deps, sandbox, da
     rows = {r.provider: r.as_json() for r in check_providers(settings)}
     assert rows["ghasedak"]["circuit"] == "open" and "code" in rows["ghasedak"]["circuit_reason"]
     assert rows["mediapayamak"]["circuit"] in (None, "closed")
+
+
+def test_a_moved_chunk_split_in_two_keeps_its_provider_in_both_halves(store):
+    """A refused number in a moved chunk's batch splits it; both halves stay at the provider it moved to."""
+    from datetime import timedelta
+
+    cid = routed_campaign(store, numbers(8), batch=8)
+    (chunk_id, attempt), *_ = store.claimable_chunks(campaign_id=cid)
+    target = {"provider": "mediapayamak", "account": "m:x", "sender": "5000", "batch": 8, "reason": "test"}
+    (moved,) = store.reroute_chunk(chunk_id, attempt, **target)
+    claimed = store.claim_chunk(moved, 0, timedelta(seconds=60))
+    second = store.split_chunk(claimed, "a number refused")
+    assert second is not None
+    halves = [store.load_chunk(moved), store.load_chunk(second)]
+    assert [(c.provider, c.account, c.sender, len(c.messages)) for c in halves] == [
+        ("mediapayamak", "m:x", "5000", 4),
+        ("mediapayamak", "m:x", "5000", 4),
+    ]

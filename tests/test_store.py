@@ -455,3 +455,16 @@ def test_a_frozen_transaction_does_not_hold_its_locks_for_ever(monkeypatch, tmp_
         frozen.engine.dispose()
     finally:
         drop_postgres_db(url)
+
+
+def test_sending_open_counts_queued_and_pending_unknown_chunks_in_one_read(store):
+    """The runner stops when this is 0: an unknown chunk with pending recipients still counts (it may be
+    sent again), one whose recipients are all settled does not."""
+    cid = make_campaign(store, phones(3), batch=3)
+    assert store.sending_open(cid) == 1  # queued
+    (chunk_id, attempt), *_ = store.claimable_chunks(campaign_id=cid)
+    claimed = store.claim_chunk(chunk_id, attempt, LEASE)
+    store.chunk_unknown(claimed, "read timeout")
+    assert store.sending_open(cid) == 1  # unknown, its recipients pending: reconciliation decides
+    store.hold_unknown(store.load_chunk(chunk_id), "the provider cannot be asked")
+    assert store.sending_open(cid) == 0  # held: nothing will be sent

@@ -32,7 +32,7 @@ from campaigns.records import (
     RetryVerdict,
     SuppressionView,
 )
-from campaigns.states import OPEN_CHUNK, CampaignTransition
+from campaigns.states import CampaignTransition
 from campaigns.store import (
     create,
     lifecycle,
@@ -353,8 +353,7 @@ class Store(FailoverMethods):
 
     def sending_open(self, campaign_id: int) -> int:
         """Chunks of the campaign with sending still ahead (OPEN_CHUNK), plus unknown ones awaiting reconciliation."""
-        counts = self.chunk_counts(campaign_id)
-        return sum(counts.get(s, 0) for s in OPEN_CHUNK) + len(self.unknown_chunks(campaign_id=campaign_id))
+        return self._read(reads.sending_open, campaign_id)
 
     def campaigns(self) -> list[CampaignView]:
         return self._read(reads.campaigns)

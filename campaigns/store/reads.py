@@ -11,10 +11,10 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, func, select
+from sqlalchemy import Connection, Row, and_, func, or_, select
 
 from campaigns.records import CampaignView
-from campaigns.states import FINAL_RECIPIENT, ChunkState, RecipientState
+from campaigns.states import FINAL_RECIPIENT, OPEN_CHUNK, ChunkState, RecipientState
 from campaigns.store.sql import campaigns_t, chunks_t, recipients_t
 
 K, R = ChunkState, RecipientState
@@ -203,3 +203,19 @@ def view(row: Any, counts: dict[str, int], chunk_counts: dict[str, int]) -> Camp
         spent_parts=row.spent_parts,
         cost_estimated=row.estimated_rial,
     )
+
+
+def sending_open(conn: Connection, campaign_id: int) -> int:
+    """Chunks of the campaign with sending still ahead (OPEN_CHUNK), plus unknown ones awaiting
+    reconciliation (with pending recipients), counted in ONE statement: two reads could miss a chunk
+    that reconciliation moved from `unknown` to `queued` between them, and a runner would stop early."""
+    k, r = chunks_t.c, recipients_t.c
+    unknown_pending = and_(
+        k.state == K.UNKNOWN,
+        k.id.in_(select(r.chunk_id).where(r.campaign_id == campaign_id, r.state == R.PENDING)),
+    )
+    return conn.execute(
+        select(func.count())
+        .select_from(chunks_t)
+        .where(k.campaign_id == campaign_id, or_(k.state.in_(list(OPEN_CHUNK)), unknown_pending))
+    ).scalar_one()

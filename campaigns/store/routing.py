@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlalchemy import Connection, func, insert, select, update
 
 from campaigns.states import CampaignTransition, ChunkState, ChunkTransition, RecipientState
-from campaigns.store.sending import refund
+from campaigns.store.sending import SENDING, refund
 from campaigns.store.sql import campaigns_t, chunks_t, recipients_t
 from campaigns.store.transitions import campaign_to, chunk_to
 
@@ -106,7 +106,19 @@ def pause_route(
     """Every provider of the campaign's route is unusable: a chunk claimed at `attempt` (None: not
     claimed) goes back to the queue (nothing went out), and the campaign pauses with `reason`."""
     if attempt is not None:
-        chunk_to(conn, chunk_id, KT.REQUEUE, now, attempt, lease_until=None, last_error=reason, queued_at=now)
+        requeued = chunk_to(
+            conn,
+            chunk_id,
+            KT.REQUEUE,
+            now,
+            attempt,
+            SENDING,
+            lease_until=None,
+            last_error=reason,
+            queued_at=now,
+        )
+        if requeued:  # nothing of it went out: its budget charge comes back (the next claim charges again)
+            refund(conn, chunk_id)
     return campaign_to(conn, campaign_id, CampaignTransition.PAUSE, now, reason)
 
 

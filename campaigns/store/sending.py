@@ -266,8 +266,9 @@ def split_chunk(conn: Connection, chunk: ClaimedChunk, reason: str, now: datetim
     second = ids[len(ids) // 2 :]
     if not requeue_sent_nothing(conn, chunk, reason, now):
         return None
+    k = chunks_t.c
     head = conn.execute(
-        select(chunks_t.c.seq, chunks_t.c.parts, chunks_t.c.cost_rial).where(chunks_t.c.id == chunk.chunk_id)
+        select(k.seq, k.parts, k.cost_rial, k.provider, k.account, k.sender).where(k.id == chunk.chunk_id)
     ).one()
     seq = head.seq
     parts = conn.execute(
@@ -288,6 +289,10 @@ def split_chunk(conn: Connection, chunk: ClaimedChunk, reason: str, now: datetim
             cost_rial=cost2,
             queued_at=now,
             updated_at=now,
+            # a chunk failover moved keeps its provider in both halves (issue 15)
+            provider=head.provider,
+            account=head.account,
+            sender=head.sender,
         )
         .returning(chunks_t.c.id)
     ).scalar_one()
