@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 import jdatetime
 
 from campaigns.windows import TEHRAN
+from workers.providers.phones import national
 
 NOT_KNOWN = "not known"
 _PERSIAN_LETTER = re.compile(r"[\u0600-\u06ff\ufb50-\ufdff\ufe70-\ufeff]")
@@ -90,8 +91,9 @@ def rial(amount: int | float | None) -> str:
 
 
 def local_phone(e164: str) -> str:
-    """An Iranian number as people write it: `+989121234567` -> `09121234567`; anything else unchanged."""
-    return "0" + e164[3:] if e164.startswith("+98") and len(e164) == 13 else e164
+    """An Iranian number as people write it: `+989121234567` -> `09121234567`; anything else unchanged
+    (the one spelling rule, `workers.providers.phones.national`)."""
+    return national(e164)
 
 
 def is_persian(text: str) -> bool:

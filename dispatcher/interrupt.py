@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from campaigns.liveness import Heartbeat, clock
+from campaigns.store.sending import resume_command
 
 
 def interrupted_line(
@@ -54,7 +55,5 @@ def interrupted_line(
         )
     if state == "paused":
         why = f" ({reason.rstrip('.')})" if reason else ""
-        return (
-            f"interrupted: campaign {campaign_id} is paused{why}; to go on: smsdispatch resume {campaign_id}"
-        )
+        return f"interrupted: campaign {campaign_id} is paused{why}; to go on: {resume_command(campaign_id, reason)}"
     return f"interrupted: campaign {campaign_id} is {state}; nothing is left to send (smsdispatch status {campaign_id})"

@@ -100,3 +100,17 @@ def test_the_phone_column_fills_in_as_people_write_it(cli_env, capsys):  # noqa:
     assert text.startswith("09") and len(text.split(":")[0]) == 11
     code, out, err = run_cli([*argv, "-m", "{nosuch}"], capsys)
     assert code == 2 and "row," not in err and "name" in err
+
+
+def test_status_names_the_resume_that_raises_the_cap(cli_env, capsys, monkeypatch):  # noqa: F811
+    monkeypatch.setenv("SMSDISPATCH_GHASEDAK_PRICE", "1000")
+    argv = ["send", str(cli_env["src"]), "-p", "ghasedak", "-m", "hello", "--budget", "150,000", "--json"]
+    code, out, err = run_cli(argv, capsys)
+    campaign = json.loads(out.strip().splitlines()[-1])["campaign"]
+    code, out, err = run_cli(["status", str(campaign)], capsys)
+    assert f"to continue: smsdispatch resume {campaign} --budget RIAL" in out
+    code, out, err = run_cli(
+        ["send", str(cli_env["src"]), "-p", "ghasedak", "-m", "hi", "--max-parts", "120"], capsys
+    )
+    code, out, err = run_cli(["status", str(campaign + 1)], capsys)
+    assert f"to continue: smsdispatch resume {campaign + 1} --max-parts N" in out

@@ -241,6 +241,9 @@ def test_providers_check_reports_each_configured_account(cli_env, capsys, monkey
     rows = {r["provider"]: r for r in json.loads(out)}
     assert all(r["configured"] and r["ok"] for r in rows.values())
     assert rows["ghasedak"]["balance"] > 0 and "no balance call" in rows["negin"]["detail"]
+    assert (
+        rows["ghasedak"]["checked"] is True and rows["negin"]["checked"] is False
+    )  # no balance call: untried
     monkeypatch.setenv("SMSDISPATCH_AMOOT_TOKEN", "wrong-token-xyz")
     code, out, _ = run_cli(["providers", "check", "--json"], capsys)
     assert code == 1 and "wrong-token-xyz" not in out

@@ -77,11 +77,23 @@ def claim_chunk(
     return load_claimed(conn, chunk_id, claimed)
 
 
+BUDGET_REACHED = "budget reached"
+PART_CAP_REACHED = "part cap reached"
+
+
+def resume_command(campaign_id: int, reason: str | None) -> str:
+    """The command that continues a paused campaign: a pause at a cap (`cap_reason`) needs the cap raised."""
+    why = reason or ""
+    option = " --budget RIAL" if why.startswith(BUDGET_REACHED) else ""
+    option = " --max-parts N" if why.startswith(PART_CAP_REACHED) else option
+    return f"smsdispatch resume {campaign_id}{option}"
+
+
 def cap_reason(spent_rial: int, budget_rial: int | None, spent_parts: int, max_parts: int | None) -> str:
     """ "budget reached: 49,800 of 50,000 rial" or "part cap reached: 400 of 450 parts" (rial first)."""
     if budget_rial is not None:
-        return f"budget reached: {spent_rial:,} of {budget_rial:,} rial"
-    return f"part cap reached: {spent_parts:,} of {max_parts or 0:,} parts"
+        return f"{BUDGET_REACHED}: {spent_rial:,} of {budget_rial:,} rial"
+    return f"{PART_CAP_REACHED}: {spent_parts:,} of {max_parts or 0:,} parts"
 
 
 def pause_over_cap(conn: Connection, chunk_id: int, attempt: int | None, now: datetime) -> bool:

@@ -29,9 +29,15 @@ class ProviderCheck:
         None  # issue 15: the account's circuit as the workers last left it (None: never seen)
     )
     circuit_reason: str | None = None
+    checked: bool = True  # False: the provider documents no balance call, so the key was not tried
 
     def as_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"provider": self.provider, "configured": self.configured, "ok": self.ok}
+        data: dict[str, Any] = {
+            "provider": self.provider,
+            "configured": self.configured,
+            "ok": self.ok,
+            "checked": self.checked,
+        }
         if self.balance is not None:
             data |= {"balance": self.balance, "unit": self.unit}
         return data | {"detail": self.detail, "circuit": self.circuit, "circuit_reason": self.circuit_reason}
@@ -48,7 +54,7 @@ def check_providers(settings: AppSettings) -> list[ProviderCheck]:
             continue
         if not client.capabilities.balance:
             detail = "no balance call documented; credentials not checked"
-            rows.append(ProviderCheck(name, configured=True, ok=True, detail=detail))
+            rows.append(ProviderCheck(name, configured=True, ok=True, detail=detail, checked=False))
             continue
         try:
             bal = client.balance()

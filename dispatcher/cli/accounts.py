@@ -28,7 +28,7 @@ def providers_check(as_json: AsJson = False) -> None:
             table.add_row(
                 r.provider,
                 "yes" if r.configured else "no",
-                "unknown" if r.ok and "not checked" in r.detail else ("yes" if r.ok else "no"),
+                "unknown" if not r.checked else ("yes" if r.ok else "no"),
                 f"{r.balance:,.0f} {r.unit}" if r.balance is not None else "",
                 r.detail
                 + (

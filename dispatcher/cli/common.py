@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 
 from campaigns.states import CampaignState
+from campaigns.store.sending import resume_command
 from dispatcher import __version__
 from dispatcher.app import BadInput
 from dispatcher.config import AppSettings, load_config
@@ -66,14 +67,12 @@ def plural(n: int, noun: str, nouns: str | None = None) -> str:
 
 
 def resume_hint(campaign_id: int, why: str) -> str:
-    """The pause and the command that goes on: a campaign paused at its cap is resumed with a higher one."""
-    if why.startswith("budget reached"):
-        return f"campaign {campaign_id} paused: {why}. To go on, raise it: smsdispatch resume {campaign_id} --budget RIAL"
-    if why.startswith("part cap reached"):
-        return f"campaign {campaign_id} paused: {why}. To go on, raise it: smsdispatch resume {campaign_id} --max-parts N"
+    """The pause and the command that goes on (`resume_command`: a cap pause needs the cap raised)."""
     if why.startswith("paused by the user"):
-        return f"campaign {campaign_id} paused by the user. To go on: smsdispatch resume {campaign_id}"
-    return f"campaign {campaign_id} paused: {why}. Fix the cause, then: smsdispatch resume {campaign_id}"
+        return f"campaign {campaign_id} paused by the user. To go on: {resume_command(campaign_id, why)}"
+    command = resume_command(campaign_id, why)
+    lead = "To go on, raise it" if command.endswith(("RIAL", " N")) else "Fix the cause, then"
+    return f"campaign {campaign_id} paused: {why}. {lead}: {command}"
 
 
 def followed_exit(campaign_id: int, state: str, reason: str | None) -> None:

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from campaigns.progress import RATE_WINDOW
 from campaigns.states import CampaignState
+from campaigns.store.sending import resume_command
 from dispatcher import app
 from dispatcher.cli.common import (
     AsJson,
@@ -79,10 +80,7 @@ def status(campaign_id: CampaignId, as_json: AsJson = False) -> None:
     if view.state_reason:
         out.print(f"reason: {view.state_reason}")
     if view.state == CampaignState.PAUSED:
-        why = view.state_reason or ""
-        raise_cap = " --budget RIAL" if why.startswith("budget reached") else ""
-        raise_cap = " --max-parts N" if why.startswith("part cap reached") else raise_cap
-        out.print(f"to continue: smsdispatch resume {view.id}{raise_cap}")
+        out.print(f"to continue: {resume_command(view.id, view.state_reason)}")
 
 
 @cli.command()
