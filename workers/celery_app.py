@@ -12,7 +12,6 @@ import os
 
 from celery import Celery
 
-from workers.dispatch import MAX_COUNTDOWN as MAX_COUNTDOWN  # re-exported: its old home
 from workers.settings import DispatchSettings
 
 # seconds, the default of SMSDISPATCH_VISIBILITY_TIMEOUT; > the longest send (lease) and > MAX_COUNTDOWN

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from campaigns.contacts import ContactRow, ContactState, ContactTransition
 from campaigns.store.contacts import ContactLedger as Ledger
 from workers.errors import AccountError, AmbiguousSendError, RequestError, TransientError
+from workers.operations.backoff import status_retry_delay
 from workers.providers.phonebook import AddOutcome, Book, Contact, Phonebook
 from workers.ratelimit import Limiter
 
@@ -143,7 +144,11 @@ def _push_pending(
                 in_a_row += 1
                 if in_a_row > max_transient:
                     raise
-                sleep(exc.retry_after if exc.retry_after is not None else min(2.0 ** (in_a_row - 1), 30.0))
+                sleep(
+                    exc.retry_after
+                    if exc.retry_after is not None
+                    else status_retry_delay(in_a_row, base=1.0, cap=30.0)
+                )
                 break
             except AccountError:
                 ledger.move([r.id for p in (part, *stack) for r in p], T.RELEASE, "")
