@@ -199,3 +199,31 @@ def test_a_refused_check_leaves_no_database(sandboxed, tmp_path, capsys):
     assert code == 3
     assert one_error_line(err).startswith("error: refused by preflight check credit")
     assert not database(tmp_path).exists()
+
+
+def test_the_route_proof_orders_the_route_sums_the_credit_and_names_the_failure():
+    from dispatcher.app.preflight.gather import CredentialsRejected, ProviderUnreachable
+    from dispatcher.app.preflight.route import Proof, RouteProof
+    from workers.status import Balance
+
+    proof = RouteProof(
+        (
+            Proof("ghasedak", problem="ghasedak cannot be reached"),
+            Proof("mediapayamak", Balance(100, "rial")),
+            Proof("amoot", problem="amoot refused the account", refused=True),
+            Proof("negin", Balance(50, "rial")),
+        )
+    )
+    assert proof.route == ("mediapayamak", "negin", "ghasedak", "amoot")
+    assert proof.credit() == Balance(150, "rial")
+    assert [f.code.value for f in proof.findings(strict=False)] == ["route", "route"]
+    assert proof.findings(strict=True)[0].refuses
+    refused = RouteProof((Proof("amoot", problem="amoot refused the account", refused=True),))
+    assert isinstance(refused.failure(), CredentialsRejected)
+    down = RouteProof((proof.proofs[0], proof.proofs[2]))
+    failure = down.failure()
+    assert isinstance(failure, ProviderUnreachable)
+    assert str(failure) == (
+        "no provider of the route can send: ghasedak cannot be reached; amoot refused the account"
+    )
+    assert down.not_checked() == "not checked: ghasedak unreachable, amoot refused the account"

@@ -144,6 +144,8 @@ def preflight(
     proof = prove_route([prepared.client, *(settings.client(n) for n in route[1:])])
     if proof.usable and proof.usable[0] != prepared.client.name:
         _start_on(settings, prepared, proof)
+    elif proof.usable and proof.skipped:  # a later provider skipped: it moves behind the usable ones
+        prepared.spec = replace(prepared.spec, route=proof.route)
     elif not proof.usable and not (offline and not all(p.refused for p in proof.skipped)):
         raise proof.failure()
     client = prepared.client
