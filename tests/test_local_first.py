@@ -227,3 +227,17 @@ def test_the_route_proof_orders_the_route_sums_the_credit_and_names_the_failure(
         "no provider of the route can send: ghasedak cannot be reached; amoot refused the account"
     )
     assert down.not_checked() == "not checked: ghasedak unreachable, amoot refused the account"
+
+
+def test_a_provider_answering_503_is_one_plain_line_too(sandboxed, tmp_path, capsys):
+    from dispatcher.sandbox.core import Fault, FaultKind
+
+    sandboxed.state.add_fault(Fault("ghasedak", "balance", FaultKind.HTTP, status=503, times=10))
+    code, out, err = send(write_rows(tmp_path / "list.csv", 3), capsys, "--yes")
+    assert code == 1
+    line = one_error_line(err)
+    assert line.startswith("error: ghasedak at http://127.0.0.1:") and "did not answer usably (" in line
+    assert "HTTP 503" in line and line.endswith(
+        "check SMSDISPATCH_GHASEDAK_URL and the network, or try again later"
+    )
+    assert "Error" not in line and out == "" and not database(tmp_path).exists()

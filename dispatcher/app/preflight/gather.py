@@ -73,20 +73,9 @@ def unreachable_line(client: ProviderClient, exc: ProviderError) -> str:
     and the network, or try again later`: the base URL, a plain reason (no exception class names) and
     the setting. `exc` is the call's error (a transport failure, an HTTP status, a provider code)."""
     setting = client.settings.env_name("url")
-    where = f"{client.name} cannot be reached at {client.settings.url}"
     cause = exc.__cause__
-    if isinstance(cause, requests.exceptions.Timeout):
-        why = "no answer in time"
-    elif isinstance(cause, requests.exceptions.SSLError):
-        why = "the secure connection failed"
-    elif isinstance(cause, requests.exceptions.ConnectionError):
-        text = str(cause).lower()
-        if "resolve" in text or "name or service" in text or "nodename" in text:
-            why = "its host name is not found"
-        elif "refused" in text:
-            why = "connection refused"
-        else:
-            why = "the connection failed"
+    if isinstance(cause, requests.exceptions.RequestException):
+        where, why = f"{client.name} cannot be reached at {client.settings.url}", _transport_reason(cause)
     else:  # it answered, but not usably: an HTTP status or a provider code
         where = f"{client.name} at {client.settings.url} did not answer usably"
         why = exc.describe().removeprefix(f"{client.name} ")
@@ -122,6 +111,27 @@ class PreflightResult:
     # each fallback provider of the route -> its balance (None: no balance call documented);
     # the cost is estimated with the first provider, whose prices the summary carries.
     fallback_balances: Mapping[str, Balance | None] = field(default_factory=dict)
+
+
+def _transport_reason(exc: requests.exceptions.RequestException) -> str:
+    """A transport failure in words (never the exception's class name)."""
+    if isinstance(exc, requests.exceptions.Timeout):
+        return "no answer in time"
+    if isinstance(exc, requests.exceptions.SSLError):
+        return "the secure connection failed"
+    if isinstance(
+        exc,
+        requests.exceptions.InvalidURL
+        | requests.exceptions.MissingSchema
+        | requests.exceptions.InvalidSchema,
+    ):
+        return "not a valid URL"
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        text = str(exc).lower()
+        if "resolve" in text or "name or service" in text or "nodename" in text:
+            return "its host name is not found"
+        return "connection refused" if "refused" in text else "the connection failed"
+    return "no complete reply"
 
 
 def prove_credentials(client: ProviderClient) -> Balance | None:
