@@ -78,7 +78,8 @@ def unreachable_line(client: ProviderClient, exc: ProviderError) -> str:
         where, why = f"{client.name} cannot be reached at {client.settings.url}", _transport_reason(cause)
     else:  # it answered, but not usably: an HTTP status or a provider code
         where = f"{client.name} at {client.settings.url} did not answer usably"
-        why = exc.describe().removeprefix(f"{client.name} ")
+        http = exc.code is not None and exc.code.startswith("HTTP")
+        why = exc.message if http else exc.describe().removeprefix(f"{client.name} ")
     return f"{where} ({why}); check {setting} and the network, or try again later"
 
 
