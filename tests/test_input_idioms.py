@@ -110,9 +110,8 @@ def test_unclosed_quote_exits_2_and_stores_nothing(cli, tmp_path: Path) -> None:
     assert code == 2 and "list.csv line 2 opens a quote" in err and "Traceback" not in err
     code, _, err = cli("send", str(tmp_path / "list.csv"), "-p", "ghasedak", "-m", "hi", "--json")
     assert code == 2
-    assert not (
-        tmp_path / "idioms.db"
-    ).exists()  # not even a database: nothing is stored before the checks pass
+    # not even a database: nothing is stored before the checks pass
+    assert not (tmp_path / "idioms.db").exists()
 
 
 def test_nul_byte_is_refused_naming_its_line(tmp_path: Path) -> None:
