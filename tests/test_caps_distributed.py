@@ -21,7 +21,7 @@ from campaigns.text import Template
 from dispatcher.app import identity as idn
 from dispatcher.app.actors import started_by
 from dispatcher.config import AppSettings
-from tests.support.cluster import assert_witnessed, wait_for
+from tests.support.cluster import once_each, wait_completed, wait_for
 from workers.providers import client_class
 
 pytestmark = pytest.mark.slow
@@ -62,9 +62,19 @@ def test_racing_workers_stop_at_the_keys_daily_cap_across_its_campaigns(cluster)
         wait_for(lambda: all(store.chunk_counts(c).get("sending", 0) == 0 for c in ids), "sends in flight")
         accepted = cluster.state.accepted("ghasedak")
         assert len(accepted) * PRICE == 10_000  # the witness: exactly the cap, not a message more
+        assert len({m.phone for m in accepted}) == 10  # each once
+        states = {}
         for cid in ids:
             assert store.campaign(cid).state_reason == "daily cap of key crm reached: 10,000 of 10,000 rial"
-            assert_witnessed(cluster, cid)
+            states.update({p.lstrip("+"): s for p, s in store.recipient_states(cid).items()})
+        assert {p for p, s in states.items() if s != "pending"} == {m.phone for m in accepted}
+        # the cap raised, both go on to the end: every number once
+        idn.set_cap(settings, "key", "crm", "60,000")
+        for cid in ids:
+            assert store.resume(cid)
+        for cid in ids:
+            wait_completed(cluster.db, cid, timeout=180)
+        once_each(cluster.state, 60)
         done = cluster.cli("status", str(ids[0]), "--json")
         assert done.returncode == 0, done.stderr
         status = json.loads(done.stdout)
