@@ -41,7 +41,12 @@ def campaign_to(
     reason: str | None = None,
     **extra: Any,
 ) -> bool:
-    """Move one campaign by `name`, setting its `state_reason` (cleared when None); True if it applied."""
+    """Move one campaign by `name`, setting its `state_reason` (cleared when None); True if it applied.
+
+    An applied change is also written to the webhook outbox in the same transaction, when the campaign
+    names a callback_url (`campaigns.store.webhooks.record_change`): the one place every change passes."""
+    from campaigns.store.webhooks import record_change
+
     stmt = transition(
         campaigns_t,
         CAMPAIGN_TRANSITIONS,
@@ -51,7 +56,10 @@ def campaign_to(
         state_reason=reason,
         **extra,
     )
-    return conn.execute(stmt).rowcount == 1
+    if conn.execute(stmt).rowcount != 1:
+        return False
+    record_change(conn, campaign_id, CAMPAIGN_TRANSITIONS[name][1], now)
+    return True
 
 
 def chunk_to(
