@@ -139,9 +139,7 @@ def release_key(engine: Engine, principal: str, key: str) -> None:
     """The claimed request failed before it changed anything: the key is free for a retry."""
     with engine.begin() as conn:
         conn.execute(
-            delete(idempotency_t).where(
-                i.principal == principal, i.key == key, i.status_code.is_(None)
-            )
+            delete(idempotency_t).where(i.principal == principal, i.key == key, i.status_code.is_(None))
         )
 
 

@@ -124,7 +124,14 @@ def claim_due(conn: Connection, now: datetime, lease_until: datetime, limit: int
         if conn.execute(stmt).rowcount == 1:
             claimed.append(
                 Delivery(
-                    row.id, row.campaign_id, row.event, row.reason, row.url, row.key_id, row.attempts, row.created_at
+                    row.id,
+                    row.campaign_id,
+                    row.event,
+                    row.reason,
+                    row.url,
+                    row.key_id,
+                    row.attempts,
+                    row.created_at,
                 )
             )
     return claimed
@@ -150,9 +157,7 @@ def retry(conn: Connection, delivery_id: int, at: datetime, error: str) -> None:
 
 def of_campaign(conn: Connection, campaign_id: int) -> list[dict]:
     """The campaign's webhook record, oldest first: event, status, attempts, times, last error."""
-    rows = conn.execute(
-        select(webhook_deliveries_t).where(w.campaign_id == campaign_id).order_by(w.id)
-    ).all()
+    rows = conn.execute(select(webhook_deliveries_t).where(w.campaign_id == campaign_id).order_by(w.id)).all()
     return [
         {
             "event": r.event,
