@@ -76,6 +76,7 @@ class Prepared:
     summary: PreflightSummary | None = None
     skipped: int = 0  # recipients the preflight moved to the rejects file (--skip-recent)
     settings: AppSettings | None = None
+    spool: Any = None  # the preflight's BlockSpool of kept rows (a draft stores them; read once)
 
 
 def prepare(settings: AppSettings, request: SendRequest, *, dry_run: bool = False) -> Prepared:
@@ -210,7 +211,7 @@ def create(prepared: Prepared, on_rows: Callable[[int], None] | None = None) -> 
     if prepared.dry_run:
         raise ValueError("a dry-run preparation cannot be created; prepare it again without dry_run")
     if prepared.summary is not None and prepared.summary.refusals:
-        raise Refused(prepared.summary.refusals[0].line())
+        raise Refused.of(prepared.summary.refusals[0])
     if prepared.store is None:
         assert prepared.settings is not None
         prepared.store = open_store(prepared.settings)

@@ -18,6 +18,7 @@ from campaigns.states import CampaignState
 from dispatcher import app
 from dispatcher.app import BadInput, SendRequest
 from dispatcher.app.modes import Mode, StartResult
+from dispatcher.app.shapes import send_json
 from dispatcher.cli.common import (
     AsJson,
     CampaignId,
@@ -269,7 +270,7 @@ def send(
         result = start_and_show(settings, mode, summary.campaign, follow=wait)
         summary = dataclasses.replace(summary, state=result.state)
     if as_json:
-        emit({**summary.as_json(), **preflight.to_json()})
+        emit(send_json(summary, preflight))
     else:
         head = "dry run, nothing stored" if summary.campaign is None else f"campaign {summary.campaign}"
         out.print(
