@@ -17,7 +17,7 @@ import sys
 import typer
 
 from dispatcher.app import BAD_INPUT, Refused
-from dispatcher.cli import accounts, campaign, contacts, control, ops, views  # noqa: F401 - registers the commands
+from dispatcher.cli import accounts, campaign, contacts, control, ops, views, web  # noqa: F401 - registers the commands
 from dispatcher.cli.common import cli
 
 app = cli  # the Typer application, under its old name
