@@ -23,6 +23,7 @@ from campaigns.states import (
     ChunkTransition,
     RecipientTransition,
 )
+from campaigns.store.audit import SYSTEM, transition_event
 from campaigns.store.sql import (
     campaigns_t,
     chunks_t,
@@ -39,12 +40,14 @@ def campaign_to(
     name: CampaignTransition,
     now: datetime,
     reason: str | None = None,
+    *,
+    who: str = SYSTEM,
     **extra: Any,
 ) -> bool:
     """Move one campaign by `name`, setting its `state_reason` (cleared when None); True if it applied.
-
-    An applied change is also written to the webhook outbox in the same transaction, when the campaign
-    names a callback_url (`campaigns.store.webhooks.record_change`): the one place every change passes."""
+    A transition that applied is recorded in the audit trail as done by `who` (campaigns/store/audit.py),
+    and written to the webhook outbox when the campaign names a callback_url
+    (`campaigns.store.webhooks.record_change`), both in the same transaction: the one place every change passes."""
     from campaigns.store.webhooks import record_change
 
     stmt = transition(
@@ -56,10 +59,11 @@ def campaign_to(
         state_reason=reason,
         **extra,
     )
-    if conn.execute(stmt).rowcount != 1:
-        return False
-    record_change(conn, campaign_id, CAMPAIGN_TRANSITIONS[name][1], now)
-    return True
+    applied = conn.execute(stmt).rowcount == 1
+    if applied:
+        transition_event(conn, campaign_id, name, now, reason, who)
+        record_change(conn, campaign_id, CAMPAIGN_TRANSITIONS[name][1], now)
+    return applied
 
 
 def chunk_to(

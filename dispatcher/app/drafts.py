@@ -20,11 +20,13 @@ from typing import Any
 import pandas as pd
 
 from campaigns.clock import utcnow
+from campaigns.identity import Permission
 from campaigns.load import PHONE, ROW
 from campaigns.plan import batch_size, plan
 from campaigns.store import CampaignSpec
 from campaigns.store import apirequests as kept
 from campaigns.text import Template
+from dispatcher.app.actors import Actor, acting, require, started_by
 from dispatcher.app.campaign import CampaignSummary, SendRequest, prepare
 from dispatcher.app.common import BadInput, open_store
 from dispatcher.app.preflight.gather import prices_for
@@ -95,9 +97,10 @@ def _plain(value: Any) -> Any:
     )
 
 
-def send_draft(settings: AppSettings, draft_id: int, *, actor: Any = None) -> dict[str, Any]:
+def send_draft(settings: AppSettings, draft_id: int, *, actor: Actor | None = None) -> dict[str, Any]:
     """Store the draft's campaign from its checked rows and start it; `send --json`'s campaign keys plus
     `"draft"` and `"opted_out_since_check"`. NoDraft (none, or expired), DraftTaken (sent already)."""
+    require(acting(actor), Permission.SEND)
     store = open_store(settings)
     assert store is not None
     record = kept.read_draft(store.engine, draft_id)
@@ -121,7 +124,7 @@ def send_draft(settings: AppSettings, draft_id: int, *, actor: Any = None) -> di
             }
         )
         client = settings.client(spec.provider)
-        spec = dataclasses.replace(spec, prices=_prices(settings, client, spec))
+        spec = started_by(store, dataclasses.replace(spec, prices=_prices(settings, client, spec)), actor)
         template = Template(facts["template"])
         batch = batch_size(
             client.settings.batch,

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from campaigns.states import CampaignState
 from campaigns.store import Store
+from dispatcher.app.actors import Actor
 from dispatcher.app.campaign import CampaignSummary, SendRequest, create, dry_run, prepare
 from dispatcher.app.common import BadInput
 from dispatcher.app.modes import choose_mode
@@ -66,10 +67,11 @@ def submit(
     as_dry_run: bool = False,
     callback_url: str | None = None,
     callback_key_id: int | None = None,
-    actor: Any = None,
+    actor: Actor | None = None,
 ) -> Submitted:
-    """Check, store and start one campaign (or only check and count it: `as_dry_run`). Raises what `send`
-    raises: BadInput and the BAD_INPUT family, Refused (nothing stored)."""
+    """Check, store and start one campaign (or only check and count it: `as_dry_run`) as `actor` (None: the
+    command line), who needs SEND to store one. Raises what `send` raises: BadInput and the BAD_INPUT
+    family, Refused (nothing stored), Forbidden."""
     check_callback(settings, callback_url)
     prepared = prepare(settings, request, dry_run=as_dry_run)
     checked = preflight(settings, prepared, refuse=not as_dry_run)
@@ -78,7 +80,7 @@ def submit(
     prepared.spec = dataclasses.replace(
         prepared.spec, callback_url=callback_url, callback_key_id=callback_key_id
     )
-    summary = create(prepared)
+    summary = create(prepared, actor=actor)
     assert prepared.store is not None
     summary = dataclasses.replace(summary, state=hand_over(settings, prepared.store, summary))
     return Submitted(send_json(summary, checked), True, summary.campaign)
