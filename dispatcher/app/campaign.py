@@ -265,6 +265,10 @@ def start(
 
 
 # ---- control -----------------------------------------------------------------------------------------
+class StateConflict(BadInput):
+    """The campaign's state does not allow the action (the CLI: exit 2; the API: 409)."""
+
+
 class Control(StrEnum):
     PAUSE = "pause"
     RESUME = "resume"
@@ -307,7 +311,7 @@ def control(
     }
     if not applied[action](campaign_id):
         done = {Control.PAUSE: "paused", Control.RESUME: "resumed", Control.CANCEL: "cancelled"}[action]
-        raise BadInput(f"campaign {campaign_id} is {view.state}; it cannot be {done}")
+        raise StateConflict(f"campaign {campaign_id} is {view.state}; it cannot be {done}")
     needs_run = False
     if action == Control.RESUME:
         needs_run = not choose_mode(settings, store).resumed(campaign_id)

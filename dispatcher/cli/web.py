@@ -50,19 +50,21 @@ def web(
     import uvicorn
 
     from dispatcher.engine.eventlog import DedupHandler
-    from dispatcher.web import create_app
 
     if not 0 <= port <= 65535:
         raise BadInput(f"--port {port}: give a port from 1 to 65535 (0: any free one)")
     proxies = trusted_list(trusted_proxies)
-    settings = cli_settings()
+    cli_settings()  # a bad setting is one line here, before the server starts
     root = logging.getLogger()
     root.handlers[:] = [DedupHandler(sys.stderr)]
     root.setLevel(logging.INFO)
     for noisy in ("httpx", "httpcore", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # By name: the front ends do not import each other (tests/test_architecture.py); uvicorn calls the
+    # factory, which reads the same settings from the environment.
     uvicorn.run(
-        create_app(settings),
+        "dispatcher.web.app:from_environment",
+        factory=True,
         host=host,
         port=port,
         proxy_headers=bool(proxies),

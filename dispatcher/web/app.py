@@ -107,3 +107,11 @@ def _docs(app: FastAPI) -> None:
             swagger_css_url=f"{API}/docs/assets/swagger-ui.css",
             swagger_favicon_url=f"{API}/docs/assets/favicon-32x32.png",
         )
+
+
+def from_environment() -> FastAPI:
+    """The app over the settings of the environment (and `.env`/`smsdispatch.toml`), as the CLI reads
+    them: what `smsdispatch web` serves."""
+    from dispatcher.config import load_config
+
+    return create_app(AppSettings.from_env(load_config()))

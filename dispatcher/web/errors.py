@@ -27,6 +27,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from campaigns.load import LoadError
 from dispatcher.app import BAD_INPUT, NoCampaign, Refused
+from dispatcher.app.campaign import StateConflict
 from dispatcher.app.drafts import DraftTaken, NoDraft
 from dispatcher.app.preflight.gather import CredentialsRejected
 from workers.errors import ProviderError
@@ -70,7 +71,7 @@ def classify(exc: BaseException) -> JSONResponse:
         return answer(422, "refused", str(exc), check=exc.check, override=exc.override)
     if isinstance(exc, NoCampaign | NoDraft):
         return answer(404, "not_found", str(exc))
-    if isinstance(exc, DraftTaken):
+    if isinstance(exc, DraftTaken | StateConflict):
         return answer(409, "conflict", str(exc))
     if isinstance(exc, CredentialsRejected | ProviderError):
         return answer(502, "provider", _one_line(exc))
