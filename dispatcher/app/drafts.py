@@ -30,7 +30,7 @@ from dispatcher.app.actors import Actor, acting, require, started_by
 from dispatcher.app.campaign import CampaignSummary, SendRequest, prepare
 from dispatcher.app.common import BadInput, open_store
 from dispatcher.app.preflight.gather import prices_for
-from dispatcher.app.preflight.usecase import preflight
+from dispatcher.app.preflight.usecase import BlockSpool, preflight
 from dispatcher.app.submit import check_callback, hand_over
 from dispatcher.config import AppSettings
 
@@ -133,15 +133,17 @@ def send_draft(settings: AppSettings, draft_id: int, *, actor: Actor | None = No
         )
         suppressed = store.suppressed()
         dropped: list[pd.DataFrame] = []
+        # Read out of the database before the campaign's write transaction (SQLite: one writer, and a read
+        # inside it would wait for it), into a spool on disk: one block in memory at a time.
+        spool = BlockSpool()
+        for block in kept.draft_blocks(store.engine, draft_id):
+            out = block[PHONE].isin(suppressed)
+            if out.any():
+                dropped.append(block[out])
+            if (~out).any():
+                spool.add(block[~out])
 
-        def kept_rows() -> Any:
-            for block in kept.draft_blocks(store.engine, draft_id):
-                out = block[PHONE].isin(suppressed)
-                if out.any():
-                    dropped.append(block[out])
-                yield block[~out]
-
-        planned = plan(kept_rows(), template, batch, list(spec.columns))
+        planned = plan(iter(spool), template, batch, list(spec.columns))
         count_dropped = lambda: sum(len(x) for x in dropped)  # noqa: E731
         campaign_id = store.create_campaign(
             spec, planned, rejected=lambda: facts["rejected"] + count_dropped()
