@@ -3,9 +3,7 @@ SQLite, real keys (dispatcher.app.identity), the sandbox over HTTP. The sandbox'
 
 from __future__ import annotations
 
-import io
 import json
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -92,8 +90,21 @@ def test_a_program_sends_follows_pauses_resumes_and_fetches_the_report(api: Api)
     answer = api.post_file(api.csv(300), name="API list", max_parts="100,000")
     assert answer.status_code == 201, answer.text
     body = answer.json()
-    for key in ("campaign", "recipients", "rejected", "chunks", "parts", "rejects_file", "state", "operators",
-                "parts_histogram", "cost", "credit", "warnings", "preview"):
+    for key in (
+        "campaign",
+        "recipients",
+        "rejected",
+        "chunks",
+        "parts",
+        "rejects_file",
+        "state",
+        "operators",
+        "parts_histogram",
+        "cost",
+        "credit",
+        "warnings",
+        "preview",
+    ):
         assert key in body
     cid = body["campaign"]
     paused = api.client.post(f"/api/v1/campaigns/{cid}/pause", headers=api.as_("sender"))
@@ -114,7 +125,9 @@ def test_a_program_sends_follows_pauses_resumes_and_fetches_the_report(api: Api)
     assert chart.status_code == 200 and chart.content[:8] == b"\x89PNG\r\n\x1a\n"
     page = api.get(f"/api/v1/campaigns/{cid}/recipients", params={"limit": 100})
     assert page.status_code == 200 and len(page.json()) == 100
-    rest = api.get(f"/api/v1/campaigns/{cid}/recipients", params={"limit": 1000, "cursor": page.headers["x-next-cursor"]})
+    rest = api.get(
+        f"/api/v1/campaigns/{cid}/recipients", params={"limit": 1000, "cursor": page.headers["x-next-cursor"]}
+    )
     assert len(page.json()) + len(rest.json()) == done["recipients"]
     phone = page.json()[0]["phone"]
     support = api.get("/api/v1/recipients", params={"phone": "0" + phone[3:]}).json()
@@ -157,7 +170,12 @@ def test_a_viewer_key_cannot_start_anything(api: Api):
     assert refused.status_code == 403 and refused.json()["error"]["kind"] == "forbidden"
     assert api.post_file(path, role="operator").status_code == 403  # uploads, checks; never sends
     assert api.post_file(path, role="operator", dry_run="true").status_code == 200
-    assert api.client.post("/api/v1/optouts", json={"phones": ["09120000001"]}, headers=api.as_("viewer")).status_code == 403
+    assert (
+        api.client.post(
+            "/api/v1/optouts", json={"phones": ["09120000001"]}, headers=api.as_("viewer")
+        ).status_code
+        == 403
+    )
     assert api.sandbox.state.accepted("ghasedak") == []
     assert api.get("/api/v1/campaigns").json() == []
 
@@ -174,7 +192,9 @@ def test_idempotency_key_same_body_same_campaign_other_body_409(api: Api):
     assert other.status_code == 409 and other.json()["error"]["kind"] == "conflict"
     api.wait_state(first.json()["campaign"], "completed")
     assert len(api.get("/api/v1/campaigns").json()) == 1
-    assert len(once_each(api, first.json()["campaign"])) == first.json()["recipients"]  # the retry sent nothing more
+    assert (
+        len(once_each(api, first.json()["campaign"])) == first.json()["recipients"]
+    )  # the retry sent nothing more
 
 
 def test_two_identical_requests_racing_create_one_campaign(api: Api):
@@ -210,9 +230,14 @@ def test_a_draft_is_sent_from_exactly_its_checked_rows_without_who_opted_out_sin
     draft = made.json()
     assert draft["draft"] and "warnings" in draft and "preview" in draft
     assert api.get("/api/v1/campaigns").json() == []  # a draft is not a campaign
-    assert api.client.post(f"/api/v1/drafts/{draft['draft']}/send", headers=api.as_("operator")).status_code == 403
-    path.write_text("phone,name\n09129999999,changed\n", encoding="utf-8")  # the file changes: the draft does not
-    first = api.get(f"/api/v1/campaigns/0", role="viewer")
+    assert (
+        api.client.post(f"/api/v1/drafts/{draft['draft']}/send", headers=api.as_("operator")).status_code
+        == 403
+    )
+    path.write_text(
+        "phone,name\n09129999999,changed\n", encoding="utf-8"
+    )  # the file changes: the draft does not
+    first = api.get("/api/v1/campaigns/0", role="viewer")
     assert first.status_code == 404
     preview_phone = None
     store = Store.from_url(api.settings.dispatch.database_url)
@@ -220,7 +245,9 @@ def test_a_draft_is_sent_from_exactly_its_checked_rows_without_who_opted_out_sin
 
     blocks = list(apirequests.draft_blocks(store.engine, draft["draft"]))
     preview_phone = str(blocks[0]["phone"].iloc[0])
-    added = api.client.post("/api/v1/optouts", json={"phones": [preview_phone], "reason": "asked"}, headers=api.as_("operator"))
+    added = api.client.post(
+        "/api/v1/optouts", json={"phones": [preview_phone], "reason": "asked"}, headers=api.as_("operator")
+    )
     assert added.status_code == 200 and added.json()["added"] == 1
     sent = api.client.post(f"/api/v1/drafts/{draft['draft']}/send", headers=api.as_("sender"))
     assert sent.status_code == 201, sent.text
@@ -238,7 +265,9 @@ def test_a_draft_is_sent_from_exactly_its_checked_rows_without_who_opted_out_sin
 
 # ---- opt-outs and providers ---------------------------------------------------------------------------
 def test_optouts_and_providers(api: Api):
-    add = api.client.post("/api/v1/optouts", json={"phones": ["0912 111 2233"], "reason": "phoned"}, headers=api.as_("operator"))
+    add = api.client.post(
+        "/api/v1/optouts", json={"phones": ["0912 111 2233"], "reason": "phoned"}, headers=api.as_("operator")
+    )
     assert add.json() == {"added": 1, "already": 0}
     listed = api.get("/api/v1/optouts").json()
     assert listed["suppressions"][0]["phone"] == "+989121112233"
@@ -277,14 +306,24 @@ def test_webhooks_signed_on_each_change_and_recorded(api: Api):
         assert box.events() == ["running", "completed"]
         secret = key_secret(WEBHOOK_SECRET, key[1])
         for headers, body in box.got:
-            assert verify(secret, headers["x-smsdispatch-timestamp"], body, headers["x-smsdispatch-signature"])
-            assert not verify(key_secret(WEBHOOK_SECRET, key_id), headers["x-smsdispatch-timestamp"], body, headers["x-smsdispatch-signature"])
+            assert verify(
+                secret, headers["x-smsdispatch-timestamp"], body, headers["x-smsdispatch-signature"]
+            )
+            assert not verify(
+                key_secret(WEBHOOK_SECRET, key_id),
+                headers["x-smsdispatch-timestamp"],
+                body,
+                headers["x-smsdispatch-signature"],
+            )
             doc = json.loads(body)
             assert doc["campaign"] == cid and doc["status"]["campaign"] == cid
         store = Store.from_url(api.settings.dispatch.database_url)
         with store.engine.connect() as conn:
             record = outbox.of_campaign(conn, cid)
-        assert [(r["event"], r["status"]) for r in record] == [("running", "delivered"), ("completed", "delivered")]
+        assert [(r["event"], r["status"]) for r in record] == [
+            ("running", "delivered"),
+            ("completed", "delivered"),
+        ]
     bad = api.post_file(api.csv(3), callback_url="ftp://example/x")
     assert bad.status_code == 400
 
@@ -307,8 +346,15 @@ def test_webhook_retried_then_given_up_after_a_day(api: Api, tmp_path):
         for created in (now, now - timedelta(days=2)):
             conn.execute(
                 outbox.webhook_deliveries_t.insert().values(
-                    campaign_id=1, event="paused", reason="budget reached", url=dead, key_id=None,
-                    status="pending", attempts=0, next_attempt_at=now, created_at=created,
+                    campaign_id=1,
+                    event="paused",
+                    reason="budget reached",
+                    url=dead,
+                    key_id=None,
+                    status="pending",
+                    attempts=0,
+                    next_attempt_at=now,
+                    created_at=created,
                 )
             )
     assert deliver_due(deps) == 0

@@ -41,7 +41,11 @@ def web_process(env: Mapping[str, str], cwd: Path, *extra: str) -> Iterator[str]
     port = free_port()
     log = (cwd / f"web-{port}.log").open("w")
     proc = subprocess.Popen(
-        [*EXE, "web", "--port", str(port), *extra], env=dict(env), cwd=cwd, stdout=log, stderr=subprocess.STDOUT
+        [*EXE, "web", "--port", str(port), *extra],
+        env=dict(env),
+        cwd=cwd,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
 
