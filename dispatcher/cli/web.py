@@ -45,6 +45,7 @@ def web(
 ) -> None:
     """Serve the JSON API at /api/v1 (docs at /api/v1/docs); in embedded mode also send, as `serve` does."""
     import logging
+    import signal
     import sys
 
     import uvicorn
@@ -60,6 +61,10 @@ def web(
     root.setLevel(logging.INFO)
     for noisy in ("httpx", "httpcore", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # uvicorn finishes the requests in flight and the app's shutdown (the serve loop lets its chunks in
+    # flight finish), then raises the signal again to the handler it found: ours makes that exit 0.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: sys.exit(0))
     # By name: the front ends do not import each other (tests/test_architecture.py); uvicorn calls the
     # factory, which reads the same settings from the environment.
     uvicorn.run(
