@@ -86,6 +86,10 @@ class Campaign(Base):
     # The ordered provider names of a failover route as JSON (issue 15), the first being `provider`;
     # None: the one provider. Migration 0009_routes.
     route: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Webhooks (migration 0013_web): where each state change is POSTed, and the API key whose derived
+    # secret signs it (campaigns.store.webhooks; workers.webhooks). None: no webhook.
+    callback_url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    callback_key_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     # Who started it (migration 0011_identity): the audit's `who` ("alice", "key:crm", "cli:USER@HOST"), the
     # user's or key's row, and the daily spend it counts against ("key:7" on the Tehran day it was created;
     # None: no cap, the command line). `purged_at`: when its recipients' numbers and columns were removed.

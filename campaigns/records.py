@@ -55,6 +55,8 @@ class CampaignSpec:
     max_parts: int | None = None
     prices: PriceTable | None = None
     route: tuple[str, ...] = ()  # a failover route, the first being `provider` (issue 15); () = just it
+    callback_url: str | None = None  # each state change is POSTed there (campaigns.store.webhooks)
+    callback_key_id: int | None = None  # the API key whose derived secret signs the POSTs
     # Who started it (the audit's `who`), the user's or key's row, and the principal whose daily cap its
     # claims are charged to ("key:7", "user:3"; None: no cap). See campaigns/store/caps.py.
     created_by: str | None = None

@@ -181,9 +181,10 @@ def preflight(
     prepared.skipped = skipped
     prepared.spec = replace(prepared.spec, fingerprint=summary.fingerprint, **caps)
     extra = [c for c in prepared.loader.block_columns if c not in ("row", "phone")]
+    prepared.spool = spool
     prepared.blocks = plan(iter(spool), prepared.template, prepared.batch, extra)
     if refuse and summary.refusals:
-        raise Refused(summary.refusals[0].line())
+        raise Refused.of(summary.refusals[0])
     return summary
 
 
