@@ -120,6 +120,41 @@ def summary(
         raise NoCampaign(f"no campaign {exc.args[0]} in {where}; see smsdispatch list") from None
 
 
+def campaign_page(
+    settings: AppSettings,
+    *,
+    state: str | None = None,
+    since: str | None = None,
+    cursor: int = 0,
+    limit: int = 100,
+    newest_first: bool = False,
+) -> tuple[list[CampaignSummaryRow], int | None]:
+    """A page of `summary` rows, filtered by state and creation time (`since` as `summary --since` takes
+    it), and the next page's cursor (None on the last page). Oldest first, after the id `cursor` (the API);
+    or newest first, below the id `cursor` (0: from the newest; the console). BadInput for a bad state."""
+    from dispatcher.reports.summary import parse_since
+
+    if state is not None and state not in set(CampaignState):
+        raise BadInput(f"state={state!r}: choose one of {', '.join(CampaignState)}")
+    store = open_store(settings, read_only=True)
+    if store is None:
+        return [], None
+    after = parse_since(since, utcnow()) if since else None
+    views = [
+        v
+        for v in store.campaigns()
+        if (state is None or v.state == state)
+        and (after is None or v.created_at >= after)
+        and (not cursor or (v.id < cursor if newest_first else v.id > cursor))
+    ]
+    views.sort(key=lambda v: v.id, reverse=newest_first)
+    chosen = views[:limit]
+    if not chosen:
+        return [], None
+    rows = summary(settings, [v.id for v in chosen])
+    return rows, (chosen[-1].id if len(views) > limit else None)
+
+
 def waiting_for(store: Store, campaign_id: int) -> Waiting | None:
     """What holds the campaign up by its own facts (schedule, window, pause, retries), whoever sends it."""
     from campaigns.progress import read_progress
