@@ -150,3 +150,19 @@ def test_draft(
     ]
     done = send_previews(settings, spec, settings.client(spec.provider), previews, phones)
     return [c.campaign for c in done.campaigns if c.campaign is not None]
+
+
+def rejected_rows(path: Path, limit: int = 50) -> list[dict[str, str]]:
+    """The first `limit` rows of a rejects file as `{"row", "value", "reason"}` (the file's own header);
+    [] when there is no such file."""
+    import csv
+
+    if not path.is_file():
+        return []
+    out: list[dict[str, str]] = []
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        for record in csv.DictReader(fh):
+            out.append({k: record.get(k) or "" for k in ("row", "value", "reason")})
+            if len(out) >= limit:
+                break
+    return out

@@ -53,3 +53,22 @@ def waiting_here(settings: AppSettings, campaign_id: int, send_at: datetime) -> 
         f"campaign {campaign_id} is scheduled for {settings.show_time(send_at)}; waiting for it "
         "here (Ctrl-C stops waiting; `smsdispatch serve` would start it without a terminal)"
     )
+
+
+def for_campaign(settings: AppSettings, campaign_id: int) -> list[str]:
+    """`after_create`'s notice for a stored campaign as it stands now (the console's campaign page)."""
+    from dispatcher.app.campaign import mode_for
+    from dispatcher.app.common import campaign_view
+
+    store, view = campaign_view(settings, campaign_id)
+    summary = CampaignSummary(
+        view.id,
+        view.recipients,
+        view.rejected,
+        view.chunks,
+        view.parts,
+        view.rejects_file,
+        view.state,
+        view.send_at,
+    )
+    return after_create(settings, store, summary, mode_for(settings, store))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from campaigns.clock import utcnow
 from campaigns.liveness import Liveness
@@ -161,3 +162,14 @@ def waiting_for(store: Store, campaign_id: int) -> Waiting | None:
 
     _, progress = read_progress(store, campaign_id, utcnow())
     return progress.waiting if progress is not None else None
+
+
+def number_history(settings: AppSettings, phone: str) -> tuple[str, list[dict[str, Any]]]:
+    """Every message a number got, across campaigns, newest first: (its E.164, the rows of
+    `campaigns.store.lookup.messages_to`). BadInput for a number that is not an Iranian mobile."""
+    from campaigns.store import lookup
+    from dispatcher.app.accounts import phones_or_fail
+
+    e164 = phones_or_fail([phone])[0]
+    store = open_store(settings, read_only=True)
+    return e164, (lookup.messages_to(store.engine, e164) if store is not None else [])
