@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -32,6 +33,7 @@ env = Environment(
     lstrip_blocks=True,
 )
 YEAR = 365 * 24 * 3600
+env.globals["parse"] = lambda text: datetime.fromisoformat(text) if text else None
 
 
 class NotLoggedIn(Exception):

@@ -31,7 +31,7 @@ TYPES = {
 BAR_STATES = (*OUTCOMES[:5], RecipientState.SENT, RecipientState.SENT_TO_OPERATOR, RecipientState.PENDING)
 
 
-def _facts(request: Request, campaign_id: int, notice: str | None = None) -> dict:
+def _facts(request: Request, campaign_id: int) -> dict:
     status = app.status(request.app.state.settings, campaign_id)
     p, v = status.progress, status.view
     counts = v.counts or {}
@@ -45,21 +45,22 @@ def _facts(request: Request, campaign_id: int, notice: str | None = None) -> dic
         "final_pct": 100 * p.final / total,
         "bars": bars,
         "bar_total": sum(n for _, n, _ in bars) or 1,
-        "notice": notice,
         "live": not p.finished,
         "now": utcnow(),
     }
 
 
-@router.get("/campaigns/{campaign_id}")
+@router.get("/campaigns/{campaign_id:int}")
 async def campaign(request: Request, campaign_id: int) -> Response:
     await session_of(request)
-    notice = request.query_params.get("notice")
-    facts = await run_in_threadpool(_facts, request, campaign_id, notice)
-    return render(request, "campaign.html", **facts)
+    from dispatcher.app.notices import for_campaign
+
+    facts = await run_in_threadpool(_facts, request, campaign_id)
+    lines = await run_in_threadpool(for_campaign, request.app.state.settings, campaign_id)
+    return render(request, "campaign.html", notices=lines, **facts)
 
 
-@router.get("/campaigns/{campaign_id}/progress")
+@router.get("/campaigns/{campaign_id:int}/progress")
 async def progress(request: Request, campaign_id: int) -> Response:
     """The live part of the page (htmx swaps it in place; it stops asking once the campaign ended)."""
     await session_of(request)
@@ -67,7 +68,7 @@ async def progress(request: Request, campaign_id: int) -> Response:
     return render(request, "progress.html", **facts)
 
 
-@router.get("/campaigns/{campaign_id}/confirm/{action}")
+@router.get("/campaigns/{campaign_id:int}/confirm/{action}")
 async def confirm(request: Request, campaign_id: int, action: str) -> Response:
     """Are you sure? (pause, resume, cancel): a page with the one button that does it."""
     session = await session_of(request)
@@ -80,7 +81,7 @@ async def confirm(request: Request, campaign_id: int, action: str) -> Response:
     return render(request, "confirm.html", action=action, **facts)
 
 
-@router.post("/campaigns/{campaign_id}/{action}")
+@router.post("/campaigns/{campaign_id:int}/{action}")
 async def control(request: Request, campaign_id: int, action: str) -> Response:
     session = await session_of(request)
     form = await checked_form(request, session)
@@ -98,7 +99,7 @@ async def control(request: Request, campaign_id: int, action: str) -> Response:
     return RedirectResponse(f"/campaigns/{campaign_id}", status_code=303)
 
 
-@router.get("/campaigns/{campaign_id}/report.{fmt}")
+@router.get("/campaigns/{campaign_id:int}/report.{fmt}")
 async def report(request: Request, campaign_id: int, fmt: str) -> Response:
     """The report as `report --out` writes it (written off the event loop, then streamed)."""
     await session_of(request)
@@ -119,7 +120,7 @@ async def report(request: Request, campaign_id: int, fmt: str) -> Response:
     )
 
 
-@router.get("/campaigns/{campaign_id}/rejects.csv")
+@router.get("/campaigns/{campaign_id:int}/rejects.csv")
 async def rejects(request: Request, campaign_id: int) -> Response:
     """The campaign's rejects file: every refused row with its number, value and reason."""
     await session_of(request)

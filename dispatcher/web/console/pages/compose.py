@@ -10,6 +10,7 @@ test send sends the three previews to the numbers typed (`app.checked.test_draft
 from __future__ import annotations
 
 import shutil
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,13 @@ OVERRIDES = {
     "recent": ("skip_recent", True),
     "opt-out-token": ("campaign_type", "transactional"),
     "no-window": ("campaign_type", "transactional"),
+}
+OVERRIDE_LABELS = {
+    "credit": "Send even though the credit is not enough",
+    "duplicate": "Send even though the same campaign is unfinished",
+    "recent": "Leave out those who got a message recently",
+    "opt-out-token": "This is a transactional message",
+    "no-window": "This is a transactional message",
 }
 LATIN = ("at", "budget", "max_parts", "window", "sheet")  # Persian digits typed here read as Latin
 
@@ -103,6 +111,7 @@ async def draft(request: Request, draft_id: int) -> Response:
         return RedirectResponse(f"/campaigns/{view.campaign_id}", status_code=303)
     rows = await run_in_threadpool(rejected_rows, view.rejects_file)
     tests = [int(x) for x in request.query_params.get("tests", "").split(",") if x.isdigit()]
+    start = view.check.get("start") or {}
     return render(
         request,
         "check.html",
@@ -111,8 +120,11 @@ async def draft(request: Request, draft_id: int) -> Response:
         c=view.check,
         rejected_rows=rows,
         overrides=OVERRIDES,
+        override_labels=OVERRIDE_LABELS,
         tests=tests,
         error=request.query_params.get("error"),
+        start_at=_moment(start.get("at")),
+        first_send=_moment(start.get("first_send")),
     )
 
 
@@ -192,6 +204,10 @@ async def send(request: Request, draft_id: int) -> Response:
     await run_in_threadpool(draft_view, settings, draft_id, _principal(session))  # only one's own drafts
     done = await run_in_threadpool(lambda: send_draft(settings, draft_id, actor=session.actor))
     return RedirectResponse(f"/campaigns/{done['campaign']}", status_code=303)
+
+
+def _moment(found: dict | None) -> datetime | None:
+    return datetime.fromisoformat(found["at"]) if found else None
 
 
 def _quote(text: str) -> str:

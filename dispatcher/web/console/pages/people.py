@@ -124,7 +124,9 @@ async def users_change(request: Request, action: str) -> Response:
                     **caps,
                 )
             )
-            return render(request, "newkey.html", new=new)
+            shown = render(request, "newkey.html", new=new)
+            shown.headers["Cache-Control"] = "no-store"
+            return shown
         elif action == "revoke-key":
             await run_in_threadpool(lambda: ident.revoke_key(settings, name, actor=who))
         else:
