@@ -49,10 +49,12 @@ def main() -> None:
 
         db = fresh_postgres_db()
     from dispatcher.config import AppSettings
-    from dispatcher.sandbox.core import sandbox_env
+    from dispatcher.sandbox.core import SandboxState, sandbox_env
+    from dispatcher.sandbox.server import start
     from tests.support.api import make_key
     from tests.support.cluster import free_port
 
+    sandbox = start(SandboxState(seed=1))
     env = {
         **os.environ,
         **sandbox_env(
@@ -137,6 +139,7 @@ def main() -> None:
             )
         )
     finally:
+        sandbox.stop()
         proc.terminate()
         proc.wait(timeout=60)
         if args.db == "postgres":

@@ -232,3 +232,18 @@ def test_distributed_mode_workers_send_what_the_api_stores_and_beat_delivers_web
         )
         assert box.events() == ["running", "completed"]
     assert_witnessed(cluster, cid)
+
+
+def test_trusted_proxies_decide_whose_forwarded_headers_count(shared, tmp_path, capsys):
+    from tests.support.cli import run_cli
+
+    env, _, _ = shared
+    forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9"}
+    for flags, scheme in (((), "http"), (("--trusted-proxies", "127.0.0.1,10.0.0.0/8"), "https")):
+        with web_process(env, tmp_path, *flags) as url:
+            # a trailing slash is redirected to the URL the server believes it was asked on
+            answer = httpx.get(url + "/api/v1/campaigns/", headers=forwarded, follow_redirects=False)
+            assert answer.status_code == 307
+            assert answer.headers["location"].startswith(scheme + "://"), (flags, answer.headers["location"])
+    code, _, err = run_cli(["web", "--trusted-proxies", "10.0.0.0/33"], capsys)
+    assert code == 2 and "not an address or network" in err
