@@ -54,4 +54,6 @@ def purge(settings: AppSettings, older_than_days: int, *, actor: Actor | None = 
             removed.append(path)
         except FileNotFoundError:
             pass
+        except OSError as exc:  # not ours to remove (moved, permissions): say so, purge the rest
+            removed.append(f"{path}: not removed ({exc.strerror})")
     return PurgeResult([p.campaign_id for p in done], sum(p.recipients for p in done), removed)
