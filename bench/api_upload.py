@@ -57,9 +57,7 @@ def main() -> None:
     sandbox = start(SandboxState(seed=1))
     env = {
         **os.environ,
-        **sandbox_env(
-            "http://127.0.0.1:9"
-        ),  # credentials that exist; no call is made for a scheduled campaign
+        **sandbox_env(sandbox.url),  # the balance call proves the key; a scheduled campaign sends nothing
         "SMSDISPATCH_GHASEDAK_PRICE": "1000",
         "SMSDISPATCH_DATABASE_URL": db,
         "SMSDISPATCH_UPLOAD_DIR": str(work / "uploads"),
@@ -100,6 +98,7 @@ def main() -> None:
                             "message": "سلام {name} لغو11",
                             "window": "any",
                             "at": "2099-01-01 10:00",
+                            "allow_partial": "true",
                         },
                         headers={"Authorization": f"Bearer {key}"},
                         timeout=3600,
@@ -127,6 +126,7 @@ def main() -> None:
                     "status": answer.status_code,
                     "seconds": round(seconds, 2),
                     "recipients": body.get("recipients"),
+                    "error": body.get("error"),
                     "rejected": body.get("rejected"),
                     "web_peak_mb_idle": round(idle_mb),
                     "web_peak_mb": round(vm_hwm_mb(proc.pid)),

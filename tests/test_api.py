@@ -295,8 +295,13 @@ def test_webhooks_signed_on_each_change_and_recorded(api: Api):
     from tests.support.api import receiver
     from workers.webhooks import key_secret, verify
 
+    from dispatcher.app import identity
+
     _, key_id = make_key(api.settings, "sender", "crm")
-    key = [k for k in [make_key(api.settings, "sender", "crm2")]][0]
+    made = identity.create_key(api.settings, "crm2", "sender")
+    key = (made.key, made.record.id)
+    # the key's webhook secret is shown once, with the key, and is the derived one (never stored)
+    assert made.as_json()["webhook_secret"] == key_secret(WEBHOOK_SECRET, made.record.id)
     with receiver() as box:
         made = api.post_file(api.csv(30), headers=bearer(key[0]), callback_url=box.url)
         assert made.status_code == 201, made.text
