@@ -292,10 +292,9 @@ def test_openapi_docs_page_served_here_and_health(api: Api):
 # ---- webhooks --------------------------------------------------------------------------------------------
 def test_webhooks_signed_on_each_change_and_recorded(api: Api):
     from campaigns.store import webhooks as outbox
+    from dispatcher.app import identity
     from tests.support.api import receiver
     from workers.webhooks import key_secret, verify
-
-    from dispatcher.app import identity
 
     _, key_id = make_key(api.settings, "sender", "crm")
     made = identity.create_key(api.settings, "crm2", "sender")
