@@ -232,3 +232,46 @@ def test_distributed_mode_workers_send_what_the_api_stores_and_beat_delivers_web
         )
         assert box.events() == ["running", "completed"]
     assert_witnessed(cluster, cid)
+
+
+def test_trusted_proxies_decide_whose_forwarded_headers_count(shared, tmp_path, capsys):
+    from tests.support.cli import run_cli
+
+    env, _, _ = shared
+    forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9"}
+    for flags, scheme in (((), "http"), (("--trusted-proxies", "127.0.0.1,10.0.0.0/8"), "https")):
+        with web_process(env, tmp_path, *flags) as url:
+            # a trailing slash is redirected to the URL the server believes it was asked on
+            answer = httpx.get(url + "/api/v1/campaigns/", headers=forwarded, follow_redirects=False)
+            assert answer.status_code == 307
+            assert answer.headers["location"].startswith(scheme + "://"), (flags, answer.headers["location"])
+    code, _, err = run_cli(["web", "--trusted-proxies", "10.0.0.0/33"], capsys)
+    assert code == 2 and "not an address or network" in err
+
+
+def test_an_embedded_web_serves_once_the_one_that_served_is_gone(shared, tmp_path):
+    from contextlib import ExitStack
+
+    env, state, _ = shared
+    key = make_key(AppSettings.from_env(env), "sender")[0]
+    with ExitStack() as first, ExitStack() as second:
+        one = first.enter_context(web_process(env, tmp_path))
+        assert httpx.get(one + "/healthz").json()["mode"].startswith("embedded: sending here")
+        two = second.enter_context(web_process(env, tmp_path))
+        assert "live `smsdispatch serve`" in httpx.get(two + "/healthz").json()["mode"]
+        first.close()  # the one that sent stops; the other's watcher finds no live serve and serves
+        made = _post(two, key, write_demo_csv(tmp_path / "after.csv", 50, seed=13))
+        assert made.status_code == 201, made.text
+        cid = made.json()["campaign"]
+        wait_for(
+            lambda: (
+                httpx.get(two + f"/api/v1/campaigns/{cid}", headers=bearer(key)).json()["state"]
+                == "completed"
+            ),
+            "sent by the web process left",
+            timeout=90,
+        )
+    counts: dict[str, int] = {}
+    for msg in state.accepted("ghasedak"):
+        counts[msg.phone] = counts.get(msg.phone, 0) + 1
+    assert set(counts.values()) == {1}

@@ -106,7 +106,9 @@ def test_web_command_serves_answers_its_healthcheck_and_stops_warm(local_env, tm
     from tests.support.cluster import free_port
 
     port = str(free_port())
-    cmd = [port if a == "8080" else ("127.0.0.1" if a == "0.0.0.0" else a) for a in SERVICES["web"]["command"]]
+    cmd = [
+        port if a == "8080" else ("127.0.0.1" if a == "0.0.0.0" else a) for a in SERVICES["web"]["command"]
+    ]
     env = {**local_env, "SMSDISPATCH_UPLOAD_DIR": str(tmp_path / "uploads")}
     proc = run_until(cmd, env, "Uvicorn running", tmp_path)
     try:

@@ -25,6 +25,10 @@ MAX_INFLATED_BYTES = 1024 * 1024 * 1024
 MAX_ENTRIES = 10_000
 
 
+class InflationError(LoadError):
+    """A workbook that inflates past the guard (the API answers 413)."""
+
+
 def check_inflation(
     path: Path, source: str, max_bytes: int | None = None, max_entries: int | None = None
 ) -> int:
@@ -37,7 +41,7 @@ def check_inflation(
         with zipfile.ZipFile(path) as archive:
             entries = archive.infolist()
             if len(entries) > max_entries:
-                raise LoadError(
+                raise InflationError(
                     f"{source} inflates past the guard: {len(entries):,} parts, at most {max_entries:,}; "
                     "it is not a workbook Excel writes"
                 )
@@ -46,7 +50,7 @@ def check_inflation(
                     while block := part.read(1 << 20):
                         total += len(block)
                         if total > max_bytes:
-                            raise LoadError(
+                            raise InflationError(
                                 f"{source} inflates past the guard of {max_bytes // 1048576:,} MB; "
                                 "split the workbook or save it as CSV"
                             )

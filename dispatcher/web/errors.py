@@ -25,7 +25,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from campaigns.load import LoadError
+from campaigns.load.xlsx import InflationError
 from dispatcher.app import BAD_INPUT, NoCampaign, Refused
 from dispatcher.app.campaign import StateConflict
 from dispatcher.app.drafts import DraftTaken, NoDraft
@@ -75,7 +75,7 @@ def classify(exc: BaseException) -> JSONResponse:
         return answer(409, "conflict", str(exc))
     if isinstance(exc, CredentialsRejected | ProviderError):
         return answer(502, "provider", _one_line(exc))
-    if isinstance(exc, LoadError) and "inflates" in str(exc):
+    if isinstance(exc, InflationError):
         return answer(413, "too_large", str(exc))
     if isinstance(exc, BAD_INPUT):
         return answer(400, "bad_input", _one_line(exc))

@@ -61,6 +61,8 @@ class Upload:
         """Remove the uploaded file (the rows are stored or spooled by now); the rejects file stays."""
         if self.file is not None:
             self.file.unlink(missing_ok=True)
+        if not self.folder.is_dir():
+            return
         if not keep_rejects or not any(self.folder.iterdir()):
             shutil.rmtree(self.folder, ignore_errors=True)
 
