@@ -78,7 +78,7 @@ def send_choices(settings: AppSettings) -> list[tuple[str, str]]:
     prefix = "SMSDISPATCH_ROUTE_"
     for key, value in sorted(settings.env.items()):
         if key.startswith(prefix) and value.strip():
-            choices.append((key[len(prefix) :].lower(), f"{key[len(prefix):].lower()}: {value.strip()}"))
+            choices.append((key[len(prefix) :].lower(), f"{key[len(prefix) :].lower()}: {value.strip()}"))
     return choices
 
 

@@ -43,6 +43,8 @@ def check_facts(prepared: Prepared, summary: PreflightSummary) -> dict[str, Any]
             for f in findings
         ],
         "refusals": len(summary.refusals),
+        "recipients": summary.recipients,
+        "rejected": prepared.loader.stats.rejected + prepared.skipped,
         "rejected_by_reason": dict(summary.rejected),
         "suppressed": summary.suppressed,
         "total_parts": summary.total_parts,
@@ -88,7 +90,7 @@ class DraftView:
 
     @property
     def recipients(self) -> int:
-        return int(self.answer.get("recipients", 0))
+        return int(self.check.get("recipients", 0))
 
 
 def draft_view(settings: AppSettings, draft_id: int, principal: str) -> DraftView:

@@ -66,11 +66,11 @@ def page_error(request: Request, exc: BaseException) -> Response:
             return Response(status_code=401, headers={"HX-Redirect": target})
         return RedirectResponse(target, status_code=303)
     if isinstance(exc, security.Forgery):
-        return render(request, "error.html", 403, status=403, message=str(exc))
+        return render(request, "error.html", 403, code=403, message=str(exc))
     if isinstance(exc, HTTPException):
         status, message = exc.status_code, str(exc.detail)
     else:
         answer = errors.classify(exc)
         status = answer.status_code
         message = json.loads(bytes(answer.body))["error"]["message"]
-    return render(request, "error.html", status, status=status, message=message)
+    return render(request, "error.html", status, code=status, message=message)
