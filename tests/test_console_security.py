@@ -12,7 +12,6 @@ import pytest
 from fastapi.testclient import TestClient
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from campaigns.clock import utcnow
 from dispatcher.app import identity, sessions
 from dispatcher.config import AppSettings
 from tests.support.console import PASSWORD, app_for, console_env, csrf_of, log_in, make_users
@@ -147,12 +146,17 @@ def test_state_changing_requests_need_the_csrf_token_and_our_origin(client):
     assert client.post("/optouts/add", data={**form, "csrf": "forged"}).status_code == 403
     evil = {"origin": "https://evil.example"}
     assert client.post("/optouts/add", data={**form, "csrf": csrf}, headers=evil).status_code == 403
-    assert client.post("/optouts/add", data={**form, "csrf": csrf}, headers={"origin": "null"}).status_code == 403
+    assert (
+        client.post("/optouts/add", data={**form, "csrf": csrf}, headers={"origin": "null"}).status_code
+        == 403
+    )
     ours = {"origin": "https://testserver"}
     done = client.post("/optouts/add", data={**form, "csrf": csrf}, headers=ours, follow_redirects=False)
     assert done.status_code == 303 and "added=1" in done.headers["location"]
     header = client.post("/optouts/add", data={"phones": "09351234567"}, headers={"x-csrf-token": csrf})
-    assert header.status_code == 200 and "added=1" in str(header.url)  # the header carries it too (htmx, scripts)
+    assert header.status_code == 200 and "added=1" in str(
+        header.url
+    )  # the header carries it too (htmx, scripts)
 
 
 def test_the_login_form_has_its_own_token_and_origin_check(client):
@@ -161,7 +165,10 @@ def test_the_login_form_has_its_own_token_and_origin_check(client):
     form = {"username": "sender", "password": PASSWORD, "next": "/campaigns"}
     assert client.post("/login", data={**form, "csrf": "x"}, follow_redirects=False).status_code == 403
     cross = client.post(
-        "/login", data={**form, "csrf": token}, headers={"origin": "https://evil.example"}, follow_redirects=False
+        "/login",
+        data={**form, "csrf": token},
+        headers={"origin": "https://evil.example"},
+        follow_redirects=False,
     )
     assert cross.status_code == 403
     client.cookies.clear()  # the token without its cookie
