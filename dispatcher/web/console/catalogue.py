@@ -120,7 +120,7 @@ FA: dict[str, str] = {
     # new campaign
     "There is a problem": "مشکلی هست",
     "Recipients file": "فایل گیرندگان",
-    "A CSV or Excel (.xlsx) file with a column of mobile numbers; other columns fill {placeholders}.": "فایل CSV یا اکسل (xlsx) با یک ستون شماره موبایل؛ ستون‌های دیگر جای {placeholders} را پر می‌کنند.",
+    "A CSV or Excel (.xlsx) file with a column of mobile numbers; its other columns fill placeholders such as {name}.": "فایل CSV یا اکسل (xlsx) با یک ستون شماره موبایل؛ ستون‌های دیگرش جاهای خالی مانند {name} را پر می‌کنند.",
     "No provider is configured on this server.": "هیچ سامانه پیامکی روی این سرور تنظیم نشده است.",
     "{chars} characters, {parts} part ({alphabet})": "{chars} نویسه، {parts} بخش ({alphabet})",
     "{chars} characters, {parts} parts ({alphabet})": "{chars} نویسه، {parts} بخش ({alphabet})",

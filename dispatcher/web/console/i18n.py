@@ -20,7 +20,7 @@ from markupsafe import Markup, escape
 from starlette.requests import Request
 
 from campaigns.windows import TEHRAN
-from dispatcher.humane import local_phone, offset_text
+from dispatcher.humane import is_persian, local_phone, offset_text
 from dispatcher.web.console.catalogue import FA
 from dispatcher.web.console.security import LANG_COOKIE
 
@@ -113,6 +113,16 @@ class Words:
         if not e164:
             return Markup("—")
         return Markup('<bdi dir="ltr">{}</bdi>').format(self.digits(local_phone(e164)))
+
+    def dir_of(self, text: str | None) -> str:
+        """`rtl` for a text mostly in Persian letters (a message, a name), else `ltr`: `dir="auto"` would
+        judge a message by its first letter, often a `{name}` placeholder's."""
+        return "rtl" if is_persian(text or "") else "ltr"
+
+    @property
+    def sep(self) -> str:
+        """Between two facts on a line: a Persian comma in Persian (a dot would read as the digit zero)."""
+        return "، " if self.rtl else " · "
 
     def ltr(self, text: object) -> Markup:
         """An id, a code or a file name: kept left to right inside a right-to-left line."""
