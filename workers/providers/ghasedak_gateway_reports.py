@@ -74,8 +74,8 @@ def parse_status_data(data: Any, ids: Sequence[str], enum: str) -> list[StatusRe
 def parse_lookup_data(
     data: Any, messages: Sequence[Message], grace_over: bool, enum: str
 ) -> list[SendResult]:
-    """Type=2 rows -> one result per message: its own clientReferenceId's row, else (bulk mode) a row of the
-    batch's refs to its number; found with an id -> ACCEPTED; absent -> NOT_SENT once `grace_over`, unless
+    """Type=2 rows -> one result per message: its own clientReferenceId's row, else (bulk mode) a row to its
+    number; found with an id -> ACCEPTED; absent -> NOT_SENT once `grace_over`, unless
     the answer had no list or a row with neither clientReferenceId nor receptor (it could be anyone's)."""
     unread = Unreadable("ghasedak-gateway", "CheckSmsStatus Type=2")
     rows, usable = status_rows(data, unread), []
@@ -93,9 +93,9 @@ def parse_lookup_data(
     for m in messages:
         mine = [r for r in usable if str(field(r, "clientReferenceId")) == m.client_ref]
         key = phones.key(m.phone)
-        same = [
-            r for r in mine or usable if not field(r, "receptor") or phones.key(field(r, "receptor")) == key
-        ]
+        to_it = [r for r in usable if field(r, "receptor") and phones.key(field(r, "receptor")) == key]
+        # its own reference (unless another number's), else (bulk mode) a row of the batch to its number
+        same = [r for r in mine if not field(r, "receptor") or r in to_it] or to_it
         row = (same or [None])[0]
         mid = None if row is None else field(row, "messageId")
         if row is None or mid in (None, "", 0, "0"):
