@@ -22,7 +22,7 @@ from campaigns.plan import plan
 from campaigns.states import RecipientState
 from campaigns.store import CampaignSpec, Store
 from campaigns.text import Template
-from dispatcher.runner import LocalRunner
+from dispatcher.engine.runner import LocalRunner
 from dispatcher.sandbox.core import Fault, FaultKind, Rename
 from workers.deps import ProviderPool, WorkerDeps
 from workers.settings import DispatchSettings
