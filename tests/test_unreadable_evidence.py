@@ -25,6 +25,7 @@ from campaigns.text import Template
 from dispatcher.engine.runner import LocalRunner
 from dispatcher.sandbox.core import Fault, FaultKind, Rename
 from workers.deps import ProviderPool, WorkerDeps
+from workers.providers.evidence import Unreadable, an_id, one_number
 from workers.settings import DispatchSettings
 
 FAST = DispatchSettings(
@@ -94,6 +95,51 @@ def said(caplog) -> list[str]:
         for r in caplog.records
         if r.name == "workers.providers.evidence" and r.levelno >= logging.WARNING
     ]
+
+
+@pytest.mark.parametrize(
+    "value, key",
+    [
+        ("09121234567", "9121234567"),
+        ("+98 912 123 4567", "9121234567"),
+        (9121234567, "9121234567"),
+        (9121234567.0, "9121234567"),
+        ("09121234567,09351234567", None),  # a row about several recipients proves none of them
+        ("09121234567 09351234567", None),
+        ("", None),
+        (None, None),
+        ("09121234567x", None),
+        ("912", None),
+        ([], None),
+    ],
+)
+def test_one_number(value, key):
+    assert one_number(value) == key
+
+
+def test_an_id():
+    assert [an_id(v) for v in (991001, "991001", 7.0, " 8 ")] == ["991001", "991001", "7", "8"]
+    assert [an_id(v) for v in (None, "", "0", 0, True, 7.5, {}, [])] == [None] * 8
+
+
+def test_what_could_not_be_read_is_said_once_a_process_then_at_debug_level(caplog):
+    caplog.set_level(logging.DEBUG, logger="workers.providers.evidence")
+    for total in (3, 5, 3):
+        unread = Unreadable("p", "Method")
+        unread.row("no receiver", {"receptor": "0912", "content": "x"})
+        unread.say(total, "so what")
+    other = Unreadable("p", "Method")
+    other.row("no content")
+    other.say(1, "so what")
+    Unreadable("p", "Method").say(4, "nothing unreadable: nothing said")
+    levels = [(r.levelname, r.getMessage()) for r in caplog.records]
+    assert levels[0] == (
+        "WARNING",
+        "p Method: 1 of 3 rows could not be read (no receiver: 1; keys in them: content, receptor); so what "
+        "(said once; repeats at debug level)",
+    )
+    assert [lv for lv, _ in levels] == ["WARNING", "DEBUG", "DEBUG", "WARNING"]
+    assert "again, 3 times" in levels[2][1] and "no content" in levels[3][1]
 
 
 @pytest.mark.parametrize("provider", sorted(RENAMED))

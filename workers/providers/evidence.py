@@ -27,7 +27,7 @@ log = logging.getLogger("workers.providers.evidence")
 
 _SAID: Counter[tuple[str, str, tuple[str, ...]]] = Counter()
 _LOCK = threading.Lock()
-_SEPARATORS = re.compile(r"[,;\s]+")
+_SEPARATORS = re.compile(r"[,;]+")  # between numbers of a list (spaces may be inside one number)
 KEYS_SHOWN = 12  # keys of the unreadable rows named in the log line at most
 ASKED_AGAIN = "their recipients are not taken as answered and are asked again"  # `say`'s consequence
 
@@ -82,7 +82,8 @@ class Unreadable:
 
 def one_number(value: Any) -> str | None:
     """The number a field holds, as its last ten digits (phones.key); None when it holds none, letters,
-    or several (a comma list, a row about a whole batch): such a row cannot prove one recipient."""
+    or several (a comma list, a row about a whole batch, more than 15 digits): such a row cannot prove
+    one recipient."""
     if isinstance(value, float) and value.is_integer():
         value = int(value)  # a number sent as a JSON float
     if value is None or isinstance(value, bool | float | dict | list):

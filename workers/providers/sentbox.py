@@ -20,7 +20,7 @@ from workers.providers.values import field as get
 from workers.status import Message, SendOutcome, SendResult
 
 ARABIC_TO_PERSIAN = str.maketrans({"\u064a": "\u06cc", "\u0643": "\u06a9"})  # ي -> ی, ك -> ک
-UNREAD = "not taken as not sent: their messages wait for the reconcile deadline and the --on-unknown policy"
+UNREAD = "the messages they could be are not taken as not sent (reconciliation waits for its deadline, then the campaign's --on-unknown policy)"
 
 
 def loose_text(text: object) -> str:
@@ -88,7 +88,7 @@ def read_sent_box(
         if mid is None:
             unread.row(f"no {id_key}", row)
         found.append(SentRow(number, text, mid, raw_code))
-    unread.say(len(rows or []), f"rows {UNREAD}")
+    unread.say(len(rows or []), UNREAD)
     return SentBox(found, frozenset(unsure), anyone)
 
 

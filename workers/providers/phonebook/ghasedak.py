@@ -102,7 +102,7 @@ def parse_listed(items: Any, unread: Unreadable | None = None) -> list[Listed]:
                 unread.row("no number", row)
             continue
         values = {ours: str(field(row, theirs) or "") for theirs, ours in LISTED.items()}
-        out.append(Listed(phones.e164(str(number).strip()), values))
+        out.append(Listed(phones.e164(phones.digits(number)), values))
     return out
 
 
