@@ -402,6 +402,57 @@ def test_twin_send_validation(sandbox):
     assert raw_post(sandbox, "GetBatchDelivery", {"batchSmsId": 1}) == -2
 
 
+# The official PHP SDK's MessageInfo (NiazpardazSms/niazpardaz-sms-php, src/Models/MessageInfo.php), in order.
+MESSAGE_INFO = [
+    "messageId", "userId", "tariff", "content", "actionDateTime", "messageType", "sender", "receiver", "flash",
+    "pages", "lang", "status", "sendStatus", "sendMethod", "cost", "title", "count", "sent", "desc", "notSent",
+    "moneyIsRefunded", "isRead",
+]  # fmt: skip
+
+
+def test_twin_sent_box_rows_are_the_sdks_message_info_and_get_delivery_takes_their_id(
+    sandbox, sandbox_environ
+):
+    c = client(sandbox_environ)
+    c.send(batch(c, PHONES[:1]))
+    now = datetime.now(mp.TEHRAN)
+    body = mp.build_date_range_body("50004001", now - timedelta(minutes=1), now, mp.DEFAULT_DATE_FORMAT)
+    reply = requests.post(
+        f"{sandbox.url}/mediapayamak/GetMessagesByDateRange",
+        json=body,
+        headers={"X-API-Key": "sandbox-mediapayamak-key"},
+        timeout=5,
+    ).json()
+    (row,) = reply["result"]["messages"]
+    assert list(row) == MESSAGE_INFO  # no batchSmsId
+    delivery = requests.post(
+        f"{sandbox.url}/mediapayamak/GetDelivery",
+        json={"recId": row["messageId"]},
+        headers={"X-API-Key": "sandbox-mediapayamak-key"},
+        timeout=5,
+    ).json()
+    assert delivery["result"] == {
+        "resultCode": 0,
+        "deliveryStatus": DELIVERY_CODE[sandbox.state.outcome(PHONES[0])],
+    }
+
+
+def test_twin_renames_fields_when_told_over_its_admin_api(sandbox, sandbox_environ):
+    rename = {
+        "provider": "mediapayamak",
+        "path": "GetMessagesByDateRange",
+        "fields": {"receiver": ""},
+        "times": 1,
+    }
+    assert requests.post(f"{sandbox.url}/_sandbox/renames", json=rename, timeout=5).json() == {"ok": True}
+    c = client(sandbox_environ, RECONCILE_GRACE="0")
+    sent = batch(c, PHONES[:1])
+    c.send(sent)
+    since = datetime.now(UTC) - timedelta(seconds=5)
+    assert c.reconcile(sent, since)[0].outcome is SendOutcome.UNKNOWN  # no receiver: cannot tell
+    assert c.reconcile(sent, since)[0].outcome is SendOutcome.ACCEPTED  # once only
+
+
 def test_client_reads_wrong_user_password_as_account_error(sandbox, sandbox_environ):
     env = {k: v for k, v in sandbox_environ.items() if k != P + "APIKEY"}
     c = client(env, USERNAME="sandbox", PASSWORD="wrong-pass-456")
