@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 import pytest
@@ -25,8 +26,11 @@ from campaigns.text import Template
 from dispatcher.engine.runner import LocalRunner
 from dispatcher.sandbox.core import Fault, FaultKind, Rename
 from workers.deps import ProviderPool, WorkerDeps
+from workers.errors import ProviderError
+from workers.providers import build_client
 from workers.providers.evidence import Unreadable, an_id, one_number
 from workers.settings import DispatchSettings
+from workers.status import DeliveryStatus, Message, SendBatch, SendOutcome
 
 FAST = DispatchSettings(
     backoff_base=0.01,
@@ -201,3 +205,21 @@ def test_mediapayamak_recipients_found_in_the_sent_box_reach_their_final_state(c
     assert all(":" in ids[p] for p in phones[4:])  # sent in the open: {batchSmsId}:{number}
     assert sandbox.state.calls[("mediapayamak", "reconcile")] >= 3
     assert len(said(caplog)) == 1
+
+
+@pytest.mark.parametrize("provider", ["mediapayamak", "amoot", "ghasedak", "ghasedak-gateway"])
+def test_every_id_reconciliation_finds_is_one_the_delivery_poll_answers(env, sandbox, provider):
+    """Whatever a provider's reconciliation yields as a recipient's id, its status call takes and answers
+    (Media Payamak: the sent box's messageId, through GetDelivery)."""
+    client = build_client(provider, env)
+    messages = tuple(Message(i + 1, p, "Hello", f"77{i + 1:04d}") for i, p in enumerate(numbers(3)))
+    sent = SendBatch(messages, client.settings.sender)
+    sandbox.state.add_fault(Fault(provider, "send", FaultKind.ACCEPT_THEN_HTTP, status=500))
+    with pytest.raises(ProviderError):
+        client.send(sent)
+    found = client.reconcile(sent, datetime.now(UTC) - timedelta(seconds=5))
+    assert {r.outcome for r in found} == {SendOutcome.ACCEPTED}
+    answers = client.status([r.message_id for r in found])
+    assert [a.status for a in answers] == [
+        DeliveryStatus(sandbox.state.outcome(m.phone)) for m in messages
+    ], answers
