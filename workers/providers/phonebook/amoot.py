@@ -34,7 +34,7 @@ from workers.errors import ConfigurationError, RequestError
 from workers.providers import phones
 from workers.providers.amoot import AmootClient
 from workers.providers.base import Request
-from workers.providers.phonebook import AddOutcome, AddResult, Book, Contact, Group, Listed, one_line
+from workers.providers.phonebook import AddOutcome, AddResult, Book, Contact, Group, Listed, Listing, one_line
 from workers.settings import ProviderSettings
 
 METHOD = "ContactCreate"
@@ -118,4 +118,7 @@ class AmootPhonebook(AmootClient):
         raise ConfigurationError("Amoot's phonebook has no groups (ContactGroupID is disabled, seed 001)")
 
     def listing(self, group: str) -> Iterator[Listed]:
+        raise ConfigurationError("Amoot documents no contact listing (seed 001)")
+
+    def read_listing(self, group: str) -> Listing:
         raise ConfigurationError("Amoot documents no contact listing (seed 001)")
