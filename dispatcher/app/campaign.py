@@ -35,6 +35,9 @@ class SendRequest:
     sender: str | None = None
     column: str | None = None
     sheet: str | None = None  # a workbook's sheet: its name, or its number (1 = first)
+    header_row: int | None = (
+        None  # the header's row as the spreadsheet counts (None: found by its phone column)
+    )
     name: str | None = None
     at: str | None = None
     window: str | None = None
@@ -121,6 +124,7 @@ def prepare(settings: AppSettings, request: SendRequest, *, dry_run: bool = Fals
         rejects_path=rejects_path,
         suppressed=reader.suppressed() if reader else (),
         sheet=request.sheet,
+        header_row=request.header_row,
     )
     if loader.phone_column != "phone" and "{" + loader.phone_column + "}" in template.text:
         # `{mobile}` names the file's phone column: the number, as the block carries it (E.164)

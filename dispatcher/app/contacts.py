@@ -42,6 +42,7 @@ class PushRequest:
     sheet: str | None = None
     rejects: Path | None = None
     retry_unknown: bool = False
+    header_row: int | None = None
 
 
 @dataclass(frozen=True)
@@ -167,6 +168,7 @@ def push_contacts(
         rejects_path=rejects_path,
         suppressed=store.suppressed(),
         sheet=request.sheet,
+        header_row=request.header_row,
     )
     others = [c for c in loader.block_columns if c not in ("row", "phone")]
     mapped = resolve_mapping(others, client.fields, request.mapping)

@@ -110,6 +110,14 @@ def send(
     sheet: Annotated[
         str | None, typer.Option("--sheet", help="the workbook sheet to read: NAME or NUMBER (1 = first)")
     ] = None,
+    header_row: Annotated[
+        int | None,
+        typer.Option(
+            "--header-row",
+            metavar="N",
+            help="the header's row as the spreadsheet counts rows (default: the first row with a phone column)",
+        ),
+    ] = None,
     name: Annotated[str | None, typer.Option("--name", help="campaign name")] = None,
     at: Annotated[
         str | None,
@@ -206,6 +214,7 @@ def send(
         sender=sender,
         column=column,
         sheet=sheet,
+        header_row=header_row,
         name=name,
         at=at,
         window=window,

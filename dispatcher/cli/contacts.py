@@ -38,6 +38,12 @@ def contacts_push(
     ] = None,
     column: Annotated[str | None, typer.Option("--column", help="the phone column")] = None,
     sheet: Annotated[str | None, typer.Option("--sheet", help="a workbook's sheet (name or number)")] = None,
+    header_row: Annotated[
+        int | None,
+        typer.Option(
+            "--header-row", metavar="N", help="the header's row (default: the first with a phone column)"
+        ),
+    ] = None,
     rejects: Annotated[Path | None, typer.Option("--rejects", help="rejects file")] = None,
     retry_unknown: Annotated[
         bool, typer.Option("--retry-unknown", help="add again numbers held unknown (may add them twice)")
@@ -53,6 +59,7 @@ def contacts_push(
         mapping=tuple(mapping or ()),
         column=column,
         sheet=sheet,
+        header_row=header_row,
         rejects=rejects,
         retry_unknown=retry_unknown,
     )
