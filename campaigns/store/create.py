@@ -115,6 +115,13 @@ def create_campaign(
     return campaign_id
 
 
+def set_rejects_file(conn: Connection, campaign_id: int, path: str) -> bool:
+    """Record where the campaign's rejects file is, once it has its own name (the campaign's id is in it,
+    so a second campaign from the same file keeps the first one's). True when the campaign exists."""
+    done = conn.execute(update(campaigns_t).where(campaigns_t.c.id == campaign_id).values(rejects_file=path))
+    return bool(done.rowcount)
+
+
 def _budget_needs_price(spec: CampaignSpec, why: str) -> str:
     from campaigns.preflight.checks import price_hint
 

@@ -225,6 +225,12 @@ def create(prepared: Prepared, on_rows: Callable[[int], None] | None = None) -> 
         _counted(prepared.blocks, on_rows),
         rejected=lambda: loader.stats.rejected + prepared.skipped,
     )
+    rejects = prepared.rejects_path
+    if prepared.request is not None and prepared.request.rejects is None:  # the default name: its own
+        rejects = own_rejects_file(prepared.request.file, campaign_id)
+        if prepared.rejects_path.exists():
+            prepared.rejects_path.replace(rejects)
+        store.set_rejects_file(campaign_id, str(rejects))
     view = store.campaign(campaign_id)
     assert view is not None
     return CampaignSummary(
@@ -233,10 +239,18 @@ def create(prepared: Prepared, on_rows: Callable[[int], None] | None = None) -> 
         loader.stats.rejected + prepared.skipped,
         view.chunks,
         view.parts,
-        str(prepared.rejects_path),
+        str(rejects),
         view.state,
         view.send_at,
     )
+
+
+def own_rejects_file(file: Path, campaign_id: int) -> Path:
+    """A campaign's rejects file beside its recipients file, named with its id (`customers.csv` ->
+    `customers.campaign-7.rejects.csv`): a second campaign from the same file never overwrites it. The
+    preflight writes `customers.rejects.csv`; it is renamed once the campaign is stored, and stays under
+    that name when nothing is (a refusal, "no", no valid recipient)."""
+    return file.with_name(f"{file.stem}.campaign-{campaign_id}.rejects.csv")
 
 
 # ---- start and control --------------------------------------------------------------------------

@@ -87,12 +87,21 @@ def contacts_push(
         emit(summary.as_json())
     else:
         c = summary.counts
+        for notice in summary.notices:
+            err.print(notice, soft_wrap=True)
         mapped = ", ".join(f"{k}={v}" for k, v in summary.mapped.items()) or "none"
         out.print(f"{summary.provider} {summary.book}: fields {mapped}")
+        before = summary.loaded - summary.new
         out.print(
-            f"{plural(summary.loaded, 'number')} loaded ({summary.rejected} rejected), {summary.new} new; "
-            f"added {c['added']}, failed {c['failed']}, unknown {c['unknown']}, pending {c['pending']}"
-            + (f"; {summary.found} found already in the listing" if summary.found else "")
+            f"{plural(summary.loaded, 'number')} loaded ({summary.rejected} rejected): {summary.new} new"
+            + (f", {before:,} known from an earlier run" if before else "")
+            + f"; this run added {summary.added_now:,}"
+            + (f", refused {summary.failed_now:,}" if summary.failed_now else "")
+            + (f", found {summary.found:,} already in the listing" if summary.found else "")
+        )
+        out.print(
+            f"all runs into this {'group' if summary.book.startswith('group') else 'phonebook'}: "
+            f"{c['added']:,} added, {c['failed']:,} refused, {c['unknown']:,} unknown, {c['pending']:,} pending"
         )
         if c["failed"] or summary.rejected:
             out.print(f"rejects: {summary.rejects_file}")
