@@ -1,7 +1,8 @@
 """Tables for people that a terminal of 80 columns shows whole: every column when the table fits (and
 always off a terminal, or with `--wide`); on a narrower terminal the columns that matter least are left
 out, in a fixed order, until the rest fits, long cells wrap (a word longer than its column is folded,
-never cut to `…`), and one line says what was left out and that `--wide` shows it.
+never cut to `…`), and one line says what was left out and that `--wide` shows it (every column at
+its own width: the lines run on past the terminal's edge).
 """
 
 from __future__ import annotations
@@ -79,9 +80,19 @@ def print_fitted(
     wide: bool = False,
     title: str | None = None,
 ) -> None:
-    """`fit`, printed, with the line naming the columns left out."""
+    """`fit`, printed, with the line naming the columns left out; `wide`: every column at its own width,
+    however wide the terminal (its lines run on past the edge rather than squeeze a cell to `…`)."""
     table, hidden = fit(console, columns, rows, wide=wide, title=title)
-    console.print(table)
+    if wide:
+        natural = console.measure(table, options=console.options.update_width(10_000)).maximum
+        before = console._width  # noqa: SLF001 - Rich lays out no wider than the console: widen it once
+        console.width = max(natural, console.width)
+        try:
+            console.print(table, crop=False)
+        finally:
+            console._width = before  # noqa: SLF001
+    else:
+        console.print(table)
     if hidden:
         note = f"not shown at this width: {', '.join(hidden)} (--wide shows every column)"
         console.print(Text(note, style="dim"))

@@ -10,8 +10,9 @@ columns do:
 - CSV: a text starting with `=`, `+`, `-`, `@`, a tab or a line break gets a leading apostrophe, which
   spreadsheets read as "this is text", and so does every part of it after a `,`, `;`, tab or line break
   that would start a formula once a spreadsheet splits the line there (`x;=1+1` -> `x;'=1+1`: Excel
-  in a Persian or European locale splits on `;`). A plain signed number (`+989121234567`, `-1`,
-  `+1.5`) is left as it is: it cannot call anything, and the E.164 phone column stays exact.
+  in a Persian or European locale splits on `;`). A cell that is a plain signed number
+  (`+989121234567`, `-1`, `+1.5`) is left as it is: it cannot call anything, and the E.164 phone column
+  stays exact.
 - Excel: every recipient value is written as a string cell (`t="inlineStr"`), which a spreadsheet never
   evaluates, so the text is kept exactly, apostrophe-free; characters XML cannot hold are dropped.
 """
@@ -45,22 +46,16 @@ _RISKY = re.compile(r"(?:^|[;,\t\r\n])[ \"\u00a0]*[=+\-@]|^[\t\r\n]")
 _FIELD = re.compile(r"(^|[;,\t\r\n])([ \"\u00a0]*[=+\-@][^;,\t\r\n]*)")
 
 
-def _inert_field(match: re.Match[str]) -> str:
-    separator, field = match.group(1), match.group(2)
-    if _PLAIN_NUMBER.fullmatch(field.strip(' "\u00a0')):
-        return match.group(0)
-    return f"{separator}'{field}"
-
-
 def spreadsheet_safe(value: Any) -> Any:
     """A CSV cell no spreadsheet will run as a formula, whichever separator it splits on (OWASP "CSV
-    injection"): every `,`-, `;`-, tab- or line-separated field of the cell that would start with `=`,
-    `+`, `-` or `@` (after spaces or quotes) gets a leading apostrophe, unless it is a plain number
-    (`+989121234567`, `-1`), and so does a cell that starts with a tab or a line break:
-    `x;=1+1` -> `x;'=1+1`, `\\n=1` -> `'\\n'=1`. Anything else is returned as it is."""
-    if not isinstance(value, str) or not _RISKY.search(value):
+    injection"): a cell that starts with `=`, `+`, `-`, `@` (after spaces or quotes), a tab or a line
+    break gets a leading apostrophe, unless the whole cell is a plain number (`+989121234567`, `-1`),
+    and so does every part of it after a `,`, `;`, tab or line break that starts so: `x;=1+1` ->
+    `x;'=1+1`, `\\n=1` -> `'\\n'=1`, `12,-5` -> `12,'-5` (a part is a plain number only up to the next
+    separator of one kind, so only a whole cell is let through). Anything else is returned as it is."""
+    if not isinstance(value, str) or not _RISKY.search(value) or _PLAIN_NUMBER.fullmatch(value):
         return value
-    safe = _FIELD.sub(_inert_field, value)
+    safe = _FIELD.sub(lambda m: f"{m.group(1)}'{m.group(2)}", value)
     return "'" + safe if safe.startswith(("\t", "\r", "\n")) else safe
 
 
