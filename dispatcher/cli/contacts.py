@@ -10,10 +10,10 @@ from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
 from dispatcher import app
 from dispatcher.cli.common import AsJson, cli, cli_settings, emit, err, out, plural
+from dispatcher.cli.tables import folding
 from workers.providers import phones
 
 contacts_app = typer.Typer(no_args_is_help=True, help="Recipient lists in the providers' phonebooks.")
@@ -128,7 +128,7 @@ def contacts_groups(provider: Provider, as_json: AsJson = False) -> None:
     if as_json:
         emit([{"id": g.id, "name": g.name, "parent": g.parent} for g in groups])
         return
-    table = Table("id", "name", "parent")
+    table = folding("id", "name", "parent")
     for g in groups:
         table.add_row(g.id, g.name, g.parent)
     out.print(table)
@@ -152,7 +152,7 @@ def contacts_list(
             }
         )
         return
-    table = Table("phone", "first name", "last name", "email")
+    table = folding("phone", "first name", "last name", "email")
     for r in rows:
         f = r.fields
         table.add_row(

@@ -98,6 +98,15 @@ def print_fitted(
         console.print(Text(note, style="dim"))
 
 
+def folding(*names: str) -> Table:
+    """A plain table whose long words fold onto the next line instead of being cut to `…` when the
+    terminal is narrow (an error text, a URL, a long name)."""
+    table = Table()
+    for name in names:
+        table.add_column(name, overflow="fold")
+    return table
+
+
 def columns_for(names: Sequence[str], known: Mapping[str, Column]) -> list[Column]:
     """The columns of `names`, from `known` (a name it does not know: wrapping, among the first left out)."""
     return [known.get(n) or Column(n, drop=50, wrap=True) for n in names]
