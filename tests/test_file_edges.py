@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from openpyxl import Workbook
 
-from campaigns.load import RecipientLoader
+from campaigns.load import LoadError, RecipientLoader
 from campaigns.load.xlsx import Workbook as SheetReader
 from tests.test_input_idioms import ENGINES, cli, dry_run, load  # noqa: F401 - cli is a fixture
 
@@ -106,6 +106,14 @@ def test_a_title_that_names_a_phone_word_does_not_win_over_the_header(tmp_path: 
     path.write_text("Mobile numbers, autumn 1405\nname,mobile\nAli,09120000001\n", encoding="utf-8")
     frame, loader = load(path)
     assert loader.header_row == 2 and frame["row"].tolist() == [3]
+
+
+def test_a_recipients_row_is_never_taken_for_the_header(tmp_path: Path) -> None:
+    path = tmp_path / "list.csv"  # a header with no phone word, and a yes/no column saying "No"
+    path.write_text("name,shomare,subscribed\nAli,09120000001,No\n", encoding="utf-8")
+    with pytest.raises(LoadError, match="has no phone column among: name, shomare, subscribed"):
+        RecipientLoader(path)
+    assert RecipientLoader(path, column="shomare").header_row == 1
 
 
 def test_title_and_blank_rows_in_a_workbook(run, tmp_path: Path) -> None:

@@ -130,6 +130,12 @@ def is_blank_row(cells: Sequence[str]) -> bool:
     return not any((c or "").strip() for c in cells)
 
 
+def _holds_a_phone(cells: Sequence[str]) -> bool:
+    """Whether a cell of the row is an Iranian mobile number (a header row holds none)."""
+    _, codes = national_numbers(pd.Series([c or "" for c in cells], dtype=object))
+    return bool((codes == VALID).any())
+
+
 class Rank(IntEnum):
     """How surely a row is the header: higher wins (see `choose_header`)."""
 
@@ -161,6 +167,7 @@ def choose_header(
     `--column` name; else the first row with a recognisable phone column (a whole name such as `mobile`
     or `شماره موبایل` before a part of one, so a title like "Mobile numbers, autumn" does not win over
     the header under it); else the first row that is not blank (`find_phone_column` then says why).
+    A row holding a mobile number is a recipient's, never the header (a "No" in a yes/no column).
     """
     if header_row is not None:
         if header_row < 1 or header_row > len(rows):
@@ -178,6 +185,8 @@ def choose_header(
     part: int | None = None
     for i in filled:
         names = unique_names(list(rows[i]))
+        if _holds_a_phone(rows[i]):  # a recipient's row ("No" in a yes/no column), never a header
+            continue
         if wanted is not None:
             if wanted in names or any(name_key(c) == name_key(wanted) for c in names):
                 return HeaderChoice(i, Rank.NAMED)
