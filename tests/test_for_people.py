@@ -256,15 +256,20 @@ def test_the_readme_says_what_people_need():
 
 
 @pytest.mark.usefixtures("cli_env")
-def test_placeholders_from_a_persian_header(tmp_path, capsys):
-    src = tmp_path / "customers.csv"
-    src.write_text("نام,موبایل,شهر\nزهرا صادقی,09121234567,شیراز\n", encoding="utf-8")
+def test_the_readmes_persian_example_runs_as_written(tmp_path, capsys):
+    """The README's file (a Persian header) and its `send` line: `{نام}` fills in the name."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = re.search(r"```text\n(نام,موبایل,شهر\n.*?)```", readme, re.DOTALL)
+    command = re.search(r"smsdispatch send customers\.csv --provider ghasedak --message '([^']+)'", readme)
+    assert table and command, "the README's example is gone"
+    (tmp_path / "customers.csv").write_text(table.group(1), encoding="utf-8")
     code, out, err = run_cli(
-        ["send", str(src), "-p", "ghasedak", "-m", "{نام} عزیز، ۲۰٪ تخفیف. لغو11", "--dry-run", "--json"],
-        capsys,
+        ["send", "customers.csv", "-p", "ghasedak", "-m", command.group(1), "--dry-run", "--json"], capsys
     )
     assert code == 0, err
-    assert json.loads(out)["preview"][0]["text"] == "زهرا صادقی عزیز، ۲۰٪ تخفیف. لغو11"
+    data = json.loads(out)
+    assert data["recipients"] == len(table.group(1).splitlines()) - 1 and data["rejected"] == 0
+    assert data["preview"][0]["text"] == "زهرا صادقی عزیز، ۲۰٪ تخفیف. لغو11"
 
 
 @pytest.mark.usefixtures("cli_env")
