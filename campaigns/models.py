@@ -86,6 +86,15 @@ class Campaign(Base):
     # The ordered provider names of a failover route as JSON (issue 15), the first being `provider`;
     # None: the one provider. Migration 0009_routes.
     route: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Who started it (migration 0011_identity): the audit's `who` ("alice", "key:crm", "cli:USER@HOST"), the
+    # user's or key's row, and the daily spend it counts against ("key:7" on the Tehran day it was created;
+    # None: no cap, the command line). `purged_at`: when its recipients' numbers and columns were removed.
+    created_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    created_by_user_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    created_by_key_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    spend_principal: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    spend_day: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -55,6 +55,15 @@ class CampaignSpec:
     max_parts: int | None = None
     prices: PriceTable | None = None
     route: tuple[str, ...] = ()  # a failover route, the first being `provider` (issue 15); () = just it
+    # Who started it (the audit's `who`), the user's or key's row, and the principal whose daily cap its
+    # claims are charged to ("key:7", "user:3"; None: no cap). See campaigns/store/caps.py.
+    created_by: str | None = None
+    created_by_user_id: int | None = None
+    created_by_key_id: int | None = None
+    spend_principal: str | None = None
+    needs_prices: bool = (
+        False  # who started it has a daily cap in rial: every part must be priced, as for a budget
+    )
 
 
 @dataclass(frozen=True)

@@ -175,7 +175,7 @@ def test_a_header_only_file_is_one_line_and_exit_2(run, tmp_path: Path) -> None:
         code, out, err = run("send", str(path), "-p", "ghasedak", "-m", "hi", *extra)
         assert code == 2 and out in ("", None)
         assert err.strip().splitlines() == [
-            "error: list.csv has no rows under its header (row 1: mobile, name); put one recipient per row "
+            "error: list.csv has no rows under the header (row 1: mobile, name); put one recipient per row "
             "under it and try again"
         ]
     assert not (tmp_path / "idioms.db").exists() or sqlite3.connect(tmp_path / "idioms.db").execute(

@@ -322,7 +322,7 @@ def test_contacts_push_of_a_header_only_file_is_one_line(tmp_path, phonebooks): 
     done = run(env, tmp_path, "push", "people.csv", "--provider", "ghasedak", "--group", "vip")
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
-        "error: people.csv has no rows under its header (row 1: mobile, first_name); put one recipient per "
+        "error: people.csv has no rows under the header (row 1: mobile, first_name); put one recipient per "
         "row under it and try again"
     ]
     assert book(phonebooks.state).adds == []

@@ -262,7 +262,7 @@ def test_header_only_file_is_one_line_naming_the_header(tmp_path: Path) -> None:
     path = write_csv(tmp_path / "r.csv", [])
     path.write_bytes(path.read_bytes() + b"\r\n,,\r\n")  # blank rows are not rows
     assert load_error(path, rejects_path=tmp_path / "rejects.csv") == (
-        "r.csv has no rows under its header (row 1: نام, mobile, شهر); put one recipient per row under it "
+        "r.csv has no rows under the header (row 1: نام, mobile, شهر); put one recipient per row under it "
         "and try again"
     )
 

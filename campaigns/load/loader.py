@@ -180,7 +180,7 @@ class RecipientLoader:
                 yield from self._block(*pending, seen, rejects, cut_last=self._cut_reason)
             if self.stats.rows == 0:
                 raise LoadError(
-                    f"{self._source} has no rows under its header (row {self.header_row}: "
+                    f"{self._source} has no rows under the header (row {self.header_row}: "
                     f"{', '.join(self.stats.columns)}); put one recipient per row under it and try again"
                 )
         finally:

@@ -49,6 +49,7 @@ class Check(StrEnum):
     PARTS = "parts"  # more than SMSDISPATCH_MAX_PARTS parts per message
     EMPTY_PLACEHOLDER = "empty-placeholder"  # a placeholder empty for some rows
     NO_WINDOW = "no-window"  # promotional campaign with no send window
+    ROUTE = "route"  # a provider of a failover route is unusable (unreachable, refused): skipped
 
 
 @dataclass(frozen=True)
@@ -131,6 +132,7 @@ class PreflightSummary:
     cost_hint: str | None = None  # how to set a price, when none is known
     operators_note: str = ESTIMATE_NOTE
     skipped_recent: list[tuple[int, str, int]] = field(default_factory=list)  # (row, phone, campaign)
+    credit_note: str | None = None  # why no credit is shown, e.g. "not checked: ghasedak unreachable"
 
     @property
     def alphabet(self) -> str:

@@ -29,6 +29,10 @@ class CampaignStatus:
     by_provider: dict[str, dict[str, int]] = field(default_factory=dict)
     circuits: list[Health] = field(default_factory=list)
     cost_by_provider: dict[str, dict[str, float | None]] = field(default_factory=dict)  # rial
+    # Who started it ("alice", "key:crm", "cli:USER@HOST"; None before the audit existed) and its audit
+    # trail, oldest first: {"at" (aware datetime), "who", "action", "detail"} (campaigns/store/audit.py).
+    created_by: str | None = None
+    events: list[dict[str, Any]] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         v = self.view
@@ -69,6 +73,8 @@ class CampaignStatus:
                 }
                 for h in self.circuits
             ],
+            "created_by": self.created_by,
+            "events": [{**e, "at": e["at"].isoformat()} for e in self.events],
         }
 
 
@@ -85,7 +91,10 @@ def status(settings: AppSettings, campaign_id: int) -> CampaignStatus:
     providers = {view.provider, *by_provider}
     circuits = [h for h in store.all_health() if h.provider in providers]
     costs = store.cost_by_provider(campaign_id)
-    return CampaignStatus(view, progress, live, by_provider, circuits, costs)
+    events = store.campaign_events(campaign_id)
+    return CampaignStatus(
+        view, progress, live, by_provider, circuits, costs, store.created_by(campaign_id), events
+    )
 
 
 @dataclass(frozen=True)
