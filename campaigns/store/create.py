@@ -15,6 +15,7 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, insert, update
+from sqlalchemy.engine import Engine
 
 from campaigns.plan import PlannedBlock
 from campaigns.prices import UnpricedError, recipient_costs
@@ -119,10 +120,13 @@ def create_campaign(
     return campaign_id
 
 
-def set_rejects_file(conn: Connection, campaign_id: int, path: str) -> bool:
+def set_rejects_file(engine: Engine, campaign_id: int, path: str) -> bool:
     """Record where the campaign's rejects file is, once it has its own name (the campaign's id is in it,
     so a second campaign from the same file keeps the first one's). True when the campaign exists."""
-    done = conn.execute(update(campaigns_t).where(campaigns_t.c.id == campaign_id).values(rejects_file=path))
+    with engine.begin() as conn:
+        done = conn.execute(
+            update(campaigns_t).where(campaigns_t.c.id == campaign_id).values(rejects_file=path)
+        )
     return bool(done.rowcount)
 
 

@@ -115,10 +115,6 @@ class Store(FailoverMethods, IdentityMethods):
         """
         return self._write(create.create_campaign, spec, blocks, utcnow(), rejected=rejected, start=start)
 
-    def set_rejects_file(self, campaign_id: int, path: str) -> bool:
-        """Record the campaign's own rejects file (`create.set_rejects_file`)."""
-        return self._write(create.set_rejects_file, campaign_id, path)
-
     def pause(self, campaign_id: int, reason: str = "paused by the user") -> bool:
         return self._write(campaign_to, campaign_id, CampaignTransition.PAUSE, utcnow(), reason)
 

@@ -17,6 +17,7 @@ from campaigns.plan import PlannedBlock, batch_size, plan
 from campaigns.preflight import CampaignType, PreflightSummary
 from campaigns.states import CampaignState, OnUnknown
 from campaigns.store import CampaignSpec, Store
+from campaigns.store.create import set_rejects_file
 from campaigns.text import Template, fold_arabic
 from campaigns.when import ResolvedAt, Start, resolve_at, start_of
 from campaigns.windows import parse_window
@@ -248,7 +249,7 @@ def create(
         rejects = own_rejects_file(prepared.request.file, campaign_id)
         if prepared.rejects_path.exists():
             prepared.rejects_path.replace(rejects)
-        store.set_rejects_file(campaign_id, str(rejects))
+        set_rejects_file(store.engine, campaign_id, str(rejects))
     view = store.campaign(campaign_id)
     assert view is not None
     return CampaignSummary(
