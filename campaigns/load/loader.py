@@ -13,10 +13,11 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from campaigns.load.cells import blank_rows, unwrap_formula_text
-from campaigns.load.columns import find_phone_column, unique_names
+from campaigns.load.columns import choose_header, find_phone_column, unique_names
 from campaigns.load.csvread import CsvReader
 from campaigns.load.dedup import Seen, open_rejects, opted_out
 from campaigns.load.errors import PHONE, ROW, LoadError, LoadStats
+from campaigns.load.header import HEADER_SEARCH_ROWS, locate_header
 from campaigns.load.sniff import FileFormat, check_no_nul, sniff
 from campaigns.load.xlsx import Workbook, is_blank
 from campaigns.normalise import VALID, e164, national_numbers, reason_text
@@ -28,7 +29,10 @@ class RecipientLoader:
     """Streams recipients from a CSV (UTF-8, UTF-8 with BOM, Windows-1256) or .xlsx file; see the package doc.
 
     `sheet`: for a workbook, the sheet to read (name or 1-based number); LoadError for a CSV file.
-    `notice`: a line to show the person (which sheet was read of several), else None.
+    `header_row`: the header's row as the spreadsheet counts rows (1 = the first; blank rows count),
+    else the first row with a recognisable phone column (`campaigns.load.columns.choose_header`).
+    `notices`: lines to show the person (which sheet was read of several; which row was taken as the
+    header when it is not row 1); `notice` joins them, or None.
     `engine="pandas"` reads CSV with pandas' C engine instead of pyarrow (same output; for the bench).
     """
 
@@ -46,6 +50,7 @@ class RecipientLoader:
         suppressed: Collection[str] = (),
         engine: Literal["pyarrow", "pandas"] = "pyarrow",
         sheet: str | int | None = None,
+        header_row: int | None = None,
     ) -> None:
         if block_rows < 1:
             raise ValueError("block_rows must be at least 1")
@@ -57,19 +62,27 @@ class RecipientLoader:
         self.sniffed = sniff(self.path, self._source)
         self.encoding = self.sniffed.encoding
         self.workbook: Workbook | None = None
+        self.notices: list[str] = []
         if self.sniffed.format == FileFormat.XLSX:
             self.workbook = Workbook(self.path, self._source, sheet)
-            header = self.workbook.header()
+            top = self.workbook.head(HEADER_SEARCH_ROWS)
+            if self.workbook.notice:
+                self.notices.append(self.workbook.notice)
+            choice = choose_header(top, column, header_row, self._source)
+            header = self.workbook.header(choice.index)
         else:
             if sheet is not None:
                 raise LoadError(
                     f"{self._source} is CSV text, which has no sheets; drop --sheet (it is for .xlsx workbooks)"
                 )
             check_no_nul(self.path, self._source)
+            self.sniffed, choice = locate_header(self.sniffed, column, header_row, self._source)
             header = list(self.sniffed.header)
-        self.notice: str | None = self.workbook.notice if self.workbook else None
+        self.header_row = choice.index + 1
         columns = unique_names(header)
-        self.phone_column = find_phone_column(columns, column, self._source)
+        self.phone_column = find_phone_column(columns, column, self._source, self.header_row)
+        if self.header_row != 1:
+            self.notices.append(header_notice(self._source, self.header_row, columns, given=header_row))
         # Another column called row or phone would collide with ours in the blocks: it gets a suffix.
         self.columns = unique_names(
             [f"{c}.1" if c in (ROW, PHONE) and c != self.phone_column else c for c in columns]
@@ -88,6 +101,11 @@ class RecipientLoader:
         )
         self._suppressed_reasons = np.array([opted_out(r) for r in given], dtype=object)[ok][first]
         self.stats = LoadStats(0, 0, 0, 0, 0, self.encoding, self.phone_column, list(self.columns))
+
+    @property
+    def notice(self) -> str | None:
+        """The notices, one per line; None when there is none."""
+        return "\n".join(self.notices) or None
 
     @property
     def block_columns(self) -> list[str]:
@@ -160,6 +178,11 @@ class RecipientLoader:
                 pending = rows, table
             if pending is not None:
                 yield from self._block(*pending, seen, rejects, cut_last=self._cut_reason)
+            if self.stats.rows == 0:
+                raise LoadError(
+                    f"{self._source} has no rows under the header (row {self.header_row}: "
+                    f"{', '.join(self.stats.columns)}); put one recipient per row under it and try again"
+                )
         finally:
             if rejects is not None:
                 rejects.close()
@@ -224,3 +247,13 @@ class RecipientLoader:
             frame.insert(0, ROW, rows[keep])
             frame.insert(1, PHONE, pd.Series(e164(national.filter(kept)), dtype="str"))
             yield frame
+
+
+def header_notice(source: str, row: int, columns: list[str], *, given: int | None) -> str:
+    """The line that says which row was taken as the header, when it is not row 1."""
+    shown = ", ".join(columns[:4]) + (", …" if len(columns) > 4 else "")
+    how = "as --header-row says" if given is not None else "the first row with a phone column"
+    above = "row 1 above it is" if row == 2 else f"rows 1-{row - 1} above it are"
+    return f"{source}: the header is row {row} ({shown}), {how}; {above} skipped" + (
+        "" if given is not None else "; choose another with --header-row N"
+    )

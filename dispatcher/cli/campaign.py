@@ -93,7 +93,7 @@ def send(
             "--provider",
             "-p",
             help=f"one of {', '.join(NAMES)}; or a failover route: a comma list (ghasedak,mediapayamak) "
-            "or a route named in the settings ([routes.NAME] providers = [...])",
+            "or a route named in the settings (\\[routes.NAME] providers = [...])",
         ),
     ],
     message: Annotated[
@@ -110,6 +110,14 @@ def send(
     ] = None,
     sheet: Annotated[
         str | None, typer.Option("--sheet", help="the workbook sheet to read: NAME or NUMBER (1 = first)")
+    ] = None,
+    header_row: Annotated[
+        int | None,
+        typer.Option(
+            "--header-row",
+            metavar="N",
+            help="the header's row as the spreadsheet counts rows (default: the first row with a phone column)",
+        ),
     ] = None,
     name: Annotated[str | None, typer.Option("--name", help="campaign name")] = None,
     at: Annotated[
@@ -209,6 +217,7 @@ def send(
         sender=sender,
         column=column,
         sheet=sheet,
+        header_row=header_row,
         name=name,
         at=at,
         window=window,
@@ -256,6 +265,7 @@ def send(
         summary = app.dry_run(prepared, advance) if dry_run else app.create(prepared, advance)
 
     store = prepared.store
+    reports_here = False  # sent here, and nothing else will collect its delivery reports
     if store is not None and summary.campaign is not None and summary.recipients:
         mode = app.mode_for(settings, store)
         if (
@@ -280,6 +290,7 @@ def send(
                 )
         result = start_and_show(settings, mode, summary.campaign, follow=wait)
         summary = dataclasses.replace(summary, state=result.state)
+        reports_here = mode.sends_here and not wait and result.state == CampaignState.RUNNING
     if as_json:
         start = {"start": prepared.start.as_json()} if prepared.start is not None else {}
         emit({**summary.as_json(), **preflight.to_json(), **start})
@@ -288,10 +299,22 @@ def send(
         out.print(
             f"{head}: {plural(summary.recipients, 'recipient')}, {summary.rejected} rejected "
             f"(see {summary.rejects_file}), {plural(summary.chunks, 'chunk')}, "
-            f"{plural(summary.parts, 'SMS part')}; state {summary.state}"
+            f"{plural(summary.parts, 'SMS part')}; state {summary.state}",
+            soft_wrap=True,
         )
+    if reports_here:
+        err.print(reports_hint(summary.campaign or 0), soft_wrap=True)
     if wait and store is not None and summary.campaign is not None:
         followed_exit(summary.campaign, *store.campaign_state(summary.campaign))
+
+
+def reports_hint(campaign_id: int) -> str:
+    """After a plain embedded `send`: the messages are out, and what collects their delivery reports."""
+    return (
+        f"campaign {campaign_id} is sent; its delivery reports are collected by `smsdispatch serve` (keep "
+        f"one running) or `smsdispatch poll --until-done`; `smsdispatch status {campaign_id}` shows them "
+        "(`send --wait` waits for them)"
+    )
 
 
 def _test_send(

@@ -16,6 +16,7 @@ from dispatcher import app
 from dispatcher.cli.common import (
     AsJson,
     CampaignId,
+    Wide,
     cli,
     cli_settings,
     emit,
@@ -25,6 +26,35 @@ from dispatcher.cli.common import (
     plural,
     positive,
 )
+from dispatcher.cli.tables import Column, columns_for, print_fitted
+
+# What a terminal of 80 columns leaves out first (the highest `drop`); `--wide` shows every column.
+SUMMARY_COLUMNS = {
+    c.name: c
+    for c in (
+        Column("id", right=True),
+        Column("name", wrap=True),
+        Column("state"),
+        Column("recipients", right=True),
+        Column("sent", drop=5, right=True),
+        Column("delivered", right=True),
+        Column("failed", drop=6, right=True),
+        Column("blacklisted", drop=7, right=True),
+        Column("parts", drop=8, right=True),
+        Column("cost", drop=3, wrap=True),
+        Column("duration", drop=9),
+        Column("started", drop=4),
+    )
+}
+LIST_COLUMNS = [
+    Column("id", right=True),
+    Column("name", wrap=True),
+    Column("provider", drop=2),
+    Column("state"),
+    Column("recipients", drop=1, right=True),
+    Column("created", drop=3),
+    Column("sending", wrap=True),
+]
 
 
 @cli.command()
@@ -36,7 +66,8 @@ def status(campaign_id: CampaignId, as_json: AsJson = False) -> None:
         emit(found.as_json())
         return
     view, progress = found.view, found.progress
-    table = Table(title=f"campaign {view.id} ({view.name}) via {view.provider}: {view.state}")
+    out.print(f"campaign {view.id} ({view.name}) via {view.provider}: {view.state}", soft_wrap=True)
+    table = Table()
     table.add_column("state")
     table.add_column("recipients", justify="right")
     for state, n in sorted(view.counts.items()):
@@ -142,6 +173,7 @@ def summary(
     since: Annotated[
         str | None, typer.Option("--since", help="created since: 24h, 7d, or a date-time (Tehran or Jalali)")
     ] = None,
+    wide: Wide = False,
     as_json: AsJson = False,
 ) -> None:
     """One row per campaign: state, recipients, sent, delivered %, failed, blacklisted, parts, cost, duration."""
@@ -151,14 +183,13 @@ def summary(
         emit([r.as_json() for r in rows])
         return
     cells = [r.as_row(settings.calendar, settings.show_time) for r in rows]
-    table = Table(*(cells[0] if cells else ["id", "name", "state", "recipients"]))
-    for row in cells:
-        table.add_row(*row.values())
-    out.print(table)
+    names = list(cells[0]) if cells else ["id", "name", "state", "recipients"]
+    columns = columns_for(names, SUMMARY_COLUMNS)
+    print_fitted(out, columns, [[row.get(n, "") for n in names] for row in cells], wide=wide)
 
 
 @cli.command("list")
-def list_(as_json: AsJson = False) -> None:
+def list_(wide: Wide = False, as_json: AsJson = False) -> None:
     """Every campaign in the database (times in Tehran, or SMSDISPATCH_TIMEZONE)."""
     settings = cli_settings()
     found = app.list_campaigns(settings)
@@ -182,16 +213,18 @@ def list_(as_json: AsJson = False) -> None:
             ]
         )
         return
-    table = Table("id", "name", "provider", "state", "recipients", "created", "sending")
+    rows = []
     for v in found.campaigns:
         live = found.liveness.get(v.id)
-        table.add_row(
-            str(v.id),
-            v.name,
-            v.provider,
-            v.state,
-            str(v.recipients),
-            settings.show_time(v.created_at),
-            (live.detail if live else None) or "",
+        rows.append(
+            [
+                str(v.id),
+                v.name,
+                v.provider,
+                v.state,
+                f"{v.recipients:,}",
+                settings.show_time(v.created_at),
+                (live.detail if live else None) or "",
+            ]
         )
-    out.print(table)
+    print_fitted(out, LIST_COLUMNS, rows, wide=wide)

@@ -16,6 +16,7 @@ import importlib
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from werkzeug.serving import BaseWSGIServer, make_server
@@ -131,11 +132,20 @@ def start(state: SandboxState | None = None, host: str = "127.0.0.1", port: int 
 
 
 def serve_forever(
-    state: SandboxState, host: str = "127.0.0.1", port: int = 8700, access_log: bool = False
+    state: SandboxState,
+    host: str = "127.0.0.1",
+    port: int = 8700,
+    access_log: bool = False,
+    on_ready: Callable[[str], None] | None = None,
 ) -> None:
+    """Serve in this thread until interrupted; `on_ready(url)` once listening (port 0: the port it got).
+    OSError when the port cannot be had."""
     if not access_log:
         quiet()
     server = make_server(host, port, SandboxApp(state), threaded=True)
+    if on_ready is not None:
+        bound_host, bound_port = server.server_address[:2]
+        on_ready(f"http://{bound_host}:{bound_port}")
     try:
         server.serve_forever()
     finally:

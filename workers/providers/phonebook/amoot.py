@@ -111,14 +111,15 @@ class AmootPhonebook(AmootClient):
         why = "already in the phonebook" if envelope.code == self.duplicate_title else ""
         return [AddResult(contact.key, AddOutcome.ADDED, why)]
 
+    # Seed 001: ContactGroupID is disabled, and no listing call is documented.
     def groups(self) -> list[Group]:
-        raise ConfigurationError("Amoot's phonebook has no groups (ContactGroupID is disabled, seed 001)")
+        raise ConfigurationError("Amoot's phonebook has no groups (ContactGroupID is disabled); use labels")
 
     def create_group(self, name: str) -> Group:
-        raise ConfigurationError("Amoot's phonebook has no groups (ContactGroupID is disabled, seed 001)")
+        raise ConfigurationError("Amoot's phonebook has no groups (ContactGroupID is disabled); use labels")
 
     def listing(self, group: str) -> Iterator[Listed]:
-        raise ConfigurationError("Amoot documents no contact listing (seed 001)")
+        raise ConfigurationError("Amoot documents no way to list its phonebook")
 
     def read_listing(self, group: str) -> Listing:
-        raise ConfigurationError("Amoot documents no contact listing (seed 001)")
+        raise ConfigurationError("Amoot documents no way to list its phonebook")
