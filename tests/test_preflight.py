@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -17,7 +18,7 @@ from campaigns.preflight import (
     PreflightSettingError,
     Severity,
     Tally,
-    UnfinishedCampaign,
+    EarlierCampaign,
     continue_command,
     has_opt_out_token,
     parse_duration,
@@ -94,9 +95,20 @@ def test_fingerprint_ignores_order_and_other_columns_but_not_text_or_numbers() -
     b = tally_of("hi {name}", block(nums[::-1], name=list("edcba"), city=list("12345"))).fingerprint()
     split = tally_of("hi {name}", block(nums[:2], name=list("ab")), block(nums[2:], 4, name=list("cde")))
     assert a == b == split.fingerprint()
-    assert a != tally_of("hi {name}", block(nums, name=list("abcdX"))).fingerprint()
+    # the same recipients and the same template: a name edited in the file is the same campaign
+    assert a == tally_of("hi {name}", block(nums, name=list("abcdX"))).fingerprint()
     assert a != tally_of("hi {name}!", block(nums, name=list("abcde"))).fingerprint()
     assert a != tally_of("hi {name}", block(nums[:4], name=list("abcd"))).fingerprint()
+
+
+def test_fingerprint_counts_the_numbers_the_suppression_list_took_out() -> None:
+    nums = phones(5)
+    whole = tally_of("hi", block(nums)).fingerprint()
+    opted = Tally(Template("hi"))
+    opted.add(block(nums[:4]))
+    assert opted.fingerprint() != whole  # without the loader's word, one number is missing
+    opted.add_suppressed(np.array([int(nums[4][1:]), int(nums[4][1:])], dtype=np.int64))  # twice in the file
+    assert opted.fingerprint() == whole  # as loaded from the file, before the suppression list
 
 
 # --- prices and cost -----------------------------------------------------------------------------
@@ -170,17 +182,17 @@ def test_credit_below_the_estimate_refuses_unless_allow_partial() -> None:
 
 def test_same_list_and_text_as_an_unfinished_campaign_refuses_naming_it() -> None:
     t = tally_of("hi لغو11", block(phones(3)))
-    other = UnfinishedCampaign(7, "yalda", "paused", t.fingerprint())
-    s = summary(t, unfinished=[UnfinishedCampaign(6, "x", "running", "f" * 64), other])
+    other = EarlierCampaign(7, "yalda", "paused", t.fingerprint())
+    s = summary(t, earlier=[EarlierCampaign(6, "x", "running", "f" * 64), other])
     (refusal,) = s.refusals
     assert refusal.code is Check.DUPLICATE and refusal.override == "--allow-duplicate"
     assert 'campaign 7 "yalda", paused' in refusal.message and "smsdispatch resume 7" in refusal.message
-    ok = summary(t, PreflightOptions(window="9-21", allow_duplicate=True), unfinished=[other])
+    ok = summary(t, PreflightOptions(window="9-21", allow_duplicate=True), earlier=[other])
     assert codes(ok) == {Check.DUPLICATE: Severity.WARN}
 
 
 def test_continue_command_per_state_and_mode() -> None:
-    c = lambda state: UnfinishedCampaign(3, "n", state, None)  # noqa: E731
+    c = lambda state: EarlierCampaign(3, "n", state, None)  # noqa: E731
     assert continue_command(c("paused"), distributed=True) == "smsdispatch resume 3"
     assert continue_command(c("running"), distributed=False) == "smsdispatch run 3"
     assert continue_command(c("running"), distributed=True) == "smsdispatch watch 3"
@@ -313,7 +325,17 @@ def test_to_json_is_exactly_the_contract() -> None:
         t, PreflightOptions(), prices=PriceTable({(None, None): 1000.0}, "p"), balance=Bal(1000, "rial")
     )
     data = json.loads(json.dumps(s.to_json(), ensure_ascii=False))
-    assert list(data) == ["operators", "parts_histogram", "cost", "credit", "warnings", "preview"]
+    # issue 11's keys in their order, then the ones added since (the operator blacklist memory)
+    assert list(data) == [
+        "operators",
+        "parts_histogram",
+        "cost",
+        "credit",
+        "warnings",
+        "preview",
+        "blacklisted",
+    ]
+    assert data["blacklisted"] is None  # nothing known about these numbers
     assert data["operators"] == {"MCI": 1, "Irancell": 1, "Rightel": 0, "other": 0}
     assert data["parts_histogram"] == {"1": 2}
     assert data["cost"] == {

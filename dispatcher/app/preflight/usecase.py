@@ -27,6 +27,7 @@ import pandas as pd
 from campaigns.load import PHONE, ROW
 from campaigns.plan import batch_size, plan
 from campaigns.preflight import CampaignType, Loaded, PreflightOptions, PreflightSummary, Tally, summarise
+from campaigns.prices import PriceTable
 from campaigns.text import Template
 from dispatcher.app.accounts import phones_or_fail
 from dispatcher.app.budget import BudgetError, parse_cap, spec_caps
@@ -35,6 +36,7 @@ from dispatcher.app.common import BadInput, Refused, open_store
 from dispatcher.app.modes import StartResult, choose_mode
 from dispatcher.app.preflight.gather import prices_for, prove_credentials, rejected_by_reason, store_facts
 from dispatcher.config import AppSettings
+from workers.errors import ProviderError
 from workers.status import Balance
 
 __all__ = ["BlockSpool", "TestSend", "preflight", "test_send"]
@@ -65,8 +67,8 @@ class BlockSpool:
 
 
 def options_for(settings: AppSettings, prepared: Prepared) -> PreflightOptions:
-    """The checks' options: SMSDISPATCH_MAX_PARTS, _STRICT, _FREQUENCY_CAP from the settings, the send
-    window, and `send`'s flags (SendRequest)."""
+    """The checks' options: SMSDISPATCH_MAX_PARTS, _STRICT, _FREQUENCY_CAP, _DUPLICATE_WINDOW and
+    _BLACKLIST_MEMORY from the settings, the send window, the caps and `send`'s flags (SendRequest)."""
     request = prepared.request
     assert request is not None
     return PreflightOptions.from_env(
@@ -77,21 +79,40 @@ def options_for(settings: AppSettings, prepared: Prepared) -> PreflightOptions:
         allow_partial=request.allow_partial,
         allow_duplicate=request.allow_duplicate,
         skip_recent=request.skip_recent,
+        include_blacklisted=request.include_blacklisted,
         distributed=bool(settings.dispatch.broker_url),
+        budget=parse_cap(request.budget, "--budget"),
+        part_cap=parse_cap(request.max_parts, "--max-parts"),
+        chunk=prepared.batch,
+        show_time=settings.show_time,
     )
 
 
-def _append_rejects(path: Path, others: list[str], skipped: pd.DataFrame, campaigns: list[int]) -> None:
-    """Rows moved out by --skip-recent, appended to the loader's rejects file (row, value, reason, ...)."""
+def _append_rejects(path: Path, others: list[str], moved: pd.DataFrame, reasons: dict[int, str]) -> None:
+    """Rows the preflight moved out (the blacklist memory, --skip-recent), appended to the loader's
+    rejects file (row, value, reason, ...); `reasons`: spreadsheet row -> its reason."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    for (_, row), campaign in zip(skipped.iterrows(), campaigns, strict=True):
+    for _, row in moved.iterrows():
         phone = str(row[PHONE])
         shown = "0" + phone[3:] if phone.startswith("+98") else phone
         cells = ["" if pd.isna(row[c]) else str(row[c]) for c in others]
-        writer.writerow([int(row[ROW]), shown, f"sent recently (campaign {campaign})", *cells])
+        writer.writerow([int(row[ROW]), shown, reasons[int(row[ROW])], *cells])
     with path.open("a", encoding="utf-8", newline="") as fh:
         fh.write(buffer.getvalue())
+
+
+def route_prices(settings: AppSettings, route: tuple[str, ...], cwd: Path) -> dict[str, PriceTable]:
+    """Each further provider of a failover route -> its price table (set, or read from its own API, as
+    for the first): a chunk moved to it is priced at its price. A provider whose prices cannot be read
+    now gets none (its moved chunks keep their share of the first estimate)."""
+    tables: dict[str, PriceTable] = {}
+    for name in route[1:]:
+        try:
+            tables[name] = prices_for(settings.client(name), settings.env, cwd)
+        except ProviderError:
+            tables[name] = PriceTable(source=name)
+    return tables
 
 
 def preflight(
@@ -121,6 +142,7 @@ def preflight(
     if balance is not None and others and all(b is not None and b.unit == balance.unit for b in others):
         balance = Balance(balance.amount + sum(b.amount for b in others if b is not None), balance.unit)
     prices = prices_for(client, settings.env, cwd or Path.cwd())
+    others_prices = route_prices(settings, prepared.spec.route, cwd or Path.cwd())
     # The caps and the prices each chunk's estimate is stored with (BudgetError: a rial budget, no price).
     caps = spec_caps(
         parse_cap(request.budget, "--budget"),
@@ -128,14 +150,20 @@ def preflight(
         prices,
         client.name,
     )
-    facts = store_facts(
-        prepared.reader.engine if prepared.reader else None, options.frequency_cap, now or datetime.now(UTC)
+    now = now or datetime.now(UTC)
+    facts = store_facts(prepared.reader.engine if prepared.reader else None, options, now)
+    tally = Tally(
+        prepared.template,
+        recent=facts.recent,
+        skip_recent=options.skip_recent,
+        blacklisted=facts.blacklisted,
+        skip_blacklisted=not options.include_blacklisted,
     )
-    tally = Tally(prepared.template, recent=facts.recent, skip_recent=options.skip_recent)
     spool = BlockSpool()
     loader = prepared.loader
+    loader.on_suppressed = tally.add_suppressed  # the fingerprint names the list before suppressions
     others = [c for c in loader.block_columns if c not in (ROW, PHONE)]
-    moved: list[pd.DataFrame] = []  # --skip-recent: appended to the rejects file once the loader closed it
+    moved: list[pd.DataFrame] = []  # skipped rows: appended to the rejects file once the loader closed it
     for block in loader.blocks():
         kept = tally.add(block)
         if len(kept) < len(block):
@@ -144,9 +172,13 @@ def preflight(
             spool.add(kept)
         if on_rows is not None:
             on_rows(len(block))
-    skipped = len(tally.skipped)
+    skipped = len(tally.skipped) + len(tally.blacklist_skipped)
     if skipped:
-        _append_rejects(prepared.rejects_path, others, pd.concat(moved), [c for _, _, c in tally.skipped])
+        reasons = {
+            row: f"blacklisted by the operator (campaign {c})" for row, _, c in tally.blacklist_skipped
+        }
+        reasons |= {row: f"sent recently (campaign {c})" for row, _, c in tally.skipped}
+        _append_rejects(prepared.rejects_path, others, pd.concat(moved), reasons)
     loaded = Loaded(rejected_by_reason(prepared.rejects_path, loader.stats), loader.stats.suppressed)
     summary = summarise(
         tally,
@@ -157,14 +189,21 @@ def preflight(
         options=options,
         prices=prices,
         balance=balance,
-        unfinished=facts.unfinished,
+        earlier=facts.earlier,
+        now=now,
     )
     if skipped:  # rejected_by_reason read them from the rejects file already; summarise counts them again
         summary = replace(summary, rejected=dict(loaded.rejected))
     _budget_covers_a_chunk(caps.get("budget_rial"), summary, prepared.batch)
     prepared.summary = summary
     prepared.skipped = skipped
-    prepared.spec = replace(prepared.spec, fingerprint=summary.fingerprint, **caps)
+    prepared.spec = replace(
+        prepared.spec,
+        fingerprint=summary.fingerprint,
+        campaign_type=options.campaign_type.value,
+        route_prices={client.name: prices or PriceTable(), **others_prices},
+        **caps,
+    )
     extra = [c for c in loader.block_columns if c not in ("row", "phone")]
     prepared.blocks = plan(iter(spool), prepared.template, prepared.batch, extra)
     if refuse and summary.refusals:
