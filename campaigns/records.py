@@ -100,7 +100,7 @@ class RecipientUpdate:
     error: str | None = None
     next_poll_at: datetime | None = None
     delivered_at: datetime | None = None
-    cost: float | None = None  # what the provider reported this message cost (rial), when it said
+    cost: float | None = None  # what the provider reported this message cost (its unit), when it said
 
 
 @dataclass
@@ -137,7 +137,7 @@ class CampaignView:
     spent_rial: int = 0
     spent_parts: int = 0
     cost_estimated: int | None = None  # rial: the estimate at creation (None: no price was known)
-    cost_actual: float | None = None  # rial the provider reported (None: none); from Store.campaign
+    cost_actual: float | None = None  # what the provider reported, in its unit (None: none); from Store.campaign
     campaign_type: str | None = None  # promotional | transactional; None: stored before it was recorded
 
 

@@ -62,6 +62,7 @@ from dispatcher.app.views import (
     report,
     status,
     summary,
+    summary_totals,
     waiting_for,
 )
 from dispatcher.config import AppSettings
@@ -102,6 +103,7 @@ __all__ = [
     "prepare",
     "report",
     "summary",
+    "summary_totals",
     "waiting_for",
     "resolve_provider",
     "start",

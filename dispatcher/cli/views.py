@@ -70,11 +70,10 @@ def status(campaign_id: CampaignId, as_json: AsJson = False) -> None:
         if moment is not None and not (label == "starts" and view.started_at is not None):
             out.print(f"{label + ':':<8} {settings.show_time(moment)}")
     from dispatcher.app.budget import budget_line
-    from dispatcher.humane import rial
+    from dispatcher.reports.money import cost_lines
 
-    if view.cost_estimated is not None or view.cost_actual is not None:
-        reported = "none yet" if view.cost_actual is None else rial(view.cost_actual)
-        out.print(f"cost:    estimated {rial(view.cost_estimated)}; reported by the provider: {reported}")
+    for i, line in enumerate(cost_lines(found.costs)):  # planned, spent so far, reported by the provider
+        out.print(f"{'cost:' if i == 0 else '':<8} {line}", soft_wrap=True)
     if (caps := budget_line(view)) is not None:
         out.print(caps)
     if view.state_reason:
@@ -143,18 +142,38 @@ def summary(
         str | None, typer.Option("--since", help="created since: 24h, 7d, or a date-time (Tehran or Jalali)")
     ] = None,
     as_json: AsJson = False,
+    with_totals: Annotated[
+        bool, typer.Option("--totals", help="with --json: print the totals as one object instead of the list")
+    ] = False,
 ) -> None:
-    """One row per campaign: state, recipients, sent, delivered %, failed, blacklisted, parts, cost, duration."""
+    """One row per campaign (state, recipients, sent, delivered %, failed, blacklisted, parts, cost spent of
+    planned, cost reported by the provider, duration), then the totals."""
     settings = cli_settings()
     rows = app.summary(settings, campaign_ids, since)
     if as_json:
-        emit([r.as_json() for r in rows])
+        emit(app.summary_totals(rows).as_json() if with_totals else [r.as_json() for r in rows])
         return
     cells = [r.as_row(settings.calendar, settings.show_time) for r in rows]
-    table = Table(*(cells[0] if cells else ["id", "name", "state", "recipients"]))
+    columns = list(cells[0]) if cells else ["id", "name", "state", "recipients"]
+    table = Table(*columns)
     for row in cells:
         table.add_row(*row.values())
+    if len(rows) > 1:
+        table.add_section()
+        table.add_row(*app.summary_totals(rows).as_row(columns), style="bold")
     out.print(table)
+    reporting = sorted(
+        {p for r in rows if r.cost_actual is not None for p in (r.by_provider or [r.provider])}
+    )
+    if reporting:
+        from dispatcher.reports.money import UNIT_NOT_DOCUMENTED, reported_unit
+
+        units = ", ".join(f"{p}: {reported_unit(p) or UNIT_NOT_DOCUMENTED}" for p in reporting)
+        out.print(
+            "spent: the estimate for the recipients a provider accepted; reported: what the provider "
+            f"said the messages cost ({units})",
+            soft_wrap=True,
+        )
 
 
 @cli.command("list")
