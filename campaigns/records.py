@@ -137,7 +137,9 @@ class CampaignView:
     spent_rial: int = 0
     spent_parts: int = 0
     cost_estimated: int | None = None  # rial: the estimate at creation (None: no price was known)
-    cost_actual: float | None = None  # what the provider reported, in its unit (None: none); from Store.campaign
+    cost_actual: float | None = (
+        None  # what the provider reported, in its unit (None: none); from Store.campaign
+    )
     campaign_type: str | None = None  # promotional | transactional; None: stored before it was recorded
 
 

@@ -13,12 +13,12 @@ from campaigns.operators import Operator
 from campaigns.preflight import (
     CampaignType,
     Check,
+    EarlierCampaign,
     Loaded,
     PreflightOptions,
     PreflightSettingError,
     Severity,
     Tally,
-    EarlierCampaign,
     continue_command,
     has_opt_out_token,
     parse_duration,

@@ -56,11 +56,3 @@ class FailoverMethods:
     def costs(self, campaign_id: int) -> CampaignCosts:
         """A campaign's money by the provider that sent: planned, spent so far, reported (`costs.costs`)."""
         return self._read(costs.costs, campaign_id)
-
-    def cost_by_provider(self, campaign_id: int) -> dict[str, dict[str, float | None]]:
-        """provider -> {"estimated", "spent", "actual"} rial of a campaign (`costs`, for JSON): the plan at
-        that provider's price, the estimate for what it accepted, and what it reported (its own unit)."""
-        return {
-            name: {"estimated": c.planned, "spent": c.spent, "actual": c.reported}
-            for name, c in self.costs(campaign_id).by_provider.items()
-        }
