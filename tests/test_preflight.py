@@ -17,6 +17,7 @@ from campaigns.preflight import (
     Loaded,
     PreflightOptions,
     PreflightSettingError,
+    RecentSends,
     Severity,
     Tally,
     continue_command,
@@ -378,3 +379,88 @@ def test_rendered_summary_shows_rial_operators_previews_and_findings() -> None:
     assert confirm(console, assume_yes=False, interactive=False) and confirm(
         console, assume_yes=True, interactive=True
     )
+
+
+# --- what the caps cover, the blacklist memory, the duplicate window ------------------------------
+
+
+def test_a_budget_or_part_cap_below_the_estimate_warns_what_it_covers_and_strict_refuses() -> None:
+    t = tally_of("hi لغو11", block(phones(473)))
+    prices = PriceTable({(None, None): 1200.0}, "p")
+    capped = PreflightOptions(window="9-21", budget=200_000, chunk=100)
+    (f,) = summary(t, capped, prices=prices).findings
+    assert (f.code, f.severity) == (Check.BUDGET, Severity.WARN)
+    assert f.message == (
+        "the budget covers about 166 of 473 recipients; the campaign will pause there (200,000 of the "
+        "567,600 rial estimated; charged 100 recipients at a time, it pauses after 100)"
+    )
+    assert f.override == "--budget 567,600 to cover them all"
+    strict = PreflightOptions(window="9-21", budget=200_000, chunk=100, strict=True)
+    assert codes(summary(t, strict, prices=prices)) == {Check.BUDGET: Severity.REFUSE}
+    assert summary(t, PreflightOptions(window="9-21", budget=600_000), prices=prices).findings == []
+    assert summary(t, capped).findings == []  # no price: nothing to compare with (the budget needs one)
+    (parts,) = summary(t, PreflightOptions(window="9-21", part_cap=300, chunk=100)).findings
+    assert parts.message == (  # whole chunks of 100 parts: the pause is where it says, no chunk note
+        "the part cap covers about 300 of 473 recipients; the campaign will pause there "
+        "(300 of the 473 SMS parts to send)"
+    )
+    assert parts.override == "--max-parts 473 to cover them all"
+
+
+def test_the_blacklist_memory_skips_counts_and_prices_what_it_knows() -> None:
+    nums = phones(6)
+    memory = RecentSends.from_pairs([(nums[1], 4), (nums[4], 5), (nums[4], 7)])  # 7 learnt it last
+    prices = PriceTable({(None, None): 1000.0}, "p")
+    t = Tally(Template("hi {name} لغو11"), blacklisted=memory)
+    kept = t.add(block(nums, name=list("abcdef")))
+    assert kept["phone"].tolist() == [nums[0], nums[2], nums[3], nums[5]]
+    s = summary(t, prices=prices)
+    assert s.recipients == 4 and s.skipped_blacklisted == [(3, nums[1], 4), (6, nums[4], 7)]
+    assert s.rejected["blacklisted by the operator (campaign 4)"] == 1
+    assert s.blacklisted is not None and (s.blacklisted.count, s.blacklisted.saves) == (2, 2000.0)
+    assert s.fingerprint == tally_of("hi {name} لغو11", block(nums, name=list("abcdef"))).fingerprint()
+    kept_all = Tally(Template("hi {name} لغو11"), blacklisted=memory, skip_blacklisted=False)
+    assert len(kept_all.add(block(nums, name=list("abcdef")))) == 6
+    assert summary(kept_all, prices=prices).blacklisted.skipped is False  # type: ignore[union-attr]
+
+
+def test_a_finished_campaign_counts_as_a_duplicate_within_the_window_only() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    t = tally_of("hi لغو11", block(phones(3)))
+    now = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    done = EarlierCampaign(
+        4, "yalda", "completed", t.fingerprint(), now - timedelta(days=3), now - timedelta(days=2)
+    )
+    (refusal,) = summary(t, earlier=[done], now=now).refusals
+    assert refusal.message == (
+        'the same recipients and text as campaign 4 "yalda", completed 2026-11-29 12:30 +03:30 '
+        "(created 2026-11-28 12:30 +03:30); its recipients would get it twice"
+    )
+    old = EarlierCampaign(
+        4, "yalda", "completed", t.fingerprint(), now - timedelta(days=9), now - timedelta(days=8)
+    )
+    assert summary(t, earlier=[old], now=now).refusals == []
+    wider = PreflightOptions(window="09:00-21:00", duplicate_window=10 * 86400)
+    assert summary(t, wider, earlier=[old], now=now).refusals[0].code is Check.DUPLICATE
+
+
+def test_recent_names_every_campaign_the_identical_one_first() -> None:
+    nums = phones(5)
+    recent = RecentSends.from_pairs([(nums[0], 2), (nums[1], 2), (nums[0], 3), (nums[2], 9), (nums[3], 9)])
+    t = tally_of("hi لغو11", block(nums), recent=recent)
+    same = EarlierCampaign(2, "first", "completed", t.fingerprint())
+    s = summary(t, PreflightOptions(window="9-21", allow_duplicate=True), earlier=[same])
+    (f,) = [f for f in s.findings if f.code is Check.RECENT]
+    assert f.message.startswith("4 recipients got a message from another campaign in the last 24 h")
+    assert f.message.endswith("(campaign 2 (the same list and text): 2, campaign 9: 2, campaign 3: 1)")
+
+
+def test_duplicate_window_and_blacklist_memory_settings() -> None:
+    o = PreflightOptions.from_env(
+        {"SMSDISPATCH_DUPLICATE_WINDOW": "2d", "SMSDISPATCH_BLACKLIST_MEMORY": "45"}
+    )
+    assert (o.duplicate_window, o.blacklist_memory) == (2 * 86400, 45 * 86400)
+    assert PreflightOptions.from_env({"SMSDISPATCH_BLACKLIST_MEMORY": "12h"}).blacklist_memory == 12 * 3600
+    with pytest.raises(PreflightSettingError, match="SMSDISPATCH_BLACKLIST_MEMORY='a month'"):
+        PreflightOptions.from_env({"SMSDISPATCH_BLACKLIST_MEMORY": "a month"})
