@@ -219,9 +219,11 @@ def test_a_terminal_is_asked_before_sending(sandboxed, tmp_path, capsys):
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "COLUMNS": "200"}
     args = [str(file), "-p", "amoot", "-m", TEXT, "--window", "any"]
     code, seen = _pty_send(args, b"n", env, tmp_path)
-    assert "Send this campaign? [y/N]" in seen and "not sent; nothing stored" in seen
+    assert "Send this campaign? It starts now, " in seen and "[y/N]" in seen
+    assert "not sent; nothing stored" in seen
     assert code == 1
     assert campaigns(capsys) == [] and sandboxed.state.accepted("amoot") == []
+    assert not (tmp_path / "e2e.db").exists()  # "no" leaves no database behind
     code, seen = _pty_send(args, b"y", env, tmp_path)
     assert code == 0, seen
     assert len(sandboxed.state.accepted("amoot")) == 3

@@ -53,6 +53,7 @@ class Check(StrEnum):
     PARTS = "parts"  # more than SMSDISPATCH_MAX_PARTS parts per message
     EMPTY_PLACEHOLDER = "empty-placeholder"  # a placeholder empty for some rows
     NO_WINDOW = "no-window"  # promotional campaign with no send window
+    ROUTE = "route"  # a provider of a failover route is unusable (unreachable, refused): skipped
 
 
 @dataclass(frozen=True)
@@ -150,6 +151,7 @@ class PreflightSummary:
     cost_hint: str | None = None  # how to set a price, when none is known
     operators_note: str = ESTIMATE_NOTE
     skipped_recent: list[tuple[int, str, int]] = field(default_factory=list)  # (row, phone, campaign)
+    credit_note: str | None = None  # why no credit is shown, e.g. "not checked: ghasedak unreachable"
     blacklisted: Blacklisted | None = None  # the blacklist memory's hits (None: none, or not looked at)
     # (row, phone, campaign that learnt it) of the recipients the blacklist memory skipped
     skipped_blacklisted: list[tuple[int, str, int]] = field(default_factory=list)

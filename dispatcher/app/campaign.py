@@ -17,7 +17,8 @@ from campaigns.preflight import CampaignType, PreflightSummary
 from campaigns.states import CampaignState, OnUnknown
 from campaigns.store import CampaignSpec, Store
 from campaigns.text import Template, fold_arabic
-from campaigns.windows import parse_when, parse_window
+from campaigns.when import ResolvedAt, Start, resolve_at, start_of
+from campaigns.windows import parse_window
 from dispatcher.app.common import BadInput, Refused, campaign_view, open_store, resolve_route
 from dispatcher.app.modes import Mode, Observer, StartResult, choose_mode
 from dispatcher.config import AppSettings
@@ -27,7 +28,8 @@ from workers.providers.base import ProviderClient
 # ---- prepare and create ------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class SendRequest:
-    """What the user asks for; `at` and `window` as typed (ISO-8601 or Jalali; `HH:MM-HH:MM` or 'any')."""
+    """What the user asks for; `at` and `window` as typed (`at`: any form of `campaigns.when.resolve_at`,
+    e.g. ISO-8601, Jalali, `Friday 10:00`, `فردا 09:00`, `10:00`; `window`: `HH:MM-HH:MM` or 'any')."""
 
     file: Path
     provider: str
@@ -78,14 +80,18 @@ class Prepared:
     summary: PreflightSummary | None = None
     skipped: int = 0  # recipients the preflight moved to the rejects file (--skip-recent)
     settings: AppSettings | None = None
+    # When it starts: `at` is `--at` as resolved (None without --at; `at.echo()` says what it meant),
+    # `start` the start and window described for people and JSON (campaigns.when.Start).
+    at: ResolvedAt | None = None
+    start: Start | None = None
 
 
 def prepare(settings: AppSettings, request: SendRequest, *, dry_run: bool = False) -> Prepared:
     """Check the request, build the provider client, open the file and plan it (lazily).
 
-    Everything the request says is checked before the database is opened (created, for a first
-    campaign; nothing is stored in it before `create`); a dry run only reads an existing one, for the
-    suppression list, so that it counts what the send would.
+    Local only: no provider is called and no database is created here (an existing one is read, for the
+    suppression list, so that a dry run counts what the send would); `create` opens the store for
+    writing, so a send refused on the way (bad input, a preflight check, "no") leaves no database behind.
     Raises BadInput, TemplateError, WhenError, LoadError or ConfigurationError (a missing credential,
     named). The preflight (`dispatcher.app.preflight`) goes between this and `create`/`dry_run`.
     """
@@ -99,8 +105,10 @@ def prepare(settings: AppSettings, request: SendRequest, *, dry_run: bool = Fals
     if request.campaign_type not in set(CampaignType):
         raise BadInput(f"--type {request.campaign_type!r}: choose promotional or transactional")
     template = Template(fold_arabic(request.message.strip()))
-    send_at = parse_when(request.at) if request.at else None
-    if send_at is not None and send_at < utcnow() - timedelta(minutes=1):  # a typo, most likely
+    now = utcnow()
+    at = resolve_at(request.at, now) if request.at else None
+    send_at = at.at if at is not None else None
+    if send_at is not None and send_at < now - timedelta(minutes=1):  # a typo, most likely
         raise BadInput(
             f"--at {request.at!r} is in the past ({settings.show_time(send_at)}); give a time ahead, "
             "or leave --at out to send now"
@@ -115,8 +123,7 @@ def prepare(settings: AppSettings, request: SendRequest, *, dry_run: bool = Fals
     # A dry run writes its own rejects file: it must not overwrite the one of a campaign sent from this file.
     suffix = ".dry-run.rejects.csv" if dry_run else ".rejects.csv"
     rejects_path = request.rejects or request.file.with_name(request.file.stem + suffix)
-    store = None if dry_run else open_store(settings)  # created for a first campaign, as before: empty
-    reader = open_store(settings, read_only=True) if dry_run else store
+    reader = open_store(settings, read_only=True)  # None before the first campaign: `create` makes it
     loader = RecipientLoader(
         request.file,
         column=request.column,
@@ -157,13 +164,15 @@ def prepare(settings: AppSettings, request: SendRequest, *, dry_run: bool = Fals
         loader,
         planned,
         rejects_path,
-        store,
+        None,
         template,
         batch,
         reader,
         dry_run,
         request,
         settings=settings,
+        at=at,
+        start=start_of(send_at, window_obj, now),
     )
 
 
@@ -213,9 +222,9 @@ def create(prepared: Prepared, on_rows: Callable[[int], None] | None = None) -> 
         raise ValueError("a dry-run preparation cannot be created; prepare it again without dry_run")
     if prepared.summary is not None and prepared.summary.refusals:
         raise Refused(prepared.summary.refusals[0].line())
-    if prepared.store is None:
+    if prepared.store is None:  # the store is opened for writing (created, for a first campaign) only now
         assert prepared.settings is not None
-        prepared.store = open_store(prepared.settings)
+        prepared.store = prepared.reader or open_store(prepared.settings)
     store = prepared.store
     assert store is not None
     campaign_id = store.create_campaign(

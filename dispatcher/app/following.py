@@ -18,6 +18,7 @@ from campaigns.progress import CampaignProgress, read_progress
 from campaigns.states import CampaignState
 from campaigns.store import CampaignView, Store
 from campaigns.store.heartbeats import read_liveness
+from campaigns.windows import closed_windows
 
 
 def read_shown(
@@ -42,6 +43,7 @@ def liveness_of_view(store: Store, view: CampaignView, now: datetime, *, distrib
         queued_chunks=view.chunk_counts.get("queued", 0),
         pending=view.counts.get("pending", 0) if view.counts else None,
         started_at=view.started_at,
+        window_opens=closed_windows({view.id: view.window}, now).get(view.id) if view.window else None,
     )
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from campaigns.states import CampaignState
@@ -30,7 +31,7 @@ from dispatcher.cli.common import (
     plural,
     resume_hint,
 )
-from dispatcher.cli.preflight_view import confirm, render_summary
+from dispatcher.cli.preflight_view import confirm, render_start, render_summary
 from dispatcher.config import AppSettings
 from dispatcher.humane import local_phone
 from workers.providers import NAMES
@@ -114,7 +115,9 @@ def send(
     at: Annotated[
         str | None,
         typer.Option(
-            "--at", help="ISO-8601 or Jalali (1405/09/10 10:00), Tehran time unless an offset is given"
+            "--at",
+            help="when to start, Tehran time: 2026-12-04T10:00 (an offset may be given), 1405/09/10 10:00, "
+            "Friday 10:00, جمعه 10:00, tomorrow 09:00, فردا 09:00, or 10:00 (the next one); echoed as resolved",
         ),
     ] = None,
     window: Annotated[
@@ -231,22 +234,31 @@ def send(
     )
     looking = dry_run or test_to is not None  # the real campaign is not created
     prepared = app.prepare(settings, request, dry_run=looking)
+    if prepared.at is not None:  # what --at was taken to mean, always (a person checks it)
+        err.print(escape(prepared.at.echo()), soft_wrap=True)
     if prepared.loader.notice:
         err.print(prepared.loader.notice)
     with _loading_bar(transient=True) as bar:  # a refusal's line stays the only one
         task = bar.add_task("checking", total=None)
         preflight = app.preflight(
-            settings, prepared, refuse=not looking, on_rows=lambda n: bar.advance(task, n)
+            settings,
+            prepared,
+            refuse=not looking,
+            on_rows=lambda n: bar.advance(task, n),
+            offline=dry_run and test_to is None,
         )
         rows = prepared.loader.stats.rows
         bar.update(task, total=rows, completed=rows)
     asking = not looking and not yes and sys.stdin.isatty()  # a terminal: the question, after the summary
     if not as_json or asking:
         err.print(render_summary(preflight))
+        if prepared.start is not None and test_to is None:
+            err.print(render_start(prepared.start))
     if test_to is not None:
         _test_send(settings, prepared, test_to, wait=wait, as_json=as_json)
         return
-    if not dry_run and not confirm(err, assume_yes=yes, interactive=asking):
+    starts = prepared.start.question() if prepared.start is not None else None
+    if not dry_run and not confirm(err, assume_yes=yes, interactive=asking, starts=starts):
         err.print("not sent; nothing stored")
         raise typer.Exit(1)
     with _loading_bar() as bar:
@@ -280,7 +292,8 @@ def send(
         result = start_and_show(settings, mode, summary.campaign, follow=wait)
         summary = dataclasses.replace(summary, state=result.state)
     if as_json:
-        emit({**summary.as_json(), **preflight.to_json()})
+        start = {"start": prepared.start.as_json()} if prepared.start is not None else {}
+        emit({**summary.as_json(), **preflight.to_json(), **start})
     else:
         head = "dry run, nothing stored" if summary.campaign is None else f"campaign {summary.campaign}"
         out.print(

@@ -13,8 +13,9 @@ from rich.text import Text
 
 from campaigns.operators import PERSIAN_NAMES
 from campaigns.preflight import Blacklisted, PreflightSummary
+from campaigns.when import Start
 
-__all__ = ["blacklist_line", "confirm", "render_summary"]
+__all__ = ["blacklist_line", "confirm", "render_start", "render_summary"]
 
 
 def _n(value: float) -> str:
@@ -46,6 +47,8 @@ def render_summary(s: PreflightSummary) -> RenderableType:
             s.credit.enough
         ]
         head.add_row("credit", f"{_n(s.credit.balance)} {unit}: {verdict}")
+    elif s.credit_note:  # e.g. a dry run offline: "not checked: ghasedak unreachable"
+        head.add_row("credit", f"[yellow]{escape(s.credit_note)}[/yellow]")
     else:
         head.add_row("credit", "not reported by this provider (credentials not proven before sending)")
     if s.blacklisted is not None:  # the operator blacklist memory (README, "Preflight")
@@ -78,12 +81,25 @@ def blacklist_line(b: Blacklisted) -> str:
     return f"{known}: sent anyway (--include-blacklisted), {money} ({_n(b.parts)} SMS parts)"
 
 
-def confirm(console: Console, *, assume_yes: bool, interactive: bool) -> bool:
-    """Ask "Send? [y/N]" in a terminal; `--yes` or no terminal (scripts, CI) answers yes without asking."""
+def render_start(start: Start) -> RenderableType:
+    """When it goes out: the start (both calendars, weekday, time with its offset) and the send window
+    (open then, or when the first message goes), as `campaigns.when.Start` words them."""
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    grid.add_row("start", Text(start.start_text()))
+    grid.add_row("window", Text(start.window_text()))
+    return grid
+
+
+def confirm(console: Console, *, assume_yes: bool, interactive: bool, starts: str | None = None) -> bool:
+    """Ask "Send this campaign? It starts … [y/N]" in a terminal (`starts`: `Start.question()`); `--yes`
+    or no terminal (scripts, CI) answers yes without asking."""
     if assume_yes or not interactive:
         return True
+    asked = f"Send this campaign? It {starts}. [y/N] " if starts else "Send this campaign? [y/N] "
     try:
-        answer = console.input(Text("Send this campaign? [y/N] "))  # a Text: no markup, no highlighting
+        answer = console.input(Text(asked))  # a Text: no markup, no highlighting
     except EOFError:  # Ctrl-D: no answer is no
         return False
     return answer.strip().lower() in ("y", "yes", "بله", "ب")
