@@ -94,6 +94,15 @@ class Campaign(Base):
     # the preflight: a chunk failover moves to another provider is priced at that provider's price.
     # None: no table known (a moved chunk then carries its share of the first estimate). Migration 0012.
     route_prices: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Who started it (migration 0011_identity): the audit's `who` ("alice", "key:crm", "cli:USER@HOST"), the
+    # user's or key's row, and the daily spend it counts against ("key:7" on the Tehran day it was created;
+    # None: no cap, the command line). `purged_at`: when its recipients' numbers and columns were removed.
+    created_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    created_by_user_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    created_by_key_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    spend_principal: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    spend_day: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

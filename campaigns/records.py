@@ -55,12 +55,20 @@ class CampaignSpec:
     max_parts: int | None = None
     prices: PriceTable | None = None
     route: tuple[str, ...] = ()  # a failover route, the first being `provider` (issue 15); () = just it
-    campaign_type: str | None = (
-        None  # `--type`: promotional | transactional (campaigns.preflight.CampaignType)
-    )
+    # `--type`: promotional | transactional (campaigns.preflight.CampaignType)
+    campaign_type: str | None = None
     # provider -> its price table, for each provider of the route: a chunk failover moves is priced at
     # the price of the provider it moves to (campaigns.store.routing); empty: none known
     route_prices: Mapping[str, PriceTable] = field(default_factory=dict)
+    # Who started it (the audit's `who`), the user's or key's row, and the principal whose daily cap its
+    # claims are charged to ("key:7", "user:3"; None: no cap). See campaigns/store/caps.py.
+    created_by: str | None = None
+    created_by_user_id: int | None = None
+    created_by_key_id: int | None = None
+    spend_principal: str | None = None
+    needs_prices: bool = (
+        False  # who started it has a daily cap in rial: every part must be priced, as for a budget
+    )
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from campaigns.plan import PlannedBlock
 from campaigns.prices import UnpricedError, recipient_costs
 from campaigns.records import CampaignSpec, EmptyCampaign
 from campaigns.states import CampaignState, ChunkState, RecipientState
+from campaigns.store.audit import SYSTEM, record_created, started_by
 from campaigns.store.lifecycle import launch
 from campaigns.store.sql import campaigns_t, chunks_t
 
@@ -42,7 +43,8 @@ def create_campaign(
     a count, or a function called after the blocks are consumed (the loader counts as it reads).
     Each chunk gets its estimated rial (`chunk_costs`) when `spec.prices` prices every part.
     """
-    if spec.budget_rial is not None and not spec.prices:
+    rial_capped = spec.budget_rial is not None or spec.needs_prices  # a budget, or a daily cap in rial
+    if rial_capped and not spec.prices:
         raise UnpricedError(_budget_needs_price(spec, "no price table"))
     campaign_id = conn.execute(
         insert(campaigns_t)
@@ -74,6 +76,7 @@ def create_campaign(
             route=json.dumps(list(spec.route)) if len(spec.route) > 1 else None,
             campaign_type=spec.campaign_type,
             route_prices=_prices_json(spec),
+            **started_by(spec, now),
             created_at=now,
             updated_at=now,
         )
@@ -88,7 +91,7 @@ def create_campaign(
                 costs = chunk_costs(block, spec)
                 estimated += int(costs.sum())
             except UnpricedError as exc:
-                if spec.budget_rial is not None:
+                if rial_capped:
                     raise UnpricedError(_budget_needs_price(spec, str(exc))) from None
                 estimated = None  # no estimate; the chunks cost 0 and no rial budget can be set later
         chunk_ids = insert_chunks(conn, campaign_id, block, now, costs)
@@ -112,8 +115,9 @@ def create_campaign(
             estimated_rial=estimated,
         )
     )
+    record_created(conn, campaign_id, spec, n_recipients, now)
     if start:
-        launch(conn, campaign_id, spec.send_at, now)
+        launch(conn, campaign_id, spec.send_at, now, spec.created_by or SYSTEM)
     return campaign_id
 
 

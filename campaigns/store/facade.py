@@ -34,6 +34,7 @@ from campaigns.records import (
 )
 from campaigns.states import CampaignTransition
 from campaigns.store import (
+    caps,
     create,
     lifecycle,
     polling,
@@ -45,6 +46,7 @@ from campaigns.store import (
 )
 from campaigns.store.contacts import ContactLedger
 from campaigns.store.facade_failover import FailoverMethods
+from campaigns.store.facade_identity import IdentityMethods
 from campaigns.store.transitions import apply_updates, campaign_to
 
 MIGRATIONS = Path(__file__).parent.parent / "migrations"
@@ -52,7 +54,7 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
-class Store(FailoverMethods):
+class Store(FailoverMethods, IdentityMethods):
     """The campaigns database (SQLite or PostgreSQL). Times are aware UTC datetimes; `now` defaults to
     the clock. Methods that change state return whether the transition applied."""
 
@@ -184,6 +186,9 @@ class Store(FailoverMethods):
         try:
             return self._write(sending.claim_chunk, chunk_id, attempt, lease, now or utcnow())
         except sending.ClaimLost:  # rolled back: the charge is undone, someone else has the chunk
+            return None
+        except caps.DailyCapReached as over:  # rolled back; the campaign pauses, naming the cap
+            self._write(caps.pause_at_daily_cap, over.campaign_id, over.reason, utcnow())
             return None
 
     def load_chunk(self, chunk_id: int) -> ClaimedChunk:

@@ -26,6 +26,7 @@ from campaigns.states import (
     RecipientState,
     RecipientTransition,
 )
+from campaigns.store.caps import charge_daily, refund_daily
 from campaigns.store.lifecycle import pause_account
 from campaigns.store.sql import (
     CLAIM_READ,
@@ -57,7 +58,9 @@ def claim_chunk(
     None: somebody else has it, it was sent, its retry is not due, the campaign is not running, or the chunk
     would cross the campaign's budget or part cap (the campaign is then paused with the reason, here).
     Raises ClaimLost when another claim took the chunk between the charge and the compare-and-set
-    (PostgreSQL only); the caller rolls back, which undoes the charge, and treats it as None.
+    (PostgreSQL only); the caller rolls back, which undoes the charge, and treats it as None. Raises
+    caps.DailyCapReached when the chunk would cross the daily cap of the user or key that started the
+    campaign; the caller rolls back and pauses the campaign (`caps.pause_at_daily_cap`).
     """
     with_attempt = attempt is not None
     params = {"chunk_id": chunk_id, "now": now, "lease_until": now + lease, "attempt": attempt}
@@ -74,6 +77,7 @@ def claim_chunk(
     if not charged:
         pause_over_cap(conn, chunk_id, attempt, now)
         return None
+    charge_daily(conn, chunk_id)  # the daily cap of who started it (campaigns/store/caps.py); may raise
     return load_claimed(conn, chunk_id, claimed)
 
 
@@ -118,6 +122,7 @@ def pause_over_cap(conn: Connection, chunk_id: int, attempt: int | None, now: da
 def refund(conn: Connection, chunk_id: int) -> None:
     """Give the chunk's charge back to its campaign; call only when a transition just moved it out of sending."""
     conn.execute(refund_stmt(), {"chunk_id": chunk_id})
+    refund_daily(conn, chunk_id)
 
 
 def load_claimed(conn: Connection, chunk_id: int, claimed: Any = None) -> ClaimedChunk:

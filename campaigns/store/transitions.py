@@ -23,6 +23,7 @@ from campaigns.states import (
     ChunkTransition,
     RecipientTransition,
 )
+from campaigns.store.audit import SYSTEM, transition_event
 from campaigns.store.sql import (
     campaigns_t,
     chunks_t,
@@ -39,9 +40,12 @@ def campaign_to(
     name: CampaignTransition,
     now: datetime,
     reason: str | None = None,
+    *,
+    who: str = SYSTEM,
     **extra: Any,
 ) -> bool:
-    """Move one campaign by `name`, setting its `state_reason` (cleared when None); True if it applied."""
+    """Move one campaign by `name`, setting its `state_reason` (cleared when None); True if it applied.
+    A transition that applied is recorded in the audit trail as done by `who` (campaigns/store/audit.py)."""
     stmt = transition(
         campaigns_t,
         CAMPAIGN_TRANSITIONS,
@@ -51,7 +55,10 @@ def campaign_to(
         state_reason=reason,
         **extra,
     )
-    return conn.execute(stmt).rowcount == 1
+    applied = conn.execute(stmt).rowcount == 1
+    if applied:
+        transition_event(conn, campaign_id, name, now, reason, who)
+    return applied
 
 
 def chunk_to(

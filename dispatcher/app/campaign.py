@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from campaigns.clock import utcnow
+from campaigns.identity import Permission
 from campaigns.load import RecipientLoader
 from campaigns.plan import PlannedBlock, batch_size, plan
 from campaigns.preflight import CampaignType, PreflightSummary
@@ -19,6 +20,7 @@ from campaigns.store import CampaignSpec, Store
 from campaigns.text import Template, fold_arabic
 from campaigns.when import ResolvedAt, Start, resolve_at, start_of
 from campaigns.windows import parse_window
+from dispatcher.app.actors import Actor, acting, require, started_by
 from dispatcher.app.common import BadInput, Refused, campaign_view, open_store, resolve_route
 from dispatcher.app.modes import Mode, Observer, StartResult, choose_mode
 from dispatcher.config import AppSettings
@@ -212,11 +214,17 @@ def dry_run(prepared: Prepared, on_rows: Callable[[int], None] | None = None) ->
     return CampaignSummary(None, recipients, rejected, chunks, parts, str(prepared.rejects_path), "dry-run")
 
 
-def create(prepared: Prepared, on_rows: Callable[[int], None] | None = None) -> CampaignSummary:
+def create(
+    prepared: Prepared, on_rows: Callable[[int], None] | None = None, *, actor: Actor | None = None
+) -> CampaignSummary:
     """Store the campaign, its chunks and recipients (running, or scheduled for `send_at`), with the
     preflight's fingerprint, in one transaction; `on_rows(n)` after each block of n recipients. Opens
     the store for writing (creating the database for a first campaign). Raises EmptyCampaign when no
-    row is valid, Refused when the preflight refused it (nothing is stored either way)."""
+    row is valid, Refused when the preflight refused it (nothing is stored either way).
+
+    `actor` (None: the command line) needs the SEND permission (Forbidden); the campaign records who
+    started it (the `created` event in its creating transaction), and its claims count against the
+    actor's daily cap (campaigns/store/caps.py; BadInput when the cap is in rial and no price is known)."""
     loader = prepared.loader
     if prepared.dry_run:
         raise ValueError("a dry-run preparation cannot be created; prepare it again without dry_run")
@@ -227,6 +235,7 @@ def create(prepared: Prepared, on_rows: Callable[[int], None] | None = None) -> 
         prepared.store = prepared.reader or open_store(prepared.settings)
     store = prepared.store
     assert store is not None
+    prepared.spec = started_by(store, prepared.spec, actor)
     campaign_id = store.create_campaign(
         prepared.spec,
         _counted(prepared.blocks, on_rows),
@@ -288,19 +297,23 @@ def control(
     *,
     budget: str | None = None,
     max_parts: str | None = None,
+    actor: Actor | None = None,
 ) -> ControlResult:
     """Pause, resume or cancel; BadInput when the campaign's state does not allow it. A resume may raise
-    the campaign's caps first (`budget` rial, `max_parts`; BudgetError when they cannot be used)."""
+    the campaign's caps first (`budget` rial, `max_parts`; BudgetError when they cannot be used).
+    `actor` (None: the command line) needs the SEND permission (Forbidden); the audit records it."""
     from dispatcher.app.budget import parse_cap, raise_and_resume
 
+    who = acting(actor)
+    require(who, Permission.SEND)
     store, view = campaign_view(settings, campaign_id)
     caps = parse_cap(budget, "--budget"), parse_cap(max_parts, "--max-parts")
     if action != Control.RESUME and caps != (None, None):
         raise BadInput("--budget and --max-parts go with resume")
     applied = {
-        Control.PAUSE: store.pause,
-        Control.RESUME: lambda cid: raise_and_resume(store, cid, *caps),
-        Control.CANCEL: store.cancel,
+        Control.PAUSE: lambda cid: store.pause_by(cid, who.who),
+        Control.RESUME: lambda cid: raise_and_resume(store, cid, *caps, who=who.who),
+        Control.CANCEL: lambda cid: store.cancel_by(cid, who.who),
     }
     if not applied[action](campaign_id):
         done = {Control.PAUSE: "paused", Control.RESUME: "resumed", Control.CANCEL: "cancelled"}[action]

@@ -31,6 +31,10 @@ class CampaignStatus:
     by_provider: dict[str, dict[str, int]] = field(default_factory=dict)
     circuits: list[Health] = field(default_factory=list)
     costs: CampaignCosts = field(default_factory=CampaignCosts)  # planned, spent, reported by provider
+    # Who started it ("alice", "key:crm", "cli:USER@HOST"; None before the audit existed) and its audit
+    # trail, oldest first: {"at" (aware datetime), "who", "action", "detail"} (campaigns/store/audit.py).
+    created_by: str | None = None
+    events: list[dict[str, Any]] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         v = self.view
@@ -86,6 +90,8 @@ class CampaignStatus:
                 }
                 for h in self.circuits
             ],
+            "created_by": self.created_by,
+            "events": [{**e, "at": e["at"].isoformat()} for e in self.events],
         }
 
 
@@ -101,7 +107,11 @@ def status(settings: AppSettings, campaign_id: int) -> CampaignStatus:
     by_provider = store.by_provider(campaign_id)
     providers = {view.provider, *by_provider}
     circuits = [h for h in store.all_health() if h.provider in providers]
-    return CampaignStatus(view, progress, live, by_provider, circuits, store.costs(campaign_id))
+    costs = store.costs(campaign_id)
+    events = store.campaign_events(campaign_id)
+    return CampaignStatus(
+        view, progress, live, by_provider, circuits, costs, store.created_by(campaign_id), events
+    )
 
 
 def _whole(amount: float | None, otherwise: float | None) -> float | None:

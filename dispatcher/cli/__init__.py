@@ -6,7 +6,7 @@ nothing stored; README, "Preflight: before a rial is spent"); 1 anything else (a
 reached: one line naming its URL and setting; "no" to send's question); 130 Ctrl-C.
 The commands live in modules by group (`campaign`: send, run; `views`: status, watch, list, report, summary;
 `control`: pause, resume, cancel; `accounts`: providers, optouts; `ops`: serve, poll, worker, beat,
-sandbox, demo; `contacts`: push, groups, list). They only parse and print over `dispatcher.app`; a
+sandbox, demo; `contacts`: push, groups, list; `people`: users, keys, purge). They only parse and print over `dispatcher.app`; a
 new command is a function in the module of its group (or a new module imported below).
 """
 
@@ -18,7 +18,7 @@ import sys
 import typer
 
 from dispatcher.app import BAD_INPUT, ProviderUnreachable, Refused
-from dispatcher.cli import accounts, campaign, contacts, control, ops, views  # noqa: F401 - registers the commands
+from dispatcher.cli import accounts, campaign, contacts, control, ops, people, views  # noqa: F401 - registers the commands
 from dispatcher.cli.common import cli
 
 app = cli  # the Typer application, under its old name

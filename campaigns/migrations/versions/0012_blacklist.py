@@ -7,7 +7,7 @@ Both columns are nullable: campaigns stored before this revision have no known t
 blacklist memory nothing) and no price tables (a moved chunk keeps its share of the first estimate).
 
 Revision ID: 0012_blacklist
-Revises: 0009_routes
+Revises: 0011_identity
 Create Date: 2026-12-01
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0012_blacklist"
-down_revision = "0009_routes"
+down_revision = "0011_identity"
 branch_labels = None
 depends_on = None
 
