@@ -117,6 +117,7 @@ def blacklisted_numbers(engine: Engine, since: datetime) -> RecentSends:
             r.state == RecipientState.BLACKLISTED,
             r.polls > 0,
             r.updated_at >= since,
+            r.phone.like("+%"),  # a purged number (`#<id>`, campaigns.store.purge) is forgotten
         )
         .order_by(r.updated_at)
     )
