@@ -100,7 +100,7 @@ def test_summary_and_list_are_whole_at_80_columns_in_a_terminal(tmp_path, capsys
     for header in ("id", "name", "state", "recipients", "delivered"):
         assert f" {header} " in lines[1], lines[1]
     assert all(word in text for word in LONG_NAME.split())  # wrapped, never cut
-    assert "36,000 rial" in text  # 30 recipients x 1,200 rial, whole
+    assert "of 36,000" in text  # planned: 30 recipients x 1,200 rial, whole
     assert "not shown at this width:" in text and "(--wide shows every column)" in text
     wide = in_a_terminal(["summary", "--wide"], 80, tmp_path)  # every column, lines past the edge
     assert all(f" {h} " in wide[1] for h in ("failed", "blacklisted", "parts", "duration", "started"))

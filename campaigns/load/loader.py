@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from pathlib import Path
 from typing import BinaryIO, Literal
 
@@ -23,6 +23,7 @@ from campaigns.load.xlsx import Workbook, is_blank
 from campaigns.normalise import VALID, e164, national_numbers, reason_text
 
 EMPTY = 0  # normalise's reason code of an empty cell (REASONS[0])
+E164_DIGITS = 980_000_000_000  # + a national 9XXXXXXXXX = its E.164 digits 989XXXXXXXXX
 
 
 class RecipientLoader:
@@ -101,6 +102,9 @@ class RecipientLoader:
         )
         self._suppressed_reasons = np.array([opted_out(r) for r in given], dtype=object)[ok][first]
         self.stats = LoadStats(0, 0, 0, 0, 0, self.encoding, self.phone_column, list(self.columns))
+        # Called per block with the E.164 digits (int64) of the valid numbers the suppression list took
+        # out: the preflight's fingerprint names the list as loaded, before suppressions (Tally.add_suppressed).
+        self.on_suppressed: Callable[[np.ndarray], None] | None = None
 
     @property
     def notice(self) -> str | None:
@@ -212,6 +216,8 @@ class RecipientLoader:
         numbers = np.zeros(len(rows), dtype=np.int64)
         numbers[valid] = pc.cast(national.filter(pa.array(valid)), pa.int64()).to_numpy()
         opted = valid & np.isin(numbers, self._suppressed)
+        if self.on_suppressed is not None and opted.any():
+            self.on_suppressed(numbers[opted] + E164_DIGITS)
         first_row = seen.add(numbers, rows, valid & ~opted)
         duplicate = first_row > 0
         keep = valid & ~opted & ~duplicate

@@ -75,6 +75,8 @@ def create_campaign(
             spent_rial=0,
             spent_parts=0,
             route=json.dumps(list(spec.route)) if len(spec.route) > 1 else None,
+            campaign_type=spec.campaign_type,
+            route_prices=_prices_json(spec),
             **started_by(spec, now),
             created_at=now,
             updated_at=now,
@@ -128,6 +130,12 @@ def set_rejects_file(engine: Engine, campaign_id: int, path: str) -> bool:
             update(campaigns_t).where(campaigns_t.c.id == campaign_id).values(rejects_file=path)
         )
     return bool(done.rowcount)
+
+
+def _prices_json(spec: CampaignSpec) -> str | None:
+    """The route's price tables as stored (`campaigns.route_prices`); None when none is known."""
+    tables = {name: table.as_json() for name, table in spec.route_prices.items() if table}
+    return json.dumps(tables, ensure_ascii=False) if tables else None
 
 
 def _budget_needs_price(spec: CampaignSpec, why: str) -> str:

@@ -51,8 +51,10 @@ class SendRequest:
     # The preflight (dispatcher.app.preflight): the rules picked, and the checks overridden.
     campaign_type: str = CampaignType.PROMOTIONAL  # promotional | transactional
     allow_partial: bool = False  # credit below the estimate
-    allow_duplicate: bool = False  # the same list and text as an unfinished campaign
+    allow_duplicate: bool = False  # the same list and text as a campaign of SMSDISPATCH_DUPLICATE_WINDOW
     skip_recent: bool = False  # recipients sent within SMSDISPATCH_FREQUENCY_CAP go to the rejects file
+    # send to numbers the operator blacklist memory would skip (SMSDISPATCH_BLACKLIST_MEMORY; promotional)
+    include_blacklisted: bool = False
     # The budget: caps no claim crosses, as typed (`50,000`, Persian digits too):
     # rial, and SMS parts. Parsed by `prepare`; set on the spec by the preflight, which knows the prices.
     budget: str | None = None

@@ -12,10 +12,12 @@ from campaigns.clock import utcnow
 from campaigns.liveness import Liveness
 from campaigns.progress import CampaignProgress, Waiting
 from campaigns.states import CampaignState
-from campaigns.store import CampaignView, Store
+from campaigns.store import CampaignCosts, CampaignView, Store
 from dispatcher.app.common import BadInput, NoCampaign, campaign_view, database_label, open_store
 from dispatcher.config import AppSettings
+from dispatcher.reports.money import reported_unit
 from dispatcher.reports.summary import CampaignSummary as CampaignSummaryRow
+from dispatcher.reports.summary import SummaryTotals
 
 
 # ---- reading -----------------------------------------------------------------------------------------
@@ -28,7 +30,7 @@ class CampaignStatus:
     # circuits of those providers' accounts
     by_provider: dict[str, dict[str, int]] = field(default_factory=dict)
     circuits: list[Health] = field(default_factory=list)
-    cost_by_provider: dict[str, dict[str, float | None]] = field(default_factory=dict)  # rial
+    costs: CampaignCosts = field(default_factory=CampaignCosts)  # planned, spent, reported by provider
     # Who started it ("alice", "key:crm", "cli:USER@HOST"; None before the audit existed) and its audit
     # trail, oldest first: {"at" (aware datetime), "who", "action", "detail"} (campaigns/store/audit.py).
     created_by: str | None = None
@@ -53,7 +55,14 @@ class CampaignStatus:
             "finished_at": v.finished_at.isoformat() if v.finished_at else None,
             **self.progress.as_json(),
             "sender": self.live.sender_json(),
-            "cost": {"estimated": v.cost_estimated, "actual": v.cost_actual, "currency": "IRR"},
+            # planned (`estimated`) and spent in rial by the provider that sent; `actual` as reported,
+            # in each provider's unit (`actual_unit` per provider below; null: not documented)
+            "cost": {
+                "estimated": _whole(self.costs.planned, v.cost_estimated),
+                "spent": _whole(self.costs.spent, None),
+                "actual": _whole(self.costs.reported, v.cost_actual),
+                "currency": "IRR",
+            },
             "budget": {
                 "budget_rial": v.budget_rial,
                 "max_parts": v.max_parts,
@@ -61,7 +70,15 @@ class CampaignStatus:
                 "spent_parts": v.spent_parts,
             },
             "by_provider": self.by_provider,
-            "cost_by_provider": self.cost_by_provider,
+            "cost_by_provider": {
+                name: {
+                    "estimated": c.planned,
+                    "spent": c.spent,
+                    "actual": c.reported,
+                    "actual_unit": reported_unit(name),
+                }
+                for name, c in self.costs.by_provider.items()
+            },
             "circuits": [
                 {
                     "provider": h.provider,
@@ -90,11 +107,16 @@ def status(settings: AppSettings, campaign_id: int) -> CampaignStatus:
     by_provider = store.by_provider(campaign_id)
     providers = {view.provider, *by_provider}
     circuits = [h for h in store.all_health() if h.provider in providers]
-    costs = store.cost_by_provider(campaign_id)
+    costs = store.costs(campaign_id)
     events = store.campaign_events(campaign_id)
     return CampaignStatus(
         view, progress, live, by_provider, circuits, costs, store.created_by(campaign_id), events
     )
+
+
+def _whole(amount: float | None, otherwise: float | None) -> float | None:
+    """`amount` (a read of `Store.costs`), else the view's own figure (a campaign with no recipients)."""
+    return amount if amount is not None else otherwise
 
 
 @dataclass(frozen=True)
@@ -186,6 +208,13 @@ def summary(
     except KeyError as exc:
         where = database_label(settings.dispatch.database_url)
         raise NoCampaign(f"no campaign {exc.args[0]} in {where}; see smsdispatch list") from None
+
+
+def summary_totals(rows: list[CampaignSummaryRow]) -> SummaryTotals:
+    """The summary's rows added up: its totals row, and `summary --json --totals`."""
+    from dispatcher.reports.summary import totals
+
+    return totals(rows)
 
 
 def waiting_for(store: Store, campaign_id: int) -> Waiting | None:

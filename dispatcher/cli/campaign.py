@@ -164,7 +164,17 @@ def send(
     ] = False,
     allow_duplicate: Annotated[
         bool,
-        typer.Option("--allow-duplicate", help="send although an unfinished campaign has this list and text"),
+        typer.Option(
+            "--allow-duplicate",
+            help="send although a campaign of the last SMSDISPATCH_DUPLICATE_WINDOW (7 days) had this list and text",
+        ),
+    ] = False,
+    include_blacklisted: Annotated[
+        bool,
+        typer.Option(
+            "--include-blacklisted",
+            help="also send to numbers an earlier promotional campaign learnt are on the operator's blacklist",
+        ),
     ] = False,
     skip_recent: Annotated[
         bool,
@@ -227,6 +237,7 @@ def send(
         allow_partial=allow_partial,
         allow_duplicate=allow_duplicate,
         skip_recent=skip_recent,
+        include_blacklisted=include_blacklisted,
         budget=budget,
         max_parts=max_parts,
     )

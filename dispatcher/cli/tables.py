@@ -48,12 +48,15 @@ def fit(
     *,
     wide: bool = False,
     title: str | None = None,
+    totals: Sequence[str] | None = None,
 ) -> tuple[Table, list[str]]:
     """A Rich table of `rows` (cells in `columns` order) that fits the console's width, and the names of
-    the columns left out to make it fit (empty: every column is shown)."""
+    the columns left out to make it fit (empty: every column is shown). `totals`: a last row, in bold
+    under a rule."""
     shown = list(range(len(columns)))
     if console.is_terminal and not wide:
-        need = [_widths(c.name, [r[i] for r in rows], c.wrap) for i, c in enumerate(columns)]
+        every = [*rows, totals] if totals is not None else rows
+        need = [_widths(c.name, [r[i] for r in every], c.wrap) for i, c in enumerate(columns)]
 
         def width(keep: list[int]) -> int:  # cells, one space of padding on each side, and the rules
             return sum(need[i] for i in keep) + 3 * len(keep) + 1
@@ -68,6 +71,9 @@ def fit(
         table.add_column(c.name, justify="right" if c.right else "left", no_wrap=not c.wrap, overflow="fold")
     for row in rows:
         table.add_row(*(row[i] for i in shown))
+    if totals is not None:
+        table.add_section()
+        table.add_row(*(totals[i] for i in shown), style="bold")
     hidden = [c.name for i, c in enumerate(columns) if i not in shown]
     return table, hidden
 
@@ -79,10 +85,11 @@ def print_fitted(
     *,
     wide: bool = False,
     title: str | None = None,
+    totals: Sequence[str] | None = None,
 ) -> None:
     """`fit`, printed, with the line naming the columns left out; `wide`: every column at its own width,
     however wide the terminal (its lines run on past the edge rather than squeeze a cell to `…`)."""
-    table, hidden = fit(console, columns, rows, wide=wide, title=title)
+    table, hidden = fit(console, columns, rows, wide=wide, title=title, totals=totals)
     if wide:
         natural = console.measure(table, options=console.options.update_width(10_000)).maximum
         before = console._width  # noqa: SLF001 - Rich lays out no wider than the console: widen it once

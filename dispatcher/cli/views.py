@@ -41,7 +41,8 @@ SUMMARY_COLUMNS = {
         Column("failed", drop=6, right=True),
         Column("blacklisted", drop=7, right=True),
         Column("parts", drop=8, right=True),
-        Column("cost", drop=3, wrap=True),
+        Column("spent (rial)", drop=1, right=True),
+        Column("reported", drop=2, right=True),
         Column("duration", drop=9),
         Column("started", drop=4),
     )
@@ -101,11 +102,10 @@ def status(campaign_id: CampaignId, as_json: AsJson = False) -> None:
         if moment is not None and not (label == "starts" and view.started_at is not None):
             out.print(f"{label + ':':<8} {settings.show_time(moment)}")
     from dispatcher.app.budget import budget_line
-    from dispatcher.humane import rial
+    from dispatcher.reports.money import cost_lines
 
-    if view.cost_estimated is not None or view.cost_actual is not None:
-        reported = "none yet" if view.cost_actual is None else rial(view.cost_actual)
-        out.print(f"cost:    estimated {rial(view.cost_estimated)}; reported by the provider: {reported}")
+    for i, line in enumerate(cost_lines(found.costs)):  # planned, spent so far, reported by the provider
+        out.print(f"{'cost:' if i == 0 else '':<8} {line}", soft_wrap=True)
     if (caps := budget_line(view)) is not None:
         out.print(caps)
     if view.state_reason:
@@ -175,17 +175,34 @@ def summary(
     ] = None,
     wide: Wide = False,
     as_json: AsJson = False,
+    with_totals: Annotated[
+        bool, typer.Option("--totals", help="with --json: print the totals as one object instead of the list")
+    ] = False,
 ) -> None:
-    """One row per campaign: state, recipients, sent, delivered %, failed, blacklisted, parts, cost, duration."""
+    """One row per campaign (state, recipients, sent, delivered %, failed, blacklisted, parts, cost spent of
+    planned, cost reported by the provider, duration), then the totals."""
     settings = cli_settings()
     rows = app.summary(settings, campaign_ids, since)
     if as_json:
-        emit([r.as_json() for r in rows])
+        emit(app.summary_totals(rows).as_json() if with_totals else [r.as_json() for r in rows])
         return
     cells = [r.as_row(settings.calendar, settings.show_time) for r in rows]
     names = list(cells[0]) if cells else ["id", "name", "state", "recipients"]
     columns = columns_for(names, SUMMARY_COLUMNS)
-    print_fitted(out, columns, [[row.get(n, "") for n in names] for row in cells], wide=wide)
+    table_rows = [[row.get(n, "") for n in names] for row in cells]
+    total_row = app.summary_totals(rows).as_row(names) if len(rows) > 1 else None
+    print_fitted(out, columns, table_rows, wide=wide, totals=total_row)
+    reporting = sorted(
+        {p for r in rows if r.cost_actual is not None for p in (r.by_provider or [r.provider])}
+    )
+    legend = "spent: the estimate for the recipients a provider accepted, of the planned total"
+    if reporting:
+        from dispatcher.reports.money import UNIT_NOT_DOCUMENTED, reported_unit
+
+        units = ", ".join(f"{p}: {reported_unit(p) or UNIT_NOT_DOCUMENTED}" for p in reporting)
+        legend += f"; reported: what the provider said the messages cost ({units})"
+    if rows:
+        out.print(legend, soft_wrap=True)
 
 
 @cli.command("list")
