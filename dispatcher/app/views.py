@@ -10,23 +10,29 @@ from campaigns.clock import utcnow
 from campaigns.liveness import Liveness
 from campaigns.progress import Waiting
 from campaigns.states import CampaignState
-from campaigns.statusdoc import CampaignStatus
 from campaigns.store import CampaignView, Store
 from dispatcher.app.common import BadInput, NoCampaign, campaign_view, database_label, open_store
 from dispatcher.config import AppSettings
 from dispatcher.reports.summary import CampaignSummary as CampaignSummaryRow
+from dispatcher.reports.summary import SummaryTotals
+from workers.statusdoc import CampaignStatus
 
 
 # ---- reading -----------------------------------------------------------------------------------------
 def status(settings: AppSettings, campaign_id: int) -> CampaignStatus:
     """The campaign's counts and progress (rate, ETA, what it waits for); NoCampaign when there is none."""
-    from campaigns.statusdoc import read_status
+    from workers.statusdoc import read_status
 
     store, _ = campaign_view(settings, campaign_id)
     found = read_status(store, campaign_id, utcnow(), distributed=bool(settings.dispatch.broker_url))
     if found is None:
         raise NoCampaign(f"no campaign {campaign_id}; see smsdispatch list")
     return found
+
+
+def _whole(amount: float | None, otherwise: float | None) -> float | None:
+    """`amount` (a read of `Store.costs`), else the view's own figure (a campaign with no recipients)."""
+    return amount if amount is not None else otherwise
 
 
 @dataclass(frozen=True)
@@ -39,7 +45,7 @@ class CampaignList:
 
 def list_campaigns(settings: AppSettings) -> CampaignList:
     """Every campaign in the database (none, without creating it, when the database is not there)."""
-    from campaigns.statusdoc import liveness_of_view
+    from workers.statusdoc import liveness_of_view
 
     store = open_store(settings, read_only=True)
     label = database_label(settings.dispatch.database_url)
@@ -118,6 +124,13 @@ def summary(
     except KeyError as exc:
         where = database_label(settings.dispatch.database_url)
         raise NoCampaign(f"no campaign {exc.args[0]} in {where}; see smsdispatch list") from None
+
+
+def summary_totals(rows: list[CampaignSummaryRow]) -> SummaryTotals:
+    """The summary's rows added up: its totals row, and `summary --json --totals`."""
+    from dispatcher.reports.summary import totals
+
+    return totals(rows)
 
 
 def waiting_for(store: Store, campaign_id: int) -> Waiting | None:
