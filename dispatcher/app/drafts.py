@@ -58,7 +58,9 @@ def check_draft(
     check_callback(settings, callback_url)
     prepared = prepare(settings, request)
     summary = preflight(settings, prepared)
-    assert prepared.template is not None and prepared.store is not None
+    assert prepared.template is not None
+    store = prepared.store or open_store(settings)  # opened for writing only once the check passed
+    assert store is not None
     spec = dataclasses.replace(prepared.spec, callback_url=callback_url, callback_key_id=callback_key_id)
     plain = {f.name: getattr(spec, f.name) for f in dataclasses.fields(spec)}
     plain["prices"] = spec.prices.as_json() if spec.prices else None
@@ -71,7 +73,7 @@ def check_draft(
     answer = summary.to_json()
     now = utcnow()
     draft = kept.save_draft(
-        prepared.store.engine,
+        store.engine,
         principal,
         json.dumps(facts, ensure_ascii=False),
         json.dumps(answer),
