@@ -86,6 +86,10 @@ class Campaign(Base):
     # The ordered provider names of a failover route as JSON (issue 15), the first being `provider`;
     # None: the one provider. Migration 0009_routes.
     route: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Webhooks (migration 0013_web): where each state change is POSTed, and the API key whose derived
+    # secret signs it (campaigns.store.webhooks; workers.webhooks). None: no webhook.
+    callback_url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    callback_key_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     # `--type` (promotional | transactional; None: stored before migration 0012_blacklist, so unknown):
     # only promotional campaigns learn the operator blacklist from their delivery reports, and only
     # promotional ones skip it (campaigns.store.preflight.blacklisted_numbers).

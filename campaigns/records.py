@@ -55,6 +55,8 @@ class CampaignSpec:
     max_parts: int | None = None
     prices: PriceTable | None = None
     route: tuple[str, ...] = ()  # a failover route, the first being `provider` (issue 15); () = just it
+    callback_url: str | None = None  # each state change is POSTed there (campaigns.store.webhooks)
+    callback_key_id: int | None = None  # the API key whose derived secret signs the POSTs
     # `--type`: promotional | transactional (campaigns.preflight.CampaignType)
     campaign_type: str | None = None
     # provider -> its price table, for each provider of the route: a chunk failover moves is priced at

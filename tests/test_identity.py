@@ -129,7 +129,7 @@ def test_api_keys_are_random_shown_once_and_stored_as_sha256(settings):
     made = idn.create_key(settings, "crm", "sender", expires_days=30, daily_cap_rial="10,000")
     key = made.key
     assert key.startswith("smsd_") and len(key) == len("smsd_") + 43  # 32 bytes, base64url
-    assert set(made.as_json()) == {"key", "name", "role", "expires_at"}
+    assert set(made.as_json()) == {"key", "name", "role", "expires_at", "webhook_secret"}
     other = idn.create_key(settings, "shop", "viewer").key
     assert key != other
     store = idn.identity_store(settings)

@@ -18,6 +18,47 @@ from campaigns.load.cells import unwrap_formula_cell
 from campaigns.load.errors import LoadError
 
 GENERAL = "General"
+# A workbook is a zip: its parts are inflated before a row is read. The guard counts what really comes
+# out (the sizes a zip declares are the zip's own word, and a crafted one lies), part by part, and stops
+# past these (OWASP ASVS 5.0 5.2.3). A million-row sheet inflates to about 150 MB.
+MAX_INFLATED_BYTES = 1024 * 1024 * 1024
+MAX_ENTRIES = 10_000
+
+
+class InflationError(LoadError):
+    """A workbook that inflates past the guard (the API answers 413)."""
+
+
+def check_inflation(
+    path: Path, source: str, max_bytes: int | None = None, max_entries: int | None = None
+) -> int:
+    """Inflate every part of the workbook once, counting bytes and entries as they come out (never the
+    declared sizes); LoadError ("inflates past …") beyond `max_bytes` or `max_entries`. Returns the bytes."""
+    max_bytes = max_bytes or MAX_INFLATED_BYTES
+    max_entries = max_entries or MAX_ENTRIES
+    total = 0
+    try:
+        with zipfile.ZipFile(path) as archive:
+            entries = archive.infolist()
+            if len(entries) > max_entries:
+                raise InflationError(
+                    f"{source} inflates past the guard: {len(entries):,} parts, at most {max_entries:,}; "
+                    "it is not a workbook Excel writes"
+                )
+            for entry in entries:
+                with archive.open(entry) as part:
+                    while block := part.read(1 << 20):
+                        total += len(block)
+                        if total > max_bytes:
+                            raise InflationError(
+                                f"{source} inflates past the guard of {max_bytes // 1048576:,} MB; "
+                                "split the workbook or save it as CSV"
+                            )
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise LoadError(
+            f"{source} is not a readable .xlsx workbook ({exc}); save it again from Excel"
+        ) from None
+    return total
 
 
 def general_text(value: object) -> str:
@@ -67,6 +108,7 @@ class Workbook:
 
     def __init__(self, path: Path, source: str, sheet: str | int | None = None) -> None:
         self.path, self.source, self.wanted = path, source, sheet
+        self._inflation_checked = False
         self.sheet_names: list[str] = []
         self.sheet_name = ""
         self.notice: str | None = None
@@ -112,6 +154,9 @@ class Workbook:
         from openpyxl import load_workbook
         from openpyxl.utils.exceptions import InvalidFileException
 
+        if not self._inflation_checked:  # before openpyxl inflates anything
+            check_inflation(self.path, self.source)
+            self._inflation_checked = True
         try:
             with self.path.open("rb") as fh:
                 book = load_workbook(fh, read_only=True, data_only=True)  # a file object: any name works

@@ -75,6 +75,8 @@ def create_campaign(
             spent_rial=0,
             spent_parts=0,
             route=json.dumps(list(spec.route)) if len(spec.route) > 1 else None,
+            callback_url=spec.callback_url,
+            callback_key_id=spec.callback_key_id,
             campaign_type=spec.campaign_type,
             route_prices=_prices_json(spec),
             **started_by(spec, now),

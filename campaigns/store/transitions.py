@@ -45,7 +45,11 @@ def campaign_to(
     **extra: Any,
 ) -> bool:
     """Move one campaign by `name`, setting its `state_reason` (cleared when None); True if it applied.
-    A transition that applied is recorded in the audit trail as done by `who` (campaigns/store/audit.py)."""
+    A transition that applied is recorded in the audit trail as done by `who` (campaigns/store/audit.py),
+    and written to the webhook outbox when the campaign names a callback_url
+    (`campaigns.store.webhooks.record_change`), both in the same transaction: the one place every change passes."""
+    from campaigns.store.webhooks import record_change
+
     stmt = transition(
         campaigns_t,
         CAMPAIGN_TRANSITIONS,
@@ -58,6 +62,7 @@ def campaign_to(
     applied = conn.execute(stmt).rowcount == 1
     if applied:
         transition_event(conn, campaign_id, name, now, reason, who)
+        record_change(conn, campaign_id, CAMPAIGN_TRANSITIONS[name][1], now)
     return applied
 
 

@@ -90,6 +90,7 @@ class Prepared:
     # `start` the start and window described for people and JSON (campaigns.when.Start).
     at: ResolvedAt | None = None
     start: Start | None = None
+    spool: Any = None  # the preflight's BlockSpool of kept rows (a draft stores them; read once)
 
 
 def prepare(settings: AppSettings, request: SendRequest, *, dry_run: bool = False) -> Prepared:
@@ -234,7 +235,7 @@ def create(
     if prepared.dry_run:
         raise ValueError("a dry-run preparation cannot be created; prepare it again without dry_run")
     if prepared.summary is not None and prepared.summary.refusals:
-        raise Refused(prepared.summary.refusals[0].line())
+        raise Refused.of(prepared.summary.refusals[0])
     if prepared.store is None:  # the store is opened for writing (created, for a first campaign) only now
         assert prepared.settings is not None
         prepared.store = prepared.reader or open_store(prepared.settings)
@@ -294,6 +295,10 @@ def start(
 
 
 # ---- control -----------------------------------------------------------------------------------------
+class StateConflict(BadInput):
+    """The campaign's state does not allow the action (the CLI: exit 2; the API: 409)."""
+
+
 class Control(StrEnum):
     PAUSE = "pause"
     RESUME = "resume"
@@ -336,7 +341,7 @@ def control(
     }
     if not applied[action](campaign_id):
         done = {Control.PAUSE: "paused", Control.RESUME: "resumed", Control.CANCEL: "cancelled"}[action]
-        raise BadInput(f"campaign {campaign_id} is {view.state}; it cannot be {done}")
+        raise StateConflict(f"campaign {campaign_id} is {view.state}; it cannot be {done}")
     needs_run = False
     if action == Control.RESUME:
         needs_run = not choose_mode(settings, store).resumed(campaign_id)

@@ -23,6 +23,7 @@ from dispatcher.app.common import BadInput
 from dispatcher.app.hashing import check_password, hash_password, key_digest, new_key
 from dispatcher.config import AppSettings
 from workers.errors import ConfigurationError
+from workers.webhooks import key_secret
 
 log = logging.getLogger("smsdispatch.identity")
 _NAME = re.compile(r"[a-z0-9][a-z0-9._@-]{0,63}")
@@ -36,6 +37,9 @@ class NewKey:
 
     key: str
     record: KeyRecord
+    # Signs the webhooks of the campaigns this key starts (workers/webhooks.py: derived from
+    # SMSDISPATCH_WEBHOOK_SECRET and the key's id, never stored); None when that setting is unset.
+    webhook_secret: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         """`keys create --json`: {"key", "name", "role", "expires_at"}."""
@@ -45,6 +49,7 @@ class NewKey:
             "name": self.record.name,
             "role": str(self.record.role),
             "expires_at": expires.isoformat() if expires else None,
+            "webhook_secret": self.webhook_secret,
         }
 
 
@@ -174,7 +179,8 @@ def create_key(
         )
     except NameTaken as exc:
         raise BadInput(f"{exc}; choose another name, or revoke it first (names stay taken)") from None
-    return NewKey(key, record)
+    server = settings.dispatch.webhook_secret
+    return NewKey(key, record, key_secret(server.reveal(), record.id) if server else None)
 
 
 def list_keys(settings: AppSettings, *, actor: Actor | None = None) -> list[KeyRecord]:

@@ -3,115 +3,31 @@ Read-only: none of these creates a database (`open_store(read_only=True)`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from campaigns.circuit import Health
 from campaigns.clock import utcnow
 from campaigns.liveness import Liveness
-from campaigns.progress import CampaignProgress, Waiting
+from campaigns.progress import Waiting
 from campaigns.states import CampaignState
-from campaigns.store import CampaignCosts, CampaignView, Store
+from campaigns.store import CampaignView, Store
 from dispatcher.app.common import BadInput, NoCampaign, campaign_view, database_label, open_store
 from dispatcher.config import AppSettings
-from dispatcher.reports.money import reported_unit
 from dispatcher.reports.summary import CampaignSummary as CampaignSummaryRow
 from dispatcher.reports.summary import SummaryTotals
+from workers.statusdoc import CampaignStatus
 
 
 # ---- reading -----------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class CampaignStatus:
-    view: CampaignView
-    progress: CampaignProgress  # as shown: no rate or ETA when nothing is sending it (`unattended`)
-    live: Liveness  # who is sending it, or since when nothing is
-    # provider -> recipient state -> count (each at the provider of its chunk), and the
-    # circuits of those providers' accounts
-    by_provider: dict[str, dict[str, int]] = field(default_factory=dict)
-    circuits: list[Health] = field(default_factory=list)
-    costs: CampaignCosts = field(default_factory=CampaignCosts)  # planned, spent, reported by provider
-    # Who started it ("alice", "key:crm", "cli:USER@HOST"; None before the audit existed) and its audit
-    # trail, oldest first: {"at" (aware datetime), "who", "action", "detail"} (campaigns/store/audit.py).
-    created_by: str | None = None
-    events: list[dict[str, Any]] = field(default_factory=list)
-
-    def as_json(self) -> dict[str, Any]:
-        v = self.view
-        return {
-            "campaign": v.id,
-            "name": v.name,
-            "provider": v.provider,
-            "state": v.state,
-            "reason": v.state_reason,
-            "recipients": v.recipients,
-            "rejected": v.rejected,
-            "counts": v.counts,
-            "chunks": v.chunk_counts,
-            "send_at": v.send_at.isoformat() if v.send_at else None,
-            "window": v.window,
-            "created_at": v.created_at.isoformat(),
-            "started_at": v.started_at.isoformat() if v.started_at else None,
-            "finished_at": v.finished_at.isoformat() if v.finished_at else None,
-            **self.progress.as_json(),
-            "sender": self.live.sender_json(),
-            # planned (`estimated`) and spent in rial by the provider that sent; `actual` as reported,
-            # in each provider's unit (`actual_unit` per provider below; null: not documented)
-            "cost": {
-                "estimated": _whole(self.costs.planned, v.cost_estimated),
-                "spent": _whole(self.costs.spent, None),
-                "actual": _whole(self.costs.reported, v.cost_actual),
-                "currency": "IRR",
-            },
-            "budget": {
-                "budget_rial": v.budget_rial,
-                "max_parts": v.max_parts,
-                "spent_rial": v.spent_rial,
-                "spent_parts": v.spent_parts,
-            },
-            "by_provider": self.by_provider,
-            "cost_by_provider": {
-                name: {
-                    "estimated": c.planned,
-                    "spent": c.spent,
-                    "actual": c.reported,
-                    "actual_unit": reported_unit(name),
-                }
-                for name, c in self.costs.by_provider.items()
-            },
-            "circuits": [
-                {
-                    "provider": h.provider,
-                    "account": h.account,
-                    "state": h.state,
-                    "failures": h.failures,
-                    "reason": h.reason,
-                    "probe_at": h.probe_at.isoformat() if h.probe_at else None,
-                }
-                for h in self.circuits
-            ],
-            "created_by": self.created_by,
-            "events": [{**e, "at": e["at"].isoformat()} for e in self.events],
-        }
-
-
 def status(settings: AppSettings, campaign_id: int) -> CampaignStatus:
     """The campaign's counts and progress (rate, ETA, what it waits for); NoCampaign when there is none."""
-    from dispatcher.app.following import read_shown
+    from workers.statusdoc import read_status
 
     store, _ = campaign_view(settings, campaign_id)
-    distributed = bool(settings.dispatch.broker_url)
-    view, progress, live = read_shown(store, campaign_id, utcnow(), distributed=distributed)
-    if view is None or progress is None or live is None:
+    found = read_status(store, campaign_id, utcnow(), distributed=bool(settings.dispatch.broker_url))
+    if found is None:
         raise NoCampaign(f"no campaign {campaign_id}; see smsdispatch list")
-    by_provider = store.by_provider(campaign_id)
-    providers = {view.provider, *by_provider}
-    circuits = [h for h in store.all_health() if h.provider in providers]
-    costs = store.costs(campaign_id)
-    events = store.campaign_events(campaign_id)
-    return CampaignStatus(
-        view, progress, live, by_provider, circuits, costs, store.created_by(campaign_id), events
-    )
+    return found
 
 
 def _whole(amount: float | None, otherwise: float | None) -> float | None:
@@ -129,7 +45,7 @@ class CampaignList:
 
 def list_campaigns(settings: AppSettings) -> CampaignList:
     """Every campaign in the database (none, without creating it, when the database is not there)."""
-    from dispatcher.app.following import liveness_of_view
+    from workers.statusdoc import liveness_of_view
 
     store = open_store(settings, read_only=True)
     label = database_label(settings.dispatch.database_url)

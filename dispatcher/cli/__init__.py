@@ -18,7 +18,7 @@ import sys
 import typer
 
 from dispatcher.app import BAD_INPUT, ProviderUnreachable, Refused
-from dispatcher.cli import accounts, campaign, contacts, control, ops, people, views  # noqa: F401 - registers the commands
+from dispatcher.cli import accounts, campaign, contacts, control, ops, people, views, web  # noqa: F401 - registers the commands
 from dispatcher.cli.common import cli
 
 app = cli  # the Typer application, under its old name

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from dispatcher import app
+from dispatcher.app.shapes import suppressions_json
 from dispatcher.cli.common import AsJson, cli, cli_settings, emit, err, out, plural
 from dispatcher.cli.tables import folding
 
@@ -56,10 +57,7 @@ def optouts(
     if collect and not found.collected_from:
         err.print(f"no provider with an inbox is configured ({', '.join(found.inboxes)}): nothing to collect")
     if as_json:
-        rows = [
-            {"phone": s.phone, "reason": s.reason, "created_at": s.created_at.isoformat()} for s in found.rows
-        ]
-        emit({"added": found.added, "suppressions": rows})
+        emit(suppressions_json(found))
         return
     if found.added is not None:
         err.print(f"{plural(found.added, 'new opt-out')} collected")

@@ -19,6 +19,7 @@ from campaigns.states import CampaignState
 from dispatcher import app
 from dispatcher.app import BadInput, SendRequest
 from dispatcher.app.modes import Mode, StartResult
+from dispatcher.app.shapes import send_json
 from dispatcher.cli.common import (
     AsJson,
     CampaignId,
@@ -303,8 +304,7 @@ def send(
         summary = dataclasses.replace(summary, state=result.state)
         reports_here = mode.sends_here and not wait and result.state == CampaignState.RUNNING
     if as_json:
-        start = {"start": prepared.start.as_json()} if prepared.start is not None else {}
-        emit({**summary.as_json(), **preflight.to_json(), **start})
+        emit(send_json(summary, preflight, prepared.start))
     else:
         head = "dry run, nothing stored" if summary.campaign is None else f"campaign {summary.campaign}"
         out.print(

@@ -140,6 +140,11 @@ def keys_create(
     until = settings.show_time(record.expires_at) if record.expires_at else "never"
     out.print(made.key, soft_wrap=True, highlight=False)
     err.print(f"key {record.name} ({record.role}), expires: {until}. Copy it now: it is not shown again.")
+    if made.webhook_secret:
+        err.print(
+            f"webhook secret (checks the signature of this key's webhooks): {made.webhook_secret}",
+            soft_wrap=True,
+        )
 
 
 @keys_app.command("list")

@@ -13,6 +13,7 @@ from campaigns.progress import RATE_WINDOW
 from campaigns.states import CampaignState
 from campaigns.store.sending import resume_command
 from dispatcher import app
+from dispatcher.app.shapes import list_rows
 from dispatcher.cli.common import (
     AsJson,
     CampaignId,
@@ -213,22 +214,7 @@ def list_(wide: Wide = False, as_json: AsJson = False) -> None:
     if not found.exists:
         err.print(f"no database at {found.database}: no campaigns yet", soft_wrap=True)
     if as_json:
-        emit(
-            [
-                {
-                    "campaign": v.id,
-                    "name": v.name,
-                    "provider": v.provider,
-                    "state": v.state,
-                    "recipients": v.recipients,
-                    "created_at": v.created_at.isoformat(),
-                    "sender": found.liveness[v.id].sender_json() if v.id in found.liveness else None,
-                    "sending": found.liveness[v.id].detail if v.id in found.liveness else None,
-                    "test": v.test,  # a `send --test-to` (its name starts with TEST too)
-                }
-                for v in found.campaigns
-            ]
-        )
+        emit(list_rows(found))
         return
     rows = []
     for v in found.campaigns:

@@ -13,20 +13,11 @@ Three figures, never mixed up (`campaigns.store.costs` reads them, each by the p
 from __future__ import annotations
 
 from campaigns.records import CampaignCosts, ProviderCost
-from workers.errors import ConfigurationError
-from workers.providers import client_class
+from workers.statusdoc import reported_unit  # one definition, beside the status document
 
 __all__ = ["UNIT_NOT_DOCUMENTED", "cost_lines", "reported_text", "reported_unit"]
 
 UNIT_NOT_DOCUMENTED = "unit not documented"
-
-
-def reported_unit(provider: str) -> str | None:
-    """The unit of what `provider` reports a message cost; None when its documents give none."""
-    try:
-        return client_class(provider).cost_unit
-    except ConfigurationError:  # a provider this version does not know
-        return None
 
 
 def _n(amount: float | None) -> str:

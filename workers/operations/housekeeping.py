@@ -8,7 +8,9 @@ embedded runner runs it with its in-process publisher. One pass, in this order:
    `unknown`, and campaigns with nothing left to wait for complete;
 2. reconcile: every `unknown` chunk with pending recipients is handed to reconciliation;
 3. re-publish what is stale: queued chunks older than settings.queued_grace (a lost message) and
-   retries that fell due (`publish_due`), except in campaigns outside their send window.
+   retries that fell due (`publish_due`), except in campaigns outside their send window;
+4. deliver the due webhooks of the outbox (`workers.operations.webhooks.deliver_due`: each row leased
+   first, so two passes never post one together).
 
 Every step is a conditional update or a duplicate-safe publish, so running the pass twice, or from
 two places at once, is harmless.
@@ -40,6 +42,7 @@ class Housekeeping:
     released: Released
     reconciling: list[int] = field(default_factory=list)
     published: int = 0
+    webhooks: int = 0
 
 
 def release_due(deps: WorkerDeps, now: datetime | None = None) -> Released:
@@ -66,4 +69,6 @@ def housekeeping(deps: WorkerDeps, publisher: Publisher, now: datetime | None = 
     for chunk_id in reconciling:
         publisher.reconcile(chunk_id)
     published += publish_due(deps.store, deps.settings, publisher)
-    return Housekeeping(released, reconciling, published)
+    from workers.operations.webhooks import deliver_due
+
+    return Housekeeping(released, reconciling, published, deliver_due(deps, now))

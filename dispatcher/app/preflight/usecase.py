@@ -212,9 +212,10 @@ def preflight(
         **caps,
     )
     extra = [c for c in prepared.loader.block_columns if c not in ("row", "phone")]
+    prepared.spool = spool
     prepared.blocks = plan(iter(spool), prepared.template, prepared.batch, extra)
     if refuse and summary.refusals:
-        raise Refused(summary.refusals[0].line())
+        raise Refused.of(summary.refusals[0])
     return summary
 
 
