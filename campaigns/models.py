@@ -90,6 +90,14 @@ class Campaign(Base):
     # secret signs it (campaigns.store.webhooks; workers.webhooks). None: no webhook.
     callback_url: Mapped[str | None] = mapped_column(Text, nullable=True)
     callback_key_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # `--type` (promotional | transactional; None: stored before migration 0012_blacklist, so unknown):
+    # only promotional campaigns learn the operator blacklist from their delivery reports, and only
+    # promotional ones skip it (campaigns.store.preflight.blacklisted_numbers).
+    campaign_type: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    # Each provider of the route's price table as JSON (`campaigns.prices.PriceTable.as_json`), read at
+    # the preflight: a chunk failover moves to another provider is priced at that provider's price.
+    # None: no table known (a moved chunk then carries its share of the first estimate). Migration 0012.
+    route_prices: Mapped[str | None] = mapped_column(Text, nullable=True)
     # Who started it (migration 0011_identity): the audit's `who` ("alice", "key:crm", "cli:USER@HOST"), the
     # user's or key's row, and the daily spend it counts against ("key:7" on the Tehran day it was created;
     # None: no cap, the command line). `purged_at`: when its recipients' numbers and columns were removed.

@@ -282,6 +282,8 @@ def test_optouts_and_providers(api: Api):
 def test_openapi_docs_page_served_here_and_health(api: Api):
     spec = api.client.get("/api/v1/openapi.json").json()
     assert "/api/v1/campaigns" in spec["paths"] and "/api/v1/drafts/{draft_id}/send" in spec["paths"]
+    body = spec["paths"]["/api/v1/campaigns"]["post"]["requestBody"]["content"]
+    assert set(body) == {"multipart/form-data", "application/json"}
     page = api.client.get("/api/v1/docs").text
     assert "/api/v1/docs/assets/swagger-ui-bundle.js" in page
     assert "http://" not in page and "https://" not in page  # every asset from this server, no CDN

@@ -144,7 +144,8 @@ def test_skip_recent_moves_them_to_the_rejects_file(sandboxed, tmp_path, capsys)
     assert code == 0, err
     data = json.loads(out)
     assert (data["campaign"], data["recipients"], data["rejected"]) == (2, 2, 3)
-    rejects = (tmp_path / "second.rejects.csv").read_text(encoding="utf-8-sig").splitlines()
+    assert data["rejects_file"] == str(tmp_path / "second.campaign-2.rejects.csv")  # its own
+    rejects = Path(data["rejects_file"]).read_text(encoding="utf-8-sig").splitlines()
     assert rejects[1:] == [f"{r},0912000000{r - 2},sent recently (campaign 1),name{r - 2}" for r in (2, 3, 4)]
     sent = [m.phone for m in sandboxed.state.accepted("amoot")]
     assert sorted(sent) == [f"98912000000{i}" for i in (0, 1, 2, 3, 4)]  # the three once, then the two new

@@ -112,7 +112,9 @@ class Workbook:
         self.sheet_names: list[str] = []
         self.sheet_name = ""
         self.notice: str | None = None
-        self._after_header: Iterator[tuple[int, list[str]]] | None = None  # the open pass, past the header
+        self._head: list[tuple[int, list[str]]] = []  # the first rows, read to find the header
+        self._after_head: Iterator[tuple[int, list[str]]] | None = None  # the open pass, past the head
+        self.header_index = 0
 
     def _choose(self, book: object) -> object:
         """The sheet to read (sets sheet_name, sheet_names, notice); LoadError for a sheet not there."""
@@ -144,7 +146,11 @@ class Workbook:
         return book[match]  # type: ignore[index]
 
     def rows(self) -> Iterator[tuple[int, list[str]]]:
-        """(spreadsheet row number, cell texts) of the chosen sheet, streamed; LoadError if unreadable."""
+        """(spreadsheet row number, cell texts) of the chosen sheet, streamed; LoadError if unreadable.
+
+        The sheet's stored dimension (`<dimension ref="A1:C500"/>`) is not trusted: a wrong one would cut
+        rows and columns off, or pad every row to thousands of empty cells. Rows and cells are read as
+        they are in the sheet."""
         from openpyxl import load_workbook
         from openpyxl.utils.exceptions import InvalidFileException
 
@@ -156,6 +162,8 @@ class Workbook:
                 book = load_workbook(fh, read_only=True, data_only=True)  # a file object: any name works
                 try:
                     sheet = self._choose(book)
+                    if hasattr(sheet, "reset_dimensions"):
+                        sheet.reset_dimensions()  # read what is there, not what the file says is there
                     date1904 = bool(getattr(book, "epoch", None) == dt.datetime(1904, 1, 1))
                     for number, cells in enumerate(sheet.iter_rows(), start=1):  # type: ignore[attr-defined]
                         yield (
@@ -169,29 +177,44 @@ class Workbook:
                 f"{self.source} is not a readable .xlsx workbook ({exc}); save it again from Excel"
             ) from None
 
-    def header(self) -> list[str]:
-        """The first non-blank row, without the empty cells past its last name (call it first: it also
-        chooses the sheet). The sheet stays open: `data_rows()` goes on from there."""
+    def head(self, filled: int, most: int = 10_000) -> list[list[str]]:
+        """The sheet's first rows, row 1 first, until `filled` of them are not blank (at most `most` rows).
+        Call it first: it also chooses the sheet. The sheet stays open after them: `data_rows(header)`
+        goes on from there. LoadError when they are all blank."""
         stream = self.rows()
-        for _, texts in stream:
-            if not is_blank(texts):
-                self._after_header = stream
-                while texts and not texts[-1].strip():  # the used range often runs past the last column
-                    texts.pop()
-                return texts
-        raise LoadError(
-            f"{self.source} sheet {self.sheet_name!r} is empty; put the recipients on it with a header row, "
-            "or choose the sheet with --sheet NAME|NUMBER"
-        )
+        head: list[tuple[int, list[str]]] = []
+        seen = 0
+        for number, texts in stream:
+            head.append((number, texts))
+            seen += not is_blank(texts)
+            if seen >= filled or len(head) >= most:
+                break
+        if not seen:
+            raise LoadError(
+                f"{self.source} sheet {self.sheet_name!r} is empty; put the recipients on it with a header "
+                "row, or choose the sheet with --sheet NAME|NUMBER"
+            )
+        self._head, self._after_head = head, stream
+        return [texts for _, texts in head]
+
+    def header(self, index: int) -> list[str]:
+        """The cells of the head's row `index` (0 = row 1), the header, without the empty cells past its
+        last name (the used range often runs past the last column)."""
+        self.header_index = index
+        texts = list(self._head[index][1])
+        while texts and not texts[-1].strip():
+            texts.pop()
+        return texts
 
     def data_rows(self) -> Iterator[tuple[int, list[str]]]:
-        """The rows after the header: on from where `header()` stopped (one pass over the sheet, which
-        matters for workbooks without a stored size: openpyxl measures those by reading the whole sheet),
-        or from a fresh pass when read again."""
-        stream, self._after_header = self._after_header, None
-        if stream is None:
-            stream = self.rows()
-            for _, texts in stream:  # skip to the header row
-                if not is_blank(texts):
-                    break
+        """The rows after the header: on from where `head()` stopped (one pass over the sheet), or from a
+        fresh pass when read again."""
+        stream, self._after_head = self._after_head, None
+        if stream is not None:
+            yield from self._head[self.header_index + 1 :]
+            yield from stream
+            return
+        stream = self.rows()
+        for _ in range(self.header_index + 1):  # skip to the header row
+            next(stream, None)
         yield from stream

@@ -14,8 +14,9 @@ a Connection:
 - polling.py: delivery-status polling;
 - suppressions.py: the opt-out list and inbox cursors;
 - reads.py: read models (views, counts, report and chart streams);
+- costs.py: what a campaign costs by the provider that sent (planned, spent so far, reported);
 - heartbeats.py, preflight.py, contacts.py: functions over an Engine for liveness, the preflight's
-  facts (unfinished campaigns, recent sends) and the contacts push ledger.
+  facts (earlier campaigns, recent sends, the operator blacklist memory) and the contacts push ledger.
 
 The records live in `campaigns.records` and the clock in `campaigns.clock`; both are re-exported here
 so `from campaigns.store import Store, CampaignSpec, utcnow` keeps working.
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 from campaigns.clock import utcnow
 from campaigns.records import (
+    CampaignCosts,
     CampaignSpec,
     CampaignView,
     ChunkPeek,
@@ -32,6 +34,7 @@ from campaigns.records import (
     DuePoll,
     EmptyCampaign,
     OutMessage,
+    ProviderCost,
     RecipientUpdate,
     RetryVerdict,
     SuppressionView,
@@ -49,6 +52,7 @@ from campaigns.store.sql import (
 
 __all__ = [
     "MIGRATIONS",
+    "CampaignCosts",
     "CampaignSpec",
     "CampaignView",
     "ChunkPeek",
@@ -56,6 +60,7 @@ __all__ = [
     "DuePoll",
     "EmptyCampaign",
     "OutMessage",
+    "ProviderCost",
     "RecipientUpdate",
     "RetryVerdict",
     "Store",

@@ -15,6 +15,7 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, insert, update
+from sqlalchemy.engine import Engine
 
 from campaigns.plan import PlannedBlock
 from campaigns.prices import UnpricedError, recipient_costs
@@ -76,6 +77,8 @@ def create_campaign(
             route=json.dumps(list(spec.route)) if len(spec.route) > 1 else None,
             callback_url=spec.callback_url,
             callback_key_id=spec.callback_key_id,
+            campaign_type=spec.campaign_type,
+            route_prices=_prices_json(spec),
             **started_by(spec, now),
             created_at=now,
             updated_at=now,
@@ -119,6 +122,22 @@ def create_campaign(
     if start:
         launch(conn, campaign_id, spec.send_at, now, spec.created_by or SYSTEM)
     return campaign_id
+
+
+def set_rejects_file(engine: Engine, campaign_id: int, path: str) -> bool:
+    """Record where the campaign's rejects file is, once it has its own name (the campaign's id is in it,
+    so a second campaign from the same file keeps the first one's). True when the campaign exists."""
+    with engine.begin() as conn:
+        done = conn.execute(
+            update(campaigns_t).where(campaigns_t.c.id == campaign_id).values(rejects_file=path)
+        )
+    return bool(done.rowcount)
+
+
+def _prices_json(spec: CampaignSpec) -> str | None:
+    """The route's price tables as stored (`campaigns.route_prices`); None when none is known."""
+    tables = {name: table.as_json() for name, table in spec.route_prices.items() if table}
+    return json.dumps(tables, ensure_ascii=False) if tables else None
 
 
 def _budget_needs_price(spec: CampaignSpec, why: str) -> str:

@@ -202,6 +202,7 @@ def view(row: Any, counts: dict[str, int], chunk_counts: dict[str, int]) -> Camp
         spent_rial=row.spent_rial,
         spent_parts=row.spent_parts,
         cost_estimated=row.estimated_rial,
+        campaign_type=getattr(row, "campaign_type", None),
     )
 
 

@@ -64,6 +64,7 @@ from dispatcher.app.views import (
     report,
     status,
     summary,
+    summary_totals,
     waiting_for,
 )
 from dispatcher.config import AppSettings
@@ -105,6 +106,7 @@ __all__ = [
     "prepare",
     "report",
     "summary",
+    "summary_totals",
     "waiting_for",
     "resolve_provider",
     "start",

@@ -17,6 +17,7 @@ from campaigns.plan import PlannedBlock, batch_size, plan
 from campaigns.preflight import CampaignType, PreflightSummary
 from campaigns.states import CampaignState, OnUnknown
 from campaigns.store import CampaignSpec, Store
+from campaigns.store.create import set_rejects_file
 from campaigns.text import Template, fold_arabic
 from campaigns.when import ResolvedAt, Start, resolve_at, start_of
 from campaigns.windows import parse_window
@@ -39,6 +40,9 @@ class SendRequest:
     sender: str | None = None
     column: str | None = None
     sheet: str | None = None  # a workbook's sheet: its name, or its number (1 = first)
+    header_row: int | None = (
+        None  # the header's row as the spreadsheet counts (None: found by its phone column)
+    )
     name: str | None = None
     at: str | None = None
     window: str | None = None
@@ -47,8 +51,10 @@ class SendRequest:
     # The preflight (dispatcher.app.preflight): the rules picked, and the checks overridden.
     campaign_type: str = CampaignType.PROMOTIONAL  # promotional | transactional
     allow_partial: bool = False  # credit below the estimate
-    allow_duplicate: bool = False  # the same list and text as an unfinished campaign
+    allow_duplicate: bool = False  # the same list and text as a campaign of SMSDISPATCH_DUPLICATE_WINDOW
     skip_recent: bool = False  # recipients sent within SMSDISPATCH_FREQUENCY_CAP go to the rejects file
+    # send to numbers the operator blacklist memory would skip (SMSDISPATCH_BLACKLIST_MEMORY; promotional)
+    include_blacklisted: bool = False
     # The budget: caps no claim crosses, as typed (`50,000`, Persian digits too):
     # rial, and SMS parts. Parsed by `prepare`; set on the spec by the preflight, which knows the prices.
     budget: str | None = None
@@ -131,6 +137,7 @@ def prepare(settings: AppSettings, request: SendRequest, *, dry_run: bool = Fals
         rejects_path=rejects_path,
         suppressed=reader.suppressed() if reader else (),
         sheet=request.sheet,
+        header_row=request.header_row,
     )
     if loader.phone_column != "phone" and "{" + loader.phone_column + "}" in template.text:
         # `{mobile}` names the file's phone column: the number, as the block carries it (E.164)
@@ -240,6 +247,12 @@ def create(
         _counted(prepared.blocks, on_rows),
         rejected=lambda: loader.stats.rejected + prepared.skipped,
     )
+    rejects = prepared.rejects_path
+    if prepared.request is not None and prepared.request.rejects is None:  # the default name: its own
+        rejects = own_rejects_file(prepared.request.file, campaign_id)
+        if prepared.rejects_path.exists():
+            prepared.rejects_path.replace(rejects)
+        set_rejects_file(store.engine, campaign_id, str(rejects))
     view = store.campaign(campaign_id)
     assert view is not None
     return CampaignSummary(
@@ -248,10 +261,18 @@ def create(
         loader.stats.rejected + prepared.skipped,
         view.chunks,
         view.parts,
-        str(prepared.rejects_path),
+        str(rejects),
         view.state,
         view.send_at,
     )
+
+
+def own_rejects_file(file: Path, campaign_id: int) -> Path:
+    """A campaign's rejects file beside its recipients file, named with its id (`customers.csv` ->
+    `customers.campaign-7.rejects.csv`): a second campaign from the same file never overwrites it. The
+    preflight writes `customers.rejects.csv`; it is renamed once the campaign is stored, and stays under
+    that name when nothing is (a refusal, "no", no valid recipient)."""
+    return file.with_name(f"{file.stem}.campaign-{campaign_id}.rejects.csv")
 
 
 # ---- start and control --------------------------------------------------------------------------

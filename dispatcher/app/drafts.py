@@ -23,13 +23,13 @@ from campaigns.clock import utcnow
 from campaigns.identity import Permission
 from campaigns.load import PHONE, ROW
 from campaigns.plan import batch_size, plan
+from campaigns.prices import PriceTable
 from campaigns.store import CampaignSpec
 from campaigns.store import apirequests as kept
 from campaigns.text import Template
 from dispatcher.app.actors import Actor, acting, require, started_by
 from dispatcher.app.campaign import CampaignSummary, SendRequest, prepare
 from dispatcher.app.common import BadInput, Refused, open_store
-from dispatcher.app.preflight.gather import prices_for
 from dispatcher.app.preflight.usecase import BlockSpool, preflight
 from dispatcher.app.submit import check_callback, hand_over
 from dispatcher.config import AppSettings
@@ -66,13 +66,14 @@ def check_draft(
     prepared = prepare(settings, request)
     summary = preflight(settings, prepared, refuse=refuse)
     assert prepared.template is not None
-    store = prepared.reader or open_store(settings)  # opened for writing only after the checks passed
+    store = prepared.store or open_store(settings)  # opened for writing only once the check passed
     assert store is not None
-    spec = dataclasses.replace(
-        prepared.spec, prices=None, callback_url=callback_url, callback_key_id=callback_key_id
-    )
+    spec = dataclasses.replace(prepared.spec, callback_url=callback_url, callback_key_id=callback_key_id)
+    plain = {f.name: getattr(spec, f.name) for f in dataclasses.fields(spec)}
+    plain["prices"] = spec.prices.as_json() if spec.prices else None
+    plain["route_prices"] = {name: table.as_json() for name, table in spec.route_prices.items()}
     facts = {
-        "spec": {k: _plain(v) for k, v in dataclasses.asdict(spec).items()},
+        "spec": {k: _plain(v) for k, v in plain.items()},
         "template": prepared.template.text,
         "rejected": prepared.loader.stats.rejected + prepared.skipped,
         "check": check_facts(prepared, summary),
@@ -133,7 +134,7 @@ def send_draft(settings: AppSettings, draft_id: int, *, actor: Actor | None = No
             raise Refused(facts["refusal"], check=code, override=override)
         spec = spec_of(facts)
         client = settings.client(spec.provider)
-        spec = started_by(store, dataclasses.replace(spec, prices=_prices(settings, client, spec)), actor)
+        spec = started_by(store, spec, actor)  # the prices are the check's, as `send` stores them
         template = Template(facts["template"])
         batch = batch_size(
             client.settings.batch,
@@ -183,7 +184,7 @@ def send_draft(settings: AppSettings, draft_id: int, *, actor: Actor | None = No
 
 
 def spec_of(facts: dict[str, Any]) -> CampaignSpec:
-    """The CampaignSpec a draft stored (JSON) as a spec again."""
+    """The CampaignSpec a draft stored (JSON) as a spec again, with its price tables."""
     raw = facts["spec"]
     return CampaignSpec(
         **{
@@ -191,18 +192,10 @@ def spec_of(facts: dict[str, Any]) -> CampaignSpec:
             "send_at": datetime.fromisoformat(raw["send_at"]) if raw["send_at"] else None,
             "columns": tuple(raw["columns"]),
             "route": tuple(raw["route"]),
+            "prices": PriceTable.from_json(raw["prices"]) if raw["prices"] else None,
+            "route_prices": {n: PriceTable.from_json(t) for n, t in raw["route_prices"].items()},
         }
     )
-
-
-def _prices(settings: AppSettings, client: Any, spec: CampaignSpec) -> Any:
-    """The price table the check used, read again (the settings, smsdispatch.toml, the provider's list)."""
-    if spec.budget_rial is None and spec.max_parts is None:
-        try:
-            return prices_for(client, settings.env, Path.cwd())
-        except Exception:  # noqa: BLE001 - no price: the chunks carry no estimate, as in `send`
-            return None
-    return prices_for(client, settings.env, Path.cwd())
 
 
 def _append_rejects(path: Path, others: list[str], rows: pd.DataFrame, suppressed: dict[str, str]) -> None:

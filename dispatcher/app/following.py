@@ -14,7 +14,7 @@ from typing import Protocol
 from campaigns.clock import utcnow
 from campaigns.progress import CampaignProgress
 from campaigns.states import CampaignState
-from campaigns.statusdoc import liveness_of_view, read_shown
+from workers.statusdoc import liveness_of_view, read_shown
 
 __all__ = ["Observer", "follow", "liveness_of_view", "read_shown"]
 from campaigns.store import Store

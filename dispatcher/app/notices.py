@@ -5,6 +5,7 @@ and `run` print them on stderr, the console shows them on the campaign's page (s
   campaign sent here that waits for its send window (when it opens).
 - `handed_to(campaign_id, service)`: the campaign went to a live `smsdispatch serve`.
 - `waiting_here(settings, campaign_id, send_at)`: `run` waits in this process for a scheduled campaign.
+- `reports_hint(campaign_id)`: an embedded `send` sent it; what collects its delivery reports.
 """
 
 from __future__ import annotations
@@ -45,6 +46,15 @@ def after_create(settings: AppSettings, store: Store, summary: CampaignSummary, 
 def handed_to(campaign_id: int, service: str) -> str:
     """`campaign 7 handed to `smsdispatch serve` (pid 4242 on host-a)`."""
     return f"campaign {campaign_id} handed to `smsdispatch serve` ({service})"
+
+
+def reports_hint(campaign_id: int) -> str:
+    """After a plain embedded `send`: the messages are out, and what collects their delivery reports."""
+    return (
+        f"campaign {campaign_id} is sent; its delivery reports are collected by `smsdispatch serve` (keep "
+        f"one running) or `smsdispatch poll --until-done`; `smsdispatch status {campaign_id}` shows them "
+        "(`send --wait` waits for them)"
+    )
 
 
 def waiting_here(settings: AppSettings, campaign_id: int, send_at: datetime) -> str:

@@ -12,9 +12,14 @@ from dispatcher.app.campaign import CampaignSummary
 from dispatcher.app.views import CampaignList
 
 
-def send_json(summary: CampaignSummary, preflight: PreflightSummary) -> dict[str, Any]:
-    """`send --json`: the campaign (or dry run) and the preflight's keys."""
-    return {**summary.as_json(), **preflight.to_json()}
+def send_json(summary: CampaignSummary, preflight: PreflightSummary, start: Any = None) -> dict[str, Any]:
+    """`send --json`: the campaign (or dry run), the preflight's keys, and `start` (campaigns.when.Start:
+    when it starts and its window) when known."""
+    return {
+        **summary.as_json(),
+        **preflight.to_json(),
+        **({"start": start.as_json()} if start is not None else {}),
+    }
 
 
 def list_rows(found: CampaignList) -> list[dict[str, Any]]:

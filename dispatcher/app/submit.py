@@ -76,11 +76,11 @@ def submit(
     prepared = prepare(settings, request, dry_run=as_dry_run)
     checked = preflight(settings, prepared, refuse=not as_dry_run)
     if as_dry_run:
-        return Submitted(send_json(dry_run(prepared), checked), False)
+        return Submitted(send_json(dry_run(prepared), checked, prepared.start), False)
     prepared.spec = dataclasses.replace(
         prepared.spec, callback_url=callback_url, callback_key_id=callback_key_id
     )
     summary = create(prepared, actor=actor)
     assert prepared.store is not None
     summary = dataclasses.replace(summary, state=hand_over(settings, prepared.store, summary))
-    return Submitted(send_json(summary, checked), True, summary.campaign)
+    return Submitted(send_json(summary, checked, prepared.start), True, summary.campaign)

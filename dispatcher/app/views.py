@@ -11,23 +11,29 @@ from campaigns.clock import utcnow
 from campaigns.liveness import Liveness
 from campaigns.progress import Waiting
 from campaigns.states import CampaignState
-from campaigns.statusdoc import CampaignStatus
 from campaigns.store import CampaignView, Store
 from dispatcher.app.common import BadInput, NoCampaign, campaign_view, database_label, open_store
 from dispatcher.config import AppSettings
 from dispatcher.reports.summary import CampaignSummary as CampaignSummaryRow
+from dispatcher.reports.summary import SummaryTotals
+from workers.statusdoc import CampaignStatus
 
 
 # ---- reading -----------------------------------------------------------------------------------------
 def status(settings: AppSettings, campaign_id: int) -> CampaignStatus:
     """The campaign's counts and progress (rate, ETA, what it waits for); NoCampaign when there is none."""
-    from campaigns.statusdoc import read_status
+    from workers.statusdoc import read_status
 
     store, _ = campaign_view(settings, campaign_id)
     found = read_status(store, campaign_id, utcnow(), distributed=bool(settings.dispatch.broker_url))
     if found is None:
         raise NoCampaign(f"no campaign {campaign_id}; see smsdispatch list")
     return found
+
+
+def _whole(amount: float | None, otherwise: float | None) -> float | None:
+    """`amount` (a read of `Store.costs`), else the view's own figure (a campaign with no recipients)."""
+    return amount if amount is not None else otherwise
 
 
 @dataclass(frozen=True)
@@ -40,7 +46,7 @@ class CampaignList:
 
 def list_campaigns(settings: AppSettings) -> CampaignList:
     """Every campaign in the database (none, without creating it, when the database is not there)."""
-    from campaigns.statusdoc import liveness_of_view
+    from workers.statusdoc import liveness_of_view
 
     store = open_store(settings, read_only=True)
     label = database_label(settings.dispatch.database_url)
@@ -121,6 +127,13 @@ def summary(
         raise NoCampaign(f"no campaign {exc.args[0]} in {where}; see smsdispatch list") from None
 
 
+def summary_totals(rows: list[CampaignSummaryRow]) -> SummaryTotals:
+    """The summary's rows added up: its totals row, and `summary --json --totals`."""
+    from dispatcher.reports.summary import totals
+
+    return totals(rows)
+
+
 def campaign_page(
     settings: AppSettings,
     *,
@@ -156,14 +169,6 @@ def campaign_page(
     return rows, (chosen[-1].id if len(views) > limit else None)
 
 
-def waiting_for(store: Store, campaign_id: int) -> Waiting | None:
-    """What holds the campaign up by its own facts (schedule, window, pause, retries), whoever sends it."""
-    from campaigns.progress import read_progress
-
-    _, progress = read_progress(store, campaign_id, utcnow())
-    return progress.waiting if progress is not None else None
-
-
 def number_history(settings: AppSettings, phone: str) -> tuple[str, list[dict[str, Any]]]:
     """Every message a number got, across campaigns, newest first: (its E.164, the rows of
     `campaigns.store.lookup.messages_to`). BadInput for a number that is not an Iranian mobile."""
@@ -173,3 +178,11 @@ def number_history(settings: AppSettings, phone: str) -> tuple[str, list[dict[st
     e164 = phones_or_fail([phone])[0]
     store = open_store(settings, read_only=True)
     return e164, (lookup.messages_to(store.engine, e164) if store is not None else [])
+
+
+def waiting_for(store: Store, campaign_id: int) -> Waiting | None:
+    """What holds the campaign up by its own facts (schedule, window, pause, retries), whoever sends it."""
+    from campaigns.progress import read_progress
+
+    _, progress = read_progress(store, campaign_id, utcnow())
+    return progress.waiting if progress is not None else None

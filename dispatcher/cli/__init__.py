@@ -33,6 +33,18 @@ def _usage_line(exc: Exception) -> str:
     return f"error: {text}"
 
 
+class CurrentStderr:
+    """`sys.stderr` as it is at each write, not as it was at start: while the progress bars are live
+    on a terminal, Rich puts its own stream there, which prints a log line above the bars instead of
+    into them."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def _quiet_repeats() -> None:
     """Warnings and errors of the libraries below go to stderr once, with a count when they repeat
     (dispatcher.engine.eventlog): a provider down for minutes is one line, not one a round. `serve` sets its
@@ -43,7 +55,7 @@ def _quiet_repeats() -> None:
 
     root = logging.getLogger()
     if not root.handlers:
-        handler = DedupHandler(sys.stderr)
+        handler = DedupHandler(CurrentStderr())  # type: ignore[arg-type]
         handler.setLevel(logging.WARNING)
         root.addHandler(handler)
 

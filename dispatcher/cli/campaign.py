@@ -92,7 +92,7 @@ def send(
             "--provider",
             "-p",
             help=f"one of {', '.join(NAMES)}; or a failover route: a comma list (ghasedak,mediapayamak) "
-            "or a route named in the settings ([routes.NAME] providers = [...])",
+            "or a route named in the settings (\\[routes.NAME] providers = [...])",
         ),
     ],
     message: Annotated[
@@ -109,6 +109,14 @@ def send(
     ] = None,
     sheet: Annotated[
         str | None, typer.Option("--sheet", help="the workbook sheet to read: NAME or NUMBER (1 = first)")
+    ] = None,
+    header_row: Annotated[
+        int | None,
+        typer.Option(
+            "--header-row",
+            metavar="N",
+            help="the header's row as the spreadsheet counts rows (default: the first row with a phone column)",
+        ),
     ] = None,
     name: Annotated[str | None, typer.Option("--name", help="campaign name")] = None,
     at: Annotated[
@@ -155,7 +163,17 @@ def send(
     ] = False,
     allow_duplicate: Annotated[
         bool,
-        typer.Option("--allow-duplicate", help="send although an unfinished campaign has this list and text"),
+        typer.Option(
+            "--allow-duplicate",
+            help="send although a campaign of the last SMSDISPATCH_DUPLICATE_WINDOW (7 days) had this list and text",
+        ),
+    ] = False,
+    include_blacklisted: Annotated[
+        bool,
+        typer.Option(
+            "--include-blacklisted",
+            help="also send to numbers an earlier promotional campaign learnt are on the operator's blacklist",
+        ),
     ] = False,
     skip_recent: Annotated[
         bool,
@@ -208,6 +226,7 @@ def send(
         sender=sender,
         column=column,
         sheet=sheet,
+        header_row=header_row,
         name=name,
         at=at,
         window=window,
@@ -217,6 +236,7 @@ def send(
         allow_partial=allow_partial,
         allow_duplicate=allow_duplicate,
         skip_recent=skip_recent,
+        include_blacklisted=include_blacklisted,
         budget=budget,
         max_parts=max_parts,
     )
@@ -255,22 +275,26 @@ def send(
         summary = app.dry_run(prepared, advance) if dry_run else app.create(prepared, advance)
 
     store = prepared.store
+    reports_here = False  # sent here, and nothing else will collect its delivery reports
     if store is not None and summary.campaign is not None and summary.recipients:
         mode = app.mode_for(settings, store)
         for line in notices.after_create(settings, store, summary, mode):
             err.print(line, soft_wrap=True)
         result = start_and_show(settings, mode, summary.campaign, follow=wait)
         summary = dataclasses.replace(summary, state=result.state)
+        reports_here = mode.sends_here and not wait and result.state == CampaignState.RUNNING
     if as_json:
-        start = {"start": prepared.start.as_json()} if prepared.start is not None else {}
-        emit({**send_json(summary, preflight), **start})
+        emit(send_json(summary, preflight, prepared.start))
     else:
         head = "dry run, nothing stored" if summary.campaign is None else f"campaign {summary.campaign}"
         out.print(
             f"{head}: {plural(summary.recipients, 'recipient')}, {summary.rejected} rejected "
             f"(see {summary.rejects_file}), {plural(summary.chunks, 'chunk')}, "
-            f"{plural(summary.parts, 'SMS part')}; state {summary.state}"
+            f"{plural(summary.parts, 'SMS part')}; state {summary.state}",
+            soft_wrap=True,
         )
+    if reports_here:
+        err.print(notices.reports_hint(summary.campaign or 0), soft_wrap=True)
     if wait and store is not None and summary.campaign is not None:
         followed_exit(summary.campaign, *store.campaign_state(summary.campaign))
 

@@ -12,10 +12,10 @@ from rich.table import Table
 from rich.text import Text
 
 from campaigns.operators import PERSIAN_NAMES
-from campaigns.preflight import PreflightSummary
+from campaigns.preflight import Blacklisted, PreflightSummary
 from campaigns.when import Start
 
-__all__ = ["confirm", "render_start", "render_summary"]
+__all__ = ["blacklist_line", "confirm", "render_start", "render_summary"]
 
 
 def _n(value: float) -> str:
@@ -51,6 +51,8 @@ def render_summary(s: PreflightSummary) -> RenderableType:
         head.add_row("credit", f"[yellow]{escape(s.credit_note)}[/yellow]")
     else:
         head.add_row("credit", "not reported by this provider (credentials not proven before sending)")
+    if s.blacklisted is not None:  # the operator blacklist memory (README, "Preflight")
+        head.add_row("blacklisted", escape(blacklist_line(s.blacklisted)))
     previews = Table("row", "parts", "text", title="previews", title_justify="left", show_lines=True)
     for p in s.previews:
         previews.add_row(f"{p.row}\n[dim]{escape(p.why)}[/dim]", str(p.parts), Text(p.text))
@@ -61,6 +63,22 @@ def render_summary(s: PreflightSummary) -> RenderableType:
         line.append(f"{f.message} ({f.override})")
         lines.append(line)
     return Group(*lines)
+
+
+def blacklist_line(b: Blacklisted) -> str:
+    """How many recipients the operator blacklist memory knows, which campaigns learnt it, and what
+    skipping them saves (or costs, when `--include-blacklisted` keeps them)."""
+    by = ", ".join(
+        f"campaign {c}" + (f" ({_n(n)})" if len(b.by_campaign) > 1 else "") for c, n in b.by_campaign.items()
+    )
+    known = (
+        f"{_n(b.count)} recipient{'s' if b.count != 1 else ''} a delivery report marked blacklisted on {by} "
+        f"(promotional, within {b.memory_days:g} days)"
+    )
+    money = f"≈ {_n(b.saves)} rial" if b.saves is not None else "cost not known"
+    if b.skipped:
+        return f"{known}: skipped, to the rejects file; saves {money} ({_n(b.parts)} SMS parts); --include-blacklisted sends to them"
+    return f"{known}: sent anyway (--include-blacklisted), {money} ({_n(b.parts)} SMS parts)"
 
 
 def render_start(start: Start) -> RenderableType:

@@ -29,7 +29,7 @@ from campaigns.load.xlsx import InflationError
 from dispatcher.app import BAD_INPUT, NoCampaign, Refused
 from dispatcher.app.campaign import StateConflict
 from dispatcher.app.drafts import DraftTaken, NoDraft
-from dispatcher.app.preflight.gather import CredentialsRejected
+from dispatcher.app.preflight.gather import CredentialsRejected, ProviderUnreachable
 from workers.errors import ProviderError
 
 log = logging.getLogger("dispatcher.web")
@@ -73,7 +73,7 @@ def classify(exc: BaseException) -> JSONResponse:
         return answer(404, "not_found", str(exc))
     if isinstance(exc, DraftTaken | StateConflict):
         return answer(409, "conflict", str(exc))
-    if isinstance(exc, CredentialsRejected | ProviderError):
+    if isinstance(exc, CredentialsRejected | ProviderError | ProviderUnreachable):
         return answer(502, "provider", _one_line(exc))
     if isinstance(exc, InflationError):
         return answer(413, "too_large", str(exc))
@@ -112,7 +112,14 @@ def install(app: FastAPI) -> None:
     async def _known(request: Request, exc: Exception) -> JSONResponse:
         return classify(exc)
 
-    known: list[type[BaseException]] = [ApiError, Refused, CredentialsRejected, ProviderError, *BAD_INPUT]
+    known: list[type[BaseException]] = [
+        ApiError,
+        Refused,
+        CredentialsRejected,
+        ProviderError,
+        ProviderUnreachable,
+        *BAD_INPUT,
+    ]
     try:
         from dispatcher.app.identity import IdentityError
 

@@ -1,7 +1,7 @@
 """Delivering the webhook outbox (campaigns.store.webhooks): run by housekeeping, so by beat in
 distributed mode and by the embedded runner (`serve`, `web`, `send --wait`) otherwise.
 
-Each due row is leased, POSTed with the campaign's status document (`campaigns.statusdoc`, what `status
+Each due row is leased, POSTed with the campaign's status document (`workers.statusdoc`, what `status
 --json` prints) under `{"event", "reason", "delivery", "at", "status"}`, signed (workers/webhooks.py), and
 recorded: `delivered` on a 2xx answer; otherwise tried again after `webhook_delay(attempts)` until a day
 has passed since the change, then `given_up` with the last error. Redirects are not followed.
@@ -17,9 +17,9 @@ from datetime import datetime, timedelta
 import requests
 
 from campaigns.clock import utcnow
-from campaigns.statusdoc import read_status
 from campaigns.store import webhooks as outbox
 from workers.deps import WorkerDeps
+from workers.statusdoc import read_status
 from workers.webhooks import (
     DELIVERY_HEADER,
     EVENT_HEADER,

@@ -4,7 +4,7 @@ rows; a campaign's `callback_url` and the key that signs its webhooks.
 New columns are nullable: campaigns stored before this revision have no webhook.
 
 Revision ID: 0013_web
-Revises: 0011_identity
+Revises: 0012_blacklist
 Create Date: 2026-12-01
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 from campaigns.models import BigId, UTCDateTime
 
 revision = "0013_web"
-down_revision = "0011_identity"  # "0009_routes" on main; chained after h-identity here
+down_revision = "0012_blacklist"  # "0009_routes" in the brief; chained after main's head here
 branch_labels = None
 depends_on = None
 

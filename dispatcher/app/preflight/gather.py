@@ -1,8 +1,8 @@
 """What the preflight gathers: the facts outside the file, and the one pass over it.
 
 `run_preflight(request, engine=..., env=...)` proves the provider's credentials with an authenticated
-call (its balance), reads the prices, the store's unfinished campaigns and the numbers sent within the
-frequency cap, loads the file once, and returns a `PreflightResult` whose `summary` carries the counts,
+call (its balance), reads the prices, the store's earlier campaigns (the duplicate check), the numbers
+sent within the frequency cap and the operator blacklist memory, loads the file once, and returns a `PreflightResult` whose `summary` carries the counts,
 cost, credit, previews and findings. It stores nothing and sends nothing.
 
 Errors: `CredentialsRejected` (exit 2) when the provider refuses the account; `LoadError`,
@@ -26,16 +26,17 @@ from sqlalchemy.engine import Engine
 
 from campaigns.load import LoadStats, RecipientLoader
 from campaigns.preflight import (
+    CampaignType,
+    EarlierCampaign,
     Loaded,
     PreflightOptions,
     PreflightSummary,
     RecentSends,
     Tally,
-    UnfinishedCampaign,
     summarise,
 )
 from campaigns.prices import PriceTable
-from campaigns.store.preflight import recent_sends, unfinished_campaigns
+from campaigns.store.preflight import blacklisted_numbers, earlier_campaigns, recent_sends
 from campaigns.text import Template
 from dispatcher.app.prices import configured_prices, provider_prices
 from workers.errors import AccountError, ProviderError
@@ -158,23 +159,34 @@ _prove_credentials = prove_credentials  # the old name
 
 @dataclass(frozen=True)
 class StoreFacts:
-    """What the store tells the preflight: the suppression list, unfinished campaigns, recent sends."""
+    """What the store tells the preflight: the suppression list, the earlier campaigns the duplicate
+    check compares with, recent sends, and the operator blacklist memory (None: not looked at)."""
 
     suppressed: Mapping[str, str]
-    unfinished: list[UnfinishedCampaign]
+    earlier: list[EarlierCampaign]
     recent: RecentSends
+    blacklisted: RecentSends | None = None
 
 
-def store_facts(engine: Engine | None, frequency_cap: float, now: datetime) -> StoreFacts:
-    """The store's facts (`engine` None: no store yet, so none); `frequency_cap` in seconds."""
+def store_facts(engine: Engine | None, options: PreflightOptions | float, now: datetime) -> StoreFacts:
+    """The store's facts (`engine` None: no store yet, so none). `options` gives the frequency cap, the
+    duplicate window and the blacklist memory (a number: the frequency cap in seconds alone). The
+    blacklist memory is read for a promotional campaign only (transactional ones are not touched)."""
+    if not isinstance(options, PreflightOptions):
+        options = PreflightOptions(frequency_cap=float(options))
     if engine is None:
         return StoreFacts({}, [], RecentSends.from_pairs([]))
     from campaigns.store import Store
 
+    promotional = options.campaign_type is CampaignType.PROMOTIONAL and options.blacklist_memory > 0
+    window = max(options.duplicate_window, options.frequency_cap)  # the recent warning's campaigns too
     return StoreFacts(
         Store(engine).suppressed(),
-        unfinished_campaigns(engine),
-        recent_sends(engine, now - timedelta(seconds=frequency_cap)),
+        earlier_campaigns(engine, now - timedelta(seconds=window)),
+        recent_sends(engine, now - timedelta(seconds=options.frequency_cap)),
+        blacklisted_numbers(engine, now - timedelta(seconds=options.blacklist_memory))
+        if promotional
+        else None,
     )
 
 
@@ -215,7 +227,7 @@ def run_preflight(
     """Store, one pass over the file, then the route proven and priced -> PreflightResult (module
     docstring). Local first: the file's errors are raised before any provider is called.
 
-    `engine` is the store's (None: no store yet, so no unfinished campaigns, no recent sends, no
+    `engine` is the store's (None: no store yet, so no earlier campaigns, no recent sends, no
     suppressions); `env` the merged configuration (dispatcher.config.load_config). Of a route
     (`request.fallbacks`), a provider that is unreachable or refuses the account is skipped
     (`dispatcher.app.preflight.route`); none usable raises the route's failure.
@@ -229,13 +241,20 @@ def run_preflight(
     for name in request.fallbacks:
         cls = client_class(name)
         others.append(cls(cls.load_settings(env)))
-    facts = store_facts(engine, request.options.frequency_cap, now or datetime.now(UTC))
-    suppressed, unfinished, recent = facts.suppressed, facts.unfinished, facts.recent
+    now = now or datetime.now(UTC)
+    facts = store_facts(engine, request.options, now)
     loader = RecipientLoader(
-        request.file, column=request.column, rejects_path=request.rejects_path, suppressed=suppressed
+        request.file, column=request.column, rejects_path=request.rejects_path, suppressed=facts.suppressed
     )
     request.template.validate(loader.block_columns)
-    tally = Tally(request.template, recent=recent, skip_recent=request.options.skip_recent)
+    tally = Tally(
+        request.template,
+        recent=facts.recent,
+        skip_recent=request.options.skip_recent,
+        blacklisted=facts.blacklisted,
+        skip_blacklisted=not request.options.include_blacklisted,
+    )
+    loader.on_suppressed = tally.add_suppressed
     for block in loader.blocks():
         tally.add(block)
     loaded = Loaded(rejected_by_reason(request.rejects_path, loader.stats), loader.stats.suppressed)
@@ -254,10 +273,11 @@ def run_preflight(
         options=request.options,
         prices=prices,
         balance=balances[client.name],
-        unfinished=unfinished,
+        earlier=facts.earlier,
+        now=now,
     )
     fallback = {name: balances[name] for name in proof.usable[1:]}
-    return PreflightResult(summary, client, recent, balances[client.name], prices, fallback)
+    return PreflightResult(summary, client, facts.recent, balances[client.name], prices, fallback)
 
 
 def without_recent(blocks: Iterable[pd.DataFrame], recent: RecentSends) -> Iterator[pd.DataFrame]:

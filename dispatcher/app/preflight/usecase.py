@@ -16,6 +16,7 @@ refused. Nothing is stored either way.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import pickle
@@ -30,6 +31,7 @@ import pandas as pd
 from campaigns.load import PHONE, ROW
 from campaigns.plan import batch_size, plan
 from campaigns.preflight import CampaignType, Loaded, PreflightOptions, PreflightSummary, Tally, summarise
+from campaigns.prices import PriceTable
 from campaigns.store import CampaignSpec, EmptyCampaign
 from campaigns.text import Template
 from dispatcher.app.accounts import phones_or_fail
@@ -78,8 +80,8 @@ class BlockSpool:
 
 
 def options_for(settings: AppSettings, prepared: Prepared) -> PreflightOptions:
-    """The checks' options: SMSDISPATCH_MAX_PARTS, _STRICT, _FREQUENCY_CAP from the settings, the send
-    window, and `send`'s flags (SendRequest)."""
+    """The checks' options: SMSDISPATCH_MAX_PARTS, _STRICT, _FREQUENCY_CAP, _DUPLICATE_WINDOW and
+    _BLACKLIST_MEMORY from the settings, the send window, the caps and `send`'s flags (SendRequest)."""
     request = prepared.request
     assert request is not None
     return PreflightOptions.from_env(
@@ -90,21 +92,42 @@ def options_for(settings: AppSettings, prepared: Prepared) -> PreflightOptions:
         allow_partial=request.allow_partial,
         allow_duplicate=request.allow_duplicate,
         skip_recent=request.skip_recent,
+        include_blacklisted=request.include_blacklisted,
         distributed=bool(settings.dispatch.broker_url),
+        budget=parse_cap(request.budget, "--budget"),
+        part_cap=parse_cap(request.max_parts, "--max-parts"),
+        chunk=prepared.batch,
+        show_time=settings.show_time,
     )
 
 
-def _append_rejects(path: Path, others: list[str], skipped: pd.DataFrame, campaigns: list[int]) -> None:
-    """Rows moved out by --skip-recent, appended to the loader's rejects file (row, value, reason, ...)."""
+def _append_rejects(path: Path, others: list[str], moved: pd.DataFrame, reasons: dict[int, str]) -> None:
+    """Rows the preflight moved out (the blacklist memory, --skip-recent), appended to the loader's
+    rejects file (row, value, reason, ...); `reasons`: spreadsheet row -> its reason."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    for (_, row), campaign in zip(skipped.iterrows(), campaigns, strict=True):
+    for _, row in moved.iterrows():
         phone = str(row[PHONE])
         shown = "0" + phone[3:] if phone.startswith("+98") else phone
         cells = ["" if pd.isna(row[c]) else str(row[c]) for c in others]
-        writer.writerow([int(row[ROW]), shown, f"sent recently (campaign {campaign})", *cells])
+        writer.writerow([int(row[ROW]), shown, reasons[int(row[ROW])], *cells])
     with path.open("a", encoding="utf-8", newline="") as fh:
         fh.write(buffer.getvalue())
+
+
+def route_prices(
+    settings: AppSettings, proof: RouteProof, configured: dict[str, PriceTable]
+) -> dict[str, PriceTable]:
+    """Each usable provider of the route -> its price table (set, else read from its own API, as for the
+    first): a chunk failover moves to it is priced at its price. One whose prices cannot be read now
+    gets none (its moved chunks keep their share of the first estimate)."""
+    tables: dict[str, PriceTable] = {}
+    for name in proof.usable:
+        tables[name] = configured.get(name) or PriceTable(source=name)
+        if not tables[name]:
+            with contextlib.suppress(ProviderError):  # a table we cannot read now: none
+                tables[name] = provider_prices(settings.client(name), settings.env)
+    return tables
 
 
 def preflight(
@@ -135,9 +158,8 @@ def preflight(
     caps_asked = parse_cap(request.budget, "--budget"), parse_cap(request.max_parts, "--max-parts")
     route = prepared.spec.route or (prepared.spec.provider,)
     configured = {name: configured_prices(name, settings.env, cwd) for name in route}  # a bad one: exit 2
-    facts = store_facts(
-        prepared.reader.engine if prepared.reader else None, options.frequency_cap, now or datetime.now(UTC)
-    )
+    now = now or datetime.now(UTC)
+    facts = store_facts(prepared.reader.engine if prepared.reader else None, options, now)
     tally, spool, skipped, loaded = _read_file(prepared, facts, options, on_rows)
     if refuse and tally.recipients == 0:  # the file's problem, named before any provider is called
         raise EmptyCampaign(_nobody(prepared, loaded))
@@ -159,6 +181,7 @@ def preflight(
                 raise ProviderUnreachable(unreachable_line(client, exc)) from None
     # The caps and the prices each chunk's estimate is stored with (BudgetError: a rial budget, no price).
     caps = spec_caps(*caps_asked, prices, client.name)
+    options = replace(options, chunk=prepared.batch)  # the batch of the provider it starts on
     summary = summarise(
         tally,
         provider=client.name,
@@ -168,7 +191,8 @@ def preflight(
         options=options,
         prices=prices,
         balance=proof.credit(),
-        unfinished=facts.unfinished,
+        earlier=facts.earlier,
+        now=now,
     )
     summary = replace(
         summary,
@@ -180,7 +204,14 @@ def preflight(
     _budget_covers_a_chunk(caps.get("budget_rial"), summary, prepared.batch)
     prepared.summary = summary
     prepared.skipped = skipped
-    prepared.spec = replace(prepared.spec, fingerprint=summary.fingerprint, **caps)
+    tables = route_prices(settings, proof, configured) if len(proof.usable) > 1 else {}
+    prepared.spec = replace(
+        prepared.spec,
+        fingerprint=summary.fingerprint,
+        campaign_type=options.campaign_type.value,
+        route_prices={**tables, client.name: prices or PriceTable()},
+        **caps,
+    )
     extra = [c for c in prepared.loader.block_columns if c not in ("row", "phone")]
     prepared.spool = spool
     prepared.blocks = plan(iter(spool), prepared.template, prepared.batch, extra)
@@ -210,14 +241,22 @@ def _read_file(
     options: PreflightOptions,
     on_rows: Callable[[int], None] | None,
 ) -> tuple[Tally, BlockSpool, int, Loaded]:
-    """The one pass over the file: each loader block counted by the Tally and kept in the spool;
-    --skip-recent rows appended to the rejects file. Returns (tally, spool, rows skipped, loaded)."""
+    """The one pass over the file: each loader block counted by the Tally and kept in the spool; the rows
+    the blacklist memory and --skip-recent took out appended to the rejects file, each with its campaign.
+    Returns (tally, spool, rows skipped, loaded)."""
     assert prepared.template is not None
-    tally = Tally(prepared.template, recent=facts.recent, skip_recent=options.skip_recent)
+    tally = Tally(
+        prepared.template,
+        recent=facts.recent,
+        skip_recent=options.skip_recent,
+        blacklisted=facts.blacklisted,
+        skip_blacklisted=not options.include_blacklisted,
+    )
     spool = BlockSpool()
     loader = prepared.loader
+    loader.on_suppressed = tally.add_suppressed  # the fingerprint names the list before suppressions
     others = [c for c in loader.block_columns if c not in (ROW, PHONE)]
-    moved: list[pd.DataFrame] = []  # --skip-recent: appended to the rejects file once the loader closed it
+    moved: list[pd.DataFrame] = []  # skipped rows: appended to the rejects file once the loader closed it
     for block in loader.blocks():
         kept = tally.add(block)
         if len(kept) < len(block):
@@ -226,9 +265,13 @@ def _read_file(
             spool.add(kept)
         if on_rows is not None:
             on_rows(len(block))
-    skipped = len(tally.skipped)
+    skipped = len(tally.skipped) + len(tally.blacklist_skipped)
     if skipped:
-        _append_rejects(prepared.rejects_path, others, pd.concat(moved), [c for _, _, c in tally.skipped])
+        reasons = {
+            row: f"blacklisted by the operator (campaign {c})" for row, _, c in tally.blacklist_skipped
+        }
+        reasons |= {row: f"sent recently (campaign {c})" for row, _, c in tally.skipped}
+        _append_rejects(prepared.rejects_path, others, pd.concat(moved), reasons)
     loaded = Loaded(rejected_by_reason(prepared.rejects_path, loader.stats), loader.stats.suppressed)
     return tally, spool, skipped, loaded
 

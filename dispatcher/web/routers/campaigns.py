@@ -24,6 +24,43 @@ from dispatcher.web.idempotency import once
 from dispatcher.web.routers.common import run, settings_of, store_of, upload_of, with_actor
 
 router = APIRouter(prefix="/campaigns", tags=["campaigns"])
+_TEXT = {"type": "string"}
+_FIELDS = {
+    name: _TEXT
+    for name in (
+        "provider", "message", "name", "at", "window", "type", "sender", "column", "sheet", "on_unknown",
+        "budget", "max_parts", "allow_partial", "allow_duplicate", "skip_recent", "dry_run", "callback_url",
+    )
+}  # fmt: skip
+# The body is read by dispatcher/web/forms.py (streamed), so its shape is declared here for the OpenAPI.
+CREATE_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file", "provider", "message"],
+                    "properties": {"file": {"type": "string", "format": "binary"}, **_FIELDS},
+                }
+            },
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["recipients", "provider", "message"],
+                    "properties": {
+                        "recipients": {
+                            "type": "array",
+                            "maxItems": 10000,
+                            "items": {"type": "object", "required": ["phone"], "additionalProperties": _TEXT},
+                        },
+                        **_FIELDS,
+                    },
+                }
+            },
+        },
+    }
+}
 CREATE_DOC = """Create a campaign: multipart `file` plus form fields named as `send`'s options (provider,
 message, name, at, window, type, sender, column, sheet, on_unknown, budget, max_parts, allow_partial,
 allow_duplicate, skip_recent, dry_run, callback_url), or a JSON body with `"recipients": [{"phone", …}]`
@@ -31,7 +68,13 @@ allow_duplicate, skip_recent, dry_run, callback_url), or a JSON body with `"reci
 An `Idempotency-Key` header makes a retry return the same campaign (another body: 409)."""
 
 
-@router.post("", status_code=201, description=CREATE_DOC, summary="Create and send a campaign")
+@router.post(
+    "",
+    status_code=201,
+    description=CREATE_DOC,
+    summary="Create and send a campaign",
+    openapi_extra=CREATE_BODY,
+)
 async def create_campaign(request: Request, actor: Authenticated) -> Response:
     from dispatcher.app import identity
 

@@ -13,12 +13,18 @@ from dispatcher.web.auth import (
 )
 from dispatcher.web.forms import send_request
 from dispatcher.web.idempotency import once
+from dispatcher.web.routers.campaigns import CREATE_BODY
 from dispatcher.web.routers.common import run, settings_of, store_of, upload_of, with_actor
 
 router = APIRouter(prefix="/drafts", tags=["drafts"])
 
 
-@router.post("", status_code=201, summary="Check a file and keep it as a draft (24 hours)")
+@router.post(
+    "",
+    status_code=201,
+    summary="Check a file and keep it as a draft (24 hours)",
+    openapi_extra=CREATE_BODY,
+)
 async def create_draft(request: Request, actor: CanUpload) -> Response:
     up = await upload_of(request)
     try:

@@ -1,6 +1,8 @@
 """A campaign's status as one document: the store's view, its progress as shown (no rate or ETA when
 nothing sends it), who sends it, per-provider counts, circuits and costs. `status --json`, the API's
-`GET /api/v1/campaigns/{id}` and the webhooks' body are this one `CampaignStatus.as_json()`.
+`GET /api/v1/campaigns/{id}` and the webhooks' body are this one `CampaignStatus.as_json()`. It lives in
+`workers/` because it names what each provider's reported cost is counted in (its client's `cost_unit`),
+and the webhook delivery (a worker operation) sends it.
 
 Reads only (a few small queries); `read_shown` is `campaigns.progress.read_progress` plus the liveness
 verdict (campaigns/liveness.py).
@@ -15,9 +17,11 @@ from typing import Any
 from campaigns.circuit import Health
 from campaigns.liveness import Liveness, attended
 from campaigns.progress import CampaignProgress, read_progress
-from campaigns.store import CampaignView, Store
+from campaigns.store import CampaignCosts, CampaignView, Store
 from campaigns.store.heartbeats import read_liveness
 from campaigns.windows import closed_windows
+from workers.errors import ConfigurationError
+from workers.providers import client_class
 
 
 def read_shown(
@@ -55,7 +59,7 @@ class CampaignStatus:
     # circuits of those providers' accounts
     by_provider: dict[str, dict[str, int]] = field(default_factory=dict)
     circuits: list[Health] = field(default_factory=list)
-    cost_by_provider: dict[str, dict[str, float | None]] = field(default_factory=dict)  # rial
+    costs: CampaignCosts = field(default_factory=CampaignCosts)  # planned, spent, reported by provider
     # Who started it ("alice", "key:crm", "cli:USER@HOST"; None before the audit existed) and its audit
     # trail, oldest first: {"at" (aware datetime), "who", "action", "detail"} (campaigns/store/audit.py).
     created_by: str | None = None
@@ -80,7 +84,14 @@ class CampaignStatus:
             "finished_at": v.finished_at.isoformat() if v.finished_at else None,
             **self.progress.as_json(),
             "sender": self.live.sender_json(),
-            "cost": {"estimated": v.cost_estimated, "actual": v.cost_actual, "currency": "IRR"},
+            # planned (`estimated`) and spent in rial by the provider that sent; `actual` as reported,
+            # in each provider's unit (`actual_unit` per provider below; null: not documented)
+            "cost": {
+                "estimated": _whole(self.costs.planned, v.cost_estimated),
+                "spent": _whole(self.costs.spent, None),
+                "actual": _whole(self.costs.reported, v.cost_actual),
+                "currency": "IRR",
+            },
             "budget": {
                 "budget_rial": v.budget_rial,
                 "max_parts": v.max_parts,
@@ -88,7 +99,15 @@ class CampaignStatus:
                 "spent_parts": v.spent_parts,
             },
             "by_provider": self.by_provider,
-            "cost_by_provider": self.cost_by_provider,
+            "cost_by_provider": {
+                name: {
+                    "estimated": c.planned,
+                    "spent": c.spent,
+                    "actual": c.reported,
+                    "actual_unit": reported_unit(name),
+                }
+                for name, c in self.costs.by_provider.items()
+            },
             "circuits": [
                 {
                     "provider": h.provider,
@@ -105,6 +124,19 @@ class CampaignStatus:
         }
 
 
+def _whole(amount: float | None, otherwise: float | None) -> float | None:
+    """`amount` (a read of `Store.costs`), else the view's own figure (a campaign with no recipients)."""
+    return amount if amount is not None else otherwise
+
+
+def reported_unit(provider: str) -> str | None:
+    """The unit of what `provider` reports a message cost; None when its documents give none."""
+    try:
+        return client_class(provider).cost_unit
+    except ConfigurationError:  # a provider this version does not know
+        return None
+
+
 def read_status(store: Store, campaign_id: int, now: datetime, *, distributed: bool) -> CampaignStatus | None:
     """The campaign's status document, or None when there is no such campaign."""
     view, progress, live = read_shown(store, campaign_id, now, distributed=distributed)
@@ -113,7 +145,7 @@ def read_status(store: Store, campaign_id: int, now: datetime, *, distributed: b
     by_provider = store.by_provider(campaign_id)
     providers = {view.provider, *by_provider}
     circuits = [h for h in store.all_health() if h.provider in providers]
-    costs = store.cost_by_provider(campaign_id)
+    costs = store.costs(campaign_id)
     events = store.campaign_events(campaign_id)
     return CampaignStatus(
         view, progress, live, by_provider, circuits, costs, store.created_by(campaign_id), events
