@@ -246,3 +246,57 @@ def test_a_viewer_sees_everything_and_can_start_nothing(console):
     assert client.post("/users/add", data={"csrf": csrf, "name": "x"}).status_code == 403
     assert sender_page.status_code == 200
     assert "running" in client.get(f"/campaigns/{campaign}?lang=en").text
+
+
+def test_a_scheduled_campaign_shows_its_start_and_the_cli_notice(console):
+    client, _, tmp = console
+    client.get("/login?lang=en")
+    as_role(client, "sender")
+    checked = upload(client, write_csv(tmp / "list.csv", 20, seed=8), at="tomorrow 09:00")
+    page = client.get(checked.headers["location"])
+    starts = parse(page).find("dt", string="Starts").find_next("dd").get_text(" ", strip=True)
+    assert "09:00 +03:30" in starts and not starts.startswith("now"), starts  # resolved, with weekday
+    done = client.post(f"{checked.headers['location']}/send", data={"csrf": csrf_of(page.text)})
+    soup = parse(done)
+    assert soup.select_one("#progress .state").get_text() == "scheduled"
+    notice = soup.select_one(".banner.info").get_text(" ", strip=True)
+    assert " is scheduled for " in notice and "09:00 +03:30" in notice  # the words `send` prints
+
+
+def test_the_test_send_sends_the_previews_to_the_numbers_typed(console):
+    client, settings, tmp = console
+    as_role(client, "sender")
+    checked = upload(client, write_csv(tmp / "list.csv", 20, seed=9))
+    draft = checked.headers["location"]
+    page = client.get(draft)
+    sent = client.post(
+        f"{draft}/test",
+        data={"csrf": csrf_of(page.text), "phones": "۰۹۱۲۱۲۳۴۵۶۷، 09351234567"},
+        follow_redirects=False,
+    )
+    assert "tests=" in sent.headers["location"]
+    ids = [int(x) for x in sent.headers["location"].split("tests=")[1].split(",")]
+    from dispatcher.app import open_store
+
+    store = open_store(settings, read_only=True)
+    for campaign in ids:
+        view = store.campaign(campaign)
+        assert view.test and view.name.startswith("TEST ") and view.recipients == 2
+    links = parse(client.get(sent.headers["location"])).select(".banner.info a")
+    assert [a["href"] for a in links] == [f"/campaigns/{i}" for i in ids]
+
+
+def test_a_bad_upload_shows_the_form_again_with_the_cli_line(console):
+    client, _, tmp = console
+    client.get("/login?lang=en")
+    as_role(client, "sender")
+    bad = tmp / "bad.csv"
+    bad.write_text("name,mobile\nSara,123\nAli,456\n", encoding="utf-8")
+    answer = upload(client, bad, name="keep me")
+    assert answer.status_code == 400
+    soup = parse(answer)
+    assert "no valid recipients" in soup.select_one(".banner.danger").get_text()
+    assert soup.find("input", {"name": "name"})["value"] == "keep me"  # what was typed stays
+    assert soup.find("textarea", {"name": "message"}).get_text() == TEXT
+    listed = parse(client.get("/campaigns", params={"since": "last tuesday-ish"}))
+    assert listed.select_one(".banner.danger")  # a filter that cannot be read says why

@@ -64,7 +64,7 @@ def check_draft(
 
     check_callback(settings, callback_url)
     prepared = prepare(settings, request)
-    summary = preflight(settings, prepared, refuse=refuse)
+    summary = preflight(settings, prepared, refuse=refuse, refuse_empty=True)
     assert prepared.template is not None
     store = prepared.store or open_store(settings)  # opened for writing only once the check passed
     assert store is not None

@@ -135,6 +135,7 @@ def preflight(
     prepared: Prepared,
     *,
     refuse: bool = True,
+    refuse_empty: bool | None = None,
     on_rows: Callable[[int], None] | None = None,
     cwd: Path | None = None,
     now: datetime | None = None,
@@ -146,7 +147,8 @@ def preflight(
 
     `refuse`: raise Refused with the first refusal's line (a send), and EmptyCampaign for a file with no
     valid recipient, before any provider is called; False for a dry run or a test send, which show the
-    refusals and go on. `offline` (a dry run): a provider that cannot be reached is noted ("credit: not
+    refusals and go on. `refuse_empty` (default: as `refuse`) raises EmptyCampaign alone (the console's
+    check, which shows the refusals but has nothing to show for an empty file). `offline` (a dry run): a provider that cannot be reached is noted ("credit: not
     checked: ghasedak unreachable") instead of raised. `on_rows(n)` after each block of n rows read.
     `cwd`: where smsdispatch.toml is looked for (prices), default the current directory. Nothing is
     stored. A route whose first providers are unusable starts on the first usable one (`route.py`).
@@ -161,7 +163,9 @@ def preflight(
     now = now or datetime.now(UTC)
     facts = store_facts(prepared.reader.engine if prepared.reader else None, options, now)
     tally, spool, skipped, loaded = _read_file(prepared, facts, options, on_rows)
-    if refuse and tally.recipients == 0:  # the file's problem, named before any provider is called
+    if (
+        refuse if refuse_empty is None else refuse_empty
+    ) and tally.recipients == 0:  # the file's problem, named before any provider is called
         raise EmptyCampaign(_nobody(prepared, loaded))
     # ---- the network: the route proven, then the provider's own prices where none was set
     proof = prove_route([prepared.client, *(settings.client(n) for n in route[1:])])

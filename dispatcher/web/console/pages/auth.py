@@ -64,10 +64,7 @@ async def login(request: Request) -> Response:
             security.read_cookie(request, security.SESSION_COOKIE),
         )
     except Throttled as exc:
-        minutes = max(1, -(-exc.retry_after_seconds // 60))
-        return again(
-            429, "throttled", {"Retry-After": str(exc.retry_after_seconds), "X-Minutes": str(minutes)}
-        )
+        return again(429, "throttled", {"Retry-After": str(exc.retry_after_seconds)})
     except Unauthenticated:
         return again(401, "wrong")
     response = RedirectResponse(target, status_code=303)

@@ -9,6 +9,7 @@ from starlette.responses import Response
 
 from campaigns.states import CampaignState
 from dispatcher import app
+from dispatcher.app import BAD_INPUT
 from dispatcher.web.console.i18n import latin_digits
 from dispatcher.web.console.render import render, session_of
 
@@ -24,15 +25,19 @@ async def campaigns(request: Request) -> Response:
     since = latin_digits(request.query_params.get("since") or "").strip() or None
     cursor_text = request.query_params.get("before") or "0"
     cursor = int(cursor_text) if cursor_text.isdigit() else 0
-    rows, below = await run_in_threadpool(
-        app.views.campaign_page,
-        settings,
-        state=state,
-        since=since,
-        cursor=cursor,
-        limit=PER_PAGE,
-        newest_first=True,
-    )
+    error = None
+    try:
+        rows, below = await run_in_threadpool(
+            app.views.campaign_page,
+            settings,
+            state=state,
+            since=since,
+            cursor=cursor,
+            limit=PER_PAGE,
+            newest_first=True,
+        )
+    except BAD_INPUT as exc:  # a filter that cannot be read: the page, with the line that says why
+        rows, below, error = [], None, " ".join(str(exc).split())
     totals = {
         "recipients": sum(r.recipients for r in rows),
         "sent": sum(r.sent for r in rows),
@@ -50,4 +55,5 @@ async def campaigns(request: Request) -> Response:
         since=request.query_params.get("since") or "",
         next_before=below,
         first_page=not cursor,
+        error=error,
     )

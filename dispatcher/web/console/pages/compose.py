@@ -70,6 +70,7 @@ async def check(request: Request) -> Response:
     require(session.actor, Permission.UPLOAD)
     settings = request.app.state.settings
     root = upload_dir(settings.env) / "console"
+    await run_in_threadpool(sweep, root)
     up = await read_upload(request, root, max_upload_bytes(settings.env))
     try:
         security.check_csrf(request, session.csrf, up.fields.pop("csrf", None))
@@ -93,6 +94,24 @@ async def check(request: Request) -> Response:
         shutil.rmtree(up.folder, ignore_errors=True)
         raise
     return RedirectResponse(f"/drafts/{answer['draft']}", status_code=303)
+
+
+def sweep(root: Path) -> None:
+    """Remove the uploaded files kept for drafts that were never sent and have expired (a sent draft's
+    file is removed at once); rejects files stay, since campaigns link to them."""
+    import time
+
+    from campaigns.store.apirequests import DRAFT_TTL
+
+    if not root.is_dir():
+        return
+    old = time.time() - DRAFT_TTL.total_seconds() - 3600
+    for folder in root.iterdir():
+        for path in folder.iterdir() if folder.is_dir() else ():
+            if not path.name.endswith(".rejects.csv") and path.stat().st_mtime < old:
+                path.unlink(missing_ok=True)
+        if folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
 
 
 def _principal(session: Session) -> str:
