@@ -65,6 +65,27 @@ def check_providers(settings: AppSettings) -> list[ProviderCheck]:
     return with_circuits(settings, rows)
 
 
+def price_settings(settings: AppSettings) -> dict[str, dict[str, Any]]:
+    """The prices set by the user for each provider (`SMSDISPATCH_<P>_PRICE` or smsdispatch.toml), as
+    `PriceTable.as_json()` (`{"source", "prices": {"part" | "gsm7" | "MCI.ucs2": rial}}`), or
+    `{"error": line}` for one that cannot be read; providers with none are left out (their own list, where
+    they have one, is read at the check). No network call."""
+    from pathlib import Path
+
+    from dispatcher.app.prices import configured_prices
+
+    found: dict[str, dict[str, Any]] = {}
+    for name in NAMES:
+        try:
+            table = configured_prices(name, settings.env, Path.cwd())
+        except ConfigurationError as exc:
+            found[name] = {"error": str(exc)}
+            continue
+        if table:
+            found[name] = table.as_json()
+    return found
+
+
 def send_choices(settings: AppSettings) -> list[tuple[str, str]]:
     """What a campaign can be sent with, for a form: `(value, label)` for each configured provider (its
     credentials set), then each route named in the settings (`SMSDISPATCH_ROUTE_NAME`). No network call."""

@@ -202,6 +202,8 @@ FA: dict[str, str] = {
     "Since": "از",
     "No number here.": "شماره‌ای نیست.",
     "Configured": "تنظیم‌شده",
+    "Price per SMS part": "قیمت هر بخش پیامک",
+    "the provider's own list, read at the check": "فهرست خود سامانه، هنگام بررسی خوانده می‌شود",
     "yes": "بله",
     "no": "خیر",
     "Circuit": "مدار",

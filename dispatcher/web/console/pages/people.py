@@ -73,8 +73,12 @@ async def optouts_change(request: Request, action: str) -> Response:
 @router.get("/providers")
 async def providers(request: Request) -> Response:
     await session_of(request)
-    rows = await run_in_threadpool(app.check_providers, request.app.state.settings)
-    return render(request, "providers.html", rows=rows)
+    from dispatcher.app.accounts import price_settings
+
+    settings = request.app.state.settings
+    rows = await run_in_threadpool(app.check_providers, settings)
+    prices = await run_in_threadpool(price_settings, settings)
+    return render(request, "providers.html", rows=rows, prices=prices)
 
 
 @router.get("/users")
