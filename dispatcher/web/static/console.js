@@ -48,7 +48,9 @@
     var areas = document.querySelectorAll("textarea[data-counter]"), i;
     for (i = 0; i < areas.length; i++) { wire(areas[i]); }
     if (window.jalaliDatepicker && document.querySelector("input[data-jdp]")) {
-      window.jalaliDatepicker.startWatch({ time: true, hasSecond: false, autoReadOnlyInput: false });
+      window.jalaliDatepicker.startWatch({
+        time: true, hasSecond: false, autoReadOnlyInput: false, persianDigits: document.documentElement.lang === "fa"
+      });
     }
   });
 })();
