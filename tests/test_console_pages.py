@@ -196,6 +196,12 @@ def test_the_check_page_shows_what_to_fix_the_rejects_the_cost_and_the_start(con
     assert len(soup.select(".previews li")) >= 1
     rejects = client.get(soup.find("a", string=re.compile("Download the rejects file"))["href"])
     assert rejects.status_code == 200 and rejects.text.lstrip("\ufeff").startswith("row,value,reason")
+    persian = parse(client.get(checked.headers["location"], params={"lang": "fa"}))
+    table = persian.select("section table")[0]
+    reasons = {tr.find_all("td")[2].get_text() for tr in table.select("tbody tr")}
+    known = {"شماره موبایل نیست", "عدد نیست", "کوتاه‌تر از شماره موبایل", "بلندتر از شماره موبایل"}
+    assert reasons & known or any(r.startswith("تکراری، همان ردیف ") for r in reasons), reasons
+    assert not any(re.search(r"[A-Za-z]", r) for r in reasons), reasons  # every reason in Persian
 
 
 def test_a_refused_check_shows_its_override_cannot_be_sent_and_checks_again_with_it(console):

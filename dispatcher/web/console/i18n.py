@@ -29,6 +29,24 @@ TO_LATIN = str.maketrans("۰۱۲۳۴۵۶۷۸۹٠١٢٣٤٥٦٧٨٩", "0123456789
 WEEKDAYS_FA = ("دوشنبه", "سه‌شنبه", "چهارشنبه", "پنج‌شنبه", "جمعه", "شنبه", "یکشنبه")  # Monday first
 
 
+# A rejected row's reason (campaigns/normalise.py REASONS, campaigns/load): its start -> Persian words;
+# what follows the start (a row number, the opt-out's own reason) is kept.
+REASONS_FA = (
+    ("duplicate of row ", "تکراری، همان ردیف "),
+    ("duplicate", "تکراری"),
+    ("empty", "خالی"),
+    ("number in scientific notation", "عدد به نماد علمی، رقم‌ها از دست رفته (ستون را در اکسل متنی کنید)"),
+    ("not a number", "عدد نیست"),
+    ("not an Iranian number", "شماره ایران نیست"),
+    ("too short", "کوتاه‌تر از شماره موبایل"),
+    ("too long", "بلندتر از شماره موبایل"),
+    ("not a mobile number", "شماره موبایل نیست"),
+    ("opted out", "لغو عضویت"),
+    ("sent recently", "به‌تازگی پیام گرفته"),
+    ("cut off", "ردیف ناقص (فایل وسط آن تمام شده)"),
+)
+
+
 class Lang(StrEnum):
     FA = "fa"
     EN = "en"
@@ -113,6 +131,19 @@ class Words:
         if not e164:
             return Markup("—")
         return Markup('<bdi dir="ltr">{}</bdi>').format(self.digits(local_phone(e164)))
+
+    def reason(self, text: str | None) -> Markup:
+        """A rejected row's reason in this language: the known ones in Persian (the rest of the line,
+        a row number or an opt-out's reason, kept); anything else as the loader wrote it, left to right."""
+        text = text or ""
+        if self.rtl:
+            for start, words in REASONS_FA:
+                if text.startswith(start):
+                    rest = text[len(start) :]
+                    if start == "number in scientific notation":
+                        rest = ""
+                    return Markup("{}{}").format(words, self.digits(rest) if rest[:1].isdigit() else rest)
+        return Markup('<span dir="ltr" lang="en">{}</span>').format(text)
 
     def dir_of(self, text: str | None) -> str:
         """`rtl` for a text mostly in Persian letters (a message, a name), else `ltr`: `dir="auto"` would
