@@ -103,6 +103,9 @@ def test_every_text_of_the_pages_has_its_persian(console):
     dynamic = [*ROLES, "draft", "scheduled", "running", "paused", "completed", "cancelled", "failed"]
     dynamic += ["Pause campaign", "Resume campaign", "Cancel campaign", "MCI", "Irancell", "Rightel", "other"]
     dynamic += ["first row", "longest text", "empty placeholder", "rial", "sms", "created", "started"]
+    from dispatcher.web.console.pages.compose import CHECK_TITLES, OVERRIDE_LABELS
+
+    dynamic += [*CHECK_TITLES.values(), *OVERRIDE_LABELS.values()]
     missing |= {d for d in dynamic if d not in FA}
     assert not missing, f"no Persian for: {sorted(missing)}"
 

@@ -80,6 +80,10 @@ class Words:
             words = words.format(**{k: self.value(v) for k, v in values.items()})
         return words
 
+    def has(self, text: str | None) -> bool:
+        """True when `text` reads in this language (English always; Persian when the catalogue has it)."""
+        return not self.rtl or (text or "") in FA
+
     def value(self, v: object) -> str:
         if isinstance(v, bool) or v is None:
             return str(v)

@@ -44,6 +44,17 @@ OVERRIDE_LABELS = {
     "opt-out-token": "This is a transactional message",
     "no-window": "This is a transactional message",
 }
+CHECK_TITLES = {  # each preflight check in words (README, "Checks"); its line follows as the CLI prints it
+    "credit": "The credit is below the cost",
+    "duplicate": "The same list and text as an unfinished campaign",
+    "recent": "Some recipients got a message recently",
+    "opt-out-token": "The text has no opt-out token (لغو11)",
+    "link": "The text has a link",
+    "parts": "The messages are long",
+    "empty-placeholder": "A placeholder is empty for some rows",
+    "no-window": "A promotional campaign with no send window",
+    "route": "A provider of the route is skipped",
+}
 LATIN = ("at", "budget", "max_parts", "window", "sheet")  # Persian digits typed here read as Latin
 
 
@@ -140,6 +151,7 @@ async def draft(request: Request, draft_id: int) -> Response:
         rejected_rows=rows,
         overrides=OVERRIDES,
         override_labels=OVERRIDE_LABELS,
+        check_titles=CHECK_TITLES,
         tests=tests,
         error=request.query_params.get("error"),
         start_at=_moment(start.get("at")),
