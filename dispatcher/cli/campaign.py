@@ -17,7 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from campaigns.states import CampaignState
 from dispatcher import app
-from dispatcher.app import BadInput, SendRequest
+from dispatcher.app import BadInput, SendRequest, notices
 from dispatcher.app.modes import Mode, StartResult
 from dispatcher.app.shapes import send_json
 from dispatcher.cli.common import (
@@ -61,9 +61,7 @@ def start_and_show(settings: AppSettings, mode: Mode, campaign_id: int, *, follo
     if not mode.sends_here and not follow:
         result = mode.start(campaign_id)
         if result.handed_to:
-            err.print(
-                f"campaign {campaign_id} handed to `smsdispatch serve` ({result.handed_to})", soft_wrap=True
-            )
+            err.print(notices.handed_to(campaign_id, result.handed_to), soft_wrap=True)
         return result
     try:
         if not mode.sends_here:
@@ -280,26 +278,8 @@ def send(
     reports_here = False  # sent here, and nothing else will collect its delivery reports
     if store is not None and summary.campaign is not None and summary.recipients:
         mode = app.mode_for(settings, store)
-        if (
-            summary.state == CampaignState.SCHEDULED
-            and summary.send_at is not None
-            and mode.kind != "distributed"
-        ):
-            where = "sending starts here then" if mode.sends_here else "`smsdispatch serve` starts it"
-            err.print(
-                f"campaign {summary.campaign} is scheduled for {settings.show_time(summary.send_at)}; {where}",
-                soft_wrap=True,
-            )
-        if (
-            mode.sends_here and summary.state == CampaignState.RUNNING
-        ):  # a closed window: say so, even off a terminal
-            waiting = app.waiting_for(store, summary.campaign)
-            if waiting is not None and waiting.reason == "window":
-                err.print(
-                    f"campaign {summary.campaign} is {waiting.detail}; it is sent here then "
-                    f"(Ctrl-C leaves it for `smsdispatch serve` or `smsdispatch run {summary.campaign}`)",
-                    soft_wrap=True,
-                )
+        for line in notices.after_create(settings, store, summary, mode):
+            err.print(line, soft_wrap=True)
         result = start_and_show(settings, mode, summary.campaign, follow=wait)
         summary = dataclasses.replace(summary, state=result.state)
         reports_here = mode.sends_here and not wait and result.state == CampaignState.RUNNING
@@ -314,18 +294,9 @@ def send(
             soft_wrap=True,
         )
     if reports_here:
-        err.print(reports_hint(summary.campaign or 0), soft_wrap=True)
+        err.print(notices.reports_hint(summary.campaign or 0), soft_wrap=True)
     if wait and store is not None and summary.campaign is not None:
         followed_exit(summary.campaign, *store.campaign_state(summary.campaign))
-
-
-def reports_hint(campaign_id: int) -> str:
-    """After a plain embedded `send`: the messages are out, and what collects their delivery reports."""
-    return (
-        f"campaign {campaign_id} is sent; its delivery reports are collected by `smsdispatch serve` (keep "
-        f"one running) or `smsdispatch poll --until-done`; `smsdispatch status {campaign_id}` shows them "
-        "(`send --wait` waits for them)"
-    )
 
 
 def _test_send(
@@ -372,11 +343,7 @@ def run(
     if view.state in (CampaignState.RUNNING, CampaignState.SCHEDULED):
         mode = app.mode_for(settings, store)
         if mode.sends_here and view.state == CampaignState.SCHEDULED and view.send_at is not None:
-            err.print(
-                f"campaign {campaign_id} is scheduled for {settings.show_time(view.send_at)}; waiting for it "
-                "here (Ctrl-C stops waiting; `smsdispatch serve` would start it without a terminal)",
-                soft_wrap=True,
-            )
+            err.print(notices.waiting_here(settings, campaign_id, view.send_at), soft_wrap=True)
         state = start_and_show(settings, mode, campaign_id, follow=wait).state
     out.print(f"campaign {campaign_id}: {state}")
     if wait:
