@@ -48,6 +48,11 @@ class CampaignSpec:
     send_at: datetime | None = None
     window: str | None = None  # "HH:MM-HH:MM" Tehran time
     fingerprint: str | None = None  # this list with this text (campaigns.preflight.tally), from the preflight
+    # Refuse to store it (DuplicateCampaign) when a campaign with the same fingerprint is unfinished, or was
+    # created or finished at or after this instant (now - SMSDISPATCH_DUPLICATE_WINDOW); None: no such check
+    # (`--allow-duplicate`, a test send). Checked in the creating transaction: two sends that both passed
+    # the preflight never both go out.
+    duplicate_since: datetime | None = None
     test: bool = False  # a test send of the previews (`send --test-to`), not a real campaign
     # Budget (issue 11): caps no claim crosses, in rial and in SMS parts (None: no cap). `prices` gives
     # each chunk its estimated rial at creation; a rial budget needs a price for every part.

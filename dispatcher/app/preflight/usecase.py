@@ -23,7 +23,7 @@ import pickle
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -207,6 +207,10 @@ def preflight(
     prepared.spec = replace(
         prepared.spec,
         fingerprint=summary.fingerprint,
+        # checked again where it is stored: another send of this list may be stored meanwhile
+        duplicate_since=None
+        if options.allow_duplicate
+        else now - timedelta(seconds=options.duplicate_window),
         campaign_type=options.campaign_type.value,
         route_prices={**tables, client.name: prices or PriceTable()},
         **caps,
