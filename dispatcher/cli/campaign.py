@@ -213,12 +213,7 @@ def send(
     if (message is None) == (message_file is None):
         raise BadInput("give the text with exactly one of --message TEXT or --message-file FILE")
     if message_file is not None:
-        try:
-            message = message_file.read_text(encoding="utf-8-sig")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise BadInput(
-                f"--message-file {message_file}: cannot read it as UTF-8 text ({exc.__class__.__name__})"
-            ) from None
+        message = _message_from(message_file)
     assert message is not None
     request = SendRequest(
         file=file,
@@ -317,6 +312,23 @@ def send(
         err.print(reports_hint(summary.campaign or 0), soft_wrap=True)
     if wait and store is not None and summary.campaign is not None:
         followed_exit(summary.campaign, *store.campaign_state(summary.campaign))
+
+
+def _message_from(path: Path) -> str:
+    """`--message-file`'s text (UTF-8, with or without a BOM); BadInput naming what is wrong and the fix."""
+    where = f"--message-file {path}"
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise BadInput(f"{where}: no such file; check the path") from None
+    except IsADirectoryError:
+        raise BadInput(f"{where}: is a folder; give the text file in it") from None
+    except UnicodeDecodeError:
+        raise BadInput(
+            f"{where}: not UTF-8 text; save it as UTF-8 (in Notepad: Save as, Encoding UTF-8)"
+        ) from None
+    except OSError as exc:
+        raise BadInput(f"{where}: cannot be read ({exc.strerror or 'an input/output error'})") from None
 
 
 def reports_hint(campaign_id: int) -> str:
