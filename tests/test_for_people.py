@@ -344,3 +344,19 @@ def test_the_sandbox_on_port_0_says_the_port_it_got(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+@pytest.mark.usefixtures("cli_env")
+def test_status_and_the_summary_legend_wrap_at_words_at_80_columns(tmp_path, capsys, monkeypatch):
+    """`status`'s cost, waiting and sender lines and `summary`'s legend are longer than 80 columns: in a
+    terminal they wrap at words, under their label (the terminal cut "the est|imate" before)."""
+    campaigns_for_tables(tmp_path, capsys, monkeypatch)
+    assert run_cli(["poll", "--until-done", "--timeout", "60"], capsys)[0] == 0  # reported costs too
+    for args in (["status", "1"], ["summary"]):
+        lines = in_a_terminal(args, 80, tmp_path)
+        assert all(cell_len(line) <= 80 for line in lines), "\n".join(lines)
+    lines = in_a_terminal(["status", "1"], 80, tmp_path)
+    at = next(i for i, line in enumerate(lines) if line.startswith("cost:"))
+    cost = " ".join(line.strip() for line in lines[at : at + 4])
+    assert "planned 36,000 rial (the estimate); spent so far 36,000 rial (the estimate for the 30" in cost
+    assert all(line.startswith(" " * 9) for line in lines[at + 1 : at + 3]), "\n".join(lines)  # under it

@@ -12,6 +12,8 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console, ConsoleDimensions
+from rich.table import Table
+from rich.text import Text
 
 from campaigns.states import CampaignState
 from campaigns.store.sending import resume_command
@@ -79,6 +81,16 @@ def cli_settings() -> AppSettings:
 def emit(data: dict[str, Any] | list[Any]) -> None:
     """One JSON document on stdout (times as ISO-8601)."""
     print(json.dumps(data, ensure_ascii=False, default=str))
+
+
+def print_labelled(console: Console, label: str, text: str, width: int = 8) -> None:
+    """`label` (padded to `width`) then `text`: in a terminal the text wraps at words under itself (a
+    hanging indent), never cut mid-word by the terminal; to a pipe or a file it stays one line."""
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(width=width, no_wrap=True)
+    grid.add_column()
+    grid.add_row(Text(label), Text(text))
+    console.print(grid)
 
 
 def plural(n: int, noun: str, nouns: str | None = None) -> str:
