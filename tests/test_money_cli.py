@@ -202,3 +202,20 @@ def test_the_xlsx_summary_counts_the_files_rejected_rows(sandboxed, tmp_path, ca
     assert "refused by the provider" in header and "rejected" not in header
     assert "cost reported by the provider (unit not documented)" in by_label
     assert by_label["cost planned (rial, estimate)"][0] == 40 * PRICE
+
+
+def test_status_without_a_price_says_the_cost_is_not_known_not_not_known_rial(
+    sandboxed, tmp_path, capsys, monkeypatch
+):
+    """No price set (the README's own example): status said "planned not known rial (the estimate); spent
+    so far not known rial"."""
+    monkeypatch.delenv("SMSDISPATCH_GHASEDAK_PRICE")
+    code, _, err = send(write_list(tmp_path / "list.csv", 5, 0), capsys, "--wait")
+    assert code == 0, err
+    code, out, err = run_cli(["status", "1"], capsys)
+    text = " ".join(out.split())
+    assert "not known rial" not in text, text
+    assert (
+        "cost: planned: not known (no price for ghasedak: SMSDISPATCH_GHASEDAK_PRICE); spent so far: not known"
+        in text
+    )
