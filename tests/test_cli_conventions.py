@@ -198,3 +198,15 @@ def test_a_message_file_that_cannot_be_read_says_why_without_class_names(tmp_pat
         )
         assert code == 2 and out == ""
         assert one_error_line(err) == f"error: {line}"
+
+
+def test_help_names_the_rejects_file_each_command_really_writes(capsys, monkeypatch):
+    """`send --help` said the rejects file defaults to FILE.rejects.csv; a stored campaign's is named with
+    its id (FILE.campaign-7.rejects.csv), and `contacts push` writes FILE.contacts.rejects.csv."""
+    monkeypatch.setenv("COLUMNS", "250")
+    code, out, _ = run_cli(["send", "--help"], capsys)
+    shown = re.sub(r"\s+", " ", out.replace("│", " "))
+    assert code == 0 and "default FILE.campaign-ID.rejects.csv" in shown, shown
+    code, out, _ = run_cli(["contacts", "push", "--help"], capsys)
+    shown = re.sub(r"\s+", " ", out.replace("│", " "))
+    assert code == 0 and "default FILE.contacts.rejects.csv" in shown, shown

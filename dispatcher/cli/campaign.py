@@ -142,7 +142,11 @@ def send(
         ),
     ] = "hold",
     rejects: Annotated[
-        Path | None, typer.Option("--rejects", help="where to write rejected rows (default FILE.rejects.csv)")
+        Path | None,
+        typer.Option(
+            "--rejects",
+            help="where to write rejected rows (default FILE.campaign-ID.rejects.csv; a dry run's FILE.dry-run.rejects.csv)",
+        ),
     ] = None,
     dry_run: Annotated[
         bool,
