@@ -165,12 +165,16 @@ class ProviderCost:
     through the chunk's estimate); `spent`: the same estimate for those it accepted (awaiting a delivery
     report or with one), what has gone out so far; both None when no price was known. `reported`: the
     sum of what the provider said the messages cost, in its own unit (`ProviderClient.cost_unit`; None
-    there: not documented), None when it said nothing. `accepted`: recipients it accepted."""
+    there: not documented), None when it said nothing. `accepted`: recipients it accepted. `unsure`:
+    the same estimate for the `unknown` recipients held `unknown` (the provider could not say whether
+    it sent them: money that may have gone out, never counted as not spent)."""
 
     planned: float | None
     spent: float | None
     reported: float | None
     accepted: int = 0
+    unsure: float | None = None
+    unknown: int = 0
 
 
 @dataclass(frozen=True)
@@ -195,6 +199,14 @@ class CampaignCosts:
     @property
     def reported(self) -> float | None:
         return self._total("reported")
+
+    @property
+    def unsure(self) -> float | None:
+        return self._total("unsure")
+
+    @property
+    def unknown(self) -> int:
+        return sum(c.unknown for c in self.by_provider.values())
 
 
 class ChunkPeek(NamedTuple):

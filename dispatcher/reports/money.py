@@ -63,6 +63,11 @@ def cost_lines(costs: CampaignCosts) -> list[str]:
             f"planned {_n(costs.planned)} rial (the estimate); spent so far {_n(costs.spent)} rial "
             f"(the estimate for the {accepted:,} recipient{'' if accepted == 1 else 's'} a provider accepted)"
         ]
+        if costs.unknown and costs.unsure is not None:  # not evidence that nothing went out
+            lines[0] += (
+                f"; {_n(costs.unsure)} rial more may have gone out ({costs.unknown:,} "
+                f"recipient{'' if costs.unknown == 1 else 's'} unknown: the provider could not say)"
+            )
     if len(costs.by_provider) == 1:
         ((name, c),) = costs.by_provider.items()
         lines.append(f"reported by {name}: {reported_text(c.reported, name)}")
