@@ -104,7 +104,7 @@ def _append_rejects(path: Path, others: list[str], moved: pd.DataFrame, reasons:
     """Rows the preflight moved out (the blacklist memory, --skip-recent), appended to the loader's
     rejects file (row, value, reason, ...); `reasons`: spreadsheet row -> its reason."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = csv.writer(buffer, lineterminator="\n")  # as the loader's rows (pyarrow) end
     for _, row in moved.iterrows():
         phone = str(row[PHONE])
         shown = "0" + phone[3:] if phone.startswith("+98") else phone
