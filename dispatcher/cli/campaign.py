@@ -60,9 +60,7 @@ def start_and_show(settings: AppSettings, mode: Mode, campaign_id: int, *, follo
     if not mode.sends_here and not follow:
         result = mode.start(campaign_id)
         if result.handed_to:
-            err.print(
-                f"campaign {campaign_id} handed to `smsdispatch serve` ({result.handed_to})", soft_wrap=True
-            )
+            err.print(f"campaign {campaign_id} handed to `smsdispatch serve` ({result.handed_to})")
         return result
     try:
         if not mode.sends_here:
@@ -71,7 +69,7 @@ def start_and_show(settings: AppSettings, mode: Mode, campaign_id: int, *, follo
             result = mode.start(campaign_id, follow=follow, observer=bars)
     except KeyboardInterrupt:
         if mode.sends_here:
-            err.print(app.interrupted(settings, mode.store, campaign_id, wait=follow), soft_wrap=True)
+            err.print(app.interrupted(settings, mode.store, campaign_id, wait=follow))
         else:
             err.print(
                 f"stopped watching; campaign {campaign_id} goes on. Follow it again: smsdispatch watch {campaign_id}"
@@ -80,7 +78,7 @@ def start_and_show(settings: AppSettings, mode: Mode, campaign_id: int, *, follo
     if (
         mode.sends_here and result.state == CampaignState.PAUSED and not follow
     ):  # --wait: followed_exit says it
-        err.print(resume_hint(campaign_id, result.reason or "no reason recorded"), soft_wrap=True)
+        err.print(resume_hint(campaign_id, result.reason or "no reason recorded"))
     return result
 
 
@@ -243,7 +241,7 @@ def send(
     looking = dry_run or test_to is not None  # the real campaign is not created
     prepared = app.prepare(settings, request, dry_run=looking)
     if prepared.at is not None:  # what --at was taken to mean, always (a person checks it)
-        err.print(escape(prepared.at.echo()), soft_wrap=True)
+        err.print(escape(prepared.at.echo()))
     if prepared.loader.notice:
         err.print(prepared.loader.notice)
     with _loading_bar(transient=True) as bar:  # a refusal's line stays the only one
@@ -286,7 +284,6 @@ def send(
             where = "sending starts here then" if mode.sends_here else "`smsdispatch serve` starts it"
             err.print(
                 f"campaign {summary.campaign} is scheduled for {settings.show_time(summary.send_at)}; {where}",
-                soft_wrap=True,
             )
         if (
             mode.sends_here and summary.state == CampaignState.RUNNING
@@ -296,7 +293,6 @@ def send(
                 err.print(
                     f"campaign {summary.campaign} is {waiting.detail}; it is sent here then "
                     f"(Ctrl-C leaves it for `smsdispatch serve` or `smsdispatch run {summary.campaign}`)",
-                    soft_wrap=True,
                 )
         result = start_and_show(settings, mode, summary.campaign, follow=wait)
         summary = dataclasses.replace(summary, state=result.state)
@@ -310,10 +306,9 @@ def send(
             f"{head}: {plural(summary.recipients, 'recipient')}, {summary.rejected} rejected "
             f"(see {summary.rejects_file}), {plural(summary.chunks, 'chunk')}, "
             f"{plural(summary.parts, 'SMS part')}; state {summary.state}",
-            soft_wrap=True,
         )
     if reports_here:
-        err.print(reports_hint(summary.campaign or 0), soft_wrap=True)
+        err.print(reports_hint(summary.campaign or 0))
     if wait and store is not None and summary.campaign is not None:
         followed_exit(summary.campaign, *store.campaign_state(summary.campaign))
 
@@ -371,7 +366,6 @@ def _test_send(
         counts = ", ".join(f"{k} {v}" for k, v in sorted(row["counts"].items()))
         out.print(
             f"test campaign {row['campaign']} ({row['name']}) to {to}: {row['state']}; {counts}",
-            soft_wrap=True,
         )
     out.print("the campaign itself was not created; send again without --test-to to create it")
 
@@ -391,7 +385,6 @@ def run(
             err.print(
                 f"campaign {campaign_id} is scheduled for {settings.show_time(view.send_at)}; waiting for it "
                 "here (Ctrl-C stops waiting; `smsdispatch serve` would start it without a terminal)",
-                soft_wrap=True,
             )
         state = start_and_show(settings, mode, campaign_id, follow=wait).state
     out.print(f"campaign {campaign_id}: {state}")

@@ -114,9 +114,9 @@ def followed_exit(campaign_id: int, state: str, reason: str | None) -> None:
         return
     why = (reason or "no reason recorded").rstrip(".")
     if state == CampaignState.PAUSED:
-        err.print(resume_hint(campaign_id, why), soft_wrap=True)
+        err.print(resume_hint(campaign_id, why))
     else:
-        err.print(f"campaign {campaign_id} {state}: {why}", soft_wrap=True)
+        err.print(f"campaign {campaign_id} {state}: {why}")
     raise typer.Exit(1)
 
 
