@@ -5,7 +5,8 @@ price) gives a rial-per-part rate that shrinking, splitting and failover all kee
 in proportion to the parts, `campaigns.store.sending._share`); a recipient is worth its parts at its
 chunk's rate. `planned` sums every recipient of the provider, `spent` those it accepted (the states of
 `campaigns.progress.ACCEPTED`, and failed/blacklisted by a delivery report), `reported` what the
-provider itself said (`recipients.cost_rial`, Ghasedak's status `price`, Amoot's `Cost`: each in the
+provider itself said, and `unsure` the recipients held `unknown` (it could not say whether it sent them)
+(`recipients.cost_rial`, Ghasedak's status `price`, Amoot's `Cost`: each in the
 provider's own unit, `workers.providers.base.ProviderClient.cost_unit`).
 
 A campaign cancelled before sending anything has spent nothing, whatever it planned. A function over the
@@ -37,6 +38,8 @@ def costs(conn: Connection, campaign_id: int) -> CampaignCosts:
             func.sum(r.parts).label("parts"),
             func.sum(case((accepted, r.parts), else_=0)).label("accepted_parts"),
             func.sum(case((accepted, 1), else_=0)).label("accepted"),
+            func.sum(case((r.state == R.UNKNOWN, r.parts), else_=0)).label("unknown_parts"),
+            func.sum(case((r.state == R.UNKNOWN, 1), else_=0)).label("unknown"),
             func.sum(r.cost_rial).label("reported"),
         )
         .where(r.campaign_id == campaign_id)
@@ -52,6 +55,8 @@ def costs(conn: Connection, campaign_id: int) -> CampaignCosts:
             func.sum(per_chunk.c.accepted_parts * rate).label("spent"),
             func.sum(per_chunk.c.reported).label("reported"),
             func.sum(per_chunk.c.accepted).label("accepted"),
+            func.sum(per_chunk.c.unknown_parts * rate).label("unsure"),
+            func.sum(per_chunk.c.unknown).label("unknown"),
             func.max(c.estimated_rial).label("estimated"),
         )
         .select_from(
@@ -67,5 +72,7 @@ def costs(conn: Connection, campaign_id: int) -> CampaignCosts:
             spent=float(row.spent or 0) if priced else None,
             reported=None if row.reported is None else float(row.reported),
             accepted=int(row.accepted or 0),
+            unsure=float(row.unsure or 0) if priced else None,
+            unknown=int(row.unknown or 0),
         )
     return CampaignCosts(out)

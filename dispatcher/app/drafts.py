@@ -190,6 +190,9 @@ def spec_of(facts: dict[str, Any]) -> CampaignSpec:
         **{
             **raw,
             "send_at": datetime.fromisoformat(raw["send_at"]) if raw["send_at"] else None,
+            "duplicate_since": (
+                datetime.fromisoformat(raw["duplicate_since"]) if raw.get("duplicate_since") else None
+            ),
             "columns": tuple(raw["columns"]),
             "route": tuple(raw["route"]),
             "prices": PriceTable.from_json(raw["prices"]) if raw["prices"] else None,

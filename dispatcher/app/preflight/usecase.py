@@ -23,7 +23,7 @@ import pickle
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -105,7 +105,7 @@ def _append_rejects(path: Path, others: list[str], moved: pd.DataFrame, reasons:
     """Rows the preflight moved out (the blacklist memory, --skip-recent), appended to the loader's
     rejects file (row, value, reason, ...); `reasons`: spreadsheet row -> its reason."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = csv.writer(buffer, lineterminator="\n")  # as the loader's rows (pyarrow) end
     for _, row in moved.iterrows():
         phone = str(row[PHONE])
         shown = "0" + phone[3:] if phone.startswith("+98") else phone
@@ -212,6 +212,10 @@ def preflight(
     prepared.spec = replace(
         prepared.spec,
         fingerprint=summary.fingerprint,
+        # checked again where it is stored: another send of this list may be stored meanwhile
+        duplicate_since=None
+        if options.allow_duplicate
+        else now - timedelta(seconds=options.duplicate_window),
         campaign_type=options.campaign_type.value,
         route_prices={**tables, client.name: prices or PriceTable()},
         **caps,
