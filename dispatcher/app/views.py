@@ -165,7 +165,8 @@ def campaign_page(
     chosen = views[:limit]
     if not chosen:
         return [], None
-    rows = summary(settings, [v.id for v in chosen])
+    order = {v.id: n for n, v in enumerate(chosen)}
+    rows = sorted(summary(settings, list(order)), key=lambda r: order[r.campaign])  # summary sorts by id
     return rows, (chosen[-1].id if len(views) > limit else None)
 
 
