@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from dispatcher.config import AppSettings
 from tests.support.console import app_for, console_env, csrf_of, make_users, parse
+from tests.test_api import TEXT, Api, api, api_env  # noqa: F401 - the fixtures
 from tests.test_console_pages import as_role, sent_campaign
 
 
@@ -88,3 +89,64 @@ def test_numbers_pasted_as_a_column_are_added_one_by_one(console):
     token = csrf_of(client.get("/optouts").text)
     done = client.post("/optouts/add", data={"csrf": token, "phones": "09125551234\r\n0912 555 1235\r\n"})
     assert "۲ شماره" in done.text or "2 numbers" in done.text, done.text[:2000]
+
+
+# ---- the API, as a CRM's developer wires it ------------------------------------------------------------
+def test_an_admin_purges_through_the_api_as_the_readme_says(api: Api):  # noqa: F811 - the fixture
+    recipients = [{"phone": f"0912000000{i}", "name": f"n{i}"} for i in range(4)]
+    body = {"provider": "ghasedak", "message": TEXT, "window": "any", "recipients": recipients}
+    made = api.client.post("/api/v1/campaigns", json=body, headers=api.as_("sender"))
+    cid = made.json()["campaign"]
+    api.wait_state(cid, "completed")
+    refused = api.client.post("/api/v1/purge", json={"older_than_days": 0}, headers=api.as_("sender"))
+    assert refused.status_code == 403
+    done = api.client.post("/api/v1/purge", json={"older_than_days": 0}, headers=api.as_("admin"))
+    assert done.status_code == 200, done.text
+    assert done.json()["campaigns"] == [cid] and done.json()["recipients"] == 4
+    rows = api.get(f"/api/v1/campaigns/{cid}/recipients").json()
+    assert not any(r["phone"].startswith("+98") for r in rows)
+    assert api.get(f"/api/v1/campaigns/{cid}").json()["counts"]  # the counts stay
+    bad = api.client.post("/api/v1/purge", json={"older_than_days": -1}, headers=api.as_("admin"))
+    assert bad.status_code == 400 and bad.json()["error"]["kind"] == "bad_input"
+
+
+def test_the_rejects_file_an_answer_names_can_be_fetched(api: Api):  # noqa: F811 - the fixture
+    """`rejects_file` is a path on the server; the caller fetches the file itself from the API."""
+    recipients = [{"phone": "09120000001", "name": "a"}, {"phone": "12345", "name": "bad"}]
+    body = {"provider": "ghasedak", "message": TEXT, "window": "any", "recipients": recipients}
+    made = api.client.post("/api/v1/campaigns", json=body, headers=api.as_("sender")).json()
+    assert made["rejected"] == 1
+    got = api.get(f"/api/v1/campaigns/{made['campaign']}/rejects")
+    assert got.status_code == 200 and got.headers["content-type"].startswith("text/csv")
+    assert "12345" in got.text and "too short" in got.text and "09120000001" not in got.text
+    clean = api.client.post(
+        "/api/v1/campaigns",
+        json={**body, "recipients": [{"phone": "09120000002", "name": "b"}], "name": "clean"},
+        headers=api.as_("sender"),
+    ).json()
+    assert api.get(f"/api/v1/campaigns/{clean['campaign']}/rejects").status_code == 404
+    assert api.get("/api/v1/campaigns/99/rejects").status_code == 404
+
+
+def test_a_key_that_may_not_upload_is_refused_before_its_body_is_read(api: Api, monkeypatch):  # noqa: F811 - the fixture
+    """A viewer key's upload was streamed to disk whole (up to the cap) before its 403."""
+    big = b"phone\n" + b"09120000001\n" * 2000
+    monkeypatch.setitem(api.settings.env, "SMSDISPATCH_MAX_UPLOAD_MB", "0.001")
+    answer = api.client.post(
+        "/api/v1/campaigns",
+        files={"file": ("big.csv", big, "text/csv")},
+        data={"provider": "ghasedak", "message": TEXT},
+        headers=api.as_("viewer"),
+    )
+    assert answer.status_code == 403, answer.text
+    assert not list((api.tmp / "uploads").glob("*/*"))
+
+
+def test_an_id_past_the_databases_integers_is_not_found(api: Api, console):  # noqa: F811 - the fixture
+    huge = 10**20
+    for url in (f"/api/v1/campaigns/{huge}", f"/api/v1/campaigns/{huge}/recipients"):
+        answer = api.get(url)
+        assert answer.status_code == 404 and answer.json()["error"]["kind"] == "not_found", answer.text
+    client, _, _ = console
+    as_role(client, "viewer")
+    assert client.get(f"/campaigns/{huge}").status_code == 404

@@ -89,11 +89,15 @@ def open_store(settings: AppSettings, *, read_only: bool = False) -> Store | Non
     return store
 
 
+MAX_ID = 2**63 - 1  # the largest id SQLite and PostgreSQL (bigint) hold
+
+
 def campaign_view(settings: AppSettings, campaign_id: int) -> tuple[Store, CampaignView]:
     """The store and one campaign, read-only: NoCampaign, naming the database looked in, when it is not there
     (the database is never created here)."""
     store = open_store(settings, read_only=True)
-    view = store.campaign(campaign_id) if store is not None else None
+    known = store is not None and 0 < campaign_id <= MAX_ID  # past a database integer: no such campaign
+    view = store.campaign(campaign_id) if known else None
     if store is None or view is None:
         where = database_label(settings.dispatch.database_url)
         why = "" if store is not None else " (no database there)"

@@ -14,9 +14,9 @@ from dispatcher import app
 from dispatcher.app import BadInput, Control
 from dispatcher.app.submit import submit
 from dispatcher.web.auth import (
-    Authenticated,
     CanRead,
     CanSend,
+    CanUpload,
     principal,
 )
 from dispatcher.web.forms import flag, send_request
@@ -75,7 +75,9 @@ An `Idempotency-Key` header makes a retry return the same campaign (another body
     summary="Create and send a campaign",
     openapi_extra=CREATE_BODY,
 )
-async def create_campaign(request: Request, actor: Authenticated) -> Response:
+async def create_campaign(request: Request, actor: CanUpload) -> Response:
+    # The role is checked twice: may it upload at all (CanUpload), before a byte of the body is read; then
+    # may it send, once the body says whether this is a dry run.
     from dispatcher.app import identity
 
     settings = settings_of(request)
