@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from dispatcher.config import AppSettings
+from tests.support.api import bearer, make_key
 from tests.support.console import app_for, console_env, csrf_of, make_users, parse
 from tests.test_api import TEXT, Api, api, api_env  # noqa: F401 - the fixtures
 from tests.test_console_pages import as_role, sent_campaign
@@ -150,3 +151,30 @@ def test_an_id_past_the_databases_integers_is_not_found(api: Api, console):  # n
     client, _, _ = console
     as_role(client, "viewer")
     assert client.get(f"/campaigns/{huge}").status_code == 404
+
+
+def test_the_web_log_says_what_happened_not_the_schema_check_of_every_request(tmp_path, sandbox_environ):
+    """Every request checks the schema (open_store), and Alembic logged two INFO lines each time: a
+    console tab polling its progress wrote a line a second into the server's log."""
+    import os
+
+    import httpx
+
+    from tests.support.api import web_process
+
+    env = {
+        **os.environ,
+        **sandbox_environ,
+        "SMSDISPATCH_BROKER_URL": "",
+        "SMSDISPATCH_DATABASE_URL": f"sqlite:///{tmp_path / 'web.db'}",
+        "SMSDISPATCH_UPLOAD_DIR": str(tmp_path / "uploads"),
+        "SMSDISPATCH_OPTOUT_EVERY": "0",
+    }
+    settings = AppSettings.from_env(env)
+    key, _ = make_key(settings, "viewer")
+    with web_process(env, tmp_path) as url:
+        for _ in range(5):
+            assert httpx.get(url + "/api/v1/campaigns", headers=bearer(key)).status_code == 200
+    log = "".join(p.read_text() for p in tmp_path.glob("web-*.log"))
+    assert "Uvicorn running" in log
+    assert "Context impl" not in log and "setup plugin" not in log and "Will assume" not in log, log

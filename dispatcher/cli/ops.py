@@ -53,7 +53,8 @@ def serve(
     root = logging.getLogger()
     root.handlers[:] = [DedupHandler(sys.stderr)]
     root.setLevel(logging.INFO)
-    for noisy in ("httpx", "httpcore", "urllib3"):
+    # Alembic's INFO lines come with every schema check (each request of `web`): its warnings only.
+    for noisy in ("httpx", "httpcore", "urllib3", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     stop = threading.Event()
 

@@ -60,7 +60,8 @@ def web(
     root = logging.getLogger()
     root.handlers[:] = [DedupHandler(sys.stderr)]
     root.setLevel(logging.INFO)
-    for noisy in ("httpx", "httpcore", "urllib3"):
+    # Alembic's INFO lines come with every schema check (each request of `web`): its warnings only.
+    for noisy in ("httpx", "httpcore", "urllib3", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     # uvicorn finishes the requests in flight and the app's shutdown (the serve loop lets its chunks in
     # flight finish), then raises the signal again to the handler it found: ours makes that exit 0.
