@@ -178,3 +178,17 @@ def test_the_web_log_says_what_happened_not_the_schema_check_of_every_request(tm
     log = "".join(p.read_text() for p in tmp_path.glob("web-*.log"))
     assert "Uvicorn running" in log
     assert "Context impl" not in log and "setup plugin" not in log and "Will assume" not in log, log
+
+
+def test_a_missing_campaign_does_not_tell_a_caller_where_the_database_is(api: Api, console):  # noqa: F811 - the fixture
+    """The CLI names the database it looked in (a person at the machine needs it); an API caller or a
+    console user got the server's path or PostgreSQL address too, and advice to run a command."""
+    answer = api.get("/api/v1/campaigns/999")
+    assert answer.status_code == 404
+    message = answer.json()["error"]["message"]
+    assert message == "no campaign 999", message
+    client, settings, tmp = console
+    as_role(client, "viewer")
+    page = client.get("/campaigns/999")
+    assert page.status_code == 404 and "no campaign 999" in page.text
+    assert str(tmp) not in page.text and "sqlite" not in page.text

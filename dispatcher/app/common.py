@@ -28,7 +28,12 @@ class BadInput(ValueError):
 
 
 class NoCampaign(BadInput):
-    """No campaign with that id in the database named in the message."""
+    """No campaign with that id in the database named in the message. `public`: the same without the
+    database and the command to run, for a caller of the API or the console (who has neither)."""
+
+    def __init__(self, message: str, public: str | None = None) -> None:
+        super().__init__(message)
+        self.public = public or message
 
 
 class Refused(Exception):
@@ -101,7 +106,9 @@ def campaign_view(settings: AppSettings, campaign_id: int) -> tuple[Store, Campa
     if store is None or view is None:
         where = database_label(settings.dispatch.database_url)
         why = "" if store is not None else " (no database there)"
-        raise NoCampaign(f"no campaign {campaign_id} in {where}{why}; see smsdispatch list")
+        raise NoCampaign(
+            f"no campaign {campaign_id} in {where}{why}; see smsdispatch list", f"no campaign {campaign_id}"
+        )
     return store, view
 
 
