@@ -160,6 +160,7 @@ def walk(browser, console, tmp_path: Path, lang: str, recipients_file: Path) -> 
     before = page.evaluate("performance.getEntriesByType('navigation').length && performance.timeOrigin")
     expect(page.locator("#progress .state")).to_have_text(t("completed"), timeout=120_000)
     assert page.evaluate("performance.timeOrigin") == before, "the page reloaded instead of updating live"
+    expect(page.locator("#history")).to_contain_text(t("completed"))  # the history follows, live too
     shots.take(page, "campaign-completed")
 
     # the report, in both formats

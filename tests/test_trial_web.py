@@ -192,3 +192,25 @@ def test_a_missing_campaign_does_not_tell_a_caller_where_the_database_is(api: Ap
     page = client.get("/campaigns/999")
     assert page.status_code == 404 and "no campaign 999" in page.text
     assert str(tmp) not in page.text and "sqlite" not in page.text
+
+
+def test_the_progress_poll_brings_the_history_along(console):
+    """The progress fragment refreshed in place, but the history did not: a campaign that completed (or
+    that a cap paused) showed no such event until a reload. htmx now gets the history out of band."""
+    from bs4 import BeautifulSoup
+
+    client, settings, tmp = console
+    as_role(client, "sender")
+    cid = sent_campaign(client, tmp)  # running: the serve loop is off in these tests
+    page = parse(client.get(f"/campaigns/{cid}"))
+    assert page.find(id="history") is not None and not page.find(id="history").get("hx-swap-oob")
+    token = csrf_of(client.get(f"/campaigns/{cid}/confirm/cancel").text)
+    client.post(f"/campaigns/{cid}/cancel", data={"csrf": token}, follow_redirects=False)
+    polled = BeautifulSoup(
+        client.get(f"/campaigns/{cid}/progress", headers={"HX-Request": "true"}).text, "html5lib"
+    )
+    history = polled.find(id="history")
+    assert history is not None and history["hx-swap-oob"] == "true"
+    assert "cancelled" in history.get_text() or "لغو" in history.get_text()
+    plain = client.get(f"/campaigns/{cid}/progress").text  # without htmx: the fragment alone
+    assert 'id="history"' not in plain
