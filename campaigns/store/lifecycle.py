@@ -23,8 +23,8 @@ from campaigns.states import (
     RecipientTransition,
 )
 from campaigns.store.health import probe_now
-from campaigns.store.sql import campaigns_t, chunks_t, recipients_t, transition
-from campaigns.store.transitions import campaign_to, pending_of_chunks_to, queue_planned
+from campaigns.store.sql import campaigns_t, chunks_t, recipients_t
+from campaigns.store.transitions import campaign_to, chunks_to, pending_of_chunks_to, queue_planned
 
 C, K, R = CampaignState, ChunkState, RecipientState
 CT = CampaignTransition
@@ -98,9 +98,7 @@ def cancel(conn: Connection, campaign_id: int, reason: str, now: datetime) -> bo
     )
     ids = [r[0] for r in conn.execute(cancelled)]
     if ids:
-        conn.execute(
-            transition(chunks_t, CHUNK_TRANSITIONS, ChunkTransition.CANCEL, now, chunks_t.c.id.in_(ids))
-        )
+        chunks_to(conn, ChunkTransition.CANCEL, now, chunks_t.c.id.in_(ids))
         pending_of_chunks_to(conn, ids, RecipientTransition.CANCEL, now, reason)
     return True
 

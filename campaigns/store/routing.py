@@ -16,7 +16,7 @@ from sqlalchemy import Connection, func, insert, select, update
 from campaigns.states import CampaignTransition, ChunkState, ChunkTransition, RecipientState
 from campaigns.store.sending import SENDING, refund
 from campaigns.store.sql import campaigns_t, chunks_t, recipients_t
-from campaigns.store.transitions import campaign_to, chunk_to
+from campaigns.store.transitions import campaign_to, chunk_to, move_recipients, recount_chunks
 
 K, R, KT = ChunkState, RecipientState, ChunkTransition
 
@@ -85,11 +85,9 @@ def reroute_chunk(
             )
             .returning(chunks_t.c.id)
         ).scalar_one()
-        conn.execute(  # moves rows between chunks; their state does not change
-            update(recipients_t)
-            .where(recipients_t.c.id.in_([r.id for r in group]), recipients_t.c.state == R.PENDING)
-            .values(chunk_id=new_id)
-        )
+        recount_chunks(conn, [new_id], 1)
+        # their state does not change; their counters move to the new chunk's provider
+        move_recipients(conn, [r.id for r in group], new_id, now)
         new_ids.append(new_id)
     if new_ids:
         conn.execute(
