@@ -44,6 +44,7 @@ from campaigns.store import (
     suppressions,
 )
 from campaigns.store.contacts import ContactLedger
+from campaigns.store.facade_counts import CountMethods
 from campaigns.store.facade_failover import FailoverMethods
 from campaigns.store.transitions import apply_updates, campaign_to
 
@@ -52,7 +53,7 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
-class Store(FailoverMethods):
+class Store(FailoverMethods, CountMethods):
     """The campaigns database (SQLite or PostgreSQL). Times are aware UTC datetimes; `now` defaults to
     the clock. Methods that change state return whether the transition applied."""
 

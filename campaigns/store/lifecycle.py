@@ -23,6 +23,7 @@ from campaigns.states import (
     RecipientTransition,
 )
 from campaigns.store.health import probe_now
+from campaigns.store.reads import has_pending
 from campaigns.store.sql import campaigns_t, chunks_t, recipients_t
 from campaigns.store.transitions import campaign_to, chunks_to, pending_of_chunks_to, queue_planned
 
@@ -140,13 +141,7 @@ def complete_finished(conn: Connection, now: datetime) -> list[int]:
         unresolved = conn.execute(
             select(chunks_t.c.id)
             .where(chunks_t.c.campaign_id == campaign_id, chunks_t.c.state == K.UNKNOWN)
-            .where(
-                chunks_t.c.id.in_(
-                    select(recipients_t.c.chunk_id).where(
-                        recipients_t.c.campaign_id == campaign_id, recipients_t.c.state == R.PENDING
-                    )
-                )
-            )
+            .where(has_pending(chunks_t.c.id))
             .limit(1)
         ).first()
         if unresolved:
