@@ -2,7 +2,7 @@
 
     python bench/load_csv.py --rows 1000000 --db none
 
-The CSV is made once by dispatcher/messy.py and cached in bench/out/. Every case runs in a fresh
+The CSV is made once by dispatcher/demo/messy.py and cached in bench/out/. Every case runs in a fresh
 Python process, started by this small one, so that peak RSS (ru_maxrss, which survives fork+exec)
 belongs to that case alone; "imports" is the peak after importing pandas, pyarrow and the loader,
 before any data is read.
@@ -213,7 +213,7 @@ def csv_path(rows: int, cp1256: bool) -> Path:
             [
                 sys.executable,
                 "-m",
-                "dispatcher.messy",
+                "dispatcher.demo.messy",
                 str(rows),
                 str(path),
                 *(["--cp1256"] if cp1256 else []),

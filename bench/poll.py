@@ -102,7 +102,7 @@ def run(kind: str, args: argparse.Namespace, sandbox_url: str, sandbox_pid: int)
     from campaigns.plan import plan
     from campaigns.store import CampaignSpec, Store, recipients_t
     from campaigns.text import Template
-    from dispatcher.runner import LocalRunner
+    from dispatcher.engine.runner import LocalRunner
     from workers.deps import ProviderPool, WorkerDeps
     from workers.operations.poll import plan_polls
     from workers.settings import DispatchSettings

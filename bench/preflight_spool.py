@@ -25,7 +25,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from campaigns.load import RecipientLoader  # noqa: E402
-from dispatcher.app.preflight import BlockSpool  # noqa: E402
+from dispatcher.app.preflight.usecase import BlockSpool  # noqa: E402
 
 
 def main() -> None:

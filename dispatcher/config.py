@@ -45,7 +45,7 @@ def flatten_toml(data: dict) -> dict[str, str]:
     out: dict[str, str] = {}
     for key, value in data.items():
         if key.lower() == "routes" and isinstance(value, dict):
-            # [routes.default] providers = ["ghasedak", "mediapayamak"] -> SMSDISPATCH_ROUTE_DEFAULT (issue 15)
+            # [routes.default] providers = ["ghasedak", "mediapayamak"] -> SMSDISPATCH_ROUTE_DEFAULT
             for name, route in value.items():
                 providers = route.get("providers", []) if isinstance(route, dict) else route
                 out[f"{PREFIX}ROUTE_{name.upper().replace('-', '_')}"] = ",".join(map(str, providers))

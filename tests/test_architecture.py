@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from dispatcher.featurematrix import BEGIN, END, render
+from dispatcher.reports.featurematrix import BEGIN, END, render
 
 ROOT = Path(__file__).resolve().parents[1]
 FORBIDDEN = {"campaigns": ("workers", "dispatcher"), "workers": ("dispatcher",)}
@@ -36,5 +36,38 @@ def test_feature_table_in_docs_matches_the_code():
     text = (ROOT / "docs" / "providers.md").read_text(encoding="utf-8")
     start, end = text.index(BEGIN), text.index(END) + len(END)
     assert text[start:end] == render(), (
-        "docs/providers.md is stale: run python -m dispatcher.featurematrix and paste its output"
+        "docs/providers.md is stale: run python -m dispatcher.reports.featurematrix and paste its output"
     )
+
+
+# Inside dispatcher/: front ends (cli, web) over the application layer (app) over the engines and the
+# reports. A layer never imports one above it; config, humane and the sandbox sit beside them all.
+DISPATCHER_LAYERS = {
+    "dispatcher.app": ("dispatcher.cli", "dispatcher.web", "dispatcher.demo"),
+    "dispatcher.engine": ("dispatcher.app", "dispatcher.cli", "dispatcher.web", "dispatcher.demo"),
+    "dispatcher.reports": (
+        "dispatcher.app",
+        "dispatcher.cli",
+        "dispatcher.web",
+        "dispatcher.engine",
+        "dispatcher.demo",
+    ),
+    "dispatcher.cli": ("dispatcher.web",),
+    "dispatcher.web": ("dispatcher.cli",),
+}
+
+
+def test_dispatcher_layers_run_one_way():
+    bad = []
+    for package, forbidden in DISPATCHER_LAYERS.items():
+        folder = ROOT / package.replace(".", "/")
+        for path in folder.rglob("*.py"):
+            for mod in imported_modules(path):
+                if any(mod == f or mod.startswith(f + ".") for f in forbidden):
+                    bad.append(f"{path.relative_to(ROOT)} imports {mod}")
+    assert bad == []
+
+
+def test_dispatcher_has_no_loose_modules_but_its_entry_points():
+    loose = sorted(p.name for p in (ROOT / "dispatcher").glob("*.py"))
+    assert loose == ["__init__.py", "__main__.py", "config.py", "humane.py"]

@@ -22,9 +22,9 @@ from campaigns.prices import PriceTable, UnpricedError
 from campaigns.states import CampaignState, ChunkState, RecipientState
 from campaigns.store import CampaignSpec, RecipientUpdate, Store, chunks_t
 from campaigns.text import Alphabet, Template
+from dispatcher.engine.runner import LocalRunner
 from dispatcher.humane import Calendar
-from dispatcher.runner import LocalRunner
-from dispatcher.summary import summarise
+from dispatcher.reports.summary import summarise
 from workers.deps import ProviderPool, WorkerDeps
 from workers.settings import DispatchSettings
 

@@ -1,4 +1,4 @@
-"""The application side of `--budget` / `--max-parts` (dispatcher/budget.py), over a real store."""
+"""The application side of `--budget` / `--max-parts` (dispatcher/app/budget.py), over a real store."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 
 from campaigns.prices import PriceTable
 from campaigns.states import CampaignState
-from dispatcher.budget import BudgetError, budget_line, parse_cap, raise_and_resume, spec_caps
+from dispatcher.app.budget import BudgetError, budget_line, parse_cap, raise_and_resume, spec_caps
 from tests.test_budget import claim_all, make
 
 

@@ -8,7 +8,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 from campaigns.store import Store
-from dispatcher.chart import AWAITING, delivery_timeline, resolution_for
+from dispatcher.reports.chart import AWAITING, delivery_timeline, resolution_for
 from tests.support.cli import run_cli
 from tests.test_status_cli import cli_env  # noqa: F401 - the fixture
 

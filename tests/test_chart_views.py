@@ -11,10 +11,10 @@ from matplotlib import dates, font_manager
 
 from campaigns.clock import utcnow
 from campaigns.store import Store
-from dispatcher.chart import AWAITING, delivery_timeline
-from dispatcher.chart_operators import campaign_charts, draw_operator_chart, operators_path
-from dispatcher.chart_text import PERSIAN_FAMILY, register_font, shaped
-from dispatcher.outcomes import operator_outcomes
+from dispatcher.reports.chart import AWAITING, delivery_timeline
+from dispatcher.reports.chart_operators import campaign_charts, draw_operator_chart, operators_path
+from dispatcher.reports.chart_text import PERSIAN_FAMILY, register_font, shaped
+from dispatcher.reports.outcomes import operator_outcomes
 from tests.support.campaign_builder import START, build_campaign
 
 
@@ -35,7 +35,7 @@ def _axes(store: Store, cid: int, path):
     import matplotlib
 
     matplotlib.use("Agg")
-    from dispatcher import chart
+    from dispatcher.reports import chart
 
     figs = []
     real = chart.draw_delivery_chart
@@ -44,7 +44,7 @@ def _axes(store: Store, cid: int, path):
         figs.append(real(*args, **kwargs))
         return figs[-1]
 
-    chart_module_draw = "dispatcher.chart_operators.draw_delivery_chart"
+    chart_module_draw = "dispatcher.reports.chart_operators.draw_delivery_chart"
     mp = pytest.MonkeyPatch()
     mp.setattr(chart_module_draw, keep)
     try:
@@ -130,7 +130,7 @@ def test_operator_chart_stacks_each_operators_outcomes(tmp_path):
 
 
 def test_a_campaign_of_seconds_has_ticks_in_tenths_that_differ(tmp_path):
-    from dispatcher.chart import draw_delivery_chart
+    from dispatcher.reports.chart import draw_delivery_chart
 
     rows = [("delivered", START + timedelta(seconds=0.1 * i), START + timedelta(seconds=1 + 0.1 * i), None)
             for i in range(20)]  # fmt: skip

@@ -152,7 +152,7 @@ def test_times_carry_their_zone_and_the_jalali_date_on_request(tmp_path, capsys)
 
 
 def test_the_demo_runs_on_the_application_layer_and_leaves_the_environment_alone(tmp_path):
-    from dispatcher.demo import run_demo
+    from dispatcher.demo.run import run_demo
 
     before = dict(os.environ)
     first = run_demo(tmp_path / "a", 120, "GHASEDAK")
@@ -161,7 +161,7 @@ def test_the_demo_runs_on_the_application_layer_and_leaves_the_environment_alone
     assert (first.state, again.state) == ("completed", "completed")
     assert first.twice == 0 and first.accepted == first.numbers > 0
     assert first.report.exists() and again.campaign == 1
-    tree = ast.parse(Path(sys.modules["dispatcher.demo"].__file__).read_text(encoding="utf-8"))
+    tree = ast.parse(Path(sys.modules["dispatcher.demo.run"].__file__).read_text(encoding="utf-8"))
     imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
     imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     assert not any(m and m.startswith("dispatcher.cli") for m in imported) and "os" not in imported

@@ -17,7 +17,7 @@ import pytest
 
 from campaigns.load import RecipientLoader
 from campaigns.store import Store
-from dispatcher import messy
+from dispatcher.demo import messy
 from dispatcher.sandbox.core import Fault, FaultKind, SandboxState, digits, sandbox_env
 from dispatcher.sandbox.phonebook import book
 from dispatcher.sandbox.server import RunningSandbox, start

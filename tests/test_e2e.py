@@ -19,7 +19,7 @@ import pytest
 import requests
 
 from campaigns.normalise import normalise
-from dispatcher.messy import write as write_demo_csv
+from dispatcher.demo.messy import write as write_demo_csv
 from dispatcher.sandbox.core import SandboxState, sandbox_env
 from dispatcher.sandbox.server import start
 from tests.support.cli import run_cli

@@ -17,7 +17,7 @@ from campaigns.plan import plan
 from campaigns.states import CampaignState, ChunkState, RecipientState
 from campaigns.store import CampaignSpec, Store
 from campaigns.text import Template
-from dispatcher.runner import LocalRunner
+from dispatcher.engine.runner import LocalRunner
 from dispatcher.sandbox.core import Fault
 from workers.deps import ProviderPool, WorkerDeps
 from workers.settings import DispatchSettings
@@ -224,7 +224,7 @@ def test_a_reroute_needs_the_attempt_and_a_state_known_not_sent(store):
 
 def test_the_preflight_proves_every_provider_of_the_route(sandbox_environ, tmp_path):
     from campaigns.preflight import PreflightOptions
-    from dispatcher.preflight import CredentialsRejected, PreflightRequest, run_preflight
+    from dispatcher.app.preflight.gather import CredentialsRejected, PreflightRequest, run_preflight
 
     file = tmp_path / "list.csv"
     file.write_text("mobile\n09121234567\n09121234568\n", encoding="utf-8")

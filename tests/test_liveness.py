@@ -17,8 +17,8 @@ from campaigns.store.heartbeats import (
     read_liveness,
     senders_of,
 )
-from dispatcher.eventlog import Deduper
-from dispatcher.interrupt import interrupted_line
+from dispatcher.app.interrupt import interrupted_line
+from dispatcher.engine.eventlog import Deduper
 
 NOW = datetime(2026, 11, 29, 8, 22, 0, tzinfo=UTC)  # 11:52 in Tehran
 

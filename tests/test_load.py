@@ -13,7 +13,7 @@ import pytest
 from openpyxl import Workbook
 
 from campaigns.load import LoadError, LoadStats, RecipientLoader, find_phone_column
-from dispatcher.messy import write as write_messy_csv
+from dispatcher.demo.messy import write as write_messy_csv
 
 ENGINES = ["pyarrow", "pandas"]
 

@@ -17,7 +17,7 @@ from campaigns.plan import plan
 from campaigns.states import CampaignState, ChunkState, RecipientState
 from campaigns.store import CampaignSpec, Store
 from campaigns.text import Template
-from dispatcher.runner import LocalRunner
+from dispatcher.engine.runner import LocalRunner
 from dispatcher.sandbox.core import Fault
 from workers.deps import ProviderPool, WorkerDeps
 from workers.operations.send import send_chunk

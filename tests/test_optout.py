@@ -113,7 +113,7 @@ def test_beat_schedules_collection_unless_turned_off():
 
 
 def test_the_embedded_poll_loop_collects_opt_outs(store, sandbox, sandbox_environ):
-    from dispatcher.runner import LocalRunner
+    from dispatcher.engine.runner import LocalRunner
 
     sandbox.state.add_inbound("ghasedak", "09121111111", "لغو", line="10008566")
     runner = LocalRunner(deps_for(store, {**sandbox_environ, "SMSDISPATCH_OPTOUT_EVERY": "3600"}))

@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 
-from dispatcher.messy import write as write_demo_csv
+from dispatcher.demo.messy import write as write_demo_csv
 from dispatcher.sandbox.core import SandboxState, sandbox_env
 from dispatcher.sandbox.server import start
 

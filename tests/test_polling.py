@@ -13,7 +13,7 @@ from campaigns.plan import plan
 from campaigns.states import AWAITING_REPORT, RecipientState
 from campaigns.store import CampaignSpec, DuePoll, RecipientUpdate, Store
 from campaigns.text import Template
-from dispatcher.runner import LocalRunner
+from dispatcher.engine.runner import LocalRunner
 from dispatcher.sandbox.core import Fault
 from workers.deps import ProviderPool, WorkerDeps
 from workers.operations.poll import STATUS_HINTS, batches_of, plan_polls, poll_batch, poll_once, status_update

@@ -337,7 +337,7 @@ def test_rendered_summary_shows_rial_operators_previews_and_findings() -> None:
 
     from rich.console import Console
 
-    from dispatcher.preflight_view import confirm, render_summary
+    from dispatcher.cli.preflight_view import confirm, render_summary
 
     t = tally_of("{name} تخفیف", block([MCI, IRANCELL], name=["علی", ""]))
     s = summary(

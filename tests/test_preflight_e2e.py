@@ -16,8 +16,13 @@ from campaigns.preflight import Check, PreflightOptions, Severity
 from campaigns.store import CampaignSpec, Store
 from campaigns.store.preflight import recent_sends, set_fingerprint, unfinished_campaigns
 from campaigns.text import Template
-from dispatcher.preflight import CredentialsRejected, PreflightRequest, run_preflight, without_recent
-from dispatcher.runner import LocalRunner
+from dispatcher.app.preflight.gather import (
+    CredentialsRejected,
+    PreflightRequest,
+    run_preflight,
+    without_recent,
+)
+from dispatcher.engine.runner import LocalRunner
 from workers.deps import ProviderPool, WorkerDeps
 from workers.settings import DispatchSettings
 
@@ -170,7 +175,7 @@ def test_rejected_rows_by_reason(sandbox, sandbox_environ, store, tmp_path) -> N
 def test_amoot_price_kind_and_alphabets() -> None:
     from campaigns.operators import Operator
     from campaigns.text import Alphabet
-    from dispatcher.prices import amoot_price_table
+    from dispatcher.app.prices import amoot_price_table
 
     fields = {
         "BaseSMS_PersianPrice": 900.0,
@@ -199,7 +204,7 @@ def test_amoot_price_kind_setting_is_checked(sandbox, sandbox_environ, tmp_path)
 
 def test_rejected_by_reason_without_a_rejects_file() -> None:
     from campaigns.load import LoadStats
-    from dispatcher.preflight import rejected_by_reason
+    from dispatcher.app.preflight.gather import rejected_by_reason
 
     stats = LoadStats(
         rows=10, valid=6, rejected=4, duplicates=1, suppressed=1, encoding="utf-8", phone_column="m"

@@ -15,7 +15,7 @@ from campaigns.plan import plan
 from campaigns.states import CampaignState, RecipientState
 from campaigns.store import CampaignSpec, Store
 from campaigns.text import Template
-from dispatcher.runner import LocalRunner
+from dispatcher.engine.runner import LocalRunner
 from dispatcher.sandbox.core import Fault
 from workers.deps import ProviderPool, WorkerDeps
 from workers.settings import DispatchSettings

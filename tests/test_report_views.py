@@ -14,8 +14,8 @@ from openpyxl.utils import get_column_letter
 from campaigns.store import Store
 from campaigns.windows import TEHRAN
 from dispatcher.humane import Calendar, calendar_from_env, is_persian, jalali, local_phone, rial, tehran
-from dispatcher.provider_codes import code_meaning
-from dispatcher.summary import parse_since
+from dispatcher.reports.provider_codes import code_meaning
+from dispatcher.reports.summary import parse_since
 from tests.support.campaign_builder import build_campaign
 from tests.support.cli import run_cli
 from tests.test_status_cli import cli_env, status_json  # noqa: F401 - the fixture

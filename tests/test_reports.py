@@ -11,7 +11,7 @@ from openpyxl import load_workbook
 from campaigns.plan import plan
 from campaigns.store import CampaignSpec, RecipientUpdate, Store
 from campaigns.text import Template
-from dispatcher.reports import spreadsheet_safe, write_report
+from dispatcher.reports.recipients import spreadsheet_safe, write_report
 from tests.test_store import LEASE
 
 NASTY = [

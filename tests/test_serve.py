@@ -14,7 +14,7 @@ import pytest
 from campaigns.store import Store
 from campaigns.store.heartbeats import live_service
 from campaigns.windows import TEHRAN
-from dispatcher.messy import write as write_demo_csv
+from dispatcher.demo.messy import write as write_demo_csv
 from dispatcher.sandbox.core import SandboxState, sandbox_env
 from dispatcher.sandbox.server import start
 from tests.support.cluster import EXE, FAST_ENV, Cluster, assert_witnessed, wait_completed, wait_for

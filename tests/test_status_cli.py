@@ -15,7 +15,7 @@ import pytest
 
 from campaigns.store import Store
 from campaigns.windows import TEHRAN
-from dispatcher.messy import write as write_demo_csv
+from dispatcher.demo.messy import write as write_demo_csv
 from dispatcher.sandbox.core import SandboxState, sandbox_env
 from dispatcher.sandbox.server import start
 from tests.support.cli import run_cli

@@ -2,7 +2,7 @@
 
 The database says what is due; a publisher only rings the bell. Two publishers exist: the Celery one
 (`TaskPublisher`, the distributed mode's broker) and the embedded runner's in-process one
-(`dispatcher.runner.InProcessPublisher`). A duplicate publish is harmless (the claim turns it into a
+(`dispatcher.engine.runner.InProcessPublisher`). A duplicate publish is harmless (the claim turns it into a
 no-op), a lost one is found by the next housekeeping pass.
 """
 

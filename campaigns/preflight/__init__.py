@@ -1,7 +1,7 @@
 """Preflight (issue 11): what a campaign will cost and whom it reaches, and the checks, before anything
 is stored. Pure: `Tally` counts the loaded blocks, `summarise` turns the counts, the prices, the credit
 and the store's unfinished campaigns into a `PreflightSummary` with its findings. The I/O around it
-(loader, store, provider) is `dispatcher.preflight`.
+(loader, store, provider) is `dispatcher.app.preflight.gather`.
 """
 
 from campaigns.preflight.checks import (

@@ -8,7 +8,7 @@ names). Import the names from here: `from dispatcher import app; app.prepare(...
 Plain functions with explicit settings (`AppSettings`): nothing here reads `os.environ`, parses
 arguments or prints. The CLI (`dispatcher.cli`) parses and prints around them; the demo and a later
 web page or service call the same functions. Results are small dataclasses. How a campaign is
-started and followed (embedded or distributed) is chosen in `dispatcher.modes`, in one place.
+started and followed (embedded or distributed) is chosen in `dispatcher.app.modes`, in one place.
 
 Errors: `BadInput` (and `NoCampaign`) for anything the caller can fix (the CLI: one line, exit 2),
 besides the campaigns/workers errors listed in `BAD_INPUT`; `Refused` when a preflight check refused
@@ -52,7 +52,8 @@ from dispatcher.app.common import (
     resolve_provider,
 )
 from dispatcher.app.contacts import PushRequest, PushSummary, contact_groups, contact_list, push_contacts
-from dispatcher.app.preflight import TestSend, preflight, test_send
+from dispatcher.app.modes import StartResult
+from dispatcher.app.preflight.usecase import TestSend, preflight, test_send
 from dispatcher.app.views import (
     CampaignList,
     CampaignStatus,
@@ -64,7 +65,6 @@ from dispatcher.app.views import (
     waiting_for,
 )
 from dispatcher.config import AppSettings
-from dispatcher.modes import StartResult
 
 __all__ = [
     "BAD_INPUT",

@@ -25,9 +25,7 @@ class ProviderCheck:
     detail: str = ""
     balance: float | None = None
     unit: str | None = None
-    circuit: str | None = (
-        None  # issue 15: the account's circuit as the workers last left it (None: never seen)
-    )
+    circuit: str | None = None  # the account's circuit as the workers last left it (None: never seen)
     circuit_reason: str | None = None
     checked: bool = True  # False: the provider documents no balance call, so the key was not tried
 
@@ -66,7 +64,7 @@ def check_providers(settings: AppSettings) -> list[ProviderCheck]:
 
 
 def with_circuits(settings: AppSettings, rows: list[ProviderCheck]) -> list[ProviderCheck]:
-    """Each row with its account's circuit from the store (failover, issue 15), when a store exists."""
+    """Each row with its account's circuit from the store (failover), when a store exists."""
     store = open_store(settings, read_only=True)
     if store is None:
         return rows

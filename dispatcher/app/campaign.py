@@ -1,5 +1,5 @@
 """A campaign from a file to the providers: prepare (check, open, plan), dry_run or create, start
-(in the mode `dispatcher.modes` chooses), and control (pause, resume, cancel)."""
+(in the mode `dispatcher.app.modes` chooses), and control (pause, resume, cancel)."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ from campaigns.store import CampaignSpec, Store
 from campaigns.text import Template, fold_arabic
 from campaigns.windows import parse_when, parse_window
 from dispatcher.app.common import BadInput, Refused, campaign_view, open_store, resolve_route
+from dispatcher.app.modes import Mode, Observer, StartResult, choose_mode
 from dispatcher.config import AppSettings
-from dispatcher.modes import Mode, Observer, StartResult, choose_mode
 from workers.providers.base import ProviderClient
 
 
@@ -40,12 +40,12 @@ class SendRequest:
     window: str | None = None
     on_unknown: str = OnUnknown.HOLD
     rejects: Path | None = None
-    # The preflight (issue 11; dispatcher.app.preflight): the rules picked, and the checks overridden.
+    # The preflight (dispatcher.app.preflight): the rules picked, and the checks overridden.
     campaign_type: str = CampaignType.PROMOTIONAL  # promotional | transactional
     allow_partial: bool = False  # credit below the estimate
     allow_duplicate: bool = False  # the same list and text as an unfinished campaign
     skip_recent: bool = False  # recipients sent within SMSDISPATCH_FREQUENCY_CAP go to the rejects file
-    # The budget (issue 11, item 5): caps no claim crosses, as typed (`50,000`, Persian digits too):
+    # The budget: caps no claim crosses, as typed (`50,000`, Persian digits too):
     # rial, and SMS parts. Parsed by `prepare`; set on the spec by the preflight, which knows the prices.
     budget: str | None = None
     max_parts: str | None = None
@@ -87,9 +87,9 @@ def prepare(settings: AppSettings, request: SendRequest, *, dry_run: bool = Fals
     Raises BadInput, TemplateError, WhenError, LoadError or ConfigurationError (a missing credential,
     named). The preflight (`dispatcher.app.preflight`) goes between this and `create`/`dry_run`.
     """
-    from dispatcher.budget import parse_cap
+    from dispatcher.app.budget import parse_cap
 
-    route = resolve_route(request.provider, settings.env)  # one provider, or a failover route (issue 15)
+    route = resolve_route(request.provider, settings.env)  # one provider, or a failover route
     provider = route[0]
     parse_cap(request.budget, "--budget"), parse_cap(request.max_parts, "--max-parts")  # bad input first
     if request.on_unknown not in set(OnUnknown):
@@ -237,7 +237,7 @@ def create(prepared: Prepared, on_rows: Callable[[int], None] | None = None) -> 
 
 # ---- start and control --------------------------------------------------------------------------
 def mode_for(settings: AppSettings, store: Store) -> Mode:
-    """How campaigns are sent with these settings (embedded or distributed; see `dispatcher.modes`)."""
+    """How campaigns are sent with these settings (embedded or distributed; see `dispatcher.app.modes`)."""
     return choose_mode(settings, store)
 
 
@@ -280,7 +280,7 @@ def control(
 ) -> ControlResult:
     """Pause, resume or cancel; BadInput when the campaign's state does not allow it. A resume may raise
     the campaign's caps first (`budget` rial, `max_parts`; BudgetError when they cannot be used)."""
-    from dispatcher.budget import parse_cap, raise_and_resume
+    from dispatcher.app.budget import parse_cap, raise_and_resume
 
     store, view = campaign_view(settings, campaign_id)
     caps = parse_cap(budget, "--budget"), parse_cap(max_parts, "--max-parts")
@@ -302,10 +302,10 @@ def control(
 
 def interrupted(settings: AppSettings, store: Store, campaign_id: int, *, wait: bool) -> str:
     """The one line for people after Ctrl-C stopped sending here: the state left and the command that
-    goes on (`dispatcher.interrupt.interrupted_line`), read after the chunks in flight finished."""
+    goes on (`dispatcher.app.interrupt.interrupted_line`), read after the chunks in flight finished."""
     from campaigns.progress import read_progress
     from campaigns.store.heartbeats import live_service
-    from dispatcher.interrupt import interrupted_line
+    from dispatcher.app.interrupt import interrupted_line
 
     now = utcnow()
     view, progress = read_progress(store, campaign_id, now)

@@ -15,9 +15,9 @@ from campaigns.prices import UnpricedError
 from campaigns.store import CampaignView, EmptyCampaign, Store
 from campaigns.text import TemplateError
 from campaigns.windows import WhenError
-from dispatcher.budget import BudgetError
+from dispatcher.app.budget import BudgetError
+from dispatcher.app.preflight.gather import CredentialsRejected
 from dispatcher.config import AppSettings
-from dispatcher.preflight import CredentialsRejected
 from workers.errors import ConfigurationError
 from workers.providers import NAMES
 
@@ -92,7 +92,7 @@ def campaign_view(settings: AppSettings, campaign_id: int) -> tuple[Store, Campa
 
 # ---- providers ---------------------------------------------------------------------------------------
 def resolve_route(text: str, env: Mapping[str, str]) -> tuple[str, ...]:
-    """`--provider` as an ordered failover route (issue 15): one provider, a comma list
+    """`--provider` as an ordered failover route: one provider, a comma list
     (`ghasedak,mediapayamak`), or the name of a route in the settings (`[routes.default] providers =
     [...]` in smsdispatch.toml, i.e. SMSDISPATCH_ROUTE_DEFAULT). Raises BadInput naming the fix."""
     names = [n for n in (x.strip() for x in text.split(",")) if n]

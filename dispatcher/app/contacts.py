@@ -1,4 +1,4 @@
-"""Recipient lists pushed into provider phonebooks (issue 14 item 2): `push_contacts`, `contact_groups`,
+"""Recipient lists pushed into provider phonebooks: `push_contacts`, `contact_groups`,
 `contact_list`.
 
 The file is loaded exactly as `send` loads it (`campaigns.load.RecipientLoader`: normalised,

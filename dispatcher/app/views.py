@@ -15,7 +15,7 @@ from campaigns.states import CampaignState
 from campaigns.store import CampaignView, Store
 from dispatcher.app.common import BadInput, NoCampaign, campaign_view, database_label, open_store
 from dispatcher.config import AppSettings
-from dispatcher.summary import CampaignSummary as CampaignSummaryRow
+from dispatcher.reports.summary import CampaignSummary as CampaignSummaryRow
 
 
 # ---- reading -----------------------------------------------------------------------------------------
@@ -24,11 +24,11 @@ class CampaignStatus:
     view: CampaignView
     progress: CampaignProgress  # as shown: no rate or ETA when nothing is sending it (`unattended`)
     live: Liveness  # who is sending it, or since when nothing is
-    # issue 15: provider -> recipient state -> count (each at the provider of its chunk), and the
+    # provider -> recipient state -> count (each at the provider of its chunk), and the
     # circuits of those providers' accounts
     by_provider: dict[str, dict[str, int]] = field(default_factory=dict)
     circuits: list[Health] = field(default_factory=list)
-    cost_by_provider: dict[str, dict[str, float | None]] = field(default_factory=dict)  # rial, issue 15
+    cost_by_provider: dict[str, dict[str, float | None]] = field(default_factory=dict)  # rial
 
     def as_json(self) -> dict[str, Any]:
         v = self.view
@@ -74,7 +74,7 @@ class CampaignStatus:
 
 def status(settings: AppSettings, campaign_id: int) -> CampaignStatus:
     """The campaign's counts and progress (rate, ETA, what it waits for); NoCampaign when there is none."""
-    from dispatcher.sender import read_shown
+    from dispatcher.app.following import read_shown
 
     store, _ = campaign_view(settings, campaign_id)
     distributed = bool(settings.dispatch.broker_url)
@@ -98,7 +98,7 @@ class CampaignList:
 
 def list_campaigns(settings: AppSettings) -> CampaignList:
     """Every campaign in the database (none, without creating it, when the database is not there)."""
-    from dispatcher.sender import liveness_of_view
+    from dispatcher.app.following import liveness_of_view
 
     store = open_store(settings, read_only=True)
     label = database_label(settings.dispatch.database_url)
@@ -128,7 +128,7 @@ def report(settings: AppSettings, campaign_id: int, out: Path, chart: Path | Non
     without matplotlib; NoCampaign when there is no such campaign."""
     import importlib.util
 
-    from dispatcher.reports import write_report
+    from dispatcher.reports.recipients import write_report
 
     if out.suffix.lower() not in (".csv", ".xlsx"):
         raise BadInput(f"--out {out}: the report is written as .csv or .xlsx; change the file name")
@@ -144,7 +144,7 @@ def report(settings: AppSettings, campaign_id: int, out: Path, chart: Path | Non
         counts = write_report(store, campaign_id, out)
         charts: tuple[Path, ...] = ()
         if chart is not None:
-            from dispatcher.chart_operators import campaign_charts
+            from dispatcher.reports.chart_operators import campaign_charts
 
             charts = tuple(campaign_charts(store, view, chart, utcnow()))
     except OSError as exc:
@@ -160,7 +160,7 @@ def summary(
 ) -> list[CampaignSummaryRow]:
     """One row per campaign (all, or `campaign_ids`, created since `since`: `24h`, `7d`, ISO or Jalali);
     the same numbers as `status`. NoCampaign for an id that is not there; [] without a database."""
-    from dispatcher.summary import parse_since, summarise
+    from dispatcher.reports.summary import parse_since, summarise
 
     now = utcnow()
     after = parse_since(since, now) if since else None

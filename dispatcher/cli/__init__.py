@@ -34,11 +34,11 @@ def _usage_line(exc: Exception) -> str:
 
 def _quiet_repeats() -> None:
     """Warnings and errors of the libraries below go to stderr once, with a count when they repeat
-    (dispatcher.eventlog): a provider down for minutes is one line, not one a round. `serve` sets its
+    (dispatcher.engine.eventlog): a provider down for minutes is one line, not one a round. `serve` sets its
     own, at INFO; Celery's worker and beat set theirs."""
     import logging
 
-    from dispatcher.eventlog import DedupHandler
+    from dispatcher.engine.eventlog import DedupHandler
 
     root = logging.getLogger()
     if not root.handlers:

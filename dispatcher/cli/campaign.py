@@ -17,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from campaigns.states import CampaignState
 from dispatcher import app
 from dispatcher.app import BadInput, SendRequest
+from dispatcher.app.modes import Mode, StartResult
 from dispatcher.cli.common import (
     AsJson,
     CampaignId,
@@ -29,10 +30,9 @@ from dispatcher.cli.common import (
     plural,
     resume_hint,
 )
+from dispatcher.cli.preflight_view import confirm, render_summary
 from dispatcher.config import AppSettings
 from dispatcher.humane import local_phone
-from dispatcher.modes import Mode, StartResult
-from dispatcher.preflight_view import confirm, render_summary
 from workers.providers import NAMES
 
 
@@ -54,7 +54,7 @@ def start_and_show(settings: AppSettings, mode: Mode, campaign_id: int, *, follo
 
     Ctrl-C while sending here: the chunks in flight finish, then one line says the state left and the
     command that goes on (exit 130)."""
-    from dispatcher.watch import ProgressBars
+    from dispatcher.cli.bars import ProgressBars
 
     if not mode.sends_here and not follow:
         result = mode.start(campaign_id)

@@ -27,9 +27,9 @@ def serve(
     import sys
     import threading
 
-    from dispatcher.eventlog import DedupHandler
-    from dispatcher.modes import worker_deps
-    from dispatcher.serve import Service
+    from dispatcher.app.modes import worker_deps
+    from dispatcher.engine.eventlog import DedupHandler
+    from dispatcher.engine.serve import Service
 
     settings = cli_settings()
     if settings.dispatch.broker_url:
@@ -59,7 +59,7 @@ def serve(
 
     def _stop(signum: int, _frame: object) -> None:
         if not stop.is_set():
-            logging.getLogger("dispatcher.serve").info(
+            logging.getLogger("dispatcher.engine.serve").info(
                 "%s: finishing the chunks in flight, then stopping", signal.Signals(signum).name
             )
         stop.set()
@@ -85,7 +85,7 @@ def poll(
     """Run delivery-status polling now (embedded mode; workers do it on their own)."""
     import time
 
-    from dispatcher.modes import poll_here
+    from dispatcher.app.modes import poll_here
 
     settings = cli_settings()
     store = app.open_store(settings)
@@ -194,8 +194,8 @@ def demo(
     provider: Annotated[str, typer.Option("--provider")] = "ghasedak",
 ) -> None:
     """A complete campaign against an in-process sandbox, from a generated CSV to the final report."""
-    from dispatcher.demo import run_demo
-    from dispatcher.watch import ProgressBars
+    from dispatcher.cli.bars import ProgressBars
+    from dispatcher.demo.run import run_demo
 
     name = app.resolve_provider(provider)
     err.print(f"demo: {recipients} rows, provider {name}, everything in {folder}")

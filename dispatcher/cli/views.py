@@ -69,7 +69,7 @@ def status(campaign_id: CampaignId, as_json: AsJson = False) -> None:
     for label, moment in (*times, ("finished", view.finished_at)):
         if moment is not None and not (label == "starts" and view.started_at is not None):
             out.print(f"{label + ':':<8} {settings.show_time(moment)}")
-    from dispatcher.budget import budget_line
+    from dispatcher.app.budget import budget_line
     from dispatcher.humane import rial
 
     if view.cost_estimated is not None or view.cost_actual is not None:
@@ -91,8 +91,8 @@ def watch(
     ] = 1.0,
 ) -> None:
     """Follow a campaign with two bars (sending, delivery) until it completes, stops or pauses; Ctrl-C leaves it running."""
-    from dispatcher.modes import follow_campaign
-    from dispatcher.watch import ProgressBars
+    from dispatcher.app.modes import follow_campaign
+    from dispatcher.cli.bars import ProgressBars
 
     positive(interval, "--interval")
     settings = cli_settings()

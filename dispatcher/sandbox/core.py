@@ -142,7 +142,7 @@ class SandboxState:
             self.faults: list[Fault] = []
             self.credit: dict[str, int] = {}
             # Keys revoked (every call refused as unauthorised), and keys to revoke once a provider has
-            # accepted that many messages: a panel that cuts an account off mid-campaign (issue 15).
+            # accepted that many messages: a panel that cuts an account off mid-campaign.
             self.revoked: set[str] = set()
             self.revoke_at: dict[str, int] = {}
             self.inbox: dict[str, list[dict[str, Any]]] = {}

@@ -27,7 +27,7 @@ import pytest
 
 from campaigns.states import AWAITING_REPORT, FINAL_RECIPIENT, RecipientState
 from campaigns.store import Store
-from dispatcher.messy import write as write_demo_csv
+from dispatcher.demo.messy import write as write_demo_csv
 from dispatcher.sandbox.core import AcceptedMessage, SandboxState, digits, sandbox_env
 from dispatcher.sandbox.server import start
 from tests.support.services import IN_CI, drop_postgres_db, fresh_postgres_db

@@ -20,27 +20,24 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from campaigns.clock import utcnow
 from campaigns.progress import CampaignProgress, read_progress
 from campaigns.states import CampaignState
 from campaigns.store import Store
+from dispatcher.app.following import Observer
 from workers.deps import ProviderPool, WorkerDeps
 
 if TYPE_CHECKING:
     from dispatcher.config import AppSettings
-    from dispatcher.runner import LocalRunner
+    from dispatcher.engine.runner import LocalRunner
 
 
 class ModeKind(StrEnum):
     EMBEDDED = "embedded"
     SERVED = "served"  # embedded, with a live `smsdispatch serve` on the same database
     DISTRIBUTED = "distributed"
-
-
-class Observer(Protocol):
-    def show(self, p: CampaignProgress) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -80,7 +77,7 @@ def follow_campaign(
 ) -> CampaignProgress:
     """Read the campaign's progress until it completes, stops or pauses (the sending happens elsewhere);
     KeyboardInterrupt stops following only."""
-    from dispatcher.watch import follow as follow_store
+    from dispatcher.app.following import follow as follow_store
 
     return follow_store(store, campaign_id, observer, interval=interval, distributed=distributed)  # type: ignore[arg-type]
 
@@ -113,7 +110,7 @@ class Embedded(Mode):
     sends_here = True
 
     def runner(self) -> LocalRunner:
-        from dispatcher.runner import LocalRunner
+        from dispatcher.engine.runner import LocalRunner
 
         return LocalRunner(worker_deps(self.settings, self.store))
 
@@ -223,7 +220,7 @@ def poll_here(
     """Delivery-status polling in this process (what workers do on their own); True when all is final.
     `waiting(awaiting, next_check_at)` after every round: recipients still awaiting a report, and when
     the next of them is due a check (UTC; None when none is)."""
-    from dispatcher.runner import LocalRunner
+    from dispatcher.engine.runner import LocalRunner
 
     def tell() -> None:
         if waiting is not None:

@@ -17,9 +17,9 @@ from typing import Any
 from campaigns.operators import PERSIAN_NAMES, Operator
 from campaigns.states import CampaignState, RecipientState
 from campaigns.store import CampaignView, Store
-from dispatcher.chart import COLOURS, delivery_timeline, draw_delivery_chart, resolution_for
-from dispatcher.chart_text import register_font, shaped
-from dispatcher.outcomes import DESCRIPTIONS, operator_outcomes
+from dispatcher.reports.chart import COLOURS, delivery_timeline, draw_delivery_chart, resolution_for
+from dispatcher.reports.chart_text import register_font, shaped
+from dispatcher.reports.outcomes import DESCRIPTIONS, operator_outcomes
 
 R = RecipientState
 AWAITING_LABEL = "awaiting a report"

@@ -1,24 +1,19 @@
-"""Progress on the terminal: two Rich bars (sending, delivery), and the follower that reads the store.
+"""Progress on the terminal: two Rich bars (sending, delivery).
 
 One rendering for every caller: `smsdispatch watch ID`, `send --wait` in distributed mode (the
-workers send; this process only reads the database), and the embedded runner's `send`/`run`
-(which feeds the same bars from its progress callback). What the numbers mean is decided in
+workers send; `dispatcher.app.following.follow` reads the database and feeds the bars), and the
+embedded runner's `send`/`run` (which feeds the same bars from its progress callback). What the numbers mean is decided in
 `campaigns.progress`; this module only draws them.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from types import TracebackType
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from campaigns.clock import utcnow
 from campaigns.progress import CampaignProgress
-from campaigns.states import CampaignState
-from campaigns.store import Store
 
 
 def info_line(p: CampaignProgress) -> str:
@@ -67,27 +62,3 @@ class ProgressBars:
             if name not in self._tasks:
                 self._tasks[name] = self.bars.add_task(name, total=total, info="")
             self.bars.update(self._tasks[name], total=total, completed=done, info=info)
-
-
-def follow(
-    store: Store,
-    campaign_id: int,
-    bars: ProgressBars,
-    *,
-    interval: float = 1.0,
-    sleep: Callable[[float], None] = time.sleep,
-    distributed: bool = False,
-) -> CampaignProgress:
-    """Read the campaign's progress until it is completed, cancelled, failed or paused; returns the last.
-
-    A running campaign nothing is sending shows it (dispatcher.sender: no rate, no ETA, `unattended`)."""
-    from dispatcher.sender import read_shown
-
-    while True:
-        _, p, _ = read_shown(store, campaign_id, utcnow(), distributed=distributed)
-        if p is None:
-            raise LookupError(f"no campaign {campaign_id}")
-        bars.show(p)
-        if p.finished or p.state == CampaignState.PAUSED:
-            return p
-        sleep(interval)

@@ -1,4 +1,4 @@
-"""How a person sees the preflight summary (Rich), and the confirmation question (issue 11, item 4).
+"""How a person sees the preflight summary (Rich), and the confirmation question.
 
 Rial with thousands separators; operator counts carry the estimate note; previews show the spreadsheet
 row. `send` prints `render_summary(summary)` on stderr (stdout stays for `--json`), then `confirm`.

@@ -5,7 +5,7 @@ so the spellings the loader is measured on are the ones it is tested and shown o
 `dispatcher` (the top package: the demo imports it, and tests and bench/ can) rather than in `campaigns`,
 which holds campaign logic only; nothing in campaigns or workers imports it.
 
-Usage: python -m dispatcher.messy N PATH [--cp1256] [--seed S]
+Usage: python -m dispatcher.demo.messy N PATH [--cp1256] [--seed S]
 
 Columns: name (Persian), mobile (every spelling people use), city (Persian), amount.
 About 5% of the rows are invalid and about 3% repeat an earlier number in another spelling.

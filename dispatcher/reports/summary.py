@@ -22,7 +22,7 @@ from campaigns.states import RecipientState
 from campaigns.store import CampaignView, Store
 from campaigns.windows import WhenError, parse_when
 from dispatcher.humane import Calendar, duration_text, percent, rial, when
-from dispatcher.outcomes import OUTCOMES
+from dispatcher.reports.outcomes import OUTCOMES
 
 R = RecipientState
 _AGO = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$")
@@ -71,7 +71,7 @@ class CampaignSummary:
     started_at: datetime | None
     finished_at: datetime | None
     duration_seconds: float | None
-    # issue 15: provider -> recipient state -> count, each recipient at the provider of its chunk
+    # provider -> recipient state -> count, each recipient at the provider of its chunk
     by_provider: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @property

@@ -1,4 +1,4 @@
-"""Where a provider's SMS prices come from, for the preflight's cost estimate (issue 11).
+"""Where a provider's SMS prices come from, for the preflight's cost estimate.
 
 In this order, the first that gives a price table wins:
 1. `SMSDISPATCH_<P>_PRICE` (environment, `.env`, or `[<p>] price = ...` in smsdispatch.toml): the user's

@@ -1,5 +1,5 @@
-"""The preflight use case (issue 11, items 2 to 4): what a prepared campaign will cost and whom it
-reaches, and the checks, before anything is stored; and the test send of its previews (item 6).
+"""The preflight as front ends call it: what a prepared campaign will cost and whom it reaches, and the
+checks, before anything is stored; and the test send of its previews (README, "Preflight").
 
 `preflight(settings, prepared)` reads the file ONCE: the loader's blocks go through the `Tally` (counts,
 previews, fingerprint, recent sends) and into a spool on disk; `prepared.blocks` then plans the kept
@@ -29,12 +29,12 @@ from campaigns.plan import batch_size, plan
 from campaigns.preflight import CampaignType, Loaded, PreflightOptions, PreflightSummary, Tally, summarise
 from campaigns.text import Template
 from dispatcher.app.accounts import phones_or_fail
+from dispatcher.app.budget import BudgetError, parse_cap, spec_caps
 from dispatcher.app.campaign import CampaignSummary, Prepared
 from dispatcher.app.common import BadInput, Refused, open_store
-from dispatcher.budget import BudgetError, parse_cap, spec_caps
+from dispatcher.app.modes import StartResult, choose_mode
+from dispatcher.app.preflight.gather import prices_for, prove_credentials, rejected_by_reason, store_facts
 from dispatcher.config import AppSettings
-from dispatcher.modes import StartResult, choose_mode
-from dispatcher.preflight import prices_for, prove_credentials, rejected_by_reason, store_facts
 from workers.status import Balance
 
 __all__ = ["BlockSpool", "TestSend", "preflight", "test_send"]
@@ -115,7 +115,7 @@ def preflight(
     options = options_for(settings, prepared)
     client = prepared.client
     balance = prove_credentials(client)
-    # A failover route (issue 15): every provider's key proven now, and the credit checked is the route's
+    # A failover route: every provider's key proven now, and the credit checked is the route's
     # together (when every provider reports it in one unit), since the route sends until each runs out.
     others = [prove_credentials(settings.client(name)) for name in prepared.spec.route[1:]]
     if balance is not None and others and all(b is not None and b.unit == balance.unit for b in others):

@@ -1,4 +1,4 @@
-"""`send --budget RIAL --max-parts N` and `resume ID --budget RIAL --max-parts N` (issue 11 item 5): the
+"""`send --budget RIAL --max-parts N` and `resume ID --budget RIAL --max-parts N`: the
 application side the CLI calls. The caps themselves are held and enforced by the store (campaigns/store,
 `within_caps` in the claim's transaction); this module reads the options, checks that a rial budget can
 be priced, and words the caps for people.

@@ -1,4 +1,4 @@
-"""The preflight use case (issue 11): everything `send` must know before it stores a campaign.
+"""What the preflight gathers: the facts outside the file, and the one pass over it.
 
 `run_preflight(request, engine=..., env=...)` proves the provider's credentials with an authenticated
 call (its balance), reads the prices, the store's unfinished campaigns and the numbers sent within the
@@ -35,7 +35,7 @@ from campaigns.preflight import (
 from campaigns.prices import PriceTable
 from campaigns.store.preflight import recent_sends, unfinished_campaigns
 from campaigns.text import Template
-from dispatcher.prices import configured_prices, provider_prices
+from dispatcher.app.prices import configured_prices, provider_prices
 from workers.errors import AccountError
 from workers.providers import client_class
 from workers.providers.base import ProviderClient
@@ -70,7 +70,7 @@ class PreflightRequest:
     column: str | None = None
     sender: str | None = None
     rejects_path: Path | None = None
-    # A failover route (issue 15): every provider after `provider`, each proven and its credit read.
+    # A failover route: every provider after `provider`, each proven and its credit read.
     fallbacks: tuple[str, ...] = ()
 
 
@@ -85,7 +85,7 @@ class PreflightResult:
     recent: RecentSends
     balance: Balance | None
     prices: PriceTable | None = None  # the table the estimate used: `CampaignSpec.prices` for the budget
-    # issue 15: each fallback provider of the route -> its balance (None: no balance call documented);
+    # each fallback provider of the route -> its balance (None: no balance call documented);
     # the cost is estimated with the first provider, whose prices the summary carries.
     fallback_balances: Mapping[str, Balance | None] = field(default_factory=dict)
 

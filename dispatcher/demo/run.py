@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dispatcher import app
+from dispatcher.app.modes import Observer
 from dispatcher.config import AppSettings
-from dispatcher.messy import write as write_messy_csv
-from dispatcher.modes import Observer
+from dispatcher.demo.messy import write as write_messy_csv
 from dispatcher.sandbox.core import SandboxState, sandbox_env
 
 
@@ -47,7 +47,7 @@ def run_demo(folder: Path, rows: int, provider: str, observer: Observer | None =
     """Write a messy CSV of `rows` rows to `folder`, send it to an in-process sandbox through the
     application layer (embedded mode, following delivery to the end), and write `report.csv`.
 
-    `observer` (e.g. `dispatcher.watch.ProgressBars`) sees the progress; nothing is printed here.
+    `observer` (e.g. `dispatcher.cli.bars.ProgressBars`) sees the progress; nothing is printed here.
     Raises BadInput for an unknown provider."""
     from dispatcher.sandbox.server import start
 

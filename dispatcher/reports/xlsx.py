@@ -8,7 +8,7 @@ The "all" row's counts are `status`'s: recipients by state from `Store.campaign`
 
 Recipients: one row per recipient, right-to-left when the campaign's text is Persian; the phone as
 people write it (`0912…`) and in E.164; the state with its meaning in English and Persian; the
-provider's code with its meaning (`dispatcher.provider_codes`); times in Tehran and Jalali; then the
+provider's code with its meaning (`dispatcher.reports.provider_codes`); times in Tehran and Jalali; then the
 CSV's own columns. Every recipient cell is a string cell (never a formula: OWASP CSV injection).
 Header frozen, autofilter on, column widths fitted to the header and the first `WIDTH_SAMPLE` rows.
 """
@@ -34,9 +34,9 @@ from campaigns.operators import ESTIMATE_NOTE, PERSIAN_NAMES, Operator, operator
 from campaigns.progress import progress_of
 from campaigns.store import CampaignView, Store
 from dispatcher.humane import NOT_KNOWN, is_persian, jalali, local_phone, tehran
-from dispatcher.outcomes import OUTCOMES, describe
-from dispatcher.provider_codes import code_meaning
-from dispatcher.summary import summary_of
+from dispatcher.reports.outcomes import OUTCOMES, describe
+from dispatcher.reports.provider_codes import code_meaning
+from dispatcher.reports.summary import summary_of
 
 WIDTH_SAMPLE = 2000  # rows read ahead to fit the column widths
 MAX_WIDTH = 60
@@ -161,7 +161,7 @@ def _write_summary(
             + [_number(ws, v, "0.0%") if i == 3 else _number(ws, v) for i, v in enumerate(values)]
         )
     ws.append([_text(ws, "operators are " + ESTIMATE_NOTE)])
-    if by_provider and len(by_provider) > 1:  # a failover route sent through several (issue 15)
+    if by_provider and len(by_provider) > 1:  # a failover route sent through several
         ws.append([])
         ws.append([_text(ws, "recipients by provider", bold=True)])
         ws.append([_text(ws, "provider", bold=True), *[_text(ws, c, bold=True) for c in COUNT_COLUMNS]])

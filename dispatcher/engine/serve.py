@@ -6,7 +6,7 @@ died: no live heartbeat, `campaigns.store.heartbeats.orphans`), sends each in a 
 local runner (chunks held outside their window wait there until it opens), polls delivery and collects
 opt-outs. It keeps a heartbeat of its own (`live_service` finds it: `send` then stores and returns) and
 one per campaign it sends. A stop request (SIGTERM, SIGINT) claims no new chunk, lets the chunks in
-flight finish, and returns 0. Events go to the `dispatcher.serve` logger, one line each.
+flight finish, and returns 0. Events go to the `dispatcher.engine.serve` logger, one line each.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from campaigns.states import CampaignState
 from campaigns.store.heartbeats import Beating, last_activity, orphans, prune
 from workers.deps import WorkerDeps
 
-log = logging.getLogger("dispatcher.serve")
+log = logging.getLogger("dispatcher.engine.serve")
 C = CampaignState
 
 
@@ -42,7 +42,7 @@ class Service:
 
     def run(self, stop: threading.Event) -> int:
         """Serve until `stop` is set; then wait for the chunks in flight. Returns the exit code (0)."""
-        from dispatcher.runner import LocalRunner
+        from dispatcher.engine.runner import LocalRunner
 
         engine = self.deps.store.engine
         housekeeping = LocalRunner(self.deps, tick=self.tick)
@@ -89,7 +89,7 @@ class Service:
 
     def _send(self, campaign_id: int, stop: threading.Event) -> None:
         """Send the campaign until it leaves `running` or the service stops, with a heartbeat for it."""
-        from dispatcher.runner import LocalRunner
+        from dispatcher.engine.runner import LocalRunner
 
         runner = LocalRunner(self.deps, threads=self.threads)
         try:

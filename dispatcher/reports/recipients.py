@@ -2,7 +2,7 @@
 
 CSV columns (scripts depend on them: add new ones only at the end): phone, state,
 provider_message_id, provider_status, error, sent_at, delivered_at, then the CSV's own columns.
-The Excel report is for people: a Summary sheet and a Recipients sheet (`dispatcher.xlsx_report`).
+The Excel report is for people: a Summary sheet and a Recipients sheet (`dispatcher.reports.xlsx`).
 Every cell is made safe for spreadsheets (OWASP "CSV injection"), whichever
 column it is in, since the error text and provider codes come from outside as much as the CSV's own
 columns do:
@@ -64,7 +64,7 @@ def report_rows(store: Store, campaign_id: int, columns: list[str]) -> Iterator[
 
 
 def write_report(store: Store, campaign_id: int, out: Path) -> Counter[str]:
-    """Write the report of a campaign to `out` (.csv, else .xlsx: `dispatcher.xlsx_report`).
+    """Write the report of a campaign to `out` (.csv, else .xlsx: `dispatcher.reports.xlsx`).
 
     Returns recipients per state. Raises KeyError(campaign_id) when there is no such campaign.
     """
@@ -75,7 +75,7 @@ def write_report(store: Store, campaign_id: int, out: Path) -> Counter[str]:
     header = BASE_COLUMNS + columns
     counts: Counter[str] = Counter()
     if out.suffix.lower() == ".xlsx":
-        from dispatcher.xlsx_report import write_xlsx
+        from dispatcher.reports.xlsx import write_xlsx
 
         return write_xlsx(store, view, columns, out, utcnow())
     with out.open("w", newline="", encoding="utf-8-sig") as fh:  # BOM: Excel then reads Persian right

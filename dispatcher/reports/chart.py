@@ -11,7 +11,7 @@ as "no sends (paused, window closed or backing off)", and the cancel at the camp
 `draw_delivery_chart` needs matplotlib (the `chart` extra) and draws with the Agg renderer: no
 display, no pyplot global state. The x axis is Tehran clock time (the zone and the Jalali date in
 its label), the y axis whole recipients with thousands separators, readable from 20 recipients to
-hundreds of thousands; Persian text is shaped (`dispatcher.chart_text`).
+hundreds of thousands; Persian text is shaped (`dispatcher.reports.chart_text`).
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ from typing import Any
 
 from campaigns.states import RecipientState
 from campaigns.windows import TEHRAN
-from dispatcher.chart_text import register_font, shaped
 from dispatcher.humane import jalali
-from dispatcher.outcomes import DESCRIPTIONS
+from dispatcher.reports.chart_text import register_font, shaped
+from dispatcher.reports.outcomes import DESCRIPTIONS
 
 R = RecipientState
 CHART_STATES = (R.DELIVERED, R.UNDELIVERED, R.FAILED, R.BLACKLISTED, R.EXPIRED)

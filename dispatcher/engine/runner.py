@@ -31,7 +31,7 @@ from workers.operations.poll import poll_once
 from workers.operations.reconcile import Reconciled, reconcile_chunk
 from workers.operations.send import Outcome, send_chunk
 
-log = logging.getLogger("dispatcher.runner")
+log = logging.getLogger("dispatcher.engine.runner")
 
 Progress = Callable[[], None]
 
