@@ -77,7 +77,7 @@ def fill(conn, cid: int, n: int, phone0: int, running: bool) -> None:  # noqa: A
     nch = -(-n // BATCH)
     first = conn.execute(text("SELECT COALESCE(MAX(id), 0) + 1 FROM chunks")).scalar_one()
     cstate = _CHUNK_STATE.format(c="i", n=nch) if running else "'accepted'"
-    provider = "CASE WHEN i % 10 = 0 AND i * 100 < 60 * {n} THEN 'mediapayamak' ELSE NULL END".format(n=nch)
+    provider = f"CASE WHEN i % 10 = 0 AND i * 100 < 60 * {nch} THEN 'mediapayamak' ELSE NULL END"
     conn.execute(
         text(
             f"""INSERT INTO chunks (id, campaign_id, seq, state, attempt, size, parts, cost_rial, updated_at,
@@ -90,7 +90,7 @@ def fill(conn, cid: int, n: int, phone0: int, running: bool) -> None:  # noqa: A
         {"first": first, "cid": cid, "now": _now(conn)},
     )
     # recipients: i-th of the campaign, in chunk c = i / BATCH
-    c = "(i / {b})".format(b=BATCH)
+    c = f"(i / {BATCH})"
     cs = _CHUNK_STATE.format(c=c, n=nch) if running else "'accepted'"
     state = _RECIPIENT_STATE.format(cs=cs, j="i")
     if not running:

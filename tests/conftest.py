@@ -51,7 +51,6 @@ def database_url(request, tmp_path) -> str:
 @pytest.fixture
 def store(database_url):
     from campaigns.store import Store
-
     from tests.support.counters import assert_counts_agree
 
     s = Store.from_url(database_url)
