@@ -114,16 +114,24 @@ def _fill(into: dict[tuple[str, str], Tally], rows: Iterable[Any]) -> None:
 
 def tallies(conn: Connection, campaign_id: int) -> CampaignTallies:
     """The campaign's counters, summed over the writers' shards: one index range read."""
+    return tallies_of(conn, [campaign_id]).get(campaign_id) or CampaignTallies()
+
+
+def tallies_of(conn: Connection, campaign_ids: list[int] | None = None) -> dict[int, CampaignTallies]:
+    """campaign id -> its counters, for these campaigns (all when None), in one read."""
     t = counts_t.c
-    rows = conn.execute(
-        select(t.kind, t.provider, t.state, *(func.sum(t[v]).label(v) for v in VALUES))
-        .where(t.kind.in_([CountKind.RECIPIENT, CountKind.CHUNK]), t.campaign_id == campaign_id)
-        .group_by(t.kind, t.provider, t.state)
-    ).all()
-    found = CampaignTallies()
-    _fill(found.recipients, (r for r in rows if r.kind == CountKind.RECIPIENT))
-    _fill(found.chunks, (r for r in rows if r.kind == CountKind.CHUNK))
-    return found
+    q = (
+        select(t.campaign_id, t.kind, t.provider, t.state, *(func.sum(t[v]).label(v) for v in VALUES))
+        .where(t.kind.in_([CountKind.RECIPIENT, CountKind.CHUNK]))
+        .group_by(t.campaign_id, t.kind, t.provider, t.state)
+    )
+    if campaign_ids is not None:
+        q = q.where(t.campaign_id.in_(list(campaign_ids)))
+    found: dict[int, CampaignTallies] = defaultdict(CampaignTallies)
+    for row in conn.execute(q):
+        of = found[row.campaign_id]
+        _fill(of.recipients if row.kind == CountKind.RECIPIENT else of.chunks, [row])
+    return dict(found)
 
 
 def recount(conn: Connection, campaign_id: int) -> CampaignTallies:

@@ -32,11 +32,28 @@ def campaign(conn: Connection, campaign_id: int) -> CampaignView | None:
     row = conn.execute(select(campaigns_t).where(campaigns_t.c.id == campaign_id)).first()
     if row is None:
         return None
-    counted = counts.tallies(conn, campaign_id)
+    return counted_view(row, counts.tallies(conn, campaign_id))
+
+
+def counted_campaigns(conn: Connection, ids: list[int] | None = None) -> list[CampaignView]:
+    """The campaigns `ids` (all when None) in id order, each with its counts, as `campaign` gives them: two
+    reads whatever the number of campaigns (their rows; their counters, grouped by campaign)."""
+    q = select(campaigns_t).order_by(campaigns_t.c.id)
+    if ids is not None:
+        q = q.where(campaigns_t.c.id.in_(list(ids)))
+    rows = conn.execute(q).all()
+    counted = counts.tallies_of(conn, ids)
+    return [counted_view(row, counted.get(row.id) or counts.CampaignTallies()) for row in rows]
+
+
+def counted_view(row: Any, counted: counts.CampaignTallies) -> CampaignView:
+    """A campaigns row as a CampaignView with its counters: counts, chunks, costs, by provider."""
     found = view(row, counted.counts(), counted.chunk_counts())
     found.cost_actual = counted.cost_actual()
     # failed/blacklisted by a delivery report (recorded by a poll), not refused or failed before sending
     found.reported_failed = counted.reported_failed()
+    found.by_provider = counted.by_provider()
+    found.cost_by_provider = counted.cost_by_provider()
     return found
 
 
