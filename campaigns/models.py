@@ -2,7 +2,8 @@
 
 The schema is created by the Alembic migration in campaigns/migrations; these models are the
 single description both the migration and the queries use. Indexes serve the hot queries:
-a chunk's recipients, due polls, and a campaign's counts by state.
+a chunk's recipients, due polls, a campaign's next check, earliest retry and last claim; a campaign's
+counts are maintained in `campaign_counts` (`CampaignCount`), never counted from its rows on a read.
 """
 
 from __future__ import annotations

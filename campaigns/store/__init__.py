@@ -13,7 +13,9 @@ a Connection:
 - reconcile.py: unknown chunks and reconciliation's verdicts;
 - polling.py: delivery-status polling;
 - suppressions.py: the opt-out list and inbox cursors;
-- reads.py: read models (views, counts, report and chart streams);
+- reads.py: read models (views with their counts, report and chart streams);
+- tally.py, tally_stmts.py: the maintained counters' SQL (`campaign_counts`), written with every transition;
+  counts.py: their reads (a campaign's, the rate, the store's gauges), the recount from the rows, folding;
 - heartbeats.py, preflight.py, contacts.py: functions over an Engine for liveness, the preflight's
   facts (unfinished campaigns, recent sends) and the contacts push ledger.
 
