@@ -4,7 +4,7 @@ A write that changes what is counted (a recipient's or a chunk's state, a recipi
 polls, the chunk a recipient is in, a chunk's parts or estimate) carries its counters in its own
 transaction, so a read of the counters agrees with the rows at every commit:
 
-- `counted(update, pre)`: the write's rows as they are before it (the pre-image `pre`: old and new
+- `counted_pg` / `counted_sqlite`: the write's rows as they are before it (the pre-image: old and new
   state, cost, polls and chunk per row, computed from the update's own SET expressions) give one delta
   per (kind, campaign, provider, state): minus the old, plus the new. PostgreSQL: ONE statement,
   `WITH pre AS (SELECT … FOR UPDATE OF <table>), upd AS (UPDATE … WHERE id IN (SELECT id FROM pre)),
@@ -13,8 +13,8 @@ transaction, so a read of the counters agrees with the rows at every commit:
   SQLite (one writer, BEGIN IMMEDIATE): the same INSERT from the pre-image, then the update; two statements.
 - `upsert(deltas)`: add delta rows, grouped per counter, into the writer's shard (`pg_backend_pid()` on
   PostgreSQL, 0 on SQLite): concurrent workers of one campaign write distinct rows and never wait on each
-  other's counters (`bench/reads.py --contention` measures it); reads sum the shards, and `fold_stmt`
-  (the housekeeping pass) folds them into shard 0.
+  other's counters (`bench/reads.py --send-path` measures it); reads sum the shards, and
+  `tally_stmts.fold_stmt` (the housekeeping pass) folds them into shard 0.
 
 The per-chunk cost on the send path is therefore no statement more on PostgreSQL and one more per
 transition on SQLite, whatever the chunk's size; no Python work per recipient.
@@ -45,17 +45,13 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from campaigns.models import CampaignCount
-from campaigns.store.sql import (
-    campaigns_t,
-    chunks_t,
-    recipients_t,
-)
+from campaigns.store.sql import campaigns_t, chunks_t, recipients_t
 
 counts_t = CampaignCount.__table__
 KEY = ("kind", "campaign_id", "bucket", "provider", "state", "shard")
 VALUES = ("n", "parts", "cost", "costed", "polled")
 BUCKET_SECONDS = 60  # the rate's resolution: sends are counted per minute
-# False only for bench/reads.py --contention, set before any statement is built: every writer shares shard 0.
+# False only for bench/reads.py --send-path, set before any statement is built: every writer shares shard 0.
 SHARDED = True
 
 
