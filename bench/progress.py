@@ -5,7 +5,8 @@
 Builds one campaign of N recipients straight in SQL (40 % pending, 30 % sent, 25 % delivered, 5 %
 failed; sends spread over the last hour), then times, median of 7: `read_progress` (the campaign's
 counts by state and by chunk state, the rate's count, the next retry) and the rate's count alone,
-with the partial index `ix_recipients_campaign_sent` and without it.
+with the partial index `ix_recipients_campaign_sent` and without it; and `Store.costs` (planned, spent
+so far and reported by provider, what `status`, `summary` and the xlsx read once, not the bars).
 
 Since migration 0010_counters `read_progress` reads the maintained counters and per-minute sends instead
 (`bench/reads.py` measures it at 10 M recipients); the rows this script writes bypass the store, so its
@@ -100,6 +101,7 @@ def bench(url: str, label: str, rows: int) -> None:
     sent = store.sent_since(cid, since)
     status = median_ms(lambda: read_progress(store, cid, utcnow()))
     rate = median_ms(lambda: store.sent_since(cid, since))
+    costs = median_ms(lambda: store.costs(cid))
     with store.engine.begin() as conn:
         conn.execute(text("DROP INDEX ix_recipients_campaign_sent"))
         conn.execute(text("ANALYZE"))
@@ -108,6 +110,7 @@ def bench(url: str, label: str, rows: int) -> None:
     print(f"  rate sample: {sent:,} sends in the last {RATE_WINDOW}")
     print(f"  read_progress (status): {status:8.1f} ms   without the sent index: {status_noindex:8.1f} ms")
     print(f"  sent_since (rate)     : {rate:8.1f} ms   without the sent index: {rate_noindex:8.1f} ms")
+    print(f"  costs (status, summary): {costs:7.1f} ms")
     store.engine.dispose()
 
 

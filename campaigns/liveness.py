@@ -7,8 +7,12 @@ a row not refreshed for `stale` seconds belongs to a process that died. From tho
   "nothing has been sending this campaign since 11:52 +03:30; start `smsdispatch serve` or run
   `smsdispatch run 13`" (unattended: rate and ETA become null, `waiting.reason` is `unattended`);
 - embedded mode, scheduled with no `serve` alive: a note that nothing will start it at its time;
+- embedded mode, running outside its send window with nothing alive: "nothing will send it when its
+  window opens at 09:00 +03:30; start `smsdispatch serve` or run `smsdispatch run 13`" (the campaign
+  still shows that it waits for its window: `attended` keeps `waiting.reason` `window` and its ETA);
 - distributed mode, running with chunks queued: when no worker has taken a chunk for `claim_stale`
-  seconds, "no worker has taken a chunk for 2 minutes; are workers running?" (unattended too).
+  seconds, "no worker has taken a chunk for 2 minutes; are workers running?" (unattended too), unless
+  the window is closed (the chunks wait for it in the database, not for a worker).
 """
 
 from __future__ import annotations
@@ -154,6 +158,7 @@ def liveness_of(
     started_at: datetime | None = None,
     settings: HeartbeatSettings = HeartbeatSettings(),
     pending: int | None = None,
+    window_opens: datetime | None = None,
 ) -> Liveness:
     """The verdict for one campaign.
 
@@ -161,7 +166,8 @@ def liveness_of(
     last_seen: the last sign anything sent it (a row's last beat, a chunk's claim), for "since …";
     service: a live `serve` (its own row), which picks up running campaigns and starts scheduled ones;
     queued_chunks / last_claim / started_at: distributed mode's evidence that workers take chunks;
-    pending: recipients not sent yet (0: all sent, only delivery reports are awaited, which `poll` collects).
+    pending: recipients not sent yet (0: all sent, only delivery reports are awaited, which `poll` collects);
+    window_opens: when the campaign's send window next opens, when it is closed now (None: open, or none).
     """
     sender = senders[0] if senders else None
     if state == "scheduled" and not distributed and service is None:
@@ -175,8 +181,11 @@ def liveness_of(
         return Liveness(sender, False, None, None)
     if sender is not None:
         return Liveness(sender, False, sender.seen_at, describe(sender, now))
+    waits_for_window = window_opens is not None and pending != 0
     if distributed:
         since = max((t for t in (last_claim, started_at) if t is not None), default=None)
+        if waits_for_window:  # its chunks wait in the database for the window, not for a worker
+            return Liveness(None, False, since, None)
         if queued_chunks and since is not None and (now - since).total_seconds() >= settings.claim_stale:
             return Liveness(
                 None,
@@ -188,6 +197,14 @@ def liveness_of(
     if service is not None:
         return Liveness(service, False, service.seen_at, describe(service, now))
     cure = f"start `smsdispatch serve` or run `smsdispatch run {campaign_id}`"
+    if waits_for_window:
+        assert window_opens is not None
+        return Liveness(
+            None,
+            True,
+            last_seen,
+            f"nothing will send it when its window opens at {clock(window_opens, now)}; {cure}",
+        )
     if pending == 0:  # all sent: what is left is collecting the delivery reports
         cure = (
             "start `smsdispatch serve` or run `smsdispatch poll --until-done` to collect its delivery reports"
@@ -200,11 +217,14 @@ def liveness_of(
 
 
 def attended(progress: CampaignProgress, live: Liveness) -> CampaignProgress:
-    """The progress as shown: an unattended campaign has no rate and no ETA, and waits for a sender."""
+    """The progress as shown: an unattended campaign has no rate and no ETA, and waits for a sender; one
+    that waits for its send window still says so (and when it opens), the missing sender in `live`."""
     if not live.unattended:
         return progress
     from campaigns.progress import Waiting, WaitingReason
 
+    if progress.waiting is not None and progress.waiting.reason == WaitingReason.WINDOW:
+        return dataclasses.replace(progress, rate=None)
     waiting = Waiting(WaitingReason.UNATTENDED, None, live.detail or "nothing is sending this campaign")
     return dataclasses.replace(progress, rate=None, eta_seconds=None, waiting=waiting)
 

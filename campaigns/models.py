@@ -87,6 +87,27 @@ class Campaign(Base):
     # The ordered provider names of a failover route as JSON (issue 15), the first being `provider`;
     # None: the one provider. Migration 0009_routes.
     route: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Webhooks (migration 0013_web): where each state change is POSTed, and the API key whose derived
+    # secret signs it (campaigns.store.webhooks; workers.webhooks). None: no webhook.
+    callback_url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    callback_key_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # `--type` (promotional | transactional; None: stored before migration 0012_blacklist, so unknown):
+    # only promotional campaigns learn the operator blacklist from their delivery reports, and only
+    # promotional ones skip it (campaigns.store.preflight.blacklisted_numbers).
+    campaign_type: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    # Each provider of the route's price table as JSON (`campaigns.prices.PriceTable.as_json`), read at
+    # the preflight: a chunk failover moves to another provider is priced at that provider's price.
+    # None: no table known (a moved chunk then carries its share of the first estimate). Migration 0012.
+    route_prices: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Who started it (migration 0011_identity): the audit's `who` ("alice", "key:crm", "cli:USER@HOST"), the
+    # user's or key's row, and the daily spend it counts against ("key:7" on the Tehran day it was created;
+    # None: no cap, the command line). `purged_at`: when its recipients' numbers and columns were removed.
+    created_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    created_by_user_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    created_by_key_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    spend_principal: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    spend_day: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
@@ -196,7 +217,8 @@ class CampaignCount(Base):
     transition that changes them (`campaigns/store/tally.py`) and summed at read (`campaigns/store/counts.py`).
 
     `kind` (a `tally.CountKind`): `recipient` (recipients by provider and state: how many, their SMS parts,
-    the rial their provider reported and how many reported one, how many were polled), `chunk` (chunks by
+    the rial their provider reported and how many reported one, how many were polled, their estimate at
+    their chunk's rial per part), `chunk` (chunks by
     provider and state: how many, parts, estimated rial) or `sent` (sends recorded in the minute starting at
     `bucket`, epoch seconds, by provider: the rate). The provider is the one of the recipient's chunk (a
     chunk failover moved carries its own), else the campaign's. `shard`: the PostgreSQL backend that wrote
@@ -218,6 +240,10 @@ class CampaignCount(Base):
     cost: Mapped[float] = mapped_column(Float, default=0.0)  # recipients: reported rial; chunks: estimated
     costed: Mapped[int] = mapped_column(BigInteger, default=0)  # recipients whose provider reported a cost
     polled: Mapped[int] = mapped_column(BigInteger, default=0)  # recipients polled at least once
+    # recipients: their estimate, SMS parts x the rial per part of their chunk (its `cost_rial` / `parts`),
+    # all of them and those polled at least once (`campaigns.store.costs`: planned, spent)
+    value: Mapped[float] = mapped_column(Float, default=0.0)
+    polled_value: Mapped[float] = mapped_column(Float, default=0.0)
 
 
 class Suppression(Base):

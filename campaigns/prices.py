@@ -65,6 +65,19 @@ class PriceTable:
     def __bool__(self) -> bool:
         return bool(self.prices)
 
+    def as_json(self) -> dict[str, Any]:
+        """`{"source": ..., "prices": {"MCI.ucs2": 950.0, "gsm7": 800.0, "part": 1000.0}}`: the keys in the
+        spelling of `SMSDISPATCH_<P>_PRICE` (`operator.alphabet`, `part` for any part), for the store."""
+        keys = {key: ".".join(p.value for p in key if p is not None) or "part" for key in self.prices}
+        return {"source": self.source, "prices": {keys[k]: v for k, v in self.prices.items()}}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> PriceTable:
+        """The table `as_json` wrote. Raises PriceError for a key it cannot read."""
+        where = str(data.get("source") or "stored prices")
+        prices = {_key(k, where): _rial(v, where) for k, v in (data.get("prices") or {}).items()}
+        return cls(prices, where)
+
 
 def _key(text: str, where: str) -> Key:
     operator: Operator | None = None

@@ -7,7 +7,7 @@ Times are aware UTC datetimes; `parts` are SMS parts (the rate limit's and the p
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -55,6 +55,22 @@ class CampaignSpec:
     max_parts: int | None = None
     prices: PriceTable | None = None
     route: tuple[str, ...] = ()  # a failover route, the first being `provider` (issue 15); () = just it
+    callback_url: str | None = None  # each state change is POSTed there (campaigns.store.webhooks)
+    callback_key_id: int | None = None  # the API key whose derived secret signs the POSTs
+    # `--type`: promotional | transactional (campaigns.preflight.CampaignType)
+    campaign_type: str | None = None
+    # provider -> its price table, for each provider of the route: a chunk failover moves is priced at
+    # the price of the provider it moves to (campaigns.store.routing); empty: none known
+    route_prices: Mapping[str, PriceTable] = field(default_factory=dict)
+    # Who started it (the audit's `who`), the user's or key's row, and the principal whose daily cap its
+    # claims are charged to ("key:7", "user:3"; None: no cap). See campaigns/store/caps.py.
+    created_by: str | None = None
+    created_by_user_id: int | None = None
+    created_by_key_id: int | None = None
+    spend_principal: str | None = None
+    needs_prices: bool = (
+        False  # who started it has a daily cap in rial: every part must be priced, as for a budget
+    )
 
 
 @dataclass(frozen=True)
@@ -94,7 +110,7 @@ class RecipientUpdate:
     error: str | None = None
     next_poll_at: datetime | None = None
     delivered_at: datetime | None = None
-    cost: float | None = None  # what the provider reported this message cost (rial), when it said
+    cost: float | None = None  # what the provider reported this message cost (its unit), when it said
 
 
 @dataclass
@@ -131,11 +147,55 @@ class CampaignView:
     spent_rial: int = 0
     spent_parts: int = 0
     cost_estimated: int | None = None  # rial: the estimate at creation (None: no price was known)
-    cost_actual: float | None = None  # rial the provider reported (None: none); from Store.campaign
-    # provider -> recipient state -> count (each at the provider of its chunk), and provider -> {"estimated",
-    # "actual"} rial: from the same counters as `counts` (Store.campaign, Store.counted_campaigns)
+    cost_actual: float | None = (
+        None  # what the provider reported, in its unit (None: none); from Store.campaign
+    )
+    campaign_type: str | None = None  # promotional | transactional; None: stored before it was recorded
+    # provider -> recipient state -> count (each at the provider of its chunk), and the money by provider:
+    # from the same counters as `counts` (Store.campaign, Store.counted_campaigns)
     by_provider: dict[str, dict[str, int]] = field(default_factory=dict)
-    cost_by_provider: dict[str, dict[str, float | None]] = field(default_factory=dict)
+    costs: CampaignCosts | None = None
+
+
+@dataclass(frozen=True)
+class ProviderCost:
+    """A campaign's money at one provider (each recipient at the provider of its chunk: the one that
+    accepted it, or holds it now). Rial, except `reported`.
+
+    `planned`: the estimate for the recipients it holds, at its price (SMS parts x its price table,
+    through the chunk's estimate); `spent`: the same estimate for those it accepted (awaiting a delivery
+    report or with one), what has gone out so far; both None when no price was known. `reported`: the
+    sum of what the provider said the messages cost, in its own unit (`ProviderClient.cost_unit`; None
+    there: not documented), None when it said nothing. `accepted`: recipients it accepted."""
+
+    planned: float | None
+    spent: float | None
+    reported: float | None
+    accepted: int = 0
+
+
+@dataclass(frozen=True)
+class CampaignCosts:
+    """A campaign's money by provider (`Store.costs`); the totals sum the providers (None where none
+    knows). `reported` sums providers' own units: read it per provider where the route has several."""
+
+    by_provider: Mapping[str, ProviderCost] = field(default_factory=dict)
+
+    def _total(self, name: str) -> float | None:
+        known = [getattr(c, name) for c in self.by_provider.values() if getattr(c, name) is not None]
+        return float(sum(known)) if known else None
+
+    @property
+    def planned(self) -> float | None:
+        return self._total("planned")
+
+    @property
+    def spent(self) -> float | None:
+        return self._total("spent")
+
+    @property
+    def reported(self) -> float | None:
+        return self._total("reported")
 
 
 class ChunkPeek(NamedTuple):

@@ -16,6 +16,14 @@ from tests.support.services import (
 )
 
 
+@pytest.fixture(autouse=True)
+def _unreadable_said_afresh() -> None:
+    """Each test starts with nothing said about unreadable provider rows (they are said once a process)."""
+    from workers.providers.evidence import forget
+
+    forget()
+
+
 @pytest.fixture
 def sandbox() -> RunningSandbox:
     state = SandboxState(seed=7, final_after_s=0.0)

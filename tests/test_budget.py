@@ -254,8 +254,9 @@ def test_reported_costs_are_recorded_and_summed_beside_the_estimate(store):
         [RecipientUpdate(m.recipient_id, RecipientState.DELIVERED, cost=155.0) for m in b.messages]
     )
     (row,) = summarise(store, [cid], None, utcnow())
-    assert (row.cost_estimated, row.cost_actual) == (20_000, 3100)
-    assert row.as_row(Calendar.GREGORIAN)["cost"] == "3,100 rial (estimated 20,000 rial)"
+    assert (row.cost_estimated, row.cost_spent, row.cost_actual) == (20_000, 20_000, 3100)
+    cells = row.as_row(Calendar.GREGORIAN)
+    assert (cells["spent (rial)"], cells["reported"]) == ("20,000 of 20,000", "3,100")
 
 
 def test_embedded_runner_stops_at_the_budget_then_finishes_once_raised(store, sandbox_environ, sandbox):

@@ -23,12 +23,12 @@ SERVICES = COMPOSE["services"]
 
 
 def test_compose_has_the_services_and_what_they_need():
-    assert {"redis", "postgres", "worker", "beat", "flower", "cli"} <= set(SERVICES)
-    for name in ("redis", "postgres", "worker"):
+    assert {"redis", "postgres", "worker", "beat", "flower", "cli", "web"} <= set(SERVICES)
+    for name in ("redis", "postgres", "worker", "web"):
         assert "healthcheck" in SERVICES[name], name
     assert any("postgresql" in v for v in SERVICES["postgres"]["volumes"])
     assert SERVICES["beat"]["deploy"]["replicas"] == 1
-    for name in ("worker", "beat", "flower"):
+    for name in ("worker", "beat", "flower", "web"):
         assert isinstance(SERVICES[name]["command"], list), (
             f"{name}: exec form, so SIGTERM reaches the process"
         )
@@ -100,3 +100,24 @@ def test_cli_service_runs(local_env, tmp_path):
         [*cli["entrypoint"], *cli["command"]], env=local_env, capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0 and "send" in result.stdout
+
+
+def test_web_command_serves_answers_its_healthcheck_and_stops_warm(local_env, tmp_path):
+    from tests.support.cluster import free_port
+
+    port = str(free_port())
+    cmd = [
+        port if a == "8080" else ("127.0.0.1" if a == "0.0.0.0" else a) for a in SERVICES["web"]["command"]
+    ]
+    env = {**local_env, "SMSDISPATCH_UPLOAD_DIR": str(tmp_path / "uploads")}
+    proc = run_until(cmd, env, "Uvicorn running", tmp_path)
+    try:
+        check = [a.replace("8080", port) for a in SERVICES["web"]["healthcheck"]["test"][1:]]
+        for _ in range(50):  # the log line comes a moment before the socket takes connections
+            result = subprocess.run(check, env=env, capture_output=True, text=True, timeout=60)
+            if result.returncode == 0:
+                break
+            time.sleep(0.2)
+        assert result.returncode == 0, result.stdout + result.stderr
+    finally:
+        assert stop_warm(proc) == 0

@@ -18,7 +18,7 @@ import pytest
 from campaigns.load import RecipientLoader
 from campaigns.store import Store
 from dispatcher.demo import messy
-from dispatcher.sandbox.core import Fault, FaultKind, SandboxState, digits, sandbox_env
+from dispatcher.sandbox.core import Fault, FaultKind, Rename, SandboxState, digits, sandbox_env
 from dispatcher.sandbox.phonebook import book
 from dispatcher.sandbox.server import RunningSandbox, start
 
@@ -257,6 +257,48 @@ def test_an_interrupted_add_is_settled_by_ghasedaks_listing_in_the_same_run(tmp_
         "989121110002": 1,
         "989121110003": 1,
     }
+
+
+LISTING_WITHOUT_NUMBERS = Rename("ghasedak", "contact/group/listnumber", {"number": "mobile"})
+
+
+def test_an_interrupted_add_with_an_unreadable_listing_is_held_never_added_again(tmp_path, phonebooks):
+    """The listing's rows have no `number` (a renamed field): it proves no number absent from the group, so
+    the numbers of the interrupted add are held `unknown`, not pushed a second time."""
+    env = environ(phonebooks, f"sqlite:///{tmp_path / 'store.db'}", SMSDISPATCH_GHASEDAK_CONTACT_BATCH="2")
+    write_rows(tmp_path / "people.csv", ROWS)
+    phonebooks.state.add_fault(Fault("ghasedak", "contacts", FaultKind.ACCEPT_THEN_HTTP, status=502))
+    phonebooks.state.add_rename(LISTING_WITHOUT_NUMBERS)
+    done = run(env, tmp_path, "push", "people.csv", "--provider", "ghasedak", "--group", "g", "--json")
+    assert done.returncode == 1 and "2 numbers unknown" in done.stderr, done.stderr
+    summary = json.loads(done.stdout)
+    assert (summary["counts"]["added"], summary["counts"]["unknown"], summary["held"]) == (1, 2, 2)
+    contacts = book(phonebooks.state)
+    assert contacts.count("ghasedak", contacts.group_id("g")) == {
+        "989121110001": 1,
+        "989121110002": 1,
+        "989121110003": 1,
+    }
+    assert done.stderr.count("rows could not be read") == 1  # said once
+
+
+def test_a_group_whose_listing_cannot_be_read_gets_no_number_that_may_be_there(tmp_path, phonebooks):
+    """Pushing into a group that existed before reads its listing so that numbers already there are not
+    added again; a listing with unreadable rows cannot say, so nothing is added and the push says why."""
+    env = environ(phonebooks, f"sqlite:///{tmp_path / 'store.db'}")
+    write_rows(tmp_path / "first.csv", ROWS[:2])
+    assert run(env, tmp_path, "push", "first.csv", "--provider", "ghasedak", "--group", "g").returncode == 0
+    write_rows(tmp_path / "more.csv", ROWS[:3])
+    other = environ(phonebooks, f"sqlite:///{tmp_path / 'other.db'}")  # another store: its ledger is empty
+    phonebooks.state.add_rename(LISTING_WITHOUT_NUMBERS)
+    done = run(other, tmp_path, "push", "more.csv", "--provider", "ghasedak", "--group", "g")
+    assert done.returncode == 1
+    assert (
+        "2 rows of the group's listing could not be read" in done.stderr
+        and "nothing was added" in done.stderr
+    )
+    contacts = book(phonebooks.state)
+    assert contacts.count("ghasedak", contacts.group_id("g")) == {"989121110001": 1, "989121110002": 1}
 
 
 def test_an_interrupted_amoot_add_is_held_unknown_never_added_again_unless_asked(tmp_path, phonebooks):

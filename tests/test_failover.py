@@ -233,8 +233,12 @@ def test_the_preflight_proves_every_provider_of_the_route(sandbox_environ, tmp_p
     )
     result = run_preflight(request, engine=None, env=sandbox_environ, cwd=tmp_path)
     assert set(result.fallback_balances) == {"ghasedak"}
+    # a provider that refuses the key is unusable for the route, like an unreachable one: skipped
     env = {**sandbox_environ, "SMSDISPATCH_GHASEDAK_APIKEY": "wrong"}
-    with pytest.raises(CredentialsRejected, match="ghasedak refused the account"):
+    result = run_preflight(request, engine=None, env=env, cwd=tmp_path)
+    assert result.client.name == "amoot" and result.fallback_balances == {}
+    env = {**env, "SMSDISPATCH_AMOOT_TOKEN": "wrong"}  # none usable: every refusal named
+    with pytest.raises(CredentialsRejected, match="amoot refused the account.*ghasedak refused the account"):
         run_preflight(request, engine=None, env=env, cwd=tmp_path)
 
 

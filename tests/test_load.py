@@ -258,11 +258,13 @@ def test_blocks_hold_text_without_nan(tmp_path: Path) -> None:
     assert frame["phone"].dtype == "str"
 
 
-def test_header_only_file_loads_nothing(tmp_path: Path) -> None:
+def test_header_only_file_is_one_line_naming_the_header(tmp_path: Path) -> None:
     path = write_csv(tmp_path / "r.csv", [])
-    frame, loader = load(path, rejects_path=tmp_path / "rejects.csv")
-    assert frame.empty and loader.stats.rows == 0
-    assert read_rejects(tmp_path / "rejects.csv") == [["row", "value", "reason", "نام", "شهر"]]
+    path.write_bytes(path.read_bytes() + b"\r\n,,\r\n")  # blank rows are not rows
+    assert load_error(path, rejects_path=tmp_path / "rejects.csv") == (
+        "r.csv has no rows under the header (row 1: نام, mobile, شهر); put one recipient per row under it "
+        "and try again"
+    )
 
 
 def test_engines_agree_on_the_bench_file(tmp_path: Path) -> None:

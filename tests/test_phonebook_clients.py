@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from dispatcher.sandbox.core import Rename
 from dispatcher.sandbox.phonebook import book
 from workers.errors import AccountError, RequestError
 from workers.providers.phonebook import AddOutcome, Book, Contact, build_phonebook
@@ -31,6 +32,26 @@ def test_ghasedak_groups_add_list_across_pages_rename_remove(sandbox, sandbox_en
     assert [g.name for g in client.groups()] == ["VIP 1405"]
     client.remove_group(group.id)
     assert client.groups() == []
+
+
+def test_a_listing_page_we_cannot_read_is_counted_and_the_pages_after_it_still_read(
+    caplog, sandbox, sandbox_environ
+):
+    """A page whose rows have no `number` is a full page all the same: the listing goes on to the next
+    pages, and `read_listing` says how many rows it could not read (said once in the log)."""
+    client = build_phonebook("ghasedak", {**sandbox_environ, "SMSDISPATCH_GHASEDAK_CONTACT_PAGE": "40"})
+    group = client.create_group("vip")
+    phones = [f"+98912{i:07d}" for i in range(130)]
+    for start in range(0, 130, client.batch):
+        client.add(
+            [Contact(i, p) for i, p in enumerate(phones)][start : start + client.batch], Book(group.id)
+        )
+    sandbox.state.add_rename(Rename("ghasedak", "contact/group/listnumber", {"number": "mobile"}, times=1))
+    listing = client.read_listing(group.id)
+    assert (listing.phones, listing.unreadable) == (frozenset(phones[40:]), 40)
+    said = [r.getMessage() for r in caplog.records if r.name == "workers.providers.evidence"]
+    assert len(said) == 1 and "40 of 130 rows could not be read (no number: 40; keys in them:" in said[0]
+    assert client.read_listing(group.id) == type(listing)(frozenset(phones), 0)
 
 
 def test_ghasedak_refused_list_and_bad_key(sandbox, sandbox_environ):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -12,12 +13,13 @@ from campaigns.operators import Operator
 from campaigns.preflight import (
     CampaignType,
     Check,
+    EarlierCampaign,
     Loaded,
     PreflightOptions,
     PreflightSettingError,
+    RecentSends,
     Severity,
     Tally,
-    UnfinishedCampaign,
     continue_command,
     has_opt_out_token,
     parse_duration,
@@ -94,9 +96,20 @@ def test_fingerprint_ignores_order_and_other_columns_but_not_text_or_numbers() -
     b = tally_of("hi {name}", block(nums[::-1], name=list("edcba"), city=list("12345"))).fingerprint()
     split = tally_of("hi {name}", block(nums[:2], name=list("ab")), block(nums[2:], 4, name=list("cde")))
     assert a == b == split.fingerprint()
-    assert a != tally_of("hi {name}", block(nums, name=list("abcdX"))).fingerprint()
+    # the same recipients and the same template: a name edited in the file is the same campaign
+    assert a == tally_of("hi {name}", block(nums, name=list("abcdX"))).fingerprint()
     assert a != tally_of("hi {name}!", block(nums, name=list("abcde"))).fingerprint()
     assert a != tally_of("hi {name}", block(nums[:4], name=list("abcd"))).fingerprint()
+
+
+def test_fingerprint_counts_the_numbers_the_suppression_list_took_out() -> None:
+    nums = phones(5)
+    whole = tally_of("hi", block(nums)).fingerprint()
+    opted = Tally(Template("hi"))
+    opted.add(block(nums[:4]))
+    assert opted.fingerprint() != whole  # without the loader's word, one number is missing
+    opted.add_suppressed(np.array([int(nums[4][1:]), int(nums[4][1:])], dtype=np.int64))  # twice in the file
+    assert opted.fingerprint() == whole  # as loaded from the file, before the suppression list
 
 
 # --- prices and cost -----------------------------------------------------------------------------
@@ -170,17 +183,17 @@ def test_credit_below_the_estimate_refuses_unless_allow_partial() -> None:
 
 def test_same_list_and_text_as_an_unfinished_campaign_refuses_naming_it() -> None:
     t = tally_of("hi لغو11", block(phones(3)))
-    other = UnfinishedCampaign(7, "yalda", "paused", t.fingerprint())
-    s = summary(t, unfinished=[UnfinishedCampaign(6, "x", "running", "f" * 64), other])
+    other = EarlierCampaign(7, "yalda", "paused", t.fingerprint())
+    s = summary(t, earlier=[EarlierCampaign(6, "x", "running", "f" * 64), other])
     (refusal,) = s.refusals
     assert refusal.code is Check.DUPLICATE and refusal.override == "--allow-duplicate"
     assert 'campaign 7 "yalda", paused' in refusal.message and "smsdispatch resume 7" in refusal.message
-    ok = summary(t, PreflightOptions(window="9-21", allow_duplicate=True), unfinished=[other])
+    ok = summary(t, PreflightOptions(window="9-21", allow_duplicate=True), earlier=[other])
     assert codes(ok) == {Check.DUPLICATE: Severity.WARN}
 
 
 def test_continue_command_per_state_and_mode() -> None:
-    c = lambda state: UnfinishedCampaign(3, "n", state, None)  # noqa: E731
+    c = lambda state: EarlierCampaign(3, "n", state, None)  # noqa: E731
     assert continue_command(c("paused"), distributed=True) == "smsdispatch resume 3"
     assert continue_command(c("running"), distributed=False) == "smsdispatch run 3"
     assert continue_command(c("running"), distributed=True) == "smsdispatch watch 3"
@@ -313,7 +326,17 @@ def test_to_json_is_exactly_the_contract() -> None:
         t, PreflightOptions(), prices=PriceTable({(None, None): 1000.0}, "p"), balance=Bal(1000, "rial")
     )
     data = json.loads(json.dumps(s.to_json(), ensure_ascii=False))
-    assert list(data) == ["operators", "parts_histogram", "cost", "credit", "warnings", "preview"]
+    # issue 11's keys in their order, then the ones added since (the operator blacklist memory)
+    assert list(data) == [
+        "operators",
+        "parts_histogram",
+        "cost",
+        "credit",
+        "warnings",
+        "preview",
+        "blacklisted",
+    ]
+    assert data["blacklisted"] is None  # nothing known about these numbers
     assert data["operators"] == {"MCI": 1, "Irancell": 1, "Rightel": 0, "other": 0}
     assert data["parts_histogram"] == {"1": 2}
     assert data["cost"] == {
@@ -356,3 +379,88 @@ def test_rendered_summary_shows_rial_operators_previews_and_findings() -> None:
     assert confirm(console, assume_yes=False, interactive=False) and confirm(
         console, assume_yes=True, interactive=True
     )
+
+
+# --- what the caps cover, the blacklist memory, the duplicate window ------------------------------
+
+
+def test_a_budget_or_part_cap_below_the_estimate_warns_what_it_covers_and_strict_refuses() -> None:
+    t = tally_of("hi لغو11", block(phones(473)))
+    prices = PriceTable({(None, None): 1200.0}, "p")
+    capped = PreflightOptions(window="9-21", budget=200_000, chunk=100)
+    (f,) = summary(t, capped, prices=prices).findings
+    assert (f.code, f.severity) == (Check.BUDGET, Severity.WARN)
+    assert f.message == (
+        "the budget covers about 166 of 473 recipients; the campaign will pause there (200,000 of the "
+        "567,600 rial estimated; charged 100 recipients at a time, it pauses after 100)"
+    )
+    assert f.override == "--budget 567,600 to cover them all"
+    strict = PreflightOptions(window="9-21", budget=200_000, chunk=100, strict=True)
+    assert codes(summary(t, strict, prices=prices)) == {Check.BUDGET: Severity.REFUSE}
+    assert summary(t, PreflightOptions(window="9-21", budget=600_000), prices=prices).findings == []
+    assert summary(t, capped).findings == []  # no price: nothing to compare with (the budget needs one)
+    (parts,) = summary(t, PreflightOptions(window="9-21", part_cap=300, chunk=100)).findings
+    assert parts.message == (  # whole chunks of 100 parts: the pause is where it says, no chunk note
+        "the part cap covers about 300 of 473 recipients; the campaign will pause there "
+        "(300 of the 473 SMS parts to send)"
+    )
+    assert parts.override == "--max-parts 473 to cover them all"
+
+
+def test_the_blacklist_memory_skips_counts_and_prices_what_it_knows() -> None:
+    nums = phones(6)
+    memory = RecentSends.from_pairs([(nums[1], 4), (nums[4], 5), (nums[4], 7)])  # 7 learnt it last
+    prices = PriceTable({(None, None): 1000.0}, "p")
+    t = Tally(Template("hi {name} لغو11"), blacklisted=memory)
+    kept = t.add(block(nums, name=list("abcdef")))
+    assert kept["phone"].tolist() == [nums[0], nums[2], nums[3], nums[5]]
+    s = summary(t, prices=prices)
+    assert s.recipients == 4 and s.skipped_blacklisted == [(3, nums[1], 4), (6, nums[4], 7)]
+    assert s.rejected["blacklisted by the operator (campaign 4)"] == 1
+    assert s.blacklisted is not None and (s.blacklisted.count, s.blacklisted.saves) == (2, 2000.0)
+    assert s.fingerprint == tally_of("hi {name} لغو11", block(nums, name=list("abcdef"))).fingerprint()
+    kept_all = Tally(Template("hi {name} لغو11"), blacklisted=memory, skip_blacklisted=False)
+    assert len(kept_all.add(block(nums, name=list("abcdef")))) == 6
+    assert summary(kept_all, prices=prices).blacklisted.skipped is False  # type: ignore[union-attr]
+
+
+def test_a_finished_campaign_counts_as_a_duplicate_within_the_window_only() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    t = tally_of("hi لغو11", block(phones(3)))
+    now = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    done = EarlierCampaign(
+        4, "yalda", "completed", t.fingerprint(), now - timedelta(days=3), now - timedelta(days=2)
+    )
+    (refusal,) = summary(t, earlier=[done], now=now).refusals
+    assert refusal.message == (
+        'the same recipients and text as campaign 4 "yalda", completed 2026-11-29 12:30 +03:30 '
+        "(created 2026-11-28 12:30 +03:30); its recipients would get it twice"
+    )
+    old = EarlierCampaign(
+        4, "yalda", "completed", t.fingerprint(), now - timedelta(days=9), now - timedelta(days=8)
+    )
+    assert summary(t, earlier=[old], now=now).refusals == []
+    wider = PreflightOptions(window="09:00-21:00", duplicate_window=10 * 86400)
+    assert summary(t, wider, earlier=[old], now=now).refusals[0].code is Check.DUPLICATE
+
+
+def test_recent_names_every_campaign_the_identical_one_first() -> None:
+    nums = phones(5)
+    recent = RecentSends.from_pairs([(nums[0], 2), (nums[1], 2), (nums[0], 3), (nums[2], 9), (nums[3], 9)])
+    t = tally_of("hi لغو11", block(nums), recent=recent)
+    same = EarlierCampaign(2, "first", "completed", t.fingerprint())
+    s = summary(t, PreflightOptions(window="9-21", allow_duplicate=True), earlier=[same])
+    (f,) = [f for f in s.findings if f.code is Check.RECENT]
+    assert f.message.startswith("4 recipients got a message from another campaign in the last 24 h")
+    assert f.message.endswith("(campaign 2 (the same list and text): 2, campaign 9: 2, campaign 3: 1)")
+
+
+def test_duplicate_window_and_blacklist_memory_settings() -> None:
+    o = PreflightOptions.from_env(
+        {"SMSDISPATCH_DUPLICATE_WINDOW": "2d", "SMSDISPATCH_BLACKLIST_MEMORY": "45"}
+    )
+    assert (o.duplicate_window, o.blacklist_memory) == (2 * 86400, 45 * 86400)
+    assert PreflightOptions.from_env({"SMSDISPATCH_BLACKLIST_MEMORY": "12h"}).blacklist_memory == 12 * 3600
+    with pytest.raises(PreflightSettingError, match="SMSDISPATCH_BLACKLIST_MEMORY='a month'"):
+        PreflightOptions.from_env({"SMSDISPATCH_BLACKLIST_MEMORY": "a month"})

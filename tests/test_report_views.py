@@ -94,15 +94,18 @@ def test_xlsx_summary_agrees_with_status_and_recipients_read_right_to_left(cli_e
     assert every["sent"] == status["progress"]["sent"]
     assert every["delivered"] == counts.get("delivered", 0)
     assert every["delivered %"] == counts.get("delivered", 0) / status["recipients"]
-    for state in ("undelivered", "blacklisted", "failed", "expired", "cancelled", "rejected", "unknown"):
+    for state in ("undelivered", "blacklisted", "failed", "expired", "cancelled", "unknown"):
         assert every[state] == counts.get(state, 0), state
+    assert every["refused by the provider"] == counts.get("rejected", 0)  # not the file's rejected rows
+    assert by_label["rows rejected"][0] == status["rejected"] > 0  # those: the file's own
     operators = [k for k in table if k.split(" ")[0] in ("MCI", "Irancell", "Rightel", "other")]
     assert len(operators) == 4
     for col in ("recipients", "sent", "delivered", "failed", "blacklisted"):
         assert sum(table[k][col] for k in operators) == every[col], col
     for k in operators:  # an operator with no recipients sent nothing (the campaign's failures stay its own)
         assert table[k]["sent"] <= table[k]["recipients"], (k, table[k])
-    assert by_label["SMS parts"][0] > 0 and by_label["cost, estimated (rial)"][0] == "not known"
+    assert by_label["SMS parts"][0] > 0 and by_label["cost planned (rial, estimate)"][0] == "not known"
+    assert by_label["cost reported by the provider (unit not documented)"][0] == status["cost"]["actual"]
 
     ws = wb["Recipients"]
     assert ws.sheet_view.rightToLeft is True  # the text is Persian

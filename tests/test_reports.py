@@ -35,7 +35,12 @@ NASTY = [
         ("-2+3", "'-2+3"),
         ("@A1", "'@A1"),
         ("\tx", "'\tx"),
-        ("\r=x", "'\r=x"),
+        ("\r=x", "'\r'=x"),  # the line break ends a line for a reader that ignores quotes
+        ("\n=x", "'\n'=x"),
+        ("x;=1+1", "x;'=1+1"),  # Excel in a Persian or European locale splits on ;
+        ("x, @SUM(1)", "x,' @SUM(1)"),
+        ('x;"=1"', 'x;\'"=1"'),
+        ("12,-5;+1.5", "12,'-5;'+1.5"),  # "-5;+1.5" is no number to a reader splitting on ,
         ("+989121234567", "+989121234567"),
         ("-1", "-1"),
         ("+1.5", "+1.5"),
@@ -91,7 +96,8 @@ def test_csv_report_is_inert_and_keeps_phone_numbers(store: Store, nasty_campaig
     assert [r[0] for r in body] == [f"+98912{i:07d}" for i in range(len(NASTY))]  # E.164, untouched
     notes = [r[7] for r in body]
     assert notes == [spreadsheet_safe(v) for v in NASTY]
-    assert notes[:6] == ["'" + v for v in NASTY[:6]]
+    assert notes[:4] == ["'" + v for v in NASTY[:4]]
+    assert notes[4:6] == ["'\t'=1+1", "'\r'=1+1"]
     assert notes[6:] == ["+989121234567", "-1", "plain text, سلام"]
     for r in body:
         assert (r[2], r[3], r[4]) == ("'@mid", "-1", "'=provider said: +cmd")

@@ -144,7 +144,8 @@ def test_skip_recent_moves_them_to_the_rejects_file(sandboxed, tmp_path, capsys)
     assert code == 0, err
     data = json.loads(out)
     assert (data["campaign"], data["recipients"], data["rejected"]) == (2, 2, 3)
-    rejects = (tmp_path / "second.rejects.csv").read_text(encoding="utf-8-sig").splitlines()
+    assert data["rejects_file"] == str(tmp_path / "second.campaign-2.rejects.csv")  # its own
+    rejects = Path(data["rejects_file"]).read_text(encoding="utf-8-sig").splitlines()
     assert rejects[1:] == [f"{r},0912000000{r - 2},sent recently (campaign 1),name{r - 2}" for r in (2, 3, 4)]
     sent = [m.phone for m in sandboxed.state.accepted("amoot")]
     assert sorted(sent) == [f"98912000000{i}" for i in (0, 1, 2, 3, 4)]  # the three once, then the two new
@@ -219,9 +220,11 @@ def test_a_terminal_is_asked_before_sending(sandboxed, tmp_path, capsys):
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "COLUMNS": "200"}
     args = [str(file), "-p", "amoot", "-m", TEXT, "--window", "any"]
     code, seen = _pty_send(args, b"n", env, tmp_path)
-    assert "Send this campaign? [y/N]" in seen and "not sent; nothing stored" in seen
+    assert "Send this campaign? It starts now, " in seen and "[y/N]" in seen
+    assert "not sent; nothing stored" in seen
     assert code == 1
     assert campaigns(capsys) == [] and sandboxed.state.accepted("amoot") == []
+    assert not (tmp_path / "e2e.db").exists()  # "no" leaves no database behind
     code, seen = _pty_send(args, b"y", env, tmp_path)
     assert code == 0, seen
     assert len(sandboxed.state.accepted("amoot")) == 3

@@ -182,6 +182,8 @@ class DispatchSettings:
     # seconds an open circuit waits before one probe send may try it again.
     circuit_failures: int = 5
     circuit_cooldown: float = 60.0
+    # Signs webhooks: each API key's webhook secret is derived from it (workers/webhooks.py). Never stored.
+    webhook_secret: Secret | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> DispatchSettings:
@@ -225,4 +227,5 @@ class DispatchSettings:
             visibility_timeout=num("VISIBILITY_TIMEOUT", cls.visibility_timeout),
             circuit_failures=max(1, int(num("CIRCUIT_FAILURES", cls.circuit_failures))),
             circuit_cooldown=num("CIRCUIT_COOLDOWN", cls.circuit_cooldown),
+            webhook_secret=Secret(env_get(env, PREFIX + "WEBHOOK_SECRET")) or None,
         )

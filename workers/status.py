@@ -79,7 +79,7 @@ class SendResult:
     raw_code: str | None = None
     status: DeliveryStatus = DeliveryStatus.UNKNOWN
     error: str | None = None
-    cost: float | None = None  # what the provider says this message cost, where its reply says (rial)
+    cost: float | None = None  # what the provider said this message cost, in its unit (cost_unit)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +87,7 @@ class StatusResult:
     message_id: str
     status: DeliveryStatus
     raw_code: str | None = None
-    cost: float | None = None  # what the provider says this message cost, where its reply says (rial)
+    cost: float | None = None  # what the provider said this message cost, in its unit (cost_unit)
 
 
 @dataclass(frozen=True, slots=True)

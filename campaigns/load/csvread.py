@@ -7,22 +7,24 @@ rest of the file into one cell), rows longer than the header, text that is not i
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Literal
+from typing import BinaryIO, Literal
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from campaigns.load.errors import FIRST_DATA_ROW, LoadError
+from campaigns.load.errors import LoadError
 from campaigns.load.sniff import Sniffed, bad_text_line, cut_off_cells, unclosed_quote_error
 
 
 class CsvReader:
-    """Blocks of (spreadsheet row numbers, all columns as Arrow strings) of at most `block_rows` rows."""
+    """Blocks of (spreadsheet row numbers, all columns as Arrow strings) of at most `block_rows` rows,
+    read from the header on (`sniffed.offset`: rows above it, and Excel's `sep=` line, are not read)."""
 
     def __init__(
         self,
@@ -35,6 +37,7 @@ class CsvReader:
     ) -> None:
         self.path, self.sniffed, self.columns, self.source = path, sniffed, columns, source
         self.block_rows, self.engine = block_rows, engine
+        self.first_row = sniffed.header_row + 1  # the spreadsheet row of the first row under the header
         cells = cut_off_cells(path, sniffed.encoding, sniffed.delimiter)
         # The last row, when the file ends inside it: (its cells, the header's), for the rejects file.
         self.cut_off: tuple[int, int] | None = (
@@ -48,12 +51,12 @@ class CsvReader:
                 last: pa.Table | None = None
                 for table in self._arrow_tables():
                     if last is not None:
-                        yield np.arange(done, done + last.num_rows) + FIRST_DATA_ROW, last
+                        yield np.arange(done, done + last.num_rows) + self.first_row, last
                         done += last.num_rows
                     last = table
                 if last is not None:  # held back one block: an unclosed quote shows in the last row
                     self._check_last_row(last)
-                    yield np.arange(done, done + last.num_rows) + FIRST_DATA_ROW, last
+                    yield np.arange(done, done + last.num_rows) + self.first_row, last
                 return
             except pa.ArrowInvalid as exc:
                 if "UTF8" in str(exc):
@@ -65,7 +68,7 @@ class CsvReader:
                 done -= len(frame)
                 continue
             frame, done = frame.iloc[done:], 0
-            rows = frame.index.to_numpy(dtype=np.int64) + FIRST_DATA_ROW  # chunks keep counting the index
+            rows = frame.index.to_numpy(dtype=np.int64) + self.first_row  # chunks keep counting the index
             yield rows, pa.Table.from_pandas(frame.fillna(""), preserve_index=False)
 
     def _check_last_row(self, table: pa.Table) -> None:
@@ -94,12 +97,11 @@ class CsvReader:
         with self.path.open("rb") as fh:
             # A Python file object, not the path: with a path pyarrow reads ahead of us without bound
             # (measured: 160 MB held for a 160 MB file); with a file object it keeps ~5 MB of 1 MiB blocks.
+            fh.seek(self.sniffed.offset)  # the header's first byte: `sep=`, title and blank rows stay behind
             reader = pacsv.open_csv(
                 fh,
                 read_options=pacsv.ReadOptions(
-                    # The header is read as data: pyarrow's skip_rows would ignore quotes in the header.
-                    # Only the `sep=` line is skipped that way (it holds no quotes).
-                    skip_rows=self.sniffed.skip_lines,
+                    # The header is read as data (then dropped): pyarrow's skip_rows ignores quotes.
                     autogenerate_column_names=True,
                     encoding="utf8" if self.sniffed.encoding.startswith("utf-8") else self.sniffed.encoding,
                     block_size=1 << 20,
@@ -138,19 +140,21 @@ class CsvReader:
         delimiter = self.sniffed.delimiter
         fix = f"quote values that contain {delimiter!r}, or save the file again from Excel"
         try:
-            with pd.read_csv(
-                self.path,
-                sep=delimiter,
-                skiprows=self.sniffed.skip_lines,
-                header=0,
-                names=self.columns,
-                index_col=False,  # extra cells must not silently become the index
-                dtype=str,
-                na_filter=False,
-                skip_blank_lines=False,  # a blank line is a spreadsheet row too: keeps row numbers right
-                encoding=self.sniffed.encoding,
-                chunksize=self.block_rows,
-            ) as reader:
+            with (
+                self.path.open("rb") as fh,
+                pd.read_csv(
+                    _at(fh, self.sniffed.offset),
+                    sep=delimiter,
+                    header=0,
+                    names=self.columns,
+                    index_col=False,  # extra cells must not silently become the index
+                    dtype=str,
+                    na_filter=False,
+                    skip_blank_lines=False,  # a blank line is a spreadsheet row too: keeps row numbers right
+                    encoding=self.sniffed.encoding,
+                    chunksize=self.block_rows,
+                ) as reader,
+            ):
                 while True:
                     with warnings.catch_warnings():
                         # Rows all longer than the header: pandas would drop the extra cells with a warning.
@@ -171,6 +175,8 @@ class CsvReader:
                 raise unclosed_quote_error(
                     self.path, self.sniffed.encoding, delimiter, self.sniffed.skip_lines, self.source
                 ) from None
+            skipped = self.sniffed.skip_lines  # pandas counts lines from the header, the file from its start
+            detail = re.sub(r"\bline (\d+)", lambda m: f"line {int(m.group(1)) + skipped}", detail)
             raise LoadError(
                 f"{self.source}: {detail} but the header has {len(self.columns)}; {fix}"
             ) from None
@@ -185,3 +191,9 @@ class CsvReader:
             f"{self.source} has text that is not valid {encoding} further down ({where}{exc}); "
             "save it as 'CSV UTF-8' and try again"
         )
+
+
+def _at(fh: BinaryIO, offset: int) -> BinaryIO:
+    """`fh`, positioned at `offset` (pandas reads on from where the file object is)."""
+    fh.seek(offset)
+    return fh

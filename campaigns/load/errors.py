@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 ROW, PHONE = "row", "phone"
-FIRST_DATA_ROW = 2  # the header is row 1 in the spreadsheet people look at
+FIRST_DATA_ROW = 2  # the first data row when the header is row 1 (title rows above it move both down)
 
 
 class LoadError(ValueError):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from pathlib import Path
 from typing import BinaryIO, Literal
 
@@ -13,22 +13,27 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from campaigns.load.cells import blank_rows, unwrap_formula_text
-from campaigns.load.columns import find_phone_column, unique_names
+from campaigns.load.columns import choose_header, find_phone_column, unique_names
 from campaigns.load.csvread import CsvReader
 from campaigns.load.dedup import Seen, open_rejects, opted_out
 from campaigns.load.errors import PHONE, ROW, LoadError, LoadStats
+from campaigns.load.header import HEADER_SEARCH_ROWS, locate_header
 from campaigns.load.sniff import FileFormat, check_no_nul, sniff
 from campaigns.load.xlsx import Workbook, is_blank
 from campaigns.normalise import VALID, e164, national_numbers, reason_text
 
 EMPTY = 0  # normalise's reason code of an empty cell (REASONS[0])
+E164_DIGITS = 980_000_000_000  # + a national 9XXXXXXXXX = its E.164 digits 989XXXXXXXXX
 
 
 class RecipientLoader:
     """Streams recipients from a CSV (UTF-8, UTF-8 with BOM, Windows-1256) or .xlsx file; see the package doc.
 
     `sheet`: for a workbook, the sheet to read (name or 1-based number); LoadError for a CSV file.
-    `notice`: a line to show the person (which sheet was read of several), else None.
+    `header_row`: the header's row as the spreadsheet counts rows (1 = the first; blank rows count),
+    else the first row with a recognisable phone column (`campaigns.load.columns.choose_header`).
+    `notices`: lines to show the person (which sheet was read of several; which row was taken as the
+    header when it is not row 1); `notice` joins them, or None.
     `engine="pandas"` reads CSV with pandas' C engine instead of pyarrow (same output; for the bench).
     """
 
@@ -46,6 +51,7 @@ class RecipientLoader:
         suppressed: Collection[str] = (),
         engine: Literal["pyarrow", "pandas"] = "pyarrow",
         sheet: str | int | None = None,
+        header_row: int | None = None,
     ) -> None:
         if block_rows < 1:
             raise ValueError("block_rows must be at least 1")
@@ -57,19 +63,27 @@ class RecipientLoader:
         self.sniffed = sniff(self.path, self._source)
         self.encoding = self.sniffed.encoding
         self.workbook: Workbook | None = None
+        self.notices: list[str] = []
         if self.sniffed.format == FileFormat.XLSX:
             self.workbook = Workbook(self.path, self._source, sheet)
-            header = self.workbook.header()
+            top = self.workbook.head(HEADER_SEARCH_ROWS)
+            if self.workbook.notice:
+                self.notices.append(self.workbook.notice)
+            choice = choose_header(top, column, header_row, self._source)
+            header = self.workbook.header(choice.index)
         else:
             if sheet is not None:
                 raise LoadError(
                     f"{self._source} is CSV text, which has no sheets; drop --sheet (it is for .xlsx workbooks)"
                 )
             check_no_nul(self.path, self._source)
+            self.sniffed, choice = locate_header(self.sniffed, column, header_row, self._source)
             header = list(self.sniffed.header)
-        self.notice: str | None = self.workbook.notice if self.workbook else None
+        self.header_row = choice.index + 1
         columns = unique_names(header)
-        self.phone_column = find_phone_column(columns, column, self._source)
+        self.phone_column = find_phone_column(columns, column, self._source, self.header_row)
+        if self.header_row != 1:
+            self.notices.append(header_notice(self._source, self.header_row, columns, given=header_row))
         # Another column called row or phone would collide with ours in the blocks: it gets a suffix.
         self.columns = unique_names(
             [f"{c}.1" if c in (ROW, PHONE) and c != self.phone_column else c for c in columns]
@@ -88,6 +102,14 @@ class RecipientLoader:
         )
         self._suppressed_reasons = np.array([opted_out(r) for r in given], dtype=object)[ok][first]
         self.stats = LoadStats(0, 0, 0, 0, 0, self.encoding, self.phone_column, list(self.columns))
+        # Called per block with the E.164 digits (int64) of the valid numbers the suppression list took
+        # out: the preflight's fingerprint names the list as loaded, before suppressions (Tally.add_suppressed).
+        self.on_suppressed: Callable[[np.ndarray], None] | None = None
+
+    @property
+    def notice(self) -> str | None:
+        """The notices, one per line; None when there is none."""
+        return "\n".join(self.notices) or None
 
     @property
     def block_columns(self) -> list[str]:
@@ -160,6 +182,11 @@ class RecipientLoader:
                 pending = rows, table
             if pending is not None:
                 yield from self._block(*pending, seen, rejects, cut_last=self._cut_reason)
+            if self.stats.rows == 0:
+                raise LoadError(
+                    f"{self._source} has no rows under the header (row {self.header_row}: "
+                    f"{', '.join(self.stats.columns)}); put one recipient per row under it and try again"
+                )
         finally:
             if rejects is not None:
                 rejects.close()
@@ -189,6 +216,8 @@ class RecipientLoader:
         numbers = np.zeros(len(rows), dtype=np.int64)
         numbers[valid] = pc.cast(national.filter(pa.array(valid)), pa.int64()).to_numpy()
         opted = valid & np.isin(numbers, self._suppressed)
+        if self.on_suppressed is not None and opted.any():
+            self.on_suppressed(numbers[opted] + E164_DIGITS)
         first_row = seen.add(numbers, rows, valid & ~opted)
         duplicate = first_row > 0
         keep = valid & ~opted & ~duplicate
@@ -224,3 +253,13 @@ class RecipientLoader:
             frame.insert(0, ROW, rows[keep])
             frame.insert(1, PHONE, pd.Series(e164(national.filter(kept)), dtype="str"))
             yield frame
+
+
+def header_notice(source: str, row: int, columns: list[str], *, given: int | None) -> str:
+    """The line that says which row was taken as the header, when it is not row 1."""
+    shown = ", ".join(columns[:4]) + (", …" if len(columns) > 4 else "")
+    how = "as --header-row says" if given is not None else "the first row with a phone column"
+    above = "row 1 above it is" if row == 2 else f"rows 1-{row - 1} above it are"
+    return f"{source}: the header is row {row} ({shown}), {how}; {above} skipped" + (
+        "" if given is not None else "; choose another with --header-row N"
+    )

@@ -4,7 +4,6 @@ structural damage a CSV reader would otherwise read past (NUL bytes, an unclosed
 from __future__ import annotations
 
 import codecs
-import csv
 import io
 import re
 from collections.abc import Iterator
@@ -17,6 +16,7 @@ from campaigns.load.errors import LoadError
 SNIFF_BYTES = 1 << 20
 _CONTROL = bytes(set(range(1, 32)) - {9, 10, 12, 13})  # NUL is counted on its own
 _SEP_HINT = re.compile(r"\A\ufeff?sep=(.)\s*\Z", re.IGNORECASE)
+DELIMITERS = (",", ";", "\t", "|")
 _FIX_SAVE = "save the file again from the spreadsheet (or fix that line) and try again"
 
 
@@ -29,14 +29,23 @@ class FileFormat(StrEnum):
 
 @dataclass(frozen=True)
 class Sniffed:
-    """What the start of a file says: its format, and for CSV the encoding, delimiter, header cells and
-    how many physical lines come before the header (1 when the first line is Excel's `sep=` hint)."""
+    """What the start of a file says: its format, and for CSV the encoding and delimiter; once
+    `campaigns.load.header.locate_header` has found it, the header's cells, its spreadsheet row (Excel's
+    `sep=` line is not a row), its byte offset (the readers start there) and how many physical lines
+    come before it. `text`: the start of the file decoded (after the `sep=` line; bytes the encoding
+    cannot hold kept as surrogates), beginning at byte `text_offset`; `complete`: it is the whole file."""
 
     format: FileFormat
     encoding: str = "xlsx"  # utf-8, utf-8-sig, cp1256 or xlsx
     delimiter: str = ","
     header: tuple[str, ...] = ()
     skip_lines: int = 0
+    header_row: int = 1
+    offset: int = 0
+    hinted: bool = False  # the delimiter comes from Excel's `sep=` line
+    text: str = ""
+    text_offset: int = 0
+    complete: bool = True
 
 
 def sniff(path: Path, source: str) -> Sniffed:
@@ -44,6 +53,7 @@ def sniff(path: Path, source: str) -> Sniffed:
     try:
         with path.open("rb") as fh:
             head = fh.read(SNIFF_BYTES)
+            complete = len(head) < SNIFF_BYTES or not fh.read(1)
     except FileNotFoundError:
         raise LoadError(f"{path} does not exist; check the file name") from None
     except IsADirectoryError:
@@ -64,17 +74,33 @@ def sniff(path: Path, source: str) -> Sniffed:
     if sample.count(b"\x00") > 16 or sum(sample.count(bytes([c])) for c in _CONTROL) > len(sample) // 100:
         raise LoadError(f"{source} is not a CSV text file (it holds binary data); give a .csv or .xlsx file")
     encoding = detect_encoding(path, head, source)
-    text = codecs.getincrementaldecoder(encoding)(errors="replace").decode(head, final=False)
-    first, _, rest = text.partition("\n")
-    skip = 0
-    hint = _SEP_HINT.match(first.rstrip("\r"))
+    # surrogateescape: every byte is kept, so a character index maps back to its byte offset exactly
+    text = codecs.getincrementaldecoder(encoding)(errors="surrogateescape").decode(head, final=complete)
+    offset = len(codecs.BOM_UTF8) if encoding == "utf-8-sig" else 0
+    first = next(iter(io.StringIO(text, newline="")), "")  # a line ends at \r\n, \n or a bare \r
+    hint = _SEP_HINT.match(first.rstrip("\r\n"))
     if hint:  # Excel's delimiter hint: Excel hides this line, the header is the next one
-        delimiter, skip, text = hint.group(1), 1, rest
-        first = rest.split("\n", 1)[0]
-    else:
-        delimiter = guess_delimiter(first)
-    header = next(csv.reader(io.StringIO(text), delimiter=delimiter), [])
-    return Sniffed(FileFormat.CSV, encoding, delimiter, tuple(header), skip)
+        offset += len(first.encode(encoding.removesuffix("-sig"), "surrogateescape"))
+        return Sniffed(
+            FileFormat.CSV,
+            encoding,
+            hint.group(1),
+            skip_lines=1,
+            offset=offset,
+            hinted=True,
+            text=text[len(first) :],
+            text_offset=offset,
+            complete=complete,
+        )
+    return Sniffed(
+        FileFormat.CSV,
+        encoding,
+        guess_delimiter(first),
+        offset=offset,
+        text=text,
+        text_offset=offset,
+        complete=complete,
+    )
 
 
 def detect_encoding(path: Path, head: bytes, source: str) -> str:
@@ -109,7 +135,7 @@ def detect_encoding(path: Path, head: bytes, source: str) -> str:
 def guess_delimiter(first_line: str) -> str:
     """The separator of the header line: the most frequent of , ; tab | outside quotes (Excel uses ; in some locales)."""
     unquoted = re.sub(r'"[^"]*"', "", first_line)
-    counts = {d: unquoted.count(d) for d in (",", ";", "\t", "|")}
+    counts = {d: unquoted.count(d) for d in DELIMITERS}
     best = max(counts, key=lambda d: counts[d])
     return best if counts[best] else ","
 
@@ -121,10 +147,15 @@ def _chunks(path: Path) -> Iterator[bytes]:
 
 
 def line_at(path: Path, offset: int) -> int:
-    """The physical line (1-based) holding byte `offset` of the file."""
-    lines, done = 1, 0
+    """The physical line (1-based) holding byte `offset` of the file; a line ends at `\\r\\n`, `\\n` or a
+    bare `\\r` (Excel for Mac's "CSV (Macintosh)")."""
+    lines, done, after_cr = 1, 0, False
     for chunk in _chunks(path):
-        lines += chunk.count(b"\n", 0, max(0, offset - done))
+        part = chunk[: max(0, offset - done)]
+        if part:
+            lines += part.count(b"\n") + part.count(b"\r") - part.count(b"\r\n")
+            lines -= after_cr and part.startswith(b"\n")  # a \r\n split between two chunks
+            after_cr = part.endswith(b"\r")
         done += len(chunk)
         if done >= offset:
             break
@@ -218,7 +249,7 @@ def cut_off_cells(path: Path, encoding: str, delimiter: str) -> int | None:
         tail = fh.read()
     if not tail or tail.endswith((b"\n", b"\r")):
         return None
-    last = tail.rsplit(b"\n", 1)[-1]
+    last = tail[max(tail.rfind(b"\n"), tail.rfind(b"\r")) + 1 :]
     if b'"' in last or len(last) == len(tail) == 65_536:
         return None
     return len(last.decode(encoding.replace("-sig", ""), "replace").split(delimiter))

@@ -1,23 +1,25 @@
 """Preflight (issue 11): what a campaign will cost and whom it reaches, and the checks, before anything
 is stored. Pure: `Tally` counts the loaded blocks, `summarise` turns the counts, the prices, the credit
-and the store's unfinished campaigns into a `PreflightSummary` with its findings. The I/O around it
+and the store's earlier campaigns into a `PreflightSummary` with its findings. The I/O around it
 (loader, store, provider) is `dispatcher.app.preflight.gather`.
 """
 
 from campaigns.preflight.checks import (
     OPT_OUT_TOKEN,
+    EarlierCampaign,
     Loaded,
     PreflightOptions,
     PreflightSettingError,
-    UnfinishedCampaign,
     continue_command,
     estimate_cost,
     has_opt_out_token,
+    parse_days,
     parse_duration,
     price_hint,
     summarise,
 )
 from campaigns.preflight.summary import (
+    Blacklisted,
     CampaignType,
     Check,
     Cost,
@@ -32,10 +34,12 @@ from campaigns.preflight.tally import LINK, RecentSends, Tally
 __all__ = [
     "LINK",
     "OPT_OUT_TOKEN",
+    "Blacklisted",
     "CampaignType",
     "Check",
     "Cost",
     "Credit",
+    "EarlierCampaign",
     "Finding",
     "Loaded",
     "PreflightOptions",
@@ -45,10 +49,10 @@ __all__ = [
     "RecentSends",
     "Severity",
     "Tally",
-    "UnfinishedCampaign",
     "continue_command",
     "estimate_cost",
     "has_opt_out_token",
+    "parse_days",
     "parse_duration",
     "price_hint",
     "summarise",

@@ -2,20 +2,30 @@
 
 Each check gives a `Finding`, a warning or a refusal (exit 3, nothing stored) with the option that
 overrides it; `SMSDISPATCH_STRICT=1` makes every warning a refusal. README lists every check, its code
-and its override.
+and its override. The options and settings they read are `campaigns.preflight.options` (re-exported).
 """
 
 from __future__ import annotations
 
-import re
+import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from campaigns.operators import Operator
 from campaigns.optout import words
+from campaigns.preflight.options import (
+    EarlierCampaign,
+    PreflightOptions,
+    PreflightSettingError,
+    continue_command,
+    parse_days,
+    parse_duration,
+)
 from campaigns.preflight.summary import (
+    Blacklisted,
     CampaignType,
     Check,
     Cost,
@@ -28,29 +38,22 @@ from campaigns.preflight.tally import Tally
 from campaigns.prices import PriceTable
 
 __all__ = [
+    "EarlierCampaign",
     "Loaded",
     "OPT_OUT_TOKEN",
     "PreflightOptions",
     "PreflightSettingError",
-    "UnfinishedCampaign",
     "continue_command",
     "estimate_cost",
     "has_opt_out_token",
+    "parse_days",
     "parse_duration",
     "price_hint",
     "summarise",
 ]
 
 OPT_OUT_TOKEN = "لغو11"  # required in promotional texts by Iranian operators (shared/providers.md §1.2)
-FREQUENCY_CAP_DEFAULT = 24 * 3600.0  # seconds
-MAX_PARTS_DEFAULT = 4
 _STRICT_OVERRIDE = "unset SMSDISPATCH_STRICT"
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$", re.I)
-_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-class PreflightSettingError(ValueError):
-    """A preflight setting that cannot be read (exit 2): the message names it and how to write it."""
 
 
 class BalanceLike(Protocol):
@@ -58,63 +61,6 @@ class BalanceLike(Protocol):
 
     amount: float
     unit: str
-
-
-def parse_duration(text: str, setting: str) -> float:
-    """`"24h"`, `"90m"`, `"2d"`, `"3600"` (seconds) -> seconds."""
-    match = _DURATION.match(text)
-    if not match:
-        raise PreflightSettingError(f"{setting}={text!r} is not a duration; write it like 24h, 90m or 3600")
-    return float(match.group(1)) * _SECONDS[(match.group(2) or "s").lower()]
-
-
-@dataclass(frozen=True)
-class PreflightOptions:
-    """`send`'s options and settings the checks read. `frequency_cap` in seconds; `distributed` picks the
-    command that continues an unfinished campaign (`watch` where workers send, `run` where this host does)."""
-
-    campaign_type: CampaignType = CampaignType.PROMOTIONAL
-    window: str | None = None  # "HH:MM-HH:MM" Tehran time, None for none
-    max_parts: int = MAX_PARTS_DEFAULT
-    strict: bool = False
-    frequency_cap: float = FREQUENCY_CAP_DEFAULT
-    allow_partial: bool = False
-    allow_duplicate: bool = False
-    skip_recent: bool = False
-    distributed: bool = False
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str], **flags: object) -> PreflightOptions:
-        """SMSDISPATCH_MAX_PARTS, SMSDISPATCH_STRICT, SMSDISPATCH_FREQUENCY_CAP from `env`, plus `send`'s
-        flags (field names above). Raises PreflightSettingError for a value it cannot read."""
-        max_parts_text = (env.get("SMSDISPATCH_MAX_PARTS") or "").strip() or str(MAX_PARTS_DEFAULT)
-        if not max_parts_text.isdigit() or int(max_parts_text) < 1:
-            raise PreflightSettingError(
-                f"SMSDISPATCH_MAX_PARTS={max_parts_text!r}: write a whole number like 4"
-            )
-        strict = (env.get("SMSDISPATCH_STRICT") or "").strip().lower() in ("1", "true", "yes", "on")
-        cap_text = (env.get("SMSDISPATCH_FREQUENCY_CAP") or "").strip()
-        cap = parse_duration(cap_text, "SMSDISPATCH_FREQUENCY_CAP") if cap_text else FREQUENCY_CAP_DEFAULT
-        return cls(max_parts=int(max_parts_text), strict=strict, frequency_cap=cap, **flags)  # type: ignore[arg-type]
-
-
-@dataclass(frozen=True)
-class UnfinishedCampaign:
-    """A campaign of this store that has not finished (draft, scheduled, running or paused)."""
-
-    id: int
-    name: str
-    state: str
-    fingerprint: str | None
-
-
-def continue_command(campaign: UnfinishedCampaign, *, distributed: bool) -> str:
-    """The command that carries an unfinished campaign on from where it stopped."""
-    if campaign.state == "paused":
-        return f"smsdispatch resume {campaign.id}"
-    if campaign.state in ("running", "draft") and not distributed:
-        return f"smsdispatch run {campaign.id}"
-    return f"smsdispatch watch {campaign.id}"
 
 
 @dataclass(frozen=True)
@@ -180,12 +126,79 @@ def _finding(code: Check, refuse: bool | None, strict: bool, message: str, overr
     return Finding(code, Severity.WARN, message, override)
 
 
+def _in_window(c: EarlierCampaign, options: PreflightOptions, now: datetime | None) -> bool:
+    """Within SMSDISPATCH_DUPLICATE_WINDOW: unfinished, or created or finished since `now - window`."""
+    if not c.finished or now is None:
+        return True
+    since = now.timestamp() - options.duplicate_window
+    return any(t is not None and t.timestamp() >= since for t in (c.created_at, c.finished_at))
+
+
+def _duplicate(c: EarlierCampaign, options: PreflightOptions) -> str:
+    """The duplicate check's message: the campaign, its state and its date (and how to carry it on)."""
+    created = f"created {options.when(c.created_at)}" if c.created_at else ""
+    if not c.finished:
+        return (
+            f'the same recipients and text as campaign {c.id} "{c.name}", {c.state}'
+            f"{f' ({created})' if created else ''} and not finished; "
+            f"continue it with: {continue_command(c, distributed=options.distributed)}"
+        )
+    ended = f" {options.when(c.finished_at)}" if c.finished_at else ""
+    return (
+        f'the same recipients and text as campaign {c.id} "{c.name}", {c.state}{ended}'
+        f"{f' ({created})' if created else ''}; its recipients would get it twice"
+    )
+
+
+def _recent(tally: Tally, options: PreflightOptions, identical: set[int]) -> str:
+    """The recent warning: how many, and the campaigns they got messages from, identical ones first."""
+    order = sorted(tally.recent_by.items(), key=lambda kv: (kv[0] not in identical, -kv[1], kv[0]))
+    named = [
+        f"campaign {cid}{' (the same list and text)' if cid in identical else ''}: {_n(n)}"
+        for cid, n in order[:3]
+    ]
+    if len(order) > 3:
+        named.append(f"{len(order) - 3} more campaign{'s' if len(order) > 4 else ''}")
+    hours = options.frequency_cap / 3600
+    return (
+        f"{_n(tally.recent_recipients)} recipients got a message from another campaign in the last "
+        f"{hours:g} h ({', '.join(named)})"
+    )
+
+
+def _budget(tally: Tally, options: PreflightOptions, cost: Cost | None) -> list[tuple[str, str]]:
+    """What `--budget` and `--max-parts` cover when they cover less than every recipient: (message,
+    override) each. Charged a chunk at a time, so the pause comes at a whole chunk (said when it differs)."""
+    n, out = tally.recipients, []
+    caps = []
+    if options.budget is not None and cost is not None and n and cost.estimate > options.budget:
+        caps.append(("the budget", options.budget, cost.estimate, "rial", "--budget"))
+    if options.part_cap is not None and n and tally.total_parts > options.part_cap:
+        caps.append(("the part cap", options.part_cap, float(tally.total_parts), "SMS parts", "--max-parts"))
+    for what, cap, need, unit, option in caps:
+        per = need / n
+        covers = min(n, int(cap // per))
+        message = (
+            f"{what} covers about {covers:,} of {n:,} recipients; the campaign will pause there "
+            f"({_n(cap)} of the {_n(need)} {unit} {'estimated' if unit == 'rial' else 'to send'}"
+        )
+        if options.chunk:
+            step = min(options.chunk, n)
+            at = min(n, int(cap // math.ceil(per * step)) * step)
+            if at != covers:
+                message += f"; charged {step:,} recipients at a time, it pauses after {at:,}"
+        out.append((message + ")", f"{option} {_n(math.ceil(need))} to cover them all"))
+    return out
+
+
 def _checks(
     tally: Tally,
     options: PreflightOptions,
     credit: Credit | None,
     fingerprint: str,
-    unfinished: Sequence[UnfinishedCampaign],
+    earlier: Sequence[EarlierCampaign],
+    cost: Cost | None = None,
+    now: datetime | None = None,
 ) -> list[Finding]:
     strict, out = options.strict, []
     if credit is not None and credit.enough is False:
@@ -200,32 +213,23 @@ def _checks(
                 "--allow-partial",
             )
         )
-    same = [c for c in unfinished if c.fingerprint == fingerprint]
+    identical = {c.id for c in earlier if c.fingerprint == fingerprint}
+    same = [c for c in earlier if c.id in identical and _in_window(c, options, now)]
     if same:
-        c = same[0]
+        c = max(same, key=lambda c: c.id)  # the newest
         out.append(
             _finding(
                 Check.DUPLICATE,
                 None if options.allow_duplicate else True,
                 strict,
-                f'the same recipients and text as campaign {c.id} "{c.name}", {c.state} and not finished; '
-                f"continue it with: {continue_command(c, distributed=options.distributed)}",
+                _duplicate(c, options),
                 "--allow-duplicate",
             )
         )
-    recent = sum(tally.recent_hits.values())
-    if recent and not (options.skip_recent or tally.skip_recent):
-        hours = options.frequency_cap / 3600
-        by = ", ".join(f"campaign {cid}: {_n(n)}" for cid, n in tally.recent_hits.most_common(3))
-        out.append(
-            _finding(
-                Check.RECENT,
-                False,
-                strict,
-                f"{_n(recent)} recipients got a message from another campaign in the last {hours:g} h ({by})",
-                "--skip-recent",
-            )
-        )
+    if tally.recent_recipients and not (options.skip_recent or tally.skip_recent):
+        out.append(_finding(Check.RECENT, False, strict, _recent(tally, options, identical), "--skip-recent"))
+    for message, override in _budget(tally, options, cost):
+        out.append(_finding(Check.BUDGET, False, strict, message, override))
     if options.campaign_type is CampaignType.PROMOTIONAL and not has_opt_out_token(tally.template.text):
         out.append(
             _finding(
@@ -301,16 +305,24 @@ def summarise(
     options: PreflightOptions,
     prices: PriceTable | None = None,
     balance: BalanceLike | None = None,
-    unfinished: Sequence[UnfinishedCampaign] = (),
+    earlier: Sequence[EarlierCampaign] = (),
+    now: datetime | None = None,
 ) -> PreflightSummary:
-    """The summary of a load that has been fully `add`ed to `tally`, with every check's finding."""
+    """The summary of a load that has been fully `add`ed to `tally`, with every check's finding.
+
+    `earlier`: this store's campaigns to compare with (`campaigns.store.preflight.earlier_campaigns`);
+    `now` bounds the duplicate check to SMSDISPATCH_DUPLICATE_WINDOW (None: every one given counts)."""
     cost = estimate_cost(tally.parts_by, prices)
     credit = _credit(balance, cost, tally.total_parts)
     fingerprint = tally.fingerprint()
     rejected = dict(loaded.rejected)
-    for _, _, campaign in tally.skipped:
-        key = f"sent recently (campaign {campaign})"
-        rejected[key] = rejected.get(key, 0) + 1
+    for reason, skipped in (
+        ("blacklisted by the operator (campaign {})", tally.blacklist_skipped),
+        ("sent recently (campaign {})", tally.skipped),
+    ):
+        for _, _, campaign in skipped:
+            key = reason.format(campaign)
+            rejected[key] = rejected.get(key, 0) + 1
     previews = [p for p in (tally.first, tally.longest, tally.empty_preview) if p is not None]
     if len(previews) > 1 and previews[1].row == previews[0].row:  # the first row is also the longest
         previews.pop(1)
@@ -328,9 +340,26 @@ def summarise(
         cost=cost,
         credit=credit,
         previews=previews,
-        findings=_checks(tally, options, credit, fingerprint, unfinished),
+        findings=_checks(tally, options, credit, fingerprint, earlier, cost, now),
         fingerprint=fingerprint,
-        recent=sum(tally.recent_hits.values()),
+        recent=tally.recent_recipients,
         cost_hint=None if cost is not None else price_hint(provider),
         skipped_recent=list(tally.skipped),
+        blacklisted=_blacklisted(tally, options, prices),
+        skipped_blacklisted=list(tally.blacklist_skipped),
+    )
+
+
+def _blacklisted(tally: Tally, options: PreflightOptions, prices: PriceTable | None) -> Blacklisted | None:
+    """The blacklist memory's hits, and what skipping them saves (None: none found)."""
+    if not tally.blacklisted_count:
+        return None
+    saves = estimate_cost(tally.blacklist_parts_by, prices)
+    return Blacklisted(
+        count=tally.blacklisted_count,
+        by_campaign=dict(sorted(tally.blacklist_hits.items())),
+        skipped=bool(tally.blacklist_skipped),
+        parts=sum(tally.blacklist_parts_by.values()),
+        saves=None if saves is None else saves.estimate,
+        memory_days=options.blacklist_memory / 86400,
     )

@@ -1,8 +1,8 @@
 """What `send` shows before a rial is spent (issue 11): the summary, its findings, and its JSON. Pure values.
 
-`PreflightSummary.to_json()` is the contract for scripts: exactly the keys `operators`,
-`parts_histogram`, `cost`, `credit`, `warnings`, `preview` (issue 11, "Contract for scripts"), which
-`send --json` adds to its object.
+`PreflightSummary.to_json()` is the contract for scripts: the keys `operators`, `parts_histogram`,
+`cost`, `credit`, `warnings`, `preview` (issue 11, "Contract for scripts") and, added after them,
+`blacklisted` (the operator blacklist memory), which `send --json` adds to its object.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from campaigns.operators import ESTIMATE_NOTE, Operator
 from campaigns.text import Alphabet
 
 __all__ = [
+    "Blacklisted",
     "CampaignType",
     "Check",
     "Cost",
@@ -42,13 +43,17 @@ class Check(StrEnum):
     """The preflight checks, by the code scripts and README use (issue 11, "Checks")."""
 
     CREDIT = "credit"  # credit below the estimate: refuse (--allow-partial)
-    DUPLICATE = "duplicate"  # same recipients and text as an unfinished campaign: refuse (--allow-duplicate)
+    # same recipients and text as a campaign of the last SMSDISPATCH_DUPLICATE_WINDOW, finished or not:
+    # refuse (--allow-duplicate)
+    DUPLICATE = "duplicate"
     RECENT = "recent"  # recipients sent by another campaign within SMSDISPATCH_FREQUENCY_CAP (--skip-recent)
+    BUDGET = "budget"  # --budget / --max-parts cover only part of the recipients: the campaign will pause
     OPT_OUT_TOKEN = "opt-out-token"  # promotional text without لغو11
     LINK = "link"  # a link in the text
     PARTS = "parts"  # more than SMSDISPATCH_MAX_PARTS parts per message
     EMPTY_PLACEHOLDER = "empty-placeholder"  # a placeholder empty for some rows
     NO_WINDOW = "no-window"  # promotional campaign with no send window
+    ROUTE = "route"  # a provider of a failover route is unusable (unreachable, refused): skipped
 
 
 @dataclass(frozen=True)
@@ -105,6 +110,21 @@ class Credit:
 
 
 @dataclass(frozen=True)
+class Blacklisted:
+    """The operator blacklist memory's part: recipients a delivery report marked blacklisted on an earlier
+    promotional campaign within `memory_days`. `by_campaign`: the campaign that learnt it -> recipients;
+    `skipped` True when they went to the rejects file (False: `--include-blacklisted` kept them);
+    `saves`: rial their messages would have cost (None: no price known); `parts`: their SMS parts."""
+
+    count: int
+    by_campaign: dict[int, int]
+    skipped: bool
+    parts: int
+    saves: float | None
+    memory_days: float
+
+
+@dataclass(frozen=True)
 class PreflightSummary:
     """Everything known before anything is stored. Counts are recipients unless named parts.
 
@@ -131,6 +151,10 @@ class PreflightSummary:
     cost_hint: str | None = None  # how to set a price, when none is known
     operators_note: str = ESTIMATE_NOTE
     skipped_recent: list[tuple[int, str, int]] = field(default_factory=list)  # (row, phone, campaign)
+    credit_note: str | None = None  # why no credit is shown, e.g. "not checked: ghasedak unreachable"
+    blacklisted: Blacklisted | None = None  # the blacklist memory's hits (None: none, or not looked at)
+    # (row, phone, campaign that learnt it) of the recipients the blacklist memory skipped
+    skipped_blacklisted: list[tuple[int, str, int]] = field(default_factory=list)
 
     @property
     def alphabet(self) -> str:
@@ -147,7 +171,7 @@ class PreflightSummary:
         return [f for f in self.findings if not f.refuses]
 
     def to_json(self) -> dict[str, Any]:
-        """The keys `send --json` adds (issue 11 "Contract for scripts"); refusals come first in `warnings`."""
+        """The keys `send --json` adds (module docstring); refusals come first in `warnings`."""
         cost = None
         if self.cost is not None:
             cost = {
@@ -166,4 +190,12 @@ class PreflightSummary:
             "credit": credit,
             "warnings": [{"code": f.code.value, "message": f.message} for f in findings],
             "preview": [{"row": p.row, "text": p.text, "parts": p.parts} for p in self.previews],
+            "blacklisted": None
+            if self.blacklisted is None
+            else {
+                "recipients": self.blacklisted.count,
+                "skipped": self.blacklisted.skipped,
+                "saves": self.blacklisted.saves,
+                "by_campaign": {str(c): n for c, n in sorted(self.blacklisted.by_campaign.items())},
+            },
         }

@@ -1,14 +1,16 @@
 """One pass over the loaded recipients, block by block, gathering what the preflight summary needs. Pure.
 
 `Tally.add(block)` takes a loader block (`row`, `phone` in E.164, then the file's own columns, as
-`campaigns.load.RecipientLoader.blocks()` yields them) and returns the block to send: the same block,
-or without the recipients sent recently when `skip_recent` is set. Memory grows by 16 bytes per
-recipient (the fingerprint's number and text hash); everything else is counters.
+`campaigns.load.RecipientLoader.blocks()` yields them) and returns the block to send: the same block, or
+without the numbers the operator blacklisted on an earlier promotional campaign (`blacklisted`, unless
+`skip_blacklisted` is off) and without the recipients sent recently when `skip_recent` is set. Memory
+grows by 8 bytes per recipient (the fingerprint's number); everything else is counters.
 
-The fingerprint names "this list with this text": sha256 over the sorted unique numbers, the template
-(Arabic letters folded, whitespace collapsed) and, when the text is personalised, a 64-bit hash of each
-rendered message. File order, number spelling (0912…, +98912…, Persian digits), duplicate rows and the
-file's other columns do not change it; a number opted out between two runs does (the loader drops it).
+The fingerprint names "this list with this text": sha256 over the sorted unique numbers as loaded from
+the file, BEFORE the suppression list and the blacklist memory take any out (the loader hands the
+suppressed ones to `add_suppressed`), and the template (Arabic letters folded, whitespace collapsed).
+File order, number spelling (0912…, +98912…, Persian digits), duplicate rows, the file's other columns
+and a number opted out between two runs do not change it: the same file and text is the same campaign.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import re
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -31,7 +33,7 @@ from campaigns.text import Alphabet, Template, count_parts, count_parts_series, 
 
 __all__ = ["LINK", "EmptyPlaceholders", "RecentSends", "Tally"]
 
-FINGERPRINT_VERSION = b"smsdispatch-fingerprint-v1\n"
+FINGERPRINT_VERSION = b"smsdispatch-fingerprint-v2\n"  # v1 also hashed rendered texts
 
 # A link as lines filter them: a scheme, www., or a bare domain with a common top-level domain.
 LINK = re.compile(
@@ -42,11 +44,17 @@ LINK = re.compile(
 
 @dataclass(frozen=True)
 class RecentSends:
-    """Numbers sent by some campaign within the frequency cap, and the campaign (the latest one that sent
-    to each). Two int64 arrays, 16 bytes a number: `numbers` sorted (E.164 digits without the +)."""
+    """Numbers some campaigns sent to (or learnt something about), with the campaigns. E.164 digits
+    without the + as int64.
+
+    `numbers`/`campaigns`: one entry per number, the latest campaign (sorted by number), for `lookup`;
+    `pair_numbers`/`pair_campaigns`: every distinct (number, campaign), sorted, for `campaigns_of`.
+    About 32 bytes a number."""
 
     numbers: np.ndarray
     campaigns: np.ndarray
+    pair_numbers: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    pair_campaigns: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     @classmethod
     def from_pairs(cls, pairs: Iterable[tuple[str, int]]) -> RecentSends:
@@ -57,21 +65,45 @@ class RecentSends:
 
     @classmethod
     def from_arrays(cls, numbers: np.ndarray, campaigns: np.ndarray) -> RecentSends:
-        """E.164 digits (int64) and campaign ids, oldest send first: a later send of a number wins."""
+        """E.164 digits (int64) and campaign ids, oldest first: a later one for a number wins `lookup`."""
         # np.unique keeps the first occurrence: reverse so that the latest send is the one kept.
         kept, first = np.unique(numbers[::-1], return_index=True)
-        return cls(kept, campaigns[::-1][first])
+        order = np.lexsort((campaigns, numbers))
+        pn, pc_ = numbers[order], campaigns[order]
+        distinct = np.ones(len(pn), dtype=bool)
+        distinct[1:] = (pn[1:] != pn[:-1]) | (pc_[1:] != pc_[:-1])
+        return cls(kept, campaigns[::-1][first], pn[distinct], pc_[distinct])
 
     def __len__(self) -> int:
         return len(self.numbers)
 
+    @staticmethod
+    def digits(phones: pd.Series) -> np.ndarray:
+        """E.164 phones -> their digits as int64 (the arrays' spelling)."""
+        return phones.str.slice(1).astype(np.int64).to_numpy()
+
     def lookup(self, phones: pd.Series) -> np.ndarray:
-        """The campaign that sent each E.164 phone recently, 0 for none (campaign ids start at 1)."""
+        """The latest campaign of each E.164 phone, 0 for none (campaign ids start at 1)."""
         if not len(self.numbers) or not len(phones):
             return np.zeros(len(phones), dtype=np.int64)
-        wanted = phones.str.slice(1).astype(np.int64).to_numpy()
+        wanted = self.digits(phones)
         at = np.clip(np.searchsorted(self.numbers, wanted), 0, len(self.numbers) - 1)
         return np.where(self.numbers[at] == wanted, self.campaigns[at], 0)
+
+    def campaigns_of(self, phones: pd.Series) -> Counter[int]:
+        """campaign -> how many of these E.164 phones it has (every campaign, not only the latest)."""
+        if not len(self.pair_numbers) or not len(phones):
+            return Counter()
+        wanted = self.digits(phones)
+        left = np.searchsorted(self.pair_numbers, wanted, "left")
+        lengths = np.searchsorted(self.pair_numbers, wanted, "right") - left
+        total = int(lengths.sum())
+        if not total:
+            return Counter()
+        ends = np.cumsum(lengths)
+        at = np.repeat(left, lengths) + (np.arange(total) - np.repeat(ends - lengths, lengths))
+        found, counts = np.unique(self.pair_campaigns[at], return_counts=True)
+        return Counter(dict(zip(found.tolist(), counts.tolist(), strict=True)))
 
 
 class EmptyPlaceholders:
@@ -86,8 +118,10 @@ class EmptyPlaceholders:
 class Tally:
     """Counters over the blocks of one load; see the module docstring.
 
-    `recent`: the numbers some campaign sent to within the frequency cap (a mapping E.164 -> campaign id
-    is accepted too).
+    `recent`: the numbers campaigns sent to within the frequency cap (a mapping E.164 -> campaign id is
+    accepted too). `blacklisted`: the numbers a delivery report marked blacklisted on an earlier
+    promotional campaign, with the campaign that learnt it (None: not looked at, e.g. transactional);
+    skipped unless `skip_blacklisted` is False (`--include-blacklisted`: counted, kept).
     """
 
     def __init__(
@@ -96,6 +130,8 @@ class Tally:
         *,
         recent: RecentSends | Mapping[str, int] | None = None,
         skip_recent: bool = False,
+        blacklisted: RecentSends | None = None,
+        skip_blacklisted: bool = True,
     ) -> None:
         self.template = template
         if recent is None or isinstance(recent, RecentSends):
@@ -103,13 +139,21 @@ class Tally:
         else:
             self.recent = RecentSends.from_pairs(recent.items())
         self.skip_recent = skip_recent
+        self.blacklisted = blacklisted
+        self.skip_blacklisted = skip_blacklisted
         self.recipients = 0
         self.operators: Counter[Operator] = Counter()
         self.histogram: Counter[int] = Counter()
         self.alphabets: Counter[Alphabet] = Counter()
         self.parts_by: Counter[tuple[Operator, Alphabet]] = Counter()  # SMS parts per operator and alphabet
-        self.recent_hits: Counter[int] = Counter()  # campaign -> recipients it sent within the cap
+        self.recent_recipients = 0  # recipients some campaign sent to within the cap
+        self.recent_by: Counter[int] = Counter()  # campaign -> of this file's recipients, how many it sent to
         self.skipped: list[tuple[int, str, int]] = []  # (row, phone, campaign) moved to the rejects
+        # the operator blacklist memory: campaign that learnt it -> recipients; (row, phone, campaign)
+        # skipped; their SMS parts per operator and alphabet (what skipping them saves)
+        self.blacklist_hits: Counter[int] = Counter()
+        self.blacklist_skipped: list[tuple[int, str, int]] = []
+        self.blacklist_parts_by: Counter[tuple[Operator, Alphabet]] = Counter()
         self.links = 0
         self.first_link: str | None = None
         self.empty = EmptyPlaceholders()
@@ -117,7 +161,6 @@ class Tally:
         self.longest: Preview | None = None
         self.empty_preview: Preview | None = None
         self._numbers: list[np.ndarray] = []
-        self._hashes: list[np.ndarray] = []
         self._static = template.static_text
         if self._static is not None:
             self._static_parts = count_parts(self._static)
@@ -129,17 +172,49 @@ class Tally:
     def total_parts(self) -> int:
         return sum(self.parts_by.values())
 
+    @property
+    def blacklisted_count(self) -> int:
+        """Recipients the blacklist memory knows (skipped, or kept with `--include-blacklisted`)."""
+        return sum(self.blacklist_hits.values())
+
+    def add_suppressed(self, numbers: np.ndarray) -> None:
+        """Numbers the loader took out for the suppression list (E.164 digits as int64): they still
+        belong to the list the fingerprint names (module docstring)."""
+        if len(numbers):
+            self._numbers.append(np.asarray(numbers, dtype=np.int64))
+
     def add(self, block: pd.DataFrame) -> pd.DataFrame:
-        """Count one loader block; return it (without recently-sent recipients when skipping them)."""
+        """Count one loader block; return it without the recipients skipped (blacklisted, recent)."""
         if not len(block):
             return block
         texts = None if self._static is not None else self.template.render(block)
-        self._fingerprint(block, texts)
+        self._numbers.append(RecentSends.digits(block["phone"]))
+        if self.blacklisted is not None and len(self.blacklisted):
+            learnt = self.blacklisted.lookup(block["phone"])
+            hit = learnt > 0
+            if hit.any():
+                self.blacklist_hits.update(learnt[hit].tolist())
+                operators, parts, alphabets = self._measure(block[hit], None if texts is None else texts[hit])
+                self._add_parts(self.blacklist_parts_by, operators, alphabets, parts)
+                if self.skip_blacklisted:
+                    self.blacklist_skipped.extend(
+                        zip(
+                            block["row"].to_numpy()[hit].tolist(),
+                            block["phone"].to_numpy()[hit].tolist(),
+                            learnt[hit].tolist(),
+                            strict=True,
+                        )
+                    )
+                    block = block[~hit]
+                    texts = None if texts is None else texts[~hit]
+                    if not len(block):
+                        return block
         if len(self.recent):
             campaigns = self.recent.lookup(block["phone"])
             hit = campaigns > 0
             if hit.any():
-                self.recent_hits.update(campaigns[hit].tolist())
+                self.recent_recipients += int(hit.sum())
+                self.recent_by.update(self.recent.campaigns_of(block["phone"][hit]))
                 if self.skip_recent:
                     rows = block["row"].to_numpy()[hit].tolist()
                     phones = block["phone"].to_numpy()[hit].tolist()
@@ -151,41 +226,53 @@ class Tally:
         self._count(block, texts)
         return block
 
-    def _fingerprint(self, block: pd.DataFrame, texts: pd.Series | None) -> None:
-        self._numbers.append(block["phone"].str.slice(1).astype(np.int64).to_numpy())
-        if texts is not None:
-            self._hashes.append(pd.util.hash_pandas_object(texts, index=False).to_numpy(dtype=np.uint64))
-
     def fingerprint(self) -> str:
         """sha256 hex of this list with this text (module docstring), over every block added so far."""
         numbers = np.concatenate(self._numbers) if self._numbers else np.zeros(0, dtype=np.int64)
-        order = np.argsort(numbers, kind="stable")
         digest = hashlib.sha256(FINGERPRINT_VERSION)
         text = " ".join(unicodedata.normalize("NFC", self.template.text).split())
         digest.update(text.encode("utf-8") + b"\n")
-        digest.update(numbers[order].astype("<i8").tobytes())
-        if self._hashes:
-            digest.update(np.concatenate(self._hashes)[order].astype("<u8").tobytes())
+        digest.update(np.unique(numbers).astype("<i8").tobytes())
         return digest.hexdigest()
 
-    def _count(self, block: pd.DataFrame, rendered: pd.Series | None) -> None:
-        rows = block["row"].to_numpy()
+    def _measure(
+        self, block: pd.DataFrame, rendered: pd.Series | None
+    ) -> tuple[pd.Series, pd.Series, pd.Series]:
+        """(operator, SMS parts, alphabet) of each recipient of the block."""
         codes, prefixes = pd.factorize(block["phone"].str.slice(0, 7))  # operator_of reads +98 and 4 digits
         operators = pd.Series(
             np.array([operator_of(p + "000000") for p in prefixes], dtype=object)[codes], index=block.index
         )
         if self._static is not None:
-            texts = pd.Series(self._static, index=block.index, dtype=object)
             parts = pd.Series(self._static_parts, index=block.index, dtype=np.int64)
             alphabets = pd.Series(self._static_alphabet.value, index=block.index, dtype=object)
+        else:
+            assert rendered is not None
+            parts = count_parts_series(rendered)
+            alphabets = encoding_series(rendered)
+        return operators, parts, alphabets
+
+    @staticmethod
+    def _add_parts(
+        into: Counter[tuple[Operator, Alphabet]], operators: pd.Series, alphabets: pd.Series, parts: pd.Series
+    ) -> None:
+        grouped = pd.DataFrame(
+            {"op": operators.to_numpy(), "ab": alphabets.to_numpy(), "parts": parts.to_numpy()}
+        )
+        for (op, ab), total in grouped.groupby(["op", "ab"], sort=False)["parts"].sum().items():
+            into[(Operator(op), Alphabet(ab))] += int(total)
+
+    def _count(self, block: pd.DataFrame, rendered: pd.Series | None) -> None:
+        rows = block["row"].to_numpy()
+        operators, parts, alphabets = self._measure(block, rendered)
+        if self._static is not None:
+            texts = pd.Series(self._static, index=block.index, dtype=object)
             links = np.full(len(block), self._static_link is not None)
             if self._static_link and self.first_link is None:
                 self.first_link = self._static_link
         else:
             assert rendered is not None
             texts = rendered
-            parts = count_parts_series(texts)
-            alphabets = encoding_series(texts)
             # pyarrow's RE2 directly: pandas sends this pattern to Python's re, row by row (10x slower).
             found = pc.match_substring_regex(pa.array(texts, type=pa.string()), LINK.pattern)
             links = found.fill_null(False).to_numpy(zero_copy_only=False)
@@ -197,11 +284,7 @@ class Tally:
         self.operators.update(operators.value_counts().to_dict())
         self.histogram.update({int(k): int(v) for k, v in parts.value_counts().items()})
         self.alphabets.update({Alphabet(k): int(v) for k, v in alphabets.value_counts().items()})
-        grouped = pd.DataFrame(
-            {"op": operators.to_numpy(), "ab": alphabets.to_numpy(), "parts": parts.to_numpy()}
-        )
-        for (op, ab), total in grouped.groupby(["op", "ab"], sort=False)["parts"].sum().items():
-            self.parts_by[(Operator(op), Alphabet(ab))] += int(total)
+        self._add_parts(self.parts_by, operators, alphabets, parts)
         self._previews(rows, texts, parts)
         self._empty_placeholders(block, rows, texts, parts)
 

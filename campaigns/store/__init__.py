@@ -14,10 +14,11 @@ a Connection:
 - polling.py: delivery-status polling;
 - suppressions.py: the opt-out list and inbox cursors;
 - reads.py: read models (views with their counts, report and chart streams);
+- costs.py: what a campaign costs by the provider that sent (planned, spent so far, reported), from its counters;
 - tally.py, tally_stmts.py: the maintained counters' SQL (`campaign_counts`), written with every transition;
   counts.py: their reads (a campaign's, the rate, the store's gauges), the recount from the rows, folding;
 - heartbeats.py, preflight.py, contacts.py: functions over an Engine for liveness, the preflight's
-  facts (unfinished campaigns, recent sends) and the contacts push ledger.
+  facts (earlier campaigns, recent sends, the operator blacklist memory) and the contacts push ledger.
 
 The records live in `campaigns.records` and the clock in `campaigns.clock`; both are re-exported here
 so `from campaigns.store import Store, CampaignSpec, utcnow` keeps working.
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 from campaigns.clock import utcnow
 from campaigns.records import (
+    CampaignCosts,
     CampaignSpec,
     CampaignView,
     ChunkPeek,
@@ -34,6 +36,7 @@ from campaigns.records import (
     DuePoll,
     EmptyCampaign,
     OutMessage,
+    ProviderCost,
     RecipientUpdate,
     RetryVerdict,
     SuppressionView,
@@ -51,6 +54,7 @@ from campaigns.store.sql import (
 
 __all__ = [
     "MIGRATIONS",
+    "CampaignCosts",
     "CampaignSpec",
     "CampaignView",
     "ChunkPeek",
@@ -58,6 +62,7 @@ __all__ = [
     "DuePoll",
     "EmptyCampaign",
     "OutMessage",
+    "ProviderCost",
     "RecipientUpdate",
     "RetryVerdict",
     "Store",

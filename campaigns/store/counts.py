@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, case, func, select, text
+from sqlalchemy import Connection, case, func, literal_column, select, text
 
+from campaigns.progress import ACCEPTED
+from campaigns.records import CampaignCosts, ProviderCost
 from campaigns.states import AWAITING_REPORT, ChunkState, RecipientState
 from campaigns.store.sql import campaigns_t, chunks_t, recipients_t
 from campaigns.store.tally import VALUES, CountKind, bucket_of, counts_t
@@ -28,13 +30,16 @@ FOLD_LOCK = 7270319  # pg_try_advisory_xact_lock key of `fold` (7270312 is the m
 @dataclass(frozen=True)
 class Tally:
     """One counter: how many rows, their SMS parts, their rial (recipients: reported by the provider, with
-    `costed` of them reporting one; chunks: estimated) and, of recipients, how many were polled."""
+    `costed` of them reporting one; chunks: estimated) and, of recipients, how many were polled and their
+    estimate in rial (parts at their chunk's rial per part: `value`, and of those polled, `polled_value`)."""
 
     n: int = 0
     parts: int = 0
     cost: float = 0.0
     costed: int = 0
     polled: int = 0
+    value: float = 0.0
+    polled_value: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -69,30 +74,29 @@ class CampaignTallies:
         """Failed or blacklisted recipients that a delivery report made so (polled at least once)."""
         return sum(t.polled for (_, s), t in self.recipients.items() if s in (R.FAILED, R.BLACKLISTED))
 
-    def cost_by_provider(self) -> dict[str, dict[str, float | None]]:
-        """provider -> {"estimated", "actual"} rial: the estimate of its chunks (a rerouted chunk's moved on
-        with its recipients), None when it holds none; what it reported, None when it reported nothing."""
-        out: dict[str, dict[str, float | None]] = {}
-        estimated: dict[str, float] = defaultdict(float)
-        held: set[str] = set()
-        for (provider, state), t in self.chunks.items():
-            if state != K.REROUTED and t.n:
-                held.add(provider)
-                estimated[provider] += t.cost
-        for provider in sorted(held):
-            out.setdefault(provider, {"estimated": None, "actual": None})["estimated"] = float(
-                estimated[provider]
+    def costs(self, estimated: int | None) -> CampaignCosts:
+        """The campaign's money by the provider holding each recipient (`campaigns.store.costs`): planned (the
+        estimate of all), spent (of those it accepted: the states of `progress.ACCEPTED`, and failed or
+        blacklisted by a delivery report), reported (what it said, None when nothing), accepted (how many).
+        `estimated`: the campaign's estimate at creation; with none and nothing planned, no price was known
+        (planned and spent None)."""
+        out: dict[str, ProviderCost] = {}
+        providers = sorted({p for (p, _), t in self.recipients.items() if t.n})
+        for provider in providers:
+            mine = {s: t for (p, s), t in self.recipients.items() if p == provider}
+            planned = sum(t.value for t in mine.values())
+            by_report = [mine[s] for s in (R.FAILED, R.BLACKLISTED) if s in mine]
+            spent = sum(mine[s].value for s in ACCEPTED if s in mine) + sum(t.polled_value for t in by_report)
+            accepted = sum(mine[s].n for s in ACCEPTED if s in mine) + sum(t.polled for t in by_report)
+            reported = [t.cost for t in mine.values() if t.costed]
+            priced = estimated is not None or bool(planned)
+            out[provider] = ProviderCost(
+                planned=float(planned) if priced else None,
+                spent=float(spent) if priced else None,
+                reported=float(sum(reported)) if reported else None,
+                accepted=int(accepted),
             )
-        actual: dict[str, list[Tally]] = defaultdict(list)
-        for (provider, _), t in self.recipients.items():
-            if t.n:
-                actual[provider].append(t)
-        for provider, tallies in sorted(actual.items()):
-            reported = [t.cost for t in tallies if t.costed]
-            out.setdefault(provider, {"estimated": None, "actual": None})["actual"] = (
-                float(sum(reported)) if reported else None
-            )
-        return out
+        return CampaignCosts(out)
 
 
 def _by_state(tallies: dict[tuple[str, str], Tally]) -> dict[str, int]:
@@ -110,6 +114,8 @@ def _fill(into: dict[tuple[str, str], Tally], rows: Iterable[Any]) -> None:
             float(row.cost or 0),
             int(getattr(row, "costed", 0) or 0),
             int(getattr(row, "polled", 0) or 0),
+            float(getattr(row, "value", 0) or 0),
+            float(getattr(row, "polled_value", 0) or 0),
         )
 
 
@@ -140,6 +146,7 @@ def recount(conn: Connection, campaign_id: int) -> CampaignTallies:
     counters must equal after every commit. A scan of the campaign: for tests and checks, never a refresh."""
     r, k, c = recipients_t.c, chunks_t.c, campaigns_t.c
     provider = func.coalesce(k.provider, c.provider)
+    rate = k.cost_rial * literal_column("1.0") / func.nullif(k.parts, 0)  # rial per part of the chunk
     recipients = conn.execute(
         select(
             provider.label("provider"),
@@ -149,6 +156,8 @@ def recount(conn: Connection, campaign_id: int) -> CampaignTallies:
             func.sum(r.cost_rial).label("cost"),
             func.count(r.cost_rial).label("costed"),
             func.sum(case((r.polls > 0, 1), else_=0)).label("polled"),
+            func.sum(r.parts * rate).label("value"),
+            func.sum(case((r.polls > 0, r.parts * rate))).label("polled_value"),
         )
         .select_from(
             recipients_t.join(campaigns_t, c.id == r.campaign_id).outerjoin(chunks_t, k.id == r.chunk_id)

@@ -16,11 +16,13 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, insert, update
+from sqlalchemy.engine import Engine
 
 from campaigns.plan import PlannedBlock
 from campaigns.prices import UnpricedError, recipient_costs
 from campaigns.records import CampaignSpec, EmptyCampaign
 from campaigns.states import CampaignState, ChunkState, RecipientState
+from campaigns.store.audit import SYSTEM, record_created, started_by
 from campaigns.store.lifecycle import launch
 from campaigns.store.sql import campaigns_t, chunks_t
 from campaigns.store.tally import CountKind, literal_deltas, upsert
@@ -44,7 +46,8 @@ def create_campaign(
     a count, or a function called after the blocks are consumed (the loader counts as it reads).
     Each chunk gets its estimated rial (`chunk_costs`) when `spec.prices` prices every part.
     """
-    if spec.budget_rial is not None and not spec.prices:
+    rial_capped = spec.budget_rial is not None or spec.needs_prices  # a budget, or a daily cap in rial
+    if rial_capped and not spec.prices:
         raise UnpricedError(_budget_needs_price(spec, "no price table"))
     campaign_id = conn.execute(
         insert(campaigns_t)
@@ -74,6 +77,11 @@ def create_campaign(
             spent_rial=0,
             spent_parts=0,
             route=json.dumps(list(spec.route)) if len(spec.route) > 1 else None,
+            callback_url=spec.callback_url,
+            callback_key_id=spec.callback_key_id,
+            campaign_type=spec.campaign_type,
+            route_prices=_prices_json(spec),
+            **started_by(spec, now),
             created_at=now,
             updated_at=now,
         )
@@ -88,7 +96,7 @@ def create_campaign(
                 costs = chunk_costs(block, spec)
                 estimated += int(costs.sum())
             except UnpricedError as exc:
-                if spec.budget_rial is not None:
+                if rial_capped:
                     raise UnpricedError(_budget_needs_price(spec, str(exc))) from None
                 estimated = None  # no estimate; the chunks cost 0 and no rial budget can be set later
         chunk_ids = insert_chunks(conn, campaign_id, block, now, costs)
@@ -120,6 +128,8 @@ def create_campaign(
             "state": RecipientState.PENDING,
             "n": n_recipients,
             "parts": recipient_parts,
+            # their estimate: each at its chunk's rial per part, and a chunk's parts are its recipients'
+            "value": chunk_cost,
         },
         {
             "kind": CountKind.CHUNK,
@@ -131,9 +141,26 @@ def create_campaign(
     ]
     sqlite = conn.dialect.name == "sqlite"
     conn.execute(upsert(literal_deltas({"campaign_id": campaign_id, **c} for c in counts), sqlite))
+    record_created(conn, campaign_id, spec, n_recipients, now)
     if start:
-        launch(conn, campaign_id, spec.send_at, now)
+        launch(conn, campaign_id, spec.send_at, now, spec.created_by or SYSTEM)
     return campaign_id
+
+
+def set_rejects_file(engine: Engine, campaign_id: int, path: str) -> bool:
+    """Record where the campaign's rejects file is, once it has its own name (the campaign's id is in it,
+    so a second campaign from the same file keeps the first one's). True when the campaign exists."""
+    with engine.begin() as conn:
+        done = conn.execute(
+            update(campaigns_t).where(campaigns_t.c.id == campaign_id).values(rejects_file=path)
+        )
+    return bool(done.rowcount)
+
+
+def _prices_json(spec: CampaignSpec) -> str | None:
+    """The route's price tables as stored (`campaigns.route_prices`); None when none is known."""
+    tables = {name: table.as_json() for name, table in spec.route_prices.items() if table}
+    return json.dumps(tables, ensure_ascii=False) if tables else None
 
 
 def _budget_needs_price(spec: CampaignSpec, why: str) -> str:

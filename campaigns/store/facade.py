@@ -34,6 +34,7 @@ from campaigns.records import (
 )
 from campaigns.states import CampaignTransition
 from campaigns.store import (
+    caps,
     create,
     lifecycle,
     polling,
@@ -46,6 +47,7 @@ from campaigns.store import (
 from campaigns.store.contacts import ContactLedger
 from campaigns.store.facade_counts import CountMethods
 from campaigns.store.facade_failover import FailoverMethods
+from campaigns.store.facade_identity import IdentityMethods
 from campaigns.store.transitions import apply_updates, campaign_to
 
 MIGRATIONS = Path(__file__).parent.parent / "migrations"
@@ -53,7 +55,7 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
-class Store(FailoverMethods, CountMethods):
+class Store(FailoverMethods, IdentityMethods, CountMethods):
     """The campaigns database (SQLite or PostgreSQL). Times are aware UTC datetimes; `now` defaults to
     the clock. Methods that change state return whether the transition applied."""
 
@@ -185,6 +187,9 @@ class Store(FailoverMethods, CountMethods):
         try:
             return self._write(sending.claim_chunk, chunk_id, attempt, lease, now or utcnow())
         except sending.ClaimLost:  # rolled back: the charge is undone, someone else has the chunk
+            return None
+        except caps.DailyCapReached as over:  # rolled back; the campaign pauses, naming the cap
+            self._write(caps.pause_at_daily_cap, over.campaign_id, over.reason, utcnow())
             return None
 
     def load_chunk(self, chunk_id: int) -> ClaimedChunk:
@@ -339,10 +344,6 @@ class Store(FailoverMethods, CountMethods):
     # ---- read models (reads.py) ------------------------------------------------------------------------
     def campaign(self, campaign_id: int) -> CampaignView | None:
         return self._read(reads.campaign, campaign_id)
-
-    def counted_campaigns(self, ids: list[int] | None = None) -> list[CampaignView]:
-        """The campaigns `ids` (all when None) in id order with their counts, as `campaign` gives them (two reads)."""
-        return self._read(reads.counted_campaigns, ids)
 
     def campaign_costs(self, campaign_id: int) -> tuple[int | None, float | None]:
         """(estimated rial at creation or None when no price was known, rial the provider reported or None

@@ -1,5 +1,5 @@
-"""The `Store` methods of the maintained counters (`counts.py`): the rate's sample, the store's numbers for
-gauges, and folding the writers' shards. A mixin of `Store`, kept apart so the facade stays small; each
+"""The `Store` methods of the maintained counters (`counts.py`): many campaigns with their counts, the rate's
+sample, the store's numbers for gauges, and folding the writers' shards. A mixin of `Store`, kept apart so the facade stays small; each
 method is one transaction through the facade's `_read` / `_write`."""
 
 from __future__ import annotations
@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from campaigns.records import CampaignView
 from campaigns.store import counts, reads
 from campaigns.store.counts import CampaignTallies, StoreCounts
 
@@ -17,6 +18,11 @@ class CountMethods:
     _read: Any
     _write: Any
     engine: Any
+
+    def counted_campaigns(self, ids: list[int] | None = None) -> list[CampaignView]:
+        """The campaigns `ids` (all when None) in id order with their counts, as `Store.campaign` gives them:
+        two reads whatever the number of campaigns (`summary`)."""
+        return self._read(reads.counted_campaigns, ids)
 
     def recent_sends(self, campaign_id: int, since: datetime) -> tuple[int, datetime]:
         """(sends recorded, since when) from the per-minute counters: the rate's sample (`reads.recent_sends`)."""

@@ -1,5 +1,5 @@
-"""The `Store` methods of failover (issue 15): the accounts' circuits (`health.py`) and re-planning a
-chunk for another provider (`routing.py`). A mixin of `Store`, kept apart so the facade stays small; each
+"""The `Store` methods of failover (issue 15): the accounts' circuits (`health.py`), re-planning a
+chunk for another provider (`routing.py`), and what a campaign costs at each provider (`costs.py`). A mixin of `Store`, kept apart so the facade stays small; each
 method is one transaction through the facade's `_read` / `_write`."""
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ from typing import Any
 
 from campaigns.circuit import Health
 from campaigns.clock import utcnow
-from campaigns.store import health, routing
+from campaigns.records import CampaignCosts
+from campaigns.store import costs, health, routing
 
 
 class FailoverMethods:
@@ -52,6 +53,6 @@ class FailoverMethods:
     def by_provider(self, campaign_id: int) -> dict[str, dict[str, int]]:  # provider -> state -> count
         return self._read(routing.by_provider, campaign_id)
 
-    def cost_by_provider(self, campaign_id: int) -> dict[str, dict[str, float | None]]:
-        """provider -> {"estimated", "actual"} rial of a campaign (`routing.cost_by_provider`)."""
-        return self._read(routing.cost_by_provider, campaign_id)
+    def costs(self, campaign_id: int) -> CampaignCosts:
+        """A campaign's money by the provider that sent: planned, spent so far, reported (`costs.costs`)."""
+        return self._read(costs.costs, campaign_id)

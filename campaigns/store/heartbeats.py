@@ -176,6 +176,7 @@ def read_liveness(
     started_at: datetime | None = None,
     settings: HeartbeatSettings | None = None,
     pending: int | None = None,
+    window_opens: datetime | None = None,
 ) -> Liveness:
     """`liveness_of` over this store's facts (three or four small reads)."""
     settings = settings or HeartbeatSettings.from_env(os.environ)
@@ -195,6 +196,7 @@ def read_liveness(
         started_at=started_at,
         settings=settings,
         pending=pending,
+        window_opens=window_opens,
     )
 
 

@@ -22,6 +22,7 @@ from campaigns.states import (
     RecipientState,
     RecipientTransition,
 )
+from campaigns.store.audit import SYSTEM
 from campaigns.store.health import probe_now
 from campaigns.store.reads import has_pending
 from campaigns.store.sql import campaigns_t, chunks_t, recipients_t
@@ -31,16 +32,18 @@ C, K, R = CampaignState, ChunkState, RecipientState
 CT = CampaignTransition
 
 
-def launch(conn: Connection, campaign_id: int, send_at: datetime | None, now: datetime) -> None:
+def launch(
+    conn: Connection, campaign_id: int, send_at: datetime | None, now: datetime, who: str = SYSTEM
+) -> None:
     """A draft campaign -> scheduled when `send_at` is ahead, else running with its chunks queued."""
     if send_at is not None and send_at > now:
-        campaign_to(conn, campaign_id, CT.SCHEDULE, now)
+        campaign_to(conn, campaign_id, CT.SCHEDULE, now, who=who)
         return
-    campaign_to(conn, campaign_id, CT.START, now, started_at=now)
+    campaign_to(conn, campaign_id, CT.START, now, who=who, started_at=now)
     queue_planned(conn, campaign_id, now)
 
 
-def resume(conn: Connection, campaign_id: int, now: datetime) -> bool:
+def resume(conn: Connection, campaign_id: int, now: datetime, who: str = SYSTEM) -> bool:
     """Paused -> running (chunks queued), or back to scheduled when its start time has not come yet."""
     row = conn.execute(
         select(campaigns_t.c.send_at, campaigns_t.c.started_at, campaigns_t.c.route).where(
@@ -50,8 +53,8 @@ def resume(conn: Connection, campaign_id: int, now: datetime) -> bool:
     if row is None:
         return False
     if row.started_at is None and row.send_at is not None and row.send_at > now:
-        return campaign_to(conn, campaign_id, CT.RESCHEDULE, now, None)
-    ok = campaign_to(conn, campaign_id, CT.RESUME, now, None)
+        return campaign_to(conn, campaign_id, CT.RESCHEDULE, now, None, who=who)
+    ok = campaign_to(conn, campaign_id, CT.RESUME, now, None, who=who)
     if ok and row.route:  # tries again from the first provider of its route: every open circuit probes now
         probe_now(conn, json.loads(row.route), now)
     if ok:
@@ -86,12 +89,12 @@ def raise_budget(
     return True
 
 
-def cancel(conn: Connection, campaign_id: int, reason: str, now: datetime) -> bool:
+def cancel(conn: Connection, campaign_id: int, reason: str, now: datetime, who: str = SYSTEM) -> bool:
     """Cancel the campaign, every chunk not yet handed to the provider and their pending recipients.
 
     A chunk in flight finishes and is recorded. False when the campaign's state does not allow it.
     """
-    if not campaign_to(conn, campaign_id, CT.CANCEL, now, reason, finished_at=now):
+    if not campaign_to(conn, campaign_id, CT.CANCEL, now, reason, who=who, finished_at=now):
         return False
     allowed, _ = CHUNK_TRANSITIONS[ChunkTransition.CANCEL]
     cancelled = select(chunks_t.c.id).where(

@@ -1,9 +1,9 @@
-"""The store's part of the preflight (issue 11): unfinished campaigns with their fingerprints, numbers sent
-within the frequency cap, and writing a new campaign's fingerprint. Functions over an Engine, read-only
-except `set_fingerprint`.
+"""The store's part of the preflight (issue 11): earlier campaigns with their fingerprints (the duplicate
+check), numbers sent within the frequency cap, the operator blacklist memory, and writing a new
+campaign's fingerprint. Functions over an Engine, read-only except `set_fingerprint`.
 
 A module of the store package (functions over an Engine, like `heartbeats`).
-The fingerprint column comes with migration 0004_preflight.
+The fingerprint column comes with migration 0004_preflight, the campaign's type with 0012_blacklist.
 """
 
 from __future__ import annotations
@@ -15,10 +15,16 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.engine import Engine
 
 from campaigns.models import Campaign, Recipient
-from campaigns.preflight import RecentSends, UnfinishedCampaign
-from campaigns.states import FINAL_CAMPAIGN
+from campaigns.preflight import CampaignType, EarlierCampaign, RecentSends
+from campaigns.states import FINAL_CAMPAIGN, RecipientState
 
-__all__ = ["recent_sends", "set_fingerprint", "unfinished_campaigns"]
+__all__ = [
+    "blacklisted_numbers",
+    "earlier_campaigns",
+    "recent_sends",
+    "set_fingerprint",
+    "unfinished_campaigns",
+]
 
 campaigns_t = Campaign.__table__
 recipients_t = Recipient.__table__
@@ -26,15 +32,29 @@ _FINAL = sorted(s.value for s in FINAL_CAMPAIGN)
 _FETCH = 50_000  # rows per fetch when streaming recent sends
 
 
-def unfinished_campaigns(engine: Engine) -> list[UnfinishedCampaign]:
-    """Campaigns not completed, cancelled or failed (draft, scheduled, running, paused), newest first."""
+def earlier_campaigns(engine: Engine, since: datetime | None = None) -> list[EarlierCampaign]:
+    """This store's campaigns the checks compare with, newest first: every unfinished one (draft,
+    scheduled, running, paused), and those created or finished at or after `since` (None: no finished
+    one). Test sends (`send --test-to`) are left out: they reached staff numbers, not the audience."""
+    c = campaigns_t.c
+    recent = [c.state.not_in(_FINAL)]
+    if since is not None:
+        recent += [c.created_at >= since, c.finished_at >= since]
     query = (
-        select(campaigns_t.c.id, campaigns_t.c.name, campaigns_t.c.state, campaigns_t.c.fingerprint)
-        .where(campaigns_t.c.state.not_in(_FINAL))
-        .order_by(campaigns_t.c.id.desc())
+        select(c.id, c.name, c.state, c.fingerprint, c.created_at, c.finished_at)
+        .where(or_(*recent), c.test.is_(False))
+        .order_by(c.id.desc())
     )
     with engine.connect() as conn:
-        return [UnfinishedCampaign(r.id, r.name, r.state, r.fingerprint) for r in conn.execute(query)]
+        return [
+            EarlierCampaign(r.id, r.name, r.state, r.fingerprint, r.created_at, r.finished_at)
+            for r in conn.execute(query)
+        ]
+
+
+def unfinished_campaigns(engine: Engine) -> list[EarlierCampaign]:
+    """Campaigns not completed, cancelled or failed (draft, scheduled, running, paused), newest first."""
+    return earlier_campaigns(engine)
 
 
 def set_fingerprint(engine: Engine, campaign_id: int, fingerprint: str) -> None:
@@ -73,3 +93,34 @@ def recent_sends(engine: Engine, since: datetime) -> RecentSends:
     if not numbers:
         return RecentSends.from_pairs([])
     return RecentSends.from_arrays(np.concatenate(numbers), np.concatenate(campaigns))
+
+
+def blacklisted_numbers(engine: Engine, since: datetime) -> RecentSends:
+    """The operator blacklist memory: every number a delivery report marked `blacklisted` at or after
+    `since` on a promotional campaign of this store, with the latest campaign that learnt it.
+
+    Only promotional campaigns teach it (`campaign_type`, migration 0012_blacklist; campaigns stored
+    before that have none and teach nothing), and only a delivery report does (`polls > 0`): a number a
+    provider refused at the send is not known to be on the operator's list. Read through the
+    (campaign_id, state) index of the candidate campaigns; 16 bytes a number kept.
+    """
+    c, r = campaigns_t.c, recipients_t.c
+    candidates = select(c.id).where(
+        c.campaign_type == CampaignType.PROMOTIONAL.value,
+        c.started_at.is_not(None),
+        or_(c.finished_at.is_(None), c.finished_at >= since),
+    )
+    query = (
+        select(r.phone, r.campaign_id)
+        .where(
+            r.campaign_id.in_(candidates),
+            r.state == RecipientState.BLACKLISTED,
+            r.polls > 0,
+            r.updated_at >= since,
+            r.phone.like("+%"),  # a purged number (`#<id>`, campaigns.store.purge) is forgotten
+        )
+        .order_by(r.updated_at)
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(query).all()
+    return RecentSends.from_pairs((phone, cid) for phone, cid in rows)

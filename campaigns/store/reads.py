@@ -53,7 +53,7 @@ def counted_view(row: Any, counted: counts.CampaignTallies) -> CampaignView:
     # failed/blacklisted by a delivery report (recorded by a poll), not refused or failed before sending
     found.reported_failed = counted.reported_failed()
     found.by_provider = counted.by_provider()
-    found.cost_by_provider = counted.cost_by_provider()
+    found.costs = counted.costs(row.estimated_rial)
     return found
 
 
@@ -209,6 +209,7 @@ def view(row: Any, counts: dict[str, int], chunk_counts: dict[str, int]) -> Camp
         spent_rial=row.spent_rial,
         spent_parts=row.spent_parts,
         cost_estimated=row.estimated_rial,
+        campaign_type=getattr(row, "campaign_type", None),
     )
 
 

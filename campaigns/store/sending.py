@@ -26,6 +26,7 @@ from campaigns.states import (
     RecipientState,
     RecipientTransition,
 )
+from campaigns.store.caps import charge_daily, refund_daily
 from campaigns.store.lifecycle import pause_account
 from campaigns.store.sql import (
     CLAIM_READ,
@@ -64,7 +65,9 @@ def claim_chunk(
     None: somebody else has it, it was sent, its retry is not due, the campaign is not running, or the chunk
     would cross the campaign's budget or part cap (the campaign is then paused with the reason, here).
     Raises ClaimLost when another claim took the chunk between the charge and the compare-and-set
-    (PostgreSQL only); the caller rolls back, which undoes the charge, and treats it as None.
+    (PostgreSQL only); the caller rolls back, which undoes the charge, and treats it as None. Raises
+    caps.DailyCapReached when the chunk would cross the daily cap of the user or key that started the
+    campaign; the caller rolls back and pauses the campaign (`caps.pause_at_daily_cap`).
     """
     with_attempt = attempt is not None
     params = {"chunk_id": chunk_id, "now": now, "lease_until": now + lease, "attempt": attempt}
@@ -84,6 +87,7 @@ def claim_chunk(
     if not charged:
         pause_over_cap(conn, chunk_id, attempt, now)
         return None
+    charge_daily(conn, chunk_id)  # the daily cap of who started it (campaigns/store/caps.py); may raise
     return load_claimed(conn, chunk_id, claimed)
 
 
@@ -128,6 +132,7 @@ def pause_over_cap(conn: Connection, chunk_id: int, attempt: int | None, now: da
 def refund(conn: Connection, chunk_id: int) -> None:
     """Give the chunk's charge back to its campaign; call only when a transition just moved it out of sending."""
     conn.execute(refund_stmt(), {"chunk_id": chunk_id})
+    refund_daily(conn, chunk_id)
 
 
 def load_claimed(conn: Connection, chunk_id: int, claimed: Any = None) -> ClaimedChunk:
@@ -320,6 +325,7 @@ def split_chunk(conn: Connection, chunk: ClaimedChunk, reason: str, now: datetim
         )
         .returning(chunks_t.c.id)
     ).scalar_one()
+    recount_chunks(conn, [new_id], 1, recipients=False)
     move_recipients(conn, second, new_id, now)  # their state does not change
     recount_chunks(conn, [chunk.chunk_id], -1)  # its counters follow its new parts and estimate
     conn.execute(
@@ -327,7 +333,7 @@ def split_chunk(conn: Connection, chunk: ClaimedChunk, reason: str, now: datetim
         .where(chunks_t.c.id == chunk.chunk_id)
         .values(size=len(ids) - len(second), parts=chunks_t.c.parts - int(parts), cost_rial=cost1)
     )
-    recount_chunks(conn, [chunk.chunk_id, new_id], 1)
+    recount_chunks(conn, [chunk.chunk_id], 1)
     conn.execute(
         update(campaigns_t)
         .where(campaigns_t.c.id == chunk.campaign_id)

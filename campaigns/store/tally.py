@@ -49,7 +49,10 @@ from campaigns.store.sql import campaigns_t, chunks_t, recipients_t
 
 counts_t = CampaignCount.__table__
 KEY = ("kind", "campaign_id", "bucket", "provider", "state", "shard")
-VALUES = ("n", "parts", "cost", "costed", "polled")
+VALUES = ("n", "parts", "cost", "costed", "polled", "value", "polled_value")  # a counter's numbers
+# what a delta row carries: `value` and `polled_value` are its parts (all, polled) at its chunk's rial per
+# part, plus `fixed_value` where the rows' estimate is given (a new campaign's, summed from its blocks)
+DELTAS = ("n", "parts", "polled_parts", "cost", "costed", "polled", "fixed_value")
 BUCKET_SECONDS = 60  # the rate's resolution: sends are counted per minute
 # False only for bench/reads.py --send-path, set before any statement is built: every writer shares shard 0.
 SHARDED = True
@@ -87,11 +90,12 @@ def _shard(sqlite: bool) -> ColumnElement[Any]:
 def upsert(deltas: Select[Any], sqlite: bool) -> Any:
     """`INSERT INTO campaign_counts … ON CONFLICT DO UPDATE SET n = n + excluded.n, …` of `deltas` summed per
     counter, into this writer's shard. `deltas` has the columns kind, campaign_id, chunk_id, bucket, state and
-    the VALUES; the provider is the chunk's own (failover), else the campaign's (chunk_id NULL: the campaign's).
-    Counters whose deltas sum to nothing are not written."""
+    the DELTAS; the provider is the chunk's own (failover), else the campaign's (chunk_id NULL: the campaign's),
+    and a recipient's estimate is its parts at the chunk's rial per part (`cost_rial` / `parts`), read by the
+    same statement. Counters whose deltas sum to nothing are not written."""
     d = deltas.subquery("d")
     # summed per chunk first (one chunk's send is a few groups, not a row per recipient), then the provider
-    # of each group is looked up once
+    # and rate of each group's chunk are looked up once
     by_chunk = (
         select(
             d.c.kind,
@@ -99,15 +103,25 @@ def upsert(deltas: Select[Any], sqlite: bool) -> Any:
             d.c.chunk_id,
             d.c.bucket,
             d.c.state,
-            *(func.sum(d.c[v]).label(v) for v in VALUES),
+            *(func.sum(d.c[v]).label(v) for v in DELTAS),
         )
         .group_by(d.c.kind, d.c.campaign_id, d.c.chunk_id, d.c.bucket, d.c.state)
         .subquery("g")
     )
     k, c = chunks_t.alias("dk"), campaigns_t.alias("dc")
-    provider = func.coalesce(k.c.provider, c.c.provider)
-    sums = [func.sum(by_chunk.c[v]) for v in VALUES]
     g = by_chunk.c
+    provider = func.coalesce(k.c.provider, c.c.provider)
+    rate = k.c.cost_rial * literal_column("1.0") / func.nullif(k.c.parts, 0)
+    recipient = g.kind == const(CountKind.RECIPIENT)
+    sums = {
+        "n": func.sum(g.n),
+        "parts": func.sum(g.parts),
+        "cost": func.sum(g.cost),
+        "costed": func.sum(g.costed),
+        "polled": func.sum(g.polled),
+        "value": func.coalesce(func.sum(case((recipient, g.parts * rate))), 0.0) + func.sum(g.fixed_value),
+        "polled_value": func.coalesce(func.sum(case((recipient, g.polled_parts * rate))), 0.0),
+    }
     grouped = (
         select(
             g.kind,
@@ -116,12 +130,12 @@ def upsert(deltas: Select[Any], sqlite: bool) -> Any:
             provider.label("provider"),
             g.state,
             _shard(sqlite).label("shard"),
-            *(s.label(v) for s, v in zip(sums, VALUES, strict=True)),
+            *(sums[v].label(v) for v in VALUES),
         )
         .select_from(by_chunk.join(c, c.c.id == g.campaign_id).outerjoin(k, k.c.id == g.chunk_id))
         .where(true())  # SQLite: an upsert's SELECT needs a WHERE (its parser's ON ambiguity)
         .group_by(g.kind, g.campaign_id, g.bucket, provider, g.state)
-        .having(or_(*(s != 0 for s in sums)))
+        .having(or_(*(sums[v] != 0 for v in VALUES)))
     )
     ins = (sqlite_insert if sqlite else pg_insert)(counts_t).from_select([*KEY, *VALUES], grouped)
     return ins.on_conflict_do_update(
@@ -186,6 +200,8 @@ def recipient_deltas(pre: Any, sent_bucket: Any = None) -> Select[Any]:
             *key,
             func.count().label("n"),
             func.sum(p.parts).label("parts"),
+            func.sum(_flag(p.old_polls > 0) * p.parts).label("old_polled_parts"),
+            func.sum(_flag(p.new_polls > 0) * p.parts).label("new_polled_parts"),
             func.sum(func.coalesce(p.old_cost, 0.0)).label("old_cost"),
             func.count(p.old_cost).label("old_costed"),
             func.sum(_flag(p.old_polls > 0)).label("old_polled"),
@@ -207,9 +223,11 @@ def recipient_deltas(pre: Any, sent_bucket: Any = None) -> Select[Any]:
             g.old_state.label("state"),
             (-g.n).label("n"),
             (-g.parts).label("parts"),
+            (-g.old_polled_parts).label("polled_parts"),
             (-g.old_cost).label("cost"),
             (-g.old_costed).label("costed"),
             (-g.old_polled).label("polled"),
+            const(0).label("fixed_value"),
         ),
         select(
             kind,
@@ -219,9 +237,11 @@ def recipient_deltas(pre: Any, sent_bucket: Any = None) -> Select[Any]:
             g.new_state,
             g.n,
             g.parts,
+            g.new_polled_parts,
             g.new_cost,
             g.new_costed,
             g.new_polled,
+            const(0),
         ),
     ]
     if sent_bucket is not None:
@@ -234,12 +254,35 @@ def recipient_deltas(pre: Any, sent_bucket: Any = None) -> Select[Any]:
                 const(""),
                 g.n,
                 g.parts,
+                const(0),
                 literal(0.0),
+                const(0),
                 const(0),
                 const(0),
             )
         )
     return union_all(*sides)
+
+
+def recipient_snapshot(pre: Any, sign: int) -> Select[Any]:
+    """The rows of `pre` counted as they are, times `sign` (+1/-1): around a write that changes the rial per
+    part of their chunk (shrink, split), so their estimate follows it."""
+    p = pre.c
+    key = (p.campaign_id, p.old_chunk, p.old_state)
+    return select(
+        const(CountKind.RECIPIENT).label("kind"),
+        p.campaign_id,
+        p.old_chunk.label("chunk_id"),
+        const(0).label("bucket"),
+        p.old_state.label("state"),
+        (func.count() * sign).label("n"),
+        (func.sum(p.parts) * sign).label("parts"),
+        (func.sum(_flag(p.old_polls > 0) * p.parts) * sign).label("polled_parts"),
+        (func.sum(func.coalesce(p.old_cost, 0.0)) * sign).label("cost"),
+        (func.count(p.old_cost) * sign).label("costed"),
+        (func.sum(_flag(p.old_polls > 0)) * sign).label("polled"),
+        const(0).label("fixed_value"),
+    ).group_by(*key)
 
 
 def chunk_deltas(pre: Any, sign: int | None = None) -> Select[Any]:
@@ -255,9 +298,11 @@ def chunk_deltas(pre: Any, sign: int | None = None) -> Select[Any]:
             state.label("state"),
             const(s).label("n"),
             (pre.c.parts * s).label("parts"),
+            const(0).label("polled_parts"),
             (pre.c.cost_rial * s).label("cost"),
             const(0).label("costed"),
             const(0).label("polled"),
+            const(0).label("fixed_value"),
         )
 
     if sign is not None:
@@ -267,7 +312,8 @@ def chunk_deltas(pre: Any, sign: int | None = None) -> Select[Any]:
 
 def literal_deltas(rows: Iterable[Mapping[str, Any]]) -> Select[Any]:
     """Delta rows given as values (a new campaign's pending recipients and planned chunks): each a mapping of
-    kind, campaign_id, state, n, parts, cost (chunk_id NULL: the campaign's provider)."""
+    kind, campaign_id, state, n, parts, cost, value (chunk_id NULL: the campaign's provider; `value`: the
+    recipients' estimate in rial)."""
     selects = [
         select(
             const(str(r["kind"])).label("kind"),
@@ -277,9 +323,11 @@ def literal_deltas(rows: Iterable[Mapping[str, Any]]) -> Select[Any]:
             const(str(r["state"])).label("state"),
             const(int(r["n"])).label("n"),
             const(int(r["parts"])).label("parts"),
+            const(0).label("polled_parts"),
             literal(float(r.get("cost", 0.0))).label("cost"),
             const(0).label("costed"),
             const(0).label("polled"),
+            literal(float(r.get("value", 0.0))).label("fixed_value"),
         )
         for r in rows
     ]

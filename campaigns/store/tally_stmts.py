@@ -11,7 +11,19 @@ from collections.abc import Iterable
 from functools import cache
 from typing import Any
 
-from sqlalchemy import BigInteger, Select, bindparam, case, delete, exists, func, select, true, tuple_
+from sqlalchemy import (
+    BigInteger,
+    Select,
+    bindparam,
+    case,
+    delete,
+    exists,
+    func,
+    select,
+    true,
+    tuple_,
+    union_all,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from campaigns.states import RECIPIENT_TRANSITIONS, ChunkState, RecipientState, RecipientTransition
@@ -35,6 +47,7 @@ from campaigns.store.tally import (
     counts_t,
     recipient_deltas,
     recipient_pre,
+    recipient_snapshot,
     upsert,
 )
 
@@ -158,8 +171,17 @@ def claim_stmts(sqlite: bool, with_attempt: bool) -> Any:
     )
 
 
-def recount_chunks(chunk_ids: Iterable[int], sign: int, sqlite: bool) -> Any:
-    """Take away (-1) or add (+1) the chunks' counters as they are now: around a write that changes a chunk's
-    parts or estimate (shrink, split), and after inserting chunks (split, failover)."""
-    pre = chunk_pre((chunks_t.c.id.in_(list(chunk_ids)),), "").subquery("pre")
-    return upsert(chunk_deltas(pre, sign), sqlite)
+def recount_chunks(chunk_ids: Iterable[int], sign: int, sqlite: bool, recipients: bool = True) -> Any:
+    """Take away (-1) or add (+1) the chunks' counters as they are now, with those of their recipients when
+    `recipients` (their estimate is their parts at the chunk's rial per part): around a write that changes a
+    chunk's parts or estimate (shrink, split). `recipients=False`: a new chunk, before recipients move into it.
+    PostgreSQL: the recipients are locked, so the -1 and the +1 around the write count the same rows."""
+    ids = list(chunk_ids)
+    chunks = chunk_pre((chunks_t.c.id.in_(ids),), "").subquery("pre")
+    parts = [chunk_deltas(chunks, sign)]
+    if recipients:
+        pre = recipient_pre((recipients_t.c.chunk_id.in_(ids),))
+        if not sqlite:
+            pre = pre.with_for_update(of=recipients_t)
+        parts.append(recipient_snapshot(pre.subquery("rpre"), sign))
+    return upsert(union_all(*parts) if len(parts) > 1 else parts[0], sqlite)

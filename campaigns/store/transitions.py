@@ -28,6 +28,7 @@ from campaigns.states import (
     RecipientState,
     RecipientTransition,
 )
+from campaigns.store.audit import SYSTEM, transition_event
 from campaigns.store.sql import (
     campaigns_t,
     chunks_t,
@@ -56,9 +57,16 @@ def campaign_to(
     name: CampaignTransition,
     now: datetime,
     reason: str | None = None,
+    *,
+    who: str = SYSTEM,
     **extra: Any,
 ) -> bool:
-    """Move one campaign by `name`, setting its `state_reason` (cleared when None); True if it applied."""
+    """Move one campaign by `name`, setting its `state_reason` (cleared when None); True if it applied.
+    A transition that applied is recorded in the audit trail as done by `who` (campaigns/store/audit.py),
+    and written to the webhook outbox when the campaign names a callback_url
+    (`campaigns.store.webhooks.record_change`), both in the same transaction: the one place every change passes."""
+    from campaigns.store.webhooks import record_change
+
     stmt = transition(
         campaigns_t,
         CAMPAIGN_TRANSITIONS,
@@ -68,7 +76,11 @@ def campaign_to(
         state_reason=reason,
         **extra,
     )
-    return conn.execute(stmt).rowcount == 1
+    applied = conn.execute(stmt).rowcount == 1
+    if applied:
+        transition_event(conn, campaign_id, name, now, reason, who)
+        record_change(conn, campaign_id, CAMPAIGN_TRANSITIONS[name][1], now)
+    return applied
 
 
 # A refunding transition applies only to a chunk holding a charge (`sending.refund`): `chunk_to`'s one
@@ -212,7 +224,8 @@ def apply_updates(conn: Connection, updates: Sequence[RecipientUpdate], now: dat
     return conn.execute(statements[0], params).scalar_one()
 
 
-def recount_chunks(conn: Connection, chunk_ids: Sequence[int], sign: int) -> None:
-    """Take away (-1) or add (+1) the chunks' counters as they are now (`tally_stmts.recount_chunks`)."""
+def recount_chunks(conn: Connection, chunk_ids: Sequence[int], sign: int, *, recipients: bool = True) -> None:
+    """Take away (-1) or add (+1) the chunks' counters as they are now, with their recipients' unless told
+    not to (`tally_stmts.recount_chunks`)."""
     if chunk_ids:
-        conn.execute(recount_chunks_stmt(chunk_ids, sign, conn.dialect.name == "sqlite"))
+        conn.execute(recount_chunks_stmt(chunk_ids, sign, conn.dialect.name == "sqlite", recipients))

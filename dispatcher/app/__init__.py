@@ -12,7 +12,8 @@ started and followed (embedded or distributed) is chosen in `dispatcher.app.mode
 
 Errors: `BadInput` (and `NoCampaign`) for anything the caller can fix (the CLI: one line, exit 2),
 besides the campaigns/workers errors listed in `BAD_INPUT`; `Refused` when a preflight check refused
-the campaign (the CLI: one line, exit 3; nothing stored).
+the campaign (the CLI: one line, exit 3; nothing stored); `ProviderUnreachable` when no provider of the
+send can be reached (the CLI: one line naming the URL and the setting, exit 1; nothing stored).
 """
 
 from dispatcher.app.accounts import (
@@ -53,6 +54,7 @@ from dispatcher.app.common import (
 )
 from dispatcher.app.contacts import PushRequest, PushSummary, contact_groups, contact_list, push_contacts
 from dispatcher.app.modes import StartResult
+from dispatcher.app.preflight.gather import ProviderUnreachable
 from dispatcher.app.preflight.usecase import TestSend, preflight, test_send
 from dispatcher.app.views import (
     CampaignList,
@@ -62,6 +64,7 @@ from dispatcher.app.views import (
     report,
     status,
     summary,
+    summary_totals,
     waiting_for,
 )
 from dispatcher.config import AppSettings
@@ -79,6 +82,7 @@ __all__ = [
     "OnUnknown",
     "Prepared",
     "ProviderCheck",
+    "ProviderUnreachable",
     "Refused",
     "ReportResult",
     "SendRequest",
@@ -102,6 +106,7 @@ __all__ = [
     "prepare",
     "report",
     "summary",
+    "summary_totals",
     "waiting_for",
     "resolve_provider",
     "start",

@@ -7,7 +7,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from campaigns.identity import Permission
 from campaigns.store import SuppressionView
+from dispatcher.app.actors import Actor, acting, require
 from dispatcher.app.common import BadInput, open_store
 from dispatcher.config import AppSettings
 from workers.deps import ProviderPool, WorkerDeps
@@ -128,20 +130,32 @@ class SuppressionChange:
     unchanged: int  # numbers that were already suppressed (or were not)
 
 
-def suppress(settings: AppSettings, values: Sequence[str], reason: str = "") -> SuppressionChange:
-    """Suppress numbers by hand; every value is checked before anything is written (BadInput)."""
+def suppress(
+    settings: AppSettings, values: Sequence[str], reason: str = "", *, actor: Actor | None = None
+) -> SuppressionChange:
+    """Suppress numbers by hand; every value is checked before anything is written (BadInput). `actor`
+    (None: the command line) needs OPTOUT_ADD (Forbidden); the audit records the numbers and who."""
+    who = acting(actor)
+    require(who, Permission.OPTOUT_ADD)
     numbers = phones_or_fail(values)
     store = open_store(settings)
     assert store is not None
     text = reason.strip() or "added by hand"
-    added = store.suppress(numbers, text if text.startswith("opted out") else f"opted out: {text}")
+    added = store.suppress_by(
+        numbers, text if text.startswith("opted out") else f"opted out: {text}", who.who
+    )
     return SuppressionChange(added, len(set(numbers)) - added)
 
 
-def unsuppress(settings: AppSettings, values: Sequence[str]) -> SuppressionChange:
-    """Take numbers off the suppression list; BadInput for a value that is not a mobile number."""
+def unsuppress(
+    settings: AppSettings, values: Sequence[str], *, actor: Actor | None = None
+) -> SuppressionChange:
+    """Take numbers off the suppression list; BadInput for a value that is not a mobile number. `actor`
+    (None: the command line) needs OPTOUT_REMOVE, an admin's (Forbidden); the audit records it."""
+    who = acting(actor)
+    require(who, Permission.OPTOUT_REMOVE)
     numbers = phones_or_fail(values)
     store = open_store(settings)
     assert store is not None
-    removed = store.unsuppress(numbers)
+    removed = store.unsuppress_by(numbers, who.who)
     return SuppressionChange(removed, len(set(numbers)) - removed)

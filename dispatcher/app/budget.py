@@ -55,17 +55,19 @@ def spec_caps(
     return {"budget_rial": budget, "max_parts": max_parts, "prices": prices}
 
 
-def raise_and_resume(store: Any, campaign_id: int, budget: int | None, max_parts: int | None) -> bool:
-    """`resume ID [--budget R] [--max-parts N]`: set the new caps, then resume. False when the campaign
-    cannot take them (finished) or cannot be resumed. Raises BudgetError for a rial budget on a campaign
-    stored without prices."""
+def raise_and_resume(
+    store: Any, campaign_id: int, budget: int | None, max_parts: int | None, who: str | None = None
+) -> bool:
+    """`resume ID [--budget R] [--max-parts N]`: set the new caps, then resume (recorded as done by `who`).
+    False when the campaign cannot take them (finished) or cannot be resumed. Raises BudgetError for a rial
+    budget on a campaign stored without prices."""
     if budget is not None or max_parts is not None:
         try:
             if not store.raise_budget(campaign_id, budget_rial=budget, max_parts=max_parts):
                 return False
         except UnpricedError as exc:
             raise BudgetError(str(exc)) from None
-    return bool(store.resume(campaign_id))
+    return bool(store.resume_by(campaign_id, who) if who else store.resume(campaign_id))
 
 
 def budget_line(view: CampaignView) -> str | None:

@@ -11,13 +11,17 @@ from pathlib import Path
 from typing import Any
 
 from campaigns.clock import utcnow
+from campaigns.identity import Permission
 from campaigns.load import RecipientLoader
 from campaigns.plan import PlannedBlock, batch_size, plan
 from campaigns.preflight import CampaignType, PreflightSummary
 from campaigns.states import CampaignState, OnUnknown
 from campaigns.store import CampaignSpec, Store
+from campaigns.store.create import set_rejects_file
 from campaigns.text import Template, fold_arabic
-from campaigns.windows import parse_when, parse_window
+from campaigns.when import ResolvedAt, Start, resolve_at, start_of
+from campaigns.windows import parse_window
+from dispatcher.app.actors import Actor, acting, require, started_by
 from dispatcher.app.common import BadInput, Refused, campaign_view, open_store, resolve_route
 from dispatcher.app.modes import Mode, Observer, StartResult, choose_mode
 from dispatcher.config import AppSettings
@@ -27,7 +31,8 @@ from workers.providers.base import ProviderClient
 # ---- prepare and create ------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class SendRequest:
-    """What the user asks for; `at` and `window` as typed (ISO-8601 or Jalali; `HH:MM-HH:MM` or 'any')."""
+    """What the user asks for; `at` and `window` as typed (`at`: any form of `campaigns.when.resolve_at`,
+    e.g. ISO-8601, Jalali, `Friday 10:00`, `فردا 09:00`, `10:00`; `window`: `HH:MM-HH:MM` or 'any')."""
 
     file: Path
     provider: str
@@ -35,6 +40,9 @@ class SendRequest:
     sender: str | None = None
     column: str | None = None
     sheet: str | None = None  # a workbook's sheet: its name, or its number (1 = first)
+    header_row: int | None = (
+        None  # the header's row as the spreadsheet counts (None: found by its phone column)
+    )
     name: str | None = None
     at: str | None = None
     window: str | None = None
@@ -43,8 +51,10 @@ class SendRequest:
     # The preflight (dispatcher.app.preflight): the rules picked, and the checks overridden.
     campaign_type: str = CampaignType.PROMOTIONAL  # promotional | transactional
     allow_partial: bool = False  # credit below the estimate
-    allow_duplicate: bool = False  # the same list and text as an unfinished campaign
+    allow_duplicate: bool = False  # the same list and text as a campaign of SMSDISPATCH_DUPLICATE_WINDOW
     skip_recent: bool = False  # recipients sent within SMSDISPATCH_FREQUENCY_CAP go to the rejects file
+    # send to numbers the operator blacklist memory would skip (SMSDISPATCH_BLACKLIST_MEMORY; promotional)
+    include_blacklisted: bool = False
     # The budget: caps no claim crosses, as typed (`50,000`, Persian digits too):
     # rial, and SMS parts. Parsed by `prepare`; set on the spec by the preflight, which knows the prices.
     budget: str | None = None
@@ -76,14 +86,19 @@ class Prepared:
     summary: PreflightSummary | None = None
     skipped: int = 0  # recipients the preflight moved to the rejects file (--skip-recent)
     settings: AppSettings | None = None
+    # When it starts: `at` is `--at` as resolved (None without --at; `at.echo()` says what it meant),
+    # `start` the start and window described for people and JSON (campaigns.when.Start).
+    at: ResolvedAt | None = None
+    start: Start | None = None
+    spool: Any = None  # the preflight's BlockSpool of kept rows (a draft stores them; read once)
 
 
 def prepare(settings: AppSettings, request: SendRequest, *, dry_run: bool = False) -> Prepared:
     """Check the request, build the provider client, open the file and plan it (lazily).
 
-    Everything the request says is checked before the database is opened (created, for a first
-    campaign; nothing is stored in it before `create`); a dry run only reads an existing one, for the
-    suppression list, so that it counts what the send would.
+    Local only: no provider is called and no database is created here (an existing one is read, for the
+    suppression list, so that a dry run counts what the send would); `create` opens the store for
+    writing, so a send refused on the way (bad input, a preflight check, "no") leaves no database behind.
     Raises BadInput, TemplateError, WhenError, LoadError or ConfigurationError (a missing credential,
     named). The preflight (`dispatcher.app.preflight`) goes between this and `create`/`dry_run`.
     """
@@ -97,8 +112,10 @@ def prepare(settings: AppSettings, request: SendRequest, *, dry_run: bool = Fals
     if request.campaign_type not in set(CampaignType):
         raise BadInput(f"--type {request.campaign_type!r}: choose promotional or transactional")
     template = Template(fold_arabic(request.message.strip()))
-    send_at = parse_when(request.at) if request.at else None
-    if send_at is not None and send_at < utcnow() - timedelta(minutes=1):  # a typo, most likely
+    now = utcnow()
+    at = resolve_at(request.at, now) if request.at else None
+    send_at = at.at if at is not None else None
+    if send_at is not None and send_at < now - timedelta(minutes=1):  # a typo, most likely
         raise BadInput(
             f"--at {request.at!r} is in the past ({settings.show_time(send_at)}); give a time ahead, "
             "or leave --at out to send now"
@@ -113,14 +130,14 @@ def prepare(settings: AppSettings, request: SendRequest, *, dry_run: bool = Fals
     # A dry run writes its own rejects file: it must not overwrite the one of a campaign sent from this file.
     suffix = ".dry-run.rejects.csv" if dry_run else ".rejects.csv"
     rejects_path = request.rejects or request.file.with_name(request.file.stem + suffix)
-    store = None if dry_run else open_store(settings)  # created for a first campaign, as before: empty
-    reader = open_store(settings, read_only=True) if dry_run else store
+    reader = open_store(settings, read_only=True)  # None before the first campaign: `create` makes it
     loader = RecipientLoader(
         request.file,
         column=request.column,
         rejects_path=rejects_path,
         suppressed=reader.suppressed() if reader else (),
         sheet=request.sheet,
+        header_row=request.header_row,
     )
     if loader.phone_column != "phone" and "{" + loader.phone_column + "}" in template.text:
         # `{mobile}` names the file's phone column: the number, as the block carries it (E.164)
@@ -155,13 +172,15 @@ def prepare(settings: AppSettings, request: SendRequest, *, dry_run: bool = Fals
         loader,
         planned,
         rejects_path,
-        store,
+        None,
         template,
         batch,
         reader,
         dry_run,
         request,
         settings=settings,
+        at=at,
+        start=start_of(send_at, window_obj, now),
     )
 
 
@@ -201,26 +220,39 @@ def dry_run(prepared: Prepared, on_rows: Callable[[int], None] | None = None) ->
     return CampaignSummary(None, recipients, rejected, chunks, parts, str(prepared.rejects_path), "dry-run")
 
 
-def create(prepared: Prepared, on_rows: Callable[[int], None] | None = None) -> CampaignSummary:
+def create(
+    prepared: Prepared, on_rows: Callable[[int], None] | None = None, *, actor: Actor | None = None
+) -> CampaignSummary:
     """Store the campaign, its chunks and recipients (running, or scheduled for `send_at`), with the
     preflight's fingerprint, in one transaction; `on_rows(n)` after each block of n recipients. Opens
     the store for writing (creating the database for a first campaign). Raises EmptyCampaign when no
-    row is valid, Refused when the preflight refused it (nothing is stored either way)."""
+    row is valid, Refused when the preflight refused it (nothing is stored either way).
+
+    `actor` (None: the command line) needs the SEND permission (Forbidden); the campaign records who
+    started it (the `created` event in its creating transaction), and its claims count against the
+    actor's daily cap (campaigns/store/caps.py; BadInput when the cap is in rial and no price is known)."""
     loader = prepared.loader
     if prepared.dry_run:
         raise ValueError("a dry-run preparation cannot be created; prepare it again without dry_run")
     if prepared.summary is not None and prepared.summary.refusals:
-        raise Refused(prepared.summary.refusals[0].line())
-    if prepared.store is None:
+        raise Refused.of(prepared.summary.refusals[0])
+    if prepared.store is None:  # the store is opened for writing (created, for a first campaign) only now
         assert prepared.settings is not None
-        prepared.store = open_store(prepared.settings)
+        prepared.store = prepared.reader or open_store(prepared.settings)
     store = prepared.store
     assert store is not None
+    prepared.spec = started_by(store, prepared.spec, actor)
     campaign_id = store.create_campaign(
         prepared.spec,
         _counted(prepared.blocks, on_rows),
         rejected=lambda: loader.stats.rejected + prepared.skipped,
     )
+    rejects = prepared.rejects_path
+    if prepared.request is not None and prepared.request.rejects is None:  # the default name: its own
+        rejects = own_rejects_file(prepared.request.file, campaign_id)
+        if prepared.rejects_path.exists():
+            prepared.rejects_path.replace(rejects)
+        set_rejects_file(store.engine, campaign_id, str(rejects))
     view = store.campaign(campaign_id)
     assert view is not None
     return CampaignSummary(
@@ -229,10 +261,18 @@ def create(prepared: Prepared, on_rows: Callable[[int], None] | None = None) -> 
         loader.stats.rejected + prepared.skipped,
         view.chunks,
         view.parts,
-        str(prepared.rejects_path),
+        str(rejects),
         view.state,
         view.send_at,
     )
+
+
+def own_rejects_file(file: Path, campaign_id: int) -> Path:
+    """A campaign's rejects file beside its recipients file, named with its id (`customers.csv` ->
+    `customers.campaign-7.rejects.csv`): a second campaign from the same file never overwrites it. The
+    preflight writes `customers.rejects.csv`; it is renamed once the campaign is stored, and stays under
+    that name when nothing is (a refusal, "no", no valid recipient)."""
+    return file.with_name(f"{file.stem}.campaign-{campaign_id}.rejects.csv")
 
 
 # ---- start and control --------------------------------------------------------------------------
@@ -255,6 +295,10 @@ def start(
 
 
 # ---- control -----------------------------------------------------------------------------------------
+class StateConflict(BadInput):
+    """The campaign's state does not allow the action (the CLI: exit 2; the API: 409)."""
+
+
 class Control(StrEnum):
     PAUSE = "pause"
     RESUME = "resume"
@@ -277,23 +321,27 @@ def control(
     *,
     budget: str | None = None,
     max_parts: str | None = None,
+    actor: Actor | None = None,
 ) -> ControlResult:
     """Pause, resume or cancel; BadInput when the campaign's state does not allow it. A resume may raise
-    the campaign's caps first (`budget` rial, `max_parts`; BudgetError when they cannot be used)."""
+    the campaign's caps first (`budget` rial, `max_parts`; BudgetError when they cannot be used).
+    `actor` (None: the command line) needs the SEND permission (Forbidden); the audit records it."""
     from dispatcher.app.budget import parse_cap, raise_and_resume
 
+    who = acting(actor)
+    require(who, Permission.SEND)
     store, view = campaign_view(settings, campaign_id)
     caps = parse_cap(budget, "--budget"), parse_cap(max_parts, "--max-parts")
     if action != Control.RESUME and caps != (None, None):
         raise BadInput("--budget and --max-parts go with resume")
     applied = {
-        Control.PAUSE: store.pause,
-        Control.RESUME: lambda cid: raise_and_resume(store, cid, *caps),
-        Control.CANCEL: store.cancel,
+        Control.PAUSE: lambda cid: store.pause_by(cid, who.who),
+        Control.RESUME: lambda cid: raise_and_resume(store, cid, *caps, who=who.who),
+        Control.CANCEL: lambda cid: store.cancel_by(cid, who.who),
     }
     if not applied[action](campaign_id):
         done = {Control.PAUSE: "paused", Control.RESUME: "resumed", Control.CANCEL: "cancelled"}[action]
-        raise BadInput(f"campaign {campaign_id} is {view.state}; it cannot be {done}")
+        raise StateConflict(f"campaign {campaign_id} is {view.state}; it cannot be {done}")
     needs_run = False
     if action == Control.RESUME:
         needs_run = not choose_mode(settings, store).resumed(campaign_id)

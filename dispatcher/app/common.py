@@ -6,6 +6,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.engine import make_url
 
@@ -32,7 +33,17 @@ class NoCampaign(BadInput):
 
 class Refused(Exception):
     """A preflight check refused the campaign (the CLI: exit 3); nothing was stored. The message is the
-    one line naming the check, what it found and the option that overrides it (`Finding.line()`)."""
+    one line naming the check, what it found and the option that overrides it (`Finding.line()`);
+    `check` and `override` name them apart (the API's 422 carries both)."""
+
+    def __init__(self, message: str, check: str | None = None, override: str | None = None) -> None:
+        super().__init__(message)
+        self.check, self.override = check, override
+
+    @classmethod
+    def of(cls, finding: Any) -> Refused:
+        """From a preflight `Finding` (campaigns.preflight.summary)."""
+        return cls(finding.line(), str(finding.code.value), finding.override)
 
 
 # A rejected key (CredentialsRejected) and a preflight setting that cannot be read are bad input too.

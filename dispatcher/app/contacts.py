@@ -19,6 +19,7 @@ from typing import Any
 from campaigns.contacts import ContactState, ContactTransition, NewContact
 from campaigns.load import RecipientLoader
 from campaigns.store.contacts import PushBusy
+from campaigns.text import fold_arabic_series
 from dispatcher.app.common import BadInput, open_store, resolve_provider
 from dispatcher.config import AppSettings
 from workers.operations.contacts import push, settle
@@ -26,7 +27,8 @@ from workers.providers import phones
 from workers.providers.phonebook import NAMES, Book, Group, Listed, Phonebook, phonebook_class
 from workers.ratelimit import LocalLimiter
 
-PHONEBOOKS = {"amoot": "Amoot ContactCreate, seed 001", "ghasedak": "Ghasedak contact groups, seed 004"}
+# For people (the sources: seed 001, Amoot's ContactCreate; seed 004, Ghasedak's contact groups).
+PHONEBOOKS = {"amoot": "a phonebook with labels", "ghasedak": "contact groups"}
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,7 @@ class PushRequest:
     sheet: str | None = None
     rejects: Path | None = None
     retry_unknown: bool = False
+    header_row: int | None = None
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,9 @@ class PushSummary:
     held: int
     mapped: dict[str, str] = field(default_factory=dict)
     rejects_file: str = ""
+    added_now: int = 0  # added by this run (`counts` holds every run's)
+    failed_now: int = 0  # refused in this run
+    notices: tuple[str, ...] = ()  # the loader's (which sheet, which row is the header)
 
     @property
     def complete(self) -> bool:
@@ -67,7 +73,10 @@ class PushSummary:
 
     def as_json(self) -> dict[str, Any]:
         keys = ("provider", "book", "loaded", "rejected", "new", "counts", "found", "held", "mapped")
-        return {k: getattr(self, k) for k in keys} | {"rejects_file": self.rejects_file}
+        return {k: getattr(self, k) for k in keys} | {
+            "rejects_file": self.rejects_file,
+            "this_run": {"added": self.added_now, "failed": self.failed_now},
+        }
 
 
 def phonebook(settings: AppSettings, provider: str) -> Phonebook:
@@ -135,10 +144,15 @@ def _resolve_book(client: Phonebook, request: PushRequest) -> tuple[Book, str, b
 
 
 def _contacts(loader: RecipientLoader, mapped: Mapping[str, str]) -> Iterator[NewContact]:
+    """The loaded numbers with their fields, Arabic ي/ك folded to Persian ی/ک as in the messages (a name
+    in the phonebook is then spelled as the campaign texts spell it)."""
     for frame in loader.blocks():
         rows = frame["row"].tolist()
         numbers = frame["phone"].tolist()
-        values = {wire: frame[column].fillna("").astype(str).tolist() for wire, column in mapped.items()}
+        values = {
+            wire: fold_arabic_series(frame[column].fillna("").astype(str)).tolist()
+            for wire, column in mapped.items()
+        }
         for i, (row, phone) in enumerate(zip(rows, numbers, strict=True)):
             yield NewContact(phone, {wire: v[i] for wire, v in values.items() if v[i]}, int(row))
 
@@ -167,6 +181,7 @@ def push_contacts(
         rejects_path=rejects_path,
         suppressed=store.suppressed(),
         sheet=request.sheet,
+        header_row=request.header_row,
     )
     others = [c for c in loader.block_columns if c not in ("row", "phone")]
     mapped = resolve_mapping(others, client.fields, request.mapping)
@@ -204,6 +219,9 @@ def push_contacts(
         held=first.held + done.held,
         mapped=mapped,
         rejects_file=str(rejects_path),
+        added_now=first.added + done.added,
+        failed_now=first.failed + done.failed,
+        notices=tuple(loader.notices),
     )
 
 
@@ -223,7 +241,9 @@ def contact_groups(settings: AppSettings, provider: str) -> list[Group]:
     """The provider's contact groups at the root (Ghasedak `contact/group/list`)."""
     client = phonebook(settings, provider)
     if not client.has_groups:
-        raise BadInput(f"{client.name}'s phonebook has no groups (seed 001: ContactGroupID is disabled)")
+        raise BadInput(
+            f"{client.name}'s phonebook has no groups (ContactGroupID is disabled); it uses labels"
+        )
     return client.groups()
 
 
@@ -231,7 +251,7 @@ def contact_list(settings: AppSettings, provider: str, group: str) -> tuple[Grou
     """Every number of the group called `group` (Ghasedak `contact/group/listnumber`)."""
     client = phonebook(settings, provider)
     if not client.can_list:
-        raise BadInput(f"{client.name} documents no contact listing (seed 001); nothing to list")
+        raise BadInput(f"{client.name} documents no way to list its phonebook; nothing to list")
     found = next((g for g in client.groups() if g.name == group), None)
     if found is None:
         raise BadInput(f"{client.name} has no group {group!r}; see: smsdispatch contacts groups")

@@ -9,40 +9,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import datetime
 from typing import Protocol
 
 from campaigns.clock import utcnow
-from campaigns.liveness import Liveness, attended
-from campaigns.progress import CampaignProgress, read_progress
+from campaigns.progress import CampaignProgress
 from campaigns.states import CampaignState
-from campaigns.store import CampaignView, Store
-from campaigns.store.heartbeats import read_liveness
+from workers.statusdoc import liveness_of_view, read_shown
 
-
-def read_shown(
-    store: Store, campaign_id: int, now: datetime, *, distributed: bool
-) -> tuple[CampaignView | None, CampaignProgress | None, Liveness | None]:
-    """(view, progress as shown, liveness), or three Nones when there is no such campaign."""
-    view, progress = read_progress(store, campaign_id, now)
-    if view is None or progress is None:
-        return None, None, None
-    live = liveness_of_view(store, view, now, distributed=distributed)
-    return view, attended(progress, live), live
-
-
-def liveness_of_view(store: Store, view: CampaignView, now: datetime, *, distributed: bool) -> Liveness:
-    """The liveness verdict of one campaign (a few small reads of the heartbeats and chunks)."""
-    return read_liveness(
-        store.engine,
-        view.id,
-        view.state,
-        now,
-        distributed=distributed,
-        queued_chunks=view.chunk_counts.get("queued", 0),
-        pending=view.counts.get("pending", 0) if view.counts else None,
-        started_at=view.started_at,
-    )
+__all__ = ["Observer", "follow", "liveness_of_view", "read_shown"]
+from campaigns.store import Store
 
 
 class Observer(Protocol):

@@ -3,89 +3,36 @@ Read-only: none of these creates a database (`open_store(read_only=True)`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from campaigns.circuit import Health
 from campaigns.clock import utcnow
 from campaigns.liveness import Liveness
-from campaigns.progress import CampaignProgress, Waiting
+from campaigns.progress import Waiting
 from campaigns.states import CampaignState
 from campaigns.store import CampaignView, Store
 from dispatcher.app.common import BadInput, NoCampaign, campaign_view, database_label, open_store
 from dispatcher.config import AppSettings
 from dispatcher.reports.summary import CampaignSummary as CampaignSummaryRow
+from dispatcher.reports.summary import SummaryTotals
+from workers.statusdoc import CampaignStatus
 
 
 # ---- reading -----------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class CampaignStatus:
-    view: CampaignView
-    progress: CampaignProgress  # as shown: no rate or ETA when nothing is sending it (`unattended`)
-    live: Liveness  # who is sending it, or since when nothing is
-    # provider -> recipient state -> count (each at the provider of its chunk), and the
-    # circuits of those providers' accounts
-    by_provider: dict[str, dict[str, int]] = field(default_factory=dict)
-    circuits: list[Health] = field(default_factory=list)
-    cost_by_provider: dict[str, dict[str, float | None]] = field(default_factory=dict)  # rial
-
-    def as_json(self) -> dict[str, Any]:
-        v = self.view
-        return {
-            "campaign": v.id,
-            "name": v.name,
-            "provider": v.provider,
-            "state": v.state,
-            "reason": v.state_reason,
-            "recipients": v.recipients,
-            "rejected": v.rejected,
-            "counts": v.counts,
-            "chunks": v.chunk_counts,
-            "send_at": v.send_at.isoformat() if v.send_at else None,
-            "window": v.window,
-            "created_at": v.created_at.isoformat(),
-            "started_at": v.started_at.isoformat() if v.started_at else None,
-            "finished_at": v.finished_at.isoformat() if v.finished_at else None,
-            **self.progress.as_json(),
-            "sender": self.live.sender_json(),
-            "cost": {"estimated": v.cost_estimated, "actual": v.cost_actual, "currency": "IRR"},
-            "budget": {
-                "budget_rial": v.budget_rial,
-                "max_parts": v.max_parts,
-                "spent_rial": v.spent_rial,
-                "spent_parts": v.spent_parts,
-            },
-            "by_provider": self.by_provider,
-            "cost_by_provider": self.cost_by_provider,
-            "circuits": [
-                {
-                    "provider": h.provider,
-                    "account": h.account,
-                    "state": h.state,
-                    "failures": h.failures,
-                    "reason": h.reason,
-                    "probe_at": h.probe_at.isoformat() if h.probe_at else None,
-                }
-                for h in self.circuits
-            ],
-        }
-
-
 def status(settings: AppSettings, campaign_id: int) -> CampaignStatus:
     """The campaign's counts and progress (rate, ETA, what it waits for); NoCampaign when there is none."""
-    from dispatcher.app.following import read_shown
+    from workers.statusdoc import read_status
 
     store, _ = campaign_view(settings, campaign_id)
-    distributed = bool(settings.dispatch.broker_url)
-    view, progress, live = read_shown(store, campaign_id, utcnow(), distributed=distributed)
-    if view is None or progress is None or live is None:
+    found = read_status(store, campaign_id, utcnow(), distributed=bool(settings.dispatch.broker_url))
+    if found is None:
         raise NoCampaign(f"no campaign {campaign_id}; see smsdispatch list")
-    by_provider = view.by_provider  # the view's own counters: no read more
-    providers = {view.provider, *by_provider}
-    circuits = [h for h in store.all_health() if h.provider in providers]
-    costs = view.cost_by_provider
-    return CampaignStatus(view, progress, live, by_provider, circuits, costs)
+    return found
+
+
+def _whole(amount: float | None, otherwise: float | None) -> float | None:
+    """`amount` (a read of `Store.costs`), else the view's own figure (a campaign with no recipients)."""
+    return amount if amount is not None else otherwise
 
 
 @dataclass(frozen=True)
@@ -98,7 +45,7 @@ class CampaignList:
 
 def list_campaigns(settings: AppSettings) -> CampaignList:
     """Every campaign in the database (none, without creating it, when the database is not there)."""
-    from dispatcher.app.following import liveness_of_view
+    from workers.statusdoc import liveness_of_view
 
     store = open_store(settings, read_only=True)
     label = database_label(settings.dispatch.database_url)
@@ -177,6 +124,13 @@ def summary(
     except KeyError as exc:
         where = database_label(settings.dispatch.database_url)
         raise NoCampaign(f"no campaign {exc.args[0]} in {where}; see smsdispatch list") from None
+
+
+def summary_totals(rows: list[CampaignSummaryRow]) -> SummaryTotals:
+    """The summary's rows added up: its totals row, and `summary --json --totals`."""
+    from dispatcher.reports.summary import totals
+
+    return totals(rows)
 
 
 def waiting_for(store: Store, campaign_id: int) -> Waiting | None:

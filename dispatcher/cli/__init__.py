@@ -2,10 +2,11 @@
 
 Exit codes: 0 ok; 2 bad input or usage (a key the provider rejects included), with one plain line on
 stderr; 3 refused by a preflight check (`app.Refused`: one line naming the check and its override,
-nothing stored; README, "Preflight: before a rial is spent"); 1 anything else (and "no" to send's question); 130 Ctrl-C.
+nothing stored; README, "Preflight: before a rial is spent"); 1 anything else (a provider that cannot be
+reached: one line naming its URL and setting; "no" to send's question); 130 Ctrl-C.
 The commands live in modules by group (`campaign`: send, run; `views`: status, watch, list, report, summary;
 `control`: pause, resume, cancel; `accounts`: providers, optouts; `ops`: serve, poll, worker, beat,
-sandbox, demo; `contacts`: push, groups, list). They only parse and print over `dispatcher.app`; a
+sandbox, demo; `contacts`: push, groups, list; `people`: users, keys, purge). They only parse and print over `dispatcher.app`; a
 new command is a function in the module of its group (or a new module imported below).
 """
 
@@ -16,8 +17,8 @@ import sys
 
 import typer
 
-from dispatcher.app import BAD_INPUT, Refused
-from dispatcher.cli import accounts, campaign, contacts, control, ops, views  # noqa: F401 - registers the commands
+from dispatcher.app import BAD_INPUT, ProviderUnreachable, Refused
+from dispatcher.cli import accounts, campaign, contacts, control, ops, people, views, web  # noqa: F401 - registers the commands
 from dispatcher.cli.common import cli
 
 app = cli  # the Typer application, under its old name
@@ -32,6 +33,18 @@ def _usage_line(exc: Exception) -> str:
     return f"error: {text}"
 
 
+class CurrentStderr:
+    """`sys.stderr` as it is at each write, not as it was at start: while the progress bars are live
+    on a terminal, Rich puts its own stream there, which prints a log line above the bars instead of
+    into them."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def _quiet_repeats() -> None:
     """Warnings and errors of the libraries below go to stderr once, with a count when they repeat
     (dispatcher.engine.eventlog): a provider down for minutes is one line, not one a round. `serve` sets its
@@ -42,7 +55,7 @@ def _quiet_repeats() -> None:
 
     root = logging.getLogger()
     if not root.handlers:
-        handler = DedupHandler(sys.stderr)
+        handler = DedupHandler(CurrentStderr())  # type: ignore[arg-type]
         handler.setLevel(logging.WARNING)
         root.addHandler(handler)
 
@@ -62,6 +75,9 @@ def main(argv: list[str] | None = None) -> None:
     except Refused as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(3)
+    except ProviderUnreachable as exc:  # one plain line: the URL, what happened, the setting
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)
     except Exception as exc:  # noqa: BLE001 - one line, not a traceback; SMSDISPATCH_DEBUG=1 shows it

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from dispatcher import app
+from dispatcher.app.shapes import suppressions_json
 from dispatcher.cli.common import AsJson, cli, cli_settings, emit, err, out, plural
+from dispatcher.cli.tables import folding
 
 providers_app = typer.Typer(no_args_is_help=True, help="Provider accounts.")
 cli.add_typer(providers_app, name="providers")
@@ -23,7 +24,7 @@ def providers_check(as_json: AsJson = False) -> None:
     if as_json:
         emit([r.as_json() for r in rows])
     else:
-        table = Table("provider", "configured", "ok", "balance", "detail")
+        table = folding("provider", "configured", "ok", "balance", "detail")
         for r in rows:
             table.add_row(
                 r.provider,
@@ -56,14 +57,11 @@ def optouts(
     if collect and not found.collected_from:
         err.print(f"no provider with an inbox is configured ({', '.join(found.inboxes)}): nothing to collect")
     if as_json:
-        rows = [
-            {"phone": s.phone, "reason": s.reason, "created_at": s.created_at.isoformat()} for s in found.rows
-        ]
-        emit({"added": found.added, "suppressions": rows})
+        emit(suppressions_json(found))
         return
     if found.added is not None:
         err.print(f"{plural(found.added, 'new opt-out')} collected")
-    table = Table("phone", "reason", "since")
+    table = folding("phone", "reason", "since")
     for s in found.rows:
         table.add_row(s.phone, s.reason, settings.show_time(s.created_at))
     out.print(table)

@@ -12,12 +12,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from campaigns.states import CampaignState
 from dispatcher import app
 from dispatcher.app import BadInput, SendRequest
 from dispatcher.app.modes import Mode, StartResult
+from dispatcher.app.shapes import send_json
 from dispatcher.cli.common import (
     AsJson,
     CampaignId,
@@ -30,7 +32,7 @@ from dispatcher.cli.common import (
     plural,
     resume_hint,
 )
-from dispatcher.cli.preflight_view import confirm, render_summary
+from dispatcher.cli.preflight_view import confirm, render_start, render_summary
 from dispatcher.config import AppSettings
 from dispatcher.humane import local_phone
 from workers.providers import NAMES
@@ -92,7 +94,7 @@ def send(
             "--provider",
             "-p",
             help=f"one of {', '.join(NAMES)}; or a failover route: a comma list (ghasedak,mediapayamak) "
-            "or a route named in the settings ([routes.NAME] providers = [...])",
+            "or a route named in the settings (\\[routes.NAME] providers = [...])",
         ),
     ],
     message: Annotated[
@@ -110,11 +112,21 @@ def send(
     sheet: Annotated[
         str | None, typer.Option("--sheet", help="the workbook sheet to read: NAME or NUMBER (1 = first)")
     ] = None,
+    header_row: Annotated[
+        int | None,
+        typer.Option(
+            "--header-row",
+            metavar="N",
+            help="the header's row as the spreadsheet counts rows (default: the first row with a phone column)",
+        ),
+    ] = None,
     name: Annotated[str | None, typer.Option("--name", help="campaign name")] = None,
     at: Annotated[
         str | None,
         typer.Option(
-            "--at", help="ISO-8601 or Jalali (1405/09/10 10:00), Tehran time unless an offset is given"
+            "--at",
+            help="when to start, Tehran time: 2026-12-04T10:00 (an offset may be given), 1405/09/10 10:00, "
+            "Friday 10:00, جمعه 10:00, tomorrow 09:00, فردا 09:00, or 10:00 (the next one); echoed as resolved",
         ),
     ] = None,
     window: Annotated[
@@ -153,7 +165,17 @@ def send(
     ] = False,
     allow_duplicate: Annotated[
         bool,
-        typer.Option("--allow-duplicate", help="send although an unfinished campaign has this list and text"),
+        typer.Option(
+            "--allow-duplicate",
+            help="send although a campaign of the last SMSDISPATCH_DUPLICATE_WINDOW (7 days) had this list and text",
+        ),
+    ] = False,
+    include_blacklisted: Annotated[
+        bool,
+        typer.Option(
+            "--include-blacklisted",
+            help="also send to numbers an earlier promotional campaign learnt are on the operator's blacklist",
+        ),
     ] = False,
     skip_recent: Annotated[
         bool,
@@ -206,6 +228,7 @@ def send(
         sender=sender,
         column=column,
         sheet=sheet,
+        header_row=header_row,
         name=name,
         at=at,
         window=window,
@@ -215,27 +238,37 @@ def send(
         allow_partial=allow_partial,
         allow_duplicate=allow_duplicate,
         skip_recent=skip_recent,
+        include_blacklisted=include_blacklisted,
         budget=budget,
         max_parts=max_parts,
     )
     looking = dry_run or test_to is not None  # the real campaign is not created
     prepared = app.prepare(settings, request, dry_run=looking)
+    if prepared.at is not None:  # what --at was taken to mean, always (a person checks it)
+        err.print(escape(prepared.at.echo()), soft_wrap=True)
     if prepared.loader.notice:
         err.print(prepared.loader.notice)
     with _loading_bar(transient=True) as bar:  # a refusal's line stays the only one
         task = bar.add_task("checking", total=None)
         preflight = app.preflight(
-            settings, prepared, refuse=not looking, on_rows=lambda n: bar.advance(task, n)
+            settings,
+            prepared,
+            refuse=not looking,
+            on_rows=lambda n: bar.advance(task, n),
+            offline=dry_run and test_to is None,
         )
         rows = prepared.loader.stats.rows
         bar.update(task, total=rows, completed=rows)
     asking = not looking and not yes and sys.stdin.isatty()  # a terminal: the question, after the summary
     if not as_json or asking:
         err.print(render_summary(preflight))
+        if prepared.start is not None and test_to is None:
+            err.print(render_start(prepared.start))
     if test_to is not None:
         _test_send(settings, prepared, test_to, wait=wait, as_json=as_json)
         return
-    if not dry_run and not confirm(err, assume_yes=yes, interactive=asking):
+    starts = prepared.start.question() if prepared.start is not None else None
+    if not dry_run and not confirm(err, assume_yes=yes, interactive=asking, starts=starts):
         err.print("not sent; nothing stored")
         raise typer.Exit(1)
     with _loading_bar() as bar:
@@ -244,6 +277,7 @@ def send(
         summary = app.dry_run(prepared, advance) if dry_run else app.create(prepared, advance)
 
     store = prepared.store
+    reports_here = False  # sent here, and nothing else will collect its delivery reports
     if store is not None and summary.campaign is not None and summary.recipients:
         mode = app.mode_for(settings, store)
         if (
@@ -268,17 +302,30 @@ def send(
                 )
         result = start_and_show(settings, mode, summary.campaign, follow=wait)
         summary = dataclasses.replace(summary, state=result.state)
+        reports_here = mode.sends_here and not wait and result.state == CampaignState.RUNNING
     if as_json:
-        emit({**summary.as_json(), **preflight.to_json()})
+        emit(send_json(summary, preflight, prepared.start))
     else:
         head = "dry run, nothing stored" if summary.campaign is None else f"campaign {summary.campaign}"
         out.print(
             f"{head}: {plural(summary.recipients, 'recipient')}, {summary.rejected} rejected "
             f"(see {summary.rejects_file}), {plural(summary.chunks, 'chunk')}, "
-            f"{plural(summary.parts, 'SMS part')}; state {summary.state}"
+            f"{plural(summary.parts, 'SMS part')}; state {summary.state}",
+            soft_wrap=True,
         )
+    if reports_here:
+        err.print(reports_hint(summary.campaign or 0), soft_wrap=True)
     if wait and store is not None and summary.campaign is not None:
         followed_exit(summary.campaign, *store.campaign_state(summary.campaign))
+
+
+def reports_hint(campaign_id: int) -> str:
+    """After a plain embedded `send`: the messages are out, and what collects their delivery reports."""
+    return (
+        f"campaign {campaign_id} is sent; its delivery reports are collected by `smsdispatch serve` (keep "
+        f"one running) or `smsdispatch poll --until-done`; `smsdispatch status {campaign_id}` shows them "
+        "(`send --wait` waits for them)"
+    )
 
 
 def _test_send(

@@ -11,7 +11,7 @@ import json
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
 
 from campaigns.states import CampaignState
 from campaigns.store.sending import resume_command
@@ -19,8 +19,27 @@ from dispatcher import __version__
 from dispatcher.app import BadInput
 from dispatcher.config import AppSettings, load_config
 
-out = Console()
-err = Console(stderr=True)
+UNWRAPPED = 1_000_000  # "columns" of a pipe or a file: nothing Rich lays out there is ever wrapped
+
+
+class PeopleConsole(Console):
+    """A Rich console for people that lays out to the terminal's width (`COLUMNS` when set), and never
+    wraps, cuts or pads what goes to a pipe or a file: a script reading `send`'s closing line gets it on
+    one line whatever the length of a path. Whether it is a terminal is asked at each print, so pytest's
+    capture and a redirected stream are seen as what they are (`TTY_COMPATIBLE=1` makes one a terminal)."""
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        size = super().size
+        return size if self.is_terminal else ConsoleDimensions(UNWRAPPED, size.height)
+
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        self._width, self._height = new_size
+
+
+out = PeopleConsole()
+err = PeopleConsole(stderr=True)
 
 
 def _show_version(value: bool) -> None:
@@ -49,6 +68,7 @@ def _root(
 
 CampaignId = Annotated[int, typer.Argument(metavar="ID", help="the campaign's number (smsdispatch list)")]
 AsJson = Annotated[bool, typer.Option("--json", help="print JSON for machines")]
+Wide = Annotated[bool, typer.Option("--wide", help="every column, however wide the terminal")]
 
 
 def cli_settings() -> AppSettings:

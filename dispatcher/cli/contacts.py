@@ -10,10 +10,10 @@ from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
 from dispatcher import app
 from dispatcher.cli.common import AsJson, cli, cli_settings, emit, err, out, plural
+from dispatcher.cli.tables import folding
 from workers.providers import phones
 
 contacts_app = typer.Typer(no_args_is_help=True, help="Recipient lists in the providers' phonebooks.")
@@ -38,6 +38,12 @@ def contacts_push(
     ] = None,
     column: Annotated[str | None, typer.Option("--column", help="the phone column")] = None,
     sheet: Annotated[str | None, typer.Option("--sheet", help="a workbook's sheet (name or number)")] = None,
+    header_row: Annotated[
+        int | None,
+        typer.Option(
+            "--header-row", metavar="N", help="the header's row (default: the first with a phone column)"
+        ),
+    ] = None,
     rejects: Annotated[Path | None, typer.Option("--rejects", help="rejects file")] = None,
     retry_unknown: Annotated[
         bool, typer.Option("--retry-unknown", help="add again numbers held unknown (may add them twice)")
@@ -53,6 +59,7 @@ def contacts_push(
         mapping=tuple(mapping or ()),
         column=column,
         sheet=sheet,
+        header_row=header_row,
         rejects=rejects,
         retry_unknown=retry_unknown,
     )
@@ -80,12 +87,21 @@ def contacts_push(
         emit(summary.as_json())
     else:
         c = summary.counts
+        for notice in summary.notices:
+            err.print(notice, soft_wrap=True)
         mapped = ", ".join(f"{k}={v}" for k, v in summary.mapped.items()) or "none"
         out.print(f"{summary.provider} {summary.book}: fields {mapped}")
+        before = summary.loaded - summary.new
         out.print(
-            f"{plural(summary.loaded, 'number')} loaded ({summary.rejected} rejected), {summary.new} new; "
-            f"added {c['added']}, failed {c['failed']}, unknown {c['unknown']}, pending {c['pending']}"
-            + (f"; {summary.found} found already in the listing" if summary.found else "")
+            f"{plural(summary.loaded, 'number')} loaded ({summary.rejected} rejected): {summary.new} new"
+            + (f", {before:,} known from an earlier run" if before else "")
+            + f"; this run added {summary.added_now:,}"
+            + (f", refused {summary.failed_now:,}" if summary.failed_now else "")
+            + (f", found {summary.found:,} already in the listing" if summary.found else "")
+        )
+        out.print(
+            f"all runs into this {'group' if summary.book.startswith('group') else 'phonebook'}: "
+            f"{c['added']:,} added, {c['failed']:,} refused, {c['unknown']:,} unknown, {c['pending']:,} pending"
         )
         if c["failed"] or summary.rejected:
             out.print(f"rejects: {summary.rejects_file}")
@@ -112,7 +128,7 @@ def contacts_groups(provider: Provider, as_json: AsJson = False) -> None:
     if as_json:
         emit([{"id": g.id, "name": g.name, "parent": g.parent} for g in groups])
         return
-    table = Table("id", "name", "parent")
+    table = folding("id", "name", "parent")
     for g in groups:
         table.add_row(g.id, g.name, g.parent)
     out.print(table)
@@ -136,7 +152,7 @@ def contacts_list(
             }
         )
         return
-    table = Table("phone", "first name", "last name", "email")
+    table = folding("phone", "first name", "last name", "email")
     for r in rows:
         f = r.fields
         table.add_row(

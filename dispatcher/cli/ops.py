@@ -129,7 +129,7 @@ def sandbox(
     if not 0 <= fail_rate <= 1:
         raise BadInput("--fail-rate is a share between 0 and 1")
     state = SandboxState(seed=seed, latency_ms=latency_ms, fail_rate=fail_rate, final_after_s=final_after)
-    base = f"http://{host}:{port}"
+
     import socket
 
     with socket.socket() as probe:  # a taken port is bad input, said before the instructions
@@ -140,10 +140,13 @@ def sandbox(
             raise BadInput(
                 f"--port {port}: cannot listen on {host}:{port} ({exc.strerror}); choose another port"
             ) from None
-    err.print(f"sandbox on {base}; point the clients at it with:")
-    for key, value in sandbox_env(base).items():
-        err.print(f"  export {key}={value}", soft_wrap=True)
-    serve_forever(state, host, port)
+
+    def ready(base: str) -> None:  # the port it got (--port 0: a free one), then the instructions
+        err.print(f"sandbox on {base}; point the clients at it with:")
+        for key, value in sandbox_env(base).items():
+            err.print(f"  export {key}={value}", soft_wrap=True)
+
+    serve_forever(state, host, port, on_ready=ready)
 
 
 def _distributed(what: str) -> None:

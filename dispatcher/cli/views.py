@@ -13,9 +13,11 @@ from campaigns.progress import RATE_WINDOW
 from campaigns.states import CampaignState
 from campaigns.store.sending import resume_command
 from dispatcher import app
+from dispatcher.app.shapes import list_rows
 from dispatcher.cli.common import (
     AsJson,
     CampaignId,
+    Wide,
     cli,
     cli_settings,
     emit,
@@ -25,6 +27,36 @@ from dispatcher.cli.common import (
     plural,
     positive,
 )
+from dispatcher.cli.tables import Column, columns_for, print_fitted
+
+# What a terminal of 80 columns leaves out first (the highest `drop`); `--wide` shows every column.
+SUMMARY_COLUMNS = {
+    c.name: c
+    for c in (
+        Column("id", right=True),
+        Column("name", wrap=True),
+        Column("state"),
+        Column("recipients", right=True),
+        Column("sent", drop=5, right=True),
+        Column("delivered", right=True),
+        Column("failed", drop=6, right=True),
+        Column("blacklisted", drop=7, right=True),
+        Column("parts", drop=8, right=True),
+        Column("spent (rial)", drop=1, right=True),
+        Column("reported", drop=2, right=True),
+        Column("duration", drop=9),
+        Column("started", drop=4),
+    )
+}
+LIST_COLUMNS = [
+    Column("id", right=True),
+    Column("name", wrap=True),
+    Column("provider", drop=2),
+    Column("state"),
+    Column("recipients", drop=1, right=True),
+    Column("created", drop=3),
+    Column("sending", wrap=True),
+]
 
 
 @cli.command()
@@ -36,7 +68,8 @@ def status(campaign_id: CampaignId, as_json: AsJson = False) -> None:
         emit(found.as_json())
         return
     view, progress = found.view, found.progress
-    table = Table(title=f"campaign {view.id} ({view.name}) via {view.provider}: {view.state}")
+    out.print(f"campaign {view.id} ({view.name}) via {view.provider}: {view.state}", soft_wrap=True)
+    table = Table()
     table.add_column("state")
     table.add_column("recipients", justify="right")
     for state, n in sorted(view.counts.items()):
@@ -70,11 +103,10 @@ def status(campaign_id: CampaignId, as_json: AsJson = False) -> None:
         if moment is not None and not (label == "starts" and view.started_at is not None):
             out.print(f"{label + ':':<8} {settings.show_time(moment)}")
     from dispatcher.app.budget import budget_line
-    from dispatcher.humane import rial
+    from dispatcher.reports.money import cost_lines
 
-    if view.cost_estimated is not None or view.cost_actual is not None:
-        reported = "none yet" if view.cost_actual is None else rial(view.cost_actual)
-        out.print(f"cost:    estimated {rial(view.cost_estimated)}; reported by the provider: {reported}")
+    for i, line in enumerate(cost_lines(found.costs)):  # planned, spent so far, reported by the provider
+        out.print(f"{'cost:' if i == 0 else '':<8} {line}", soft_wrap=True)
     if (caps := budget_line(view)) is not None:
         out.print(caps)
     if view.state_reason:
@@ -142,56 +174,60 @@ def summary(
     since: Annotated[
         str | None, typer.Option("--since", help="created since: 24h, 7d, or a date-time (Tehran or Jalali)")
     ] = None,
+    wide: Wide = False,
     as_json: AsJson = False,
+    with_totals: Annotated[
+        bool, typer.Option("--totals", help="with --json: print the totals as one object instead of the list")
+    ] = False,
 ) -> None:
-    """One row per campaign: state, recipients, sent, delivered %, failed, blacklisted, parts, cost, duration."""
+    """One row per campaign (state, recipients, sent, delivered %, failed, blacklisted, parts, cost spent of
+    planned, cost reported by the provider, duration), then the totals."""
     settings = cli_settings()
     rows = app.summary(settings, campaign_ids, since)
     if as_json:
-        emit([r.as_json() for r in rows])
+        emit(app.summary_totals(rows).as_json() if with_totals else [r.as_json() for r in rows])
         return
     cells = [r.as_row(settings.calendar, settings.show_time) for r in rows]
-    table = Table(*(cells[0] if cells else ["id", "name", "state", "recipients"]))
-    for row in cells:
-        table.add_row(*row.values())
-    out.print(table)
+    names = list(cells[0]) if cells else ["id", "name", "state", "recipients"]
+    columns = columns_for(names, SUMMARY_COLUMNS)
+    table_rows = [[row.get(n, "") for n in names] for row in cells]
+    total_row = app.summary_totals(rows).as_row(names) if len(rows) > 1 else None
+    print_fitted(out, columns, table_rows, wide=wide, totals=total_row)
+    reporting = sorted(
+        {p for r in rows if r.cost_actual is not None for p in (r.by_provider or [r.provider])}
+    )
+    legend = "spent: the estimate for the recipients a provider accepted, of the planned total"
+    if reporting:
+        from dispatcher.reports.money import UNIT_NOT_DOCUMENTED, reported_unit
+
+        units = ", ".join(f"{p}: {reported_unit(p) or UNIT_NOT_DOCUMENTED}" for p in reporting)
+        legend += f"; reported: what the provider said the messages cost ({units})"
+    if rows:
+        out.print(legend, soft_wrap=True)
 
 
 @cli.command("list")
-def list_(as_json: AsJson = False) -> None:
+def list_(wide: Wide = False, as_json: AsJson = False) -> None:
     """Every campaign in the database (times in Tehran, or SMSDISPATCH_TIMEZONE)."""
     settings = cli_settings()
     found = app.list_campaigns(settings)
     if not found.exists:
         err.print(f"no database at {found.database}: no campaigns yet", soft_wrap=True)
     if as_json:
-        emit(
-            [
-                {
-                    "campaign": v.id,
-                    "name": v.name,
-                    "provider": v.provider,
-                    "state": v.state,
-                    "recipients": v.recipients,
-                    "created_at": v.created_at.isoformat(),
-                    "sender": found.liveness[v.id].sender_json() if v.id in found.liveness else None,
-                    "sending": found.liveness[v.id].detail if v.id in found.liveness else None,
-                    "test": v.test,  # a `send --test-to` (its name starts with TEST too)
-                }
-                for v in found.campaigns
-            ]
-        )
+        emit(list_rows(found))
         return
-    table = Table("id", "name", "provider", "state", "recipients", "created", "sending")
+    rows = []
     for v in found.campaigns:
         live = found.liveness.get(v.id)
-        table.add_row(
-            str(v.id),
-            v.name,
-            v.provider,
-            v.state,
-            str(v.recipients),
-            settings.show_time(v.created_at),
-            (live.detail if live else None) or "",
+        rows.append(
+            [
+                str(v.id),
+                v.name,
+                v.provider,
+                v.state,
+                f"{v.recipients:,}",
+                settings.show_time(v.created_at),
+                (live.detail if live else None) or "",
+            ]
         )
-    out.print(table)
+    print_fitted(out, LIST_COLUMNS, rows, wide=wide)

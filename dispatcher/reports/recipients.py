@@ -7,9 +7,12 @@ Every cell is made safe for spreadsheets (OWASP "CSV injection"), whichever
 column it is in, since the error text and provider codes come from outside as much as the CSV's own
 columns do:
 
-- CSV: a text starting with `=`, `+`, `-`, `@`, tab or carriage return gets a leading apostrophe,
-  which spreadsheets read as "this is text". A plain signed number (`+989121234567`, `-1`, `+1.5`)
-  is left as it is: it cannot call anything, and the E.164 phone column stays exact.
+- CSV: a text starting with `=`, `+`, `-`, `@`, a tab or a line break gets a leading apostrophe, which
+  spreadsheets read as "this is text", and so does every part of it after a `,`, `;`, tab or line break
+  that would start a formula once a spreadsheet splits the line there (`x;=1+1` -> `x;'=1+1`: Excel
+  in a Persian or European locale splits on `;`). A cell that is a plain signed number
+  (`+989121234567`, `-1`, `+1.5`) is left as it is: it cannot call anything, and the E.164 phone column
+  stays exact.
 - Excel: every recipient value is written as a string cell (`t="inlineStr"`), which a spreadsheet never
   evaluates, so the text is kept exactly, apostrophe-free; characters XML cannot hold are dropped.
 """
@@ -36,15 +39,24 @@ BASE_COLUMNS = [
     "sent_at",
     "delivered_at",
 ]
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _PLAIN_NUMBER = re.compile(r"[+-]?\d+(?:\.\d+)?")
+# A field a spreadsheet may start at: the cell's start, or after a separator some locale or reader splits
+# on (`,`; `;` in Persian and most European locales; a tab; a line break), past spaces and quotes.
+_RISKY = re.compile(r"(?:^|[;,\t\r\n])[ \"\u00a0]*[=+\-@]|^[\t\r\n]")
+_FIELD = re.compile(r"(^|[;,\t\r\n])([ \"\u00a0]*[=+\-@][^;,\t\r\n]*)")
 
 
 def spreadsheet_safe(value: Any) -> Any:
-    """A CSV cell a spreadsheet will not run as a formula (a leading apostrophe when needed)."""
-    if isinstance(value, str) and value.startswith(_FORMULA_START) and not _PLAIN_NUMBER.fullmatch(value):
-        return "'" + value
-    return value
+    """A CSV cell no spreadsheet will run as a formula, whichever separator it splits on (OWASP "CSV
+    injection"): a cell that starts with `=`, `+`, `-`, `@` (after spaces or quotes), a tab or a line
+    break gets a leading apostrophe, unless the whole cell is a plain number (`+989121234567`, `-1`),
+    and so does every part of it after a `,`, `;`, tab or line break that starts so: `x;=1+1` ->
+    `x;'=1+1`, `\\n=1` -> `'\\n'=1`, `12,-5` -> `12,'-5` (a part is a plain number only up to the next
+    separator of one kind, so only a whole cell is let through). Anything else is returned as it is."""
+    if not isinstance(value, str) or not _RISKY.search(value) or _PLAIN_NUMBER.fullmatch(value):
+        return value
+    safe = _FIELD.sub(lambda m: f"{m.group(1)}'{m.group(2)}", value)
+    return "'" + safe if safe.startswith(("\t", "\r", "\n")) else safe
 
 
 def report_rows(store: Store, campaign_id: int, columns: list[str]) -> Iterator[list[Any]]:

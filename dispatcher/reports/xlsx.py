@@ -1,8 +1,10 @@
 """The Excel report: a "Summary" sheet first, then "Recipients", streamed (write-only openpyxl).
 
-Summary: the campaign (name, text, sender line, provider), created/started/finished in Tehran time
-with the offset and the Jalali date, the counts by outcome for all recipients and by operator (an
-estimate by prefix, `campaigns.operators`), SMS parts and cost (rial; "not known" until recorded).
+Summary: the campaign (name, text, sender line, provider), the file's rows rejected (with the rejects
+file), created/started/finished in Tehran time with the offset and the Jalali date, the counts by outcome
+for all recipients and by operator (an estimate by prefix, `campaigns.operators`; a provider's refusals
+are "refused by the provider"), SMS parts and cost: planned and spent so far (rial), and reported by the
+provider in its unit, or "unit not documented" (`dispatcher.reports.money`; "not known" until recorded).
 The "all" row's counts are `status`'s: recipients by state from `Store.campaign`, sent from
 `campaigns.progress.progress_of`.
 
@@ -32,8 +34,10 @@ from openpyxl.utils import get_column_letter
 
 from campaigns.operators import ESTIMATE_NOTE, PERSIAN_NAMES, Operator, operator_of
 from campaigns.progress import progress_of
+from campaigns.records import CampaignCosts
 from campaigns.store import CampaignView, Store
 from dispatcher.humane import NOT_KNOWN, is_persian, jalali, local_phone, tehran
+from dispatcher.reports.money import UNIT_NOT_DOCUMENTED, reported_unit
 from dispatcher.reports.outcomes import OUTCOMES, describe
 from dispatcher.reports.provider_codes import code_meaning
 from dispatcher.reports.summary import summary_of
@@ -56,7 +60,16 @@ RECIPIENT_COLUMNS = [
     "delivered (Tehran)",
     "delivered (Jalali)",
 ]
-COUNT_COLUMNS = ["recipients", "sent", "delivered", "delivered %", *[str(s) for s in OUTCOMES[1:]]]
+# A state's column named for what it means where its name alone misleads: `rejected` recipients are the
+# ones a provider refused, not the rows of the file the loader rejected (those are `rows rejected`).
+STATE_COLUMN = {"rejected": "refused by the provider"}
+COUNT_COLUMNS = [
+    "recipients",
+    "sent",
+    "delivered",
+    "delivered %",
+    *[STATE_COLUMN.get(str(s), str(s)) for s in OUTCOMES[1:]],
+]
 _NOT_IN_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 _BOLD = Font(bold=True)
 
@@ -126,8 +139,9 @@ def _write_summary(
     sent_by_operator: dict[Operator, int],
     now: datetime,
     by_provider: dict[str, dict[str, int]] | None = None,
+    costs: CampaignCosts | None = None,
 ) -> None:
-    summary = summary_of(view, now)
+    summary = summary_of(view, now, costs)
     ws.column_dimensions["A"].width = 22
     for letter in "BCDEFGHIJKLM":
         ws.column_dimensions[letter].width = 14
@@ -141,6 +155,9 @@ def _write_summary(
         ("state", view.state + (f" ({view.state_reason})" if view.state_reason else "")),
     ):
         ws.append([_text(ws, label, bold=True), _text(ws, value)])
+    ws.append(  # the file's rows the loader (or the preflight) refused, each with its reason in that file
+        [_text(ws, "rows rejected", bold=True), _number(ws, view.rejected), _text(ws, view.rejects_file)]
+    )
     ws.append([_text(ws, ""), _text(ws, "Tehran time", bold=True), _text(ws, "Jalali (Tehran)", bold=True)])
     for label, at in (
         ("created", view.created_at),
@@ -174,9 +191,12 @@ def _write_summary(
             )
     ws.append([])
     ws.append([_text(ws, "SMS parts", bold=True), _number(ws, view.parts)])
+    units = {reported_unit(p) for p in (by_provider or {view.provider: {}})}
+    unit = units.pop() if len(units) == 1 else None
     for label, amount in (
-        ("cost, estimated (rial)", summary.cost_estimated),
-        ("cost, actual (rial)", summary.cost_actual),
+        ("cost planned (rial, estimate)", summary.cost_estimated),
+        ("cost spent so far (rial, estimate for the recipients accepted)", summary.cost_spent),
+        (f"cost reported by the provider ({unit or UNIT_NOT_DOCUMENTED})", summary.cost_actual),
     ):
         ws.append(
             [_text(ws, label, bold=True), _number(ws, amount) if amount is not None else _text(ws, NOT_KNOWN)]
@@ -222,6 +242,7 @@ def write_xlsx(
         ws.append([_text(ws, v) for v in row])
         n += 1
     ws.auto_filter.ref = f"A1:{get_column_letter(len(header))}{n}"
-    _write_summary(summary_ws, view, by_operator, sent_by_operator, now, store.by_provider(view.id))
+    by_provider = store.by_provider(view.id)
+    _write_summary(summary_ws, view, by_operator, sent_by_operator, now, by_provider, store.costs(view.id))
     wb.save(out)
     return counts

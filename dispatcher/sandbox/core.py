@@ -3,7 +3,8 @@
 The sandbox keeps every message it accepted (so tests can prove "each recipient exactly once"),
 decides each number's final outcome deterministically from the seed (so tests can compare the
 report with what the sandbox decided), and can be told to misbehave: scripted faults for the next
-N calls, a random transient-failure rate, latency, and a limited credit.
+N calls, a random transient-failure rate, latency, a limited credit, and renamed fields (`Rename`:
+a provider that changed a key of its answers, as the parsers must survive without misreading).
 """
 
 from __future__ import annotations
@@ -98,6 +99,17 @@ class Fault:
     times: int = 1
 
 
+@dataclass
+class Rename:
+    """Keys of `provider`'s JSON answers at `path` (the twin's method path, e.g. "GetMessagesByDateRange")
+    renamed at any depth, `fields` old -> new ("" drops the key), for the next `times` answers (None: all)."""
+
+    provider: str
+    path: str
+    fields: dict[str, str]
+    times: int | None = None
+
+
 def digits(phone: str) -> str:
     """Twins key numbers as 98XXXXXXXXXX whatever spelling the client sent."""
     d = "".join(ch for ch in str(phone) if ch.isdigit())
@@ -140,6 +152,7 @@ class SandboxState:
             self.by_ref: dict[tuple[str, str], AcceptedMessage] = {}
             self.batches: dict[tuple[str, str], list[AcceptedMessage]] = {}
             self.faults: list[Fault] = []
+            self.renames: list[Rename] = []
             self.credit: dict[str, int] = {}
             # Keys revoked (every call refused as unauthorised), and keys to revoke once a provider has
             # accepted that many messages: a panel that cuts an account off mid-campaign.
@@ -262,6 +275,23 @@ class SandboxState:
             if self.fail_rate and op == "send" and self._rng.random() < self.fail_rate:
                 return Fault(provider, op, kind=FaultKind.TRANSIENT)
         return None
+
+    def add_rename(self, rename: Rename) -> None:
+        with self.lock:
+            self.renames.append(rename)
+
+    def take_rename(self, provider: str, path: str) -> dict[str, str]:
+        """The keys to rename in this answer ({} for none), counting the answer against `times`."""
+        out: dict[str, str] = {}
+        with self.lock:
+            for rename in list(self.renames):
+                if rename.provider == provider and rename.path.strip("/") == path.strip("/"):
+                    out.update(rename.fields)
+                    if rename.times is not None:
+                        rename.times -= 1
+                        if rename.times <= 0:
+                            self.renames.remove(rename)
+        return out
 
     def too_soon(self, provider: str, min_interval: float) -> bool:
         """True when this call comes less than `min_interval` s after the previous one (Negin 409)."""

@@ -6,11 +6,15 @@ POST JSON to /mediapayamak/{Method}. Auth: the `X-API-Key` header when present, 
 status, so that is this sandbox's assumption. Codes are the provider's own (§3B):
   SendBatchSms   bad key 25, bad user/password 1, missing field 21, bad sender 3, empty text 17, no or
                  invalid recipient 16, more than 100 numbers 5 (seed 002), no credit 8.
-  GetBatchDelivery, GetCredit, GetMessages*  bad key -7, bad user/password -1 (seed 002); unknown
-                 batchSmsId -2; reports older than a week -3; unparseable parameters 21 (assumption).
-The sent-box rows of `GetMessages`/`GetMessagesByDateRange` use the official SDK's MessageInfo names
-(messageId, content, actionDateTime, messageType, sender, receiver, isRead) plus `batchSmsId`, which the
-SDK does not show: that field is an assumption of this sandbox. Dates are ISO-8601 in Tehran time.
+  GetBatchDelivery, GetDelivery, GetCredit, GetMessages*  bad key -7, bad user/password -1 (seed 002);
+                 unknown batchSmsId or recId -2; reports older than a week -3; unparseable parameters 21
+                 (assumption).
+The rows of `GetMessages`/`GetMessagesByDateRange` are the official PHP SDK's MessageInfo, every field of
+src/Models/MessageInfo.php and no other (no batchSmsId): one row per accepted message, its `messageId` the
+message's own id. `GetDelivery {recId}` (seed 002: the delivery of one message) takes that id and answers
+`{"resultCode": 0, "deliveryStatus": code}`: seed 002 gives the method a bare int return value, so the
+result's key is this sandbox's assumption (the client's MEDIAPAYAMAK_DELIVERY_FIELD default). Dates are
+ISO-8601 in Tehran time.
 `GetMessages` with messageType 1 lists the inbox oldest first and marks nothing read (the order and the
 read marking are not documented: assumptions of this sandbox).
 """
@@ -96,6 +100,7 @@ def handle(request: Request, path: str, state: SandboxState) -> Response:
     routes = {
         "SendBatchSms": send,
         "GetBatchDelivery": batch_delivery,
+        "GetDelivery": one_delivery,
         "GetCredit": credit,
         "GetMessages": messages,
         "GetMessagesByDateRange": messages_by_date,
@@ -157,6 +162,23 @@ def batch_delivery(body: dict[str, Any], state: SandboxState) -> Response:
     return envelope(0, numbers=[national(m.phone) for m in rows], deliveryStatus=codes)
 
 
+def one_delivery(body: dict[str, Any], state: SandboxState) -> Response:
+    """Seed 002 GetDelivery: the delivery code of the message whose id is `recId`."""
+    early = before_accept(state.take_fault(PROVIDER, "status"), envelope, READ_TRANSIENT)
+    if early is not None:
+        return early
+    rec = int_field(body, "recId", 0)
+    if rec is None:
+        return envelope(21)
+    found = state.find(PROVIDER, str(rec))
+    if found is None:
+        return envelope(-2)
+    now = time.time()
+    if now - found.accepted_at > WEEK:
+        return envelope(-3)
+    return envelope(0, deliveryStatus=DELIVERY_CODES[state.delivery(found, now)])
+
+
 def credit(body: dict[str, Any], state: SandboxState) -> Response:
     early = before_accept(state.take_fault(PROVIDER, "balance"), envelope, READ_TRANSIENT)
     if early is not None:
@@ -166,14 +188,30 @@ def credit(body: dict[str, Any], state: SandboxState) -> Response:
 
 
 def sent_row(m: AcceptedMessage) -> dict[str, Any]:
+    """A sent message as the SDK's MessageInfo (every field, in its order; SmsStatusType 5 = sent,
+    SmsSendStatusType 1 = sent, SmsSendMethodType 5 = web service, lang 1: values of this sandbox)."""
     return {
         "messageId": int(m.message_id),
-        "batchSmsId": int(m.batch_id) if m.batch_id else None,  # sandbox assumption, see the docstring
+        "userId": 1201,
+        "tariff": 1.0,
         "content": m.text,
         "actionDateTime": tehran_time(m.accepted_at),
         "messageType": 2,
         "sender": m.sender,
         "receiver": national(m.phone),
+        "flash": False,
+        "pages": 1,
+        "lang": 1,
+        "status": 5,
+        "sendStatus": 1,
+        "sendMethod": 5,
+        "cost": 1.0,
+        "title": None,
+        "count": 1,
+        "sent": 1,
+        "desc": None,
+        "notSent": 0,
+        "moneyIsRefunded": False,
         "isRead": False,
     }
 

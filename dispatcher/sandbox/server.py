@@ -4,6 +4,7 @@ Admin API (JSON), for tests that run the sandbox in another process:
   GET  /_sandbox/messages[?provider=P]   every accepted message
   GET  /_sandbox/outcome?phone=N         the final outcome the sandbox gives that number
   POST /_sandbox/faults                  {"provider", "op", "kind", "code", "status", "seconds", "times"}
+  POST /_sandbox/renames                 {"provider", "path", "fields": {old: new}, "times"}: renamed keys
   POST /_sandbox/config                  {"latency_ms", "fail_rate", "final_after_s", "negin_min_interval_s", "credit": {P: n}}
   POST /_sandbox/inbox                   {"provider", "sender", "text", "line"}
   POST /_sandbox/reset
@@ -15,13 +16,14 @@ import importlib
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
-from dispatcher.sandbox.core import PREFIXES, Fault, SandboxState
-from dispatcher.sandbox.twin import json_body, json_response
+from dispatcher.sandbox.core import PREFIXES, Fault, Rename, SandboxState
+from dispatcher.sandbox.twin import json_body, json_response, renamed
 
 TWINS = {name: f"dispatcher.sandbox.{name.replace('-', '_')}" for name in PREFIXES}
 
@@ -50,7 +52,9 @@ class SandboxApp:
                 if self.state.latency_ms:
                     time.sleep(self.state.latency_ms / 1000)
                 sub = path[len(prefix) :].strip("/")
-                return self.twin(provider).handle(request, sub, self.state)
+                response = self.twin(provider).handle(request, sub, self.state)
+                fields = self.state.take_rename(provider, sub)
+                return renamed(response, fields) if fields else response
         return Response("not found", status=404)
 
     def admin(self, request: Request, what: str) -> Response:
@@ -68,6 +72,9 @@ class SandboxApp:
         body = json_body(request) or {}
         if what == "faults" and request.method == "POST":
             state.add_fault(Fault(**body))
+            return json_response({"ok": True})
+        if what == "renames" and request.method == "POST":
+            state.add_rename(Rename(**body))
             return json_response({"ok": True})
         if what == "config" and request.method == "POST":
             for key in ("latency_ms", "fail_rate", "final_after_s", "negin_min_interval_s"):
@@ -125,11 +132,20 @@ def start(state: SandboxState | None = None, host: str = "127.0.0.1", port: int 
 
 
 def serve_forever(
-    state: SandboxState, host: str = "127.0.0.1", port: int = 8700, access_log: bool = False
+    state: SandboxState,
+    host: str = "127.0.0.1",
+    port: int = 8700,
+    access_log: bool = False,
+    on_ready: Callable[[str], None] | None = None,
 ) -> None:
+    """Serve in this thread until interrupted; `on_ready(url)` once listening (port 0: the port it got).
+    OSError when the port cannot be had."""
     if not access_log:
         quiet()
     server = make_server(host, port, SandboxApp(state), threaded=True)
+    if on_ready is not None:
+        bound_host, bound_port = server.server_address[:2]
+        on_ready(f"http://{bound_host}:{bound_port}")
     try:
         server.serve_forever()
     finally:

@@ -16,6 +16,23 @@ def json_response(obj: Any, status: int = 200) -> Response:
     return Response(json.dumps(obj, ensure_ascii=False), status=status, mimetype="application/json")
 
 
+def renamed(response: Response, fields: dict[str, str]) -> Response:
+    """The same JSON answer with its keys renamed at any depth (old -> new, "" drops the key); an answer
+    that is not JSON is left as it is (core.Rename)."""
+    try:
+        body = json.loads(response.get_data(as_text=True))
+    except ValueError:
+        return response
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            pairs = ((fields.get(k, k), walk(v)) for k, v in node.items())
+            return {k: v for k, v in pairs if k != ""}
+        return [walk(v) for v in node] if isinstance(node, list) else node
+
+    return json_response(walk(body), response.status_code)
+
+
 def plain(status: int, text: str | None = None) -> Response:
     """A reply with no provider envelope, as a proxy or a crashed server would give."""
     return Response(

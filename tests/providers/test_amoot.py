@@ -143,11 +143,26 @@ def test_delivery_table_is_complete():
     assert {k: str(v) for k, v in DELIVERY.items()} == DELIVERY_TABLE
 
 
-@pytest.mark.parametrize("raw", [777, -4, "x", None])
+@pytest.mark.parametrize("raw", [777, -4, "x"])
 def test_unknown_delivery_type_stays_unknown_with_its_code(raw: Any):
     body = {"Status": "Success", "Data": [{"MessageID": 9, "DeliveryType": raw, "Status": "Success"}]}
     (result,) = parse_deliveries(body, ["9"])
     assert result.status is DeliveryStatus.UNKNOWN and result.raw_code == str(raw)
+
+
+def test_rows_without_delivery_type_or_id_answer_nothing_and_are_said_once(caplog):
+    rows = [{"MessageID": i, "DeliveryType": None, "Status": "Success"} for i in (9, 10)]
+    rows += [{"ID": 11, "DeliveryType": 1, "Status": "Success"}, {"MessageID": 12, "DeliveryType": 1}]
+    results = parse_deliveries({"Status": "Success", "Data": rows}, ["9", "10", "11", "12"])
+    assert [(r.status, r.raw_code) for r in results] == [(DeliveryStatus.UNKNOWN, None)] * 3 + [
+        (DeliveryStatus.DELIVERED, "1")
+    ]
+    said = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert said == [
+        "amoot GetDeliveries: 3 of 4 rows could not be read (no DeliveryType: 2, no MessageID: 1; keys in "
+        "them: DeliveryType, ID, MessageID, Status); their recipients are not taken as answered and are "
+        "asked again (said once; repeats at debug level)"
+    ]
 
 
 # ---- pure build / parse over the fixtures -------------------------------------------------------

@@ -276,6 +276,17 @@ def test_parse_lookup():
     assert {r.outcome for r in parse_lookup_items(items[:1], msgs, True)} == {SendOutcome.UNKNOWN}
 
 
+def test_lookup_rows_we_cannot_read_are_said_once_and_never_mean_not_sent(caplog):
+    msgs = two_messages()
+    renamed = [{"messageid": 11, "state": 1}, {"messageid": None, "state": -1}]  # `status` renamed
+    assert {r.outcome for r in parse_lookup_items(renamed, msgs, True)} == {SendOutcome.UNKNOWN}
+    assert {r.outcome for r in parse_lookup_items({"list": []}, msgs, True)} == {SendOutcome.UNKNOWN}
+    said = [r.getMessage() for r in caplog.records if r.name == "workers.providers.evidence"]
+    assert len(said) == 2 and "2 of 2 rows" in said[0] and "no items list" in said[1]
+    statuses = parse_status_items([{"messageid": 5, "state": 1}, {"id": 6, "status": 1}], ["5", "6"])
+    assert [(r.status, r.raw_code) for r in statuses] == [(DeliveryStatus.UNKNOWN, None)] * 2
+
+
 def test_build_forms():
     msgs = (Message(1, "+989121234567", "a, b", "r1"), Message(2, "+989351234567", "c+d%", "r2"))
     pair = build_pair_form(msgs, "10008566")

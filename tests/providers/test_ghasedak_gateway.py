@@ -168,6 +168,41 @@ def test_reconcile_by_client_reference(sandbox, sandbox_environ):
     assert results[1].outcome is SendOutcome.NOT_SENT
 
 
+def two(c: GhasedakGatewayClient) -> tuple[Message, ...]:
+    return batch(c, PHONES[:2]).messages
+
+
+def test_a_lookup_answer_without_its_rows_proves_nothing(caplog):
+    msgs = two(offline())
+    for data in ({"Result": []}, "x"):  # the list renamed, or no list at all
+        results = gw.parse_lookup_data(data, msgs, True, "docs")
+        assert {r.outcome for r in results} == {SendOutcome.UNKNOWN}
+    assert {r.outcome for r in gw.parse_lookup_data([], msgs, True, "docs")} == {SendOutcome.NOT_SENT}
+    said = [r.getMessage() for r in caplog.records if r.name == "workers.providers.evidence"]
+    assert len(said) == 1 and "CheckSmsStatus Type=2" in said[0] and "no list of rows" in said[0]
+
+
+def test_a_lookup_row_with_neither_reference_nor_receptor_could_be_anyones():
+    msgs = two(offline())
+    mine = {"clientReferenceId": msgs[0].client_ref, "messageId": 71, "status": 5}
+    stray = {"messageId": 72, "status": 5}  # clientReferenceId and receptor renamed away
+    results = gw.parse_lookup_data([mine, stray], msgs, True, "docs")
+    assert [(r.outcome, r.message_id) for r in results] == [
+        (SendOutcome.ACCEPTED, "71"),
+        (SendOutcome.UNKNOWN, None),  # not "not sent", and not the stray row's id either
+    ]
+
+
+def test_status_rows_without_an_id_or_a_status_answer_nothing():
+    rows = [{"messageId": 1, "status": 5}, {"messageId": 2}, {"id": 3, "status": 5}]
+    results = gw.parse_status_data(rows, ["1", "2", "3"], "docs")
+    assert [(r.status, r.raw_code) for r in results] == [
+        (DeliveryStatus.DELIVERED, "5"),
+        (DeliveryStatus.UNKNOWN, None),
+        (DeliveryStatus.UNKNOWN, None),
+    ]
+
+
 def test_reconcile_within_the_grace_period_stays_unknown(sandbox, sandbox_environ):
     c = client(sandbox_environ)
     (r,) = c.reconcile(batch(c, PHONES[:1]), datetime.now(UTC))

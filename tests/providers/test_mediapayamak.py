@@ -15,6 +15,7 @@ import pytest
 import requests
 
 from dispatcher.sandbox.core import Fault
+from dispatcher.sandbox.mediapayamak import DELIVERY_CODES as DELIVERY_CODE
 from tests.providers.contract import PHONES, ProviderContract, batch_of
 from workers.errors import (
     AccountError,
@@ -232,8 +233,9 @@ def test_parse_envelopes():
 
 def test_parse_delivery_matches_any_number_spelling():
     _, result = mp.parse_envelope(fixture("batch_delivery_ok"))
-    rows = mp.parse_delivery(result)
+    rows, count = mp.parse_delivery(result)
     assert rows == {"9121234567": 1, "9351234567": 2, "9901234567": 7, "9191112233": 13, "9031112233": 42}
+    assert count == 5
     states = [mp.delivery_status(k, v).status for k, v in rows.items()]
     assert states == [
         DeliveryStatus.DELIVERED,
@@ -244,37 +246,79 @@ def test_parse_delivery_matches_any_number_spelling():
     ]
 
 
+def test_parse_delivery_never_shifts_codes_onto_other_numbers(caplog):
+    """Parallel lists of different lengths cannot be paired (a code would land on the wrong number): nothing
+    is read from them. A row without a number or a code is left out. Each answer is said once."""
+    result = {"resultCode": 0, "numbers": ["09121234567", "09351234567"], "deliveryStatus": [2]}
+    assert mp.parse_delivery(result) == ({}, 2)
+    result = {
+        "resultCode": 0,
+        "numbers": [None, "09351234567", "09121234567"],
+        "deliveryStatus": [1, None, 2],
+    }
+    assert mp.parse_delivery(result) == ({"9121234567": 2}, 3)
+    warned = [r.getMessage() for r in caplog.records if r.name == "workers.providers.evidence"]
+    assert len(warned) == 2 and "not parallel" in warned[0] and "2 of 3 rows" in warned[1]
+
+
 def test_parse_sent_box():
+    """Rows shaped as the official SDK's MessageInfo: the id is the row's messageId (a GetDelivery recId)."""
     _, result = mp.parse_envelope(fixture("messages_sent"))
     b = SendBatch(
         (
-            Message(1, "+989121234567", TEXT, "a"),  # row with batchSmsId
-            Message(2, "+989351234567", "کد شما 4411", "b"),  # row without: its messageId
+            Message(1, "+989121234567", TEXT, "a"),
+            Message(2, "+989351234567", "کد شما 4411", "b"),
             Message(3, "+989351234567", TEXT, "c"),  # same number, other text: not there
         ),
         "50004001",
     )
-    early = mp.parse_sent_box(list(result["messages"]), b, grace_over=False)
+    early = mp.parse_sent_box(result, b, grace_over=False)
     assert [(r.outcome, r.message_id) for r in early] == [
-        (SendOutcome.ACCEPTED, "73425516:09121234567"),
+        (SendOutcome.ACCEPTED, "991001"),
         (SendOutcome.ACCEPTED, "991002"),
         (SendOutcome.UNKNOWN, None),
     ]
-    late = mp.parse_sent_box(list(result["messages"]), b, grace_over=True)
+    late = mp.parse_sent_box(result, b, grace_over=True)
     assert late[2].outcome is SendOutcome.NOT_SENT
 
 
 def test_sent_box_text_is_compared_as_a_panel_may_store_it():
-    row = {"batchSmsId": 5, "receiver": "9121234567", "content": "كد  تخفيف\r\nلغو11"}  # Arabic kaf and yeh
+    row = {"messageId": 5, "receiver": "9121234567", "content": "كد  تخفيف\r\nلغو11"}  # Arabic kaf and yeh
     b = SendBatch((Message(1, "+989121234567", "کد تخفیف\nلغو11", "a"),), "s")
-    assert mp.parse_sent_box([row], b, grace_over=True)[0].outcome is SendOutcome.ACCEPTED
+    assert mp.parse_sent_box({"messages": [row]}, b, grace_over=True)[0].outcome is SendOutcome.ACCEPTED
 
 
 def test_one_sent_row_proves_one_message():
-    row = {"batchSmsId": 5, "receiver": "09121234567", "content": "x"}
+    row = {"messageId": 5, "receiver": "09121234567", "content": "x"}
     b = SendBatch((Message(1, "+989121234567", "x", "a"), Message(2, "+989121234567", "x", "b")), "s")
-    results = mp.parse_sent_box([row], b, grace_over=True)
+    results = mp.parse_sent_box({"messages": [row]}, b, grace_over=True)
     assert [r.outcome for r in results] == [SendOutcome.ACCEPTED, SendOutcome.NOT_SENT]
+
+
+@pytest.mark.parametrize(
+    "rows, unknown",
+    [
+        ([{"messageId": 7, "receptor": "09121234567", "content": "x"}], {1, 2}),  # renamed: could be anyone's
+        ([{"messageId": 7, "receiver": "", "content": "x"}], {1, 2}),
+        ([{"messageId": 7, "receiver": "09121234567,09351234567", "content": "x"}], {1, 2}),  # a whole batch
+        ([{"messageId": 7, "receiver": "09121234567", "text": "x"}], {1}),  # no content: only that number's
+    ],
+)
+def test_a_sent_box_row_we_cannot_read_never_means_not_sent(caplog, rows, unknown):
+    b = SendBatch((Message(1, "+989121234567", "x", "a"), Message(2, "+989351234567", "x", "b")), "s")
+    results = mp.parse_sent_box({"messages": rows * 3}, b, grace_over=True)
+    assert {r.recipient_id for r in results if r.outcome is SendOutcome.UNKNOWN} == unknown
+    assert all(r.outcome is SendOutcome.NOT_SENT for r in results if r.recipient_id not in unknown)
+    said = [r for r in caplog.records if r.name == "workers.providers.evidence"]
+    assert len(said) == 1 and "3 of 3 rows could not be read" in said[0].getMessage()
+
+
+def test_a_reply_without_the_sent_box_list_proves_nothing():
+    b = SendBatch((Message(1, "+989121234567", "x", "a"),), "s")
+    (result,) = mp.parse_sent_box({"resultCode": 0, "items": []}, b, grace_over=True)
+    assert result.outcome is SendOutcome.UNKNOWN
+    (result,) = mp.parse_sent_box({"resultCode": 0, "messages": None}, b, grace_over=True)
+    assert result.outcome is SendOutcome.NOT_SENT  # a null list: an empty sent box
 
 
 def test_parse_inbox():
@@ -325,6 +369,8 @@ def test_numbers_and_ids():
     assert mp.number_key("989121234567") == mp.number_key("09121234567") == "9121234567"
     assert mp.split_id("73425516:09121234567") == ("73425516", "09121234567")
     assert mp.split_id("73425516") is None and mp.split_id(":0912") is None
+    assert mp.rec_id("10000002734") == 10000002734 and mp.rec_id(991001) == 991001
+    assert mp.rec_id("0") is mp.rec_id("") is mp.rec_id(None) is mp.rec_id("x") is mp.rec_id(True) is None
 
 
 # ---- the twin's strictness, and how the client reads it -----------------------------------------------
@@ -354,6 +400,57 @@ def test_twin_send_validation(sandbox):
     assert raw_post(sandbox, "SendBatchSms", {**body, "toNumbers": many}) == 5
     assert sandbox.state.accepted("mediapayamak") == []
     assert raw_post(sandbox, "GetBatchDelivery", {"batchSmsId": 1}) == -2
+
+
+# The official PHP SDK's MessageInfo (NiazpardazSms/niazpardaz-sms-php, src/Models/MessageInfo.php), in order.
+MESSAGE_INFO = [
+    "messageId", "userId", "tariff", "content", "actionDateTime", "messageType", "sender", "receiver", "flash",
+    "pages", "lang", "status", "sendStatus", "sendMethod", "cost", "title", "count", "sent", "desc", "notSent",
+    "moneyIsRefunded", "isRead",
+]  # fmt: skip
+
+
+def test_twin_sent_box_rows_are_the_sdks_message_info_and_get_delivery_takes_their_id(
+    sandbox, sandbox_environ
+):
+    c = client(sandbox_environ)
+    c.send(batch(c, PHONES[:1]))
+    now = datetime.now(mp.TEHRAN)
+    body = mp.build_date_range_body("50004001", now - timedelta(minutes=1), now, mp.DEFAULT_DATE_FORMAT)
+    reply = requests.post(
+        f"{sandbox.url}/mediapayamak/GetMessagesByDateRange",
+        json=body,
+        headers={"X-API-Key": "sandbox-mediapayamak-key"},
+        timeout=5,
+    ).json()
+    (row,) = reply["result"]["messages"]
+    assert list(row) == MESSAGE_INFO  # no batchSmsId
+    delivery = requests.post(
+        f"{sandbox.url}/mediapayamak/GetDelivery",
+        json={"recId": row["messageId"]},
+        headers={"X-API-Key": "sandbox-mediapayamak-key"},
+        timeout=5,
+    ).json()
+    assert delivery["result"] == {
+        "resultCode": 0,
+        "deliveryStatus": DELIVERY_CODE[sandbox.state.outcome(PHONES[0])],
+    }
+
+
+def test_twin_renames_fields_when_told_over_its_admin_api(sandbox, sandbox_environ):
+    rename = {
+        "provider": "mediapayamak",
+        "path": "GetMessagesByDateRange",
+        "fields": {"receiver": ""},
+        "times": 1,
+    }
+    assert requests.post(f"{sandbox.url}/_sandbox/renames", json=rename, timeout=5).json() == {"ok": True}
+    c = client(sandbox_environ, RECONCILE_GRACE="0")
+    sent = batch(c, PHONES[:1])
+    c.send(sent)
+    since = datetime.now(UTC) - timedelta(seconds=5)
+    assert c.reconcile(sent, since)[0].outcome is SendOutcome.UNKNOWN  # no receiver: cannot tell
+    assert c.reconcile(sent, since)[0].outcome is SendOutcome.ACCEPTED  # once only
 
 
 def test_client_reads_wrong_user_password_as_account_error(sandbox, sandbox_environ):
@@ -511,7 +608,60 @@ def test_reconcile_after_the_grace_period(sandbox, sandbox_environ):
     accepted = c.send(SendBatch(sent.messages[:2], sent.sender))
     results = c.reconcile(sent, since)
     assert [r.outcome for r in results] == [SendOutcome.ACCEPTED, SendOutcome.ACCEPTED, SendOutcome.NOT_SENT]
-    assert [r.message_id for r in results[:2]] == [r.message_id for r in accepted]
+    # The sent box gives each its own messageId (no batchSmsId in MessageInfo), which GetDelivery accepts.
+    ids = [r.message_id for r in results[:2]]
+    in_the_box = [m.message_id for m in sandbox.state.accepted("mediapayamak")]
+    assert ids == in_the_box and ids != [r.message_id for r in accepted]
+    polled = c.status(ids)
+    assert [p.status for p in polled] == [
+        DELIVERY_EXPECTED[DELIVERY_CODE[sandbox.state.outcome(p)]] for p in PHONES[:2]
+    ]
+
+
+def found_in_the_sent_box(c: MediaPayamakClient, phones: list[str]) -> list[str]:
+    """Send, then find the messages in the sent box: their ids are messageIds (recIds)."""
+    since = datetime.now(UTC) - timedelta(seconds=1)
+    sent = batch(c, phones)
+    c.send(sent)
+    return [r.message_id for r in c.reconcile(sent, since)]
+
+
+def test_ids_from_the_sent_box_are_polled_with_get_delivery(sandbox, sandbox_environ):
+    c = client(sandbox_environ, RECONCILE_GRACE="0")
+    rec_ids = found_in_the_sent_box(c, PHONES[:2])
+    ours = [r.message_id for r in c.send(batch(c, PHONES[2:4]))]
+    before = sandbox.state.calls[("mediapayamak", "status")]
+    results = c.status([rec_ids[0], ours[0], rec_ids[1], ours[1]])
+    asked = sandbox.state.calls[("mediapayamak", "status")] - before
+    assert asked == 3  # GetDelivery twice, GetBatchDelivery once
+    phones = [PHONES[0], PHONES[2], PHONES[1], PHONES[3]]
+    assert [r.raw_code for r in results] == [str(DELIVERY_CODE[sandbox.state.outcome(p)]) for p in phones]
+    assert all(r.status is not DeliveryStatus.UNKNOWN for r in results)
+
+
+def test_get_delivery_codes(sandbox, sandbox_environ):
+    c = client(sandbox_environ, RECONCILE_GRACE="0")
+    rec_ids = found_in_the_sent_box(c, PHONES[:2])
+    sandbox.state.add_fault(Fault("mediapayamak", "status", "code", code=-5))  # the first asked: too early
+    results = c.status(rec_ids)
+    assert (results[0].status, results[0].raw_code) == (DeliveryStatus.UNKNOWN, "-5")
+    assert results[1].status is not DeliveryStatus.UNKNOWN
+    sandbox.state.add_fault(Fault("mediapayamak", "status", "code", code=-3, times=2))
+    assert [(r.status, r.raw_code) for r in c.status(rec_ids)] == [(DeliveryStatus.EXPIRED, "-3")] * 2
+    sandbox.state.add_fault(Fault("mediapayamak", "status", "code", code=-7))
+    with pytest.raises(AccountError):
+        c.status(rec_ids)
+    assert raw_post(sandbox, "GetDelivery", {"recId": 42}) == -2  # no such message
+
+
+def test_get_delivery_result_key_is_a_setting(caplog, sandbox, sandbox_environ):
+    """Seed 002 gives GetDelivery a bare int; the REST result's key is DELIVERY_FIELD. A result without it
+    answers nothing (the poller asks again), said once."""
+    c = client(sandbox_environ, RECONCILE_GRACE="0", DELIVERY_FIELD="status")
+    rec_ids = found_in_the_sent_box(c, PHONES[:2])
+    assert [r.status for r in c.status(rec_ids)] == [DeliveryStatus.UNKNOWN] * 2
+    said = [r.getMessage() for r in caplog.records if r.name == "workers.providers.evidence"]
+    assert len(said) == 1 and "GetDelivery" in said[0] and "no status" in said[0]
 
 
 def test_reconcile_date_format_is_a_setting(sandbox, sandbox_environ):

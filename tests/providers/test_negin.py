@@ -244,6 +244,26 @@ def test_unknown_delivery_states_stay_unknown_with_the_raw_code():
     ]
 
 
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"msgIds": "1,2,3", "states": "1,8"},  # a state missing: which one?
+        {"msgIds": "1,2,3", "states": ""},
+        {"ids": "1,2,3", "states": "1,8,2"},  # renamed
+        {"msgIds": "1,2,3"},
+    ],
+)
+def test_status_lists_that_do_not_pair_answer_nothing(caplog, data):
+    assert negin.parse_status_reply({"data": data, "status": -1}) == {}
+    said = [r.getMessage() for r in caplog.records if r.name == "workers.providers.evidence"]
+    assert len(said) == 1 and "not parallel" in said[0]
+
+
+def test_an_empty_place_is_never_filled_from_the_next_one():
+    got = negin.parse_status_reply({"data": {"msgIds": "1,2,3", "states": "1,,8"}, "status": -1})
+    assert {k: v.raw_code for k, v in got.items()} == {"1": "1", "3": "8"}
+
+
 def test_phone_spelling():
     assert [negin.mobile(p) for p in ("+989121234567", "09121234567", "9121234567", "00989121234567")] == [
         "989121234567"

@@ -9,6 +9,9 @@ account and book; the phonebook client (`workers.providers.phonebook`) makes the
     `listnumber`), numbers the listing shows become `added` and the others `pending` again; where it
     cannot be asked (Amoot, seed 001 documents no listing) they are held `unknown` with the reason,
     unless the client recognises a duplicate (then a second add is harmless and they go `pending`);
+  * a listing with rows that could not be read (no number) proves no number absent: the numbers in
+    flight are held `unknown` instead of going `pending`, and a push into a group that existed before
+    stops before adding any pending number (`TransientError`, nothing added): it may already be there;
   * a refusal of a one-number call is that number's failure (`failed`, the provider's reason); a
     refusal of several numbers (which does not say whose) halves the call until the number is alone;
   * a transient error puts the numbers back `pending` and waits (the provider's Retry-After, else
@@ -36,6 +39,10 @@ log = logging.getLogger("workers.operations.contacts")
 T = ContactTransition
 FOUND = "found in the provider's listing"
 NOT_LISTED = "not in the provider's listing after an interrupted add: pushed again"
+UNREADABLE = (
+    "the add may have been acted on and {n} rows of {name}'s listing could not be read: held, not added "
+    "again (contacts push --retry-unknown adds it again)"
+)
 NO_LISTING = (
     "the add may have been acted on and {name} has no contact listing to look in: held, not added again "
     "(contacts push --retry-unknown adds it again)"
@@ -62,9 +69,20 @@ def settle(ledger: Ledger, client: Phonebook, book: Book, *, list_all: bool = Fa
     if client.can_list:
         if not flying and not list_all:
             return out
-        listed = {item.phone for item in client.listing(book.group)}
-        out.found = ledger.found(listed, FOUND)
-        ledger.move([r.id for r in ledger.in_state(ContactState.PUSHING)], T.RELEASE, NOT_LISTED)
+        listing = client.read_listing(book.group)
+        out.found = ledger.found(listing.phones, FOUND)
+        rest = [r.id for r in ledger.in_state(ContactState.PUSHING)]
+        if not listing.unreadable:
+            ledger.move(rest, T.RELEASE, NOT_LISTED)
+            return out
+        out.held = ledger.move(rest, T.HOLD, UNREADABLE.format(n=listing.unreadable, name=client.name))
+        pending = len(ledger.in_state(ContactState.PENDING))
+        if list_all and pending:
+            raise TransientError(
+                f"{listing.unreadable} rows of the group's listing could not be read, so {pending} numbers "
+                "may already be in it: nothing was added; run the push again once the listing reads",
+                provider=client.name,
+            )
     elif client.retries_ambiguous:  # a second add is recognised as a duplicate
         ledger.move([r.id for r in flying], T.RELEASE, "")
         ledger.move([r.id for r in ledger.in_state(ContactState.UNKNOWN)], T.RETRY, "")

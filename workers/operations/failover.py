@@ -86,8 +86,10 @@ def move(
         ),
         reason=reason,
     )
-    if new is not None:
-        log.warning("chunk %s moved to %s as chunks %s: %s", chunk_id, to, new, reason)
+    if new is not None:  # one line per move, with counts: a personalised chunk may become 100 chunks
+        log.warning(
+            "chunk %s: %s (%s)", chunk_id, reason, f"as {len(new)} chunk{'s' if len(new) != 1 else ''}"
+        )
     return None if new is None else tuple(new)
 
 

@@ -9,7 +9,9 @@ embedded runner runs it with its in-process publisher. One pass, in this order:
 2. reconcile: every `unknown` chunk with pending recipients is handed to reconciliation;
 3. re-publish what is stale: queued chunks older than settings.queued_grace (a lost message) and
    retries that fell due (`publish_due`), except in campaigns outside their send window;
-4. fold the counters' per-writer shards (`Store.fold_counts`, PostgreSQL), so a campaign's counters stay
+4. deliver the due webhooks of the outbox (`workers.operations.webhooks.deliver_due`: each row leased
+   first, so two passes never post one together);
+5. fold the counters' per-writer shards (`Store.fold_counts`, PostgreSQL), so a campaign's counters stay
    a few rows whatever the number of worker connections that wrote them.
 
 Every step is a conditional update or a duplicate-safe publish, so running the pass twice, or from
@@ -42,6 +44,7 @@ class Housekeeping:
     released: Released
     reconciling: list[int] = field(default_factory=list)
     published: int = 0
+    webhooks: int = 0
 
 
 def release_due(deps: WorkerDeps, now: datetime | None = None) -> Released:
@@ -68,5 +71,8 @@ def housekeeping(deps: WorkerDeps, publisher: Publisher, now: datetime | None = 
     for chunk_id in reconciling:
         publisher.reconcile(chunk_id)
     published += publish_due(deps.store, deps.settings, publisher)
+    from workers.operations.webhooks import deliver_due
+
+    delivered = deliver_due(deps, now)
     deps.store.fold_counts()
-    return Housekeeping(released, reconciling, published)
+    return Housekeeping(released, reconciling, published, delivered)

@@ -4,12 +4,16 @@ The provider is asked (Ghasedak by our checkids; Media Payamak and Amoot through
 sent messages). Found messages are recorded as sent; if every remaining one is known not sent, the
 chunk is queued again for just those. Where the provider cannot be asked, or cannot tell within
 settings.reconcile_max_age, the campaign's policy decides: `hold` (default) marks them `unknown`
-with the reason, `resend` queues them again.
+with the reason, `resend` queues them again. An answer the client could not read (a sent-box row
+without a number, a lookup without its list) is "cannot tell", never "not sent": the clients answer
+UNKNOWN for every message such a row could be (workers/providers/evidence.py), so the chunk waits here
+and the policy's reason names what was missing.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -78,14 +82,16 @@ def reconcile_chunk(chunk_id: int, deps: WorkerDeps, now: datetime | None = None
     # The moment our send began: clients measure their "not found means not sent" grace from it,
     # and those that search by time widen their own window for clock differences.
     since = chunk.sending_since or now
+    silent = "no answer about it"
     try:
         results = client.reconcile(batch_for(chunk), since)
     except ProviderError as exc:
         log.warning("chunk %s: reconciliation call failed: %s", chunk_id, exc)
-        results = []
+        results, silent = [], f"the last call failed: {exc}"
     by_id = {r.recipient_id: r for r in results}
     updates: list[RecipientUpdate] = []
     undecided = 0
+    why: Counter[str] = Counter()  # what the undecided results say
     for msg in chunk.messages:
         res = by_id.get(msg.recipient_id)
         if res is not None and res.outcome is SendOutcome.ACCEPTED:
@@ -103,15 +109,18 @@ def reconcile_chunk(chunk_id: int, deps: WorkerDeps, now: datetime | None = None
             )
         elif res is None or res.outcome is SendOutcome.UNKNOWN:
             undecided += 1
+            why[(res.error if res is not None else None) or silent] += 1
     if undecided == 0:
         deps.store.record_reconciled(chunk, updates, requeue=True, now=now)
         return Reconciled(ReconcileKind.FOUND if updates else ReconcileKind.REQUEUED, chunk_id, len(updates))
     deps.store.record_reconciled(chunk, updates, requeue=False, now=now)
     age = (now - chunk.sending_since).total_seconds() if chunk.sending_since else 0.0
     if age >= deps.settings.reconcile_max_age:
+        said = why.most_common(1)[0][0]
         return apply_policy(
             deps,
             chunk,
-            f"{chunk.provider} could not say within {deps.settings.reconcile_max_age:g} s whether it was sent",
+            f"{chunk.provider} could not say within {deps.settings.reconcile_max_age:g} s whether it was sent"
+            f" ({said})",
         )
     return Reconciled(ReconcileKind.WAITING, chunk_id, len(updates), detail=f"{undecided} still undecided")

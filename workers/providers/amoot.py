@@ -3,7 +3,8 @@
 Every method is `POST {base}/{Method}` with the bare token in `Authorization`. HTTP is always 200; the
 body's `Status` is a title string ("Success", "CreditNotEnough", ...), classified by `STATUS` below.
 One text to many: `SendSimple` (form); different texts: `SendPeerToPeer` (JSON); status: `GetDeliveries`;
-ambiguous sends: `GetMessages` (the sent box, matched on mobile and text); balance: `AccountStatus`.
+ambiguous sends: `GetMessages` (the sent box, matched on mobile and text; its MessageID is the per-recipient
+id GetDeliveries takes, §4); balance: `AccountStatus`. Rows we cannot read prove nothing (evidence.py).
 
 Options (SMSDISPATCH_AMOOT_<OPTION>), each for a fact the docs leave open:
   RECONCILE_GRACE  seconds after reconcile's `since` before "not in the sent box" means NOT_SENT (default 60)
@@ -34,7 +35,8 @@ from workers.errors import (
 )
 from workers.providers import phones, values
 from workers.providers.base import Capabilities, Envelope, ProviderClient, Reply, Request
-from workers.providers.sentbox import SentRow, loose_text, match_sent_box
+from workers.providers.evidence import ASKED_AGAIN, Unreadable
+from workers.providers.sentbox import loose_text, match_sent_box, read_sent_box
 from workers.providers.transport import chunks
 from workers.settings import ProviderSettings
 from workers.status import Balance, DeliveryStatus, Message, SendBatch, SendOutcome, SendResult, StatusResult
@@ -90,8 +92,6 @@ DELIVERY: dict[int, DeliveryStatus] = {
 
 # Widen the sent-box window on both sides: clock skew, and ToDateTime in whole seconds.
 _WINDOW_MARGIN = timedelta(minutes=2)
-
-
 CALL_CODES: dict[str, type[ProviderError] | None] = {title: cls for title, (_, cls) in STATUS.items()}
 to_local = phones.national  # seed 001's form ("09120000000"), as in the SendPeerToPeer samples
 mobile_key = phones.key  # Amoot answers Mobile as a number (9120000000): compare the last ten digits
@@ -109,8 +109,7 @@ def local_time(moment: datetime, zone: ZoneInfo) -> str:
 
 
 def build_simple_form(batch: SendBatch, line: str, when: str) -> dict[str, str]:
-    mobiles = ",".join(to_local(m.phone) for m in batch.messages)
-    text = batch.messages[0].text
+    mobiles, text = ",".join(to_local(m.phone) for m in batch.messages), batch.messages[0].text
     return {"SendDateTime": when, "SMSMessageText": text, "LineNumber": line, "Mobiles": mobiles}
 
 
@@ -168,29 +167,35 @@ def parse_p2p_reply(body: Mapping[str, Any], batch: SendBatch) -> list[SendResul
 
 
 def parse_deliveries(body: Mapping[str, Any], ids: Sequence[str]) -> list[StatusResult]:
-    """One result per asked id. The row's Status is about the query; DeliveryType is the delivery."""
+    """One result per asked id. The row's Status is about the query; DeliveryType is the delivery. A row
+    without MessageID or DeliveryType answers nothing (UNKNOWN, logged once)."""
     found: dict[str, StatusResult] = {}
-    for row in body.get("Data") or []:
-        mid, raw = str(row.get("MessageID")), row.get("DeliveryType")
-        title = str(row.get("Status") or "Success")
+    rows = values.rows(values.field(body, "Data"))
+    unread = Unreadable("amoot", "GetDeliveries")
+    for row in rows:
+        mid, raw = str(values.field(row, "MessageID") or ""), values.field(row, "DeliveryType")
+        title = str(values.field(row, "Status") or "Success")
+        if not mid or (title == "Success" and raw is None):
+            unread.row("no DeliveryType" if mid else "no MessageID", row)
+            continue
         if title != "Success":
             found[mid] = StatusResult(mid, DeliveryStatus.UNKNOWN, raw_code=title)
             continue
         status = values.lookup(DELIVERY, raw, f"amoot DeliveryType for {mid}")
-        cost = values.to_float(row.get("Cost"))  # providers.md §4 `Cost` (unit not stated; billed in rial)
+        cost = values.to_float(values.field(row, "Cost"))  # providers.md §4 `Cost` (unit not stated; rial)
         found[mid] = StatusResult(mid, status, raw_code=str(raw), cost=cost)
+    unread.say(len(rows), ASKED_AGAIN)
     return [found.get(str(i), StatusResult(str(i), DeliveryStatus.UNKNOWN)) for i in ids]
 
 
+SENT_BOX = ("Data", "Mobile", "SMSMessageText", "MessageID")  # seed 000 GetMessages: result.Data rows
+
+
 def parse_sent_box(body: Mapping[str, Any], batch: SendBatch, settled: bool) -> list[SendResult]:
-    """GetMessages rows (Mobile, SMSMessageText, MessageID) matched on mobile and text (sentbox.py)."""
-    rows = [(r.get("Mobile"), r.get("SMSMessageText"), r.get("MessageID")) for r in body.get("Data") or []]
-    found = [
-        SentRow(str(n), str(t or ""), None if i in (None, "") else str(i), "Success") for n, t, i in rows
-    ]
-    return match_sent_box(
-        batch.messages, found, settled=settled, text_key=loose_text
-    )  # a false 'not sent' is a duplicate
+    """GetMessages rows (seed 000: Mobile, SMSMessageText, MessageID) matched on mobile and text (sentbox.py;
+    a false 'not sent' is a duplicate, so texts compare loosely and unreadable rows keep verdicts open)."""
+    box = read_sent_box("amoot", "GetMessages", body, SENT_BOX, raw_code="Success")
+    return match_sent_box(batch.messages, box, settled=settled, text_key=loose_text)
 
 
 class AmootClient(ProviderClient):

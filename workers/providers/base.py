@@ -94,6 +94,10 @@ class ProviderClient(HttpTransport):
     call_codes: ClassVar[ErrorTable] = {}  # call-level code -> error class; None = success
     refused_status: ClassVar[Mapping[Any, DeliveryStatus]] = {}  # refusal code -> state (default FAILED)
     retry_codes: ClassVar[Mapping[Any, float]] = {}  # transient code -> seconds to wait before retrying
+    # The unit of the per-message cost the provider reports (`SendResult.cost`, `StatusResult.cost`), as
+    # its documents state it; None: not documented. None of ours is: Ghasedak's status `price` (seed 004),
+    # the gateway's `cost`/`price` (providers.md §2B) and Amoot's GetDeliveries `Cost` (§4) carry no unit.
+    cost_unit: ClassVar[str | None] = None
 
     def __init__(self, settings: ProviderSettings, session: requests.Session | None = None) -> None:
         self.settings = settings

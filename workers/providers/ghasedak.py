@@ -42,9 +42,16 @@ from workers.errors import (
 )
 from workers.providers import phones
 from workers.providers.base import Capabilities, Envelope, ProviderClient, Reply, Request
+from workers.providers.ghasedak_reports import (  # noqa: F401 (DELIVERY: read by provider_codes)
+    DELIVERY,
+    UNKNOWN_ID,
+    delivery,
+    parse_lookup_items,
+    parse_status_items,
+)
 from workers.providers.inbox import Page, format_inbox_cursor, parse_inbox_cursor, read_window  # noqa: F401
 from workers.providers.transport import chunks, inbound_messages
-from workers.providers.values import field, lookup, settled, to_int
+from workers.providers.values import field, settled, to_int
 from workers.providers.values import rows as dict_rows
 from workers.settings import ProviderSettings
 from workers.status import (
@@ -75,14 +82,7 @@ CALL_CODES: dict[int, type[ProviderError] | None] = {
 }
 # The unified state a refused recipient gets; providers.md §1 counts "filtered" as failed.
 REFUSED_STATUS: dict[int, DeliveryStatus] = {8: DeliveryStatus.FAILED, 20: DeliveryStatus.FAILED}
-# sms/status `status` -> unified state. Source: seed 004 status table; mapping from providers.md §2A.
-DELIVERY: dict[int, DeliveryStatus] = {
-    0: DeliveryStatus.SENT_TO_OPERATOR, 1: DeliveryStatus.DELIVERED, 2: DeliveryStatus.UNDELIVERED,
-    8: DeliveryStatus.SENT_TO_OPERATOR, 16: DeliveryStatus.FAILED, 27: DeliveryStatus.BLACKLISTED,
-    -1: DeliveryStatus.UNKNOWN,  # bad or unknown id
-}
 # fmt: on
-UNKNOWN_ID = -1
 BULK_MODES = ("bulk", "simple")
 INBOX_PAGE = 200  # sms/receive/paging `offset` maximum (seed 004)
 INBOX_MAX_PAGES = 100  # per `isread` value and window: 20,000 replies
@@ -131,48 +131,6 @@ def parse_send_items(items: Any, messages: Sequence[Message]) -> list[SendResult
         SendResult(m.recipient_id, SendOutcome.ACCEPTED, str(to_int(i)), str(OK), DeliveryStatus.PENDING)
         for m, i in zip(messages, items, strict=True)
     ]
-
-
-def delivery(code: Any) -> DeliveryStatus:
-    return lookup(DELIVERY, code, "ghasedak delivery code")
-
-
-def parse_status_items(items: Any, ids: Sequence[str]) -> list[StatusResult]:
-    """One result per asked id, in order; an id the reply leaves out is UNKNOWN with no raw code. `cost`: the
-    item's `price` (seed 004 status sample `"price": 155`, unit not stated; the credit is rial), as reported."""
-    rows = {str(to_int(field(r, "messageid"))): r for r in dict_rows(items)}
-    found = [rows.get(str(to_int(i))) if to_int(i) is not None else None for i in ids]
-    raws = [None if r is None else field(r, "status") for r in found]
-    return [
-        StatusResult(i, delivery(raw), str(raw), to_int(field(r, "price")))
-        if raw is not None
-        else StatusResult(i, DeliveryStatus.UNKNOWN)
-        for i, r, raw in zip(ids, found, raws, strict=True)
-    ]
-
-
-def parse_lookup_items(items: Any, messages: Sequence[Message], grace_over: bool) -> list[SendResult]:
-    """Reconciliation by checkid: found -> ACCEPTED, -1 -> NOT_SENT once the grace period is over."""
-    rows = dict_rows(items)
-    if any(field(r, "checkid") is not None for r in rows):  # match by checkid when the reply carries it
-        by_ref = {str(field(r, "checkid")): r for r in rows}
-        matched = [by_ref.get(m.client_ref) for m in messages]
-    else:  # else items come in the order of the ids asked; a count mismatch proves nothing
-        matched = list(rows) if len(rows) == len(messages) else [None] * len(messages)
-    out = []
-    for m, row in zip(messages, matched, strict=True):
-        code, message_id = to_int(field(row or {}, "status")), to_int(field(row or {}, "messageid"))
-        receptor, raw = field(row or {}, "receptor"), None if code is None else str(code)
-        if code == UNKNOWN_ID:
-            outcome = SendOutcome.NOT_SENT if grace_over else SendOutcome.UNKNOWN
-            out.append(SendResult(m.recipient_id, outcome, raw_code=raw, error="checkid unknown (-1)"))
-        elif code is None or message_id is None or (receptor and phones.key(receptor) != phones.key(m.phone)):
-            out.append(
-                SendResult(m.recipient_id, SendOutcome.UNKNOWN, raw_code=raw, error="no matching item")
-            )
-        else:
-            out.append(SendResult(m.recipient_id, SendOutcome.ACCEPTED, str(message_id), raw, delivery(code)))
-    return out
 
 
 def parse_balance(items: Any) -> Balance | None:

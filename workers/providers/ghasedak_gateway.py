@@ -29,7 +29,6 @@ statusCode: see CALL_CODES. No rate limit is documented.
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from functools import partial
@@ -47,9 +46,18 @@ from workers.errors import (
 )
 from workers.providers import phones
 from workers.providers.base import Capabilities, Envelope, ProviderClient, Reply, Request
+from workers.providers.ghasedak_gateway_reports import (  # noqa: F401 (tables: read by provider_codes)
+    DOCS_DELIVERY,
+    ENUMS,
+    SDK_DELIVERY,
+    delivery,
+    parse_lookup_data,
+    parse_status_data,
+    status_rows,
+)
 from workers.providers.inbox import inbound_rows, read_newer
 from workers.providers.transport import chunks
-from workers.providers.values import field, lookup, settled, split, to_float, to_int
+from workers.providers.values import field, settled, split, to_float, to_int
 from workers.providers.values import rows as dict_rows
 from workers.settings import ProviderSettings
 from workers.status import (
@@ -77,18 +85,7 @@ CALL_CODES: dict[int | str, type[ProviderError] | None] = {
     **dict.fromkeys((402, 500), TransientError),
     DUPLICATE: AmbiguousSendError,  # "already accepted": looked up by clientReferenceId
 }
-# Delivery `status`, (a) the docs' enum and (b) the SDKs' SendStatus, mapped as §2B says.
-DOCS_DELIVERY: dict[int, DeliveryStatus] = {
-    0: _S.PENDING, 1: _S.FAILED, 2: _S.BLACKLISTED, 3: _S.SENT_TO_OPERATOR, 4: _S.UNDELIVERED,
-    5: _S.DELIVERED, 6: _S.FAILED, 7: _S.UNKNOWN, 8: _S.UNKNOWN,
-}
-SDK_DELIVERY: dict[int, DeliveryStatus] = {
-    **dict.fromkeys((0, 2, 3, 9, 17), _S.PENDING), **dict.fromkeys((4, 10, 11), _S.SENT_TO_OPERATOR),
-    14: _S.DELIVERED, 13: _S.UNDELIVERED, **dict.fromkeys((1, 6, 7, 15, 16), _S.FAILED),
-    **dict.fromkeys((8, 12), _S.BLACKLISTED), 5: _S.UNKNOWN,
-}
 # fmt: on
-ENUMS = {"docs": DOCS_DELIVERY, "sdk": SDK_DELIVERY}
 MAX_IDS, MAX_INBOX_PAGES = 100, 100
 OPTIONS = ("send_mode", "status_enum", "ids_format", "udh", "reconcile_grace", "credit_unit", "inbox_isread")
 OPTIONS += ("inbox_page_size", "inbox_page_base", "inbox_fields")
@@ -144,54 +141,6 @@ def parse_send_data(data: Any, messages: Sequence[Message]) -> list[SendResult]:
             out.append(
                 SendResult(m.recipient_id, SendOutcome.ACCEPTED, str(mid), "200", _S.PENDING, cost=cost)
             )
-    return out
-
-
-def delivery(raw: Any, enum: str) -> DeliveryStatus:
-    return lookup(ENUMS[enum], raw, f"ghasedak-gateway delivery status ({enum} enum)")
-
-
-def status_rows(data: Any) -> list[dict[str, Any]]:
-    """CheckSmsStatus `data`: a list of rows (docs), or rows under `items`."""
-    return dict_rows(data if isinstance(data, list) else field(data, "items"))
-
-
-def parse_status_data(data: Any, ids: Sequence[str], enum: str) -> list[StatusResult]:
-    """One result per asked id, in order; an id the reply leaves out is UNKNOWN with no raw code; each
-    item's `price` (§2B CheckSmsStatus) is kept as its cost."""
-    rows = {str(field(r, "messageId")): r for r in status_rows(data)}
-    raws = {i: field(r, "status") for i, r in rows.items()}
-    log.info("ghasedak-gateway: raw delivery statuses %s", dict(Counter(map(str, raws.values()))))
-    return [
-        StatusResult(i, delivery(raws[i], enum), str(raws[i]), to_float(field(rows[i], "price")))
-        if raws.get(i) is not None
-        else StatusResult(i, _S.UNKNOWN)
-        for i in map(str, ids)
-    ]
-
-
-def parse_lookup_data(
-    data: Any, messages: Sequence[Message], grace_over: bool, enum: str
-) -> list[SendResult]:
-    """Type=2 rows -> one result per message: its own clientReferenceId's row, else (bulk mode) a row of the
-    batch's refs to its number; found with an id -> ACCEPTED; absent -> NOT_SENT once `grace_over`."""
-    rows = status_rows(data)
-    out = []
-    for m in messages:
-        mine = [r for r in rows if str(field(r, "clientReferenceId")) == m.client_ref]
-        key = phones.key(m.phone)
-        same = [
-            r for r in mine or rows if not field(r, "receptor") or phones.key(field(r, "receptor")) == key
-        ]
-        row = (same or [None])[0]
-        mid = None if row is None else field(row, "messageId")
-        if row is None or mid in (None, "", 0, "0"):
-            outcome = SendOutcome.NOT_SENT if grace_over and row is None else SendOutcome.UNKNOWN
-            out.append(SendResult(m.recipient_id, outcome, error="clientReferenceId not listed"))
-            continue
-        raw, cost = field(row, "status"), to_float(field(row, "price"))
-        state, raw_code = (_S.PENDING, None) if raw is None else (delivery(raw, enum), str(raw))
-        out.append(SendResult(m.recipient_id, SendOutcome.ACCEPTED, str(mid), raw_code, state, cost=cost))
     return out
 
 

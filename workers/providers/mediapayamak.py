@@ -13,11 +13,19 @@ Decisions' cap: seed 002 says 100, the SDK 1000), and options for facts the docs
                    index, from 1 (page 2 of 100 starts at 101); the official SDK names it pageIndex.
   INBOX_ORDER      "any" (default) or "newest": how `GetMessages` lists the inbox, which no source says. "any"
                    reads every page each pass; "newest" stops at the first page reaching a message already read.
+  DELIVERY_FIELD   the key of `GetDelivery`'s result that holds the delivery code (default "deliveryStatus", the
+                   name GetBatchDelivery gives the same codes): seed 002 gives the method a bare int return value,
+                   and no source shows its REST v2 result.
 Inbox: `GetMessages {messageType: 1, fromNumbers: our line, index, count <= 1000}` (seed 002; rows MessageInfo:
 messageId, sender, content, actionDateTime), cursor = highest messageId handled (assumes ids grow; undocumented).
-Numbers go out as 09XXXXXXXXX (SDK samples); a recipient's id is "{batchSmsId}:{number}"; one `SendBatchSms`
-per distinct text. Reconciliation matches number and text in the sent box (`GetMessagesByDateRange`, type 2;
-MessageInfo rows); `batchSmsId` in a row is an assumption: without it the id is the row's messageId.
+Numbers go out as 09XXXXXXXXX (SDK samples); a recipient's id is "{batchSmsId}:{number}", polled with
+`GetBatchDelivery`; one `SendBatchSms` per distinct text. Reconciliation matches number and text in the sent box
+(`GetMessagesByDateRange`, type 2). Its rows are read as the official PHP SDK's `MessageInfo`
+(NiazpardazSms/niazpardaz-sms-php, src/Models/MessageInfo.php: messageId, content, actionDateTime, sender,
+receiver, ...; no batchSmsId), which seed 002 names without giving its fields: a recipient found there gets the
+row's `messageId` as its id, polled one by one with seed 002's `GetDelivery {recId}` (the SDK has no GetDelivery;
+we take messageId to be the recId seed 002 means by "the id of the sent SMS", the only per-message id a row has).
+Rows we cannot read (no single receiver, no content) are no evidence of "not sent" (workers/providers/sentbox.py).
 """
 
 from __future__ import annotations
@@ -32,7 +40,6 @@ from workers.errors import (
     AccountError,
     AmbiguousSendError,
     ConfigurationError,
-    ProviderError,
     RecipientRefusedError,
     RequestError,
     TransientError,
@@ -40,8 +47,19 @@ from workers.errors import (
 from workers.providers import phones
 from workers.providers.base import Capabilities, Envelope, ErrorTable, ProviderClient, Reply, Request
 from workers.providers.inbox import inbound_rows, newer_than, read_newer  # noqa: F401 (newer_than)
-from workers.providers.sentbox import SentRow, loose_text, match_sent_box
-from workers.providers.values import lookup, settled, to_int
+from workers.providers.mediapayamak_delivery import (  # noqa: F401 (the tables, read by provider_codes)
+    DELIVERY,
+    DELIVERY_CALL_CODES,
+    MAX_PAGES,
+    WHOLE_BATCH,
+    DeliveryReports,
+    delivery_status,
+    parse_delivery,
+    rec_id,
+    split_id,
+)
+from workers.providers.sentbox import loose_text, match_sent_box, read_sent_box
+from workers.providers.values import settled, to_int
 from workers.status import (
     Balance,
     DeliveryStatus,
@@ -50,7 +68,6 @@ from workers.status import (
     SendBatch,
     SendOutcome,
     SendResult,
-    StatusResult,
 )
 
 log = logging.getLogger("workers.providers.mediapayamak")
@@ -68,32 +85,19 @@ SEND_CODES: ErrorTable = {
     16: RecipientRefusedError,  # recipient empty, wrong or blacklisted (PER-RCPT)
     24: AmbiguousSendError,  # identical request within seconds: an earlier copy may have been taken
 }
-# DeliveryResultCode of GetBatchDelivery (§3B, N1). -3 and -4 are answers about the whole batch, not errors.
-# -1 provider connection error (seed 002 also lists it as bad user/password), -2 no batch with this id,
-# -5 asked less than a minute after sending, -6 IP temporarily blocked, -7 bad ApiKey.
-DELIVERY_CALL_CODES: ErrorTable = {0: None, -1: TransientError, -2: RequestError, -5: TransientError,
-                                   -6: TransientError, -7: AccountError}
-WHOLE_BATCH: dict[int, DeliveryStatus] = {-3: DeliveryStatus.EXPIRED, -4: DeliveryStatus.PENDING}
 # Seconds to wait, for any method (send codes are positive, read codes negative, so they never collide):
 # 22/-6 IP blocked (long backoff), 23 enqueue failed ("retry in minutes"), -5 "ask a minute after sending".
 RETRY_AFTER: dict[int, float] = {22: 300.0, -6: 300.0, 23: 120.0, -5: 60.0}
 # GetCredit result codes (N1 CreditResultCode.php; -1/-2 also seed 002), used for GetMessages* too (assumed:
 # the SDK gives those no table). 21 "invalid parameters" is borrowed from SendResultCode (assumption).
 READ_CODES: ErrorTable = {0: None, **dict.fromkeys((-1, -2, -7), AccountError), -6: TransientError, 21: RequestError}
-# Per-number deliveryStatus (§3B table, N1 SmsDeliveryStatus.php; 0..11 also seed 002). 3, 4, 6, 9..12: telecom
-# failure, unknown error, not received by telecom, rejected, cancelled, not sent, no Telegram.
-DELIVERY: dict[int, DeliveryStatus] = {
-    **dict.fromkeys((-10, 8), DeliveryStatus.UNKNOWN),  # "none", "unknown"
-    **dict.fromkeys((0, 5), DeliveryStatus.SENT_TO_OPERATOR),  # sent to / received by telecom
-    1: DeliveryStatus.DELIVERED, 2: DeliveryStatus.UNDELIVERED, 7: DeliveryStatus.BLACKLISTED,
-    **dict.fromkeys((3, 4, 6, 9, 10, 11, 12), DeliveryStatus.FAILED),
-    13: DeliveryStatus.PENDING,  # in queue
-}
 # fmt: on
 TEHRAN = timezone(timedelta(hours=3, minutes=30), "Asia/Tehran")  # fixed: Iran dropped DST in 2022
 DEFAULT_DATE_FORMAT = "%Y-%m-%dT%H:%M:%S"
 CLOCK_SLACK = timedelta(seconds=60)  # widen the sent-box window for clock skew between us and the provider
-PAGE_STATUS, PAGE_MESSAGES, MAX_PAGES = 100, 1000, 100
+PAGE_MESSAGES = 1000
+# The sent box: MessagesResult.messages, rows MessageInfo (official PHP SDK, src/Models/MessageInfo.php).
+SENT_BOX = ("messages", "receiver", "content", "messageId")
 INDEX, ORDER = ("row", "page"), ("any", "newest")  # INDEX and INBOX_ORDER options, default first
 
 
@@ -122,36 +126,20 @@ def build_date_range_body(sender: str, start: datetime, end: datetime, fmt: str)
     return {"messageType": 2, "fromNumbers": sender, "fromDate": tehran[0], "toDate": tehran[1]}
 
 
-def split_id(message_id: str) -> tuple[str, str] | None:
-    """'{batchSmsId}:{number}' -> (batchSmsId, number); None for anything else."""
-    batch_id, sep, number = str(message_id).partition(":")
-    return (batch_id, number) if sep and batch_id and number else None
-
-
-def parse_delivery(result: dict[str, Any]) -> dict[str, Any]:
-    """numbers[] and deliveryStatus[] (parallel arrays) -> {number key: raw code}."""
-    numbers, codes = result.get("numbers") or [], result.get("deliveryStatus") or []
-    return {number_key(n): c for n, c in zip(numbers, codes, strict=False)}
-
-
-def delivery_status(message_id: str, raw: Any) -> StatusResult:
-    """Unified state of one number's code; an unknown code is UNKNOWN, kept raw and logged."""
-    state = lookup(DELIVERY, raw, f"mediapayamak deliveryStatus for {message_id}")
-    return StatusResult(message_id, state, str(raw))
-
-
 comparable = loose_text
 
 
-def parse_sent_box(sent: list[dict[str, Any]], batch: SendBatch, grace_over: bool) -> list[SendResult]:
-    """Sent-box rows (MessageInfo: receiver, content) -> one result per message (workers/providers/sentbox.py);
-    the id is built from the row's batchSmsId, else it is the row's messageId."""
-    rows = []
-    for r in (r for r in sent if isinstance(r, dict)):
-        receiver, bid, own = str(r.get("receiver", "")), r.get("batchSmsId"), r.get("messageId")
-        mid = f"{bid}:0{number_key(receiver)}" if bid else (str(own) if own else None)
-        rows.append(SentRow(receiver, str(r.get("content", "")), mid))
-    return match_sent_box(batch.messages, rows, settled=grace_over, text_key=comparable)
+def parse_sent_box(result: Any, batch: SendBatch, grace_over: bool) -> list[SendResult]:
+    """`GetMessagesByDateRange`'s result (`messages`: MessageInfo rows) -> one result per message
+    (workers/providers/sentbox.py); a found message's id is its row's messageId, a GetDelivery recId."""
+    box = read_sent_box(
+        "mediapayamak", "GetMessagesByDateRange", result, SENT_BOX, message_id=lambda v: _text(rec_id(v))
+    )
+    return match_sent_box(batch.messages, box, settled=grace_over, text_key=comparable)
+
+
+def _text(value: int | None) -> str | None:
+    return None if value is None else str(value)
 
 
 def build_inbox_body(sender: str, index: int) -> dict[str, Any]:
@@ -163,7 +151,7 @@ def parse_inbox(messages: Sequence[dict[str, Any]]) -> list[InboundMessage]:
     return inbound_rows("mediapayamak", messages, ("messageId", "sender", "content", "actionDateTime"))
 
 
-class MediaPayamakClient(ProviderClient):
+class MediaPayamakClient(DeliveryReports, ProviderClient):
     name = "mediapayamak"
     capabilities = Capabilities(max_batch=100, max_status_batch=100, reconcile="sent-box", inbox=True)
     call_codes = SEND_CODES
@@ -171,7 +159,7 @@ class MediaPayamakClient(ProviderClient):
     retry_codes = RETRY_AFTER
     default_url = "https://login.niazpardaz.ir/api/v2/RestWebApi"
     credential_names = ("apikey", "username", "password")
-    option_names = ("date_format", "reconcile_grace", "index", "inbox_order")
+    option_names = ("date_format", "reconcile_grace", "index", "inbox_order", "delivery_field")
 
     def check_credentials(self) -> None:
         s = self.settings
@@ -181,6 +169,9 @@ class MediaPayamakClient(ProviderClient):
         self.index = self.choice_option("index", INDEX)
         self.inbox_order = self.choice_option("inbox_order", ORDER)
         self.grace = self.number_option("reconcile_grace", "60", whole=True)
+        self.delivery_field = (
+            self.settings.option("delivery_field", "deliveryStatus").strip() or "deliveryStatus"
+        )
 
     def send_checked(self, batch: SendBatch) -> list[SendResult]:
         """One SendBatchSms per distinct text, in order (the base's `send_in_turn`)."""
@@ -226,53 +217,13 @@ class MediaPayamakClient(ProviderClient):
             request = replace(request, json_body={**creds, **(request.json_body or {})})
         return super().request(request, sending=sending)
 
-    def status(self, message_ids: Sequence[str]) -> list[StatusResult]:
-        """GetBatchDelivery per batchSmsId, page after page. One batch's error (-5 too early, -2 unknown id) leaves
-        its ids UNKNOWN with the code; raised when every batch failed, an AccountError at once."""
-        found: dict[str, StatusResult] = {}
-        by_batch: dict[str, dict[str, str]] = {}
-        for mid in message_ids:
-            parts = split_id(mid)
-            if parts is None:
-                log.warning("mediapayamak: %r is not a {batchSmsId}:{number} id", mid)
-            else:
-                by_batch.setdefault(parts[0], {})[number_key(parts[1])] = mid
-        errors: list[ProviderError] = []
-        for batch_id, wanted in by_batch.items():
-            try:
-                found.update(self._batch_status(batch_id, wanted))
-            except AccountError:
-                raise
-            except ProviderError as exc:
-                errors.append(exc)
-                found.update(
-                    (mid, StatusResult(mid, DeliveryStatus.UNKNOWN, exc.code)) for mid in wanted.values()
-                )
-        if errors and len(errors) == len(by_batch):
-            raise errors[0]
-        return [found.get(mid) or StatusResult(mid, DeliveryStatus.UNKNOWN) for mid in message_ids]
-
-    def _batch_status(self, batch_id: str, wanted: dict[str, str]) -> dict[str, StatusResult]:
-        out: dict[str, StatusResult] = {}
-        for page in range(MAX_PAGES):
-            index = self._index(page, PAGE_STATUS)
-            body = {"batchSmsId": to_int(batch_id) or batch_id, "index": index, "count": PAGE_STATUS}
-            code, result = self._post("GetBatchDelivery", body, DELIVERY_CALL_CODES, keep=WHOLE_BATCH)
-            if code in WHOLE_BATCH:  # an answer about every number of the batch
-                return {mid: StatusResult(mid, WHOLE_BATCH[code], str(code)) for mid in wanted.values()}
-            rows = parse_delivery(result)
-            out.update((wanted[k], delivery_status(wanted[k], raw)) for k, raw in rows.items() if k in wanted)
-            if len(out) == len(wanted) or len(rows) < PAGE_STATUS:
-                break
-        return out
-
     def reconcile(self, batch: SendBatch, since: datetime) -> list[SendResult]:
         now, since = datetime.now(UTC), since if since.tzinfo else since.replace(tzinfo=UTC)
         fmt = self.settings.option("date_format", DEFAULT_DATE_FORMAT)
         sender = batch.sender or self.settings.sender
         body = build_date_range_body(sender, since - CLOCK_SLACK, now + CLOCK_SLACK, fmt)
         _, result = self._post("GetMessagesByDateRange", body, READ_CODES)
-        return parse_sent_box(list(result.get("messages") or []), batch, settled(since, self.grace))
+        return parse_sent_box(result, batch, settled(since, self.grace))
 
     def balance(self) -> Balance:
         _, result = self._post("GetCredit", {}, READ_CODES)

@@ -40,6 +40,7 @@ from workers.errors import (
 )
 from workers.providers import phones
 from workers.providers.base import Capabilities, Envelope, ProviderClient, Reply, Request
+from workers.providers.evidence import ASKED_AGAIN, Unreadable
 from workers.providers.transport import chunks
 from workers.providers.values import lookup
 from workers.settings import ProviderSettings
@@ -132,12 +133,31 @@ def parse_send_reply(body: dict[str, Any], batch: SendBatch) -> list[SendResult]
 
 
 def parse_status_reply(body: dict[str, Any]) -> dict[str, StatusResult]:
-    """`data.msgIds` and `data.states` are parallel comma lists; unknown states stay UNKNOWN."""
+    """`data.msgIds` and `data.states` are parallel comma lists; unknown states stay UNKNOWN. Lists we
+    cannot pair (missing, or of different lengths) and empty places are read as nothing, never shifted onto
+    the next id, and logged once (evidence.Unreadable): their recipients are asked again."""
     data = body.get("data") if isinstance(body.get("data"), dict) else {}
-    out: dict[str, StatusResult] = {}
-    for msg_id, raw in zip(_ids(data.get("msgIds")), _ids(data.get("states")), strict=False):
+    ids, states = data.get("msgIds"), data.get("states")
+    unread, out = Unreadable("negin", "wsStates.ashx"), {}
+    places = [_places(ids), _places(states)]
+    if ids is None or states is None or len(places[0]) != len(places[1]):
+        unread.row("msgIds and states not parallel lists", data or body)
+        places = [[], []]
+    for msg_id, raw in zip(*places, strict=True):
+        if not msg_id or not raw:
+            unread.row("no state" if msg_id else "no msgId")
+            continue
         out[msg_id] = StatusResult(msg_id, lookup(DELIVERY, raw, f"negin delivery state for {msg_id}"), raw)
+    unread.say(max(len(places[0]), 1 if unread else 0), ASKED_AGAIN)
     return out
+
+
+def _places(value: Any) -> list[str]:
+    """A comma list (or a list) with its empty places kept, so two lists stay aligned."""
+    if value is None:
+        return []
+    items = value if isinstance(value, list) else str(value).split(",")
+    return [str(x).strip() for x in items]
 
 
 def _status_code(body: Any) -> int | None:
@@ -269,7 +289,7 @@ class NeginClient(ProviderClient):
             )
         missing = [i for i in map(str, message_ids) if i not in found]
         if missing:
-            log.warning("negin: no state for %d id(s), e.g. %s", len(missing), missing[0])
+            log.info("negin: no state for %d id(s), e.g. %s", len(missing), missing[0])
         return [found.get(str(i)) or StatusResult(str(i), DeliveryStatus.UNKNOWN) for i in message_ids]
 
     def balance(self) -> Balance:

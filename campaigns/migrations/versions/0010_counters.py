@@ -1,10 +1,11 @@
 """Maintained counters (`campaign_counts`) so reads never scan a campaign's rows, and the indexes of the
 reads that remain (a campaign's next delivery check, earliest retry, last claim; the store's oldest queued
-chunk). Existing campaigns are backfilled: recipients and chunks by provider and state, and the sends
-recorded per minute (the rate), from the rows, in this migration's transaction.
+chunk). Existing campaigns are backfilled: recipients and chunks by provider and state (recipients with
+their estimate: SMS parts at their chunk's rial per part), and the sends recorded per minute (the rate),
+from the rows, in this migration's transaction.
 
 Revision ID: 0010_counters
-Revises: 0009_routes
+Revises: 0013_web
 Create Date: 2026-12-01
 """
 
@@ -12,15 +13,18 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010_counters"
-down_revision = "0009_routes"
+down_revision = "0013_web"  # "0009_routes" in the brief; chained after main's head here
 branch_labels = None
 depends_on = None
 
 _PROVIDER = "COALESCE(k.provider, c.provider)"
+_RATE = "(k.cost_rial * 1.0 / NULLIF(k.parts, 0))"  # rial per SMS part of the recipient's chunk
 _RECIPIENTS = f"""
-INSERT INTO campaign_counts (kind, campaign_id, bucket, provider, state, shard, n, parts, cost, costed, polled)
+INSERT INTO campaign_counts (kind, campaign_id, bucket, provider, state, shard, n, parts, cost, costed, polled,
+                             value, polled_value)
 SELECT 'recipient', r.campaign_id, 0, {_PROVIDER}, r.state, 0, COUNT(*), COALESCE(SUM(r.parts), 0),
-       COALESCE(SUM(r.cost_rial), 0), COUNT(r.cost_rial), SUM(CASE WHEN r.polls > 0 THEN 1 ELSE 0 END)
+       COALESCE(SUM(r.cost_rial), 0), COUNT(r.cost_rial), SUM(CASE WHEN r.polls > 0 THEN 1 ELSE 0 END),
+       COALESCE(SUM(r.parts * {_RATE}), 0), COALESCE(SUM(CASE WHEN r.polls > 0 THEN r.parts * {_RATE} END), 0)
 FROM recipients r JOIN campaigns c ON c.id = r.campaign_id LEFT JOIN chunks k ON k.id = r.chunk_id
 GROUP BY r.campaign_id, {_PROVIDER}, r.state
 """
@@ -58,6 +62,8 @@ def upgrade() -> None:
         sa.Column("cost", sa.Float(), nullable=False, server_default="0"),
         sa.Column("costed", sa.BigInteger(), nullable=False, server_default="0"),
         sa.Column("polled", sa.BigInteger(), nullable=False, server_default="0"),
+        sa.Column("value", sa.Float(), nullable=False, server_default="0"),
+        sa.Column("polled_value", sa.Float(), nullable=False, server_default="0"),
         sa.PrimaryKeyConstraint("kind", "campaign_id", "bucket", "provider", "state", "shard"),
     )
     op.create_index(

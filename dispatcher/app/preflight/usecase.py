@@ -6,13 +6,17 @@ previews, fingerprint, recent sends) and into a spool on disk; `prepared.blocks`
 recipients from the spool, so `create` and `dry_run` store or count exactly what was checked, without
 reading the file again (and without a window in which the file could change between check and store).
 
-Order, so that a refusal stores nothing: credentials (the balance call) first, then the store's facts
-(read-only: no database is created here), then the file. Errors: CredentialsRejected (bad input: exit 2),
-PreflightSettingError (exit 2), Refused (exit 3) when `refuse` and a check refused, the loader's errors.
+Order: local first, then the network. Every check of the settings, the file and the text runs before any
+provider is called (the store's facts are read-only: no database is created here), so a damaged file is
+named (exit 2) even with the provider unreachable, and a dry run works offline; then the route is proven
+(`route.py`) and priced. Errors: the loader's, EmptyCampaign, PreflightSettingError, BudgetError (exit 2),
+CredentialsRejected (exit 2), ProviderUnreachable (exit 1), Refused (exit 3) when `refuse` and a check
+refused. Nothing is stored either way.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import pickle
@@ -27,15 +31,25 @@ import pandas as pd
 from campaigns.load import PHONE, ROW
 from campaigns.plan import batch_size, plan
 from campaigns.preflight import CampaignType, Loaded, PreflightOptions, PreflightSummary, Tally, summarise
+from campaigns.prices import PriceTable
+from campaigns.store import EmptyCampaign
 from campaigns.text import Template
 from dispatcher.app.accounts import phones_or_fail
 from dispatcher.app.budget import BudgetError, parse_cap, spec_caps
 from dispatcher.app.campaign import CampaignSummary, Prepared
 from dispatcher.app.common import BadInput, Refused, open_store
 from dispatcher.app.modes import StartResult, choose_mode
-from dispatcher.app.preflight.gather import prices_for, prove_credentials, rejected_by_reason, store_facts
+from dispatcher.app.preflight.gather import (
+    ProviderUnreachable,
+    StoreFacts,
+    rejected_by_reason,
+    store_facts,
+    unreachable_line,
+)
+from dispatcher.app.preflight.route import RouteProof, prove_route
+from dispatcher.app.prices import configured_prices, provider_prices
 from dispatcher.config import AppSettings
-from workers.status import Balance
+from workers.errors import ProviderError
 
 __all__ = ["BlockSpool", "TestSend", "preflight", "test_send"]
 
@@ -65,8 +79,8 @@ class BlockSpool:
 
 
 def options_for(settings: AppSettings, prepared: Prepared) -> PreflightOptions:
-    """The checks' options: SMSDISPATCH_MAX_PARTS, _STRICT, _FREQUENCY_CAP from the settings, the send
-    window, and `send`'s flags (SendRequest)."""
+    """The checks' options: SMSDISPATCH_MAX_PARTS, _STRICT, _FREQUENCY_CAP, _DUPLICATE_WINDOW and
+    _BLACKLIST_MEMORY from the settings, the send window, the caps and `send`'s flags (SendRequest)."""
     request = prepared.request
     assert request is not None
     return PreflightOptions.from_env(
@@ -77,21 +91,42 @@ def options_for(settings: AppSettings, prepared: Prepared) -> PreflightOptions:
         allow_partial=request.allow_partial,
         allow_duplicate=request.allow_duplicate,
         skip_recent=request.skip_recent,
+        include_blacklisted=request.include_blacklisted,
         distributed=bool(settings.dispatch.broker_url),
+        budget=parse_cap(request.budget, "--budget"),
+        part_cap=parse_cap(request.max_parts, "--max-parts"),
+        chunk=prepared.batch,
+        show_time=settings.show_time,
     )
 
 
-def _append_rejects(path: Path, others: list[str], skipped: pd.DataFrame, campaigns: list[int]) -> None:
-    """Rows moved out by --skip-recent, appended to the loader's rejects file (row, value, reason, ...)."""
+def _append_rejects(path: Path, others: list[str], moved: pd.DataFrame, reasons: dict[int, str]) -> None:
+    """Rows the preflight moved out (the blacklist memory, --skip-recent), appended to the loader's
+    rejects file (row, value, reason, ...); `reasons`: spreadsheet row -> its reason."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    for (_, row), campaign in zip(skipped.iterrows(), campaigns, strict=True):
+    for _, row in moved.iterrows():
         phone = str(row[PHONE])
         shown = "0" + phone[3:] if phone.startswith("+98") else phone
         cells = ["" if pd.isna(row[c]) else str(row[c]) for c in others]
-        writer.writerow([int(row[ROW]), shown, f"sent recently (campaign {campaign})", *cells])
+        writer.writerow([int(row[ROW]), shown, reasons[int(row[ROW])], *cells])
     with path.open("a", encoding="utf-8", newline="") as fh:
         fh.write(buffer.getvalue())
+
+
+def route_prices(
+    settings: AppSettings, proof: RouteProof, configured: dict[str, PriceTable]
+) -> dict[str, PriceTable]:
+    """Each usable provider of the route -> its price table (set, else read from its own API, as for the
+    first): a chunk failover moves to it is priced at its price. One whose prices cannot be read now
+    gets none (its moved chunks keep their share of the first estimate)."""
+    tables: dict[str, PriceTable] = {}
+    for name in proof.usable:
+        tables[name] = configured.get(name) or PriceTable(source=name)
+        if not tables[name]:
+            with contextlib.suppress(ProviderError):  # a table we cannot read now: none
+                tables[name] = provider_prices(settings.client(name), settings.env)
+    return tables
 
 
 def preflight(
@@ -102,52 +137,50 @@ def preflight(
     on_rows: Callable[[int], None] | None = None,
     cwd: Path | None = None,
     now: datetime | None = None,
+    offline: bool = False,
 ) -> PreflightSummary:
-    """Prove the credentials, read the store's facts, read the file once into the Tally and the spool,
-    and return the summary (also kept in `prepared.summary`; `prepared.spec.fingerprint` set).
+    """Every local check first (settings, prices set by the user, the store's facts, the file read once
+    into the Tally and the spool), then the provider calls (the route proven), and return the summary
+    (also kept in `prepared.summary`; `prepared.spec.fingerprint` set).
 
-    `refuse`: raise Refused with the first refusal's line (a send); False for a dry run or a test send,
-    which show the refusals and go on. `on_rows(n)` after each block of n rows read. `cwd`: where
-    smsdispatch.toml is looked for (prices), default the current directory. Nothing is stored.
+    `refuse`: raise Refused with the first refusal's line (a send), and EmptyCampaign for a file with no
+    valid recipient, before any provider is called; False for a dry run or a test send, which show the
+    refusals and go on. `offline` (a dry run): a provider that cannot be reached is noted ("credit: not
+    checked: ghasedak unreachable") instead of raised. `on_rows(n)` after each block of n rows read.
+    `cwd`: where smsdispatch.toml is looked for (prices), default the current directory. Nothing is
+    stored. A route whose first providers are unusable starts on the first usable one (`route.py`).
     """
     request = prepared.request
     assert request is not None and prepared.template is not None
     options = options_for(settings, prepared)
+    cwd = cwd or Path.cwd()
+    caps_asked = parse_cap(request.budget, "--budget"), parse_cap(request.max_parts, "--max-parts")
+    route = prepared.spec.route or (prepared.spec.provider,)
+    configured = {name: configured_prices(name, settings.env, cwd) for name in route}  # a bad one: exit 2
+    now = now or datetime.now(UTC)
+    facts = store_facts(prepared.reader.engine if prepared.reader else None, options, now)
+    tally, spool, skipped, loaded = _read_file(prepared, facts, options, on_rows)
+    if refuse and tally.recipients == 0:  # the file's problem, named before any provider is called
+        raise EmptyCampaign(_nobody(prepared, loaded))
+    # ---- the network: the route proven, then the provider's own prices where none was set
+    proof = prove_route([prepared.client, *(settings.client(n) for n in route[1:])])
+    if proof.usable and proof.usable[0] != prepared.client.name:
+        _start_on(settings, prepared, proof)
+    elif proof.usable and proof.skipped:  # a later provider skipped: it moves behind the usable ones
+        prepared.spec = replace(prepared.spec, route=proof.route)
+    elif not proof.usable and not (offline and not all(p.refused for p in proof.skipped)):
+        raise proof.failure()
     client = prepared.client
-    balance = prove_credentials(client)
-    # A failover route: every provider's key proven now, and the credit checked is the route's
-    # together (when every provider reports it in one unit), since the route sends until each runs out.
-    others = [prove_credentials(settings.client(name)) for name in prepared.spec.route[1:]]
-    if balance is not None and others and all(b is not None and b.unit == balance.unit for b in others):
-        balance = Balance(balance.amount + sum(b.amount for b in others if b is not None), balance.unit)
-    prices = prices_for(client, settings.env, cwd or Path.cwd())
+    prices = configured[client.name]
+    if not prices and proof.usable:
+        try:
+            prices = provider_prices(client, settings.env)  # Amoot lists its prices
+        except ProviderError as exc:
+            if not offline:
+                raise ProviderUnreachable(unreachable_line(client, exc)) from None
     # The caps and the prices each chunk's estimate is stored with (BudgetError: a rial budget, no price).
-    caps = spec_caps(
-        parse_cap(request.budget, "--budget"),
-        parse_cap(request.max_parts, "--max-parts"),
-        prices,
-        client.name,
-    )
-    facts = store_facts(
-        prepared.reader.engine if prepared.reader else None, options.frequency_cap, now or datetime.now(UTC)
-    )
-    tally = Tally(prepared.template, recent=facts.recent, skip_recent=options.skip_recent)
-    spool = BlockSpool()
-    loader = prepared.loader
-    others = [c for c in loader.block_columns if c not in (ROW, PHONE)]
-    moved: list[pd.DataFrame] = []  # --skip-recent: appended to the rejects file once the loader closed it
-    for block in loader.blocks():
-        kept = tally.add(block)
-        if len(kept) < len(block):
-            moved.append(block[~block[ROW].isin(kept[ROW])])
-        if len(kept):
-            spool.add(kept)
-        if on_rows is not None:
-            on_rows(len(block))
-    skipped = len(tally.skipped)
-    if skipped:
-        _append_rejects(prepared.rejects_path, others, pd.concat(moved), [c for _, _, c in tally.skipped])
-    loaded = Loaded(rejected_by_reason(prepared.rejects_path, loader.stats), loader.stats.suppressed)
+    caps = spec_caps(*caps_asked, prices, client.name)
+    options = replace(options, chunk=prepared.batch)  # the batch of the provider it starts on
     summary = summarise(
         tally,
         provider=client.name,
@@ -156,20 +189,111 @@ def preflight(
         loaded=loaded,
         options=options,
         prices=prices,
-        balance=balance,
-        unfinished=facts.unfinished,
+        balance=proof.credit(),
+        earlier=facts.earlier,
+        now=now,
+    )
+    summary = replace(
+        summary,
+        findings=[*proof.findings(strict=options.strict), *summary.findings],
+        credit_note=None if proof.usable else proof.not_checked(),
     )
     if skipped:  # rejected_by_reason read them from the rejects file already; summarise counts them again
         summary = replace(summary, rejected=dict(loaded.rejected))
     _budget_covers_a_chunk(caps.get("budget_rial"), summary, prepared.batch)
     prepared.summary = summary
     prepared.skipped = skipped
-    prepared.spec = replace(prepared.spec, fingerprint=summary.fingerprint, **caps)
-    extra = [c for c in loader.block_columns if c not in ("row", "phone")]
+    tables = route_prices(settings, proof, configured) if len(proof.usable) > 1 else {}
+    prepared.spec = replace(
+        prepared.spec,
+        fingerprint=summary.fingerprint,
+        campaign_type=options.campaign_type.value,
+        route_prices={**tables, client.name: prices or PriceTable()},
+        **caps,
+    )
+    extra = [c for c in prepared.loader.block_columns if c not in ("row", "phone")]
+    prepared.spool = spool
     prepared.blocks = plan(iter(spool), prepared.template, prepared.batch, extra)
     if refuse and summary.refusals:
-        raise Refused(summary.refusals[0].line())
+        raise Refused.of(summary.refusals[0])
     return summary
+
+
+def _nobody(prepared: Prepared, loaded: Loaded) -> str:
+    """The line for a file with no valid recipient: no rows at all, or every row rejected and why."""
+    file = prepared.request.file if prepared.request else prepared.loader
+    if prepared.loader.stats.rows == 0:
+        return f"{file}: no rows under the header, so nobody to send to; add the recipients and send again"
+    reasons = ", ".join(
+        f"{reason} {n:,}" for reason, n in sorted(loaded.rejected.items(), key=lambda x: -x[1])
+    )
+    rows = sum(loaded.rejected.values())
+    return (
+        f"{file}: no valid recipients, {rows:,} row{'s' if rows != 1 else ''} rejected ({reasons}); "
+        f"each row and its reason is in {prepared.rejects_path}"
+    )
+
+
+def _read_file(
+    prepared: Prepared,
+    facts: StoreFacts,
+    options: PreflightOptions,
+    on_rows: Callable[[int], None] | None,
+) -> tuple[Tally, BlockSpool, int, Loaded]:
+    """The one pass over the file: each loader block counted by the Tally and kept in the spool; the rows
+    the blacklist memory and --skip-recent took out appended to the rejects file, each with its campaign.
+    Returns (tally, spool, rows skipped, loaded)."""
+    assert prepared.template is not None
+    tally = Tally(
+        prepared.template,
+        recent=facts.recent,
+        skip_recent=options.skip_recent,
+        blacklisted=facts.blacklisted,
+        skip_blacklisted=not options.include_blacklisted,
+    )
+    spool = BlockSpool()
+    loader = prepared.loader
+    loader.on_suppressed = tally.add_suppressed  # the fingerprint names the list before suppressions
+    others = [c for c in loader.block_columns if c not in (ROW, PHONE)]
+    moved: list[pd.DataFrame] = []  # skipped rows: appended to the rejects file once the loader closed it
+    for block in loader.blocks():
+        kept = tally.add(block)
+        if len(kept) < len(block):
+            moved.append(block[~block[ROW].isin(kept[ROW])])
+        if len(kept):
+            spool.add(kept)
+        if on_rows is not None:
+            on_rows(len(block))
+    skipped = len(tally.skipped) + len(tally.blacklist_skipped)
+    if skipped:
+        reasons = {
+            row: f"blacklisted by the operator (campaign {c})" for row, _, c in tally.blacklist_skipped
+        }
+        reasons |= {row: f"sent recently (campaign {c})" for row, _, c in tally.skipped}
+        _append_rejects(prepared.rejects_path, others, pd.concat(moved), reasons)
+    loaded = Loaded(rejected_by_reason(prepared.rejects_path, loader.stats), loader.stats.suppressed)
+    return tally, spool, skipped, loaded
+
+
+def _start_on(settings: AppSettings, prepared: Prepared, proof: RouteProof) -> None:
+    """The route's first providers are unusable: the campaign starts on the first usable one (its client,
+    account, configured sender line and batch), the skipped ones kept last in the route."""
+    request = prepared.request
+    assert request is not None and prepared.template is not None
+    client = settings.client(proof.usable[0])
+    prepared.client = client
+    prepared.batch = batch_size(
+        client.settings.batch,
+        personalised=not prepared.template.is_static,
+        provider_personalised=client.capabilities.personalised,
+    )
+    prepared.spec = replace(
+        prepared.spec,
+        provider=client.name,
+        account=client.settings.account_key,
+        sender=client.settings.sender,  # --sender names a line of the provider skipped
+        route=proof.route,
+    )
 
 
 def _budget_covers_a_chunk(budget: int | None, summary: PreflightSummary, batch: int) -> None:

@@ -10,7 +10,9 @@ table, the redaction of secrets and the error tree are the send client's own.
 What a phonebook client offers (`Phonebook`): `fields` (the wire names a column can be mapped to, each
 with the column names taken by default), `batch` (numbers per add call), `add(contacts, book)` (one
 `AddResult` per contact, or a `ProviderError` for the whole call: `AmbiguousSendError` when the call
-may have been acted on), and, where the provider has them, `groups`, `create_group` and `listing`.
+may have been acted on), and, where the provider has them, `groups`, `create_group`, `listing` (the readable
+numbers, for people) and `read_listing` (the numbers and how many rows could not be read, for a push:
+a listing with unreadable rows is no proof that a number is absent).
 """
 
 from __future__ import annotations
@@ -73,6 +75,15 @@ class Listed:
 
 
 @dataclass(frozen=True)
+class Listing:
+    """A group's listing as read: the E.164 numbers it shows, and how many of its rows could not be read
+    (no number): while there are any, a number absent from `phones` may still be in the group."""
+
+    phones: frozenset[str]
+    unreadable: int = 0
+
+
+@dataclass(frozen=True)
 class Book:
     """Where a push goes: `group` (a provider group id, "" for a phonebook without groups) and the
     labels every contact gets (Amoot's `Labels`)."""
@@ -96,6 +107,7 @@ class Phonebook(Protocol):
     def groups(self) -> list[Group]: ...
     def create_group(self, name: str) -> Group: ...
     def listing(self, group: str) -> Iterator[Listed]: ...
+    def read_listing(self, group: str) -> Listing: ...
 
 
 def phonebook_class(name: str) -> type:

@@ -34,7 +34,7 @@ from workers.errors import ConfigurationError, RequestError
 from workers.providers import phones
 from workers.providers.amoot import AmootClient
 from workers.providers.base import Request
-from workers.providers.phonebook import AddOutcome, AddResult, Book, Contact, Group, Listed, one_line
+from workers.providers.phonebook import AddOutcome, AddResult, Book, Contact, Group, Listed, Listing, one_line
 from workers.settings import ProviderSettings
 
 METHOD = "ContactCreate"
@@ -111,11 +111,15 @@ class AmootPhonebook(AmootClient):
         why = "already in the phonebook" if envelope.code == self.duplicate_title else ""
         return [AddResult(contact.key, AddOutcome.ADDED, why)]
 
+    # Seed 001: ContactGroupID is disabled, and no listing call is documented.
     def groups(self) -> list[Group]:
-        raise ConfigurationError("Amoot's phonebook has no groups (ContactGroupID is disabled, seed 001)")
+        raise ConfigurationError("Amoot's phonebook has no groups (ContactGroupID is disabled); use labels")
 
     def create_group(self, name: str) -> Group:
-        raise ConfigurationError("Amoot's phonebook has no groups (ContactGroupID is disabled, seed 001)")
+        raise ConfigurationError("Amoot's phonebook has no groups (ContactGroupID is disabled); use labels")
 
     def listing(self, group: str) -> Iterator[Listed]:
-        raise ConfigurationError("Amoot documents no contact listing (seed 001)")
+        raise ConfigurationError("Amoot documents no way to list its phonebook")
+
+    def read_listing(self, group: str) -> Listing:
+        raise ConfigurationError("Amoot documents no way to list its phonebook")

@@ -27,6 +27,8 @@ sends a number its ledger has as added, and reads the group's listing (which the
 settle a call that may have been acted on, and before pushing into a group that already existed.
 A refused list (code 8 invalid number, or any request-class code) does not say which number: the push
 halves the call until the number is alone, and records the refusal against it.
+A listnumber row without a readable `number` (a renamed key, an empty value) is logged once and counted
+(`read_listing`): the push then never takes a number's absence from the listing as "not in the group".
 """
 
 from __future__ import annotations
@@ -39,8 +41,18 @@ import requests
 from workers.errors import ConfigurationError, RequestError
 from workers.providers import phones
 from workers.providers.base import Request
+from workers.providers.evidence import Unreadable, one_number
 from workers.providers.ghasedak import GhasedakClient
-from workers.providers.phonebook import AddOutcome, AddResult, Book, Contact, Group, Listed, one_line
+from workers.providers.phonebook import (
+    AddOutcome,
+    AddResult,
+    Book,
+    Contact,
+    Group,
+    Listed,
+    Listing,
+    one_line,
+)
 from workers.providers.values import field
 from workers.providers.values import rows as dict_rows
 from workers.settings import ProviderSettings
@@ -80,14 +92,17 @@ def parse_groups(items: Any) -> list[Group]:
     return out
 
 
-def parse_listed(items: Any) -> list[Listed]:
+def parse_listed(items: Any, unread: Unreadable | None = None) -> list[Listed]:
+    """listnumber rows -> Listed; a row without a readable number is left out (and noted in `unread`)."""
     out = []
     for row in dict_rows(items):
         number = field(row, "number")
-        if number in (None, ""):
+        if one_number(number) is None:
+            if unread is not None:
+                unread.row("no number", row)
             continue
         values = {ours: str(field(row, theirs) or "") for theirs, ours in LISTED.items()}
-        out.append(Listed(phones.e164(number), values))
+        out.append(Listed(phones.e164(phones.digits(number)), values))
     return out
 
 
@@ -148,10 +163,24 @@ class GhasedakPhonebook(GhasedakClient):
         self.read(Request(REMOVE, {"groupid": group}))
 
     def listing(self, group: str) -> Iterator[Listed]:
-        """Every number of the group, page by page, until a short page (or CONTACT_MAX_PAGES)."""
+        """Every readable number of the group, page by page, until a short page (or CONTACT_MAX_PAGES);
+        rows without a number are logged once and left out (`read_listing` counts them)."""
+        yield from self._pages(group, Unreadable(self.name, LIST_NUMBERS))
+
+    def read_listing(self, group: str) -> Listing:
+        """The group's numbers, and how many of its rows could not be read."""
+        unread = Unreadable(self.name, LIST_NUMBERS)
+        return Listing(frozenset(item.phone for item in self._pages(group, unread)), unread.rows)
+
+    def _pages(self, group: str, unread: Unreadable) -> Iterator[Listed]:
+        rows = 0
         for page in range(self.first_page, self.first_page + self.max_pages):
             query = {"groupid": group, "offset": str(self.page_size), "page": str(page)}
-            found = parse_listed(self.read(Request(LIST_NUMBERS, params=query, method="GET")).payload)
-            yield from found
-            if len(found) < self.page_size:
-                return
+            items = self.read(Request(LIST_NUMBERS, params=query, method="GET")).payload
+            if not isinstance(items, list | None):
+                unread.row("no list of rows", items if isinstance(items, dict) else None)
+            yield from parse_listed(items, unread)
+            rows += len(dict_rows(items))
+            if len(dict_rows(items)) < self.page_size:  # the rows on the page, read or not
+                break
+        unread.say(rows, "numbers missing from it are not taken as absent from the group")

@@ -1,0 +1,117 @@
+"""The web application: `create_app(settings)` builds the FastAPI app that `smsdispatch web` serves.
+
+- `/api/v1/…`: the JSON API (routers by resource in `dispatcher.web.routers`), its OpenAPI at
+  `/api/v1/openapi.json` and a docs page at `/api/v1/docs` whose Swagger UI assets are served from the
+  `swagger-ui-bundle` package (no CDN).
+- `/healthz`: answers at once, whatever the thread pool is doing (a million-row upload included).
+- Room for the console: `create_app(..., extra_routers=[...])` mounts more routers (pages, sessions)
+  beside the API; the API itself never reads a cookie (dispatcher/web/auth.py).
+
+The `serve` loop of embedded mode starts and stops with the app (`dispatcher.web.service.Background`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+
+from dispatcher import __version__
+from dispatcher.config import AppSettings
+from dispatcher.web import errors
+from dispatcher.web.routers import campaigns, drafts, people, reports
+
+API = "/api/v1"
+log = logging.getLogger("dispatcher.web")
+
+
+def create_app(
+    settings: AppSettings,
+    *,
+    background: bool = True,
+    extra_routers: Sequence[APIRouter] = (),
+) -> FastAPI:
+    """The app over `settings`. `background`: run the embedded mode's serve loop in this process (when
+    no live `serve` does and no broker is set); tests of the API alone pass False."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from dispatcher.app import open_store
+
+        app.state.store = open_store(settings)  # the schema brought up to date once, before any request
+        runner = None
+        if background:
+            from dispatcher.web.service import Background
+
+            runner = Background(settings)
+            app.state.mode = runner.start()
+            log.info("%s", app.state.mode)
+        try:
+            yield
+        finally:
+            if runner is not None:
+                runner.stop()
+
+    app = FastAPI(
+        title="smsdispatch API",
+        version=__version__,
+        description="Bulk SMS campaigns for Iranian providers. Authenticate with `Authorization: Bearer KEY`.",
+        openapi_url=f"{API}/openapi.json",
+        docs_url=None,
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.mode = "not started"
+    errors.install(app)
+    api = APIRouter(prefix=API)
+    for module in (campaigns, reports, drafts, people):
+        api.include_router(module.router)
+    app.include_router(api)
+    for router in extra_routers:
+        app.include_router(router)
+    _docs(app)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> JSONResponse:
+        return JSONResponse({"ok": True, "version": __version__, "mode": app.state.mode})
+
+    return app
+
+
+def _docs(app: FastAPI) -> None:
+    """The docs page, its Swagger UI from the swagger-ui-bundle package (served here, no CDN)."""
+    try:
+        from swagger_ui_bundle import swagger_ui_path
+    except ImportError:  # the page then says where the OpenAPI document is
+        swagger_ui_path = None
+    if swagger_ui_path is not None:
+        app.mount(f"{API}/docs/assets", StaticFiles(directory=str(swagger_ui_path)), name="swagger-assets")
+
+    @app.get(f"{API}/docs", include_in_schema=False)
+    async def docs() -> Any:
+        if swagger_ui_path is None:
+            return HTMLResponse(
+                f'<p>The OpenAPI document: <a href="{API}/openapi.json">{API}/openapi.json</a></p>'
+            )
+        return get_swagger_ui_html(
+            openapi_url=f"{API}/openapi.json",
+            title="smsdispatch API",
+            swagger_js_url=f"{API}/docs/assets/swagger-ui-bundle.js",
+            swagger_css_url=f"{API}/docs/assets/swagger-ui.css",
+            swagger_favicon_url=f"{API}/docs/assets/favicon-32x32.png",
+        )
+
+
+def from_environment() -> FastAPI:
+    """The app over the settings of the environment (and `.env`/`smsdispatch.toml`), as the CLI reads
+    them: what `smsdispatch web` serves."""
+    from dispatcher.config import load_config
+
+    return create_app(AppSettings.from_env(load_config()))

@@ -1,0 +1,180 @@
+"""Every kind of bad input the CLI refuses is refused by the API with the same line: 400 for what `send`
+exits 2 on, 422 (with the check and its override) for a preflight refusal (exit 3); 413 past the upload
+cap or a workbook's inflation guard; 502 when the provider refuses our credentials. Nothing is stored."""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from dispatcher.config import AppSettings
+from dispatcher.demo.messy import write as write_demo_csv
+from dispatcher.web import create_app
+from tests.support.api import bearer, make_key
+from tests.support.cli import run_cli
+from tests.test_api import TEXT, api_env  # noqa: F401 - the fixture
+
+pytestmark = pytest.mark.slow
+FLAGS = {
+    "at": "--at",
+    "budget": "--budget",
+    "max_parts": "--max-parts",
+    "on_unknown": "--on-unknown",
+    "type": "--type",
+    "window": "--window",
+    "column": "--column",
+    "sheet": "--sheet",
+}
+
+
+@pytest.fixture
+def client(api_env, monkeypatch, sandbox):  # noqa: F811 - the fixture imported above
+    for name, value in api_env.items():
+        monkeypatch.setenv(name, value)  # the CLI run beside it reads the same settings
+    settings = AppSettings.from_env(api_env)
+    with TestClient(create_app(settings, background=False)) as c:
+        c.headers.update(bearer(make_key(settings, "sender")[0]))
+        yield c
+
+
+def _post(client: TestClient, path: Path, provider: str = "ghasedak", message: str = TEXT, **fields: str):  # noqa: ANN201
+    data = {"provider": provider, "message": message, "window": "any", **fields}
+    with path.open("rb") as fh:
+        return client.post("/api/v1/campaigns", files={"file": (path.name, fh, "text/csv")}, data=data)
+
+
+def _cli(
+    capsys, path: Path, provider: str = "ghasedak", message: str = TEXT, **fields: str
+) -> tuple[int, str]:  # noqa: ANN001
+    argv = ["send", str(path), "--provider", provider, "--message", message, "--json"]
+    if "window" not in fields:
+        argv += ["--window", "any"]
+    for name, value in fields.items():
+        argv += [FLAGS[name], value]
+    code, _, err = run_cli(argv, capsys)
+    return code, err.strip().splitlines()[-1].removeprefix("error: ")
+
+
+def _file(tmp_path: Path, name: str, content: bytes) -> Path:
+    path = tmp_path / name
+    path.write_bytes(content)
+    return path
+
+
+CASES = {
+    "unknown provider": ({"provider": "ghasedek"}, None),
+    "an unparsable time": ({"at": "tomorrow-ish"}, None),
+    "a time in the past": ({"at": "2020-01-01 10:00"}, None),
+    "a bad window": ({"window": "25:00-26:00"}, None),
+    "a bad budget": ({"budget": "fifty"}, None),
+    "a bad on_unknown": ({"on_unknown": "maybe"}, None),
+    "a bad type": ({"type": "spam"}, None),
+    "an unknown placeholder": ({"message": "Hi {nosuch}"}, None),
+    "no phone column": ({}, b"a,b\n1,2\n"),
+    "a NUL byte": ({}, b"phone,name\n09121234567,a\x00b\n"),
+    "a quote that never closes": ({}, b'phone,name\n09121234567,"open\n09121234568,x\n'),
+    "no valid row": ({}, b"phone,name\n123,a\n456,b\n"),
+    "a column named that is not there": ({"column": "mobile2"}, None),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_bad_input_is_400_with_the_cli_line(client, tmp_path, capsys, case):
+    fields, content = CASES[case]
+    path = (
+        _file(tmp_path, "list.csv", content)
+        if content is not None
+        else write_demo_csv(tmp_path / "list.csv", 10, seed=3)
+    )
+    answer = _post(client, path, **fields)
+    code, line = _cli(capsys, path, **fields)
+    assert code == 2
+    assert answer.status_code == 400, answer.text
+    error = answer.json()["error"]
+    # the same line; the file's path is the server's own (the upload's folder under SMSDISPATCH_UPLOAD_DIR)
+    message = re.sub(r"/uploads/[0-9a-f]{32}", "", error["message"])
+    assert error["kind"] == "bad_input" and message == line
+    assert "Traceback" not in answer.text
+    assert client.get("/api/v1/campaigns").json() == []
+
+
+def test_a_preflight_refusal_is_422_with_its_check_and_override(client, tmp_path, capsys):
+    path = write_demo_csv(tmp_path / "list.csv", 30, seed=4)
+    assert _post(client, path, at="2099-01-01 10:00").status_code == 201  # scheduled: unfinished
+    answer = _post(client, path, at="2099-01-01 10:00")
+    code, line = _cli(capsys, path, at="2099-01-01 10:00")
+    assert code == 3 and answer.status_code == 422
+    error = answer.json()["error"]
+    assert error == {
+        "kind": "refused",
+        "message": line,
+        "check": "duplicate",
+        "override": "--allow-duplicate",
+    }
+    assert _post(client, path, at="2099-01-01 10:00", allow_duplicate="true").status_code == 201
+
+
+def test_unknown_fields_missing_fields_and_bodies(client, tmp_path):
+    path = write_demo_csv(tmp_path / "list.csv", 5, seed=5)
+    unknown = _post(client, path, colour="blue")
+    assert unknown.status_code == 400 and "unknown field 'colour'" in unknown.json()["error"]["message"]
+    assert client.post("/api/v1/campaigns", json={"provider": "ghasedak", "message": "x"}).status_code == 400
+    assert (
+        client.post(
+            "/api/v1/campaigns", content=b"{nope", headers={"content-type": "application/json"}
+        ).status_code
+        == 400
+    )
+    too_many = [{"phone": "09120000000"}] * 10_001
+    big = client.post(
+        "/api/v1/campaigns", json={"provider": "ghasedak", "message": "x", "recipients": too_many}
+    )
+    assert big.status_code == 400 and "at most 10,000" in big.json()["error"]["message"]
+    assert client.get("/api/v1/campaigns/77").status_code == 404
+    assert client.get("/api/v1/campaigns/77").json()["error"]["kind"] == "not_found"
+    assert client.get("/api/v1/campaigns/1/report?format=pdf").status_code == 400
+
+
+def test_uploads_over_the_cap_are_413_and_leave_nothing(api_env, tmp_path, sandbox):  # noqa: F811
+    settings = AppSettings.from_env({**api_env, "SMSDISPATCH_MAX_UPLOAD_MB": "0.05"})
+    with TestClient(create_app(settings, background=False)) as c:
+        c.headers.update(bearer(make_key(settings, "sender")[0]))
+        path = write_demo_csv(tmp_path / "big.csv", 3000, seed=6)
+        assert path.stat().st_size > 0.05 * 1048576
+        answer = _post(c, path)
+        assert answer.status_code == 413 and answer.json()["error"]["kind"] == "too_large"
+        uploads = Path(api_env["SMSDISPATCH_UPLOAD_DIR"])
+        assert not uploads.exists() or not any(uploads.rglob("*.csv"))
+
+
+def test_a_workbook_that_inflates_past_the_guard_is_413(client, tmp_path, monkeypatch):
+    from openpyxl import Workbook
+
+    import campaigns.load.xlsx as xlsx
+
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["phone", "note"])
+    for i in range(2000):
+        sheet.append([f"0912{i:07d}", "x" * 200])
+    path = tmp_path / "bomb.xlsx"
+    book.save(path)
+    with zipfile.ZipFile(path) as z:
+        inflated = sum(i.file_size for i in z.infolist())
+    monkeypatch.setattr(xlsx, "MAX_INFLATED_BYTES", inflated // 2)
+    answer = _post(client, path, message="hello لغو11")
+    assert answer.status_code == 413, answer.text
+    assert "inflates past the guard" in answer.json()["error"]["message"]
+
+
+def test_a_provider_refusing_our_credentials_is_502(api_env, tmp_path, sandbox):  # noqa: F811
+    settings = AppSettings.from_env({**api_env, "SMSDISPATCH_GHASEDAK_APIKEY": "wrong-key"})
+    with TestClient(create_app(settings, background=False)) as c:
+        c.headers.update(bearer(make_key(settings, "sender")[0]))
+        answer = _post(c, write_demo_csv(tmp_path / "l.csv", 5, seed=7))
+        assert answer.status_code == 502, answer.text
+        assert answer.json()["error"]["kind"] == "provider" and "wrong-key" not in answer.text
