@@ -251,8 +251,8 @@ def measure(url: str, args: argparse.Namespace) -> None:
             lambda: read_progress(store, big, utcnow()),
         ),
         (
-            "Store.by_provider + cost_by_provider",
-            lambda: (store.by_provider(big), store.cost_by_provider(big)),
+            "Store.by_provider + costs (planned, spent, reported)",
+            lambda: (store.by_provider(big), store.costs(big)),
         ),
         ("Store.store_counts (gauges, whole store)", store.store_counts),
         ("app.status (status --json)", lambda: app.status(settings, big).as_json()),
