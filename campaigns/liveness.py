@@ -6,7 +6,9 @@ a row not refreshed for `stale` seconds belongs to a process that died. From tho
 - embedded mode, running: "sending in pid 4242 on host-a, seen 2 s ago", or, with no live row,
   "nothing has been sending this campaign since 11:52 +03:30; start `smsdispatch serve` or run
   `smsdispatch run 13`" (unattended: rate and ETA become null, `waiting.reason` is `unattended`);
-- embedded mode, scheduled with no `serve` alive: a note that nothing will start it at its time;
+- embedded mode, scheduled: the `send` or `run` process that waits to start it at its time ("waiting in
+  pid 4242 on host-a to start it at its time, seen 2 s ago"), or, with none and no `serve` alive, a note
+  that nothing will start it at its time;
 - embedded mode, running outside its send window with nothing alive: "nothing will send it when its
   window opens at 09:00 +03:30; start `smsdispatch serve` or run `smsdispatch run 13`" (the campaign
   still shows that it waits for its window: `attended` keeps `waiting.reason` `window` and its ETA);
@@ -170,6 +172,14 @@ def liveness_of(
     window_opens: when the campaign's send window next opens, when it is closed now (None: open, or none).
     """
     sender = senders[0] if senders else None
+    if state == "scheduled" and not distributed and sender is not None:  # `send --at`/`run` waits for it
+        seen = ago((now - sender.seen_at).total_seconds())
+        return Liveness(
+            sender,
+            False,
+            sender.seen_at,
+            f"waiting in pid {sender.pid} on {sender.host} to start it at its time, seen {seen}",
+        )
     if state == "scheduled" and not distributed and service is None:
         return Liveness(
             None,

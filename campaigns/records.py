@@ -48,6 +48,11 @@ class CampaignSpec:
     send_at: datetime | None = None
     window: str | None = None  # "HH:MM-HH:MM" Tehran time
     fingerprint: str | None = None  # this list with this text (campaigns.preflight.tally), from the preflight
+    # Refuse to store it (DuplicateCampaign) when a campaign with the same fingerprint is unfinished, or was
+    # created or finished at or after this instant (now - SMSDISPATCH_DUPLICATE_WINDOW); None: no such check
+    # (`--allow-duplicate`, a test send). Checked in the creating transaction: two sends that both passed
+    # the preflight never both go out.
+    duplicate_since: datetime | None = None
     test: bool = False  # a test send of the previews (`send --test-to`), not a real campaign
     # Budget (issue 11): caps no claim crosses, in rial and in SMS parts (None: no cap). `prices` gives
     # each chunk its estimated rial at creation; a rial budget needs a price for every part.
@@ -166,12 +171,16 @@ class ProviderCost:
     through the chunk's estimate); `spent`: the same estimate for those it accepted (awaiting a delivery
     report or with one), what has gone out so far; both None when no price was known. `reported`: the
     sum of what the provider said the messages cost, in its own unit (`ProviderClient.cost_unit`; None
-    there: not documented), None when it said nothing. `accepted`: recipients it accepted."""
+    there: not documented), None when it said nothing. `accepted`: recipients it accepted. `unsure`:
+    the same estimate for the `unknown` recipients held `unknown` (the provider could not say whether
+    it sent them: money that may have gone out, never counted as not spent)."""
 
     planned: float | None
     spent: float | None
     reported: float | None
     accepted: int = 0
+    unsure: float | None = None
+    unknown: int = 0
 
 
 @dataclass(frozen=True)
@@ -196,6 +205,14 @@ class CampaignCosts:
     @property
     def reported(self) -> float | None:
         return self._total("reported")
+
+    @property
+    def unsure(self) -> float | None:
+        return self._total("unsure")
+
+    @property
+    def unknown(self) -> int:
+        return sum(c.unknown for c in self.by_provider.values())
 
 
 class ChunkPeek(NamedTuple):

@@ -178,3 +178,35 @@ def test_show_time_carries_the_offset_and_the_jalali_date_on_request():
     assert show_time(moment.replace(tzinfo=None)) == "2026-11-29 13:05 +03:30"  # naive is UTC
     assert show_time(moment, calendar=Calendar.JALALI) == "1405/09/08 2026-11-29 13:05 +03:30"
     assert show_time(moment, ZoneInfo("America/St_Johns")) == "2026-11-29 06:05 -03:30"
+
+
+def test_a_message_file_that_cannot_be_read_says_why_without_class_names(tmp_path, capsys, monkeypatch):
+    """`--message-file` saved by Notepad in Windows-1256, mistyped, or a folder: one plain line with the
+    fix (it said "cannot read it as UTF-8 text (FileNotFoundError)" for a missing file)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "list.csv").write_text("mobile\n09121234567\n", encoding="utf-8")
+    (tmp_path / "ansi.txt").write_bytes("سلام لغو11".replace("ی", "ي").encode("cp1256"))
+    (tmp_path / "folder").mkdir()
+    cases = {
+        "nope.txt": "--message-file nope.txt: no such file; check the path",
+        "folder": "--message-file folder: is a folder; give the text file in it",
+        "ansi.txt": "--message-file ansi.txt: not UTF-8 text; save it as UTF-8 (in Notepad: Save as, Encoding UTF-8)",
+    }
+    for name, line in cases.items():
+        code, out, err = run_cli(
+            ["send", "list.csv", "-p", "ghasedak", "--message-file", name, "--dry-run"], capsys
+        )
+        assert code == 2 and out == ""
+        assert one_error_line(err) == f"error: {line}"
+
+
+def test_help_names_the_rejects_file_each_command_really_writes(capsys, monkeypatch):
+    """`send --help` said the rejects file defaults to FILE.rejects.csv; a stored campaign's is named with
+    its id (FILE.campaign-7.rejects.csv), and `contacts push` writes FILE.contacts.rejects.csv."""
+    monkeypatch.setenv("COLUMNS", "250")
+    code, out, _ = run_cli(["send", "--help"], capsys)
+    shown = re.sub(r"\s+", " ", out.replace("│", " "))
+    assert code == 0 and "default FILE.campaign-ID.rejects.csv" in shown, shown
+    code, out, _ = run_cli(["contacts", "push", "--help"], capsys)
+    shown = re.sub(r"\s+", " ", out.replace("│", " "))
+    assert code == 0 and "default FILE.contacts.rejects.csv" in shown, shown

@@ -102,6 +102,8 @@ def scanned_costs(conn, cid: int) -> dict:  # noqa: ANN001
             func.sum(r.parts).label("parts"),
             func.sum(case((accepted, r.parts), else_=0)).label("accepted_parts"),
             func.sum(case((accepted, 1), else_=0)).label("accepted"),
+            func.sum(case((r.state == R.UNKNOWN, r.parts), else_=0)).label("unknown_parts"),
+            func.sum(case((r.state == R.UNKNOWN, 1), else_=0)).label("unknown"),
             func.sum(r.cost_rial).label("reported"),
         )
         .where(r.campaign_id == cid)
@@ -117,6 +119,8 @@ def scanned_costs(conn, cid: int) -> dict:  # noqa: ANN001
             func.sum(per_chunk.c.accepted_parts * rate).label("spent"),
             func.sum(per_chunk.c.reported).label("reported"),
             func.sum(per_chunk.c.accepted).label("accepted"),
+            func.sum(per_chunk.c.unknown_parts * rate).label("unsure"),
+            func.sum(per_chunk.c.unknown).label("unknown"),
             func.max(c.estimated_rial).label("estimated"),
         )
         .select_from(
@@ -132,6 +136,8 @@ def scanned_costs(conn, cid: int) -> dict:  # noqa: ANN001
             "spent": pytest.approx(float(row.spent or 0)) if priced else None,
             "reported": None if row.reported is None else pytest.approx(float(row.reported)),
             "accepted": int(row.accepted or 0),
+            "unsure": pytest.approx(float(row.unsure or 0)) if priced else None,
+            "unknown": int(row.unknown or 0),
         }
     return out
 

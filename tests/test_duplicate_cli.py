@@ -135,3 +135,44 @@ def test_a_cancelled_campaign_counts_and_names_its_state(sandboxed, tmp_path, ca
     code, _, err = send(file, capsys)
     assert code == 3
     assert re.search(rf'as campaign 1 "list", cancelled {WHEN}', one_line(err)), err
+
+
+def test_a_second_send_while_the_first_is_asked_is_refused_at_creation(
+    sandboxed, tmp_path, capsys, monkeypatch
+):
+    """Two sends of the same list and text that both passed the preflight (the first one waiting at its
+    question while a colleague, or another terminal, sends the same file): the one stored second is
+    refused (exit 3, nothing stored), so no number gets the campaign twice. Without the check at
+    creation both were stored and the sandbox accepted every number twice."""
+    import dispatcher.cli.campaign as cli_campaign
+
+    file = write_list(tmp_path / "customers.csv", 30)
+    asked = cli_campaign.confirm
+    second: list[tuple[int, str, str]] = []
+    calls = []
+
+    def meanwhile(*args, **kwargs):  # the first send's question: before it is answered, another send
+        calls.append(1)
+        if len(calls) == 1:
+            second.append(send(file, capsys, "--yes"))
+        return asked(*args, **kwargs)
+
+    monkeypatch.setattr(cli_campaign, "confirm", meanwhile)
+    code, out, err = send(file, capsys, "--yes")
+    assert second and second[0][0] == 0, second  # the second one went out first
+    assert code == 3 and out == "" and "Traceback" not in err, err
+    assert re.search(  # its last line (the storing bar had begun)
+        r'^error: refused by preflight check duplicate: the same recipients and text as campaign 1 "customers", '
+        r"running \(created .*\) and not finished; .*to send anyway: --allow-duplicate$",
+        err.strip().splitlines()[-1],
+    ), err
+    phones = [m.phone for m in sandboxed.state.accepted("ghasedak")]
+    assert len(phones) == len(set(phones)) == 30  # every number once
+    assert (
+        run_cli(["list", "--json"], capsys)[1].count('"campaign"') == 1
+    )  # nothing stored for the refused one
+
+    # --allow-duplicate still sends it, knowingly
+    monkeypatch.setattr(cli_campaign, "confirm", asked)
+    code, _, err = send(file, capsys, "--yes", "--allow-duplicate")
+    assert code == 0, err

@@ -237,3 +237,20 @@ def test_report_cells_are_inert_whichever_separator_a_spreadsheet_uses(run, tmp_
                     continue
                 assert not starts_a_formula(field), (separator, line)
     assert json.dumps(notes, ensure_ascii=False)  # the rest of the report is what it was
+
+
+def test_the_rejects_file_ends_every_line_the_same_way(run, tmp_path: Path) -> None:
+    """Its header ended in CRLF (the csv module), the loader's rows in LF (pyarrow) and the rows the
+    preflight moved there (--skip-recent, the blacklist memory) in CRLF again: one file, three endings."""
+    path = tmp_path / "list.csv"
+    path.write_text("mobile,name\n09120000001,Ali\nbad,Reza\n09120000002,Sara\n", encoding="utf-8")
+    assert run("send", str(path), "-p", "ghasedak", "-m", "hello", "--window", "any", "--yes")[0] == 0
+    path.write_text("mobile,name\n09120000001,Ali\nbad,Reza\n09120000003,Maryam\n", encoding="utf-8")
+    code, out, err = dry_run(run, path, "--skip-recent")  # 0912…01 got campaign 1 just now
+    assert rows_of(code, out, err) == (1, 2)
+    data = (tmp_path / "list.dry-run.rejects.csv").read_bytes()
+    assert data.count(b"\n") == 3 and b"\r" not in data, data
+    assert [r[:2] for r in rejects(tmp_path / "list.dry-run.rejects.csv")] == [
+        ["3", "bad"],
+        ["2", "09120000001"],
+    ]

@@ -37,7 +37,7 @@ from tests.test_contacts import environ, phonebooks, run, write_rows  # noqa: F4
 from tests.test_e2e import cli_env  # noqa: F401 - cli_env is a fixture
 
 ROOT = Path(__file__).resolve().parents[1]
-ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07|\r")
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
 LONG_NAME = "فروش ویژه پاییز ۱۴۰۵ برای مشتریان وفادار فروشگاه"
 
 
@@ -75,7 +75,8 @@ def in_a_terminal(args: list[str], columns: int, cwd: Path) -> list[str]:
         os.close(master)
         proc.wait(timeout=30)
     assert proc.returncode == 0, seen.decode(errors="replace")
-    return [line for line in ANSI.sub("", seen.decode()).split("\n") if line.strip()]
+    shown = [line.rstrip("\r").split("\r")[-1] for line in ANSI.sub("", seen.decode()).split("\n")]
+    return [line for line in shown if line.strip()]  # a line redrawn after a \r: what stays on screen
 
 
 def campaigns_for_tables(tmp_path: Path, capsys, monkeypatch) -> None:
@@ -344,3 +345,33 @@ def test_the_sandbox_on_port_0_says_the_port_it_got(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+@pytest.mark.usefixtures("cli_env")
+def test_status_and_the_summary_legend_wrap_at_words_at_80_columns(tmp_path, capsys, monkeypatch):
+    """`status`'s cost, waiting and sender lines and `summary`'s legend are longer than 80 columns: in a
+    terminal they wrap at words, under their label (the terminal cut "the est|imate" before)."""
+    campaigns_for_tables(tmp_path, capsys, monkeypatch)
+    assert run_cli(["poll", "--until-done", "--timeout", "60"], capsys)[0] == 0  # reported costs too
+    for args in (["status", "1"], ["summary"]):
+        lines = in_a_terminal(args, 80, tmp_path)
+        assert all(cell_len(line) <= 80 for line in lines), "\n".join(lines)
+    lines = in_a_terminal(["status", "1"], 80, tmp_path)
+    at = next(i for i, line in enumerate(lines) if line.startswith("cost:"))
+    cost = " ".join(line.strip() for line in lines[at : at + 4])
+    assert "planned 36,000 rial (the estimate); spent so far 36,000 rial (the estimate for the 30" in cost
+    assert all(line.startswith(" " * 9) for line in lines[at + 1 : at + 3]), "\n".join(lines)  # under it
+
+
+@pytest.mark.usefixtures("cli_env")
+def test_a_plain_send_and_its_closing_lines_fit_80_columns(tmp_path, capsys, monkeypatch):
+    """`send`'s closing lines (the campaign line and what collects its delivery reports) went to the
+    terminal unwrapped, and the terminal cut them mid-word at 80 columns."""
+    monkeypatch.setenv("SMSDISPATCH_GHASEDAK_PRICE", "1200")
+    src = tmp_path / "customers.csv"
+    src.write_text("mobile,name\n" + "".join(f"0912{i:07d},n{i}\n" for i in range(30)), encoding="utf-8")
+    args = ["send", src.name, "-p", "ghasedak", "-m", "x لغو11", "--window", "any", "--yes"]
+    lines = in_a_terminal(args, 80, tmp_path)
+    assert all(cell_len(line) <= 80 for line in lines), "\n".join(lines)
+    text = " ".join(line.strip() for line in lines)
+    assert "its delivery reports are collected by `smsdispatch serve` (keep one running)" in text, text

@@ -69,6 +69,9 @@ def test_a_scheduled_campaign_without_serve_says_nothing_will_start_it():
     assert not live.unattended and "nothing will start it" in (live.detail or "")
     served = liveness_of(13, "scheduled", [], NOW, distributed=False, service=hb(1, "serve", None))
     assert served.detail is None
+    waited = liveness_of(13, "scheduled", [hb(2)], NOW, distributed=False)  # `send --at` waits for its time
+    assert waited.sender is not None and not waited.unattended
+    assert waited.detail == "waiting in pid 4242 on host-a to start it at its time, seen 2 s ago"
 
 
 def test_clock_carries_the_tehran_offset():

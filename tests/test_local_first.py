@@ -10,6 +10,7 @@ sandbox's ledger: each number once), and a refused send leaves no database behin
 from __future__ import annotations
 
 import json
+import re
 import socket
 from pathlib import Path
 
@@ -87,6 +88,31 @@ def test_a_bad_file_is_exit_2_naming_it_with_the_provider_unreachable(
     line = one_error_line(err)
     assert expected in line and name in line
     assert "ghasedak" not in line and "TransientError" not in err  # the provider was never asked
+    assert out == "" and not database(tmp_path).exists()
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "x" * 200_000 + "\n",  # one line of 200,000 characters: past the csv module's field limit
+        "x" * 200_000 + "\nabc\n",
+        "name," + "y" * 2_000 + ",city\nali,x,y\n",  # a header cell of 2,000 characters
+    ],
+)
+def test_a_header_line_of_huge_cells_is_named_in_a_short_line(ghasedak_down, tmp_path, capsys, content):
+    """No phone column in a file whose first line is one cell of 200,000 characters: the line said "has no
+    phone column among: " with nothing after it (the cell was past the csv module's limit), and for a
+    cell of 2,000 characters it printed all of them."""
+    file = tmp_path / "huge.csv"
+    file.write_text(content, encoding="utf-8")
+    code, out, err = send(file, capsys)
+    assert code == 2, err
+    line = one_error_line(err)
+    assert re.fullmatch(
+        r"error: huge\.csv has no phone column among: .+; name it with --column COLUMN", line
+    ), line
+    assert "among: ;" not in line and len(line) < 300, line
+    assert re.search(r"[xy]{20,}… \(\d{1,3}(,\d{3})* characters\)", line), line
     assert out == "" and not database(tmp_path).exists()
 
 

@@ -133,6 +133,7 @@ def test_status_splits_planned_spent_and_reported_with_its_unit(sandboxed, tmp_p
     assert data["cost"] == {
         "estimated": N * PRICE,
         "spent": accepted * PRICE,
+        "unsure": 0,  # none held unknown
         "actual": reported,
         "currency": "IRR",
     }
@@ -202,3 +203,51 @@ def test_the_xlsx_summary_counts_the_files_rejected_rows(sandboxed, tmp_path, ca
     assert "refused by the provider" in header and "rejected" not in header
     assert "cost reported by the provider (unit not documented)" in by_label
     assert by_label["cost planned (rial, estimate)"][0] == 40 * PRICE
+
+
+def test_status_without_a_price_says_the_cost_is_not_known_not_not_known_rial(
+    sandboxed, tmp_path, capsys, monkeypatch
+):
+    """No price set (the README's own example): status said "planned not known rial (the estimate); spent
+    so far not known rial"."""
+    monkeypatch.delenv("SMSDISPATCH_GHASEDAK_PRICE")
+    code, _, err = send(write_list(tmp_path / "list.csv", 5, 0), capsys, "--wait")
+    assert code == 0, err
+    code, out, err = run_cli(["status", "1"], capsys)
+    text = " ".join(out.split())
+    assert "not known rial" not in text, text
+    assert (
+        "cost: planned: not known (no price for ghasedak: SMSDISPATCH_GHASEDAK_PRICE); spent so far: not known"
+        in text
+    )
+
+
+def test_recipients_held_unknown_are_money_that_may_have_gone_out(sandboxed, tmp_path, capsys, monkeypatch):
+    """Media Payamak accepts the chunk, its reply never comes, and its sent box cannot be read: the 12
+    recipients are held `unknown` (the sandbox did send them). status said "spent so far 0 rial" while
+    the budget kept the chunk's 14,400 rial as committed: an answer we cannot read is not evidence that
+    nothing was spent. It now says what may have gone out, and the JSON keeps it as `cost.unsure`."""
+    from dispatcher.sandbox.core import Fault, Rename
+
+    monkeypatch.setenv("SMSDISPATCH_MEDIAPAYAMAK_PRICE", str(PRICE))
+    monkeypatch.setenv("SMSDISPATCH_MEDIAPAYAMAK_TIMEOUT", "1,0.5")
+    monkeypatch.setenv("SMSDISPATCH_MEDIAPAYAMAK_RECONCILE_GRACE", "0")
+    monkeypatch.setenv("SMSDISPATCH_RECONCILE_MAX_AGE", "3")
+    state = sandboxed.state
+    state.add_fault(Fault("mediapayamak", op="send", kind="accept_then_hang", seconds=3, times=1))
+    state.add_rename(Rename("mediapayamak", "GetMessagesByDateRange", {"receiver": "receptor"}))
+    file = write_list(tmp_path / "list.csv", 12, 0)
+    argv = ["send", str(file), "-p", "mediapayamak", "-m", "حراج پاییزه. لغو۱۱", "--type", "transactional"]
+    code, _, err = run_cli([*argv, "--wait"], capsys)  # one text for all: one chunk of 12
+    assert code == 0, err
+    assert len(state.accepted("mediapayamak")) == 12  # they went out
+    data = status_json(1, capsys)
+    assert data["counts"] == {"unknown": 12}
+    assert data["cost"]["spent"] == 0 and data["cost"]["unsure"] == 12 * PRICE
+    assert data["budget"]["spent_rial"] == 12 * PRICE
+    code, out, _ = run_cli(["status", "1"], capsys)
+    text = " ".join(out.split())
+    assert (
+        "spent so far 0 rial (the estimate for the 0 recipients a provider accepted); "
+        "14,400 rial more may have gone out (12 recipients unknown: the provider could not say)"
+    ) in text, text

@@ -169,3 +169,37 @@ def test_summary_of_an_unknown_campaign_is_exit_2(cli_env, capsys):  # noqa: F81
     assert code == 2 and "no campaign 99" in err
     code, _, err = run_cli(["summary", "--since", "soon"], capsys)
     assert code == 2 and "--since 'soon'" in err
+
+
+def test_after_failover_the_xlsx_names_the_provider_that_sent_and_reads_its_codes(cli_env, capsys):  # noqa: F811
+    """Ghasedak refuses every send (HTTP 503) and the route moves every recipient to Media Payamak: the
+    Summary sheet said "provider: ghasedak", and the Recipients sheet read Media Payamak's codes in
+    Ghasedak's tables ("9" failed, "7" blacklisted: "account problem")."""
+    from dispatcher.sandbox.core import Fault
+
+    cli_env["state"].add_fault(Fault("ghasedak", op="send", kind="http", status=503, times=1000))
+    code, out, err = run_cli(
+        ["send", str(cli_env["src"]), "-p", "ghasedak,mediapayamak", "-m", "Hi {name}", "--wait", "--json"],
+        capsys,
+    )
+    assert code == 0, err
+    campaign = json.loads(out.strip().splitlines()[-1])["campaign"]
+    assert set(status_json(campaign, capsys)["by_provider"]) == {"mediapayamak"}
+    out_file = cli_env["tmp"] / "report.xlsx"
+    assert run_cli(["report", str(campaign), "--out", str(out_file)], capsys)[0] == 0
+    book = load_workbook(out_file)
+    labels = {row[0]: row[1] for row in book["Summary"].iter_rows(values_only=True) if row and row[0]}
+    assert labels["provider"] == "mediapayamak (failover from ghasedak)", labels["provider"]
+    rows = list(book["Recipients"].iter_rows(values_only=True))
+    head = rows[0]
+    code_at, meaning_at, state_at = (
+        head.index("provider code"),
+        head.index("code meaning"),
+        head.index("state"),
+    )
+    checked = 0
+    for row in rows[1:]:
+        if row[code_at]:
+            assert row[meaning_at] == code_meaning("mediapayamak", row[code_at], row[state_at]), row
+            checked += 1
+    assert checked and not any(r[meaning_at] == "account problem" for r in rows[1:])

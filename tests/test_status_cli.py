@@ -148,6 +148,10 @@ def test_scheduled_campaign_waits_for_its_start(cli_env, capsys):
         assert data["progress"]["sent"] == 0 and data["rate"] is None
         code, out, _ = run_cli(["status", str(campaign)], capsys)
         assert f"waiting: scheduled: starts at {at.astimezone(TEHRAN):%H:%M} Tehran" in out
+        # the `send` that waits to start it at its time is named, never "nothing will start it"
+        assert data["sender"] is not None and data["sender"]["pid"] == proc.pid
+        assert "nothing will start it" not in out
+        assert f"sender:  waiting in pid {proc.pid} on " in out and "to start it at its time" in out
         # Ctrl-C stops watching, never the campaign
         watcher = subprocess.Popen(
             [sys.executable, "-m", "dispatcher", "watch", str(campaign)],

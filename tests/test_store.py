@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import threading
+import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
@@ -468,3 +470,45 @@ def test_sending_open_counts_queued_and_pending_unknown_chunks_in_one_read(store
     assert store.sending_open(cid) == 1  # unknown, its recipients pending: reconciliation decides
     store.hold_unknown(store.load_chunk(chunk_id), "the provider cannot be asked")
     assert store.sending_open(cid) == 0  # held: nothing will be sent
+
+
+def test_the_same_list_and_text_is_stored_once_even_when_two_creations_race(store: Store) -> None:
+    """Two creations with the same fingerprint, both past the preflight: the second waits for the first
+    (SQLite's write lock, PostgreSQL's advisory lock on the fingerprint), sees it and stores nothing."""
+    from campaigns.preflight import DuplicateCampaign
+
+    df = pd.DataFrame({"row": [2, 3], "phone": phones(2), "name": ["a", "b"]})
+    since = datetime.now(UTC) - timedelta(days=7)
+    spec = CampaignSpec(
+        name="t",
+        provider="ghasedak",
+        account="a",
+        sender="",
+        message="x",
+        personalised=False,
+        fingerprint="f" * 64,
+        duplicate_since=since,
+    )
+    inside = threading.Event()
+
+    def slow_blocks():  # the first creation holds its transaction open a while, past the check
+        inside.set()
+        time.sleep(0.5)
+        yield from plan([df], Template("x"), 5, ["name"])
+
+    results: list[object] = []
+
+    def first() -> None:
+        results.append(store.create_campaign(spec, slow_blocks()))
+
+    racer = threading.Thread(target=first)
+    racer.start()
+    assert inside.wait(5)
+    with pytest.raises(DuplicateCampaign) as refused:
+        store.create_campaign(spec, plan([df], Template("x"), 5, ["name"]))
+    racer.join()
+    assert refused.value.campaign.id == results[0]
+    assert [c.id for c in store.campaigns()] == [results[0]]
+    # a test send, or --allow-duplicate (no duplicate_since), is stored
+    assert store.create_campaign(replace(spec, test=True), plan([df], Template("x"), 5, ["name"]))
+    assert store.create_campaign(replace(spec, duplicate_since=None), plan([df], Template("x"), 5, ["name"]))

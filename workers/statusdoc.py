@@ -89,6 +89,7 @@ class CampaignStatus:
             "cost": {
                 "estimated": _whole(self.costs.planned, v.cost_estimated),
                 "spent": _whole(self.costs.spent, None),
+                "unsure": _whole(self.costs.unsure, None),  # held unknown: may have gone out
                 "actual": _whole(self.costs.reported, v.cost_actual),
                 "currency": "IRR",
             },

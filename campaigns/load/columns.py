@@ -101,6 +101,14 @@ def _by_name(columns: list[str]) -> tuple[str, bool] | None:
     return None
 
 
+def listed(columns: Sequence[str], most: int = 12, longest: int = 40) -> str:
+    """Column names for a one-line message: a long one cut (`xxxx… (200,000 characters)`), and at most
+    `most` of them (`, and 30 more`)."""
+    shown = [c if len(c) <= longest else f"{c[:longest]}… ({len(c):,} characters)" for c in columns[:most]]
+    more = f", and {len(columns) - most:,} more" if len(columns) > most else ""
+    return ", ".join(shown) + more
+
+
 def find_phone_column(columns: list[str], wanted: str | None, source: str, row: int = 1) -> str:
     """The phone column: the one named by --column, else the best match by name; LoadError if none.
     `row`: the spreadsheet row the header is on (for the message)."""
@@ -110,7 +118,7 @@ def find_phone_column(columns: list[str], wanted: str | None, source: str, row: 
         matches = [c for c in columns if name_key(c) == name_key(wanted)]
         if len(matches) == 1:
             return matches[0]
-        raise LoadError(f"{source} has no column {wanted!r}; its columns are: {', '.join(columns)}")
+        raise LoadError(f"{source} has no column {wanted!r}; its columns are: {listed(columns)}")
     found = _by_name(columns)
     if found is not None:
         return found[0]
@@ -122,7 +130,7 @@ def find_phone_column(columns: list[str], wanted: str | None, source: str, row: 
             f"{source} has no header row (row {row} holds the number {header_phones[0]}); "
             f"insert a {'first row' if row == 1 else 'row above it'} with column names, e.g. mobile"
         )
-    raise LoadError(f"{source} has no phone column among: {', '.join(columns)}; name it with --column COLUMN")
+    raise LoadError(f"{source} has no phone column among: {listed(columns)}; name it with --column COLUMN")
 
 
 def is_blank_row(cells: Sequence[str]) -> bool:

@@ -24,7 +24,7 @@ def opted_out(reason: str | None) -> str:
 def csv_line(cells: list[str]) -> bytes:
     """One CSV line, UTF-8."""
     buffer = io.StringIO()
-    csv.writer(buffer).writerow(cells)
+    csv.writer(buffer, lineterminator="\n").writerow(cells)  # as pyarrow ends the rows
     return buffer.getvalue().encode("utf-8")
 
 

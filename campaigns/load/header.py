@@ -46,6 +46,10 @@ def top_rows(text: str, delimiter: str, limit: int = HEADER_SEARCH_ROWS, *, comp
 
     rows: list[TopRow] = []
     start, line, filled = 0, 0, 0
+    # A cell as long as the text itself is read, not taken for damage: the csv module's default limit
+    # (131,072 characters) ended the search at a long first line, leaving no header at all. The text is
+    # the sniffed head (at most SNIFF_BYTES), so this bounds the limit; it is only ever raised.
+    csv.field_size_limit(max(csv.field_size_limit(), len(text) + 1))
     try:
         for cells in csv.reader(lines(), delimiter=delimiter):
             if not complete and consumed[0] >= len(text):

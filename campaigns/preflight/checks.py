@@ -17,6 +17,7 @@ from typing import Protocol
 from campaigns.operators import Operator
 from campaigns.optout import words
 from campaigns.preflight.options import (
+    DuplicateCampaign,
     EarlierCampaign,
     PreflightOptions,
     PreflightSettingError,
@@ -38,12 +39,14 @@ from campaigns.preflight.tally import Tally
 from campaigns.prices import PriceTable
 
 __all__ = [
+    "DuplicateCampaign",
     "EarlierCampaign",
     "Loaded",
     "OPT_OUT_TOKEN",
     "PreflightOptions",
     "PreflightSettingError",
     "continue_command",
+    "duplicate_finding",
     "estimate_cost",
     "has_opt_out_token",
     "parse_days",
@@ -150,6 +153,18 @@ def _duplicate(c: EarlierCampaign, options: PreflightOptions) -> str:
     )
 
 
+def duplicate_finding(c: EarlierCampaign, options: PreflightOptions) -> Finding:
+    """The duplicate check's finding for campaign `c` (same recipients and text): a refusal whose override
+    is `--allow-duplicate`, a warning when it was given."""
+    return _finding(
+        Check.DUPLICATE,
+        None if options.allow_duplicate else True,
+        options.strict,
+        _duplicate(c, options),
+        "--allow-duplicate",
+    )
+
+
 def _recent(tally: Tally, options: PreflightOptions, identical: set[int]) -> str:
     """The recent warning: how many, and the campaigns they got messages from, identical ones first."""
     order = sorted(tally.recent_by.items(), key=lambda kv: (kv[0] not in identical, -kv[1], kv[0]))
@@ -216,16 +231,7 @@ def _checks(
     identical = {c.id for c in earlier if c.fingerprint == fingerprint}
     same = [c for c in earlier if c.id in identical and _in_window(c, options, now)]
     if same:
-        c = max(same, key=lambda c: c.id)  # the newest
-        out.append(
-            _finding(
-                Check.DUPLICATE,
-                None if options.allow_duplicate else True,
-                strict,
-                _duplicate(c, options),
-                "--allow-duplicate",
-            )
-        )
+        out.append(duplicate_finding(max(same, key=lambda c: c.id), options))  # the newest
     if tally.recent_recipients and not (options.skip_recent or tally.skip_recent):
         out.append(_finding(Check.RECENT, False, strict, _recent(tally, options, identical), "--skip-recent"))
     for message, override in _budget(tally, options, cost):

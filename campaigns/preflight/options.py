@@ -16,6 +16,7 @@ from campaigns.preflight.summary import CampaignType
 from campaigns.windows import TEHRAN
 
 __all__ = [
+    "DuplicateCampaign",
     "EarlierCampaign",
     "PreflightOptions",
     "PreflightSettingError",
@@ -138,6 +139,16 @@ class EarlierCampaign:
     @property
     def finished(self) -> bool:
         return self.state in ("completed", "cancelled", "failed")
+
+
+class DuplicateCampaign(Exception):
+    """Raised by the store when the campaign being created has the same fingerprint as `campaign`, stored
+    meanwhile (after the preflight checked): nothing is stored, the caller refuses it like the preflight
+    would (`campaigns.preflight.checks.duplicate_finding`)."""
+
+    def __init__(self, campaign: EarlierCampaign) -> None:
+        super().__init__(f"the same recipients and text as campaign {campaign.id}")
+        self.campaign = campaign
 
 
 def continue_command(campaign: EarlierCampaign, *, distributed: bool) -> str:

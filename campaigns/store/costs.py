@@ -6,7 +6,8 @@ in proportion to the parts, `campaigns.store.sending._share`); a recipient is wo
 chunk's rate. `planned` sums every recipient of the provider, `spent` those it accepted (the states of
 `campaigns.progress.ACCEPTED`, and failed/blacklisted by a delivery report), `reported` what the
 provider itself said (`recipients.cost_rial`, Ghasedak's status `price`, Amoot's `Cost`: each in the
-provider's own unit, `workers.providers.base.ProviderClient.cost_unit`).
+provider's own unit, `workers.providers.base.ProviderClient.cost_unit`), and `unsure` the estimate of the
+recipients held `unknown` (it could not say whether it sent them).
 
 A campaign cancelled before sending anything has spent nothing, whatever it planned. Read from the
 campaign's maintained counters (`campaigns.store.tally`: each recipient counted with its parts at its

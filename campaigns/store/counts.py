@@ -77,7 +77,8 @@ class CampaignTallies:
     def costs(self, estimated: int | None) -> CampaignCosts:
         """The campaign's money by the provider holding each recipient (`campaigns.store.costs`): planned (the
         estimate of all), spent (of those it accepted: the states of `progress.ACCEPTED`, and failed or
-        blacklisted by a delivery report), reported (what it said, None when nothing), accepted (how many).
+        blacklisted by a delivery report), reported (what it said, None when nothing), accepted (how many),
+        unsure and unknown (the estimate and the number of those held `unknown`).
         `estimated`: the campaign's estimate at creation; with none and nothing planned, no price was known
         (planned and spent None)."""
         out: dict[str, ProviderCost] = {}
@@ -89,12 +90,15 @@ class CampaignTallies:
             spent = sum(mine[s].value for s in ACCEPTED if s in mine) + sum(t.polled_value for t in by_report)
             accepted = sum(mine[s].n for s in ACCEPTED if s in mine) + sum(t.polled for t in by_report)
             reported = [t.cost for t in mine.values() if t.costed]
+            held = mine.get(R.UNKNOWN, Tally())  # it could not say whether it sent them
             priced = estimated is not None or bool(planned)
             out[provider] = ProviderCost(
                 planned=float(planned) if priced else None,
                 spent=float(spent) if priced else None,
                 reported=float(sum(reported)) if reported else None,
                 accepted=int(accepted),
+                unsure=float(held.value) if priced else None,
+                unknown=held.n,
             )
         return CampaignCosts(out)
 

@@ -24,6 +24,7 @@ from campaigns.records import CampaignSpec, EmptyCampaign
 from campaigns.states import CampaignState, ChunkState, RecipientState
 from campaigns.store.audit import SYSTEM, record_created, started_by
 from campaigns.store.lifecycle import launch
+from campaigns.store.preflight import refuse_duplicate
 from campaigns.store.sql import campaigns_t, chunks_t
 from campaigns.store.tally import CountKind, literal_deltas, upsert
 
@@ -41,11 +42,14 @@ def create_campaign(
 ) -> int:
     """Insert the campaign (draft), its chunks and recipients, then launch it when `start`; its id.
 
-    Raises EmptyCampaign when the blocks hold no recipient, UnpricedError (bad input, exit 2) when the spec
+    Raises DuplicateCampaign when a campaign with the same fingerprint was stored after the preflight
+    checked (`spec.duplicate_since`), EmptyCampaign when the blocks hold no recipient, UnpricedError (bad input, exit 2) when the spec
     has a rial budget and some part has no price; the caller's transaction then rolls back. `rejected` is
     a count, or a function called after the blocks are consumed (the loader counts as it reads).
     Each chunk gets its estimated rial (`chunk_costs`) when `spec.prices` prices every part.
     """
+    if spec.fingerprint and spec.duplicate_since is not None and not spec.test:
+        refuse_duplicate(conn, spec.fingerprint, spec.duplicate_since)  # stored meanwhile: DuplicateCampaign
     rial_capped = spec.budget_rial is not None or spec.needs_prices  # a budget, or a daily cap in rial
     if rial_capped and not spec.prices:
         raise UnpricedError(_budget_needs_price(spec, "no price table"))

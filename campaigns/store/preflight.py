@@ -11,16 +11,17 @@ from __future__ import annotations
 from datetime import datetime
 
 import numpy as np
-from sqlalchemy import or_, select, update
+from sqlalchemy import Connection, func, or_, select, update
 from sqlalchemy.engine import Engine
 
 from campaigns.models import Campaign, Recipient
-from campaigns.preflight import CampaignType, EarlierCampaign, RecentSends
+from campaigns.preflight import CampaignType, DuplicateCampaign, EarlierCampaign, RecentSends
 from campaigns.states import FINAL_CAMPAIGN, RecipientState
 
 __all__ = [
     "blacklisted_numbers",
     "earlier_campaigns",
+    "refuse_duplicate",
     "recent_sends",
     "set_fingerprint",
     "unfinished_campaigns",
@@ -50,6 +51,30 @@ def earlier_campaigns(engine: Engine, since: datetime | None = None) -> list[Ear
             EarlierCampaign(r.id, r.name, r.state, r.fingerprint, r.created_at, r.finished_at)
             for r in conn.execute(query)
         ]
+
+
+def refuse_duplicate(conn: Connection, fingerprint: str, since: datetime) -> None:
+    """In the transaction that creates a campaign: raise DuplicateCampaign when another (not a test send)
+    has `fingerprint` and is unfinished, or was created or finished at or after `since`. On PostgreSQL a
+    transaction-level advisory lock on the fingerprint makes two creations of the same list and text take
+    turns (the second sees the first once it commits); SQLite's `BEGIN IMMEDIATE` already serialises them."""
+    c = campaigns_t.c
+    if conn.dialect.name == "postgresql":
+        conn.execute(select(func.pg_advisory_xact_lock(func.hashtext(fingerprint))))
+    row = conn.execute(
+        select(c.id, c.name, c.state, c.fingerprint, c.created_at, c.finished_at)
+        .where(
+            c.fingerprint == fingerprint,
+            c.test.is_(False),
+            or_(c.state.not_in(_FINAL), c.created_at >= since, c.finished_at >= since),
+        )
+        .order_by(c.id.desc())
+        .limit(1)
+    ).first()
+    if row is not None:
+        raise DuplicateCampaign(
+            EarlierCampaign(row.id, row.name, row.state, row.fingerprint, row.created_at, row.finished_at)
+        )
 
 
 def unfinished_campaigns(engine: Engine) -> list[EarlierCampaign]:

@@ -90,11 +90,13 @@ def chunk_counts(conn: Connection, campaign_id: int) -> dict[str, int]:
 
 
 def recipients_page(conn: Connection, campaign_id: int, after_id: int, limit: int) -> list[Row[Any]]:
-    """Up to `limit` recipients of the campaign with id > after_id, in id order: the report's columns."""
+    """Up to `limit` recipients of the campaign with id > after_id, in id order: the report's columns,
+    and `provider`, the provider of the recipient's chunk when failover moved it (None: the campaign's)."""
     r = recipients_t.c
     return list(
         conn.execute(
             select(
+                chunks_t.c.provider,
                 r.id,
                 r.row,
                 r.phone,
@@ -107,6 +109,7 @@ def recipients_page(conn: Connection, campaign_id: int, after_id: int, limit: in
                 r.fields,
                 r.updated_at,
             )
+            .select_from(recipients_t.outerjoin(chunks_t, chunks_t.c.id == r.chunk_id))
             .where(r.campaign_id == campaign_id, r.id > after_id)
             .order_by(r.id)
             .limit(limit)

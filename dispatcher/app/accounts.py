@@ -65,6 +65,44 @@ def check_providers(settings: AppSettings) -> list[ProviderCheck]:
     return with_circuits(settings, rows)
 
 
+def price_settings(settings: AppSettings) -> dict[str, dict[str, Any]]:
+    """The prices set by the user for each provider (`SMSDISPATCH_<P>_PRICE` or smsdispatch.toml), as
+    `PriceTable.as_json()` (`{"source", "prices": {"part" | "gsm7" | "MCI.ucs2": rial}}`), or
+    `{"error": line}` for one that cannot be read; providers with none are left out (their own list, where
+    they have one, is read at the check). No network call."""
+    from pathlib import Path
+
+    from dispatcher.app.prices import configured_prices
+
+    found: dict[str, dict[str, Any]] = {}
+    for name in NAMES:
+        try:
+            table = configured_prices(name, settings.env, Path.cwd())
+        except ConfigurationError as exc:
+            found[name] = {"error": str(exc)}
+            continue
+        if table:
+            found[name] = table.as_json()
+    return found
+
+
+def send_choices(settings: AppSettings) -> list[tuple[str, str]]:
+    """What a campaign can be sent with, for a form: `(value, label)` for each configured provider (its
+    credentials set), then each route named in the settings (`SMSDISPATCH_ROUTE_NAME`). No network call."""
+    choices: list[tuple[str, str]] = []
+    for name in NAMES:
+        try:
+            settings.client(name)
+        except ConfigurationError:
+            continue
+        choices.append((name, name))
+    prefix = "SMSDISPATCH_ROUTE_"
+    for key, value in sorted(settings.env.items()):
+        if key.startswith(prefix) and value.strip():
+            choices.append((key[len(prefix) :].lower(), f"{key[len(prefix) :].lower()}: {value.strip()}"))
+    return choices
+
+
 def with_circuits(settings: AppSettings, rows: list[ProviderCheck]) -> list[ProviderCheck]:
     """Each row with its account's circuit from the store (failover), when a store exists."""
     store = open_store(settings, read_only=True)

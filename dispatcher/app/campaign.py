@@ -14,7 +14,7 @@ from campaigns.clock import utcnow
 from campaigns.identity import Permission
 from campaigns.load import RecipientLoader
 from campaigns.plan import PlannedBlock, batch_size, plan
-from campaigns.preflight import CampaignType, PreflightSummary
+from campaigns.preflight import CampaignType, DuplicateCampaign, PreflightSummary, duplicate_finding
 from campaigns.states import CampaignState, OnUnknown
 from campaigns.store import CampaignSpec, Store
 from campaigns.store.create import set_rejects_file
@@ -226,7 +226,8 @@ def create(
     """Store the campaign, its chunks and recipients (running, or scheduled for `send_at`), with the
     preflight's fingerprint, in one transaction; `on_rows(n)` after each block of n recipients. Opens
     the store for writing (creating the database for a first campaign). Raises EmptyCampaign when no
-    row is valid, Refused when the preflight refused it (nothing is stored either way).
+    row is valid, Refused when the preflight refused it, or when the same list and text was stored since
+    the preflight checked (another send meanwhile: the duplicate check again; nothing is stored either way).
 
     `actor` (None: the command line) needs the SEND permission (Forbidden); the campaign records who
     started it (the `created` event in its creating transaction), and its claims count against the
@@ -242,11 +243,19 @@ def create(
     store = prepared.store
     assert store is not None
     prepared.spec = started_by(store, prepared.spec, actor)
-    campaign_id = store.create_campaign(
-        prepared.spec,
-        _counted(prepared.blocks, on_rows),
-        rejected=lambda: loader.stats.rejected + prepared.skipped,
-    )
+    try:
+        campaign_id = store.create_campaign(
+            prepared.spec,
+            _counted(prepared.blocks, on_rows),
+            rejected=lambda: loader.stats.rejected + prepared.skipped,
+        )
+    except DuplicateCampaign as exc:  # the same list and text, stored since the preflight checked
+        from dispatcher.app.preflight.usecase import options_for
+
+        assert prepared.settings is not None
+        raise Refused(
+            duplicate_finding(exc.campaign, options_for(prepared.settings, prepared)).line()
+        ) from None
     rejects = prepared.rejects_path
     if prepared.request is not None and prepared.request.rejects is None:  # the default name: its own
         rejects = own_rejects_file(prepared.request.file, campaign_id)

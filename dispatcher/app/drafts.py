@@ -29,7 +29,7 @@ from campaigns.store import apirequests as kept
 from campaigns.text import Template
 from dispatcher.app.actors import Actor, acting, require, started_by
 from dispatcher.app.campaign import CampaignSummary, SendRequest, prepare
-from dispatcher.app.common import BadInput, open_store
+from dispatcher.app.common import BadInput, Refused, open_store
 from dispatcher.app.preflight.usecase import BlockSpool, preflight
 from dispatcher.app.submit import check_callback, hand_over
 from dispatcher.config import AppSettings
@@ -52,12 +52,19 @@ def check_draft(
     *,
     callback_url: str | None = None,
     callback_key_id: int | None = None,
+    refuse: bool = True,
 ) -> dict[str, Any]:
     """The preflight of `request` (Refused as `send` would), its kept rows stored as a draft; the answer is
-    `{"draft", "expires_at", …the preflight's keys…, "recipients", "rejected", "rejects_file"}`."""
+    `{"draft", "expires_at", …the preflight's keys…, "recipients", "rejected", "rejects_file"}`.
+
+    `refuse=False` (the console) keeps a draft that a check refused, to show the refusal and its override
+    on the check page; such a draft cannot be sent (`send_draft` raises Refused), only checked again with
+    the override (`dispatcher.app.checked.recheck_request`)."""
+    from dispatcher.app.checked import check_facts
+
     check_callback(settings, callback_url)
     prepared = prepare(settings, request)
-    summary = preflight(settings, prepared)
+    summary = preflight(settings, prepared, refuse=refuse, refuse_empty=True)
     assert prepared.template is not None
     store = prepared.store or open_store(settings)  # opened for writing only once the check passed
     assert store is not None
@@ -69,6 +76,11 @@ def check_draft(
         "spec": {k: _plain(v) for k, v in plain.items()},
         "template": prepared.template.text,
         "rejected": prepared.loader.stats.rejected + prepared.skipped,
+        "check": check_facts(prepared, summary),
+        "refusal": summary.refusals[0].line() if summary.refusals else None,
+        "refusal_check": (
+            [summary.refusals[0].code.value, summary.refusals[0].override] if summary.refusals else None
+        ),
     }
     answer = summary.to_json()
     now = utcnow()
@@ -117,17 +129,10 @@ def send_draft(settings: AppSettings, draft_id: int, *, actor: Actor | None = No
         raise DraftTaken(f"draft {draft_id} was sent already{sent}; see GET /api/v1/campaigns")
     try:
         facts = json.loads(record.request)
-        raw = facts["spec"]
-        spec = CampaignSpec(
-            **{
-                **raw,
-                "send_at": datetime.fromisoformat(raw["send_at"]) if raw["send_at"] else None,
-                "columns": tuple(raw["columns"]),
-                "route": tuple(raw["route"]),
-                "prices": PriceTable.from_json(raw["prices"]) if raw["prices"] else None,
-                "route_prices": {n: PriceTable.from_json(t) for n, t in raw["route_prices"].items()},
-            }
-        )
+        if facts.get("refusal"):
+            code, override = facts["refusal_check"]
+            raise Refused(facts["refusal"], check=code, override=override)
+        spec = spec_of(facts)
         client = settings.client(spec.provider)
         spec = started_by(store, spec, actor)  # the prices are the check's, as `send` stores them
         template = Template(facts["template"])
@@ -157,6 +162,9 @@ def send_draft(settings: AppSettings, draft_id: int, *, actor: Actor | None = No
         kept.release_draft(store.engine, draft_id)
         raise
     kept.draft_sent(store.engine, draft_id, campaign_id)
+    source = (facts.get("check") or {}).get("file")
+    if source:  # the console kept the uploaded file for checking again; the rows are stored now
+        Path(source).unlink(missing_ok=True)
     if dropped:
         _append_rejects(Path(spec.rejects_file), list(spec.columns), pd.concat(dropped), suppressed)
     view = store.campaign(campaign_id)
@@ -173,6 +181,24 @@ def send_draft(settings: AppSettings, draft_id: int, *, actor: Actor | None = No
     )
     summary = dataclasses.replace(summary, state=hand_over(settings, store, summary))
     return {**summary.as_json(), "draft": draft_id, "opted_out_since_check": count_dropped()}
+
+
+def spec_of(facts: dict[str, Any]) -> CampaignSpec:
+    """The CampaignSpec a draft stored (JSON) as a spec again, with its price tables."""
+    raw = facts["spec"]
+    return CampaignSpec(
+        **{
+            **raw,
+            "send_at": datetime.fromisoformat(raw["send_at"]) if raw["send_at"] else None,
+            "duplicate_since": (
+                datetime.fromisoformat(raw["duplicate_since"]) if raw.get("duplicate_since") else None
+            ),
+            "columns": tuple(raw["columns"]),
+            "route": tuple(raw["route"]),
+            "prices": PriceTable.from_json(raw["prices"]) if raw["prices"] else None,
+            "route_prices": {n: PriceTable.from_json(t) for n, t in raw["route_prices"].items()},
+        }
+    )
 
 
 def _append_rejects(path: Path, others: list[str], rows: pd.DataFrame, suppressed: dict[str, str]) -> None:

@@ -123,6 +123,7 @@ def disable_user(settings: AppSettings, name: str, *, actor: Actor | None = None
     require(who, Permission.MANAGE)
     user = _user(settings, name)
     identity_store(settings).disable_user(user.name, who.who)
+    _end_sessions(settings, user.id)
     return _user(settings, name)
 
 
@@ -133,6 +134,14 @@ def set_password(settings: AppSettings, name: str, password: str, *, actor: Acto
     if who.user_id != user.id:
         require(who, Permission.MANAGE)
     identity_store(settings).set_password(user.name, _password(password), who.who)
+    _end_sessions(settings, user.id)
+
+
+def _end_sessions(settings: AppSettings, user_id: int) -> None:
+    """The user's web console sessions end now (not only at their next request)."""
+    from dispatcher.app.sessions import end_sessions_of
+
+    end_sessions_of(settings, user_id)
 
 
 def set_cap(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from campaigns.clock import utcnow
 from campaigns.liveness import Liveness
@@ -131,6 +132,52 @@ def summary_totals(rows: list[CampaignSummaryRow]) -> SummaryTotals:
     from dispatcher.reports.summary import totals
 
     return totals(rows)
+
+
+def campaign_page(
+    settings: AppSettings,
+    *,
+    state: str | None = None,
+    since: str | None = None,
+    cursor: int = 0,
+    limit: int = 100,
+    newest_first: bool = False,
+) -> tuple[list[CampaignSummaryRow], int | None]:
+    """A page of `summary` rows, filtered by state and creation time (`since` as `summary --since` takes
+    it), and the next page's cursor (None on the last page). Oldest first, after the id `cursor` (the API);
+    or newest first, below the id `cursor` (0: from the newest; the console). BadInput for a bad state."""
+    from dispatcher.reports.summary import parse_since
+
+    if state is not None and state not in set(CampaignState):
+        raise BadInput(f"state={state!r}: choose one of {', '.join(CampaignState)}")
+    store = open_store(settings, read_only=True)
+    if store is None:
+        return [], None
+    after = parse_since(since, utcnow()) if since else None
+    views = [
+        v
+        for v in store.campaigns()
+        if (state is None or v.state == state)
+        and (after is None or v.created_at >= after)
+        and (not cursor or (v.id < cursor if newest_first else v.id > cursor))
+    ]
+    views.sort(key=lambda v: v.id, reverse=newest_first)
+    chosen = views[:limit]
+    if not chosen:
+        return [], None
+    rows = summary(settings, [v.id for v in chosen])
+    return rows, (chosen[-1].id if len(views) > limit else None)
+
+
+def number_history(settings: AppSettings, phone: str) -> tuple[str, list[dict[str, Any]]]:
+    """Every message a number got, across campaigns, newest first: (its E.164, the rows of
+    `campaigns.store.lookup.messages_to`). BadInput for a number that is not an Iranian mobile."""
+    from campaigns.store import lookup
+    from dispatcher.app.accounts import phones_or_fail
+
+    e164 = phones_or_fail([phone])[0]
+    store = open_store(settings, read_only=True)
+    return e164, (lookup.messages_to(store.engine, e164) if store is not None else [])
 
 
 def waiting_for(store: Store, campaign_id: int) -> Waiting | None:

@@ -17,7 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from campaigns.states import CampaignState
 from dispatcher import app
-from dispatcher.app import BadInput, SendRequest
+from dispatcher.app import BadInput, SendRequest, notices
 from dispatcher.app.modes import Mode, StartResult
 from dispatcher.app.shapes import send_json
 from dispatcher.cli.common import (
@@ -61,9 +61,7 @@ def start_and_show(settings: AppSettings, mode: Mode, campaign_id: int, *, follo
     if not mode.sends_here and not follow:
         result = mode.start(campaign_id)
         if result.handed_to:
-            err.print(
-                f"campaign {campaign_id} handed to `smsdispatch serve` ({result.handed_to})", soft_wrap=True
-            )
+            err.print(notices.handed_to(campaign_id, result.handed_to))
         return result
     try:
         if not mode.sends_here:
@@ -72,7 +70,7 @@ def start_and_show(settings: AppSettings, mode: Mode, campaign_id: int, *, follo
             result = mode.start(campaign_id, follow=follow, observer=bars)
     except KeyboardInterrupt:
         if mode.sends_here:
-            err.print(app.interrupted(settings, mode.store, campaign_id, wait=follow), soft_wrap=True)
+            err.print(app.interrupted(settings, mode.store, campaign_id, wait=follow))
         else:
             err.print(
                 f"stopped watching; campaign {campaign_id} goes on. Follow it again: smsdispatch watch {campaign_id}"
@@ -81,7 +79,7 @@ def start_and_show(settings: AppSettings, mode: Mode, campaign_id: int, *, follo
     if (
         mode.sends_here and result.state == CampaignState.PAUSED and not follow
     ):  # --wait: followed_exit says it
-        err.print(resume_hint(campaign_id, result.reason or "no reason recorded"), soft_wrap=True)
+        err.print(resume_hint(campaign_id, result.reason or "no reason recorded"))
     return result
 
 
@@ -143,7 +141,11 @@ def send(
         ),
     ] = "hold",
     rejects: Annotated[
-        Path | None, typer.Option("--rejects", help="where to write rejected rows (default FILE.rejects.csv)")
+        Path | None,
+        typer.Option(
+            "--rejects",
+            help="where to write rejected rows (default FILE.campaign-ID.rejects.csv; a dry run's FILE.dry-run.rejects.csv)",
+        ),
     ] = None,
     dry_run: Annotated[
         bool,
@@ -214,12 +216,7 @@ def send(
     if (message is None) == (message_file is None):
         raise BadInput("give the text with exactly one of --message TEXT or --message-file FILE")
     if message_file is not None:
-        try:
-            message = message_file.read_text(encoding="utf-8-sig")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise BadInput(
-                f"--message-file {message_file}: cannot read it as UTF-8 text ({exc.__class__.__name__})"
-            ) from None
+        message = _message_from(message_file)
     assert message is not None
     request = SendRequest(
         file=file,
@@ -245,7 +242,7 @@ def send(
     looking = dry_run or test_to is not None  # the real campaign is not created
     prepared = app.prepare(settings, request, dry_run=looking)
     if prepared.at is not None:  # what --at was taken to mean, always (a person checks it)
-        err.print(escape(prepared.at.echo()), soft_wrap=True)
+        err.print(escape(prepared.at.echo()))
     if prepared.loader.notice:
         err.print(prepared.loader.notice)
     with _loading_bar(transient=True) as bar:  # a refusal's line stays the only one
@@ -280,26 +277,8 @@ def send(
     reports_here = False  # sent here, and nothing else will collect its delivery reports
     if store is not None and summary.campaign is not None and summary.recipients:
         mode = app.mode_for(settings, store)
-        if (
-            summary.state == CampaignState.SCHEDULED
-            and summary.send_at is not None
-            and mode.kind != "distributed"
-        ):
-            where = "sending starts here then" if mode.sends_here else "`smsdispatch serve` starts it"
-            err.print(
-                f"campaign {summary.campaign} is scheduled for {settings.show_time(summary.send_at)}; {where}",
-                soft_wrap=True,
-            )
-        if (
-            mode.sends_here and summary.state == CampaignState.RUNNING
-        ):  # a closed window: say so, even off a terminal
-            waiting = app.waiting_for(store, summary.campaign)
-            if waiting is not None and waiting.reason == "window":
-                err.print(
-                    f"campaign {summary.campaign} is {waiting.detail}; it is sent here then "
-                    f"(Ctrl-C leaves it for `smsdispatch serve` or `smsdispatch run {summary.campaign}`)",
-                    soft_wrap=True,
-                )
+        for line in notices.after_create(settings, store, summary, mode):
+            err.print(line)
         result = start_and_show(settings, mode, summary.campaign, follow=wait)
         summary = dataclasses.replace(summary, state=result.state)
         reports_here = mode.sends_here and not wait and result.state == CampaignState.RUNNING
@@ -311,21 +290,28 @@ def send(
             f"{head}: {plural(summary.recipients, 'recipient')}, {summary.rejected} rejected "
             f"(see {summary.rejects_file}), {plural(summary.chunks, 'chunk')}, "
             f"{plural(summary.parts, 'SMS part')}; state {summary.state}",
-            soft_wrap=True,
         )
     if reports_here:
-        err.print(reports_hint(summary.campaign or 0), soft_wrap=True)
+        err.print(notices.reports_hint(summary.campaign or 0))
     if wait and store is not None and summary.campaign is not None:
         followed_exit(summary.campaign, *store.campaign_state(summary.campaign))
 
 
-def reports_hint(campaign_id: int) -> str:
-    """After a plain embedded `send`: the messages are out, and what collects their delivery reports."""
-    return (
-        f"campaign {campaign_id} is sent; its delivery reports are collected by `smsdispatch serve` (keep "
-        f"one running) or `smsdispatch poll --until-done`; `smsdispatch status {campaign_id}` shows them "
-        "(`send --wait` waits for them)"
-    )
+def _message_from(path: Path) -> str:
+    """`--message-file`'s text (UTF-8, with or without a BOM); BadInput naming what is wrong and the fix."""
+    where = f"--message-file {path}"
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise BadInput(f"{where}: no such file; check the path") from None
+    except IsADirectoryError:
+        raise BadInput(f"{where}: is a folder; give the text file in it") from None
+    except UnicodeDecodeError:
+        raise BadInput(
+            f"{where}: not UTF-8 text; save it as UTF-8 (in Notepad: Save as, Encoding UTF-8)"
+        ) from None
+    except OSError as exc:
+        raise BadInput(f"{where}: cannot be read ({exc.strerror or 'an input/output error'})") from None
 
 
 def _test_send(
@@ -355,7 +341,6 @@ def _test_send(
         counts = ", ".join(f"{k} {v}" for k, v in sorted(row["counts"].items()))
         out.print(
             f"test campaign {row['campaign']} ({row['name']}) to {to}: {row['state']}; {counts}",
-            soft_wrap=True,
         )
     out.print("the campaign itself was not created; send again without --test-to to create it")
 
@@ -372,11 +357,7 @@ def run(
     if view.state in (CampaignState.RUNNING, CampaignState.SCHEDULED):
         mode = app.mode_for(settings, store)
         if mode.sends_here and view.state == CampaignState.SCHEDULED and view.send_at is not None:
-            err.print(
-                f"campaign {campaign_id} is scheduled for {settings.show_time(view.send_at)}; waiting for it "
-                "here (Ctrl-C stops waiting; `smsdispatch serve` would start it without a terminal)",
-                soft_wrap=True,
-            )
+            err.print(notices.waiting_here(settings, campaign_id, view.send_at))
         state = start_and_show(settings, mode, campaign_id, follow=wait).state
     out.print(f"campaign {campaign_id}: {state}")
     if wait:

@@ -12,6 +12,8 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console, ConsoleDimensions
+from rich.table import Table
+from rich.text import Text
 
 from campaigns.states import CampaignState
 from campaigns.store.sending import resume_command
@@ -81,6 +83,16 @@ def emit(data: dict[str, Any] | list[Any]) -> None:
     print(json.dumps(data, ensure_ascii=False, default=str))
 
 
+def print_labelled(console: Console, label: str, text: str, width: int = 8) -> None:
+    """`label` (padded to `width`) then `text`: in a terminal the text wraps at words under itself (a
+    hanging indent), never cut mid-word by the terminal; to a pipe or a file it stays one line."""
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(width=width, no_wrap=True)
+    grid.add_column()
+    grid.add_row(Text(label), Text(text))
+    console.print(grid)
+
+
 def plural(n: int, noun: str, nouns: str | None = None) -> str:
     """`1 chunk`, `2 chunks`, `0 chunks`, `1,850 recipients` (thousands separated)."""
     return f"{n:,} {noun if n == 1 else (nouns or noun + 's')}"
@@ -102,9 +114,9 @@ def followed_exit(campaign_id: int, state: str, reason: str | None) -> None:
         return
     why = (reason or "no reason recorded").rstrip(".")
     if state == CampaignState.PAUSED:
-        err.print(resume_hint(campaign_id, why), soft_wrap=True)
+        err.print(resume_hint(campaign_id, why))
     else:
-        err.print(f"campaign {campaign_id} {state}: {why}", soft_wrap=True)
+        err.print(f"campaign {campaign_id} {state}: {why}")
     raise typer.Exit(1)
 
 

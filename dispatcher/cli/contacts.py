@@ -44,7 +44,9 @@ def contacts_push(
             "--header-row", metavar="N", help="the header's row (default: the first with a phone column)"
         ),
     ] = None,
-    rejects: Annotated[Path | None, typer.Option("--rejects", help="rejects file")] = None,
+    rejects: Annotated[
+        Path | None, typer.Option("--rejects", help="rejects file (default FILE.contacts.rejects.csv)")
+    ] = None,
     retry_unknown: Annotated[
         bool, typer.Option("--retry-unknown", help="add again numbers held unknown (may add them twice)")
     ] = False,

@@ -26,6 +26,7 @@ from dispatcher.cli.common import (
     out,
     plural,
     positive,
+    print_labelled,
 )
 from dispatcher.cli.tables import Column, columns_for, print_fitted
 
@@ -95,9 +96,9 @@ def status(campaign_id: CampaignId, as_json: AsJson = False) -> None:
     if not progress.finished and (waiting is None or waiting.reason in ("retrying", "reconciling")):
         out.print(f"ETA:     {progress.eta_text}")
     if waiting is not None and waiting.reason != "paused":  # a pause has its reason line below
-        out.print(f"waiting: {waiting.detail}", soft_wrap=True)
+        print_labelled(out, "waiting:", waiting.detail)
     if found.live.detail and (waiting is None or waiting.reason != "unattended"):
-        out.print(f"sender:  {found.live.detail}", soft_wrap=True)
+        print_labelled(out, "sender:", found.live.detail)
     times = (("created", view.created_at), ("starts", view.send_at), ("started", view.started_at))
     for label, moment in (*times, ("finished", view.finished_at)):
         if moment is not None and not (label == "starts" and view.started_at is not None):
@@ -106,7 +107,7 @@ def status(campaign_id: CampaignId, as_json: AsJson = False) -> None:
     from dispatcher.reports.money import cost_lines
 
     for i, line in enumerate(cost_lines(found.costs)):  # planned, spent so far, reported by the provider
-        out.print(f"{'cost:' if i == 0 else '':<8} {line}", soft_wrap=True)
+        print_labelled(out, "cost:" if i == 0 else "", line)
     if (caps := budget_line(view)) is not None:
         out.print(caps)
     if view.state_reason:
@@ -203,7 +204,7 @@ def summary(
         units = ", ".join(f"{p}: {reported_unit(p) or UNIT_NOT_DOCUMENTED}" for p in reporting)
         legend += f"; reported: what the provider said the messages cost ({units})"
     if rows:
-        out.print(legend, soft_wrap=True)
+        out.print(legend, highlight=False)  # wraps at words in a terminal; one line to a pipe
 
 
 @cli.command("list")

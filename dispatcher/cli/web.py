@@ -1,4 +1,4 @@
-"""`smsdispatch web`: the HTTP API (dispatcher/web), served by uvicorn in one process.
+"""`smsdispatch web`: the web console and the HTTP API (dispatcher/web), served by uvicorn in one process.
 
 Embedded mode: the same process also runs the `serve` loop (unless a live `serve` does). Distributed
 mode: it stores and rings the workers; run as many as you like behind a proxy. `--trusted-proxies`
@@ -43,7 +43,8 @@ def web(
         ),
     ] = None,
 ) -> None:
-    """Serve the JSON API at /api/v1 (docs at /api/v1/docs); in embedded mode also send, as `serve` does."""
+    """Serve the web console at / and the JSON API at /api/v1 (docs at /api/v1/docs); in embedded mode also
+    send, as `serve` does."""
     import logging
     import signal
     import sys

@@ -45,10 +45,20 @@ def cost_lines(costs: CampaignCosts) -> list[str]:
     if not costs.by_provider:
         return []
     accepted = sum(c.accepted for c in costs.by_provider.values())
-    lines = [
-        f"planned {_n(costs.planned)} rial (the estimate); spent so far {_n(costs.spent)} rial "
-        f"(the estimate for the {accepted:,} recipient{'' if accepted == 1 else 's'} a provider accepted)"
-    ]
+    if costs.planned is None:  # no price table: there is no estimate to show in rial
+        unpriced = sorted(name for name, c in costs.by_provider.items() if c.planned is None)
+        settings = ", ".join(f"{n}: SMSDISPATCH_{n.upper().replace('-', '_')}_PRICE" for n in unpriced)
+        lines = [f"planned: not known (no price for {settings}); spent so far: not known"]
+    else:
+        lines = [
+            f"planned {_n(costs.planned)} rial (the estimate); spent so far {_n(costs.spent)} rial "
+            f"(the estimate for the {accepted:,} recipient{'' if accepted == 1 else 's'} a provider accepted)"
+        ]
+        if costs.unknown and costs.unsure is not None:  # not evidence that nothing went out
+            lines[0] += (
+                f"; {_n(costs.unsure)} rial more may have gone out ({costs.unknown:,} "
+                f"recipient{'' if costs.unknown == 1 else 's'} unknown: the provider could not say)"
+            )
     if len(costs.by_provider) == 1:
         ((name, c),) = costs.by_provider.items()
         lines.append(f"reported by {name}: {reported_text(c.reported, name)}")

@@ -90,7 +90,8 @@ def _number(ws: Any, value: int | float, fmt: str = "#,##0") -> WriteOnlyCell:
 
 
 def recipient_row(row: dict[str, Any], provider: str, columns: list[str]) -> list[str]:
-    """One "Recipients" row (RECIPIENT_COLUMNS then the CSV's own `columns`) from a `recipients_rows` row."""
+    """One "Recipients" row (RECIPIENT_COLUMNS then the CSV's own `columns`) from a `recipients_rows` row;
+    `provider`: the campaign's, for a row whose chunk failover did not move."""
     fields = json.loads(row["fields"] or "{}")
     english, persian = describe(row["state"])
     code = row["provider_status"] or ""
@@ -102,7 +103,7 @@ def recipient_row(row: dict[str, Any], provider: str, columns: list[str]) -> lis
         english,
         persian,
         code,
-        code_meaning(provider, code, row["state"]),
+        code_meaning(row.get("provider") or provider, code, row["state"]),  # the provider that sent it
         row["provider_message_id"] or "",
         row["error"] or "",
         tehran(row["sent_at"]),
@@ -147,11 +148,13 @@ def _write_summary(
         ws.column_dimensions[letter].width = 14
     ws.column_dimensions["B"].width = 30
     ws.append([_text(ws, f"Campaign {view.id}: {view.name}", bold=True)])
+    senders = sorted(by_provider) if by_provider else [view.provider]
+    moved = senders != [view.provider]  # failover sent some or all through another provider of the route
     for label, value in (
         ("name", view.name),
         ("text", view.message),
-        ("sender line", view.sender),
-        ("provider", view.provider),
+        ("sender line", f"{view.sender} ({view.provider})" if moved else view.sender),
+        ("provider", f"{', '.join(senders)} (failover from {view.provider})" if moved else view.provider),
         ("state", view.state + (f" ({view.state_reason})" if view.state_reason else "")),
     ):
         ws.append([_text(ws, label, bold=True), _text(ws, value)])

@@ -4,7 +4,8 @@
   `/api/v1/openapi.json` and a docs page at `/api/v1/docs` whose Swagger UI assets are served from the
   `swagger-ui-bundle` package (no CDN).
 - `/healthz`: answers at once, whatever the thread pool is doing (a million-row upload included).
-- Room for the console: `create_app(..., extra_routers=[...])` mounts more routers (pages, sessions)
+- The console's pages at `/` (dispatcher/web/console), unless `console=False`.
+- Room for more: `create_app(..., extra_routers=[...])` mounts more routers (pages, sessions)
   beside the API; the API itself never reads a cookie (dispatcher/web/auth.py).
 
 The `serve` loop of embedded mode starts and stops with the app (`dispatcher.web.service.Background`).
@@ -36,15 +37,22 @@ def create_app(
     *,
     background: bool = True,
     extra_routers: Sequence[APIRouter] = (),
+    console: bool = True,
 ) -> FastAPI:
     """The app over `settings`. `background`: run the embedded mode's serve loop in this process (when
-    no live `serve` does and no broker is set); tests of the API alone pass False."""
+    no live `serve` does and no broker is set); tests of the API alone pass False. `console`: the web
+    console's pages beside the API (dispatcher/web/console)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         from dispatcher.app import open_store
 
         app.state.store = open_store(settings)  # the schema brought up to date once, before any request
+        from dispatcher.app.identity import bootstrap_admin
+
+        created = bootstrap_admin(settings)  # the first admin, from SMSDISPATCH_ADMIN_PASSWORD_FILE
+        if created:
+            log.info("created the first admin user %r", created)
         runner = None
         if background:
             from dispatcher.web.service import Background
@@ -76,6 +84,10 @@ def create_app(
     app.include_router(api)
     for router in extra_routers:
         app.include_router(router)
+    if console:
+        from dispatcher.web.console import install
+
+        install(app)
     _docs(app)
 
     @app.get("/healthz", include_in_schema=False)

@@ -5,7 +5,7 @@ their estimate: SMS parts at their chunk's rial per part), and the sends recorde
 from the rows, in this migration's transaction.
 
 Revision ID: 0010_counters
-Revises: 0013_web
+Revises: 0015_sessions
 Create Date: 2026-12-01
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010_counters"
-down_revision = "0013_web"  # "0009_routes" in the brief; chained after main's head here
+down_revision = "0015_sessions"  # "0009_routes" in the brief; chained after main's head here
 branch_labels = None
 depends_on = None
 

@@ -23,7 +23,7 @@ import pickle
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -32,7 +32,7 @@ from campaigns.load import PHONE, ROW
 from campaigns.plan import batch_size, plan
 from campaigns.preflight import CampaignType, Loaded, PreflightOptions, PreflightSummary, Tally, summarise
 from campaigns.prices import PriceTable
-from campaigns.store import EmptyCampaign
+from campaigns.store import CampaignSpec, EmptyCampaign
 from campaigns.text import Template
 from dispatcher.app.accounts import phones_or_fail
 from dispatcher.app.budget import BudgetError, parse_cap, spec_caps
@@ -50,6 +50,7 @@ from dispatcher.app.preflight.route import RouteProof, prove_route
 from dispatcher.app.prices import configured_prices, provider_prices
 from dispatcher.config import AppSettings
 from workers.errors import ProviderError
+from workers.providers.base import ProviderClient
 
 __all__ = ["BlockSpool", "TestSend", "preflight", "test_send"]
 
@@ -104,7 +105,7 @@ def _append_rejects(path: Path, others: list[str], moved: pd.DataFrame, reasons:
     """Rows the preflight moved out (the blacklist memory, --skip-recent), appended to the loader's
     rejects file (row, value, reason, ...); `reasons`: spreadsheet row -> its reason."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = csv.writer(buffer, lineterminator="\n")  # as the loader's rows (pyarrow) end
     for _, row in moved.iterrows():
         phone = str(row[PHONE])
         shown = "0" + phone[3:] if phone.startswith("+98") else phone
@@ -134,6 +135,7 @@ def preflight(
     prepared: Prepared,
     *,
     refuse: bool = True,
+    refuse_empty: bool | None = None,
     on_rows: Callable[[int], None] | None = None,
     cwd: Path | None = None,
     now: datetime | None = None,
@@ -145,7 +147,8 @@ def preflight(
 
     `refuse`: raise Refused with the first refusal's line (a send), and EmptyCampaign for a file with no
     valid recipient, before any provider is called; False for a dry run or a test send, which show the
-    refusals and go on. `offline` (a dry run): a provider that cannot be reached is noted ("credit: not
+    refusals and go on. `refuse_empty` (default: as `refuse`) raises EmptyCampaign alone (the console's
+    check, which shows the refusals but has nothing to show for an empty file). `offline` (a dry run): a provider that cannot be reached is noted ("credit: not
     checked: ghasedak unreachable") instead of raised. `on_rows(n)` after each block of n rows read.
     `cwd`: where smsdispatch.toml is looked for (prices), default the current directory. Nothing is
     stored. A route whose first providers are unusable starts on the first usable one (`route.py`).
@@ -160,7 +163,9 @@ def preflight(
     now = now or datetime.now(UTC)
     facts = store_facts(prepared.reader.engine if prepared.reader else None, options, now)
     tally, spool, skipped, loaded = _read_file(prepared, facts, options, on_rows)
-    if refuse and tally.recipients == 0:  # the file's problem, named before any provider is called
+    if (
+        refuse if refuse_empty is None else refuse_empty
+    ) and tally.recipients == 0:  # the file's problem, named before any provider is called
         raise EmptyCampaign(_nobody(prepared, loaded))
     # ---- the network: the route proven, then the provider's own prices where none was set
     proof = prove_route([prepared.client, *(settings.client(n) for n in route[1:])])
@@ -207,6 +212,10 @@ def preflight(
     prepared.spec = replace(
         prepared.spec,
         fingerprint=summary.fingerprint,
+        # checked again where it is stored: another send of this list may be stored meanwhile
+        duplicate_since=None
+        if options.allow_duplicate
+        else now - timedelta(seconds=options.duplicate_window),
         campaign_type=options.campaign_type.value,
         route_prices={**tables, client.name: prices or PriceTable()},
         **caps,
@@ -338,20 +347,36 @@ def test_send(
         raise BadInput(
             "--test-to: no valid recipient in the file, so no preview to send; see the rejects file"
         )
+    previews = [(p.row, p.text, p.why) for p in summary.previews]
+    done = send_previews(settings, prepared.spec, prepared.client, previews, phones, follow=follow)
+    prepared.store = open_store(settings)
+    return done
+
+
+def send_previews(
+    settings: AppSettings,
+    spec: CampaignSpec,
+    client: ProviderClient,
+    previews: list[tuple[int, str, str]],
+    phones: list[str],
+    *,
+    follow: bool = False,
+) -> TestSend:
+    """One small test campaign per preview `(row, text, why)` of the campaign `spec`, to `phones` only,
+    started now (see `test_send`; the console's test send of a draft too). BadInput for a bad phone."""
     numbers = list(dict.fromkeys(phones_or_fail([p.strip() for p in phones if p.strip()])))
     if not numbers:
         raise BadInput("--test-to: give one or more phone numbers, e.g. --test-to 09121234567,09351234567")
     store = open_store(settings)
     assert store is not None
-    client = prepared.client
     created: list[CampaignSummary] = []
     results: list[StartResult] = []
-    for preview in summary.previews:
-        template = Template(preview.text.replace("{", "{{").replace("}", "}}"))
-        spec = replace(
-            prepared.spec,
-            name=f"TEST {prepared.spec.name}: {preview.why} (row {preview.row})",
-            message=template.static_text or preview.text,
+    for row, text, why in previews:
+        template = Template(text.replace("{", "{{").replace("}", "}}"))
+        test_spec = replace(
+            spec,
+            name=f"TEST {spec.name}: {why} (row {row})",
+            message=template.static_text or text,
             personalised=False,
             columns=[],
             send_at=None,
@@ -359,9 +384,9 @@ def test_send(
             fingerprint=None,
             test=True,
         )
-        block = pd.DataFrame({ROW: [preview.row] * len(numbers), PHONE: numbers})
+        block = pd.DataFrame({ROW: [row] * len(numbers), PHONE: numbers})
         batch = batch_size(client.settings.batch, personalised=False, provider_personalised=False)
-        campaign_id = store.create_campaign(spec, plan([block], template, batch, []), rejected=0)
+        campaign_id = store.create_campaign(test_spec, plan([block], template, batch, []), rejected=0)
         view = store.campaign(campaign_id)
         assert view is not None
         results.append(choose_mode(settings, store).start(campaign_id, follow=follow))
@@ -370,5 +395,4 @@ def test_send(
                 campaign_id, view.recipients, 0, view.chunks, view.parts, "", results[-1].state, None
             )
         )
-    prepared.store = store
     return TestSend(numbers, created, results)

@@ -10,7 +10,6 @@ from typing import Any
 
 from fastapi import APIRouter, Query, Request, Response
 
-from campaigns.clock import utcnow
 from dispatcher import app
 from dispatcher.app import BadInput, Control
 from dispatcher.app.submit import submit
@@ -118,22 +117,8 @@ async def list_campaigns(
     settings = settings_of(request)
 
     def page() -> tuple[list[dict[str, Any]], int | None]:
-        from dispatcher.reports.summary import parse_since
-
-        after = parse_since(since, utcnow()) if since else None
-        views = [
-            v
-            for v in store_of(request).campaigns()
-            if v.id > cursor
-            and (state is None or v.state == state)
-            and (after is None or v.created_at >= after)
-        ]
-        views.sort(key=lambda v: v.id)
-        chosen = views[:limit]
-        if not chosen:
-            return [], None
-        rows = app.summary(settings, [v.id for v in chosen])
-        return [r.as_json() for r in rows], (chosen[-1].id if len(views) > limit else None)
+        rows, after = app.views.campaign_page(settings, state=state, since=since, cursor=cursor, limit=limit)
+        return [r.as_json() for r in rows], after
 
     rows, next_cursor = await run(page)
     if next_cursor is not None:
