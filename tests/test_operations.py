@@ -219,7 +219,12 @@ def test_lease_lost_mid_send_is_reconciled(deps, sandbox):
     client.send(batch_for(chunk))  # the provider took it; then the worker "died"
     LocalRunner(deps, threads=1, tick=0.02, reconcile_every=0.05).send(cid, timeout=30)
     sent_once(sandbox, "ghasedak", phones)
-    assert deps.store.campaign(cid).counts == {RecipientState.SENT: 4}
+    # found as sent; the runner's poll thread may already have had their delivery reports (the sandbox
+    # decides at once), depending on which of it and reconciliation took the database first
+    counts = deps.store.campaign(cid).counts
+    assert set(counts) <= {RecipientState.SENT, RecipientState.DELIVERED} and sum(counts.values()) == 4, (
+        counts
+    )
 
 
 def test_send_window_holds_then_releases(deps, sandbox):
