@@ -1,12 +1,11 @@
 """The maintained counters (`campaign_counts`) on both backends: every write path keeps them equal to a
-recount of the rows, the reads built on them say what the scans said, concurrent writers of one campaign
-never wait on each other's counters (PostgreSQL), folding keeps the sums, and the migration backfills them.
+recount of the rows, the reads built on them say what the scans said, and the migration backfills them.
+PostgreSQL's writers and folding: tests/test_counter_shards.py.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import threading
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
@@ -14,15 +13,14 @@ import pytest
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from sqlalchemy import and_, case, event, func, literal, or_, select, text
+from sqlalchemy import and_, case, event, func, literal, or_, select
 
 from campaigns.plan import plan
 from campaigns.prices import PriceTable
 from campaigns.progress import ACCEPTED, read_progress
 from campaigns.states import ChunkState, RecipientState
 from campaigns.store import MIGRATIONS, CampaignSpec, RecipientUpdate, Store
-from campaigns.store.counts import fold, tallies
-from campaigns.store.sending import claim_chunk, record_send
+from campaigns.store.counts import tallies
 from campaigns.store.sql import campaigns_t, chunks_t, recipients_t
 from campaigns.text import Template
 from tests.support.counters import assert_counts_agree
@@ -324,82 +322,3 @@ def test_the_migration_backfills_the_counters(store: Store, database_url: str) -
     store.migrate()
     assert shown(store, cid) == before
     assert store.recent_sends(cid, datetime.now(UTC) - timedelta(minutes=5)) == sent_before
-
-
-# ---- PostgreSQL: concurrent writers and folding ------------------------------------------------------------
-@pytest.fixture
-def pg(store: Store) -> Store:
-    if store.engine.dialect.name != "postgresql":
-        pytest.skip("shards are per PostgreSQL backend; SQLite has one writer")
-    return store
-
-
-def test_writers_of_one_campaign_never_wait_on_each_other_for_counters(pg: Store) -> None:
-    """A worker's transaction holds its counter rows until it commits; another worker recording a chunk of
-    the same campaign, in the same states, must not wait for it (one row per counter would: lock_timeout)."""
-    cid = routed(pg, 8, batch=4)
-    first, second = next_chunk(pg, cid), next_chunk(pg, cid)
-    held = threading.Event()
-    release = threading.Event()
-
-    def slow_writer() -> None:
-        with pg.engine.begin() as conn:
-            record_send(
-                conn,
-                first,
-                [RecipientUpdate(x.recipient_id, R.SENT, "a") for x in first.messages],
-                False,
-                datetime.now(UTC),
-            )
-            held.set()
-            release.wait(10)
-
-    thread = threading.Thread(target=slow_writer)
-    thread.start()
-    try:
-        assert held.wait(10)
-        with pg.engine.begin() as conn:
-            conn.execute(text("SET LOCAL lock_timeout = '2s'"))
-            assert record_send(
-                conn,
-                second,
-                [RecipientUpdate(x.recipient_id, R.SENT, "b") for x in second.messages],
-                False,
-                datetime.now(UTC),
-            )
-    finally:
-        release.set()
-        thread.join()
-    assert pg.campaign(cid).counts == {R.SENT: 8}
-
-
-def test_folding_keeps_the_sums_and_skips_rows_a_writer_holds(pg: Store) -> None:
-    cid = routed(pg, 24, batch=4)
-    with pg.engine.connect() as a, pg.engine.connect() as b:  # two backends: two shards
-        for conn in (a, b, a, b):
-            chunk_id, attempt = pg.claimable_chunks(campaign_id=cid)[0]
-            with conn.begin():
-                claim_chunk(conn, chunk_id, attempt, LEASE, datetime.now(UTC))
-    before = shown(pg, cid)
-    with pg.engine.connect() as conn:
-        shards = conn.execute(
-            text("SELECT count(DISTINCT shard) FROM campaign_counts WHERE shard <> 0")
-        ).scalar_one()
-    assert shards >= 2
-    holder = pg.engine.connect()
-    tx = holder.begin()
-    chunk_id, attempt = pg.claimable_chunks(campaign_id=cid)[0]
-    claim_chunk(holder, chunk_id, attempt, LEASE, datetime.now(UTC))  # holds its shard's rows, uncommitted
-    try:
-        with pg.engine.begin() as conn:  # folding never waits on a writer (SKIP LOCKED)
-            conn.execute(text("SET LOCAL lock_timeout = '2s'"))
-            assert fold(conn) > 0
-        assert shown(pg, cid) == before
-    finally:
-        tx.commit()
-        holder.close()
-    pg.fold_counts()
-    with pg.engine.connect() as conn:
-        left = conn.execute(text("SELECT count(*) FROM campaign_counts WHERE shard <> 0")).scalar_one()
-    assert left == 0
-    assert_counts_agree(pg.engine, [cid])

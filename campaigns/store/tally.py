@@ -13,7 +13,7 @@ transaction, so a read of the counters agrees with the rows at every commit:
   SQLite (one writer, BEGIN IMMEDIATE): the same INSERT from the pre-image, then the update; two statements.
 - `upsert(deltas)`: add delta rows, grouped per counter, into the writer's shard (`pg_backend_pid()` on
   PostgreSQL, 0 on SQLite): concurrent workers of one campaign write distinct rows and never wait on each
-  other's counters (`bench/reads.py --send-path` measures it); reads sum the shards, and
+  other's counters (`bench/send_path.py` measures it); reads sum the shards, and
   `tally_stmts.fold_stmt` (the housekeeping pass) folds them into shard 0.
 
 The per-chunk cost on the send path is therefore no statement more on PostgreSQL and one more per
@@ -54,7 +54,7 @@ VALUES = ("n", "parts", "cost", "costed", "polled", "value", "polled_value")  # 
 # part, plus `fixed_value` where the rows' estimate is given (a new campaign's, summed from its blocks)
 DELTAS = ("n", "parts", "polled_parts", "cost", "costed", "polled", "fixed_value")
 BUCKET_SECONDS = 60  # the rate's resolution: sends are counted per minute
-# False only for bench/reads.py --send-path, set before any statement is built: every writer shares shard 0.
+# False only for bench/send_path.py, set before any statement is built: every writer shares shard 0.
 SHARDED = True
 
 
