@@ -145,7 +145,7 @@ def new_campaign(conn, name: str, state: str, route: bool) -> int:  # noqa: ANN0
 
 def backfill(conn) -> None:  # noqa: ANN001
     """The counters of every campaign, as migration 0010 backfills them (the bench's rows bypass the store)."""
-    path = ROOT / "campaigns" / "migrations" / "versions" / "0010_counters.py"
+    path = ROOT / "campaigns" / "migrations" / "versions" / "0016_counters.py"
     spec = importlib.util.spec_from_file_location("m0010", path)
     m = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(m)

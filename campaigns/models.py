@@ -143,7 +143,7 @@ class Chunk(Base):
     __table_args__ = (
         Index("ix_chunks_campaign_seq", "campaign_id", "seq"),
         Index("ix_chunks_state_next", "state", "next_attempt_at"),
-        # Migration 0010_counters: a campaign's earliest retry and its unknown chunks (`next_retry`,
+        # Migration 0016_counters: a campaign's earliest retry and its unknown chunks (`next_retry`,
         # `sending_open`), its last claim (liveness), and the store's oldest queued chunk, each an index plan.
         Index("ix_chunks_campaign_state_next", "campaign_id", "state", "next_attempt_at"),
         Index("ix_chunks_campaign_sending", "campaign_id", "sending_since"),
@@ -200,7 +200,7 @@ class Recipient(Base):
             sqlite_where=sql_text("sent_at IS NOT NULL"),
         ),
         Index("ix_recipients_campaign_phone", "campaign_id", "phone", unique=True),
-        # Partial, migration 0010_counters: a campaign's next delivery check (`next_check_at`) is its
+        # Partial, migration 0016_counters: a campaign's next delivery check (`next_check_at`) is its
         # first entry, whatever the other campaigns wait for.
         Index(
             "ix_recipients_campaign_next_poll",
@@ -213,7 +213,7 @@ class Recipient(Base):
 
 
 class CampaignCount(Base):
-    """A campaign's maintained counters (migration 0010_counters), written in the transaction of every
+    """A campaign's maintained counters (migration 0016_counters), written in the transaction of every
     transition that changes them (`campaigns/store/tally.py`) and summed at read (`campaigns/store/counts.py`).
 
     `kind` (a `tally.CountKind`): `recipient` (recipients by provider and state: how many, their SMS parts,

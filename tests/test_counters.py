@@ -315,8 +315,8 @@ def test_the_migration_backfills_the_counters(store: Store, database_url: str) -
     cfg.set_main_option("script_location", str(MIGRATIONS))
     with store.engine.begin() as conn:
         cfg.attributes["connection"] = conn
-        # to just before 0010_counters, then up again: the counters are counted from the rows
-        before_counters = ScriptDirectory.from_config(cfg).get_revision("0010_counters").down_revision
+        # to just before 0016_counters, then up again: the counters are counted from the rows
+        before_counters = ScriptDirectory.from_config(cfg).get_revision("0016_counters").down_revision
         command.downgrade(cfg, before_counters)
     store.engine.dispose()
     store.migrate()

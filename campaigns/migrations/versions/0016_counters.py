@@ -4,7 +4,7 @@ chunk). Existing campaigns are backfilled: recipients and chunks by provider and
 their estimate: SMS parts at their chunk's rial per part), and the sends recorded per minute (the rate),
 from the rows, in this migration's transaction.
 
-Revision ID: 0010_counters
+Revision ID: 0016_counters
 Revises: 0015_sessions
 Create Date: 2026-12-01
 """
@@ -12,8 +12,8 @@ Create Date: 2026-12-01
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0010_counters"
-down_revision = "0015_sessions"  # "0009_routes" in the brief; chained after main's head here
+revision = "0016_counters"
+down_revision = "0015_sessions"
 branch_labels = None
 depends_on = None
 
