@@ -17,6 +17,8 @@ from enum import StrEnum
 from campaigns.clock import utcnow
 from campaigns.states import OnUnknown, RecipientState
 from campaigns.store import ClaimedChunk, RecipientUpdate
+from campaigns.text import count_parts
+from workers import metrics
 from workers.deps import WorkerDeps
 from workers.errors import ConfigurationError, ProviderError
 from workers.operations.backoff import poll_delay
@@ -52,6 +54,7 @@ def apply_policy(deps: WorkerDeps, chunk: ClaimedChunk, reason: str) -> Reconcil
             return Reconciled(ReconcileKind.NOTHING, chunk.chunk_id, detail="no longer unknown")
         return Reconciled(ReconcileKind.REQUEUED, chunk.chunk_id, detail=reason)
     held = deps.store.hold_unknown(chunk, reason)
+    metrics.final(chunk.provider, RecipientState.UNKNOWN, held)
     return Reconciled(
         ReconcileKind.HELD, chunk.chunk_id, detail=f"{held} recipients held as unknown: {reason}"
     )
@@ -59,7 +62,14 @@ def apply_policy(deps: WorkerDeps, chunk: ClaimedChunk, reason: str) -> Reconcil
 
 def reconcile_chunk(chunk_id: int, deps: WorkerDeps, now: datetime | None = None) -> Reconciled:
     """Ask the provider about an `unknown` chunk's pending recipients and record what it says (the
-    module docstring); returns the verdict. A failed call is logged and decides nothing (`waiting`)."""
+    module docstring); returns the verdict, counted in `smsdispatch_reconciliations_total{verdict}`. A
+    failed call is logged and decides nothing (`waiting`)."""
+    verdict = _reconcile_chunk(chunk_id, deps, now)
+    metrics.RECONCILIATIONS.labels(verdict.kind).inc()
+    return verdict
+
+
+def _reconcile_chunk(chunk_id: int, deps: WorkerDeps, now: datetime | None) -> Reconciled:
     now = now or utcnow()
     chunk = deps.store.load_chunk(chunk_id)
     if not chunk.messages:
@@ -85,7 +95,7 @@ def reconcile_chunk(chunk_id: int, deps: WorkerDeps, now: datetime | None = None
         results = []
     by_id = {r.recipient_id: r for r in results}
     updates: list[RecipientUpdate] = []
-    undecided = 0
+    undecided = parts = 0
     for msg in chunk.messages:
         res = by_id.get(msg.recipient_id)
         if res is not None and res.outcome is SendOutcome.ACCEPTED:
@@ -101,8 +111,11 @@ def reconcile_chunk(chunk_id: int, deps: WorkerDeps, now: datetime | None = None
                     cost=res.cost,
                 )
             )
+            parts += count_parts(msg.text)
         elif res is None or res.outcome is SendOutcome.UNKNOWN:
             undecided += 1
+    # the provider had them: accepted, though the send that took them was not counted (it was ambiguous)
+    metrics.sent(chunk.provider, len(updates), parts, sum(u.cost or 0 for u in updates))
     if undecided == 0:
         deps.store.record_reconciled(chunk, updates, requeue=True, now=now)
         return Reconciled(ReconcileKind.FOUND if updates else ReconcileKind.REQUEUED, chunk_id, len(updates))
