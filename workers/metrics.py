@@ -130,9 +130,13 @@ def final(provider: str, state: str, count: int = 1) -> None:
 
 
 def set_build_info() -> None:
-    """smsdispatch_build_info{version} = 1 (the version of the installed package)."""
+    """smsdispatch_build_info{version} = 1 (the version of the installed package). Also turns off the
+    `_created` series of counters, which only double what a scrape carries."""
     from importlib.metadata import PackageNotFoundError, version
 
+    from prometheus_client import disable_created_metrics
+
+    disable_created_metrics()
     try:
         v = version("smsdispatch")
     except PackageNotFoundError:

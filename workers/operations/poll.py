@@ -26,7 +26,7 @@ from itertools import groupby
 from campaigns.clock import utcnow
 from campaigns.states import FINAL_RECIPIENT, RecipientState
 from campaigns.store import DuePoll, RecipientUpdate
-from workers import metrics
+from workers import logs, metrics
 from workers.deps import WorkerDeps
 from workers.errors import ConfigurationError, ProviderError, TransientError
 from workers.operations.backoff import poll_delay, status_retry_delay
@@ -205,6 +205,11 @@ def retry_in(
 
 def ask(deps: WorkerDeps, batch: Sequence[DuePoll], now: datetime) -> Answers:
     """One status call for one batch (no DB transaction open) -> the answers and who to ask again soon."""
+    with logs.bind(provider=batch[0].provider):
+        return _ask(deps, batch, now)
+
+
+def _ask(deps: WorkerDeps, batch: Sequence[DuePoll], now: datetime) -> Answers:
     settings = deps.settings
     provider, account = batch[0].provider, batch[0].account
     retry_after: float | None = None

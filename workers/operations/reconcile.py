@@ -18,7 +18,7 @@ from campaigns.clock import utcnow
 from campaigns.states import OnUnknown, RecipientState
 from campaigns.store import ClaimedChunk, RecipientUpdate
 from campaigns.text import count_parts
-from workers import metrics
+from workers import logs, metrics
 from workers.deps import WorkerDeps
 from workers.errors import ConfigurationError, ProviderError
 from workers.operations.backoff import poll_delay
@@ -64,7 +64,8 @@ def reconcile_chunk(chunk_id: int, deps: WorkerDeps, now: datetime | None = None
     """Ask the provider about an `unknown` chunk's pending recipients and record what it says (the
     module docstring); returns the verdict, counted in `smsdispatch_reconciliations_total{verdict}`. A
     failed call is logged and decides nothing (`waiting`)."""
-    verdict = _reconcile_chunk(chunk_id, deps, now)
+    with logs.bind(chunk=chunk_id):
+        verdict = _reconcile_chunk(chunk_id, deps, now)
     metrics.RECONCILIATIONS.labels(verdict.kind).inc()
     return verdict
 
@@ -72,6 +73,7 @@ def reconcile_chunk(chunk_id: int, deps: WorkerDeps, now: datetime | None = None
 def _reconcile_chunk(chunk_id: int, deps: WorkerDeps, now: datetime | None) -> Reconciled:
     now = now or utcnow()
     chunk = deps.store.load_chunk(chunk_id)
+    logs.tag(campaign=chunk.campaign_id, provider=chunk.provider)
     if not chunk.messages:
         deps.store.record_reconciled(chunk, [], requeue=False, now=now)
         return Reconciled(ReconcileKind.NOTHING, chunk_id)

@@ -19,7 +19,7 @@ from campaigns.states import RecipientState
 from campaigns.store import ClaimedChunk, RecipientUpdate
 from campaigns.text import count_parts
 from campaigns.windows import parse_window
-from workers import metrics
+from workers import logs, metrics
 from workers.deps import WorkerDeps
 from workers.errors import (
     AccountError,
@@ -187,7 +187,8 @@ def send_chunk(
     the caller then calls again after `requeue_in` with `reserved=True`, which skips the limiter.
     Counted in `smsdispatch_chunks_total{outcome}`.
     """
-    outcome = _send_chunk(chunk_id, attempt, deps, reserved=reserved, reserve_within=reserve_within)
+    with logs.bind(chunk=chunk_id):
+        outcome = _send_chunk(chunk_id, attempt, deps, reserved=reserved, reserve_within=reserve_within)
     metrics.CHUNKS.labels(outcome.kind).inc()
     return outcome
 
@@ -200,6 +201,7 @@ def _send_chunk(
     if peek is None:
         return Outcome(OutcomeKind.SKIPPED, chunk_id, detail="no such chunk")
     provider, parts, window, claimable = peek.provider, peek.parts, peek.window, peek.claimable
+    logs.tag(provider=provider)
     route = peek.route if len(peek.route) > 1 else ()
     if not claimable:  # a duplicate or stale message: drop it before it spends rate-limit budget
         return Outcome(
@@ -248,6 +250,7 @@ def _send_chunk(
             attempt,
             detail="claimed elsewhere, already sent, not due, or campaign not running",
         )
+    logs.tag(campaign=chunk.campaign_id)
     if not chunk.messages:
         store.record_send(chunk, [], requeue=False)
         return Outcome(OutcomeKind.ACCEPTED, chunk_id, chunk.attempt, detail="nothing left to send")
