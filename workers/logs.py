@@ -153,7 +153,10 @@ def configure(
 ) -> logging.Handler:
     """The root logger of a process: JSON when SMSDISPATCH_LOG_FORMAT=json, else `readable` (default: the
     message alone on stderr, as Python prints a warning without any setup), redacted either way."""
-    handler = json_handler(process, stream) if wants_json(env) else guard(readable or _plain(stream))
+    as_json = wants_json(env)
+    handler = json_handler(process, stream) if as_json else guard(readable or _plain(stream))
+    if as_json:  # Python's warnings too, else they are a non-JSON line on stderr
+        logging.captureWarnings(True)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -174,6 +177,7 @@ def install_celery(process: str) -> None:
     from celery import signals
 
     if wants_json():
+        configure(process)  # at once: Celery warns before it sets logging up
 
         def _setup(**_: Any) -> None:
             configure(process)
