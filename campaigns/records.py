@@ -132,6 +132,10 @@ class CampaignView:
     spent_parts: int = 0
     cost_estimated: int | None = None  # rial: the estimate at creation (None: no price was known)
     cost_actual: float | None = None  # rial the provider reported (None: none); from Store.campaign
+    # provider -> recipient state -> count (each at the provider of its chunk), and provider -> {"estimated",
+    # "actual"} rial: from the same counters as `counts` (Store.campaign, Store.counted_campaigns)
+    by_provider: dict[str, dict[str, int]] = field(default_factory=dict)
+    cost_by_provider: dict[str, dict[str, float | None]] = field(default_factory=dict)
 
 
 class ChunkPeek(NamedTuple):

@@ -44,6 +44,7 @@ from campaigns.store import (
     suppressions,
 )
 from campaigns.store.contacts import ContactLedger
+from campaigns.store.facade_counts import CountMethods
 from campaigns.store.facade_failover import FailoverMethods
 from campaigns.store.transitions import apply_updates, campaign_to
 
@@ -52,7 +53,7 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
-class Store(FailoverMethods):
+class Store(FailoverMethods, CountMethods):
     """The campaigns database (SQLite or PostgreSQL). Times are aware UTC datetimes; `now` defaults to
     the clock. Methods that change state return whether the transition applied."""
 
@@ -338,6 +339,10 @@ class Store(FailoverMethods):
     # ---- read models (reads.py) ------------------------------------------------------------------------
     def campaign(self, campaign_id: int) -> CampaignView | None:
         return self._read(reads.campaign, campaign_id)
+
+    def counted_campaigns(self, ids: list[int] | None = None) -> list[CampaignView]:
+        """The campaigns `ids` (all when None) in id order with their counts, as `campaign` gives them (two reads)."""
+        return self._read(reads.counted_campaigns, ids)
 
     def campaign_costs(self, campaign_id: int) -> tuple[int | None, float | None]:
         """(estimated rial at creation or None when no price was known, rial the provider reported or None

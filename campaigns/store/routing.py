@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, insert, select, update
 
 from campaigns.states import CampaignTransition, ChunkState, ChunkTransition, RecipientState
+from campaigns.store.counts import tallies
 from campaigns.store.sending import SENDING, refund
 from campaigns.store.sql import campaigns_t, chunks_t, recipients_t
-from campaigns.store.transitions import campaign_to, chunk_to
+from campaigns.store.transitions import campaign_to, chunk_to, move_recipients, recount_chunks
 
 K, R, KT = ChunkState, RecipientState, ChunkTransition
 
@@ -85,11 +86,9 @@ def reroute_chunk(
             )
             .returning(chunks_t.c.id)
         ).scalar_one()
-        conn.execute(  # moves rows between chunks; their state does not change
-            update(recipients_t)
-            .where(recipients_t.c.id.in_([r.id for r in group]), recipients_t.c.state == R.PENDING)
-            .values(chunk_id=new_id)
-        )
+        recount_chunks(conn, [new_id], 1)
+        # their state does not change; their counters move to the new chunk's provider
+        move_recipients(conn, [r.id for r in group], new_id, now)
         new_ids.append(new_id)
     if new_ids:
         conn.execute(
@@ -124,48 +123,12 @@ def pause_route(
 
 def by_provider(conn: Connection, campaign_id: int) -> dict[str, dict[str, int]]:
     """provider -> recipient state -> count: each recipient counted at the provider of its chunk (the one
-    that accepted it, or that holds it now)."""
-    r, k, c = recipients_t.c, chunks_t.c, campaigns_t.c
-    provider = func.coalesce(k.provider, c.provider)
-    rows = conn.execute(
-        select(provider.label("provider"), r.state, func.count())
-        .select_from(
-            recipients_t.join(campaigns_t, c.id == r.campaign_id).outerjoin(chunks_t, k.id == r.chunk_id)
-        )
-        .where(r.campaign_id == campaign_id)
-        .group_by(provider, r.state)
-    ).all()
-    out: dict[str, dict[str, int]] = {}
-    for name, state, count in rows:
-        out.setdefault(name, {})[state] = int(count)
-    return out
+    that accepted it, or that holds it now). From the campaign's counters."""
+    return tallies(conn, campaign_id).by_provider()
 
 
 def cost_by_provider(conn: Connection, campaign_id: int) -> dict[str, dict[str, float | None]]:
     """provider -> {"estimated", "actual"} rial: the chunks' estimates at their provider (a moved chunk's
     estimate travels with its recipients, by their share of its parts) and what each provider reported
-    for the recipients it accepted (None when it reported nothing)."""
-    r, k, c = recipients_t.c, chunks_t.c, campaigns_t.c
-    provider = func.coalesce(k.provider, c.provider)
-    estimated = conn.execute(
-        select(provider.label("provider"), func.sum(k.cost_rial))
-        .select_from(chunks_t.join(campaigns_t, c.id == k.campaign_id))
-        .where(k.campaign_id == campaign_id, k.state != ChunkState.REROUTED)  # its chunks carry it on
-        .group_by(provider)
-    ).all()
-    actual = conn.execute(
-        select(provider.label("provider"), func.sum(r.cost_rial))
-        .select_from(
-            recipients_t.join(campaigns_t, c.id == r.campaign_id).outerjoin(chunks_t, k.id == r.chunk_id)
-        )
-        .where(r.campaign_id == campaign_id)
-        .group_by(provider)
-    ).all()
-    out: dict[str, dict[str, float | None]] = {}
-    for name, total in estimated:
-        out.setdefault(name, {"estimated": None, "actual": None})["estimated"] = float(total or 0)
-    for name, total in actual:
-        out.setdefault(name, {"estimated": None, "actual": None})["actual"] = (
-            None if total is None else float(total)
-        )
-    return out
+    for the recipients it accepted (None when it reported nothing). From the campaign's counters."""
+    return tallies(conn, campaign_id).cost_by_provider()

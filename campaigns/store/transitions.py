@@ -4,15 +4,17 @@ Each function runs one statement built by `sql.transition` (so its allowed-from 
 `campaigns.states`) and says whether it applied. These are the only writers of the campaign,
 chunk and recipient `state` columns; the modules by concern (lifecycle, sending, reconcile, polling)
 call them. (The contacts push ledger, `contacts.py`, writes its own through `sql.transition` too.)
+Chunk and recipient transitions carry their counters (`campaigns.store.tally`, `run_counted`): on
+PostgreSQL in the same statement, on SQLite in one statement just before it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Select, Update, literal, update
 
 from campaigns.records import RecipientUpdate
 from campaigns.states import (
@@ -21,15 +23,28 @@ from campaigns.states import (
     RECIPIENT_TRANSITIONS,
     CampaignTransition,
     ChunkTransition,
+    RecipientState,
     RecipientTransition,
 )
+from campaigns.store import tally
 from campaigns.store.sql import (
     campaigns_t,
     chunks_t,
-    recipient_update_stmt,
     recipients_t,
     transition,
+    transition_where,
     update_rows_params,
+)
+from campaigns.store.tally import (
+    bucket_of,
+    chunk_deltas,
+    chunk_pre,
+    const,
+    counted_pg,
+    counted_sqlite,
+    recipient_deltas,
+    recipient_pre,
+    results_stmts,
 )
 
 
@@ -64,23 +79,33 @@ def chunk_to(
     **values: Any,
 ) -> bool:
     """Move one chunk by `name`, only at `attempt` when given (and only where `where` holds)."""
-    stmt = transition(chunks_t, CHUNK_TRANSITIONS, name, now, chunks_t.c.id == chunk_id, *where, **values)
     if attempt is not None:
-        stmt = stmt.where(chunks_t.c.attempt == attempt)
-    return conn.execute(stmt).rowcount == 1
+        where = (*where, chunks_t.c.attempt == attempt)
+    return chunks_to(conn, name, now, chunks_t.c.id == chunk_id, *where, **values) == 1
+
+
+def chunks_to(conn: Connection, name: ChunkTransition, now: datetime, *where: Any, **values: Any) -> int:
+    """Move every chunk matching `where` by `name`, with its counters; returns how many moved."""
+    stmt = transition(chunks_t, CHUNK_TRANSITIONS, name, now, *where, **values)
+    _, to = CHUNK_TRANSITIONS[name]
+    pre = chunk_pre(transition_where(chunks_t, CHUNK_TRANSITIONS, name, *where), to)
+    return run_counted(conn, stmt, chunks_t, pre, chunk_deltas)
+
+
+def run_counted(
+    conn: Connection, update: Update, table: Any, pre: Select[Any], deltas: Callable[[Any], Any]
+) -> int:
+    """Run `update` over the rows of its pre-image `pre` with the counters `deltas` makes of it (see
+    `campaigns.store.tally`); returns how many rows it wrote."""
+    if conn.dialect.name == "sqlite":
+        conn.execute(counted_sqlite(pre, deltas))
+        return conn.execute(update).rowcount
+    return conn.execute(counted_pg(update, table, pre, deltas)).scalar_one()
 
 
 def queue_planned(conn: Connection, campaign_id: int, now: datetime) -> int:
     """Every planned chunk of the campaign -> queued (published at `now`); returns how many."""
-    stmt = transition(
-        chunks_t,
-        CHUNK_TRANSITIONS,
-        ChunkTransition.QUEUE,
-        now,
-        chunks_t.c.campaign_id == campaign_id,
-        queued_at=now,
-    )
-    return conn.execute(stmt).rowcount
+    return chunks_to(conn, ChunkTransition.QUEUE, now, chunks_t.c.campaign_id == campaign_id, queued_at=now)
 
 
 def pending_of_chunks_to(
@@ -95,15 +120,32 @@ def pending_of_chunks_to(
     chunk = recipients_t.c.chunk_id
     where = chunk == chunk_ids[0] if len(chunk_ids) == 1 else chunk.in_(list(chunk_ids))
     stmt = transition(recipients_t, RECIPIENT_TRANSITIONS, name, now, where, error=error)
-    return conn.execute(stmt).rowcount
+    _, to = RECIPIENT_TRANSITIONS[name]
+    assert to is not None
+    pre = recipient_pre(
+        transition_where(recipients_t, RECIPIENT_TRANSITIONS, name, where), new_state=const(str(to))
+    )
+    return run_counted(conn, stmt, recipients_t, pre, recipient_deltas)
+
+
+def move_recipients(conn: Connection, recipient_ids: Sequence[int], chunk_id: int, now: datetime) -> int:
+    """Pending recipients -> another chunk (a split, a failover move), their state unchanged; their counters
+    follow them to that chunk's provider. Returns how many moved."""
+    r = recipients_t.c
+    where = (r.id.in_(list(recipient_ids)), r.state == str(RecipientState.PENDING))
+    stmt = update(recipients_t).where(*where).values(chunk_id=chunk_id, updated_at=now)
+    pre = recipient_pre(where, new_chunk=literal(chunk_id, r.chunk_id.type))
+    return run_counted(conn, stmt, recipients_t, pre, recipient_deltas)
 
 
 def apply_updates(conn: Connection, updates: Sequence[RecipientUpdate], now: datetime, *, sent: bool) -> int:
     """Record many recipients' new facts with ONE set-based `UPDATE recipients … FROM <rows>`.
 
     Only rows still in the transition's allowed-from states are written (a send result only to
-    `pending` rows). The rows travel as parallel arrays (`unnest`, PostgreSQL) or one JSON
-    document (`json_each`, SQLite), so the statement text never changes and is compiled once.
+    `pending` or `unknown` rows). The rows travel as parallel arrays (`unnest`, PostgreSQL) or one JSON
+    document (`json_each`, SQLite), so the statement text never changes and is compiled once. Its
+    counters go with it (`tally.results_stmts`): in the same statement on PostgreSQL, one statement
+    before it on SQLite; a send result also counts each row in its minute's `sent` counter (the rate).
     Returns how many rows were written.
     """
     if not updates:
@@ -111,4 +153,17 @@ def apply_updates(conn: Connection, updates: Sequence[RecipientUpdate], now: dat
     sqlite = conn.dialect.name == "sqlite"
     params = update_rows_params(updates, sqlite=sqlite)
     params["now"] = now
-    return conn.execute(recipient_update_stmt(sqlite, sent), params).rowcount
+    if sent:
+        params["bucket"] = bucket_of(now)
+    statements = results_stmts(sqlite, sent)
+    if sqlite:
+        tally, update_stmt = statements
+        conn.execute(tally, params)
+        return conn.execute(update_stmt, params).rowcount
+    return conn.execute(statements[0], params).scalar_one()
+
+
+def recount_chunks(conn: Connection, chunk_ids: Sequence[int], sign: int) -> None:
+    """Take away (-1) or add (+1) the chunks' counters as they are now (`tally.recount_chunks`)."""
+    if chunk_ids:
+        conn.execute(tally.recount_chunks(chunk_ids, sign, conn.dialect.name == "sqlite"))

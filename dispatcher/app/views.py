@@ -81,10 +81,10 @@ def status(settings: AppSettings, campaign_id: int) -> CampaignStatus:
     view, progress, live = read_shown(store, campaign_id, utcnow(), distributed=distributed)
     if view is None or progress is None or live is None:
         raise NoCampaign(f"no campaign {campaign_id}; see smsdispatch list")
-    by_provider = store.by_provider(campaign_id)
+    by_provider = view.by_provider  # the view's own counters: no read more
     providers = {view.provider, *by_provider}
     circuits = [h for h in store.all_health() if h.provider in providers]
-    costs = store.cost_by_provider(campaign_id)
+    costs = view.cost_by_provider
     return CampaignStatus(view, progress, live, by_provider, circuits, costs)
 
 

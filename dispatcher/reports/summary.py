@@ -1,8 +1,9 @@
 """`smsdispatch summary`: one row per campaign, with the same numbers as `status`.
 
 Use case over the store: `summarise(store, ids, since, now)` returns `CampaignSummary` rows; the CLI
-only prints them. Counts come from `Store.campaign` (recipients by state) and `sent` from
-`campaigns.progress.progress_of`, the function `status` uses, so the two can never disagree.
+only prints them. Counts come from `Store.counted_campaigns` (the views `Store.campaign` gives, every
+campaign's from the maintained counters in two reads) and `sent` from `campaigns.progress.progress_of`, the
+function `status` uses, so the two can never disagree.
 
 Cost: `campaign_cost` reads both from the view `Store.campaign` gives (the same numbers as
 `Store.campaign_costs`): the estimate stored at creation (parts x the price table), and the sum of what the
@@ -169,17 +170,13 @@ def summarise(
 
     Raises KeyError(id) for an id the store does not have.
     """
-    if ids:
-        views = []
-        for cid in sorted(set(ids)):
-            view = store.campaign(cid)
-            if view is None:
-                raise KeyError(cid)
-            views.append(view)
-    else:
-        views = [v for v in (store.campaign(c.id) for c in store.campaigns()) if v is not None]
+    wanted = sorted(set(ids)) if ids else None
+    views = store.counted_campaigns(wanted)  # two reads, whatever the number of campaigns
+    missing = set(wanted or ()) - {v.id for v in views}
+    if missing:
+        raise KeyError(min(missing))
     return [
-        replace(summary_of(v, now), by_provider=store.by_provider(v.id))
+        replace(summary_of(v, now), by_provider=v.by_provider)
         for v in views
         if since is None or v.created_at >= since
     ]

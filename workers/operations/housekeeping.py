@@ -8,7 +8,9 @@ embedded runner runs it with its in-process publisher. One pass, in this order:
    `unknown`, and campaigns with nothing left to wait for complete;
 2. reconcile: every `unknown` chunk with pending recipients is handed to reconciliation;
 3. re-publish what is stale: queued chunks older than settings.queued_grace (a lost message) and
-   retries that fell due (`publish_due`), except in campaigns outside their send window.
+   retries that fell due (`publish_due`), except in campaigns outside their send window;
+4. fold the counters' per-writer shards (`Store.fold_counts`, PostgreSQL), so a campaign's counters stay
+   a few rows whatever the number of worker connections that wrote them.
 
 Every step is a conditional update or a duplicate-safe publish, so running the pass twice, or from
 two places at once, is harmless.
@@ -66,4 +68,5 @@ def housekeeping(deps: WorkerDeps, publisher: Publisher, now: datetime | None = 
     for chunk_id in reconciling:
         publisher.reconcile(chunk_id)
     published += publish_due(deps.store, deps.settings, publisher)
+    deps.store.fold_counts()
     return Housekeeping(released, reconciling, published)

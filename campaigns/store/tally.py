@@ -1,0 +1,371 @@
+"""The maintained counters' SQL (`campaign_counts`, campaigns/models.py `CampaignCount`): pure builders.
+
+A write that changes what is counted (a recipient's or a chunk's state, a recipient's reported cost or
+polls, the chunk a recipient is in, a chunk's parts or estimate) carries its counters in its own
+transaction, so a read of the counters agrees with the rows at every commit:
+
+- `counted(update, pre)`: the write's rows as they are before it (the pre-image `pre`: old and new
+  state, cost, polls and chunk per row, computed from the update's own SET expressions) give one delta
+  per (kind, campaign, provider, state): minus the old, plus the new. PostgreSQL: ONE statement,
+  `WITH pre AS (SELECT … FOR UPDATE OF <table>), upd AS (UPDATE … WHERE id IN (SELECT id FROM pre)),
+  tally AS (INSERT INTO campaign_counts … ON CONFLICT DO UPDATE) SELECT … FROM upd`: the lock makes the
+  pre-image the version the update writes over, even when another transaction changed a row in between.
+  SQLite (one writer, BEGIN IMMEDIATE): the same INSERT from the pre-image, then the update; two statements.
+- `upsert(deltas)`: add delta rows, grouped per counter, into the writer's shard (`pg_backend_pid()` on
+  PostgreSQL, 0 on SQLite): concurrent workers of one campaign write distinct rows and never wait on each
+  other's counters (`bench/reads.py --contention` measures it); reads sum the shards, and `fold_stmt`
+  (the housekeeping pass) folds them into shard 0.
+
+The per-chunk cost on the send path is therefore no statement more on PostgreSQL and one more per
+transition on SQLite, whatever the chunk's size; no Python work per recipient.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from enum import StrEnum
+from functools import cache
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Select,
+    String,
+    Update,
+    bindparam,
+    case,
+    delete,
+    exists,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    true,
+    tuple_,
+    union_all,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from campaigns.models import CampaignCount
+from campaigns.states import ChunkState
+from campaigns.store.sql import (
+    campaigns_t,
+    charge_stmt,
+    chunks_t,
+    claim_stmt,
+    claim_where,
+    recipients_t,
+    result_parts,
+)
+
+counts_t = CampaignCount.__table__
+KEY = ("kind", "campaign_id", "bucket", "provider", "state", "shard")
+VALUES = ("n", "parts", "cost", "costed", "polled")
+BUCKET_SECONDS = 60  # the rate's resolution: sends are counted per minute
+# False only for bench/reads.py --contention, set before any statement is built: every writer shares shard 0.
+SHARDED = True
+
+
+class CountKind(StrEnum):
+    """What a `campaign_counts` row counts."""
+
+    RECIPIENT = "recipient"  # recipients by provider and state
+    CHUNK = "chunk"  # chunks by provider and state
+    SENT = "sent"  # sends recorded per minute (`bucket`) by provider: the rate
+
+
+def bucket_of(at: datetime) -> int:
+    """The start of the minute `at` falls in, in epoch seconds: the `sent` row a send at `at` is counted in."""
+    return int(at.timestamp()) // BUCKET_SECONDS * BUCKET_SECONDS
+
+
+def const(value: str | int) -> ColumnElement[Any]:
+    """A constant written into the SQL (our own state names and numbers, never user input)."""
+    if isinstance(value, int):
+        return literal_column(str(int(value)))
+    assert all(ch.isalnum() or ch == "_" for ch in value), value
+    return literal_column(f"'{value}'", String)
+
+
+def _flag(condition: ColumnElement[bool], sign: int = 1) -> ColumnElement[int]:
+    return case((condition, sign), else_=0)
+
+
+def _shard(sqlite: bool) -> ColumnElement[Any]:
+    return func.pg_backend_pid() if SHARDED and not sqlite else const(0)
+
+
+def upsert(deltas: Select[Any], sqlite: bool) -> Any:
+    """`INSERT INTO campaign_counts … ON CONFLICT DO UPDATE SET n = n + excluded.n, …` of `deltas` summed per
+    counter, into this writer's shard. `deltas` has the columns kind, campaign_id, chunk_id, bucket, state and
+    the VALUES; the provider is the chunk's own (failover), else the campaign's (chunk_id NULL: the campaign's).
+    Counters whose deltas sum to nothing are not written."""
+    d = deltas.subquery("d")
+    k, c = chunks_t.alias("dk"), campaigns_t.alias("dc")
+    provider = func.coalesce(k.c.provider, c.c.provider)
+    sums = [func.sum(d.c[v]) for v in VALUES]
+    grouped = (
+        select(
+            d.c.kind,
+            d.c.campaign_id,
+            d.c.bucket,
+            provider.label("provider"),
+            d.c.state,
+            _shard(sqlite).label("shard"),
+            *(s.label(v) for s, v in zip(sums, VALUES, strict=True)),
+        )
+        .select_from(d.join(c, c.c.id == d.c.campaign_id).outerjoin(k, k.c.id == d.c.chunk_id))
+        .where(true())  # SQLite: an upsert's SELECT needs a WHERE (its parser's ON ambiguity)
+        .group_by(d.c.kind, d.c.campaign_id, d.c.bucket, provider, d.c.state)
+        .having(or_(*(s != 0 for s in sums)))
+    )
+    ins = (sqlite_insert if sqlite else pg_insert)(counts_t).from_select([*KEY, *VALUES], grouped)
+    return ins.on_conflict_do_update(
+        index_elements=list(KEY), set_={v: counts_t.c[v] + ins.excluded[v] for v in VALUES}
+    )
+
+
+# ---- pre-images: each row of a write as it is before it and as the write leaves it -------------------------
+def recipient_pre(
+    where: Iterable[ColumnElement[bool]],
+    *,
+    source: Any = None,
+    new_state: Any = None,
+    new_cost: Any = None,
+    polled: bool = False,
+    new_chunk: Any = None,
+) -> Select[Any]:
+    """Recipients matching `where` (joined to `source` when given): old and new state, reported cost, polls
+    and chunk. Unset `new_*`: unchanged; `polled`: the write counts a poll."""
+    r = recipients_t.c
+    base = recipients_t if source is None else recipients_t.join(source, true())
+    return (
+        select(
+            r.id,
+            r.campaign_id,
+            r.parts,
+            r.chunk_id.label("old_chunk"),
+            r.state.label("old_state"),
+            r.cost_rial.label("old_cost"),
+            r.polls.label("old_polls"),
+            (r.chunk_id if new_chunk is None else new_chunk).label("new_chunk"),
+            (r.state if new_state is None else new_state).label("new_state"),
+            (r.cost_rial if new_cost is None else new_cost).label("new_cost"),
+            (r.polls + 1 if polled else r.polls).label("new_polls"),
+        )
+        .select_from(base)
+        .where(*where)
+    )
+
+
+def chunk_pre(where: Iterable[ColumnElement[bool]], new_state: str) -> Select[Any]:
+    """Chunks matching `where`, moving to `new_state` (their parts and estimate unchanged)."""
+    k = chunks_t.c
+    return select(
+        k.id,
+        k.campaign_id,
+        k.parts,
+        k.cost_rial,
+        k.state.label("old_state"),
+        const(new_state).label("new_state"),
+    ).where(*where)
+
+
+def recipient_deltas(pre: Any, sent_bucket: Any = None) -> Select[Any]:
+    """Minus each row's old counters, plus its new ones; with `sent_bucket`, one send each in that minute."""
+    old_cost, new_cost = pre.c.old_cost, pre.c.new_cost
+    kind = const(CountKind.RECIPIENT)
+    sides = [
+        select(
+            kind.label("kind"),
+            pre.c.campaign_id,
+            pre.c.old_chunk.label("chunk_id"),
+            const(0).label("bucket"),
+            pre.c.old_state.label("state"),
+            const(-1).label("n"),
+            (-pre.c.parts).label("parts"),
+            (-func.coalesce(old_cost, 0.0)).label("cost"),
+            _flag(old_cost.is_not(None), -1).label("costed"),
+            _flag(pre.c.old_polls > 0, -1).label("polled"),
+        ),
+        select(
+            kind,
+            pre.c.campaign_id,
+            pre.c.new_chunk,
+            const(0),
+            pre.c.new_state,
+            const(1),
+            pre.c.parts,
+            func.coalesce(new_cost, 0.0),
+            _flag(new_cost.is_not(None)),
+            _flag(pre.c.new_polls > 0),
+        ),
+    ]
+    if sent_bucket is not None:
+        sides.append(
+            select(
+                const(CountKind.SENT),
+                pre.c.campaign_id,
+                pre.c.new_chunk,
+                sent_bucket,
+                const(""),
+                const(1),
+                pre.c.parts,
+                literal(0.0),
+                const(0),
+                const(0),
+            )
+        )
+    return union_all(*sides)
+
+
+def chunk_deltas(pre: Any, sign: int | None = None) -> Select[Any]:
+    """Minus each chunk at its old state, plus it at its new one; `sign` (+1/-1): the chunks as they are."""
+    kind = const(CountKind.CHUNK)
+
+    def side(state: Any, s: int) -> Select[Any]:
+        return select(
+            kind.label("kind"),
+            pre.c.campaign_id,
+            pre.c.id.label("chunk_id"),
+            const(0).label("bucket"),
+            state.label("state"),
+            const(s).label("n"),
+            (pre.c.parts * s).label("parts"),
+            (pre.c.cost_rial * s).label("cost"),
+            const(0).label("costed"),
+            const(0).label("polled"),
+        )
+
+    if sign is not None:
+        return side(pre.c.old_state, sign)
+    return union_all(side(pre.c.old_state, -1), side(pre.c.new_state, 1))
+
+
+def literal_deltas(rows: Iterable[Mapping[str, Any]]) -> Select[Any]:
+    """Delta rows given as values (a new campaign's pending recipients and planned chunks): each a mapping of
+    kind, campaign_id, state, n, parts, cost (chunk_id NULL: the campaign's provider)."""
+    selects = [
+        select(
+            const(str(r["kind"])).label("kind"),
+            const(int(r["campaign_id"])).label("campaign_id"),
+            literal(None, chunks_t.c.id.type).label("chunk_id"),
+            const(0).label("bucket"),
+            const(str(r["state"])).label("state"),
+            const(int(r["n"])).label("n"),
+            const(int(r["parts"])).label("parts"),
+            literal(float(r.get("cost", 0.0))).label("cost"),
+            const(0).label("costed"),
+            const(0).label("polled"),
+        )
+        for r in rows
+    ]
+    return union_all(*selects) if len(selects) > 1 else selects[0]
+
+
+# ---- the counted write ------------------------------------------------------------------------------------
+def counted_pg(
+    update: Update, table: Any, pre: Select[Any], deltas: Any, returning: tuple[Any, ...] = ()
+) -> Any:
+    """PostgreSQL: `update` restricted to the rows of `pre`, locked first, with its counters, as ONE statement.
+
+    `deltas(pre_cte) -> Select` builds the delta rows from the locked pre-image. Returns a SELECT of `returning`
+    (columns of `table`) per updated row, or of `count(*)` when empty."""
+    locked = pre.with_for_update(of=table).cte("pre")
+    upd = (
+        update.where(table.c.id.in_(select(locked.c.id))).returning(*(returning or (table.c.id,))).cte("upd")
+    )
+    tally = upsert(deltas(locked), sqlite=False).cte("tally")
+    out = select(*(upd.c[c.name] for c in returning)) if returning else select(func.count()).select_from(upd)
+    return out.add_cte(tally)
+
+
+def counted_sqlite(pre: Select[Any], deltas: Any) -> Any:
+    """SQLite: the counters' INSERT from the pre-image, to run just before the update it describes (the
+    transaction holds the database's one write lock, so nothing changes in between)."""
+    return upsert(deltas(pre.cte("pre")), sqlite=True)
+
+
+# ---- folding the shards (PostgreSQL) --------------------------------------------------------------------
+@cache
+def fold_stmt(limit: int) -> Any:
+    """Fold up to `limit` counter rows of the writers' shards into shard 0, skipping rows a writer holds now
+    (`FOR UPDATE SKIP LOCKED`: folding never waits on a worker, nor a worker long on it). Returns how many
+    rows it folded. Run under an advisory lock, so two folds never meet on a shard-0 row."""
+    t = counts_t.c
+    key = [t[k] for k in KEY]
+    taken = select(*key).where(t.shard != 0).limit(limit).with_for_update(skip_locked=True)
+    gone = (
+        delete(counts_t).where(tuple_(*key).in_(taken)).returning(*key, *(t[v] for v in VALUES)).cte("gone")
+    )
+    group = [gone.c[k] for k in KEY if k != "shard"]
+    moved = select(*group, const(0).label("shard"), *(func.sum(gone.c[v]).label(v) for v in VALUES)).group_by(
+        *group
+    )
+    ins = pg_insert(counts_t).from_select([*KEY, *VALUES], moved)
+    ins = ins.on_conflict_do_update(
+        index_elements=list(KEY), set_={v: counts_t.c[v] + ins.excluded[v] for v in VALUES}
+    ).cte("folded")
+    return select(func.count()).select_from(gone).add_cte(ins)
+
+
+# ---- the hot statements, built once ---------------------------------------------------------------------
+@cache
+def results_stmts(sqlite: bool, sent: bool) -> tuple[Any, ...]:
+    """The set-based recipient transition (`sql.recipient_update_stmt`) with its counters: on PostgreSQL one
+    statement returning how many rows it wrote; on SQLite (the counters' INSERT, the UPDATE). Parameters:
+    those of `sql.recipient_update_stmt`, and `bucket` (`bucket_of(now)`) for a send result, whose rows
+    each count one send in that minute."""
+    source, update, where = result_parts(sqlite, sent)
+    pre = recipient_pre(
+        where,
+        source=source,
+        new_state=source.c.state,
+        new_cost=func.coalesce(source.c.cost, recipients_t.c.cost_rial),
+        polled=not sent,
+    )
+    bucket = bindparam("bucket", type_=BigInteger) if sent else None
+
+    def deltas(p: Any) -> Select[Any]:
+        return recipient_deltas(p, bucket)
+
+    if sqlite:
+        return counted_sqlite(pre, deltas), update
+    return (counted_pg(update, recipients_t, pre, deltas),)
+
+
+@cache
+def claim_stmts(sqlite: bool, with_attempt: bool) -> Any:
+    """The claim's counters (a chunk queued or retry -> sending). Parameters as `sql.claim_stmt`.
+
+    SQLite: their INSERT, to run after the budget's charge (`sql.charge_stmt`) found a row and just before
+    `sql.claim_stmt`. PostgreSQL: the charge, the claim and its counters as ONE statement (data-modifying
+    CTEs), one round trip: the claim's pre-image runs only when the charge returned a row (`EXISTS`), so the
+    campaign row is locked before the chunk's, as `cancel` takes them. Returns no row (not charged:
+    `sql.over_cap_stmt` tells why), or one row with `charged` and the claim's columns, NULL when another claim
+    took the chunk between the two (roll back: `sending.ClaimLost`).
+    """
+    sending = str(ChunkState.SENDING)
+    where = claim_where(with_attempt)
+    if sqlite:
+        return counted_sqlite(chunk_pre(where, sending), chunk_deltas)
+    charge = charge_stmt(with_attempt).cte("charge")
+    locked = chunk_pre((*where, exists(select(charge.c.id))), sending).with_for_update(of=chunks_t).cte("pre")
+    claim = claim_stmt(with_attempt).where(chunks_t.c.id.in_(select(locked.c.id))).cte("claim")
+    tally = upsert(chunk_deltas(locked), sqlite=False).cte("tally")
+    return (
+        select(charge.c.id.label("charged"), claim.c.campaign_id, claim.c.attempt, claim.c.sending_since)
+        .select_from(charge.outerjoin(claim, true()))
+        .add_cte(tally)
+    )
+
+
+def recount_chunks(chunk_ids: Iterable[int], sign: int, sqlite: bool) -> Any:
+    """Take away (-1) or add (+1) the chunks' counters as they are now: around a write that changes a chunk's
+    parts or estimate (shrink, split), and after inserting chunks (split, failover)."""
+    pre = chunk_pre((chunks_t.c.id.in_(list(chunk_ids)),), "").subquery("pre")
+    return upsert(chunk_deltas(pre, sign), sqlite)
