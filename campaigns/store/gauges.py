@@ -2,11 +2,10 @@
 Prometheus gauges): totals over every campaign, whatever process did the work (a CLI `send` too).
 
 `recipient_totals` is the one place that counts recipients by provider and state and sums their
-reported cost; it runs GROUP BY over the recipients (a full scan, read at most every few seconds by
-a cached collector). When per-campaign counters are maintained in the store, this function reads
-those instead and nothing else changes. The other reads are small: campaigns by state, the running
-campaigns' facts for the liveness verdict, when the oldest claimable chunk became due, and what the
-campaigns due in the next day still have to send.
+reported cost: from the maintained counters (`campaigns.store.counts.store_counts`), a few rows per
+campaign whatever its size. The other reads are small: campaigns by state, the running campaigns'
+facts for the liveness verdict, when the oldest claimable chunk became due, and what the campaigns
+due in the next day still have to send.
 """
 
 from __future__ import annotations
@@ -18,7 +17,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, and_, case, func, or_, select
 
 from campaigns.states import CampaignState, ChunkState, RecipientState
-from campaigns.store.sql import campaigns_t, chunks_t, claimable, recipients_t
+from campaigns.store.counts import store_counts, tallies_of
+from campaigns.store.sql import campaigns_t, chunks_t, claimable
 
 C, K, R = CampaignState, ChunkState, RecipientState
 UNSENT_CHUNK = (K.PLANNED, K.QUEUED, K.RETRY)  # nothing of these went out yet
@@ -48,22 +48,10 @@ class RunningCampaign:
 
 def recipient_totals(conn: Connection) -> RecipientTotals:
     """Recipients by (provider, state) and reported cost by provider, over every campaign; each recipient
-    at the provider of its chunk (the one that accepted it, or holds it now)."""
-    r, k, c = recipients_t.c, chunks_t.c, campaigns_t.c
-    provider = func.coalesce(k.provider, c.provider)
-    rows = conn.execute(
-        select(provider.label("provider"), r.state, func.count(), func.sum(r.cost_rial))
-        .select_from(
-            recipients_t.join(campaigns_t, c.id == r.campaign_id).outerjoin(chunks_t, k.id == r.chunk_id)
-        )
-        .group_by(provider, r.state)
-    ).all()
-    counts: dict[tuple[str, str], int] = {}
-    cost: dict[str, float] = {}
-    for name, state, n, rial in rows:
-        counts[(name, state)] = int(n)
-        cost[name] = cost.get(name, 0.0) + float(rial or 0)
-    return RecipientTotals(counts, cost)
+    at the provider of its chunk. Read from the maintained counters (`campaigns.store.counts`), never
+    from the recipients themselves."""
+    counted = store_counts(conn)
+    return RecipientTotals(dict(counted.recipients), dict(counted.cost_rial))
 
 
 def campaigns_by_state(conn: Connection) -> dict[str, int]:
@@ -76,30 +64,19 @@ def campaigns_by_state(conn: Connection) -> dict[str, int]:
 
 
 def running_campaigns(conn: Connection) -> list[RunningCampaign]:
-    """Every running campaign with its queued chunks and pending recipients (index reads per campaign)."""
-    c, k, r = campaigns_t.c, chunks_t.c, recipients_t.c
+    """Every running campaign with its queued chunks and pending recipients (from the counters)."""
+    c = campaigns_t.c
     running = conn.execute(select(c.id, c.started_at).where(c.state == C.RUNNING)).all()
     if not running:
         return []
-    ids = [row.id for row in running]
-    queued = dict(
-        conn.execute(
-            select(k.campaign_id, func.count())
-            .where(k.campaign_id.in_(ids), k.state == K.QUEUED)
-            .group_by(k.campaign_id)
-        ).all()
-    )
-    pending = dict(
-        conn.execute(
-            select(r.campaign_id, func.count())
-            .where(r.campaign_id.in_(ids), r.state == R.PENDING)
-            .group_by(r.campaign_id)
-        ).all()
-    )
-    return [
-        RunningCampaign(row.id, row.started_at, int(queued.get(row.id, 0)), int(pending.get(row.id, 0)))
-        for row in running
-    ]
+    counted = tallies_of(conn, [row.id for row in running])
+    out = []
+    for row in running:
+        tally = counted.get(row.id)
+        queued = tally.chunk_counts().get(K.QUEUED, 0) if tally else 0
+        pending = tally.counts().get(R.PENDING, 0) if tally else 0
+        out.append(RunningCampaign(row.id, row.started_at, int(queued), int(pending)))
+    return out
 
 
 def claimable_since(conn: Connection, now: datetime) -> dict[int, datetime]:
