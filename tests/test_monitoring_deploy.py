@@ -168,3 +168,12 @@ def test_the_default_webhook_receiver_logs_each_alert(tmp_path):
     finally:
         proc.kill()
         proc.wait(timeout=10)
+
+
+def test_systemd_units_serve_metrics_and_wait_for_readyz():
+    for name in ("smsdispatch-serve.service", "smsdispatch-worker@.service", "smsdispatch-beat.service"):
+        unit = (ROOT / "docs" / name).read_text()
+        start = next(line for line in unit.splitlines() if line.startswith("ExecStart="))
+        assert "--metrics-port" in start, name
+        post = next(line for line in unit.splitlines() if line.startswith("ExecStartPost="))
+        assert "/readyz" in post and "--fail" in post, name
