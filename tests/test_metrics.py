@@ -185,3 +185,29 @@ def test_serve_exposes_its_sends_and_the_store(tmp_path):
         assert line["process"] == "serve" and line["time"].endswith("+00:00")
     assert any(line["campaign"] == campaign for line in lines)
     assert not any(secret in Path(log).read_text() for secret in SECRETS)
+
+
+def test_a_prefork_worker_counts_its_children(cluster):
+    """-P prefork: the children's counters reach the parent's port (prometheus_client's multiprocess mode)."""
+    port = free_port()
+    worker = cluster.spawn("worker", "-P", "prefork", "-c", "2", "-n", "fork@%h", "--metrics-port", str(port))
+    cluster.spawn("beat", "-s", str(cluster.tmp / "beat-schedule"))
+    wait_up(port)
+    campaign, _ = cluster.send(400)
+    wait_completed(cluster.db, campaign, timeout=180)
+    scrape = Scrape.of(port)
+    assert scrape.value("smsdispatch_recipients_sent_total", provider="ghasedak") == len(
+        cluster.state.accepted("ghasedak")
+    )
+    count = "smsdispatch_provider_request_duration_seconds_count"
+    assert (
+        scrape.value(count, provider="ghasedak", method="send") == cluster.state.calls[("ghasedak", "send")]
+    )
+    environ = Path(f"/proc/{worker.pid}/environ").read_bytes().split(b"\0")
+    folder = Path(
+        next(v for v in environ if v.startswith(b"PROMETHEUS_MULTIPROC_DIR=")).split(b"=", 1)[1].decode()
+    )
+    assert folder.is_dir() and any(folder.iterdir())
+    worker.send_signal(signal.SIGTERM)
+    worker.wait(timeout=60)
+    assert not folder.exists()  # wiped at the end
