@@ -1,7 +1,7 @@
 """Benchmark: the reads `status`, `summary`, `list` and the store's counts at ten million recipients.
 
     python bench/reads.py --recipients 10000000 --others 20 --other-size 100000 --db all
-    python bench/reads.py --contention --db postgres          # concurrent writers of one campaign
+    python bench/reads.py --send-path --threads 1,4,8 --baseline /work/main   # what the counters cost
 
 Builds, straight in SQL (fast bulk inserts, not through the loader), one running campaign of N recipients in
 chunks of 100 (60 % of its chunks accepted, a tenth of those moved to a second provider by failover, then
@@ -13,9 +13,10 @@ layer's use cases (`dispatcher.app`: status, summary, list). For reference it al
 did before the counters: the GROUP BY over the campaign's rows (`counts.recount`) and the rate's indexed
 count (`Store.sent_since`).
 
-`--contention` (PostgreSQL): T threads claim and record chunks of ONE campaign through the Store API
-(the send path without HTTP) and report chunks/s, with the counters sharded per writer (as shipped) and
-with every writer on one row per counter (`tally.SHARDED = False`), each in its own process.
+`--send-path`: T threads claim and record chunks of ONE campaign through the Store API (the send path
+without HTTP) and report chunks/s and CPU per recipient, with the counters sharded per writer (as
+shipped), with every writer on one row per counter (`tally.SHARDED = False`, PostgreSQL), and, with
+`--baseline DIR`, the same script against a checkout without counters; each in its own process.
 """
 
 from __future__ import annotations
@@ -39,12 +40,11 @@ from typing import Any
 from sqlalchemy import event, insert, text
 from sqlalchemy.engine import Engine
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from campaigns.clock import utcnow
+from campaigns.store import Store
+from campaigns.store.sql import campaigns_t
 
-from campaigns.clock import utcnow  # noqa: E402
-from campaigns.store import Store  # noqa: E402
-from campaigns.store.sql import campaigns_t  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 BATCH = 100
 # chunk c of n: accepted below 60 %, then unknown (2 %), retry (1 %), sending (1 %), queued (the rest)
@@ -304,9 +304,11 @@ def explain(clock: QueryClock, fn: Callable[[], Any], url: str) -> None:
     store.engine.dispose()
 
 
-# ---- contention -----------------------------------------------------------------------------------------
-def contention(url: str, threads: int, chunks: int) -> float:
-    """Chunks/s of `threads` threads claiming and recording chunks of one campaign (no HTTP)."""
+# ---- the send path -----------------------------------------------------------------------------------------
+def send_path(url: str, threads: int, chunks: int) -> dict[str, float]:
+    """`threads` threads claim and record (all accepted) chunks of ONE campaign through the Store API, no
+    HTTP: chunks/s, and this process's CPU per recipient (statements built and bound, the driver; with SQLite
+    the database's own work too)."""
     import pandas as pd
 
     from campaigns.plan import plan
@@ -315,9 +317,8 @@ def contention(url: str, threads: int, chunks: int) -> float:
 
     store = Store.from_url(url)
     store.migrate()
-    df = pd.DataFrame(
-        {"row": range(2, chunks * BATCH + 2), "phone": [f"+98912{i:07d}" for i in range(chunks * BATCH)]}
-    )
+    n = chunks * BATCH
+    df = pd.DataFrame({"row": range(2, n + 2), "phone": [f"+98912{i:07d}" for i in range(n)]})
     spec = CampaignSpec(
         name="bench", provider="ghasedak", account="a", sender="1", message="hi", personalised=False
     )
@@ -325,35 +326,81 @@ def contention(url: str, threads: int, chunks: int) -> float:
     work = store.claimable_chunks(limit=chunks, campaign_id=cid)
     lock = threading.Lock()
 
+    def one(chunk_id: int, attempt: int) -> None:
+        chunk = store.claim_chunk(chunk_id, attempt, timedelta(seconds=60))
+        updates = [RecipientUpdate(m.recipient_id, "sent", f"m{m.recipient_id}") for m in chunk.messages]
+        store.record_send(chunk, updates, requeue=False)
+
+    for chunk_id, attempt in work[:20]:  # warm up: pool, compiled statements, prepared plans
+        one(chunk_id, attempt)
+    work = work[20:]
+    done = len(work)
+
     def worker() -> None:
         while True:
             with lock:
                 if not work:
                     return
                 chunk_id, attempt = work.pop()
-            chunk = store.claim_chunk(chunk_id, attempt, timedelta(seconds=60))
-            updates = [RecipientUpdate(m.recipient_id, "sent", f"m{m.recipient_id}") for m in chunk.messages]
-            store.record_send(chunk, updates, requeue=False)
+            one(chunk_id, attempt)
 
-    start = time.perf_counter()
+    cpu, start = time.process_time(), time.perf_counter()
     pool = [threading.Thread(target=worker) for _ in range(threads)]
     for t in pool:
         t.start()
     for t in pool:
         t.join()
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     store.engine.dispose()
-    return chunks / elapsed
+    return {"chunks_per_s": done / elapsed, "cpu_us": cpu / (done * BATCH) * 1e6}
 
 
-def contention_child(url: str, threads: int, chunks: int, sharded: bool) -> None:
+def send_path_child(url: str, threads: int, chunks: int, sharded: bool) -> None:
     try:
         from campaigns.store import tally
 
         tally.SHARDED = sharded
     except ImportError:  # a revision without counters: the baseline
         pass
-    print(json.dumps({"chunks_per_s": contention(url, threads, chunks)}))
+    print(json.dumps(send_path(url, threads, chunks)))
+
+
+def send_paths(args: argparse.Namespace) -> None:
+    """The `--send-path` table: each (backend, threads, shape) in a fresh process and a fresh database."""
+    print(f"send path: {args.chunks} chunks of {BATCH}, claim + record per chunk, no HTTP")
+    shapes = [("counters, sharded per writer", str(ROOT), "1")]
+    shapes.append(("counters, one row per counter", str(ROOT), "0"))
+    if args.baseline:
+        shapes.append((f"no counters ({args.baseline})", args.baseline, "1"))
+    for db in ("sqlite", "postgres") if args.db == "all" else (args.db,):
+        for threads in (int(t) for t in args.threads.split(",")) if db == "postgres" else (1,):
+            for shape, tree, sharded in shapes:
+                if db == "sqlite" and sharded == "0":
+                    continue  # SQLite has one writer and one shard
+                with tempfile.TemporaryDirectory() as tmp:
+                    url = fresh_pg() if db == "postgres" else f"sqlite:///{tmp}/send.db"
+                    try:
+                        child = [
+                            sys.executable,
+                            __file__,
+                            "--child",
+                            url,
+                            str(threads),
+                            str(args.chunks),
+                            sharded,
+                        ]
+                        env = {**os.environ, "PYTHONPATH": tree}
+                        out = subprocess.run(child, capture_output=True, text=True, check=True, env=env)
+                        got = json.loads(out.stdout.strip().splitlines()[-1])
+                    finally:
+                        if db == "postgres":
+                            drop_pg(url)
+                rate = got["chunks_per_s"]
+                print(
+                    f"  {db:<9} {threads} thread(s), {shape:<40} {rate:7.1f} chunks/s "
+                    f"({rate * BATCH:6,.0f} recipients/s), {got['cpu_us']:5.1f} us CPU per recipient",
+                    flush=True,
+                )
 
 
 def fresh_pg() -> str:
@@ -385,44 +432,18 @@ def main() -> None:
         action="store_true",
         help="print the plans of the slowest statements of status and summary",
     )
-    p.add_argument("--contention", action="store_true")
+    p.add_argument("--send-path", action="store_true", help="the send path's cost and concurrent writers")
     p.add_argument("--threads", default="1,4,8")
     p.add_argument("--chunks", type=int, default=1500)
+    p.add_argument("--baseline", help="with --send-path: also a checkout without counters (e.g. /work/main)")
     p.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
         url, threads, chunks, sharded = args.child
-        contention_child(url, int(threads), int(chunks), sharded == "1")
+        send_path_child(url, int(threads), int(chunks), sharded == "1")
         return
-    if args.contention:
-        print(f"contention: {args.chunks} chunks of {BATCH}, claim + record per chunk, no HTTP")
-        for threads in (int(t) for t in args.threads.split(",")):
-            for sharded in (True, False):
-                url = fresh_pg()
-                try:
-                    out = subprocess.run(
-                        [
-                            sys.executable,
-                            __file__,
-                            "--child",
-                            url,
-                            str(threads),
-                            str(args.chunks),
-                            "1" if sharded else "0",
-                        ],
-                        capture_output=True,
-                        text=True,
-                        check=True,
-                        env={**os.environ, "PYTHONPATH": str(ROOT)},
-                    )
-                    rate = json.loads(out.stdout.strip().splitlines()[-1])["chunks_per_s"]
-                finally:
-                    drop_pg(url)
-                shape = "sharded per writer" if sharded else "one row per counter"
-                print(
-                    f"  {threads} threads, {shape:<20} {rate:8.1f} chunks/s ({rate * BATCH:,.0f} recipients/s)",
-                    flush=True,
-                )
+    if args.send_path:
+        send_paths(args)
         return
     print(
         f"reads: {args.recipients:,} recipients + {args.others} x {args.other_size:,}; median of {args.runs}"

@@ -18,7 +18,8 @@ from sqlalchemy import Connection, case, func, select, text
 
 from campaigns.states import AWAITING_REPORT, ChunkState, RecipientState
 from campaigns.store.sql import campaigns_t, chunks_t, recipients_t
-from campaigns.store.tally import VALUES, CountKind, bucket_of, counts_t, fold_stmt
+from campaigns.store.tally import VALUES, CountKind, bucket_of, counts_t
+from campaigns.store.tally_stmts import fold_stmt
 
 K, R = ChunkState, RecipientState
 FOLD_LOCK = 7270319  # pg_try_advisory_xact_lock key of `fold` (7270312 is the migration's)

@@ -15,9 +15,9 @@ from sqlalchemy import Connection, insert, select, update
 
 from campaigns.states import CampaignTransition, ChunkState, ChunkTransition, RecipientState
 from campaigns.store.counts import tallies
-from campaigns.store.sending import SENDING, refund
+from campaigns.store.sending import refund
 from campaigns.store.sql import campaigns_t, chunks_t, recipients_t
-from campaigns.store.transitions import campaign_to, chunk_to, move_recipients, recount_chunks
+from campaigns.store.transitions import SENDING, campaign_to, chunk_to, move_recipients, recount_chunks
 
 K, R, KT = ChunkState, RecipientState, ChunkTransition
 

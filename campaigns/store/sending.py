@@ -37,8 +37,9 @@ from campaigns.store.sql import (
     recipients_t,
     refund_stmt,
 )
-from campaigns.store.tally import claim_stmts
+from campaigns.store.tally_stmts import claim_stmts
 from campaigns.store.transitions import (
+    SENDING,
     apply_updates,
     campaign_to,
     chunk_to,
@@ -48,7 +49,6 @@ from campaigns.store.transitions import (
 )
 
 K, R, KT = ChunkState, RecipientState, ChunkTransition
-SENDING = chunks_t.c.state == K.SENDING  # a refunding transition applies only to a chunk holding a charge
 
 
 class ClaimLost(Exception):
@@ -59,7 +59,7 @@ def claim_chunk(
     conn: Connection, chunk_id: int, attempt: int | None, lease: timedelta, now: datetime
 ) -> ClaimedChunk | None:
     """Charge the budget (`sql.charge_stmt`), compare-and-set queued/retry -> sending (`sql.claimable`) with
-    its counters (`tally.claim_stmts`), then load what the send needs: two round trips on PostgreSQL.
+    its counters (`tally_stmts.claim_stmts`), then load what the send needs: two round trips on PostgreSQL.
 
     None: somebody else has it, it was sent, its retry is not due, the campaign is not running, or the chunk
     would cross the campaign's budget or part cap (the campaign is then paused with the reason, here).

@@ -188,7 +188,7 @@ def claim_stmt(with_attempt: bool) -> Any:
 
     Parameters: chunk_id, now, lease_until, and attempt when `with_attempt`. Returns the claimed
     chunk's campaign_id, attempt and sending_since, or no row. (What runs carries the claim's counters:
-    `campaigns.store.tally.claim_stmts`.)
+    `campaigns.store.tally_stmts.claim_stmts`.)
     """
     now = bindparam("now", type_=chunks_t.c.updated_at.type)
     stmt = transition(
@@ -325,7 +325,7 @@ def recipient_update_stmt(sqlite: bool, sent: bool) -> Any:
 
     `sent`: a send result (sets sent_at, counts an attempt), else a status result (counts a poll).
     Parameters: now, plus those of `update_rows_params`. (What runs is this statement with its counters,
-    `campaigns.store.tally.results_stmts`.)
+    `campaigns.store.tally_stmts.results_stmts`.)
     """
     return result_parts(sqlite, sent)[1]
 

@@ -25,41 +25,30 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from enum import StrEnum
-from functools import cache
 from typing import Any
 
 from sqlalchemy import (
-    BigInteger,
     ColumnElement,
     Select,
     String,
     Update,
-    bindparam,
     case,
-    delete,
-    exists,
     func,
     literal,
     literal_column,
     or_,
     select,
     true,
-    tuple_,
     union_all,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from campaigns.models import CampaignCount
-from campaigns.states import ChunkState
 from campaigns.store.sql import (
     campaigns_t,
-    charge_stmt,
     chunks_t,
-    claim_stmt,
-    claim_where,
     recipients_t,
-    result_parts,
 )
 
 counts_t = CampaignCount.__table__
@@ -105,22 +94,37 @@ def upsert(deltas: Select[Any], sqlite: bool) -> Any:
     the VALUES; the provider is the chunk's own (failover), else the campaign's (chunk_id NULL: the campaign's).
     Counters whose deltas sum to nothing are not written."""
     d = deltas.subquery("d")
-    k, c = chunks_t.alias("dk"), campaigns_t.alias("dc")
-    provider = func.coalesce(k.c.provider, c.c.provider)
-    sums = [func.sum(d.c[v]) for v in VALUES]
-    grouped = (
+    # summed per chunk first (one chunk's send is a few groups, not a row per recipient), then the provider
+    # of each group is looked up once
+    by_chunk = (
         select(
             d.c.kind,
             d.c.campaign_id,
+            d.c.chunk_id,
             d.c.bucket,
-            provider.label("provider"),
             d.c.state,
+            *(func.sum(d.c[v]).label(v) for v in VALUES),
+        )
+        .group_by(d.c.kind, d.c.campaign_id, d.c.chunk_id, d.c.bucket, d.c.state)
+        .subquery("g")
+    )
+    k, c = chunks_t.alias("dk"), campaigns_t.alias("dc")
+    provider = func.coalesce(k.c.provider, c.c.provider)
+    sums = [func.sum(by_chunk.c[v]) for v in VALUES]
+    g = by_chunk.c
+    grouped = (
+        select(
+            g.kind,
+            g.campaign_id,
+            g.bucket,
+            provider.label("provider"),
+            g.state,
             _shard(sqlite).label("shard"),
             *(s.label(v) for s, v in zip(sums, VALUES, strict=True)),
         )
-        .select_from(d.join(c, c.c.id == d.c.campaign_id).outerjoin(k, k.c.id == d.c.chunk_id))
+        .select_from(by_chunk.join(c, c.c.id == g.campaign_id).outerjoin(k, k.c.id == g.chunk_id))
         .where(true())  # SQLite: an upsert's SELECT needs a WHERE (its parser's ON ambiguity)
-        .group_by(d.c.kind, d.c.campaign_id, d.c.bucket, provider, d.c.state)
+        .group_by(g.kind, g.campaign_id, g.bucket, provider, g.state)
         .having(or_(*(s != 0 for s in sums)))
     )
     ins = (sqlite_insert if sqlite else pg_insert)(counts_t).from_select([*KEY, *VALUES], grouped)
@@ -176,45 +180,64 @@ def chunk_pre(where: Iterable[ColumnElement[bool]], new_state: str) -> Select[An
 
 
 def recipient_deltas(pre: Any, sent_bucket: Any = None) -> Select[Any]:
-    """Minus each row's old counters, plus its new ones; with `sent_bucket`, one send each in that minute."""
-    old_cost, new_cost = pre.c.old_cost, pre.c.new_cost
+    """Minus the rows' old counters, plus their new ones; with `sent_bucket`, one send each in that minute.
+    The rows are first summed per (campaign, old and new chunk, old and new state): a chunk's send is one or
+    a few such groups, so what follows handles a few rows, not one per recipient."""
+    p = pre.c
+    key = (p.campaign_id, p.old_chunk, p.new_chunk, p.old_state, p.new_state)
+    g = (
+        select(
+            *key,
+            func.count().label("n"),
+            func.sum(p.parts).label("parts"),
+            func.sum(func.coalesce(p.old_cost, 0.0)).label("old_cost"),
+            func.count(p.old_cost).label("old_costed"),
+            func.sum(_flag(p.old_polls > 0)).label("old_polled"),
+            func.sum(func.coalesce(p.new_cost, 0.0)).label("new_cost"),
+            func.count(p.new_cost).label("new_costed"),
+            func.sum(_flag(p.new_polls > 0)).label("new_polled"),
+        )
+        .group_by(*key)
+        .cte("moved")
+        .prefix_with("MATERIALIZED")  # read by two or three sides: summed once
+    ).c
     kind = const(CountKind.RECIPIENT)
     sides = [
         select(
             kind.label("kind"),
-            pre.c.campaign_id,
-            pre.c.old_chunk.label("chunk_id"),
+            g.campaign_id,
+            g.old_chunk.label("chunk_id"),
             const(0).label("bucket"),
-            pre.c.old_state.label("state"),
-            const(-1).label("n"),
-            (-pre.c.parts).label("parts"),
-            (-func.coalesce(old_cost, 0.0)).label("cost"),
-            _flag(old_cost.is_not(None), -1).label("costed"),
-            _flag(pre.c.old_polls > 0, -1).label("polled"),
+            g.old_state.label("state"),
+            (-g.n).label("n"),
+            (-g.parts).label("parts"),
+            (-g.old_cost).label("cost"),
+            (-g.old_costed).label("costed"),
+            (-g.old_polled).label("polled"),
         ),
         select(
             kind,
-            pre.c.campaign_id,
-            pre.c.new_chunk,
+            g.campaign_id,
+            g.new_chunk,
             const(0),
-            pre.c.new_state,
-            const(1),
-            pre.c.parts,
-            func.coalesce(new_cost, 0.0),
-            _flag(new_cost.is_not(None)),
-            _flag(pre.c.new_polls > 0),
+            g.new_state,
+            g.n,
+            g.parts,
+            g.new_cost,
+            g.new_costed,
+            g.new_polled,
         ),
     ]
     if sent_bucket is not None:
         sides.append(
             select(
                 const(CountKind.SENT),
-                pre.c.campaign_id,
-                pre.c.new_chunk,
+                g.campaign_id,
+                g.new_chunk,
                 sent_bucket,
                 const(""),
-                const(1),
-                pre.c.parts,
+                g.n,
+                g.parts,
                 literal(0.0),
                 const(0),
                 const(0),
@@ -287,85 +310,4 @@ def counted_pg(
 def counted_sqlite(pre: Select[Any], deltas: Any) -> Any:
     """SQLite: the counters' INSERT from the pre-image, to run just before the update it describes (the
     transaction holds the database's one write lock, so nothing changes in between)."""
-    return upsert(deltas(pre.cte("pre")), sqlite=True)
-
-
-# ---- folding the shards (PostgreSQL) --------------------------------------------------------------------
-@cache
-def fold_stmt(limit: int) -> Any:
-    """Fold up to `limit` counter rows of the writers' shards into shard 0, skipping rows a writer holds now
-    (`FOR UPDATE SKIP LOCKED`: folding never waits on a worker, nor a worker long on it). Returns how many
-    rows it folded. Run under an advisory lock, so two folds never meet on a shard-0 row."""
-    t = counts_t.c
-    key = [t[k] for k in KEY]
-    taken = select(*key).where(t.shard != 0).limit(limit).with_for_update(skip_locked=True)
-    gone = (
-        delete(counts_t).where(tuple_(*key).in_(taken)).returning(*key, *(t[v] for v in VALUES)).cte("gone")
-    )
-    group = [gone.c[k] for k in KEY if k != "shard"]
-    moved = select(*group, const(0).label("shard"), *(func.sum(gone.c[v]).label(v) for v in VALUES)).group_by(
-        *group
-    )
-    ins = pg_insert(counts_t).from_select([*KEY, *VALUES], moved)
-    ins = ins.on_conflict_do_update(
-        index_elements=list(KEY), set_={v: counts_t.c[v] + ins.excluded[v] for v in VALUES}
-    ).cte("folded")
-    return select(func.count()).select_from(gone).add_cte(ins)
-
-
-# ---- the hot statements, built once ---------------------------------------------------------------------
-@cache
-def results_stmts(sqlite: bool, sent: bool) -> tuple[Any, ...]:
-    """The set-based recipient transition (`sql.recipient_update_stmt`) with its counters: on PostgreSQL one
-    statement returning how many rows it wrote; on SQLite (the counters' INSERT, the UPDATE). Parameters:
-    those of `sql.recipient_update_stmt`, and `bucket` (`bucket_of(now)`) for a send result, whose rows
-    each count one send in that minute."""
-    source, update, where = result_parts(sqlite, sent)
-    pre = recipient_pre(
-        where,
-        source=source,
-        new_state=source.c.state,
-        new_cost=func.coalesce(source.c.cost, recipients_t.c.cost_rial),
-        polled=not sent,
-    )
-    bucket = bindparam("bucket", type_=BigInteger) if sent else None
-
-    def deltas(p: Any) -> Select[Any]:
-        return recipient_deltas(p, bucket)
-
-    if sqlite:
-        return counted_sqlite(pre, deltas), update
-    return (counted_pg(update, recipients_t, pre, deltas),)
-
-
-@cache
-def claim_stmts(sqlite: bool, with_attempt: bool) -> Any:
-    """The claim's counters (a chunk queued or retry -> sending). Parameters as `sql.claim_stmt`.
-
-    SQLite: their INSERT, to run after the budget's charge (`sql.charge_stmt`) found a row and just before
-    `sql.claim_stmt`. PostgreSQL: the charge, the claim and its counters as ONE statement (data-modifying
-    CTEs), one round trip: the claim's pre-image runs only when the charge returned a row (`EXISTS`), so the
-    campaign row is locked before the chunk's, as `cancel` takes them. Returns no row (not charged:
-    `sql.over_cap_stmt` tells why), or one row with `charged` and the claim's columns, NULL when another claim
-    took the chunk between the two (roll back: `sending.ClaimLost`).
-    """
-    sending = str(ChunkState.SENDING)
-    where = claim_where(with_attempt)
-    if sqlite:
-        return counted_sqlite(chunk_pre(where, sending), chunk_deltas)
-    charge = charge_stmt(with_attempt).cte("charge")
-    locked = chunk_pre((*where, exists(select(charge.c.id))), sending).with_for_update(of=chunks_t).cte("pre")
-    claim = claim_stmt(with_attempt).where(chunks_t.c.id.in_(select(locked.c.id))).cte("claim")
-    tally = upsert(chunk_deltas(locked), sqlite=False).cte("tally")
-    return (
-        select(charge.c.id.label("charged"), claim.c.campaign_id, claim.c.attempt, claim.c.sending_since)
-        .select_from(charge.outerjoin(claim, true()))
-        .add_cte(tally)
-    )
-
-
-def recount_chunks(chunk_ids: Iterable[int], sign: int, sqlite: bool) -> Any:
-    """Take away (-1) or add (+1) the chunks' counters as they are now: around a write that changes a chunk's
-    parts or estimate (shrink, split), and after inserting chunks (split, failover)."""
-    pre = chunk_pre((chunks_t.c.id.in_(list(chunk_ids)),), "").subquery("pre")
-    return upsert(chunk_deltas(pre, sign), sqlite)
+    return upsert(deltas(pre.cte("pre").prefix_with("MATERIALIZED")), sqlite=True)

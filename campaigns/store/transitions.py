@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, Select, Update, literal, update
+from sqlalchemy import ClauseElement, Connection, Select, Update, bindparam, literal, update
 
 from campaigns.records import RecipientUpdate
 from campaigns.states import (
@@ -22,11 +23,11 @@ from campaigns.states import (
     CHUNK_TRANSITIONS,
     RECIPIENT_TRANSITIONS,
     CampaignTransition,
+    ChunkState,
     ChunkTransition,
     RecipientState,
     RecipientTransition,
 )
-from campaigns.store import tally
 from campaigns.store.sql import (
     campaigns_t,
     chunks_t,
@@ -44,8 +45,9 @@ from campaigns.store.tally import (
     counted_sqlite,
     recipient_deltas,
     recipient_pre,
-    results_stmts,
 )
+from campaigns.store.tally_stmts import recount_chunks as recount_chunks_stmt
+from campaigns.store.tally_stmts import result_keys, results_stmts
 
 
 def campaign_to(
@@ -69,6 +71,11 @@ def campaign_to(
     return conn.execute(stmt).rowcount == 1
 
 
+# A refunding transition applies only to a chunk holding a charge (`sending.refund`): `chunk_to`'s one
+# extra condition whose statement is built once.
+SENDING = chunks_t.c.state == ChunkState.SENDING
+
+
 def chunk_to(
     conn: Connection,
     chunk_id: int,
@@ -78,10 +85,52 @@ def chunk_to(
     *where: Any,
     **values: Any,
 ) -> bool:
-    """Move one chunk by `name`, only at `attempt` when given (and only where `where` holds)."""
+    """Move one chunk by `name`, only at `attempt` when given (and only where `where` holds).
+
+    With no condition but `SENDING` and plain values, its statement (with its counters) is built once per
+    shape and bound (`_chunk_move`): this runs for every chunk a worker sends."""
+    plain = all(w is SENDING for w in where) and not any(
+        isinstance(v, ClauseElement) for v in values.values()
+    )
+    if plain:
+        sqlite = conn.dialect.name == "sqlite"
+        keys = tuple(sorted(values))
+        statements = _chunk_move(sqlite, name, attempt is not None, bool(where), keys)
+        # no parameter named as a chunks column: SQLAlchemy would read it as one more SET of the UPDATE
+        params = {
+            "chunk_id": chunk_id,
+            "at_attempt": attempt,
+            "now": now,
+            **{f"v_{k}": values[k] for k in keys},
+        }
+        if sqlite:
+            conn.execute(statements[0], params)
+            return conn.execute(statements[1], params).rowcount == 1
+        return conn.execute(statements[0], params).scalar_one() == 1
     if attempt is not None:
         where = (*where, chunks_t.c.attempt == attempt)
     return chunks_to(conn, name, now, chunks_t.c.id == chunk_id, *where, **values) == 1
+
+
+@cache
+def _chunk_move(
+    sqlite: bool, name: ChunkTransition, with_attempt: bool, sending: bool, keys: tuple[str, ...]
+) -> tuple[Any, ...]:
+    """`chunk_to`'s statements for one shape, with bind parameters chunk_id, at_attempt, now and v_<column>:
+    SQLite (counters, update), PostgreSQL (one statement returning how many moved)."""
+    where = [chunks_t.c.id == bindparam("chunk_id")]
+    if with_attempt:
+        where.append(chunks_t.c.attempt == bindparam("at_attempt"))
+    if sending:
+        where.append(SENDING)
+    now = bindparam("now", type_=chunks_t.c.updated_at.type)
+    values = {k: bindparam(f"v_{k}", type_=chunks_t.c[k].type) for k in keys}
+    stmt = transition(chunks_t, CHUNK_TRANSITIONS, name, now, *where, **values)
+    _, to = CHUNK_TRANSITIONS[name]
+    pre = chunk_pre(transition_where(chunks_t, CHUNK_TRANSITIONS, name, *where), to)
+    if sqlite:
+        return counted_sqlite(pre, chunk_deltas), stmt
+    return (counted_pg(stmt, chunks_t, pre, chunk_deltas),)
 
 
 def chunks_to(conn: Connection, name: ChunkTransition, now: datetime, *where: Any, **values: Any) -> int:
@@ -144,7 +193,7 @@ def apply_updates(conn: Connection, updates: Sequence[RecipientUpdate], now: dat
     Only rows still in the transition's allowed-from states are written (a send result only to
     `pending` or `unknown` rows). The rows travel as parallel arrays (`unnest`, PostgreSQL) or one JSON
     document (`json_each`, SQLite), so the statement text never changes and is compiled once. Its
-    counters go with it (`tally.results_stmts`): in the same statement on PostgreSQL, one statement
+    counters go with it (`tally_stmts.results_stmts`): in the same statement on PostgreSQL, one statement
     before it on SQLite; a send result also counts each row in its minute's `sent` counter (the rate).
     Returns how many rows were written.
     """
@@ -158,12 +207,12 @@ def apply_updates(conn: Connection, updates: Sequence[RecipientUpdate], now: dat
     statements = results_stmts(sqlite, sent)
     if sqlite:
         tally, update_stmt = statements
-        conn.execute(tally, params)
+        conn.execute(tally, {**params, **result_keys(updates)})
         return conn.execute(update_stmt, params).rowcount
     return conn.execute(statements[0], params).scalar_one()
 
 
 def recount_chunks(conn: Connection, chunk_ids: Sequence[int], sign: int) -> None:
-    """Take away (-1) or add (+1) the chunks' counters as they are now (`tally.recount_chunks`)."""
+    """Take away (-1) or add (+1) the chunks' counters as they are now (`tally_stmts.recount_chunks`)."""
     if chunk_ids:
-        conn.execute(tally.recount_chunks(chunk_ids, sign, conn.dialect.name == "sqlite"))
+        conn.execute(recount_chunks_stmt(chunk_ids, sign, conn.dialect.name == "sqlite"))
