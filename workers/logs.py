@@ -78,19 +78,20 @@ class Redact(logging.Filter):
 
     def __init__(self, secrets: list[str] | None = None) -> None:
         super().__init__()
-        self.secrets = secret_values() if secrets is None else secrets
+        self.secrets = secrets  # None: the environment's, read at each record (a config file may add some)
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
             message = record.getMessage()
         except Exception:  # noqa: BLE001 - a bad format string: keep the record as it is
             return True
-        record.msg, record.args = redact(message, self.secrets), None
+        secrets = secret_values() if self.secrets is None else self.secrets
+        record.msg, record.args = redact(message, secrets), None
         if record.exc_info and record.exc_info[1] is not None and not getattr(record, "error", None):
             exc = record.exc_info[1]
-            record.error = redact(f"{type(exc).__name__}: {exc}", self.secrets)
+            record.error = redact(f"{type(exc).__name__}: {exc}", secrets)
             # a readable formatter prints exc_text when it is set: the traceback, redacted
-            record.exc_text = redact(logging.Formatter().formatException(record.exc_info), self.secrets)
+            record.exc_text = redact(logging.Formatter().formatException(record.exc_info), secrets)
         return True
 
 
