@@ -2,7 +2,8 @@
 
 The schema is created by the Alembic migration in campaigns/migrations; these models are the
 single description both the migration and the queries use. Indexes serve the hot queries:
-a chunk's recipients, due polls, and a campaign's counts by state.
+a chunk's recipients, due polls, a campaign's next check, earliest retry and last claim; a campaign's
+counts are maintained in `campaign_counts` (`CampaignCount`), never counted from its rows on a read.
 """
 
 from __future__ import annotations
@@ -142,6 +143,11 @@ class Chunk(Base):
     __table_args__ = (
         Index("ix_chunks_campaign_seq", "campaign_id", "seq"),
         Index("ix_chunks_state_next", "state", "next_attempt_at"),
+        # Migration 0016_counters: a campaign's earliest retry and its unknown chunks (`next_retry`,
+        # `sending_open`), its last claim (liveness), and the store's oldest queued chunk, each an index plan.
+        Index("ix_chunks_campaign_state_next", "campaign_id", "state", "next_attempt_at"),
+        Index("ix_chunks_campaign_sending", "campaign_id", "sending_since"),
+        Index("ix_chunks_state_queued", "state", "queued_at"),
     )
 
 
@@ -194,7 +200,50 @@ class Recipient(Base):
             sqlite_where=sql_text("sent_at IS NOT NULL"),
         ),
         Index("ix_recipients_campaign_phone", "campaign_id", "phone", unique=True),
+        # Partial, migration 0016_counters: a campaign's next delivery check (`next_check_at`) is its
+        # first entry, whatever the other campaigns wait for.
+        Index(
+            "ix_recipients_campaign_next_poll",
+            "campaign_id",
+            "next_poll_at",
+            postgresql_where=sql_text("next_poll_at IS NOT NULL"),
+            sqlite_where=sql_text("next_poll_at IS NOT NULL"),
+        ),
     )
+
+
+class CampaignCount(Base):
+    """A campaign's maintained counters (migration 0016_counters), written in the transaction of every
+    transition that changes them (`campaigns/store/tally.py`) and summed at read (`campaigns/store/counts.py`).
+
+    `kind` (a `tally.CountKind`): `recipient` (recipients by provider and state: how many, their SMS parts,
+    the rial their provider reported and how many reported one, how many were polled, their estimate at
+    their chunk's rial per part), `chunk` (chunks by
+    provider and state: how many, parts, estimated rial) or `sent` (sends recorded in the minute starting at
+    `bucket`, epoch seconds, by provider: the rate). The provider is the one of the recipient's chunk (a
+    chunk failover moved carries its own), else the campaign's. `shard`: the PostgreSQL backend that wrote
+    the row (`pg_backend_pid()`), so concurrent workers never wait on one another's counter rows; the
+    housekeeping pass folds them into shard 0 (SQLite has one writer: always 0). A row's numbers are
+    deltas: the truth is the sum over shards.
+    """
+
+    __tablename__ = "campaign_counts"
+
+    kind: Mapped[str] = mapped_column(String(12), primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    bucket: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    provider: Mapped[str] = mapped_column(String(32), primary_key=True)
+    state: Mapped[str] = mapped_column(String(20), primary_key=True)
+    shard: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    n: Mapped[int] = mapped_column(BigInteger, default=0)
+    parts: Mapped[int] = mapped_column(BigInteger, default=0)
+    cost: Mapped[float] = mapped_column(Float, default=0.0)  # recipients: reported rial; chunks: estimated
+    costed: Mapped[int] = mapped_column(BigInteger, default=0)  # recipients whose provider reported a cost
+    polled: Mapped[int] = mapped_column(BigInteger, default=0)  # recipients polled at least once
+    # recipients: their estimate, SMS parts x the rial per part of their chunk (its `cost_rial` / `parts`),
+    # all of them and those polled at least once (`campaigns.store.costs`: planned, spent)
+    value: Mapped[float] = mapped_column(Float, default=0.0)
+    polled_value: Mapped[float] = mapped_column(Float, default=0.0)
 
 
 class Suppression(Base):

@@ -13,9 +13,9 @@ means one thing in all of them (the text, the JSON, the bars):
   next of them is due a check (the delivery bar: sent - awaiting of sent);
 - final: recipients in a final state, or held `unknown` with a reason (nothing more happens to them
   without a person);
-- rate: recipients whose send was recorded per second over the last `RATE_WINDOW` (or since the
-  campaign started, when that is shorter), from one indexed count over `recipients.sent_at`; only
-  while the campaign runs (null otherwise);
+- rate: recipients whose send was recorded per second over the last `RATE_WINDOW` (from the start of
+  the minute it began in, or since the campaign started, when that is shorter), from the campaign's
+  per-minute `sent` counters (`Store.recent_sends`); only while the campaign runs (null otherwise);
 - ETA of sending: pending / rate while running; until `send_at` when scheduled; until the window
   opens when outside the send window; none while paused;
 - waiting: what holds the campaign up, if anything: `scheduled`, `window`, `paused`, `retrying`
@@ -54,7 +54,7 @@ C, K = CampaignState, ChunkState
 
 @dataclass(frozen=True)
 class RateSample:
-    """`sent` recipients had their send recorded at or after `since` (Store.sent_since)."""
+    """`sent` recipients had their send recorded at or after `since` (Store.recent_sends)."""
 
     sent: int
     since: datetime
@@ -281,8 +281,7 @@ def read_progress(
     view = store.campaign(campaign_id)
     if view is None:
         return None, None
-    since = now - window
-    sample = RateSample(store.sent_since(campaign_id, since), since)
+    sample = RateSample(*store.recent_sends(campaign_id, now - window))
     retry = RetryInfo(*store.next_retry(campaign_id)) if view.chunk_counts.get(K.RETRY) else None
     awaiting = any(view.counts.get(st) for st in AWAITING_REPORT)
     next_check = store.next_poll_time(campaign_id) if awaiting else None

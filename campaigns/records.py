@@ -156,6 +156,10 @@ class CampaignView:
         None  # what the provider reported, in its unit (None: none); from Store.campaign
     )
     campaign_type: str | None = None  # promotional | transactional; None: stored before it was recorded
+    # provider -> recipient state -> count (each at the provider of its chunk), and the money by provider:
+    # from the same counters as `counts` (Store.campaign, Store.counted_campaigns)
+    by_provider: dict[str, dict[str, int]] = field(default_factory=dict)
+    costs: CampaignCosts | None = None
 
 
 @dataclass(frozen=True)

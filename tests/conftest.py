@@ -59,11 +59,13 @@ def database_url(request, tmp_path) -> str:
 @pytest.fixture
 def store(database_url):
     from campaigns.store import Store
+    from tests.support.counters import assert_counts_agree
 
     s = Store.from_url(database_url)
     s.migrate()
     try:
         yield s
+        assert_counts_agree(s.engine)  # whatever the test did, the counters equal a recount of the rows
     finally:
         s.engine.dispose()
 

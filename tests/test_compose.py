@@ -24,7 +24,7 @@ SERVICES = COMPOSE["services"]
 
 def test_compose_has_the_services_and_what_they_need():
     assert {"redis", "postgres", "worker", "beat", "flower", "cli", "web"} <= set(SERVICES)
-    for name in ("redis", "postgres", "worker", "web"):
+    for name in ("redis", "postgres", "worker", "beat", "serve", "web"):
         assert "healthcheck" in SERVICES[name], name
     assert any("postgresql" in v for v in SERVICES["postgres"]["volumes"])
     assert SERVICES["beat"]["deploy"]["replicas"] == 1
@@ -74,24 +74,52 @@ def stop_warm(proc: subprocess.Popen) -> int:
     return proc.wait(timeout=60)
 
 
+METRICS_PORT = "9464"  # what compose's commands and healthchecks use inside each container
+
+
+def free_port() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return str(s.getsockname()[1])
+
+
+def local(args: list[str], port: str, tmp_path: Path) -> list[str]:
+    """A compose command as it runs here: a free port on loopback for the metrics, files in tmp_path."""
+    swap = {
+        METRICS_PORT: port,
+        "0.0.0.0": "127.0.0.1",
+        "/tmp/celerybeat-schedule": str(tmp_path / "schedule"),
+    }
+    return [swap.get(a, a) for a in args]
+
+
+def healthcheck(service: str, port: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    test = SERVICES[service]["healthcheck"]["test"]
+    assert test[0] == "CMD" and test[1] == "python", test
+    code = test[3].replace(f":{METRICS_PORT}/", f":{port}/")
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+
+
 def test_worker_command_starts_answers_its_healthcheck_and_stops_warm(local_env, tmp_path):
-    proc = run_until(SERVICES["worker"]["command"], local_env, "ready.", tmp_path)
+    port = free_port()
+    proc = run_until(local(SERVICES["worker"]["command"], port, tmp_path), local_env, "ready.", tmp_path)
     try:
-        check = SERVICES["worker"]["healthcheck"]["test"][1].replace("$$", "$")
-        env = {**local_env, "HOSTNAME": socket.gethostname()}
-        result = subprocess.run(["sh", "-c", check], env=env, capture_output=True, text=True, timeout=60)
+        result = healthcheck("worker", port, local_env)
         assert result.returncode == 0, result.stdout + result.stderr
     finally:
         assert stop_warm(proc) == 0
 
 
-def test_beat_command_starts_and_stops_warm(local_env, tmp_path):
-    cmd = [
-        str(tmp_path / "schedule") if a == "/tmp/celerybeat-schedule" else a
-        for a in SERVICES["beat"]["command"]
-    ]
-    proc = run_until(cmd, local_env, "beat: Starting", tmp_path)
-    assert stop_warm(proc) == 0
+def test_beat_command_starts_answers_its_healthcheck_and_stops_warm(local_env, tmp_path):
+    port = free_port()
+    proc = run_until(
+        local(SERVICES["beat"]["command"], port, tmp_path), local_env, "beat: Starting", tmp_path
+    )
+    try:
+        result = healthcheck("beat", port, local_env)
+        assert result.returncode == 0, result.stdout + result.stderr
+    finally:
+        assert stop_warm(proc) == 0
 
 
 def test_cli_service_runs(local_env, tmp_path):

@@ -15,6 +15,7 @@ import pytest
 from campaigns.states import RecipientState
 from dispatcher.sandbox.core import Fault, SandboxState
 from tests.support.cluster import WENT_OUT, Cluster, run_cluster, store_ids, wait_completed
+from tests.support.counters import assert_counts_agree
 from tests.support.services import REDIS_URL, require_service
 
 pytestmark = pytest.mark.slow
@@ -46,6 +47,7 @@ def witnessed_across(cluster: Cluster, campaign_id: int) -> Counter[str]:
     try:
         rows = {r["phone"].lstrip("+"): r for r in store.recipients_rows(campaign_id)}
         by_provider = store.by_provider(campaign_id)
+        assert_counts_agree(store.engine, [campaign_id])  # counters by provider equal a recount
     finally:
         store.engine.dispose()
     accepted = cluster.state.accepted()

@@ -103,7 +103,9 @@ def test_timeout_before_accept_is_resent_after_reconciliation(deps, sandbox):
         deps.store, ProviderPool({**deps.providers._env, "SMSDISPATCH_GHASEDAK_TIMEOUT": "1,0.5"}), FAST
     )
     cid = campaign(deps.store, "ghasedak", phones)
-    sandbox.state.add_fault(Fault("ghasedak", "send", "hang", seconds=1.0))
+    # The sandbox accepts the hung request when its wait ends: the ledger is read before that (the campaign
+    # is done in well under a second). A 1 s wait left a margin of ~0.15 s on a busy machine: flaky.
+    sandbox.state.add_fault(Fault("ghasedak", "send", "hang", seconds=4.0))
     LocalRunner(env_deps, threads=1, tick=0.02, reconcile_every=0.05).send(cid, timeout=30)
     sent_once(sandbox, "ghasedak", phones)
 
@@ -217,7 +219,12 @@ def test_lease_lost_mid_send_is_reconciled(deps, sandbox):
     client.send(batch_for(chunk))  # the provider took it; then the worker "died"
     LocalRunner(deps, threads=1, tick=0.02, reconcile_every=0.05).send(cid, timeout=30)
     sent_once(sandbox, "ghasedak", phones)
-    assert deps.store.campaign(cid).counts == {RecipientState.SENT: 4}
+    # found as sent; the runner's poll thread may already have had their delivery reports (the sandbox
+    # decides at once), depending on which of it and reconciliation took the database first
+    counts = deps.store.campaign(cid).counts
+    assert set(counts) <= {RecipientState.SENT, RecipientState.DELIVERED} and sum(counts.values()) == 4, (
+        counts
+    )
 
 
 def test_send_window_holds_then_releases(deps, sandbox):

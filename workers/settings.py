@@ -72,6 +72,7 @@ class ProviderSettings:
     options: Mapping[str, str] = field(default_factory=dict)
     connect_timeout: float = 5.0
     read_timeout: float = 30.0
+    account_name: str = ""  # SMSDISPATCH_<P>_ACCOUNT_NAME: what people call this account (metrics labels)
 
     def secret(self, key: str) -> str:
         value = self.credentials.get(key)
@@ -86,6 +87,12 @@ class ProviderSettings:
         """A stable name for this account that reveals nothing (rate limits, grouping)."""
         digest = hashlib.sha256("|".join(sorted(self.secret_values)).encode()).hexdigest()[:12]
         return f"{self.name}:{digest}"
+
+    @property
+    def account_label(self) -> str:
+        """The account as a metrics label: the name the user gave it, else its sender line, else
+        "default". Never derived from the credentials (not even a hash)."""
+        return self.account_name or self.sender or "default"
 
     def option(self, key: str, default: str = "") -> str:
         return self.options.get(key, default)
@@ -147,6 +154,7 @@ def load_provider_settings(
         options=options,
         connect_timeout=connect,
         read_timeout=read,
+        account_name=env_get(env, up + "ACCOUNT_NAME"),
     )
 
 

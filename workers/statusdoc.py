@@ -143,10 +143,10 @@ def read_status(store: Store, campaign_id: int, now: datetime, *, distributed: b
     view, progress, live = read_shown(store, campaign_id, now, distributed=distributed)
     if view is None or progress is None or live is None:
         return None
-    by_provider = store.by_provider(campaign_id)
+    by_provider = view.by_provider  # the view's own counters (Store.campaign): no read more
     providers = {view.provider, *by_provider}
     circuits = [h for h in store.all_health() if h.provider in providers]
-    costs = store.costs(campaign_id)
+    costs = view.costs if view.costs is not None else store.costs(campaign_id)
     events = store.campaign_events(campaign_id)
     return CampaignStatus(
         view, progress, live, by_provider, circuits, costs, store.created_by(campaign_id), events

@@ -13,8 +13,10 @@ a Connection:
 - reconcile.py: unknown chunks and reconciliation's verdicts;
 - polling.py: delivery-status polling;
 - suppressions.py: the opt-out list and inbox cursors;
-- reads.py: read models (views, counts, report and chart streams);
-- costs.py: what a campaign costs by the provider that sent (planned, spent so far, reported);
+- reads.py: read models (views with their counts, report and chart streams);
+- costs.py: what a campaign costs by the provider that sent (planned, spent so far, reported), from its counters;
+- tally.py, tally_stmts.py: the maintained counters' SQL (`campaign_counts`), written with every transition;
+  counts.py: their reads (a campaign's, the rate, the store's gauges), the recount from the rows, folding;
 - heartbeats.py, preflight.py, contacts.py: functions over an Engine for liveness, the preflight's
   facts (earlier campaigns, recent sends, the operator blacklist memory) and the contacts push ledger.
 

@@ -1,5 +1,6 @@
 """Campaign creation and bulk load: the campaign, its chunks and recipients in the caller's ONE
-transaction, then queued or scheduled.
+transaction, with their counters (`campaigns.store.tally`, summed from the planned blocks), then queued
+or scheduled.
 
 Recipients go in bulk: one executemany on SQLite, one COPY on PostgreSQL (docs/benchmarks.md).
 """
@@ -25,6 +26,7 @@ from campaigns.store.audit import SYSTEM, record_created, started_by
 from campaigns.store.lifecycle import launch
 from campaigns.store.preflight import refuse_duplicate
 from campaigns.store.sql import campaigns_t, chunks_t
+from campaigns.store.tally import CountKind, literal_deltas, upsert
 
 _COLUMNS = "campaign_id, chunk_id, row, phone, fields, text, parts, state, attempts, polls"
 
@@ -89,7 +91,7 @@ def create_campaign(
         )
         .returning(campaigns_t.c.id)
     ).scalar_one()
-    n_recipients = n_chunks = n_parts = 0
+    n_recipients = n_chunks = n_parts = recipient_parts = chunk_cost = 0
     estimated: int | None = 0 if spec.prices else None
     for block in blocks:
         costs = None
@@ -106,6 +108,8 @@ def create_campaign(
         n_recipients += len(block.recipients)
         n_chunks += len(block.chunks)
         n_parts += int(block.chunks["parts"].sum())
+        recipient_parts += int(block.recipients["parts"].sum())
+        chunk_cost += int(costs.sum()) if costs is not None else 0
     n_rejected = rejected() if callable(rejected) else rejected
     if n_recipients == 0:
         raise EmptyCampaign(
@@ -122,6 +126,25 @@ def create_campaign(
             estimated_rial=estimated,
         )
     )
+    counts = [
+        {
+            "kind": CountKind.RECIPIENT,
+            "state": RecipientState.PENDING,
+            "n": n_recipients,
+            "parts": recipient_parts,
+            # their estimate: each at its chunk's rial per part, and a chunk's parts are its recipients'
+            "value": chunk_cost,
+        },
+        {
+            "kind": CountKind.CHUNK,
+            "state": ChunkState.PLANNED,
+            "n": n_chunks,
+            "parts": n_parts,
+            "cost": chunk_cost,
+        },
+    ]
+    sqlite = conn.dialect.name == "sqlite"
+    conn.execute(upsert(literal_deltas({"campaign_id": campaign_id, **c} for c in counts), sqlite))
     record_created(conn, campaign_id, spec, n_recipients, now)
     if start:
         launch(conn, campaign_id, spec.send_at, now, spec.created_by or SYSTEM)

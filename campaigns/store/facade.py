@@ -45,6 +45,7 @@ from campaigns.store import (
     suppressions,
 )
 from campaigns.store.contacts import ContactLedger
+from campaigns.store.facade_counts import CountMethods
 from campaigns.store.facade_failover import FailoverMethods
 from campaigns.store.facade_identity import IdentityMethods
 from campaigns.store.transitions import apply_updates, campaign_to
@@ -54,7 +55,7 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
-class Store(FailoverMethods, IdentityMethods):
+class Store(FailoverMethods, IdentityMethods, CountMethods):
     """The campaigns database (SQLite or PostgreSQL). Times are aware UTC datetimes; `now` defaults to
     the clock. Methods that change state return whether the transition applied."""
 

@@ -24,8 +24,9 @@ from campaigns.states import (
 )
 from campaigns.store.audit import SYSTEM
 from campaigns.store.health import probe_now
-from campaigns.store.sql import campaigns_t, chunks_t, recipients_t, transition
-from campaigns.store.transitions import campaign_to, pending_of_chunks_to, queue_planned
+from campaigns.store.reads import has_pending
+from campaigns.store.sql import campaigns_t, chunks_t, recipients_t
+from campaigns.store.transitions import campaign_to, chunks_to, pending_of_chunks_to, queue_planned
 
 C, K, R = CampaignState, ChunkState, RecipientState
 CT = CampaignTransition
@@ -101,9 +102,7 @@ def cancel(conn: Connection, campaign_id: int, reason: str, now: datetime, who: 
     )
     ids = [r[0] for r in conn.execute(cancelled)]
     if ids:
-        conn.execute(
-            transition(chunks_t, CHUNK_TRANSITIONS, ChunkTransition.CANCEL, now, chunks_t.c.id.in_(ids))
-        )
+        chunks_to(conn, ChunkTransition.CANCEL, now, chunks_t.c.id.in_(ids))
         pending_of_chunks_to(conn, ids, RecipientTransition.CANCEL, now, reason)
     return True
 
@@ -145,13 +144,7 @@ def complete_finished(conn: Connection, now: datetime) -> list[int]:
         unresolved = conn.execute(
             select(chunks_t.c.id)
             .where(chunks_t.c.campaign_id == campaign_id, chunks_t.c.state == K.UNKNOWN)
-            .where(
-                chunks_t.c.id.in_(
-                    select(recipients_t.c.chunk_id).where(
-                        recipients_t.c.campaign_id == campaign_id, recipients_t.c.state == R.PENDING
-                    )
-                )
-            )
+            .where(has_pending(chunks_t.c.id))
             .limit(1)
         ).first()
         if unresolved:

@@ -13,6 +13,7 @@ from sqlalchemy import ARRAY, BigInteger, Connection, any_, bindparam, func, sel
 from campaigns.records import DuePoll
 from campaigns.states import AWAITING_REPORT
 from campaigns.store.sql import INDEX_ORDER_ONLY, awaiting_report, campaigns_t, chunks_t, recipients_t
+from campaigns.store.tally import CountKind, counts_t
 
 
 def _in_order(polls: list[DuePoll]) -> list[DuePoll]:
@@ -128,21 +129,29 @@ def chunk_accounts(conn: Connection, ids: set[int]) -> dict[int, tuple[str, str]
 
 def next_poll_time(conn: Connection, campaign_id: int | None = None) -> datetime | None:
     """When the earliest recipient awaiting a report (of one campaign, or of all) is due a check; None
-    when none awaits one."""
+    when none awaits one. The first entry of ix_recipients_campaign_next_poll (one campaign) or of
+    ix_recipients_due_poll (all): only rows awaiting a report have a next check."""
     r = recipients_t.c
-    q = select(func.min(r.next_poll_at)).where(r.state.in_(list(AWAITING_REPORT)))
+    q = (
+        select(r.next_poll_at)
+        .where(r.next_poll_at.is_not(None), r.state.in_(list(AWAITING_REPORT)))
+        .order_by(r.next_poll_at)
+        .limit(1)
+    )
     if campaign_id is not None:
         q = q.where(r.campaign_id == campaign_id)
-    return conn.execute(q).scalar_one()
+    return conn.execute(q).scalar_one_or_none()
 
 
 def awaiting_count(conn: Connection, campaign_id: int | None = None) -> int:
-    """Recipients awaiting a delivery report (of one campaign, or of all)."""
-    r = recipients_t.c
-    q = select(func.count()).select_from(recipients_t).where(r.state.in_(list(AWAITING_REPORT)))
+    """Recipients awaiting a delivery report (of one campaign, or of all), from the counters."""
+    t = counts_t.c
+    q = select(func.coalesce(func.sum(t.n), 0)).where(
+        t.kind == CountKind.RECIPIENT, t.state.in_(list(AWAITING_REPORT))
+    )
     if campaign_id is not None:
-        q = q.where(r.campaign_id == campaign_id)
-    return conn.execute(q).scalar_one()
+        q = q.where(t.campaign_id == campaign_id)
+    return int(conn.execute(q).scalar_one())
 
 
 def record_poll_retries(

@@ -12,6 +12,7 @@ from sqlalchemy import Connection, func, select
 
 from campaigns.records import ClaimedChunk, RecipientUpdate
 from campaigns.states import ChunkState, ChunkTransition, RecipientState, RecipientTransition
+from campaigns.store.reads import has_pending
 from campaigns.store.sending import shrink_to_pending
 from campaigns.store.sql import chunks_t, recipients_t
 from campaigns.store.transitions import apply_updates, chunk_to, pending_of_chunks_to
@@ -48,7 +49,7 @@ def unknown_chunks(conn: Connection, limit: int, campaign_id: int | None) -> lis
     q = (
         select(chunks_t.c.id)
         .where(chunks_t.c.state == K.UNKNOWN)
-        .where(chunks_t.c.id.in_(select(recipients_t.c.chunk_id).where(recipients_t.c.state == R.PENDING)))
+        .where(has_pending(chunks_t.c.id))
         .order_by(chunks_t.c.id)
         .limit(limit)
     )

@@ -20,13 +20,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, insert, select, update
 
 from campaigns.prices import PriceError, PriceTable, UnpricedError, recipient_costs
 from campaigns.states import CampaignTransition, ChunkState, ChunkTransition, RecipientState
-from campaigns.store.sending import SENDING, refund
+from campaigns.store.counts import tallies
+from campaigns.store.sending import refund
 from campaigns.store.sql import campaigns_t, chunks_t, recipients_t
-from campaigns.store.transitions import campaign_to, chunk_to
+from campaigns.store.transitions import SENDING, campaign_to, chunk_to, move_recipients, recount_chunks
 
 K, R, KT = ChunkState, RecipientState, ChunkTransition
 
@@ -104,11 +105,9 @@ def reroute_chunk(
             )
             .returning(chunks_t.c.id)
         ).scalar_one()
-        conn.execute(  # moves rows between chunks; their state does not change
-            update(recipients_t)
-            .where(recipients_t.c.id.in_([r.id for r in group]), recipients_t.c.state == R.PENDING)
-            .values(chunk_id=new_id)
-        )
+        recount_chunks(conn, [new_id], 1, recipients=False)
+        # their state does not change; their counters move to the new chunk's provider
+        move_recipients(conn, [r.id for r in group], new_id, now)
         new_ids.append(new_id)
     if new_ids:
         conn.execute(
@@ -171,18 +170,5 @@ def pause_route(
 
 def by_provider(conn: Connection, campaign_id: int) -> dict[str, dict[str, int]]:
     """provider -> recipient state -> count: each recipient counted at the provider of its chunk (the one
-    that accepted it, or that holds it now)."""
-    r, k, c = recipients_t.c, chunks_t.c, campaigns_t.c
-    provider = func.coalesce(k.provider, c.provider)
-    rows = conn.execute(
-        select(provider.label("provider"), r.state, func.count())
-        .select_from(
-            recipients_t.join(campaigns_t, c.id == r.campaign_id).outerjoin(chunks_t, k.id == r.chunk_id)
-        )
-        .where(r.campaign_id == campaign_id)
-        .group_by(provider, r.state)
-    ).all()
-    out: dict[str, dict[str, int]] = {}
-    for name, state, count in rows:
-        out.setdefault(name, {})[state] = int(count)
-    return out
+    that accepted it, or that holds it now). From the campaign's counters."""
+    return tallies(conn, campaign_id).by_provider()

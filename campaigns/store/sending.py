@@ -31,7 +31,6 @@ from campaigns.store.lifecycle import pause_account
 from campaigns.store.sql import (
     CLAIM_READ,
     campaigns_t,
-    charge_and_claim_stmt,
     charge_stmt,
     chunks_t,
     claim_stmt,
@@ -39,10 +38,18 @@ from campaigns.store.sql import (
     recipients_t,
     refund_stmt,
 )
-from campaigns.store.transitions import apply_updates, campaign_to, chunk_to, pending_of_chunks_to
+from campaigns.store.tally_stmts import claim_stmts
+from campaigns.store.transitions import (
+    SENDING,
+    apply_updates,
+    campaign_to,
+    chunk_to,
+    move_recipients,
+    pending_of_chunks_to,
+    recount_chunks,
+)
 
 K, R, KT = ChunkState, RecipientState, ChunkTransition
-SENDING = chunks_t.c.state == K.SENDING  # a refunding transition applies only to a chunk holding a charge
 
 
 class ClaimLost(Exception):
@@ -52,8 +59,8 @@ class ClaimLost(Exception):
 def claim_chunk(
     conn: Connection, chunk_id: int, attempt: int | None, lease: timedelta, now: datetime
 ) -> ClaimedChunk | None:
-    """Charge the budget (`sql.charge_stmt`), compare-and-set queued/retry -> sending (`sql.claimable`), then
-    load what the send needs: three round trips.
+    """Charge the budget (`sql.charge_stmt`), compare-and-set queued/retry -> sending (`sql.claimable`) with
+    its counters (`tally_stmts.claim_stmts`), then load what the send needs: two round trips on PostgreSQL.
 
     None: somebody else has it, it was sent, its retry is not due, the campaign is not running, or the chunk
     would cross the campaign's budget or part cap (the campaign is then paused with the reason, here).
@@ -64,14 +71,17 @@ def claim_chunk(
     """
     with_attempt = attempt is not None
     params = {"chunk_id": chunk_id, "now": now, "lease_until": now + lease, "attempt": attempt}
-    if conn.dialect.name == "postgresql":  # both in one statement: one round trip fewer
-        claimed = conn.execute(charge_and_claim_stmt(with_attempt), params).first()
+    if conn.dialect.name == "postgresql":  # charge, claim and counters in one statement: one round trip
+        claimed = conn.execute(claim_stmts(False, with_attempt), params).first()
         charged = claimed is not None
         if charged and claimed.campaign_id is None:
             raise ClaimLost(chunk_id)
     else:
         charged = conn.execute(charge_stmt(with_attempt), params).first() is not None
-        claimed = conn.execute(claim_stmt(with_attempt), params).first() if charged else None
+        claimed = None
+        if charged:
+            conn.execute(claim_stmts(True, with_attempt), params)  # the claim's counters, just before it
+            claimed = conn.execute(claim_stmt(with_attempt), params).first()
         if charged and claimed is None:
             raise ClaimLost(chunk_id)
     if not charged:
@@ -188,9 +198,11 @@ def shrink_to_pending(conn: Connection, chunk_id: int) -> None:
         )
     ).scalar_one()
     cost = _share(old.cost_rial, int(pending_parts), old.parts)
+    recount_chunks(conn, [chunk_id], -1)  # its counters follow its new parts and estimate
     conn.execute(
         update(chunks_t).where(chunks_t.c.id == chunk_id).values(parts=int(pending_parts), cost_rial=cost)
     )
+    recount_chunks(conn, [chunk_id], 1)
     refund(conn, chunk_id)
 
 
@@ -313,16 +325,15 @@ def split_chunk(conn: Connection, chunk: ClaimedChunk, reason: str, now: datetim
         )
         .returning(chunks_t.c.id)
     ).scalar_one()
-    conn.execute(  # moves rows between chunks; their state does not change
-        update(recipients_t)
-        .where(recipients_t.c.id.in_(second), recipients_t.c.state == R.PENDING)
-        .values(chunk_id=new_id)
-    )
+    recount_chunks(conn, [new_id], 1, recipients=False)
+    move_recipients(conn, second, new_id, now)  # their state does not change
+    recount_chunks(conn, [chunk.chunk_id], -1)  # its counters follow its new parts and estimate
     conn.execute(
         update(chunks_t)
         .where(chunks_t.c.id == chunk.chunk_id)
         .values(size=len(ids) - len(second), parts=chunks_t.c.parts - int(parts), cost_rial=cost1)
     )
+    recount_chunks(conn, [chunk.chunk_id], 1)
     conn.execute(
         update(campaigns_t)
         .where(campaigns_t.c.id == chunk.campaign_id)

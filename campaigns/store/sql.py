@@ -20,12 +20,10 @@ from sqlalchemy import (
     and_,
     bindparam,
     column,
-    exists,
     func,
     or_,
     select,
     text,
-    true,
     update,
 )
 
@@ -68,11 +66,21 @@ def transition(
     (with stale statistics it did: a hash join over every pending row, for each chunk of 100).
     Raises KeyError for a name that is not in `transitions`.
     """
-    allowed, to = transitions[name]
+    _, to = transitions[name]
     if to is not None:  # None: a set-based transition whose rows each carry their new state in `values`
         values = {"state": to, **values}
+    conditions = transition_where(table, transitions, name, *where, by_key=by_key)
+    return update(table).where(*conditions).values(updated_at=now, **values)
+
+
+def transition_where(
+    table: Any, transitions: dict[Any, Any], name: str, *where: Any, by_key: bool = False
+) -> tuple[Any, ...]:
+    """The WHERE terms of `transition(table, transitions, name, now, *where, by_key=by_key)`: the rows it
+    moves (its counters' pre-image reads exactly these, `campaigns.store.tally`)."""
+    allowed, _ = transitions[name]
     state = table.c.state.concat("") if by_key else table.c.state
-    return update(table).where(state.in_(allowed), *where).values(updated_at=now, **values)
+    return (state.in_(allowed), *where)
 
 
 # Not correlated: inside a query that joins `campaigns` it must still mean "the running campaigns".
@@ -179,7 +187,8 @@ def claim_stmt(with_attempt: bool) -> Any:
     """The claim's compare-and-set, built once (it ran for every chunk: ~0.2 ms of Python to build).
 
     Parameters: chunk_id, now, lease_until, and attempt when `with_attempt`. Returns the claimed
-    chunk's campaign_id, attempt and sending_since, or no row.
+    chunk's campaign_id, attempt and sending_since, or no row. (What runs carries the claim's counters:
+    `campaigns.store.tally_stmts.claim_stmts`.)
     """
     now = bindparam("now", type_=chunks_t.c.updated_at.type)
     stmt = transition(
@@ -187,31 +196,25 @@ def claim_stmt(with_attempt: bool) -> Any:
         CHUNK_TRANSITIONS,
         ChunkTransition.CLAIM,
         now,
-        chunks_t.c.id == bindparam("chunk_id"),
-        *_claim_guard(now),  # with the transition's state test: exactly `claimable(now)`
+        *_claim_terms(with_attempt),
         attempt=chunks_t.c.attempt + 1,
         lease_until=bindparam("lease_until", type_=chunks_t.c.lease_until.type),
         sending_since=now,
     )
-    if with_attempt:
-        stmt = stmt.where(chunks_t.c.attempt == bindparam("attempt"))
     return stmt.returning(chunks_t.c.campaign_id, chunks_t.c.attempt, chunks_t.c.sending_since)
 
 
-@cache
-def charge_and_claim_stmt(with_attempt: bool) -> Any:
-    """PostgreSQL: `charge_stmt` and `claim_stmt` as ONE statement (two data-modifying CTEs), one round trip.
+def _claim_terms(with_attempt: bool) -> tuple[Any, ...]:
+    now = bindparam("now", type_=chunks_t.c.updated_at.type)
+    terms = (chunks_t.c.id == bindparam("chunk_id"), *_claim_guard(now))
+    return (*terms, chunks_t.c.attempt == bindparam("attempt")) if with_attempt else terms
 
-    The claim's CTE runs only when the charge returned a row (`EXISTS`), so the campaign row is locked
-    before the chunk's, as in the two-statement form. Parameters as `claim_stmt`. Returns no row (not
-    charged: `over_cap_stmt` tells why), or one row with `charged` and the claim's columns, NULL when
-    another claim took the chunk between the two (roll back: `ClaimLost`).
-    """
-    charge = charge_stmt(with_attempt).cte("charge")
-    claim = claim_stmt(with_attempt).where(exists(select(charge.c.id))).cte("claim")
-    return select(
-        charge.c.id.label("charged"), claim.c.campaign_id, claim.c.attempt, claim.c.sending_since
-    ).select_from(charge.outerjoin(claim, true()))
+
+@cache
+def claim_where(with_attempt: bool) -> tuple[Any, ...]:
+    """The WHERE terms of `claim_stmt` (with the transition's state test: exactly `claimable(now)` for the
+    chunk :chunk_id, at :attempt when `with_attempt`)."""
+    return transition_where(chunks_t, CHUNK_TRANSITIONS, ChunkTransition.CLAIM, *_claim_terms(with_attempt))
 
 
 _pending = recipients_t.alias("r")
@@ -321,8 +324,15 @@ def recipient_update_stmt(sqlite: bool, sent: bool) -> Any:
     """The set-based recipient transition, built once per (backend, kind); see `transitions.apply_updates`.
 
     `sent`: a send result (sets sent_at, counts an attempt), else a status result (counts a poll).
-    Parameters: now, plus those of `update_rows_params`.
+    Parameters: now, plus those of `update_rows_params`. (What runs is this statement with its counters,
+    `campaigns.store.tally_stmts.results_stmts`.)
     """
+    return result_parts(sqlite, sent)[1]
+
+
+@cache
+def result_parts(sqlite: bool, sent: bool) -> tuple[Any, Update, tuple[Any, ...]]:
+    """(the rows' source `v`, the set-based UPDATE, its WHERE terms) of `recipient_update_stmt`."""
     source = (_SQLITE_ROWS if sqlite else _PG_ROWS).columns(*(column(c) for c in _ROW_COLUMNS)).subquery("v")
     r, v = recipients_t.c, source.c
     now = bindparam("now", type_=recipients_t.c.updated_at.type)
@@ -341,4 +351,9 @@ def recipient_update_stmt(sqlite: bool, sent: bool) -> Any:
     else:
         values |= {"polls": r.polls + 1}
         name = RecipientTransition.STATUS_RESULT
-    return transition(recipients_t, RECIPIENT_TRANSITIONS, name, now, r.id == v.id, by_key=True, **values)
+    where = transition_where(recipients_t, RECIPIENT_TRANSITIONS, name, r.id == v.id, by_key=True)
+    return (
+        source,
+        transition(recipients_t, RECIPIENT_TRANSITIONS, name, now, r.id == v.id, by_key=True, **values),
+        where,
+    )

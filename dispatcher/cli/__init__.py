@@ -52,12 +52,13 @@ def _quiet_repeats() -> None:
     import logging
 
     from dispatcher.engine.eventlog import DedupHandler
+    from workers.logs import configure
 
     root = logging.getLogger()
-    if not root.handlers:
+    if not root.handlers:  # JSON lines instead with SMSDISPATCH_LOG_FORMAT=json; redacted either way
         handler = DedupHandler(CurrentStderr())  # type: ignore[arg-type]
         handler.setLevel(logging.WARNING)
-        root.addHandler(handler)
+        configure("cli", handler, level=logging.WARNING)
 
 
 def main(argv: list[str] | None = None) -> None:

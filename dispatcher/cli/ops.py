@@ -13,11 +13,23 @@ from dispatcher import app
 from dispatcher.app import BadInput
 from dispatcher.cli.common import cli, cli_settings, err, out, plural
 
+MetricsPort = Annotated[
+    int | None,
+    typer.Option(
+        "--metrics-port", help="serve /metrics, /healthz and /readyz on this port (0: any free one)"
+    ),
+]
+MetricsHost = Annotated[
+    str, typer.Option("--metrics-host", help="address of the metrics port (default loopback only)")
+]
+
 
 @cli.command()
 def serve(
     threads: Annotated[int, typer.Option("--threads", help="send threads per campaign")] = 8,
     tick: Annotated[float, typer.Option("--tick", help="seconds between looks at the store")] = 1.0,
+    metrics_port: MetricsPort = None,
+    metrics_host: MetricsHost = "127.0.0.1",
 ) -> None:
     """Embedded mode: one long-running process that starts scheduled campaigns, picks up interrupted ones,
     polls delivery and collects opt-outs. SIGTERM or Ctrl-C finishes the chunks in flight and exits 0."""
@@ -50,12 +62,13 @@ def serve(
             f"ago (pid {other.pid} on {other.host}); one is enough (two share the work, never a send)",
             soft_wrap=True,
         )
-    root = logging.getLogger()
-    root.handlers[:] = [DedupHandler(sys.stderr)]
-    root.setLevel(logging.INFO)
-    # Alembic's INFO lines come with every schema check (each request of `web`): its warnings only.
-    for noisy in ("httpx", "httpcore", "urllib3", "alembic"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    from workers.logs import configure
+
+    configure("serve", DedupHandler(sys.stderr))  # or JSON lines (SMSDISPATCH_LOG_FORMAT=json)
+    if metrics_port is not None:
+        from dispatcher.app.monitoring import start_monitoring
+
+        start_monitoring(settings, metrics_host, metrics_port, store_gauges=True)
     stop = threading.Event()
 
     def _stop(signum: int, _frame: object) -> None:
@@ -157,12 +170,65 @@ def _distributed(what: str) -> None:
     app.open_store(settings)  # the schema is there before the first task
 
 
+def _pool(args: list[str]) -> str:
+    """The pool named in celery's options (-P X, --pool X, --pool=X); ours is threads."""
+    pool = "threads"
+    for i, arg in enumerate(args):
+        if arg in ("-P", "--pool") and i + 1 < len(args):
+            pool = args[i + 1]
+        elif arg.startswith("--pool="):
+            pool = arg.split("=", 1)[1]
+        elif arg.startswith("-P") and len(arg) > 2:
+            pool = arg[2:]
+    return pool
+
+
+def _multiprocess_metrics() -> None:
+    """Prefork: prometheus_client's multiprocess mode wants PROMETHEUS_MULTIPROC_DIR set before it is
+    imported, in the start-up of the process, and a fresh directory per run (its documentation): set it,
+    run this same command again in its place, and wipe the directory when it ends."""
+    import os
+    import shutil
+    import sys
+    import tempfile
+
+    from workers.metrics_server import MULTIPROC_ENV
+
+    if not os.environ.get(MULTIPROC_ENV):
+        os.environ[MULTIPROC_ENV] = tempfile.mkdtemp(prefix="smsdispatch-metrics-")
+        os.execv(sys.executable, [sys.executable, "-m", "dispatcher", *sys.argv[1:]])
+    import atexit
+
+    from celery import signals
+    from prometheus_client import multiprocess
+
+    folder = os.environ[MULTIPROC_ENV]
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    signals.worker_process_shutdown.connect(
+        lambda pid=None, **_: multiprocess.mark_process_dead(pid or os.getpid()), weak=False
+    )
+
+
 @cli.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def worker(ctx: typer.Context) -> None:
+def worker(
+    ctx: typer.Context, metrics_port: MetricsPort = None, metrics_host: MetricsHost = "127.0.0.1"
+) -> None:
     """Distributed mode: a Celery worker for sends and housekeeping (extra options go to celery worker)."""
+    if metrics_port is not None and _pool(ctx.args) in ("prefork", "processes"):
+        _multiprocess_metrics()
     _distributed("a worker")
     from workers.celery_app import CONTROL_QUEUE, SEND_QUEUE
+    from workers.logs import install_celery
     from workers.tasks import app as celery_app
+
+    install_celery("worker")
+
+    if metrics_port is not None:
+        from dispatcher.app.monitoring import start_monitoring
+        from workers import celery_metrics
+
+        celery_metrics.install()
+        start_monitoring(cli_settings(), metrics_host, metrics_port, store_gauges=False)
 
     args = [
         "worker",
@@ -181,10 +247,23 @@ def worker(ctx: typer.Context) -> None:
 
 
 @cli.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def beat(ctx: typer.Context) -> None:
-    """Distributed mode: the one scheduler (releases scheduled work, sweeps, polls). Run exactly one."""
+def beat(
+    ctx: typer.Context, metrics_port: MetricsPort = None, metrics_host: MetricsHost = "127.0.0.1"
+) -> None:
+    """Distributed mode: the one scheduler (releases scheduled work, sweeps, polls). Run exactly one.
+    With --metrics-port it also serves the store gauges (what every process did, read from the store)."""
     _distributed("beat")
+    from workers.logs import install_celery
     from workers.tasks import app as celery_app
+
+    install_celery("beat")
+
+    if metrics_port is not None:
+        from dispatcher.app.monitoring import start_monitoring
+        from workers import celery_metrics
+
+        celery_metrics.install()
+        start_monitoring(cli_settings(), metrics_host, metrics_port, store_gauges=True)
 
     celery_app.start(["beat", "--loglevel", "INFO", *ctx.args])
 

@@ -52,16 +52,14 @@ def web(
     import uvicorn
 
     from dispatcher.engine.eventlog import DedupHandler
+    from workers.logs import configure
 
     if not 0 <= port <= 65535:
         raise BadInput(f"--port {port}: give a port from 1 to 65535 (0: any free one)")
     proxies = trusted_list(trusted_proxies)
     cli_settings()  # a bad setting is one line here, before the server starts
-    root = logging.getLogger()
-    root.handlers[:] = [DedupHandler(sys.stderr)]
-    root.setLevel(logging.INFO)
-    # Alembic's INFO lines come with every schema check (each request of `web`): its warnings only.
-    for noisy in ("httpx", "httpcore", "urllib3", "alembic"):
+    configure("web", DedupHandler(sys.stderr))  # JSON lines with SMSDISPATCH_LOG_FORMAT=json; redacted
+    for noisy in ("httpx", "httpcore", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     # uvicorn finishes the requests in flight and the app's shutdown (the serve loop lets its chunks in
     # flight finish), then raises the signal again to the handler it found: ours makes that exit 0.

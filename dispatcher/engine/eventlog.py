@@ -71,7 +71,9 @@ class DedupHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         try:
             message = record.getMessage()
-            if record.exc_info and record.exc_info[1] is not None:
+            if getattr(record, "error", None):  # the exception, redacted (workers.logs.Redact)
+                message = f"{message}: {record.error}"
+            elif record.exc_info and record.exc_info[1] is not None:
                 exc = record.exc_info[1]
                 message = f"{message}: {type(exc).__name__}: {exc}"
             level = "" if record.levelno == logging.INFO else f"{record.levelname.lower()}: "

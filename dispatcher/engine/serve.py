@@ -75,7 +75,7 @@ class Service:
             if thread is None:  # first time here: say where it was left
                 since = last_activity(engine, cid)
                 left = f" (nothing had been sending it since {clock(since, now)})" if since else ""
-                log.info("campaign %s: picked up%s", cid, left)
+                log.info("campaign %s: picked up%s", cid, left, extra={"campaign": cid, "event": "picked_up"})
             self._senders[cid] = thread = threading.Thread(
                 target=self._send, args=(cid, stop), name=f"campaign-{cid}", daemon=True
             )
@@ -112,7 +112,14 @@ class Service:
                 continue
             line = _EVENTS.get((before[0], now[0]), "{state}")
             reason = f": {view.state_reason}" if view.state_reason and now[0] in _WITH_REASON else ""
-            log.info("campaign %s (%s): %s%s", view.id, view.name, line.format(state=now[0]), reason)
+            log.info(
+                "campaign %s (%s): %s%s",
+                view.id,
+                view.name,
+                line.format(state=now[0]),
+                reason,
+                extra={"campaign": view.id, "event": f"campaign_{now[0]}"},
+            )
 
 
 _DAY = timedelta(days=1)  # how long a dead process's last beat is kept (for "since …")

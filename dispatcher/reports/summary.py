@@ -1,12 +1,14 @@
 """`smsdispatch summary`: one row per campaign, with the same numbers as `status`.
 
 Use case over the store: `summarise(store, ids, since, now)` returns `CampaignSummary` rows; the CLI
-only prints them. Counts come from `Store.campaign` (recipients by state) and `sent` from
-`campaigns.progress.progress_of`, the function `status` uses, so the two can never disagree.
+only prints them. Counts come from `Store.counted_campaigns` (the views `Store.campaign` gives, every
+campaign's from the maintained counters in two reads) and `sent` from `campaigns.progress.progress_of`, the
+function `status` uses, so the two can never disagree.
 
 Cost (`dispatcher.reports.money`): planned (the estimate), spent so far (the estimate for the recipients
 a provider accepted) and reported by the provider (its own unit), each by the provider that sent, from
-`Store.costs`; `campaign_cost` falls back on the view's creation estimate when it has none. `totals`
+the views' own counters (`CampaignView.costs`, what `Store.costs` reads); `campaign_cost` falls back on the
+view's creation estimate when it has none. `totals`
 sums the rows: the table's last row for people, `summary --json --totals` for machines.
 """
 
@@ -181,17 +183,13 @@ def summarise(
 
     Raises KeyError(id) for an id the store does not have.
     """
-    if ids:
-        views = []
-        for cid in sorted(set(ids)):
-            view = store.campaign(cid)
-            if view is None:
-                raise KeyError(cid)
-            views.append(view)
-    else:
-        views = [v for v in (store.campaign(c.id) for c in store.campaigns()) if v is not None]
+    wanted = sorted(set(ids)) if ids else None
+    views = store.counted_campaigns(wanted)  # two reads, whatever the number of campaigns
+    missing = set(wanted or ()) - {v.id for v in views}
+    if missing:
+        raise KeyError(min(missing))
     return [
-        replace(summary_of(v, now, store.costs(v.id)), by_provider=store.by_provider(v.id))
+        replace(summary_of(v, now, v.costs), by_provider=v.by_provider)
         for v in views
         if since is None or v.created_at >= since
     ]

@@ -96,6 +96,9 @@ def create_app(
     async def healthz() -> JSONResponse:
         return JSONResponse({"ok": True, "version": __version__, "mode": app.state.mode})
 
+    from dispatcher.web.monitoring import install as monitoring
+
+    monitoring(app, settings)  # /metrics, /readyz, the HTTP metrics by route template (docs/monitoring.md)
     return app
 
 

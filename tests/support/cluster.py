@@ -30,6 +30,7 @@ from campaigns.store import Store
 from dispatcher.demo.messy import write as write_demo_csv
 from dispatcher.sandbox.core import AcceptedMessage, SandboxState, digits, sandbox_env
 from dispatcher.sandbox.server import start
+from tests.support.counters import assert_counts_agree
 from tests.support.services import IN_CI, drop_postgres_db, fresh_postgres_db
 
 EXE = [sys.executable, "-m", "dispatcher"]
@@ -116,7 +117,8 @@ def run_cluster(
     state: SandboxState | None = None,
     env: Mapping[str, str] | None = None,
 ) -> Iterator[Cluster]:
-    """A fresh database and sandbox; worker/beat processes started through `spawn` are killed at the end."""
+    """A fresh database and sandbox; worker/beat processes started through `spawn` are killed at the end. A
+    test that passed also has every campaign's counters checked against a recount of its rows."""
     db = fresh_postgres_db()
     state = state or SandboxState(seed=21, final_after_s=0.2, latency_ms=50)
     sandbox = start(state)
@@ -131,6 +133,11 @@ def run_cluster(
     cluster = Cluster(full_env, state, db, tmp_path)
     try:
         yield cluster
+        engine = cluster.store().engine  # whatever the test did: every campaign's counters equal a recount
+        try:
+            assert_counts_agree(engine)
+        finally:
+            engine.dispose()
     finally:
         for p in cluster.procs:
             if p.poll() is None:
@@ -198,11 +205,13 @@ def assert_witnessed(
       `blacklisted` may be either a delivery report or a refusal, so there the id tells;
     * nothing is pending; a recipient the sandbox did not accept is final (refused, failed);
     * a recipient held `unknown` has its reason, whether or not the sandbox took it (that is what
-      "cannot be asked" means); tests that expect no unknowns say so themselves.
+      "cannot be asked" means); tests that expect no unknowns say so themselves;
+    * the campaign's maintained counters equal a recount of its rows (tests/support/counters.py).
     """
     store = cluster.store()
     try:
         rows = {digits(r["phone"]): r for r in store.recipients_rows(campaign_id)}
+        assert_counts_agree(store.engine, [campaign_id])  # the counters the reads use equal a recount
     finally:
         store.engine.dispose()
     accepted = cluster.state.accepted(provider)

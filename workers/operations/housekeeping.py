@@ -10,7 +10,9 @@ embedded runner runs it with its in-process publisher. One pass, in this order:
 3. re-publish what is stale: queued chunks older than settings.queued_grace (a lost message) and
    retries that fell due (`publish_due`), except in campaigns outside their send window;
 4. deliver the due webhooks of the outbox (`workers.operations.webhooks.deliver_due`: each row leased
-   first, so two passes never post one together).
+   first, so two passes never post one together);
+5. fold the counters' per-writer shards (`Store.fold_counts`, PostgreSQL), so a campaign's counters stay
+   a few rows whatever the number of worker connections that wrote them.
 
 Every step is a conditional update or a duplicate-safe publish, so running the pass twice, or from
 two places at once, is harmless.
@@ -71,4 +73,6 @@ def housekeeping(deps: WorkerDeps, publisher: Publisher, now: datetime | None = 
     published += publish_due(deps.store, deps.settings, publisher)
     from workers.operations.webhooks import deliver_due
 
-    return Housekeeping(released, reconciling, published, deliver_due(deps, now))
+    delivered = deliver_due(deps, now)
+    deps.store.fold_counts()
+    return Housekeeping(released, reconciling, published, delivered)

@@ -17,14 +17,16 @@ recipient keeps its rung (`Store.record_poll_retries`). A "too early" code (a hi
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import groupby
 
 from campaigns.clock import utcnow
-from campaigns.states import RecipientState
+from campaigns.states import FINAL_RECIPIENT, RecipientState
 from campaigns.store import DuePoll, RecipientUpdate
+from workers import logs, metrics
 from workers.deps import WorkerDeps
 from workers.errors import ConfigurationError, ProviderError, TransientError
 from workers.operations.backoff import poll_delay, status_retry_delay
@@ -203,6 +205,11 @@ def retry_in(
 
 def ask(deps: WorkerDeps, batch: Sequence[DuePoll], now: datetime) -> Answers:
     """One status call for one batch (no DB transaction open) -> the answers and who to ask again soon."""
+    with logs.bind(provider=batch[0].provider):
+        return _ask(deps, batch, now)
+
+
+def _ask(deps: WorkerDeps, batch: Sequence[DuePoll], now: datetime) -> Answers:
     settings = deps.settings
     provider, account = batch[0].provider, batch[0].account
     retry_after: float | None = None
@@ -240,12 +247,36 @@ def ask(deps: WorkerDeps, batch: Sequence[DuePoll], now: datetime) -> Answers:
         else:
             retry.append(d.recipient_id)
             codes.add(code)
+    count_answers(provider, batch, results, updates, now)
     if not retry:
         return Answers(updates, [])
     delay = max(retry_in(provider, c, failures, settings, retry_after) for c in codes)
     return Answers(
         updates, retry, now + timedelta(seconds=delay), next(iter(codes)) if len(codes) == 1 else None
     )
+
+
+def count_answers(
+    provider: str,
+    batch: Sequence[DuePoll],
+    results: dict[str, StatusResult],
+    updates: Sequence[RecipientUpdate],
+    now: datetime,
+) -> None:
+    """The metrics of one status call: final outcomes (one increment per state), the delivery reports
+    among them (a final status the provider gave), and how long the delivered ones took."""
+    finals = Counter(u.state for u in updates if u.state in FINAL_RECIPIENT)
+    for state, n in finals.items():
+        metrics.final(provider, state, n)
+    reports = Counter(FINAL_FROM_STATUS[r.status] for r in results.values() if r.status in FINAL_FROM_STATUS)
+    for state, n in reports.items():
+        metrics.DELIVERY_REPORTS.labels(provider, state).inc(n)
+    if reports.get(RecipientState.DELIVERED):
+        latency = metrics.DELIVERY_LATENCY.labels(provider)
+        for d in batch:
+            r = results.get(d.message_id)
+            if r is not None and r.status is DeliveryStatus.DELIVERED and d.sent_at is not None:
+                latency.observe(max((now - d.sent_at).total_seconds(), 0.0))
 
 
 def record(deps: WorkerDeps, answers: Answers, now: datetime | None = None) -> int:

@@ -21,6 +21,8 @@ from enum import StrEnum
 from campaigns.clock import utcnow
 from campaigns.states import OnUnknown, RecipientState
 from campaigns.store import ClaimedChunk, RecipientUpdate
+from campaigns.text import count_parts
+from workers import logs, metrics
 from workers.deps import WorkerDeps
 from workers.errors import ConfigurationError, ProviderError
 from workers.operations.backoff import poll_delay
@@ -56,6 +58,7 @@ def apply_policy(deps: WorkerDeps, chunk: ClaimedChunk, reason: str) -> Reconcil
             return Reconciled(ReconcileKind.NOTHING, chunk.chunk_id, detail="no longer unknown")
         return Reconciled(ReconcileKind.REQUEUED, chunk.chunk_id, detail=reason)
     held = deps.store.hold_unknown(chunk, reason)
+    metrics.final(chunk.provider, RecipientState.UNKNOWN, held)
     return Reconciled(
         ReconcileKind.HELD, chunk.chunk_id, detail=f"{held} recipients held as unknown: {reason}"
     )
@@ -63,9 +66,18 @@ def apply_policy(deps: WorkerDeps, chunk: ClaimedChunk, reason: str) -> Reconcil
 
 def reconcile_chunk(chunk_id: int, deps: WorkerDeps, now: datetime | None = None) -> Reconciled:
     """Ask the provider about an `unknown` chunk's pending recipients and record what it says (the
-    module docstring); returns the verdict. A failed call is logged and decides nothing (`waiting`)."""
+    module docstring); returns the verdict, counted in `smsdispatch_reconciliations_total{verdict}`. A
+    failed call is logged and decides nothing (`waiting`)."""
+    with logs.bind(chunk=chunk_id):
+        verdict = _reconcile_chunk(chunk_id, deps, now)
+    metrics.RECONCILIATIONS.labels(verdict.kind).inc()
+    return verdict
+
+
+def _reconcile_chunk(chunk_id: int, deps: WorkerDeps, now: datetime | None) -> Reconciled:
     now = now or utcnow()
     chunk = deps.store.load_chunk(chunk_id)
+    logs.tag(campaign=chunk.campaign_id, provider=chunk.provider)
     if not chunk.messages:
         deps.store.record_reconciled(chunk, [], requeue=False, now=now)
         return Reconciled(ReconcileKind.NOTHING, chunk_id)
@@ -90,7 +102,7 @@ def reconcile_chunk(chunk_id: int, deps: WorkerDeps, now: datetime | None = None
         results, silent = [], f"the last call failed: {exc}"
     by_id = {r.recipient_id: r for r in results}
     updates: list[RecipientUpdate] = []
-    undecided = 0
+    undecided = parts = 0
     why: Counter[str] = Counter()  # what the undecided results say
     for msg in chunk.messages:
         res = by_id.get(msg.recipient_id)
@@ -107,9 +119,12 @@ def reconcile_chunk(chunk_id: int, deps: WorkerDeps, now: datetime | None = None
                     cost=res.cost,
                 )
             )
+            parts += count_parts(msg.text)
         elif res is None or res.outcome is SendOutcome.UNKNOWN:
             undecided += 1
             why[(res.error if res is not None else None) or silent] += 1
+    # the provider had them: accepted, though the send that took them was not counted (it was ambiguous)
+    metrics.sent(chunk.provider, len(updates), parts, sum(u.cost or 0 for u in updates))
     if undecided == 0:
         deps.store.record_reconciled(chunk, updates, requeue=True, now=now)
         return Reconciled(ReconcileKind.FOUND if updates else ReconcileKind.REQUEUED, chunk_id, len(updates))

@@ -17,7 +17,9 @@ from campaigns.clock import utcnow
 from campaigns.records import RetryVerdict
 from campaigns.states import RecipientState
 from campaigns.store import ClaimedChunk, RecipientUpdate
+from campaigns.text import count_parts
 from campaigns.windows import parse_window
+from workers import logs, metrics
 from workers.deps import WorkerDeps
 from workers.errors import (
     AccountError,
@@ -154,6 +156,23 @@ def routed(decision: failover.Decision, chunk_id: int, attempt: int | None) -> O
     return Outcome(OutcomeKind.SKIPPED, chunk_id, attempt, detail=decision.detail)
 
 
+def count_sent(provider: str, chunk: ClaimedChunk, results: Sequence[SendResult]) -> None:
+    """The metrics of one send reply: accepted recipients, their parts and reported cost, refusals (final).
+    A handful of increments per chunk; parts are counted per message only when part of it went out."""
+    accepted = [r for r in results if r.outcome is SendOutcome.ACCEPTED]
+    if len(accepted) == len(chunk.messages):
+        parts = chunk.parts
+    else:
+        ids = {r.recipient_id for r in accepted}
+        parts = sum(count_parts(m.text) for m in chunk.messages if m.recipient_id in ids)
+    metrics.sent(provider, len(accepted), parts, sum(r.cost or 0 for r in accepted))
+    refused = [r for r in results if r.outcome is SendOutcome.REFUSED]
+    if refused:
+        blacklisted = sum(r.status is DeliveryStatus.BLACKLISTED for r in refused)
+        metrics.final(provider, RecipientState.BLACKLISTED, blacklisted)
+        metrics.final(provider, RecipientState.FAILED, len(refused) - blacklisted)
+
+
 def send_chunk(
     chunk_id: int,
     attempt: int | None,
@@ -166,12 +185,23 @@ def send_chunk(
 
     `reserve_within`: a rate-limit wait up to that long is booked, and the outcome says `reserved`;
     the caller then calls again after `requeue_in` with `reserved=True`, which skips the limiter.
+    Counted in `smsdispatch_chunks_total{outcome}`.
     """
+    with logs.bind(chunk=chunk_id):
+        outcome = _send_chunk(chunk_id, attempt, deps, reserved=reserved, reserve_within=reserve_within)
+    metrics.CHUNKS.labels(outcome.kind).inc()
+    return outcome
+
+
+def _send_chunk(
+    chunk_id: int, attempt: int | None, deps: WorkerDeps, *, reserved: bool, reserve_within: float
+) -> Outcome:
     store, settings = deps.store, deps.settings
     peek = store.chunk_cost(chunk_id, attempt)
     if peek is None:
         return Outcome(OutcomeKind.SKIPPED, chunk_id, detail="no such chunk")
     provider, parts, window, claimable = peek.provider, peek.parts, peek.window, peek.claimable
+    logs.tag(provider=provider)
     route = peek.route if len(peek.route) > 1 else ()
     if not claimable:  # a duplicate or stale message: drop it before it spends rate-limit budget
         return Outcome(
@@ -205,6 +235,7 @@ def send_chunk(
             client.settings.account_key, max(parts, 1), client.settings.rate, reserve_within=reserve_within
         )
         if wait > 0:
+            metrics.RATE_LIMIT_WAIT.labels(client.name).inc(wait)
             return Outcome(
                 OutcomeKind.THROTTLED, chunk_id, attempt, requeue_in=wait, reserved=wait <= reserve_within
             )
@@ -219,6 +250,7 @@ def send_chunk(
             attempt,
             detail="claimed elsewhere, already sent, not due, or campaign not running",
         )
+    logs.tag(campaign=chunk.campaign_id)
     if not chunk.messages:
         store.record_send(chunk, [], requeue=False)
         return Outcome(OutcomeKind.ACCEPTED, chunk_id, chunk.attempt, detail="nothing left to send")
@@ -243,6 +275,7 @@ def send_chunk(
         )
         verdict = store.chunk_retry(chunk, str(exc), delay, settings.max_attempts)
         if verdict == RetryVerdict.FAILED:
+            metrics.final(client.name, RecipientState.FAILED, len(chunk.messages))
             return Outcome(OutcomeKind.FAILED, chunk_id, chunk.attempt, detail=str(exc))
         return Outcome(OutcomeKind.RETRY, chunk_id, chunk.attempt, requeue_in=delay, detail=str(exc))
     except AmbiguousSendError as exc:
@@ -261,9 +294,11 @@ def send_chunk(
         log.error("chunk %s: account-level error, campaign paused: %s", chunk_id, exc)
         return Outcome(OutcomeKind.PAUSED, chunk_id, chunk.attempt, detail=str(exc))
     except RequestError as exc:
-        store.chunk_failed(chunk, str(exc))
+        if store.chunk_failed(chunk, str(exc)):
+            metrics.final(client.name, RecipientState.FAILED, len(chunk.messages))
         return Outcome(OutcomeKind.FAILED, chunk_id, chunk.attempt, detail=str(exc))
 
+    count_sent(client.name, chunk, results)
     account = client.settings.account_key
     if route or account in deps.circuits_touched:  # one write a chunk only where a circuit may be open
         store.circuit_success(account, chunk.sending_since)

@@ -22,6 +22,10 @@ logging, and it turns transport failures into our error tree:
     and `TransientError` for a read-only call.
 Provider modules parse the body whatever the HTTP status; `http_error` classifies the replies that
 carry no provider envelope at all.
+
+Every HTTP exchange is counted (`workers.providers.metering`): the public methods a subclass defines
+(`send`, `status`, `balance`, `reconcile`, `inbox`, and a phonebook's) are wrapped when the class is
+created (`__init_subclass__`), so a provider module needs no line of its own for its metrics.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ from workers.errors import (
     RequestError,
     TransientError,
 )
+from workers.providers import metering
 from workers.providers.capabilities import Capabilities  # noqa: F401 (old import path)
 from workers.providers.transport import HttpTransport, Reply, chunks, inbound_messages  # noqa: F401
 from workers.settings import ProviderSettings
@@ -98,6 +103,10 @@ class ProviderClient(HttpTransport):
     # its documents state it; None: not documented. None of ours is: Ghasedak's status `price` (seed 004),
     # the gateway's `cost`/`price` (providers.md §2B) and Amoot's GetDeliveries `Cost` (§4) carry no unit.
     cost_unit: ClassVar[str | None] = None
+
+    def __init_subclass__(cls, **kw: Any) -> None:
+        super().__init_subclass__(**kw)
+        metering.meter_class(cls)
 
     def __init__(self, settings: ProviderSettings, session: requests.Session | None = None) -> None:
         self.settings = settings
@@ -156,6 +165,8 @@ class ProviderClient(HttpTransport):
             )
         return self.send_checked(batch)
 
+    send = metering.metered("send", send)  # subclasses' own methods are wrapped by __init_subclass__
+
     def send_checked(self, batch: SendBatch) -> list[SendResult]:
         """Hook: a batch of the right size -> results. Default: one call carrying the whole batch."""
         return self.send_call(self.build_send(batch), batch.messages)
@@ -201,6 +212,7 @@ class ProviderClient(HttpTransport):
             except ProviderError as exc:
                 if not results:
                     raise
+                metering.mark(exc)
                 log.warning("%s: send stopped after %d messages: %s", self.name, len(results), exc)
                 failure = exc
                 outcome = SendOutcome.UNKNOWN if isinstance(exc, AmbiguousSendError) else SendOutcome.NOT_SENT
@@ -258,6 +270,15 @@ class ProviderClient(HttpTransport):
         """The envelope when its code means success by `table` (default `call_codes`) or is in `keep` (the
         caller's to handle); otherwise raises the error the code (or, without an envelope, the HTTP
         status) means."""
+        try:
+            return self._read_reply(reply, sending=sending, what=what, keep=keep, table=table)
+        except ProviderError as exc:
+            metering.mark(exc)
+            raise
+
+    def _read_reply(
+        self, reply: Reply, *, sending: bool, what: str, keep: Sequence[Any], table: ErrorTable | None
+    ) -> Envelope:
         envelope = self.envelope(reply)
         if envelope is None:
             if reply.status < 400:  # a reply we cannot read may still mean the send went out

@@ -27,6 +27,7 @@ from workers.errors import (
     TransientError,
     redact,
 )
+from workers.providers import metering
 from workers.settings import ProviderSettings
 from workers.status import InboundMessage
 
@@ -127,23 +128,30 @@ class HttpTransport:
         params: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> Reply:
-        """One HTTP exchange. Raises only for transport failures; every reply is returned."""
+        """One HTTP exchange. Raises only for transport failures; every reply is returned. Counted in
+        the provider metrics (`workers.providers.metering`): its duration here, its outcome once read."""
         started = time.perf_counter()
+        metering.begin(self.name)
         try:
             response = self._send_with_connect_retries(method, path, data, json_body, params, headers)
         except _NotSentYet as exc:
-            raise TransientError(
+            error: ProviderError = TransientError(
                 f"could not reach {path}: {type(exc.__cause__).__name__}",
                 provider=self.name,
                 secrets=self.settings.secret_values,
-            ) from exc.__cause__
+            )
+            metering.failed(error)
+            raise error from exc.__cause__
         except requests.exceptions.RequestException as exc:
             cls = AmbiguousSendError if sending else TransientError
-            raise cls(
+            error = cls(
                 f"no complete reply from {path} ({type(exc).__name__}); the request may have been acted on",
                 provider=self.name,
                 secrets=self.settings.secret_values,
-            ) from exc
+            )
+            metering.failed(error)
+            raise error from exc
+        metering.replied()
         elapsed = (time.perf_counter() - started) * 1000
         text = response.text
         try:

@@ -14,7 +14,7 @@ from alembic import op
 from campaigns.models import BigId, UTCDateTime
 
 revision = "0013_web"
-down_revision = "0012_blacklist"  # "0009_routes" in the brief; chained after main's head here
+down_revision = "0012_blacklist"
 branch_labels = None
 depends_on = None
 

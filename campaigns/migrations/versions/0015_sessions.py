@@ -12,7 +12,7 @@ from alembic import op
 from campaigns.models import BigId, UTCDateTime
 
 revision = "0015_sessions"
-down_revision = "0013_web"  # "0009_routes" as handed out; chained after main's head here
+down_revision = "0013_web"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,160 @@
+"""Benchmark: what the maintained counters cost on the send path, and concurrent writers of one campaign.
+
+    python bench/send_path.py --threads 1,4,8 --chunks 1000 --baseline /work/main
+
+T threads claim and record (all accepted) chunks of 100 recipients of ONE campaign through the Store API
+(the send path without HTTP, so the database is the bottleneck) and report chunks/s and this process's CPU
+per recipient (with SQLite, the database's work too): with the counters sharded per writer (as shipped),
+with every writer on one row per counter (`tally.SHARDED = False`, PostgreSQL), and, with `--baseline DIR`,
+the same script against a checkout without counters. Each case in its own process and a fresh database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+from campaigns.store import Store
+
+ROOT = Path(__file__).resolve().parents[1]
+BATCH = 100
+
+
+def send_path(url: str, threads: int, chunks: int) -> dict[str, float]:
+    """`threads` threads claim and record (all accepted) chunks of ONE campaign through the Store API, no
+    HTTP: chunks/s, and this process's CPU per recipient (statements built and bound, the driver; with SQLite
+    the database's own work too)."""
+    import pandas as pd
+
+    from campaigns.plan import plan
+    from campaigns.store import CampaignSpec, RecipientUpdate
+    from campaigns.text import Template
+
+    store = Store.from_url(url)
+    store.migrate()
+    n = chunks * BATCH
+    df = pd.DataFrame({"row": range(2, n + 2), "phone": [f"+98912{i:07d}" for i in range(n)]})
+    spec = CampaignSpec(
+        name="bench", provider="ghasedak", account="a", sender="1", message="hi", personalised=False
+    )
+    cid = store.create_campaign(spec, plan([df], Template("hi"), BATCH, []))
+    work = store.claimable_chunks(limit=chunks, campaign_id=cid)
+    lock = threading.Lock()
+
+    def one(chunk_id: int, attempt: int) -> None:
+        chunk = store.claim_chunk(chunk_id, attempt, timedelta(seconds=60))
+        updates = [RecipientUpdate(m.recipient_id, "sent", f"m{m.recipient_id}") for m in chunk.messages]
+        store.record_send(chunk, updates, requeue=False)
+
+    for chunk_id, attempt in work[:20]:  # warm up: pool, compiled statements, prepared plans
+        one(chunk_id, attempt)
+    work = work[20:]
+    done = len(work)
+
+    def worker() -> None:
+        while True:
+            with lock:
+                if not work:
+                    return
+                chunk_id, attempt = work.pop()
+            one(chunk_id, attempt)
+
+    cpu, start = time.process_time(), time.perf_counter()
+    pool = [threading.Thread(target=worker) for _ in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+    store.engine.dispose()
+    return {"chunks_per_s": done / elapsed, "cpu_us": cpu / (done * BATCH) * 1e6}
+
+
+def send_path_child(url: str, threads: int, chunks: int, sharded: bool) -> None:
+    try:
+        from campaigns.store import tally
+
+        tally.SHARDED = sharded
+    except ImportError:  # a revision without counters: the baseline
+        pass
+    print(json.dumps(send_path(url, threads, chunks)))
+
+
+def send_paths(args: argparse.Namespace) -> None:
+    """The table: each (backend, threads, shape) in a fresh process and a fresh database."""
+    print(f"send path: {args.chunks} chunks of {BATCH}, claim + record per chunk, no HTTP")
+    shapes = [("counters, sharded per writer", str(ROOT), "1")]
+    shapes.append(("counters, one row per counter", str(ROOT), "0"))
+    if args.baseline:
+        shapes.append((f"no counters ({args.baseline})", args.baseline, "1"))
+    for db in ("sqlite", "postgres") if args.db == "all" else (args.db,):
+        for threads in (int(t) for t in args.threads.split(",")) if db == "postgres" else (1,):
+            for shape, tree, sharded in shapes:
+                if db == "sqlite" and sharded == "0":
+                    continue  # SQLite has one writer and one shard
+                with tempfile.TemporaryDirectory() as tmp:
+                    url = fresh_pg() if db == "postgres" else f"sqlite:///{tmp}/send.db"
+                    try:
+                        child = [
+                            sys.executable,
+                            __file__,
+                            "--child",
+                            url,
+                            str(threads),
+                            str(args.chunks),
+                            sharded,
+                        ]
+                        env = {**os.environ, "PYTHONPATH": tree}
+                        out = subprocess.run(child, capture_output=True, text=True, check=True, env=env)
+                        got = json.loads(out.stdout.strip().splitlines()[-1])
+                    finally:
+                        if db == "postgres":
+                            drop_pg(url)
+                rate = got["chunks_per_s"]
+                print(
+                    f"  {db:<9} {threads} thread(s), {shape:<40} {rate:7.1f} chunks/s "
+                    f"({rate * BATCH:6,.0f} recipients/s), {got['cpu_us']:5.1f} us CPU per recipient",
+                    flush=True,
+                )
+
+
+def fresh_pg() -> str:
+    name = f"bench_send_{uuid.uuid4().hex[:8]}"
+    subprocess.run(
+        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", f"CREATE DATABASE {name}"], check=True
+    )
+    return f"postgresql://postgres@127.0.0.1/{name}"
+
+
+def drop_pg(url: str) -> None:
+    name = url.rsplit("/", 1)[1]
+    drop = f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+    subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", drop], check=True)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--db", choices=["sqlite", "postgres", "all"], default="all")
+    p.add_argument("--threads", default="1,4,8", help="PostgreSQL; SQLite has one writer: 1 thread")
+    p.add_argument("--chunks", type=int, default=1500)
+    p.add_argument("--baseline", help="also a checkout without counters (e.g. /work/main)")
+    p.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.child:
+        url, threads, chunks, sharded = args.child
+        send_path_child(url, int(threads), int(chunks), sharded == "1")
+        return
+    send_paths(args)
+
+
+if __name__ == "__main__":
+    main()
