@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from dispatcher.config import AppSettings
 from tests.support.api import bearer, make_key
+from tests.support.cluster import wait_for
 from tests.support.console import app_for, console_env, csrf_of, make_users, parse
 from tests.test_api import TEXT, Api, api, api_env  # noqa: F401 - the fixtures
 from tests.test_console_pages import as_role, sent_campaign
@@ -214,3 +215,43 @@ def test_the_progress_poll_brings_the_history_along(console):
     assert "cancelled" in history.get_text() or "لغو" in history.get_text()
     plain = client.get(f"/campaigns/{cid}/progress").text  # without htmx: the fragment alone
     assert 'id="history"' not in plain
+
+
+def test_a_webhook_receiver_that_never_answers_holds_up_no_other_campaign(api: Api, monkeypatch):  # noqa: F811
+    """The embedded serve loop POSTed the due webhooks one after another, each waiting for its read
+    timeout, before it looked for new campaigns again: a CRM whose receiver hung delayed every campaign
+    of the server (observed: a campaign picked up 21 s after it was stored, behind two hanging POSTs).
+    Webhooks now go out on their own thread, the batch in parallel."""
+    import socket
+    import threading
+    import time
+
+    import workers.operations.webhooks as webhooks
+
+    monkeypatch.setattr(webhooks, "TIMEOUT", (3.05, 120.0))  # a stall, if any, is one nobody can miss
+    hang = socket.socket()
+    hang.bind(("127.0.0.1", 0))
+    hang.listen(50)
+    held: list[socket.socket] = []
+    threading.Thread(target=lambda: [held.append(hang.accept()[0]) for _ in range(50)], daemon=True).start()
+    url = f"http://127.0.0.1:{hang.getsockname()[1]}/hooks"
+    try:
+
+        def campaign(name: str, phone: str, **extra: str) -> int:
+            body = {"provider": "ghasedak", "message": f"{name} {{name}}", "window": "any", "name": name}
+            body["recipients"] = [{"phone": phone, "name": name}]
+            made = api.client.post("/api/v1/campaigns", json={**body, **extra}, headers=api.as_("sender"))
+            assert made.status_code == 201, made.text
+            return made.json()["campaign"]
+
+        hooked = campaign("hooked", "09120000011", callback_url=url)
+        wait_for(lambda: held, "the first webhook to reach the receiver that never answers", timeout=60)
+        started = time.monotonic()
+        plain = campaign("plain", "09120000012")
+        api.wait_state(plain, "completed", timeout=60)  # before: only after the 120 s read timeout
+        assert time.monotonic() - started < 60
+        api.wait_state(hooked, "completed", timeout=60)
+    finally:
+        hang.close()
+        for conn in held:
+            conn.close()
