@@ -255,3 +255,18 @@ def test_a_webhook_receiver_that_never_answers_holds_up_no_other_campaign(api: A
         hang.close()
         for conn in held:
             conn.close()
+
+
+def test_an_api_request_that_stores_no_campaign_leaves_no_rejects_file(api: Api):  # noqa: F811 - the fixture
+    """A refused request (422) or a dry run kept its rejects file (the refused rows, phone numbers and
+    all) in the upload folder for ever: no campaign names it, so no purge ever removed it."""
+    rows = [{"phone": "09120000021", "name": "a"}, {"phone": "12345", "name": "bad"}]
+    body = {"provider": "ghasedak", "message": TEXT, "window": "any", "recipients": rows}
+    dry = api.client.post("/api/v1/campaigns", json={**body, "dry_run": True}, headers=api.as_("operator"))
+    assert dry.status_code == 200 and dry.json()["rejected"] == 1
+    made = api.client.post("/api/v1/campaigns", json=body, headers=api.as_("sender"))
+    assert made.status_code == 201
+    again = api.client.post("/api/v1/campaigns", json=body, headers=api.as_("sender"))  # the same: duplicate
+    assert again.status_code == 422 and again.json()["error"]["check"] == "duplicate"
+    kept = sorted(p.name for p in (api.tmp / "uploads").rglob("*") if p.is_file())
+    assert kept == [f"recipients.campaign-{made.json()['campaign']}.rejects.csv"], kept
