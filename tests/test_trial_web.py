@@ -270,3 +270,31 @@ def test_an_api_request_that_stores_no_campaign_leaves_no_rejects_file(api: Api)
     assert again.status_code == 422 and again.json()["error"]["check"] == "duplicate"
     kept = sorted(p.name for p in (api.tmp / "uploads").rglob("*") if p.is_file())
     assert kept == [f"recipients.campaign-{made.json()['campaign']}.rejects.csv"], kept
+
+
+def test_a_process_checks_a_databases_schema_once_not_at_every_read(tmp_path, monkeypatch):
+    """Every use case opened the store with its Alembic upgrade check: ~20 ms of each API read or progress
+    poll (of ~45 ms), and on SQLite a write lock (BEGIN IMMEDIATE) taken by every read. A process now
+    checks each database once; a SQLite file made anew (another inode) is checked again."""
+    from campaigns.store.facade import Store
+    from dispatcher.app import open_store
+
+    calls: list[str] = []
+    real = Store.migrate
+
+    def counted(self: Store) -> None:
+        calls.append(str(self.engine.url))
+        real(self)
+
+    monkeypatch.setattr(Store, "migrate", counted)
+    settings = AppSettings.from_env({"SMSDISPATCH_DATABASE_URL": f"sqlite:///{tmp_path / 'once.db'}"})
+    for _ in range(3):
+        assert open_store(settings) is not None
+        assert open_store(settings, read_only=True) is not None
+    assert len(calls) == 1
+    (tmp_path / "once.db").unlink()
+    for extra in ("-wal", "-shm"):
+        (tmp_path / f"once.db{extra}").unlink(missing_ok=True)
+    assert open_store(settings, read_only=True) is None  # gone: a look never creates it
+    store = open_store(settings)
+    assert len(calls) == 2 and store.campaign(1) is None  # made anew: its schema is there again

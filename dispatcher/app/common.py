@@ -83,14 +83,30 @@ def database_exists(url: str) -> bool:
     return True
 
 
+# The databases whose schema this process brought up to date: (URL, the SQLite file's inode or None).
+_UP_TO_DATE: set[tuple[str, int | None]] = set()
+
+
+def _schema_key(url: str) -> tuple[str, int | None]:
+    """The database as the schema check knows it: a SQLite file made anew (another inode) is another."""
+    parsed = make_url(url)
+    if parsed.drivername.startswith("sqlite") and parsed.database and parsed.database != ":memory:":
+        path = Path(parsed.database).resolve()
+        return str(path), (path.stat().st_ino if path.exists() else None)
+    return url, None
+
+
 def open_store(settings: AppSettings, *, read_only: bool = False) -> Store | None:
-    """The store, its schema brought up to date. `read_only`: None when the database does not exist
-    (a command that only looks never creates one)."""
+    """The store, its schema brought up to date (once per database in a process: `web` opens the store
+    for every request, and the check is an Alembic upgrade in a write transaction). `read_only`: None
+    when the database does not exist (a command that only looks never creates one)."""
     url = settings.dispatch.database_url
     if read_only and not database_exists(url):
         return None
     store = Store.from_url(url)
-    store.migrate()
+    if _schema_key(url) not in _UP_TO_DATE:
+        store.migrate()
+        _UP_TO_DATE.add(_schema_key(url))
     return store
 
 
