@@ -298,3 +298,44 @@ def test_a_process_checks_a_databases_schema_once_not_at_every_read(tmp_path, mo
     assert open_store(settings, read_only=True) is None  # gone: a look never creates it
     store = open_store(settings)
     assert len(calls) == 2 and store.campaign(1) is None  # made anew: its schema is there again
+
+
+@pytest.mark.parametrize("path", ["/login", "/optouts/add"])
+def test_a_form_that_takes_no_file_spools_none_to_disk(tmp_path, sandbox_environ, monkeypatch, path):
+    """The console's forms are parsed by Starlette, which spools every file part to a temporary file
+    whatever its size (only the upload page is capped and streams its own): anyone could write gigabytes
+    to the server's disk through /login before its token was even looked at. A form that takes no file
+    now refuses one (400) at its headers. Real HTTP (uvicorn in a thread of this process)."""
+    import tempfile
+
+    import httpx
+    import starlette.formparsers
+
+    from tests.support.console import Served, log_in
+
+    spooled = [0]
+
+    class Counted(tempfile.SpooledTemporaryFile):
+        def write(self, data):  # noqa: ANN001, ANN202
+            spooled[0] += len(data)
+            return super().write(data)
+
+    monkeypatch.setattr(starlette.formparsers, "SpooledTemporaryFile", Counted)
+    monkeypatch.chdir(tmp_path)
+    settings = AppSettings.from_env(console_env(tmp_path, sandbox_environ))
+    make_users(settings)
+
+    def body():  # noqa: ANN202
+        yield b'--b\r\nContent-Disposition: form-data; name="junk"; filename="x.bin"\r\n\r\n'
+        for _ in range(32):
+            yield b"x" * (1 << 20)
+        yield b"\r\n--b--\r\n"
+
+    with Served(settings) as served, httpx.Client(base_url=served.url, timeout=60) as client:
+        if path != "/login":
+            assert log_in(client, "admin").status_code == 303
+        answer = client.post(
+            path, content=body(), headers={"content-type": "multipart/form-data; boundary=b"}
+        )
+    assert answer.status_code == 400, answer.status_code
+    assert spooled[0] == 0, f"{spooled[0]:,} bytes of a file nobody asked for went to disk"
