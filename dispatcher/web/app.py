@@ -28,6 +28,7 @@ from fastapi.staticfiles import StaticFiles
 from dispatcher import __version__
 from dispatcher.config import AppSettings
 from dispatcher.web import errors
+from dispatcher.web.limits import BodyCap
 from dispatcher.web.routers import campaigns, drafts, people, reports
 
 API = "/api/v1"
@@ -80,6 +81,7 @@ def create_app(
     app.state.settings = settings
     app.state.mode = "not started"
     errors.install(app)
+    app.add_middleware(BodyCap)  # no body past 1 MB is read, but the uploads' (dispatcher/web/limits.py)
     api = APIRouter(prefix=API)
     for module in (campaigns, reports, drafts, people):
         api.include_router(module.router)
