@@ -70,6 +70,12 @@ def make_app(settings: DispatchSettings | None = None) -> Celery:
         },
         beat_schedule={
             "housekeeping": {"task": "smsdispatch.housekeeping", "schedule": HOUSEKEEPING_EVERY},
+            # apart from housekeeping: a receiver that never answers holds up its own deliveries only
+            "webhooks": {
+                "task": "smsdispatch.webhooks",
+                "schedule": HOUSEKEEPING_EVERY,
+                "options": {"expires": HOUSEKEEPING_EVERY * 2},
+            },
             "poll": {"task": "smsdispatch.poll", "schedule": POLL_EVERY},
             **optout_schedule(settings),
         },

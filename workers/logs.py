@@ -161,7 +161,8 @@ def configure(
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("httpx", "httpcore", "urllib3", "werkzeug"):
+    # Alembic's INFO lines come with every schema check (each request of `web`): its warnings only.
+    for noisy in ("httpx", "httpcore", "urllib3", "werkzeug", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     return handler
 

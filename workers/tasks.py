@@ -64,8 +64,17 @@ def poll_batch_task(recipient_ids: list[int]) -> None:
 
 @app.task(name="smsdispatch.housekeeping")
 def housekeeping_task() -> None:
-    """Beat's housekeeping pass: release, reconcile, re-publish, expire (workers.operations.housekeeping)."""
-    housekeeping(worker_deps(), PUBLISHER)
+    """Beat's housekeeping pass: release, reconcile, re-publish, expire (workers.operations.housekeeping);
+    the webhooks go apart (`webhooks_task`), so a receiver that never answers holds up no campaign."""
+    housekeeping(worker_deps(), PUBLISHER, webhooks=False)
+
+
+@app.task(name="smsdispatch.webhooks")
+def webhooks_task() -> None:
+    """Deliver the due webhooks of the outbox (workers.operations.webhooks.deliver_due)."""
+    from workers.operations.webhooks import deliver_due
+
+    deliver_due(worker_deps())
 
 
 @app.task(name="smsdispatch.collect_optouts")

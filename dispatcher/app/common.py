@@ -28,7 +28,12 @@ class BadInput(ValueError):
 
 
 class NoCampaign(BadInput):
-    """No campaign with that id in the database named in the message."""
+    """No campaign with that id in the database named in the message. `public`: the same without the
+    database and the command to run, for a caller of the API or the console (who has neither)."""
+
+    def __init__(self, message: str, public: str | None = None) -> None:
+        super().__init__(message)
+        self.public = public or message
 
 
 class Refused(Exception):
@@ -78,26 +83,48 @@ def database_exists(url: str) -> bool:
     return True
 
 
+# The databases whose schema this process brought up to date: (URL, the SQLite file's inode or None).
+_UP_TO_DATE: set[tuple[str, int | None]] = set()
+
+
+def _schema_key(url: str) -> tuple[str, int | None]:
+    """The database as the schema check knows it: a SQLite file made anew (another inode) is another."""
+    parsed = make_url(url)
+    if parsed.drivername.startswith("sqlite") and parsed.database and parsed.database != ":memory:":
+        path = Path(parsed.database).resolve()
+        return str(path), (path.stat().st_ino if path.exists() else None)
+    return url, None
+
+
 def open_store(settings: AppSettings, *, read_only: bool = False) -> Store | None:
-    """The store, its schema brought up to date. `read_only`: None when the database does not exist
-    (a command that only looks never creates one)."""
+    """The store, its schema brought up to date (once per database in a process: `web` opens the store
+    for every request, and the check is an Alembic upgrade in a write transaction). `read_only`: None
+    when the database does not exist (a command that only looks never creates one)."""
     url = settings.dispatch.database_url
     if read_only and not database_exists(url):
         return None
     store = Store.from_url(url)
-    store.migrate()
+    if _schema_key(url) not in _UP_TO_DATE:
+        store.migrate()
+        _UP_TO_DATE.add(_schema_key(url))
     return store
+
+
+MAX_ID = 2**63 - 1  # the largest id SQLite and PostgreSQL (bigint) hold
 
 
 def campaign_view(settings: AppSettings, campaign_id: int) -> tuple[Store, CampaignView]:
     """The store and one campaign, read-only: NoCampaign, naming the database looked in, when it is not there
     (the database is never created here)."""
     store = open_store(settings, read_only=True)
-    view = store.campaign(campaign_id) if store is not None else None
+    known = store is not None and 0 < campaign_id <= MAX_ID  # past a database integer: no such campaign
+    view = store.campaign(campaign_id) if known else None
     if store is None or view is None:
         where = database_label(settings.dispatch.database_url)
         why = "" if store is not None else " (no database there)"
-        raise NoCampaign(f"no campaign {campaign_id} in {where}{why}; see smsdispatch list")
+        raise NoCampaign(
+            f"no campaign {campaign_id} in {where}{why}; see smsdispatch list", f"no campaign {campaign_id}"
+        )
     return store, view
 
 

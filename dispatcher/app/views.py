@@ -27,7 +27,7 @@ def status(settings: AppSettings, campaign_id: int) -> CampaignStatus:
     store, _ = campaign_view(settings, campaign_id)
     found = read_status(store, campaign_id, utcnow(), distributed=bool(settings.dispatch.broker_url))
     if found is None:
-        raise NoCampaign(f"no campaign {campaign_id}; see smsdispatch list")
+        raise NoCampaign(f"no campaign {campaign_id}; see smsdispatch list", f"no campaign {campaign_id}")
     return found
 
 
@@ -117,14 +117,17 @@ def summary(
         if campaign_ids:
             where = database_label(settings.dispatch.database_url)
             raise NoCampaign(
-                f"no campaign {campaign_ids[0]} in {where} (no database there); see smsdispatch list"
+                f"no campaign {campaign_ids[0]} in {where} (no database there); see smsdispatch list",
+                f"no campaign {campaign_ids[0]}",
             )
         return []
     try:
         return summarise(store, campaign_ids, after, now)
     except KeyError as exc:
         where = database_label(settings.dispatch.database_url)
-        raise NoCampaign(f"no campaign {exc.args[0]} in {where}; see smsdispatch list") from None
+        raise NoCampaign(
+            f"no campaign {exc.args[0]} in {where}; see smsdispatch list", f"no campaign {exc.args[0]}"
+        ) from None
 
 
 def summary_totals(rows: list[CampaignSummaryRow]) -> SummaryTotals:
@@ -165,7 +168,8 @@ def campaign_page(
     chosen = views[:limit]
     if not chosen:
         return [], None
-    rows = summary(settings, [v.id for v in chosen])
+    order = {v.id: n for n, v in enumerate(chosen)}
+    rows = sorted(summary(settings, list(order)), key=lambda r: order[r.campaign])  # summary sorts by id
     return rows, (chosen[-1].id if len(views) > limit else None)
 
 

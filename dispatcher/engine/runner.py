@@ -143,10 +143,13 @@ class LocalRunner:
         poll_every: float = 1.0,
         *,
         reconcile_every: float | None = None,
+        webhooks: bool = True,
     ) -> None:
         """`housekeeping_every`: seconds between housekeeping passes (`reconcile_every` is its old name);
-        `poll_every`: seconds between delivery-status polls while sending; `tick`: the loop's pace."""
+        `poll_every`: seconds between delivery-status polls while sending; `tick`: the loop's pace;
+        `webhooks`: whether the housekeeping pass delivers them (`serve` delivers them on a thread)."""
         self.deps = deps
+        self.webhooks = webhooks
         self.poll_every = poll_every
         self.threads = threads
         self.tick = tick
@@ -159,7 +162,7 @@ class LocalRunner:
         now = time.monotonic()
         if force or now - self._housekept_at >= self.housekeeping_every:
             self._housekept_at = now
-            housekeeping(self.deps, publisher)
+            housekeeping(self.deps, publisher, webhooks=self.webhooks)
 
     def _collect_optouts(self) -> None:
         """Read the inboxes for opt-outs, at most every `settings.optout_every` seconds (0: never)."""

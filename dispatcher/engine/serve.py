@@ -45,9 +45,11 @@ class Service:
         from dispatcher.engine.runner import LocalRunner
 
         engine = self.deps.store.engine
-        housekeeping = LocalRunner(self.deps, tick=self.tick)
+        housekeeping = LocalRunner(self.deps, tick=self.tick, webhooks=False)
+        webhooks = threading.Thread(target=self._webhooks, args=(stop,), name="webhooks", daemon=True)
         with Beating(engine, Role.SERVE, None, self.heartbeat):
             log.info("serving %s", _where(engine))
+            webhooks.start()
             while not stop.is_set():
                 try:
                     self._once(housekeeping, stop)
@@ -61,6 +63,7 @@ class Service:
                 )
             for thread in self._senders.values():
                 thread.join()
+            webhooks.join(timeout=self.tick + 1)  # a POST in flight is leased: the next pass retries it
             self._say_changes()
         log.info("stopped")
         return 0
@@ -86,6 +89,18 @@ class Service:
         if time.monotonic() - self._pruned_at > 3600:
             self._pruned_at = time.monotonic()
             prune(engine, utcnow() - _DAY)
+
+    def _webhooks(self, stop: threading.Event) -> None:
+        """Deliver the due webhooks every tick, apart from the loop that starts and polls campaigns (a
+        receiver that never answers holds up its own deliveries only)."""
+        from workers.operations.webhooks import deliver_due
+
+        while not stop.is_set():
+            try:
+                deliver_due(self.deps)
+            except Exception as exc:  # noqa: BLE001 - a database outage: say it, try again
+                log.error("webhooks: %s: %s", type(exc).__name__, exc)
+            stop.wait(self.tick)
 
     def _send(self, campaign_id: int, stop: threading.Event) -> None:
         """Send the campaign until it leaves `running` or the service stops, with a heartbeat for it."""

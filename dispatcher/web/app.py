@@ -1,8 +1,9 @@
 """The web application: `create_app(settings)` builds the FastAPI app that `smsdispatch web` serves.
 
 - `/api/v1/…`: the JSON API (routers by resource in `dispatcher.web.routers`), its OpenAPI at
-  `/api/v1/openapi.json` and a docs page at `/api/v1/docs` whose Swagger UI assets are served from the
-  `swagger-ui-bundle` package (no CDN).
+  `/api/v1/openapi.json` (3.1, as FastAPI writes it, declaring the bearer key) and a docs page at
+  `/api/v1/docs`: Swagger UI 5 (the first to read OpenAPI 3.1), served from
+  `dispatcher/web/static/vendor/swagger-ui/` (no CDN), its Authorize button taking the key.
 - `/healthz`: answers at once, whatever the thread pool is doing (a million-row upload included).
 - The console's pages at `/` (dispatcher/web/console), unless `console=False`.
 - Room for more: `create_app(..., extra_routers=[...])` mounts more routers (pages, sessions)
@@ -16,16 +17,18 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from dispatcher import __version__
 from dispatcher.config import AppSettings
 from dispatcher.web import errors
+from dispatcher.web.limits import BodyCap
 from dispatcher.web.routers import campaigns, drafts, people, reports
 
 API = "/api/v1"
@@ -78,6 +81,7 @@ def create_app(
     app.state.settings = settings
     app.state.mode = "not started"
     errors.install(app)
+    app.add_middleware(BodyCap)  # no body past 1 MB is read, but the uploads' (dispatcher/web/limits.py)
     api = APIRouter(prefix=API)
     for module in (campaigns, reports, drafts, people):
         api.include_router(module.router)
@@ -101,27 +105,86 @@ def create_app(
 
 
 def _docs(app: FastAPI) -> None:
-    """The docs page, its Swagger UI from the swagger-ui-bundle package (served here, no CDN)."""
-    try:
-        from swagger_ui_bundle import swagger_ui_path
-    except ImportError:  # the page then says where the OpenAPI document is
-        swagger_ui_path = None
-    if swagger_ui_path is not None:
-        app.mount(f"{API}/docs/assets", StaticFiles(directory=str(swagger_ui_path)), name="swagger-assets")
+    """The docs page, its Swagger UI copied from the swagger-ui-dist npm package (served here, no CDN;
+    dispatcher/web/static/vendor/README.md), and the bearer key declared in the OpenAPI document."""
+    from fastapi.openapi.utils import get_openapi
+
+    assets = Path(__file__).parent / "static" / "vendor" / "swagger-ui"
+    app.mount(f"{API}/docs/assets", StaticFiles(directory=str(assets)), name="swagger-assets")
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title, version=app.version, description=app.description, routes=app.routes
+            )
+            schema.setdefault("components", {})["securitySchemes"] = {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "an API key of `smsdispatch keys create` (smsd_…)",
+                }
+            }
+            schema["security"] = [{"bearer": []}]
+            _error_answers(schema)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     @app.get(f"{API}/docs", include_in_schema=False)
     async def docs() -> Any:
-        if swagger_ui_path is None:
-            return HTMLResponse(
-                f'<p>The OpenAPI document: <a href="{API}/openapi.json">{API}/openapi.json</a></p>'
-            )
         return get_swagger_ui_html(
             openapi_url=f"{API}/openapi.json",
             title="smsdispatch API",
             swagger_js_url=f"{API}/docs/assets/swagger-ui-bundle.js",
             swagger_css_url=f"{API}/docs/assets/swagger-ui.css",
             swagger_favicon_url=f"{API}/docs/assets/favicon-32x32.png",
+            swagger_ui_parameters={"persistAuthorization": False},
         )
+
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["kind", "message"],
+            "properties": {
+                "kind": {
+                    "type": "string",
+                    "enum": [
+                        "bad_input", "unauthenticated", "forbidden", "not_found", "conflict", "too_large",
+                        "refused", "throttled", "provider", "internal",
+                    ],
+                },
+                "message": {"type": "string"},
+                "check": {"type": "string", "description": "refused: the preflight check"},
+                "override": {"type": "string", "description": "refused: how to send anyway"},
+                "retry_after": {"type": "integer", "description": "throttled: seconds"},
+            },
+        }
+    },
+}  # fmt: skip
+
+
+def _error_answers(schema: dict[str, Any]) -> None:
+    """Every operation's errors as the API answers them (dispatcher/web/errors.py): `{"error": {"kind",
+    "message", …}}`, a bad parameter included (400, never FastAPI's default 422 `detail` list, since 422
+    here means a preflight refusal)."""
+    components = schema.setdefault("components", {})
+    components.setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+    for name in ("HTTPValidationError", "ValidationError"):
+        components["schemas"].pop(name, None)
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            answers = operation.setdefault("responses", {})
+            answers.pop("422", None)
+            answers["default"] = {
+                "description": "an error (400 bad_input, 401, 403, 404, 409, 413, 422 refused, 429, 502): "
+                "see the README's *Errors*",
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+            }
 
 
 def from_environment() -> FastAPI:

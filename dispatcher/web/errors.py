@@ -69,7 +69,9 @@ def classify(exc: BaseException) -> JSONResponse:
         return answer(exc.status, exc.kind, exc.message, **exc.extra)
     if isinstance(exc, Refused):
         return answer(422, "refused", str(exc), check=exc.check, override=exc.override)
-    if isinstance(exc, NoCampaign | NoDraft):
+    if isinstance(exc, NoCampaign):  # never the server's database path or a command to run
+        return answer(404, "not_found", exc.public)
+    if isinstance(exc, NoDraft):
         return answer(404, "not_found", str(exc))
     if isinstance(exc, DraftTaken | StateConflict):
         return answer(409, "conflict", str(exc))

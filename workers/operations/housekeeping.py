@@ -10,7 +10,8 @@ embedded runner runs it with its in-process publisher. One pass, in this order:
 3. re-publish what is stale: queued chunks older than settings.queued_grace (a lost message) and
    retries that fell due (`publish_due`), except in campaigns outside their send window;
 4. deliver the due webhooks of the outbox (`workers.operations.webhooks.deliver_due`: each row leased
-   first, so two passes never post one together);
+   first, so two passes never post one together), unless `webhooks=False`: beat, `serve` and an
+   embedded `web` deliver them apart, so a receiver that never answers holds up no campaign;
 5. fold the counters' per-writer shards (`Store.fold_counts`, PostgreSQL), so a campaign's counters stay
    a few rows whatever the number of worker connections that wrote them.
 
@@ -57,7 +58,9 @@ def release_due(deps: WorkerDeps, now: datetime | None = None) -> Released:
     )
 
 
-def housekeeping(deps: WorkerDeps, publisher: Publisher, now: datetime | None = None) -> Housekeeping:
+def housekeeping(
+    deps: WorkerDeps, publisher: Publisher, now: datetime | None = None, *, webhooks: bool = True
+) -> Housekeeping:
     """One housekeeping pass (the module docstring's three steps); returns what it did.
 
     `publisher` receives the chunk ids to send (`send_chunk`) and to reconcile (`reconcile`); nothing
@@ -73,6 +76,6 @@ def housekeeping(deps: WorkerDeps, publisher: Publisher, now: datetime | None = 
     published += publish_due(deps.store, deps.settings, publisher)
     from workers.operations.webhooks import deliver_due
 
-    delivered = deliver_due(deps, now)
+    delivered = deliver_due(deps, now) if webhooks else 0
     deps.store.fold_counts()
     return Housekeeping(released, reconciling, published, delivered)

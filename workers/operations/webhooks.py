@@ -1,5 +1,8 @@
-"""Delivering the webhook outbox (campaigns.store.webhooks): run by housekeeping, so by beat in
-distributed mode and by the embedded runner (`serve`, `web`, `send --wait`) otherwise.
+"""Delivering the webhook outbox (campaigns.store.webhooks): beat's own `smsdispatch.webhooks` task in
+distributed mode, a thread of its own in `serve` and an embedded `web`, and the housekeeping pass of the
+other embedded runners (`send --wait`, `poll`). Never inside the loop that starts and polls campaigns: a
+receiver that never answers holds up its own deliveries only. The due batch is POSTed in parallel, so a
+pass takes one TIMEOUT at most, however many receivers hang.
 
 Each due row is leased, POSTed with the campaign's status document (`workers.statusdoc`, what `status
 --json` prints) under `{"event", "reason", "delivery", "at", "status"}`, signed (workers/webhooks.py), and
@@ -12,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 import requests
@@ -33,7 +37,7 @@ log = logging.getLogger("workers.webhooks")
 GIVE_UP_AFTER = timedelta(days=1)
 DELAYS = (10.0, 30.0, 60.0, 300.0, 900.0, 1800.0, 3600.0)  # seconds; then hourly until the day is over
 TIMEOUT = (3.05, 10.0)  # connect, read (seconds)
-BATCH = 20  # deliveries per housekeeping pass (each may wait up to TIMEOUT)
+BATCH = 20  # deliveries per pass, POSTed in parallel (a pass waits one TIMEOUT at most)
 
 
 def webhook_delay(attempts: int) -> float:
@@ -63,9 +67,12 @@ def deliver_due(deps: WorkerDeps, now: datetime | None = None, *, limit: int = B
     engine = deps.store.engine
     with engine.begin() as conn:
         due = outbox.claim_due(conn, now, now + timedelta(seconds=60), limit)
+    if not due:
+        return 0
+    with ThreadPoolExecutor(len(due), thread_name_prefix="webhook") as pool:
+        errors = list(pool.map(lambda d: _post(deps, d), due))
     delivered = 0
-    for delivery in due:
-        error = _post(deps, delivery)
+    for delivery, error in zip(due, errors, strict=True):
         done = utcnow()
         with engine.begin() as conn:
             if error is None:

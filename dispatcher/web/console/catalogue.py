@@ -206,7 +206,7 @@ FA: dict[str, str] = {
     "{n} numbers added.": "{n} شماره افزوده شد.",
     "{n} numbers removed.": "{n} شماره برداشته شد.",
     "Add numbers": "افزودن شماره",
-    "Phone numbers (comma between them)": "شماره‌ها (با ویرگول جدا کنید)",
+    "Phone numbers (one a line, or commas between them)": "شماره‌ها (هر کدام در یک خط، یا با ویرگول جدا)",
     "Add": "افزودن",
     "Remove numbers": "برداشتن شماره",
     "Remove": "برداشتن",

@@ -97,7 +97,7 @@ async def session_of(request: Request) -> Session:
 
 async def checked_form(request: Request, session: Session) -> FormData:
     """The form, once its CSRF token and Origin pass (security.Forgery otherwise)."""
-    form = await request.form()
+    form = await request.form(max_files=0)  # no form here takes a file (the upload page reads its own)
     given = form.get("csrf")
     security.check_csrf(
         request,

@@ -14,9 +14,9 @@ from dispatcher import app
 from dispatcher.app import BadInput, Control
 from dispatcher.app.submit import submit
 from dispatcher.web.auth import (
-    Authenticated,
     CanRead,
     CanSend,
+    CanUpload,
     principal,
 )
 from dispatcher.web.forms import flag, send_request
@@ -75,11 +75,14 @@ An `Idempotency-Key` header makes a retry return the same campaign (another body
     summary="Create and send a campaign",
     openapi_extra=CREATE_BODY,
 )
-async def create_campaign(request: Request, actor: Authenticated) -> Response:
+async def create_campaign(request: Request, actor: CanUpload) -> Response:
+    # The role is checked twice: may it upload at all (CanUpload), before a byte of the body is read; then
+    # may it send, once the body says whether this is a dry run.
     from dispatcher.app import identity
 
     settings = settings_of(request)
     up = await upload_of(request)
+    stored: list[int] = []  # the campaign this request created, whose rejects file it names
     try:
         dry = flag(up.fields, "dry_run")
         identity.require(actor, identity.Permission.UPLOAD if dry else identity.Permission.SEND)
@@ -97,11 +100,15 @@ async def create_campaign(request: Request, actor: Authenticated) -> Response:
                 callback_url=callback,
                 callback_key_id=getattr(actor, "key_id", None),
             )
+            if done.created and done.campaign is not None:
+                stored.append(done.campaign)
             return (201 if done.created else 200), done.body
 
         return await once(request, store_of(request).engine, principal(actor), up.digest, work)
     finally:
-        up.discard()
+        # A refusal, a dry run or a replay stored no campaign: nothing names their rejects file, which holds
+        # phone numbers no purge would ever reach.
+        up.discard(keep_rejects=bool(stored))
 
 
 @router.get("", summary="Campaigns (summary --json rows), a page at a time")

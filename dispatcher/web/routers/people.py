@@ -1,4 +1,5 @@
-"""What support asks first (every message a number got), the suppression list, and the providers."""
+"""What support asks first (every message a number got), the suppression list, the providers, and the
+purge of finished campaigns' numbers (admins)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from dispatcher import app
 from dispatcher.app.shapes import suppressions_json
 from dispatcher.web.auth import (
     CanAddOptouts,
+    CanManage,
     CanRead,
     CanRemoveOptouts,
 )
@@ -64,3 +66,19 @@ async def optouts_remove(request: Request, phone: str, actor: CanRemoveOptouts) 
 async def providers(request: Request, actor: CanRead) -> list[dict[str, Any]]:
     rows = await run(app.check_providers, settings_of(request))
     return [r.as_json() for r in rows]
+
+
+class PurgeIn(BaseModel):
+    older_than_days: int = Field(..., description="campaigns that finished more than this many days ago")
+
+
+@router.post(
+    "/purge",
+    summary="Remove the numbers, columns and texts of campaigns finished more than N days ago (purge --json)",
+    tags=["data"],
+)
+async def purge(request: Request, body: PurgeIn, actor: CanManage) -> dict[str, Any]:
+    from dispatcher.app.purge import purge as purge_campaigns
+
+    done = await run(purge_campaigns, settings_of(request), body.older_than_days, actor=actor)
+    return done.as_json()

@@ -1,5 +1,6 @@
 """A campaign's report (CSV or Excel, streamed from a file written off the event loop), its delivery
-chart (PNG, dispatcher/reports/chart*), and its recipients a page at a time."""
+chart (PNG, dispatcher/reports/chart*), its rejects file (the `rejects_file` its creation named, a path
+on the server), and its recipients a page at a time."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from campaigns.clock import utcnow
 from campaigns.states import RecipientState
 from campaigns.store import lookup
 from dispatcher import app
-from dispatcher.app import BadInput
+from dispatcher.app import BadInput, NoCampaign
 from dispatcher.web.auth import (
     CanRead,
 )
@@ -77,6 +78,25 @@ async def chart(request: Request, campaign_id: int, actor: CanRead) -> Response:
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return Response(png, media_type="image/png")
+
+
+@router.get(
+    "/{campaign_id}/rejects",
+    summary="The file's rows refused at the check (row, value, reason, its columns); 404 when none",
+    response_class=FileResponse,
+)
+async def rejects(request: Request, campaign_id: int, actor: CanRead) -> Response:
+    _, view = await run(app.campaign_view, settings_of(request), campaign_id)
+    path = Path(view.rejects_file) if view.rejects_file else None
+    if path is None or not path.is_file() or _only_header(path):
+        raise NoCampaign(f"campaign {campaign_id} has no rejected row (or its rejects file was purged)")
+    return FileResponse(path, media_type=TYPES["csv"], filename=f"campaign-{campaign_id}-rejects.csv")
+
+
+def _only_header(path: Path) -> bool:
+    with path.open("rb") as fh:
+        fh.readline()
+        return not fh.readline().strip()
 
 
 @router.get("/{campaign_id}/recipients", summary="The campaign's recipients, a page at a time")

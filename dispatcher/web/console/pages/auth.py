@@ -39,7 +39,7 @@ async def login(request: Request) -> Response:
     from dispatcher.app.identity import Throttled, Unauthenticated
     from dispatcher.app.sessions import SessionPolicy, log_in
 
-    form = await request.form()
+    form = await request.form(max_files=0)  # a file part is refused at once, never spooled to disk
     expected = security.read_cookie(request, security.LOGIN_COOKIE) or ""
     given = form.get("csrf")
     security.check_csrf(request, expected, given if isinstance(given, str) else None)

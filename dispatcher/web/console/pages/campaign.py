@@ -62,10 +62,12 @@ async def campaign(request: Request, campaign_id: int) -> Response:
 
 @router.get("/campaigns/{campaign_id:int}/progress")
 async def progress(request: Request, campaign_id: int) -> Response:
-    """The live part of the page (htmx swaps it in place; it stops asking once the campaign ended)."""
+    """The live part of the page (htmx swaps it in place; it stops asking once the campaign ended), and
+    the history out of band (what a worker or the clock did: completed, paused at a cap)."""
     await session_of(request)
     facts = await run_in_threadpool(_facts, request, campaign_id)
-    return render(request, "progress.html", **facts)
+    polled = request.headers.get("hx-request")  # htmx: the history too; otherwise the fragment alone
+    return render(request, "progress_poll.html" if polled else "progress.html", **facts)
 
 
 @router.get("/campaigns/{campaign_id:int}/confirm/{action}")

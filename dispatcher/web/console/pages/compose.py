@@ -132,6 +132,11 @@ def _principal(session: Session) -> str:
 @router.get("/drafts/{draft_id:int}")
 async def draft(request: Request, draft_id: int) -> Response:
     """The check page (GOV.UK Notify's check_messages): what to fix first, then every number."""
+    return await _check_page(request, draft_id)
+
+
+async def _check_page(request: Request, draft_id: int, error: str | None = None) -> Response:
+    """The check page; `error`: the line of the form that failed (400), never read from the URL."""
     from dispatcher.app.checked import draft_view, rejected_rows
 
     session = await session_of(request)
@@ -145,6 +150,7 @@ async def draft(request: Request, draft_id: int) -> Response:
     return render(
         request,
         "check.html",
+        400 if error else 200,
         d=view,
         a=view.answer,
         c=view.check,
@@ -153,7 +159,7 @@ async def draft(request: Request, draft_id: int) -> Response:
         override_labels=OVERRIDE_LABELS,
         check_titles=CHECK_TITLES,
         tests=tests,
-        error=request.query_params.get("error"),
+        error=error,
         start_at=_moment(start.get("at")),
         first_send=_moment(start.get("first_send")),
     )
@@ -196,9 +202,7 @@ async def recheck(request: Request, draft_id: int) -> Response:
         request_ = recheck_request(view, changes)
         answer = await run_in_threadpool(check_draft, settings, request_, _principal(session), refuse=False)
     except (*BAD_INPUT, Refused) as exc:
-        return RedirectResponse(
-            f"/drafts/{draft_id}?error=" + _quote(" ".join(str(exc).split())), status_code=303
-        )
+        return await _check_page(request, draft_id, _line(exc))
     return RedirectResponse(f"/drafts/{answer['draft']}", status_code=303)
 
 
@@ -217,9 +221,7 @@ async def test(request: Request, draft_id: int) -> Response:
             )
         )
     except BAD_INPUT as exc:
-        return RedirectResponse(
-            f"/drafts/{draft_id}?error=" + _quote(" ".join(str(exc).split())), status_code=303
-        )
+        return await _check_page(request, draft_id, _line(exc))
     return RedirectResponse(f"/drafts/{draft_id}?tests=" + ",".join(map(str, ids)), status_code=303)
 
 
@@ -237,11 +239,15 @@ async def send(request: Request, draft_id: int) -> Response:
     return RedirectResponse(f"/campaigns/{done['campaign']}", status_code=303)
 
 
+@router.get("/drafts/{draft_id:int}/{action}")  # after rejects.csv: its own path wins
+async def draft_again(request: Request, draft_id: int, action: str) -> Response:
+    """The address of a form's answer, opened again (the language switch of an error): the check page."""
+    return RedirectResponse(f"/drafts/{draft_id}", status_code=303)
+
+
 def _moment(found: dict | None) -> datetime | None:
     return datetime.fromisoformat(found["at"]) if found else None
 
 
-def _quote(text: str) -> str:
-    from urllib.parse import quote
-
-    return quote(text[:500])
+def _line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:500]

@@ -30,8 +30,18 @@ async def numbers(request: Request) -> Response:
     return render(request, "numbers.html", phone=phone, found=found, rows=rows, error=error)
 
 
+def _done(request: Request, *names: str) -> dict[str, str]:
+    """What the last change did, from the redirect's query (counts and names only: an error is never read
+    from a URL, where anyone could write one; it is shown by the answer to the form that failed)."""
+    return {n: request.query_params[n] for n in names if n in request.query_params}
+
+
 @router.get("/optouts")
 async def optouts(request: Request) -> Response:
+    return await _optouts_page(request)
+
+
+async def _optouts_page(request: Request, error: str | None = None) -> Response:
     await session_of(request)
     q = latin_digits(request.query_params.get("q") or "").strip()
     found = await run_in_threadpool(app.suppressions, request.app.state.settings)
@@ -39,9 +49,22 @@ async def optouts(request: Request) -> Response:
     if q:
         digits = q.lstrip("0+")
         rows = [r for r in rows if digits in r.phone or q.lower() in (r.reason or "").lower()]
+    done = _done(request, "added", "removed") if error is None else {"error": error}
     return render(
-        request, "optouts.html", rows=rows[-500:][::-1], total=len(found.rows), q=q, done=request.query_params
+        request,
+        "optouts.html",
+        400 if error else 200,
+        rows=rows[-500:][::-1],
+        total=len(found.rows),
+        q=q,
+        done=done,
     )
+
+
+@router.get("/optouts/{action}")
+async def optouts_again(request: Request, action: str) -> Response:
+    """The address of a form's answer, opened again (the language switch of an error): the page itself."""
+    return RedirectResponse("/optouts", status_code=303)
 
 
 @router.post("/optouts/{action}")
@@ -66,7 +89,7 @@ async def optouts_change(request: Request, action: str) -> Response:
         else:
             raise app.BadInput(f"{action!r}: add or remove")
     except BAD_INPUT as exc:
-        return RedirectResponse("/optouts?error=" + _q(str(exc)), status_code=303)
+        return await _optouts_page(request, error=_line(exc))
     return RedirectResponse(f"/optouts?{action}ed={done.changed}", status_code=303)
 
 
@@ -83,6 +106,10 @@ async def providers(request: Request) -> Response:
 
 @router.get("/users")
 async def users(request: Request) -> Response:
+    return await _users_page(request)
+
+
+async def _users_page(request: Request, error: str | None = None) -> Response:
     session = await session_of(request)
     settings = request.app.state.settings
     people = await run_in_threadpool(lambda: ident.list_users(settings, actor=session.actor))
@@ -90,11 +117,17 @@ async def users(request: Request) -> Response:
     return render(
         request,
         "users.html",
+        400 if error else 200,
         people=people,
         keys=keys,
         roles=list(ident.Role),
-        done=request.query_params,
+        done=_done(request, "done") if error is None else {"error": error},
     )
+
+
+@router.get("/users/{action}")
+async def users_again(request: Request, action: str) -> Response:
+    return RedirectResponse("/users", status_code=303)
 
 
 @router.post("/users/{action}")
@@ -136,11 +169,9 @@ async def users_change(request: Request, action: str) -> Response:
         else:
             raise app.BadInput(f"{action!r}: add, disable, create-key or revoke-key")
     except BAD_INPUT as exc:
-        return RedirectResponse("/users?error=" + _q(str(exc)), status_code=303)
+        return await _users_page(request, error=_line(exc))
     return RedirectResponse(f"/users?done={action}", status_code=303)
 
 
-def _q(text: str) -> str:
-    from urllib.parse import quote
-
-    return quote(" ".join(text.split())[:500])
+def _line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:500]
