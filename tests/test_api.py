@@ -30,6 +30,7 @@ def api_env(tmp_path, sandbox_environ, monkeypatch) -> dict[str, str]:
         "SMSDISPATCH_DATABASE_URL": f"sqlite:///{tmp_path / 'api.db'}",
         "SMSDISPATCH_UPLOAD_DIR": str(tmp_path / "uploads"),
         "SMSDISPATCH_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "SMSDISPATCH_WEBHOOK_ALLOW_HOSTS": "127.0.0.1",  # the tests' receivers are on loopback
         "SMSDISPATCH_OPTOUT_EVERY": "0",
         "SMSDISPATCH_HEARTBEAT_EVERY": "0.5",
     }
