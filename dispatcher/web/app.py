@@ -162,6 +162,10 @@ ERROR_SCHEMA = {
                 "check": {"type": "string", "description": "refused: the preflight check"},
                 "override": {"type": "string", "description": "refused: how to send anyway"},
                 "retry_after": {"type": "integer", "description": "throttled: seconds"},
+                "provider": {
+                    "type": "string",
+                    "description": "bad_input: the provider that has no credential on the server",
+                },
             },
         }
     },
