@@ -342,3 +342,20 @@ def test_a_provider_without_a_credential_is_a_message_on_the_page_not_an_error_p
         soup = parse(sent)
         assert soup.find("button", string=re.compile("Send")) is not None  # the check page, to send again
         assert "SMSDISPATCH_GHASEDAK_APIKEY" in soup.select_one(".banner.danger").get_text()
+
+
+def test_an_operators_check_is_not_sent_by_the_operator_nor_as_it_is_by_a_sender(console):
+    client, settings, tmp = console
+    client.get("/login?lang=en")
+    checked = upload(as_role(client, "operator"), write_csv(tmp / "list.csv", 20, seed=9))
+    assert checked.status_code == 303, checked.text
+    draft = checked.headers["location"]
+    page = client.get(draft)
+    assert "Send" not in names(parse(page))  # no Send button for who may not send
+    refused = client.post(f"{draft}/send", data={"csrf": csrf_of(page.text)}, follow_redirects=False)
+    assert refused.status_code == 403, refused.text[:300]
+    as_role(client, "sender")
+    csrf = csrf_of(client.get("/campaigns/new").text)
+    other = client.post(f"{draft}/send", data={"csrf": csrf}, follow_redirects=False)
+    assert other.status_code == 404, other.text[:300]  # the operator's check, not the sender's
+    assert parse(client.get("/campaigns")).select("tbody tr td a") == []  # nothing was sent

@@ -236,7 +236,9 @@ async def send(request: Request, draft_id: int) -> Response:
     settings = request.app.state.settings
     await run_in_threadpool(draft_view, settings, draft_id, _principal(session))  # only one's own drafts
     try:
-        done = await run_in_threadpool(lambda: send_draft(settings, draft_id, actor=session.actor))
+        done = await run_in_threadpool(
+            lambda: send_draft(settings, draft_id, _principal(session), actor=session.actor)
+        )
     except BAD_INPUT as exc:  # a provider not configured since the check, …: the check page says what
         if isinstance(exc, DraftTaken | NoDraft):
             raise
