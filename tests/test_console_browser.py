@@ -31,6 +31,13 @@ from tests.support.services import IN_CI
 pytestmark = pytest.mark.slow
 FINAL = {"delivered", "undelivered", "failed", "blacklisted", "expired", "rejected"}
 LAPTOP, PHONE = {"width": 1366, "height": 900}, {"width": 390, "height": 844}
+# What a box hides sideways (a table wider than its scroll box, a cell wider than its table), as
+# "selector: content width > box width"; the page itself may not scroll sideways either.
+HIDDEN_SIDEWAYS = """
+[...document.querySelectorAll('.scroll, table, td, th, .card, main')]
+  .filter(e => e.scrollWidth > e.clientWidth + 1)
+  .map(e => `${e.tagName.toLowerCase()}.${e.className}: ${e.scrollWidth} > ${e.clientWidth}`)
+"""
 
 
 @pytest.fixture(scope="module")
@@ -74,6 +81,9 @@ class Shots:
             page.wait_for_timeout(150)
             wide = page.evaluate("document.documentElement.scrollWidth")
             assert wide <= size["width"], f"{name} scrolls sideways at {size['width']} px ({wide} px wide)"
+            if size is PHONE:  # nor does anything inside: no table cut off in its scroll box
+                hidden = page.evaluate(HIDDEN_SIDEWAYS)
+                assert not hidden, f"{name} at {size['width']} px hides sideways: {hidden}"
             path = self.folder / f"{self.lang}-{self.n:02d}-{name}-{size['width']}.png"
             page.screenshot(path=str(path), full_page=True)
         page.set_viewport_size(LAPTOP)

@@ -359,3 +359,29 @@ def test_an_operators_check_is_not_sent_by_the_operator_nor_as_it_is_by_a_sender
     other = client.post(f"{draft}/send", data={"csrf": csrf}, follow_redirects=False)
     assert other.status_code == 404, other.text[:300]  # the operator's check, not the sender's
     assert parse(client.get("/campaigns")).select("tbody tr td a") == []  # nothing was sent
+
+
+def test_names_keep_their_digits_and_the_totals_count_the_failed(console):
+    """A file's, a user's or a key's name is shown as it is written (its digits are not made Persian: people
+    match it against their disk); the totals row adds up the failed as the rows show them, each figure
+    labelled for the phone's one-card-per-row layout; the audit's `system` is said in Persian."""
+    client, _, tmp = console
+    as_role(client, "sender")
+    checked = upload(client, write_csv(tmp / "list-2026.csv", 12, seed=6))
+    draft = client.get(checked.headers["location"])
+    assert "list-2026.csv" in parse(draft).find("h1").get_text()
+    sent = client.post(
+        f"{checked.headers['location']}/send", data={"csrf": csrf_of(draft.text)}, follow_redirects=False
+    )
+    assert sent.status_code == 303
+    listed = parse(client.get("/campaigns"))
+    foot = {td["data-label"]: td.get_text(strip=True) for td in listed.select("tfoot td[data-label]")}
+    row = {td["data-label"]: td.get_text(strip=True) for td in listed.select("tbody td[data-label]")}
+    assert set(foot) == {FA[x] for x in ("Recipients", "Sent", "Delivered", "Failed", "SMS parts", "Cost")}
+    assert foot[FA["Failed"]] == row[FA["Failed"]] != ""
+    assert all("cards" in table["class"] for table in listed.select("table"))
+    from dispatcher.web.console.i18n import Lang, Words
+
+    fa = Words(Lang.FA)
+    assert fa.who("system") == FA["system"] and "sara2" in fa.who("sara2")
+    assert "crm-7" in fa.who("key:crm-7") and fa.who("key:crm-7").startswith("کلید")

@@ -55,6 +55,10 @@ FA: dict[str, str] = {
     "resumed": "ادامه یافت",
     "rescheduled": "زمان‌بندی دوباره",
     "purged": "پاک‌سازی شد",
+    # who did something (the audit)
+    "system": "سامانه (خودکار)",
+    "key {name}": "کلید {name}",
+    "command line ({name})": "خط فرمان ({name})",
     # the campaigns page
     "State": "وضعیت",
     "All": "همه",
