@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from dispatcher.config import AppSettings
 from dispatcher.demo.messy import write as write_demo_csv
 from dispatcher.web import create_app
+from dispatcher.web.wording import for_api
 from tests.support.api import bearer, make_key
 from tests.support.cli import run_cli
 from tests.test_api import TEXT, api_env  # noqa: F401 - the fixture
@@ -95,9 +96,11 @@ def test_bad_input_is_400_with_the_cli_line(client, tmp_path, capsys, case):
     assert code == 2
     assert answer.status_code == 400, answer.text
     error = answer.json()["error"]
-    # the same line; the file's path is the server's own (the upload's folder under SMSDISPATCH_UPLOAD_DIR)
+    # the same line in the API's words (its fields, not the CLI's options: dispatcher/web/wording.py); the
+    # file's path is the server's own (the upload's folder under SMSDISPATCH_UPLOAD_DIR)
     message = re.sub(r"/uploads/[0-9a-f]{32}", "", error["message"])
-    assert error["kind"] == "bad_input" and message == line
+    assert error["kind"] == "bad_input" and message == for_api(line)
+    assert not re.search(r"--[a-z]|smsdispatch [a-z]", message), message
     assert "Traceback" not in answer.text
     assert client.get("/api/v1/campaigns").json() == []
 
@@ -111,11 +114,16 @@ def test_a_preflight_refusal_is_422_with_its_check_and_override(client, tmp_path
     error = answer.json()["error"]
     assert error == {
         "kind": "refused",
-        "message": line,
+        "message": for_api(line),
         "check": "duplicate",
-        "override": "--allow-duplicate",
+        "override": "allow_duplicate=true",  # the field to send, not the CLI's --allow-duplicate
     }
-    assert _post(client, path, at="2099-01-01 10:00", allow_duplicate="true").status_code == 201
+    assert "--" not in error["message"] and "smsdispatch" not in error["message"], error["message"]
+    assert error["message"].endswith("to send anyway: allow_duplicate=true")
+    again = _post(client, path, at="2099-01-01 10:00", allow_duplicate="true")
+    assert again.status_code == 201, again.text
+    warned = {w["code"]: w["message"] for w in again.json()["warnings"]}
+    assert "duplicate" in warned and "smsdispatch" not in warned["duplicate"], warned  # the API's words
 
 
 def test_unknown_fields_missing_fields_and_bodies(client, tmp_path):
