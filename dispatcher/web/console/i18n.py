@@ -169,6 +169,13 @@ class Words:
         digits kept, since people match it against what their disk or their records hold."""
         return Markup('<bdi dir="ltr">{}</bdi>').format("" if text is None else str(text))
 
+    def line(self, text: str | None) -> Markup:
+        """A line of the application layer (an error, a finding, a notice, as the CLI prints it) in this
+        language, naming the console's controls, not the CLI's options (dispatcher/web/console/lines.py)."""
+        from dispatcher.web.console.lines import say
+
+        return say(text, self)
+
     def who(self, text: str | None) -> Markup:
         """Who did something, as the audit records it: a user's name as written; `key:NAME` as "key
         NAME", `cli:USER@HOST` as "command line (USER@HOST)", `system` as the words for it."""
