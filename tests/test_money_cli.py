@@ -239,7 +239,8 @@ def test_recipients_held_unknown_are_money_that_may_have_gone_out(sandboxed, tmp
     file = write_list(tmp_path / "list.csv", 12, 0)
     argv = ["send", str(file), "-p", "mediapayamak", "-m", "حراج پاییزه. لغو۱۱", "--type", "transactional"]
     code, _, err = run_cli([*argv, "--wait"], capsys)  # one text for all: one chunk of 12
-    assert code == 0, err
+    assert code == 1, err  # completed, but no outcome known: said, and not exit 0
+    assert "all 12 recipients are unknown" in " ".join(err.split()), err
     assert len(state.accepted("mediapayamak")) == 12  # they went out
     data = status_json(1, capsys)
     assert data["counts"] == {"unknown": 12}

@@ -294,7 +294,7 @@ def send(
     if reports_here:
         err.print(notices.reports_hint(summary.campaign or 0))
     if wait and store is not None and summary.campaign is not None:
-        followed_exit(summary.campaign, *store.campaign_state(summary.campaign))
+        followed_exit(store, summary.campaign)
 
 
 def _message_from(path: Path) -> str:
@@ -361,4 +361,4 @@ def run(
         state = start_and_show(settings, mode, campaign_id, follow=wait).state
     out.print(f"campaign {campaign_id}: {state}")
     if wait:
-        followed_exit(campaign_id, *store.campaign_state(campaign_id))
+        followed_exit(store, campaign_id)
