@@ -124,7 +124,7 @@ def send(
         typer.Option(
             "--at",
             help="when to start, Tehran time: 2026-12-04T10:00 (an offset may be given), 1405/09/10 10:00, "
-            "Friday 10:00, جمعه 10:00, tomorrow 09:00, فردا 09:00, or 10:00 (the next one); echoed as resolved",
+            "Friday 10:00, جمعه ساعت ۱۰, tomorrow 09:00, فردا ساعت ۹, or 10:00 (the next one); echoed as resolved",
         ),
     ] = None,
     window: Annotated[
