@@ -107,6 +107,7 @@ def test_a_program_sends_follows_pauses_resumes_and_fetches_the_report(api: Api)
     ):
         assert key in body
     cid = body["campaign"]
+    assert body["cost"] is None or body["cost"]["currency"] == "IRR"  # ISO 4217, as the status below
     paused = api.client.post(f"/api/v1/campaigns/{cid}/pause", headers=api.as_("sender"))
     assert paused.status_code in (200, 409), paused.text  # it may have finished sending already
     if paused.status_code == 200:
@@ -115,6 +116,7 @@ def test_a_program_sends_follows_pauses_resumes_and_fetches_the_report(api: Api)
         assert resumed.status_code == 200, resumed.text
     done = api.wait_state(cid, "completed")
     assert done["campaign"] == cid and done["progress"]["final"] == done["recipients"]
+    assert done["cost"]["currency"] == "IRR"
     once_each(api, cid)
     report = api.get(f"/api/v1/campaigns/{cid}/report?format=csv")
     assert report.status_code == 200 and report.headers["content-type"].startswith("text/csv")
