@@ -178,3 +178,82 @@ def test_a_provider_refusing_our_credentials_is_502(api_env, tmp_path, sandbox):
         answer = _post(c, write_demo_csv(tmp_path / "l.csv", 5, seed=7))
         assert answer.status_code == 502, answer.text
         assert answer.json()["error"]["kind"] == "provider" and "wrong-key" not in answer.text
+
+
+@pytest.mark.parametrize(
+    ("provider", "unset", "named"),
+    [
+        ("ghasedak", ["SMSDISPATCH_GHASEDAK_APIKEY"], ["SMSDISPATCH_GHASEDAK_APIKEY"]),
+        ("amoot", ["SMSDISPATCH_AMOOT_TOKEN"], ["SMSDISPATCH_AMOOT_TOKEN"]),
+        ("negin", ["SMSDISPATCH_NEGIN_PASSWORD"], ["SMSDISPATCH_NEGIN_PASSWORD"]),
+        (
+            "mediapayamak",
+            ["SMSDISPATCH_MEDIAPAYAMAK_APIKEY", "SMSDISPATCH_MEDIAPAYAMAK_USERNAME"],
+            ["SMSDISPATCH_MEDIAPAYAMAK_APIKEY", "SMSDISPATCH_MEDIAPAYAMAK_USERNAME"],
+        ),
+    ],
+)
+def test_a_provider_without_a_credential_is_400_naming_it(api_env, tmp_path, sandbox, provider, unset, named):  # noqa: F811
+    """The request chose a provider this server has no credential for: the request's configuration
+    problem (400 naming the provider and the variable to set), not the provider's (502) nor ours (500);
+    no value of any credential in the answer, nothing stored."""
+    env = {k: v for k, v in api_env.items() if k not in unset}
+    settings = AppSettings.from_env(env)
+    secrets = [v for k, v in api_env.items() if k.endswith(("_APIKEY", "_TOKEN", "_PASSWORD"))]
+    path = write_demo_csv(tmp_path / "l.csv", 5, seed=3)
+    with TestClient(create_app(settings, background=False)) as c:
+        c.headers.update(bearer(make_key(settings, "sender")[0]))
+        answers = [
+            _post(c, path, provider=provider),
+            _post(c, path, provider=provider, dry_run="true"),
+            _post(c, path, provider=f"{provider},{'amoot' if provider != 'amoot' else 'ghasedak'}"),
+            c.post(
+                "/api/v1/campaigns",
+                json={"provider": provider, "message": TEXT, "recipients": [{"phone": "09121234567"}]},
+            ),
+        ]
+        with path.open("rb") as fh:
+            answers.append(
+                c.post(
+                    "/api/v1/drafts",
+                    files={"file": (path.name, fh, "text/csv")},
+                    data={"provider": provider, "message": TEXT},
+                )
+            )
+        for answer in answers:
+            assert answer.status_code == 400, answer.text
+            error = answer.json()["error"]
+            assert error["kind"] == "bad_input" and error["provider"] == provider, error
+            assert error["message"].startswith(f"provider {provider} has no credential on this server: set")
+            assert all(name in error["message"] for name in named), error["message"]
+            assert not any(secret in answer.text for secret in secrets)
+        assert c.get("/api/v1/campaigns").json() == []
+
+
+def test_a_draft_sent_after_its_providers_credential_went_is_400_and_can_be_sent_later(
+    api_env,  # noqa: F811
+    tmp_path,
+    sandbox,
+):
+    settings = AppSettings.from_env(api_env)
+    key = make_key(settings, "sender")[0]
+    path = write_demo_csv(tmp_path / "l.csv", 5, seed=4)
+    with TestClient(create_app(settings, background=False)) as c, path.open("rb") as fh:
+        c.headers.update(bearer(key))
+        made = c.post(
+            "/api/v1/drafts",
+            files={"file": (path.name, fh, "text/csv")},
+            data={"provider": "ghasedak", "message": TEXT, "window": "any"},
+        )
+        assert made.status_code == 201, made.text
+    draft = made.json()["draft"]
+    without = AppSettings.from_env({k: v for k, v in api_env.items() if k != "SMSDISPATCH_GHASEDAK_APIKEY"})
+    with TestClient(create_app(without, background=False)) as c:
+        c.headers.update(bearer(key))
+        refused = c.post(f"/api/v1/drafts/{draft}/send")
+        assert refused.status_code == 400, refused.text
+        assert "SMSDISPATCH_GHASEDAK_APIKEY" in refused.json()["error"]["message"]
+    with TestClient(create_app(settings, background=False)) as c:
+        c.headers.update(bearer(key))
+        sent = c.post(f"/api/v1/drafts/{draft}/send")
+        assert sent.status_code == 201, sent.text  # the refusal left the draft to send once configured

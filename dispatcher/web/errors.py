@@ -3,7 +3,7 @@ a traceback or a secret.
 
 | status | kind | when |
 |---|---|---|
-| 400 | `bad_input` | what the CLI refuses with exit 2: the same one line (row, field, fix) |
+| 400 | `bad_input` | what the CLI refuses with exit 2: the same one line (row, field, fix); a provider the request chose that has no credential on this server (its name and the variable to set) |
 | 401 | `unauthenticated` | no bearer key, or an unknown, revoked or expired one |
 | 403 | `forbidden` | the key's role does not allow the action |
 | 404 | `not_found` | no such campaign, draft or number |
@@ -30,7 +30,7 @@ from dispatcher.app import BAD_INPUT, NoCampaign, Refused
 from dispatcher.app.campaign import StateConflict
 from dispatcher.app.drafts import DraftTaken, NoDraft
 from dispatcher.app.preflight.gather import CredentialsRejected, ProviderUnreachable
-from workers.errors import ProviderError
+from workers.errors import MissingCredential, ProviderError
 
 log = logging.getLogger("dispatcher.web")
 
@@ -75,6 +75,8 @@ def classify(exc: BaseException) -> JSONResponse:
         return answer(404, "not_found", str(exc))
     if isinstance(exc, DraftTaken | StateConflict):
         return answer(409, "conflict", str(exc))
+    if isinstance(exc, MissingCredential):  # the request's provider is not configured here: never a 502
+        return answer(400, "bad_input", _one_line(exc), provider=exc.provider)
     if isinstance(exc, CredentialsRejected | ProviderError | ProviderUnreachable):
         return answer(502, "provider", _one_line(exc))
     if isinstance(exc, InflationError):

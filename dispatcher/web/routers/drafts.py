@@ -56,6 +56,6 @@ async def create_draft(request: Request, actor: CanUpload) -> Response:
 )
 async def send(request: Request, draft_id: int, actor: CanSend) -> Response:
     async def work() -> tuple[int, dict]:
-        return 201, await run(with_actor, send_draft, actor, settings_of(request), draft_id)
+        return 201, await run(with_actor, send_draft, actor, settings_of(request), draft_id, principal(actor))
 
     return await once(request, store_of(request).engine, principal(actor), f"draft {draft_id}", work)
