@@ -25,6 +25,7 @@ from campaigns.operators import Operator, operator_of
 from campaigns.text import Alphabet, encoding, encoding_series
 
 __all__ = [
+    "CURRENCY",
     "PriceError",
     "PriceTable",
     "UnpricedError",
@@ -34,6 +35,10 @@ __all__ = [
 ]
 
 Key = tuple[Operator | None, Alphabet | None]
+
+# The `currency` of every rial amount a machine reads (`send --json`'s and the API's preflight `cost`,
+# `status --json`'s and the webhooks' `cost`): ISO 4217's code of the Iranian rial. People read "rial".
+CURRENCY = "IRR"
 
 _ALPHABETS = {a.value: a for a in Alphabet}
 _OPERATORS = {o.value.casefold(): o for o in Operator}

@@ -147,6 +147,8 @@ class CampaignView:
     chunk_counts: dict[str, int] = field(default_factory=dict)
     # of counts["failed"] + counts["blacklisted"]: those a delivery report gave (the provider had accepted them)
     reported_failed: int = 0
+    # SMS parts of the recipients cancelled before sending (of `parts`, the plan): from the counters
+    cancelled_parts: int = 0
     budget_rial: int | None = None  # the caps (None: none) and what the claims committed so far
     max_parts: int | None = None
     spent_rial: int = 0

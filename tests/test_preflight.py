@@ -341,7 +341,7 @@ def test_to_json_is_exactly_the_contract() -> None:
     assert data["parts_histogram"] == {"1": 2}
     assert data["cost"] == {
         "estimate": 2000.0,
-        "currency": "rial",
+        "currency": "IRR",
         "by_operator": {"MCI": 1000.0, "Irancell": 1000.0, "Rightel": 0.0, "other": 0.0},
     }
     assert data["credit"] == {"balance": 1000.0, "unit": "rial", "enough": False}

@@ -12,6 +12,7 @@ from enum import StrEnum
 from typing import Any
 
 from campaigns.operators import ESTIMATE_NOTE, Operator
+from campaigns.prices import CURRENCY
 from campaigns.text import Alphabet
 
 __all__ = [
@@ -95,7 +96,7 @@ class Cost:
     estimate: float
     by_operator: dict[Operator, float]
     source: str
-    currency: str = "rial"
+    currency: str = CURRENCY  # ISO 4217, as in status --json
 
 
 @dataclass(frozen=True)
