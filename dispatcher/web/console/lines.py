@@ -13,7 +13,8 @@ have the form's fields and the check page's boxes. `say(line, words)` gives a pa
 
 A pattern's groups are shown by their name's first letter: `n` a number (Persian digits), `v` a value as
 written (left to right, digits kept), `w` a word of the catalogue (a state, a unit), `t` a line said
-again by `say`, `o` a CLI option said as its control, `s` setting names joined in Persian.
+again by `persian`, `o` a CLI option said as its control, `r` a rejected row's reason (`Words.reason`),
+`s` setting names joined in Persian.
 """
 
 from __future__ import annotations
