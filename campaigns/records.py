@@ -217,6 +217,26 @@ class CampaignCosts:
         return sum(c.unknown for c in self.by_provider.values())
 
 
+@dataclass(frozen=True)
+class Cancelled:
+    """A campaign cancelled (`Store.cancel`): its recipients cancelled before sending, by the provider of
+    their chunk (empty when none was left to send). Always true, as the cancel happened."""
+
+    by_provider: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    """What one reconciliation verdict wrote (`Store.record_reconciled`). `current`: the chunk was still
+    `unknown` at the attempt examined, so the verdict applied (False: another reconciliation, or the late
+    reply, got there first, and nothing was written); `found`: recipients this call recorded as sent
+    (rows it changed); `moved`: the chunk moved on (accepted, nothing left pending; or queued again)."""
+
+    current: bool
+    found: int = 0
+    moved: bool = False
+
+
 class ChunkPeek(NamedTuple):
     """What a send needs to know before its claim (`Store.chunk_cost`)."""
 

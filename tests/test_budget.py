@@ -182,7 +182,8 @@ def test_reconciliation_gives_back_the_share_it_found_unsent(store):
     store.chunk_unknown(chunk, "read timeout")  # may have gone out: kept
     assert spent(store, cid) == (10_000, 10)
     found = [RecipientUpdate(m.recipient_id, RecipientState.SENT, "m") for m in chunk.messages[:3]]
-    assert store.record_reconciled(store.load_chunk(chunk.chunk_id), found, requeue=True)
+    recorded = store.record_reconciled(store.load_chunk(chunk.chunk_id), found, requeue=True)
+    assert recorded.moved and recorded.found == 3
     assert spent(store, cid) == (3_000, 3)  # seven known unsent: given back; the next claim charges them
     (again,) = claim_all(store, cid)
     assert len(again.messages) == 7 and spent(store, cid) == (10_000, 10)
