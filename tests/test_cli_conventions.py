@@ -1,4 +1,4 @@
-"""CLI conventions (issue 12, item 6): --version; usage errors exit 2 with one plain line; "did you
+"""CLI conventions (README, "Exit codes" and "Output for people and for scripts"): --version; usage errors exit 2 with one plain line; "did you
 mean"; times with their zone (and the Jalali date on request); read-only commands never create a
 database and name the one they looked in; an unwritable report path is one line; summaries that
 read right. Also: the demo runs on the application layer without touching the environment."""

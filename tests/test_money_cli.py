@@ -3,7 +3,7 @@ the preflight, cost split into planned / spent so far / reported by the provider
 not documented"), by the provider that actually sent (after failover, at its price), a campaign cancelled
 before sending that spent nothing, the summary's totals, and the xlsx Summary's rejected rows.
 
-The numbers are the issue's: 473 recipients at 1,200 rial a part is an estimate of 567,600 rial.
+The numbers of the trial that found it: 473 recipients at 1,200 rial a part is an estimate of 567,600 rial.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""`send` with the preflight wired in (issue 11, items 2, 3, 4 and 6), through the CLI, against the real
+"""`send` with the preflight wired in (README, "Preflight"), through the CLI, against the real
 sandbox over HTTP and a real SQLite store: the half-send, the re-send after a pause and the 23-part
 message caught before anything is stored (exit 3, one line), a rejected key (exit 2), the JSON contract,
 --skip-recent, the test send, and the question asked in a terminal (a pty)."""

@@ -186,7 +186,7 @@ class DispatchSettings:
     # Redis broker: a message unacked this long is delivered again (the claim makes that a no-op).
     # Keep it above the longest send and above workers.dispatch.MAX_COUNTDOWN.
     visibility_timeout: float = 900
-    # Failover circuits (issue 15): transient failures in a row that open an account's circuit, and
+    # Failover circuits (README, "Failover"): transient failures in a row that open an account's circuit, and
     # seconds an open circuit waits before one probe send may try it again.
     circuit_failures: int = 5
     circuit_cooldown: float = 60.0

@@ -1,7 +1,7 @@
-"""What `send` shows before a rial is spent (issue 11): the summary, its findings, and its JSON. Pure values.
+"""What `send` shows before a rial is spent (README, "Preflight"): the summary, its findings, and its JSON. Pure values.
 
 `PreflightSummary.to_json()` is the contract for scripts: the keys `operators`, `parts_histogram`,
-`cost`, `credit`, `warnings`, `preview` (issue 11, "Contract for scripts") and, added after them,
+`cost`, `credit`, `warnings`, `preview` (the preflight's first keys, README "Preflight", `--json`) and, added after them,
 `blacklisted` (the operator blacklist memory), which `send --json` adds to its object.
 """
 
@@ -41,7 +41,7 @@ class Severity(StrEnum):
 
 
 class Check(StrEnum):
-    """The preflight checks, by the code scripts and README use (issue 11, "Checks")."""
+    """The preflight checks, by the code scripts and README use (README, "Preflight", **Checks**)."""
 
     CREDIT = "credit"  # credit below the estimate: refuse (--allow-partial)
     # same recipients and text as a campaign of the last SMSDISPATCH_DUPLICATE_WINDOW, finished or not:
