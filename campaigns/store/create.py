@@ -2,7 +2,8 @@
 transaction, with their counters (`campaigns.store.tally`, summed from the planned blocks), then queued
 or scheduled.
 
-Recipients go in bulk: one executemany on SQLite, one COPY on PostgreSQL (docs/benchmarks.md).
+Recipients go in bulk (`campaigns.store.bulk`): one executemany on SQLite, one COPY on PostgreSQL
+(docs/benchmarks.md, "Storing a campaign").
 """
 
 from __future__ import annotations
@@ -23,12 +24,11 @@ from campaigns.prices import UnpricedError, recipient_costs
 from campaigns.records import CampaignSpec, EmptyCampaign
 from campaigns.states import CampaignState, ChunkState, RecipientState
 from campaigns.store.audit import SYSTEM, record_created, started_by
+from campaigns.store.bulk import postgres_copy, sqlite_insert
 from campaigns.store.lifecycle import launch
 from campaigns.store.preflight import refuse_duplicate
 from campaigns.store.sql import campaigns_t, chunks_t
 from campaigns.store.tally import CountKind, literal_deltas, upsert
-
-_COLUMNS = "campaign_id, chunk_id, row, phone, fields, text, parts, state, attempts, polls"
 
 
 def create_campaign(
@@ -178,7 +178,10 @@ def chunk_costs(block: PlannedBlock, spec: CampaignSpec) -> np.ndarray:
     parts x price (`campaigns.prices.recipient_costs`), rounded up to whole rial. Raises UnpricedError."""
     assert spec.prices is not None
     df = block.recipients
-    per_recipient = recipient_costs(df["phone"], df["text"], df["parts"], spec.prices, spec.message)
+    alphabets = df.get("alphabet")
+    per_recipient = recipient_costs(
+        df["phone"], df["text"], df["parts"], spec.prices, spec.message, alphabets=alphabets
+    )
     by_seq = pd.Series(per_recipient, index=df["seq"].to_numpy()).groupby(level=0).sum()
     return np.array([math.ceil(by_seq.get(seq, 0.0) - 1e-9) for seq in block.chunks["seq"]], dtype=np.int64)
 
@@ -212,46 +215,13 @@ def insert_chunks(
 def insert_recipients(
     conn: Connection, campaign_id: int, block: PlannedBlock, chunk_ids: dict[int, int]
 ) -> None:
-    """The block's recipients, pending, each in its chunk (`chunk_ids`: seq -> chunk id)."""
+    """The block's recipients, pending, each in its chunk (`chunk_ids`: seq -> chunk id): one executemany
+    on SQLite, one COPY on PostgreSQL (`campaigns.store.bulk`)."""
     df = block.recipients
-    chunk_col = df["seq"].map(chunk_ids)
+    seqs = block.chunks["seq"].to_numpy(dtype=np.int64)
+    ids = np.array([chunk_ids[int(seq)] for seq in seqs], dtype=np.int64)
+    chunk_col = ids[np.searchsorted(seqs, df["seq"].to_numpy(dtype=np.int64))]  # seqs ascend (plan)
     if conn.dialect.name == "sqlite":
-        cols = (
-            df["row"].tolist(),
-            df["phone"].tolist(),
-            df["fields"].tolist(),
-            df["text"].tolist(),
-            df["parts"].tolist(),
-            chunk_col.tolist(),
-        )
-        conn.exec_driver_sql(
-            f"INSERT INTO recipients ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, '{RecipientState.PENDING}', 0, 0)",
-            [(campaign_id, c, r, p, f, t, n) for r, p, f, t, n, c in zip(*cols, strict=True)],
-        )
-        return
-    # PostgreSQL: COPY in CSV form, formatted by Arrow's C++ writer rather than row by row in
-    # Python (pandas' to_csv took 4.9 s of a million-row load; Arrow ~0.3 s). Arrow writes a
-    # null as an empty unquoted field and an empty string as "", which is COPY's own rule.
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
-
-    n = len(df)
-    table = pa.table(
-        {
-            "campaign_id": pa.array([campaign_id] * n, pa.int64()),
-            "chunk_id": pa.array(chunk_col.to_numpy(dtype="int64")),
-            "row": pa.array(df["row"].to_numpy(dtype="int64")),
-            "phone": pa.array(df["phone"].tolist(), pa.string()),
-            "fields": pa.array(df["fields"].tolist(), pa.string()),
-            "text": pa.array(df["text"].tolist(), pa.string()),
-            "parts": pa.array(df["parts"].to_numpy(dtype="int64")),
-            "state": pa.array([str(RecipientState.PENDING)] * n, pa.string()),
-            "attempts": pa.array([0] * n, pa.int64()),
-            "polls": pa.array([0] * n, pa.int64()),
-        }
-    )
-    sink = pa.BufferOutputStream()
-    pacsv.write_csv(table, sink, pacsv.WriteOptions(include_header=False))
-    raw = conn.connection.driver_connection
-    with raw.cursor() as cur, cur.copy(f"COPY recipients ({_COLUMNS}) FROM STDIN WITH (FORMAT csv)") as copy:
-        copy.write(sink.getvalue().to_pybytes())
+        sqlite_insert(conn, campaign_id, df, chunk_col)
+    else:
+        postgres_copy(conn, campaign_id, df, chunk_col)
