@@ -29,7 +29,8 @@ import pyarrow.compute as pc
 
 from campaigns.operators import Operator, operator_of
 from campaigns.preflight.summary import Preview
-from campaigns.text import Alphabet, Template, count_parts, count_parts_series, encoding, encoding_series
+from campaigns.rendered import DistinctTexts
+from campaigns.text import Alphabet, Template, count_parts, encoding
 
 __all__ = ["LINK", "EmptyPlaceholders", "RecentSends", "Tally"]
 
@@ -187,14 +188,16 @@ class Tally:
         """Count one loader block; return it without the recipients skipped (blacklisted, recent)."""
         if not len(block):
             return block
-        texts = None if self._static is not None else self.template.render(block)
+        texts = None if self._static is not None else DistinctTexts.render(self.template, block)
         self._numbers.append(RecentSends.digits(block["phone"]))
         if self.blacklisted is not None and len(self.blacklisted):
             learnt = self.blacklisted.lookup(block["phone"])
             hit = learnt > 0
             if hit.any():
                 self.blacklist_hits.update(learnt[hit].tolist())
-                operators, parts, alphabets = self._measure(block[hit], None if texts is None else texts[hit])
+                operators, parts, alphabets = self._measure(
+                    block[hit], None if texts is None else texts.take(hit)
+                )
                 self._add_parts(self.blacklist_parts_by, operators, alphabets, parts)
                 if self.skip_blacklisted:
                     self.blacklist_skipped.extend(
@@ -206,7 +209,7 @@ class Tally:
                         )
                     )
                     block = block[~hit]
-                    texts = None if texts is None else texts[~hit]
+                    texts = None if texts is None else texts.take(~hit)
                     if not len(block):
                         return block
         if len(self.recent):
@@ -220,7 +223,7 @@ class Tally:
                     phones = block["phone"].to_numpy()[hit].tolist()
                     self.skipped.extend(zip(rows, phones, campaigns[hit].tolist(), strict=True))
                     block = block[~hit]
-                    texts = None if texts is None else texts[~hit]
+                    texts = None if texts is None else texts.take(~hit)
                     if not len(block):
                         return block
         self._count(block, texts)
@@ -236,7 +239,7 @@ class Tally:
         return digest.hexdigest()
 
     def _measure(
-        self, block: pd.DataFrame, rendered: pd.Series | None
+        self, block: pd.DataFrame, rendered: DistinctTexts | None
     ) -> tuple[pd.Series, pd.Series, pd.Series]:
         """(operator, SMS parts, alphabet) of each recipient of the block."""
         codes, prefixes = pd.factorize(block["phone"].str.slice(0, 7))  # operator_of reads +98 and 4 digits
@@ -247,9 +250,9 @@ class Tally:
             parts = pd.Series(self._static_parts, index=block.index, dtype=np.int64)
             alphabets = pd.Series(self._static_alphabet.value, index=block.index, dtype=object)
         else:
-            assert rendered is not None
-            parts = count_parts_series(rendered)
-            alphabets = encoding_series(rendered)
+            assert rendered is not None  # counted once per distinct text
+            parts = pd.Series(rendered.parts(), index=block.index, dtype=np.int64)
+            alphabets = pd.Series(rendered.alphabets(), index=block.index, dtype=object)
         return operators, parts, alphabets
 
     @staticmethod
@@ -262,22 +265,24 @@ class Tally:
         for (op, ab), total in grouped.groupby(["op", "ab"], sort=False)["parts"].sum().items():
             into[(Operator(op), Alphabet(ab))] += int(total)
 
-    def _count(self, block: pd.DataFrame, rendered: pd.Series | None) -> None:
+    def _count(self, block: pd.DataFrame, rendered: DistinctTexts | None) -> None:
         rows = block["row"].to_numpy()
         operators, parts, alphabets = self._measure(block, rendered)
         if self._static is not None:
-            texts = pd.Series(self._static, index=block.index, dtype=object)
+            texts = np.full(len(block), self._static, dtype=object)
+            lengths = np.full(len(block), len(self._static), dtype=np.int64)
             links = np.full(len(block), self._static_link is not None)
             if self._static_link and self.first_link is None:
                 self.first_link = self._static_link
         else:
             assert rendered is not None
-            texts = rendered
-            # pyarrow's RE2 directly: pandas sends this pattern to Python's re, row by row (10x slower).
-            found = pc.match_substring_regex(pa.array(texts, type=pa.string()), LINK.pattern)
-            links = found.fill_null(False).to_numpy(zero_copy_only=False)
+            texts = rendered.objects()  # a row's text is its distinct text's str: nothing built per row
+            lengths = rendered.texts.str.len().to_numpy(dtype=np.int64)[rendered.codes]
+            # once per distinct text, with pyarrow's RE2 (pandas sends this pattern to Python's re)
+            found = pc.match_substring_regex(pa.array(rendered.texts, type=pa.string()), LINK.pattern)
+            links = found.fill_null(False).to_numpy(zero_copy_only=False)[rendered.codes]
             if links.any() and self.first_link is None:
-                match = LINK.search(str(texts.iloc[int(np.argmax(links))]))
+                match = LINK.search(str(texts[int(np.argmax(links))]))
                 self.first_link = match.group(0) if match else None
         self.recipients += len(block)
         self.links += int(links.sum())
@@ -285,20 +290,20 @@ class Tally:
         self.histogram.update({int(k): int(v) for k, v in parts.value_counts().items()})
         self.alphabets.update({Alphabet(k): int(v) for k, v in alphabets.value_counts().items()})
         self._add_parts(self.parts_by, operators, alphabets, parts)
-        self._previews(rows, texts, parts)
+        self._previews(rows, texts, lengths, parts)
         self._empty_placeholders(block, rows, texts, parts)
 
-    def _previews(self, rows: np.ndarray, texts: pd.Series, parts: pd.Series) -> None:
+    def _previews(self, rows: np.ndarray, texts: np.ndarray, lengths: np.ndarray, parts: pd.Series) -> None:
+        """`texts`: each row's text (object array), `lengths` their lengths in characters."""
         if self.first is None:
-            self.first = Preview(int(rows[0]), str(texts.iloc[0]), int(parts.iloc[0]), "first row")
-        lengths = texts.str.len().to_numpy()
+            self.first = Preview(int(rows[0]), str(texts[0]), int(parts.iloc[0]), "first row")
         best = int(np.lexsort((-rows, lengths, parts.to_numpy()))[-1])  # most parts, then longest, then first
         candidate = (int(parts.iloc[best]), int(lengths[best]))
         if self.longest is None or candidate > (self.longest.parts, len(self.longest.text)):
-            self.longest = Preview(int(rows[best]), str(texts.iloc[best]), candidate[0], "longest text")
+            self.longest = Preview(int(rows[best]), str(texts[best]), candidate[0], "longest text")
 
     def _empty_placeholders(
-        self, block: pd.DataFrame, rows: np.ndarray, texts: pd.Series, parts: pd.Series
+        self, block: pd.DataFrame, rows: np.ndarray, texts: np.ndarray, parts: pd.Series
     ) -> None:
         if self.template.is_static:
             return
@@ -316,5 +321,5 @@ class Tally:
             at = int(np.argmax(any_empty))
             self.empty.first_row = int(rows[at])
             self.empty_preview = Preview(
-                int(rows[at]), str(texts.iloc[at]), int(parts.iloc[at]), "empty placeholder"
+                int(rows[at]), str(texts[at]), int(parts.iloc[at]), "empty placeholder"
             )
