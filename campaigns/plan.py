@@ -38,6 +38,7 @@ def batch_size(configured: int, *, personalised: bool, provider_personalised: bo
     return configured if not personalised or provider_personalised else 1
 
 
+_NEEDS_ESCAPE = r'[\\"\n\r\t]'
 _JSON_ESCAPES = (("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t"))
 
 
@@ -56,8 +57,9 @@ def fields_json(df: pd.DataFrame, columns: Sequence[str]) -> pd.Series:
         values = pa.array(df[col].astype("str").fillna(""), type=pa.large_string(), from_pandas=True)
         if isinstance(values, pa.ChunkedArray):
             values = values.combine_chunks()
-        for plain, escaped in _JSON_ESCAPES:
-            values = pc.replace_substring(values, plain, escaped)
+        if pc.any(pc.match_substring_regex(values, _NEEDS_ESCAPE)).as_py():  # most columns need none
+            for plain, escaped in _JSON_ESCAPES:
+                values = pc.replace_substring(values, plain, escaped)
         key = json.dumps(str(col), ensure_ascii=False)
         pieces += [_large(("{" if i == 0 else ",") + key + ':"'), values, _large('"')]
     joined = pc.binary_join_element_wise(*pieces, _large("}"), _large(""))

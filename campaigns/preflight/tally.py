@@ -252,9 +252,18 @@ class Tally:
         self, block: pd.DataFrame, rendered: DistinctTexts | None
     ) -> tuple[pd.Series, pd.Series, pd.Series]:
         """(operator, SMS parts, alphabet) of each recipient of the block."""
-        codes, prefixes = pd.factorize(block["phone"].str.slice(0, 7))  # operator_of reads +98 and 4 digits
+        phones = pa.array(block["phone"].astype("str"), from_pandas=True)
+        if isinstance(phones, pa.ChunkedArray):
+            phones = phones.combine_chunks()
+        prefixes = pc.dictionary_encode(
+            pc.utf8_slice_codeunits(phones, 0, 7)
+        )  # operator_of reads +98 and 4 digits
+        of_prefix = np.array(
+            [operator_of(p + "000000") for p in prefixes.dictionary.to_pylist()], dtype=object
+        )
+        codes = prefixes.indices.to_numpy(zero_copy_only=False)
         operators = pd.Series(
-            np.array([operator_of(p + "000000") for p in prefixes], dtype=object)[codes], index=block.index
+            of_prefix[codes] if len(codes) else of_prefix[:0], index=block.index, dtype=object
         )
         if self._static is not None:
             parts = pd.Series(self._static_parts, index=block.index, dtype=np.int64)
@@ -269,11 +278,16 @@ class Tally:
     def _add_parts(
         into: Counter[tuple[Operator, Alphabet]], operators: pd.Series, alphabets: pd.Series, parts: pd.Series
     ) -> None:
-        grouped = pd.DataFrame(
-            {"op": operators.to_numpy(), "ab": alphabets.to_numpy(), "parts": parts.to_numpy()}
+        op_codes, ops = pd.factorize(operators.to_numpy())
+        ab_codes, abs_ = pd.factorize(alphabets.to_numpy())
+        totals = np.bincount(
+            op_codes * len(abs_) + ab_codes,
+            weights=parts.to_numpy(dtype=np.float64),
+            minlength=len(ops) * len(abs_),
         )
-        for (op, ab), total in grouped.groupby(["op", "ab"], sort=False)["parts"].sum().items():
-            into[(Operator(op), Alphabet(ab))] += int(total)
+        present = np.bincount(op_codes * len(abs_) + ab_codes, minlength=len(ops) * len(abs_))
+        for at in np.flatnonzero(present):
+            into[(Operator(ops[at // len(abs_)]), Alphabet(abs_[at % len(abs_)]))] += int(totals[at])
 
     def _count(self, block: pd.DataFrame, rendered: DistinctTexts | None) -> None:
         rows = block["row"].to_numpy()
