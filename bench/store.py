@@ -46,6 +46,7 @@ from bench.load_csv import OUT, csv_path  # noqa: E402
 
 MESSAGE = "سلام {name}، تخفیف ویژه. لغو11"
 OTHER_SIZE = 1_000_000
+AGE = timedelta(days=60)  # the other campaigns' sends: older than every window the preflight reads
 BROKER = os.environ.get("SMSDISPATCH_BENCH_BROKER_URL", "redis://127.0.0.1:6379/3")
 PG = {"host": "127.0.0.1", "user": "postgres"}
 
@@ -68,13 +69,19 @@ def pg_url(name: str) -> str:
     return f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
 
 
-def build_prefill(url: str, others: int) -> None:
-    """`others` recipients in completed campaigns of OTHER_SIZE, straight in SQL, with their counters."""
+def build_prefill(url: str, others: int, recent: bool) -> None:
+    """`others` recipients in completed campaigns of OTHER_SIZE, straight in SQL, with their counters, sent
+    AGE ago: outside the frequency cap, the duplicate window and the blacklist memory, so the preflight
+    has no recent sends to read (what 10 M recent sends cost it is measured separately: --recent)."""
     from sqlalchemy import text
 
+    from bench import reads
     from bench.reads import _totals, backfill, fill, new_campaign
     from campaigns.store import Store
 
+    now_of = reads._now
+    if not recent:
+        reads._now = lambda conn: _aged(now_of(conn))  # fill's send times, AGE earlier
     store = Store.from_url(url)
     store.migrate()
     t0 = time.perf_counter()
@@ -97,33 +104,47 @@ def build_prefill(url: str, others: int) -> None:
     print(f"  prefill of {others:,} rows built in {time.perf_counter() - t0:.0f} s", flush=True)
 
 
-def prefill(db: str, others: int) -> str:
+def _aged(now: object) -> object:
+    """`bench.reads._now`'s value (naive ISO text on SQLite, a datetime on PostgreSQL), AGE earlier."""
+    from datetime import datetime
+
+    if isinstance(now, str):
+        return (datetime.fromisoformat(now) - AGE).isoformat(" ")
+    return now - AGE  # type: ignore[operator]
+
+
+def _prefill_name(others: int, recent: bool) -> str:
+    return f"prefill{'-recent' if recent else ''}-{others}"
+
+
+def prefill(db: str, others: int, recent: bool) -> str:
     """The prefilled store (made once): a SQLite file, or a PostgreSQL database name."""
     if db == "sqlite":
-        path = OUT / f"prefill-{others}.db"
+        path = OUT / f"{_prefill_name(others, recent)}.db"
         if not path.exists():
             partial = path.with_suffix(".partial")
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{partial}{suffix}").unlink(missing_ok=True)
-            build_prefill(f"sqlite:///{partial}", others)
+            build_prefill(f"sqlite:///{partial}", others, recent)
             partial.rename(path)
         return str(path)
-    name = f"smsd_bench_prefill_{others}"
+    name = "smsd_bench_" + _prefill_name(others, recent).replace("-", "_")
     if not pg_exists(name):
         partial = name + "_partial"
         pg_admin(f'DROP DATABASE IF EXISTS "{partial}" WITH (FORCE)')
         pg_admin(f'CREATE DATABASE "{partial}"')
-        build_prefill(pg_url(partial), others)
+        build_prefill(pg_url(partial), others, recent)
         pg_admin(f'ALTER DATABASE "{partial}" RENAME TO "{name}"')
     return name
 
 
-def drop_prefill(db: str, others: int) -> None:
+def drop_prefill(db: str, others: int, recent: bool) -> None:
+    name = _prefill_name(others, recent)
     if db == "sqlite":
         for suffix in ("", "-wal", "-shm"):
-            Path(f"{OUT / f'prefill-{others}.db'}{suffix}").unlink(missing_ok=True)
+            Path(f"{OUT / name}.db{suffix}").unlink(missing_ok=True)
     else:
-        pg_admin(f'DROP DATABASE IF EXISTS "smsd_bench_prefill_{others}" WITH (FORCE)')
+        pg_admin(f'DROP DATABASE IF EXISTS "smsd_bench_{name.replace("-", "_")}" WITH (FORCE)')
 
 
 class BackendClock:
@@ -229,6 +250,11 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--code", action="append", default=[], help="another checkout to run, interleaved")
     parser.add_argument("--profile", action="store_true", help="cProfile each run to bench/out/store-*.prof")
+    parser.add_argument(
+        "--recent",
+        action="store_true",
+        help="the other campaigns sent just now (the preflight reads them all)",
+    )
     parser.add_argument("--drop-prefill", action="store_true", help="delete the prefilled stores at the end")
     args = parser.parse_args()
 
@@ -255,7 +281,7 @@ def main() -> None:
     )
     try:
         for db in dbs:
-            source = prefill(db, args.others)
+            source = prefill(db, args.others, args.recent)
             for run in range(args.runs):
                 for code in codes:
                     profile = OUT / f"store-{db}-{code.name}-{run}.prof" if args.profile else None
@@ -274,7 +300,7 @@ def main() -> None:
         sandbox.stop()
         if args.drop_prefill:
             for db in dbs:
-                drop_prefill(db, args.others)
+                drop_prefill(db, args.others, args.recent)
 
 
 if __name__ == "__main__":
