@@ -107,6 +107,18 @@ class RecentSends:
         return Counter(dict(zip(found.tolist(), counts.tolist(), strict=True)))
 
 
+MOBILE_BASE = 989_000_000_000  # an Iranian mobile's E.164 digits less this fit in uint32 (989 + 9 digits)
+
+
+def _compact(digits: np.ndarray) -> np.ndarray:
+    """E.164 digits (int64) as uint32 offsets from MOBILE_BASE when every one is an Iranian mobile (what the
+    loader keeps), else as they are: the fingerprint keeps one number per row, 4 bytes instead of 8."""
+    offsets = digits - MOBILE_BASE
+    if len(offsets) and (offsets.min() < 0 or offsets.max() > np.iinfo(np.uint32).max):
+        return digits
+    return offsets.astype(np.uint32)
+
+
 class EmptyPlaceholders:
     """Rows where some placeholder came out empty: how many, the first row, and which placeholders."""
 
@@ -182,14 +194,14 @@ class Tally:
         """Numbers the loader took out for the suppression list (E.164 digits as int64): they still
         belong to the list the fingerprint names (module docstring)."""
         if len(numbers):
-            self._numbers.append(np.asarray(numbers, dtype=np.int64))
+            self._numbers.append(_compact(np.asarray(numbers, dtype=np.int64)))
 
     def add(self, block: pd.DataFrame) -> pd.DataFrame:
         """Count one loader block; return it without the recipients skipped (blacklisted, recent)."""
         if not len(block):
             return block
         texts = None if self._static is not None else DistinctTexts.render(self.template, block)
-        self._numbers.append(RecentSends.digits(block["phone"]))
+        self._numbers.append(_compact(RecentSends.digits(block["phone"])))
         if self.blacklisted is not None and len(self.blacklisted):
             learnt = self.blacklisted.lookup(block["phone"])
             hit = learnt > 0
@@ -231,9 +243,14 @@ class Tally:
 
     def fingerprint(self) -> str:
         """sha256 hex of this list with this text (module docstring), over every block added so far."""
-        numbers = np.concatenate(self._numbers) if self._numbers else np.zeros(0, dtype=np.int64)
-        numbers.sort()  # in place: a set's order is free, and no second copy of a list of millions
-        self._numbers = [numbers]
+        wide = any(part.dtype != np.uint32 for part in self._numbers)
+        parts = [
+            p.astype(np.int64) + MOBILE_BASE if wide and p.dtype == np.uint32 else p for p in self._numbers
+        ]
+        numbers = np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint32)
+        del parts
+        self._numbers = [numbers]  # the blocks' arrays go now: one copy of a list of millions, not two
+        numbers.sort()  # in place: a set's order is free
         digest = hashlib.sha256(FINGERPRINT_VERSION)
         text = " ".join(unicodedata.normalize("NFC", self.template.text).split())
         digest.update(text.encode("utf-8") + b"\n")
@@ -244,7 +261,8 @@ class Tally:
             new = np.empty(len(part), dtype=bool)
             new[0] = previous is None or part[0] != previous
             np.not_equal(part[1:], part[:-1], out=new[1:])
-            digest.update(part[new].astype("<i8").tobytes())
+            unique = part[new].astype(np.int64)
+            digest.update((unique + MOBILE_BASE if not wide else unique).astype("<i8").tobytes())
             previous = part[-1]
         return digest.hexdigest()
 
