@@ -1,5 +1,7 @@
 """A planned block's recipients into `recipients`, in bulk, inside the creating transaction.
 
+Chunks: an executemany on SQLite, one INSERT … SELECT FROM unnest(arrays) on PostgreSQL.
+
 SQLite: one `executemany` of the six values that differ per row (the campaign id and the constants are
 part of the statement), fed straight from the block's columns: a row's text is the shared `str` of its
 distinct text (`campaigns.rendered`), so nothing is built per row but the phone and fields objects the
@@ -12,13 +14,15 @@ What each costs: docs/benchmarks.md, "Storing a campaign".
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 
-from campaigns.states import RecipientState
+from campaigns.states import ChunkState, RecipientState
 
 COLUMNS = "campaign_id, chunk_id, row, phone, fields, text, parts, state, attempts, polls"
 
@@ -88,3 +92,29 @@ def postgres_copy(conn: Connection, campaign_id: int, df: pd.DataFrame, chunk_id
     raw = conn.connection.driver_connection
     with raw.cursor() as cur, cur.copy(f"COPY recipients ({COLUMNS}) FROM STDIN WITH (FORMAT csv)") as copy:
         copy.write(memoryview(sink.getvalue()))
+
+
+_PG_CHUNKS = text(
+    "INSERT INTO chunks (campaign_id, seq, state, attempt, size, parts, cost_rial, updated_at) "
+    "SELECT :campaign, s, :state, 0, z, p, k, :now FROM unnest(CAST(:seqs AS integer[]), "
+    "CAST(:sizes AS integer[]), CAST(:parts AS integer[]), CAST(:costs AS bigint[])) AS t(s, z, p, k)"
+)
+
+
+def postgres_chunks(
+    conn: Connection, campaign_id: int, chunks: pd.DataFrame, costs: np.ndarray, now: datetime
+) -> None:
+    """A block's chunks (seq, size, parts; `costs` their estimated rial), planned, in one statement: the
+    executemany of 9,181 chunks took ~0.3 s of a million-row load."""
+    conn.execute(
+        _PG_CHUNKS,
+        {
+            "campaign": campaign_id,
+            "state": str(ChunkState.PLANNED),
+            "now": now,
+            "seqs": chunks["seq"].to_numpy(dtype=np.int64).tolist(),
+            "sizes": chunks["size"].to_numpy(dtype=np.int64).tolist(),
+            "parts": chunks["parts"].to_numpy(dtype=np.int64).tolist(),
+            "costs": np.asarray(costs, dtype=np.int64).tolist(),
+        },
+    )

@@ -23,7 +23,7 @@ from campaigns.prices import UnpricedError, recipient_costs
 from campaigns.records import CampaignSpec, EmptyCampaign
 from campaigns.states import CampaignState, ChunkState, RecipientState
 from campaigns.store.audit import SYSTEM, record_created, started_by
-from campaigns.store.bulk import postgres_copy, sqlite_insert
+from campaigns.store.bulk import postgres_chunks, postgres_copy, sqlite_insert
 from campaigns.store.lifecycle import launch
 from campaigns.store.preflight import refuse_duplicate
 from campaigns.store.sql import campaigns_t, chunks_t
@@ -190,25 +190,29 @@ def insert_chunks(
     conn: Connection, campaign_id: int, block: PlannedBlock, now: datetime, costs: np.ndarray | None = None
 ) -> dict[int, int]:
     """The block's chunks, planned, with their estimated rial (`costs`, else 0); returns seq -> chunk id."""
-    cost_of = costs if costs is not None else np.zeros(len(block.chunks), dtype=np.int64)
-    rows = [
-        {
-            "campaign_id": campaign_id,
-            "seq": int(seq),
-            "state": ChunkState.PLANNED,
-            "attempt": 0,
-            "size": int(size),
-            "parts": int(parts),
-            "cost_rial": int(cost),
-            "updated_at": now,
-        }
-        for seq, size, parts, cost in zip(
-            block.chunks["seq"], block.chunks["size"], block.chunks["parts"], cost_of, strict=True
-        )
-    ]
-    if not rows:
+    if not len(block.chunks):
         return {}
-    conn.execute(insert(chunks_t), rows)  # an executemany; RETURNING per row cost ~0.1 ms a chunk
+    chunks = block.chunks
+    cost_of = costs if costs is not None else np.zeros(len(chunks), dtype=np.int64)
+    if conn.dialect.name == "postgresql":
+        postgres_chunks(conn, campaign_id, chunks, cost_of, now)  # one INSERT … SELECT FROM unnest
+    else:
+        rows = [
+            {
+                "campaign_id": campaign_id,
+                "seq": int(seq),
+                "state": ChunkState.PLANNED,
+                "attempt": 0,
+                "size": int(size),
+                "parts": int(parts),
+                "cost_rial": int(cost),
+                "updated_at": now,
+            }
+            for seq, size, parts, cost in zip(
+                chunks["seq"], chunks["size"], chunks["parts"], cost_of, strict=True
+            )
+        ]
+        conn.execute(insert(chunks_t), rows)  # an executemany; RETURNING per row cost ~0.1 ms a chunk
     c = chunks_t.c
     seqs = block.chunks["seq"]
     result = conn.execute(
