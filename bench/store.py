@@ -249,6 +249,9 @@ def main() -> None:
     parser.add_argument("--db", default="sqlite,postgres", help="sqlite, postgres or both, comma-separated")
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--code", action="append", default=[], help="another checkout to run, interleaved")
+    parser.add_argument(
+        "--code-only", action="store_true", help="run the --code checkouts only, not this one"
+    )
     parser.add_argument("--profile", action="store_true", help="cProfile each run to bench/out/store-*.prof")
     parser.add_argument(
         "--recent",
@@ -271,7 +274,7 @@ def main() -> None:
         "SMSDISPATCH_BROKER_URL": BROKER,
         "SMSDISPATCH_OPTOUT_EVERY": "0",
     }
-    codes = [ROOT, *[Path(c).resolve() for c in args.code]]
+    codes = [*([] if args.code_only else [ROOT]), *[Path(c).resolve() for c in args.code]]
     dbs = [d.strip() for d in args.db.split(",") if d.strip()]
     print(
         f"file {file.name} ({args.rows:,} rows), {args.others:,} other rows in the store, cpus={os.cpu_count()}"
