@@ -148,12 +148,19 @@ def run(kind: str, args: argparse.Namespace, sandbox_url: str, sandbox_pid: int)
     cid = store.create_campaign(spec, plan([df], Template("Bench"), 100, []))
     deps = WorkerDeps(store, ProviderPool(), DispatchSettings.from_env())
     seeded = time.perf_counter()
+    send_pg0 = backend_cpu(args.pg_db) if kind == "postgres" else {}
     LocalRunner(deps, threads=8, tick=0.01).send(cid)
+    send_pg = sum(c - send_pg0.get(pid, 0.0) for pid, c in backend_cpu(args.pg_db).items()) if send_pg0 else 0
     counts = store.campaign(cid).counts
     assert counts == {"sent": n}, counts
     with store.engine.begin() as conn:  # every recipient due now
         conn.execute(recipients_t.update().values(next_poll_at=utcnow() - timedelta(seconds=1)))
-    print(f"[{kind}] seeded {n:,} sent recipients in {time.perf_counter() - seeded:.1f} s", flush=True)
+    print(
+        f"[{kind}] seeded {n:,} sent recipients in {time.perf_counter() - seeded:.1f} s (the embedded runner, 8 "
+        "threads"
+        + (f"; PostgreSQL backends {send_pg / n * 1e6:.1f} us CPU per recipient sent)" if send_pg else ")"),
+        flush=True,
+    )
 
     store.engine.dispose()  # the worker processes open their own connections
 
