@@ -182,12 +182,16 @@ def main() -> None:
         load0 = os.getloadavg()[0]
         polled0, pending0, t0 = last("poll")["polled"], store.store_counts().pending, time.monotonic()
         under: dict[str, list[tuple[float, float]]] = {name: [] for name, _ in cases}
+        slowest: dict[str, list] = {}
         while time.monotonic() - t0 < args.window and all(p.poll() is None for p in procs):
             for name, fn in cases:
-                clock.seconds = 0.0
+                clock.seconds, clock.log = 0.0, []
                 start = time.perf_counter()
                 fn()
                 under[name].append((clock.seconds * 1000, (time.perf_counter() - start) * 1000))
+                if clock.seconds * 1000 >= max(q for q, _ in under[name]):
+                    slowest[name] = sorted(clock.log, key=lambda x: -x[0])[:2]
+                clock.log = None
             time.sleep(1)
         span = time.monotonic() - t0
         sent = pending0 - store.store_counts().pending  # every campaign's: the runner sends stale chunks too
@@ -206,6 +210,10 @@ def main() -> None:
                 f"{statistics.median(w):9.1f}  ({len(q)})",
                 flush=True,
             )
+        print("  the slowest call of each read under load, its two slowest statements:")
+        for name, found in slowest.items():
+            for took, statement, _, _ in found:
+                print(f"    {name[:40]:<40} {took * 1000:7.1f} ms  {' '.join(statement.split())[:150]}")
         store.engine.dispose()
     finally:
         for proc in procs:  # the children's own pools too (each child leads its process group)
