@@ -16,7 +16,7 @@ from enum import StrEnum
 from campaigns.clock import utcnow
 from campaigns.records import RetryVerdict
 from campaigns.states import RecipientState
-from campaigns.store import ClaimedChunk, RecipientUpdate
+from campaigns.store import ChunkPeek, ClaimedChunk, RecipientUpdate
 from campaigns.text import count_parts
 from campaigns.windows import parse_window
 from workers import logs, metrics
@@ -193,11 +193,35 @@ def send_chunk(
     return outcome
 
 
+def quick_terms(deps: WorkerDeps) -> tuple[list[str], timedelta]:
+    """The providers a chunk may be claimed for without a peek first (built in this process, no rate limit)
+    and the lease that covers the slowest of their calls."""
+    clients = deps.providers.unlimited()
+    if not clients:
+        return [], timedelta(0)
+    lease = max(lease_for(deps, (c.settings.connect_timeout, c.settings.read_timeout)) for c in clients)
+    return [c.name for c in clients], lease
+
+
 def _send_chunk(
     chunk_id: int, attempt: int | None, deps: WorkerDeps, *, reserved: bool, reserve_within: float
 ) -> Outcome:
-    store, settings = deps.store, deps.settings
-    peek = store.chunk_cost(chunk_id, attempt)
+    store = deps.store
+    peek: ChunkPeek | None = None
+    if attempt is not None and store.quick_claims:
+        # One statement peeks and, when the chunk needs nothing the peek is for (window, route, daily cap,
+        # rate limit), claims (campaigns/store/quick.py); otherwise it is the peek, and the usual path goes on.
+        providers, lease = quick_terms(deps)
+        if providers:
+            got = store.claim_quick(chunk_id, attempt, lease, providers)
+            if got is None:
+                return Outcome(OutcomeKind.SKIPPED, chunk_id, detail="no such chunk")
+            if isinstance(got, ClaimedChunk):
+                logs.tag(provider=got.provider, campaign=got.campaign_id)
+                return _deliver(deps, got, deps.providers.get(got.provider), ())
+            peek = got
+    if peek is None:
+        peek = store.chunk_cost(chunk_id, attempt)
     if peek is None:
         return Outcome(OutcomeKind.SKIPPED, chunk_id, detail="no such chunk")
     provider, parts, window, claimable = peek.provider, peek.parts, peek.window, peek.claimable
@@ -251,6 +275,14 @@ def _send_chunk(
             detail="claimed elsewhere, already sent, not due, or campaign not running",
         )
     logs.tag(campaign=chunk.campaign_id)
+    return _deliver(deps, chunk, client, route)
+
+
+def _deliver(
+    deps: WorkerDeps, chunk: ClaimedChunk, client: ProviderClient, route: tuple[str, ...]
+) -> Outcome:
+    """A claimed chunk: call the provider and record what it said (or how the call failed)."""
+    store, settings, chunk_id = deps.store, deps.settings, chunk.chunk_id
     if not chunk.messages:
         store.record_send(chunk, [], requeue=False)
         return Outcome(OutcomeKind.ACCEPTED, chunk_id, chunk.attempt, detail="nothing left to send")
