@@ -126,7 +126,9 @@ def main() -> None:
         help="run each configuration (e.g. 1x4@50,2x4@50,2x8@50,2x8@0) in turn and print a table",
     )
     ap.add_argument("--redis-db", type=int, default=13, help="the broker's Redis database (flushed first)")
-    ap.add_argument("--database", default="smsd_dispatch_bench", help="PostgreSQL database made anew and dropped")
+    ap.add_argument(
+        "--database", default="smsd_dispatch_bench", help="PostgreSQL database made anew and dropped"
+    )
     args = ap.parse_args()
     if args.table:
         passed = ["--redis-db", str(args.redis_db), "--database", args.database, "--port", str(args.port)]

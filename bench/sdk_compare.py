@@ -134,7 +134,9 @@ def main() -> None:
         if not args.skip_sdk:
             s = sdk(url, args.sdk_recipients)
             sdk_rate = s["sent"] / s["wall"]
-            print(f"ghasedakpack loop: {s['sent']:,} sent in {s['wall']:.2f} s = {sdk_rate:,.0f} recipients/s")
+            print(
+                f"ghasedakpack loop: {s['sent']:,} sent in {s['wall']:.2f} s = {sdk_rate:,.0f} recipients/s"
+            )
             print(f"ratio: command {rate / sdk_rate:.1f}x, sending phase {phase_rate / sdk_rate:.1f}x")
         print(json.dumps({"embedded": e, "load": os.getloadavg()}))
     finally:

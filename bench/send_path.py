@@ -179,7 +179,14 @@ def operations(args: argparse.Namespace) -> None:
                 with tempfile.TemporaryDirectory() as tmp:
                     dburl = fresh_pg() if db == "postgres" else f"sqlite:///{tmp}/send.db"
                     try:
-                        child = [sys.executable, __file__, "--op-child", dburl, str(threads), str(args.chunks)]
+                        child = [
+                            sys.executable,
+                            __file__,
+                            "--op-child",
+                            dburl,
+                            str(threads),
+                            str(args.chunks),
+                        ]
                         if args.profile:
                             child.append(args.profile)
                         out = subprocess.run(child, capture_output=True, text=True, env=env)

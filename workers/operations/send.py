@@ -8,7 +8,7 @@ transaction is open while the provider is being called.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -191,6 +191,40 @@ def send_chunk(
         outcome = _send_chunk(chunk_id, attempt, deps, reserved=reserved, reserve_within=reserve_within)
     metrics.CHUNKS.labels(outcome.kind).inc()
     return outcome
+
+
+def send_chunks(
+    chunks: Sequence[tuple[int, int | None]],
+    deps: WorkerDeps,
+    *,
+    reserved: bool = False,
+    reserve_within: float = 0.0,
+    then: Callable[[Outcome], object] | None = None,
+) -> list[Outcome]:
+    """`send_chunk` for each (chunk id, attempt) in turn, `then(outcome)` after each (the follow-up), for one
+    message that names several chunks; `reserved` applies to the first (a re-published chunk comes alone).
+
+    A chunk whose send raised (a bug, a database that went away) does not keep the others from being sent:
+    it is logged and the first such error is raised once all were tried (the chunk stays claimable, or its
+    lease runs out, as when it came alone).
+    """
+    outcomes: list[Outcome] = []
+    error: Exception | None = None
+    for i, (chunk_id, attempt) in enumerate(chunks):
+        try:
+            outcome = send_chunk(
+                chunk_id, attempt, deps, reserved=reserved and i == 0, reserve_within=reserve_within
+            )
+        except Exception as exc:  # noqa: BLE001 - re-raised below, after the rest of the message
+            log.exception("chunk %s: send raised", chunk_id)
+            error = error or exc
+            continue
+        outcomes.append(outcome)
+        if then is not None:
+            then(outcome)
+    if error is not None:
+        raise error
+    return outcomes
 
 
 def quick_terms(deps: WorkerDeps) -> tuple[list[str], timedelta]:
