@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
@@ -49,6 +49,8 @@ from sqlalchemy import (
 
 from campaigns.records import ChunkPeek, ClaimedChunk, OutMessage, RecipientUpdate
 from campaigns.states import CHUNK_TRANSITIONS, CampaignState, ChunkState, ChunkTransition, RecipientState
+from campaigns.store import raw
+from campaigns.store.raw import RawStatement
 from campaigns.store.sql import (
     campaigns_t,
     chunks_t,
@@ -211,6 +213,17 @@ def quick_record_stmt() -> Any:
     ).add_cte(tally)
 
 
+@cache
+def _raw_claim() -> tuple[RawStatement, dict[str, int]]:
+    stmt = quick_claim_stmt()
+    return RawStatement.of(stmt), {c.key: i for i, c in enumerate(stmt.selected_columns)}
+
+
+@cache
+def _raw_record() -> RawStatement:
+    return RawStatement.of(quick_record_stmt())
+
+
 def quick_claim(
     conn: Connection,
     chunk_id: int,
@@ -221,6 +234,7 @@ def quick_claim(
 ) -> ClaimedChunk | ChunkPeek | None:
     """Run `quick_claim_stmt` on an autocommit connection: the claimed chunk (as `sending.load_claimed` gives
     it), or the peek (`queue.chunk_cost`'s facts: nothing was claimed), or None (no such chunk)."""
+    stmt, col = _raw_claim()
     params = {
         "chunk_id": chunk_id,
         "attempt": attempt,
@@ -228,32 +242,40 @@ def quick_claim(
         "lease_until": lease_until,
         "providers": list(providers),
     }
-    rows = conn.execute(quick_claim_stmt(), params).all()
+    rows = raw.run(conn, stmt, params)
     if not rows:
         return None
     head = rows[0]
-    if head.campaign_id is None:
-        route = tuple(json.loads(head.route)) if head.route else ()
+    if head[col["campaign_id"]] is None:
+        route = head[col["route"]]
         return ChunkPeek(
-            head.provider, int(head.parts), head.window, bool(head.claimable), route, int(head.peek_attempt)
+            head[col["provider"]],
+            int(head[col["parts"]]),
+            head[col["window"]],
+            bool(head[col["claimable"]]),
+            tuple(json.loads(route)) if route else (),
+            int(head[col["peek_attempt"]]),
         )
-    message, prefix = head.message, head.ref_prefix
+    message, prefix = head[col["message"]], head[col["ref_prefix"]]
+    rid, phone, text, rparts = col["rid"], col["phone"], col["text"], col["rparts"]
     messages = tuple(
-        OutMessage(r.rid, r.phone, r.text if r.text is not None else message, f"{prefix}{r.rid}")
+        OutMessage(r[rid], r[phone], r[text] if r[text] is not None else message, f"{prefix}{r[rid]}")
         for r in rows
-        if r.rid is not None
+        if r[rid] is not None
     )
-    own = head.chunk_provider  # a chunk failover re-planned carries its own provider, account and line
+    own = head[
+        col["chunk_provider"]
+    ]  # a chunk failover re-planned carries its own provider, account and line
     return ClaimedChunk(
         chunk_id=chunk_id,
-        campaign_id=head.campaign_id,
-        attempt=head.attempt,
-        provider=own or head.campaign_provider,
-        account=head.chunk_account or head.account,
-        sender=head.sender if own is None else (head.chunk_sender or ""),
-        parts=sum(r.rparts for r in rows if r.rid is not None),
-        on_unknown=head.on_unknown,
-        sending_since=head.sending_since,
+        campaign_id=head[col["campaign_id"]],
+        attempt=head[col["attempt"]],
+        provider=own or head[col["campaign_provider"]],
+        account=head[col["chunk_account"]] or head[col["account"]],
+        sender=head[col["sender"]] if own is None else (head[col["chunk_sender"]] or ""),
+        parts=sum(r[rparts] for r in rows if r[rid] is not None),
+        on_unknown=head[col["on_unknown"]],
+        sending_since=head[col["sending_since"]].astimezone(UTC),
         messages=messages,
     )
 
@@ -265,4 +287,5 @@ def quick_record(
     `sending.record_send` without a requeue does in its transaction. True when the chunk's transition applied."""
     params = update_rows_params(updates, sqlite=False)
     params |= {"now": now, "bucket": bucket_of(now), "k_id": chunk.chunk_id, "at_attempt": chunk.attempt}
-    return conn.execute(quick_record_stmt(), params).one().accepted == 1
+    ((_, accepted),) = raw.run(conn, _raw_record(), params)
+    return accepted == 1

@@ -269,11 +269,12 @@ def awaiting_report(state: Any) -> Any:
 
 # ---- a send's or a poll's recipient rows: one set-based UPDATE … FROM <rows> ---------------------------
 _ROW_COLUMNS = ("id", "state", "mid", "code", "error", "next", "delivered", "cost")
+# One JSON document (arrays of the row's values) rather than eight parallel arrays: psycopg dumps a Python list
+# element by element in Python (~12 % of a worker's CPU for a chunk's eight arrays of 100), json.dumps in C.
 _PG_ROWS = text(
-    "SELECT * FROM unnest(CAST(:ids AS bigint[]), CAST(:states AS text[]), CAST(:mids AS text[]), "
-    "CAST(:codes AS text[]), CAST(:errors AS text[]), CAST(:nexts AS timestamptz[]), "
-    "CAST(:delivereds AS timestamptz[]), CAST(:costs AS double precision[])) "
-    "AS u(id, state, mid, code, error, next, delivered, cost)"
+    "SELECT (e->>0)::bigint AS id, e->>1 AS state, e->>2 AS mid, e->>3 AS code, e->>4 AS error, "
+    "(e->>5)::timestamptz AS next, (e->>6)::timestamptz AS delivered, (e->>7)::double precision AS cost "
+    "FROM json_array_elements(CAST(:rows AS json)) AS e"
 )
 # json_extract rather than ->> (3.38+): UPDATE … FROM needs SQLite 3.33, and the store already needs
 # 3.35 for RETURNING.
@@ -290,8 +291,13 @@ def _sqlite_time(value: datetime | None) -> str | None:
     return None if value is None else value.astimezone(UTC).replace(tzinfo=None).strftime(_SQLITE_TIME)
 
 
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
 def update_rows_params(updates: Sequence[RecipientUpdate], *, sqlite: bool) -> dict[str, Any]:
-    """The rows of `recipient_update_stmt`: one JSON document (SQLite) or parallel arrays (PostgreSQL)."""
+    """The rows of `recipient_update_stmt`: one JSON document, of arrays in `_ROW_COLUMNS`' order (times as
+    SQLAlchemy's SQLite text, or ISO-8601 with their offset for PostgreSQL)."""
     if sqlite:
         rows = [
             [
@@ -307,16 +313,20 @@ def update_rows_params(updates: Sequence[RecipientUpdate], *, sqlite: bool) -> d
             for u in updates
         ]
         return {"rows": json.dumps(rows, ensure_ascii=False)}
-    return {
-        "ids": [u.recipient_id for u in updates],
-        "states": [str(u.state) for u in updates],
-        "mids": [u.provider_message_id for u in updates],
-        "codes": [u.provider_status for u in updates],
-        "errors": [u.error for u in updates],
-        "nexts": [u.next_poll_at for u in updates],
-        "delivereds": [u.delivered_at for u in updates],
-        "costs": [u.cost for u in updates],
-    }
+    rows = [
+        [
+            u.recipient_id,
+            str(u.state),
+            u.provider_message_id,
+            u.provider_status,
+            u.error,
+            _iso(u.next_poll_at),
+            _iso(u.delivered_at),
+            u.cost,
+        ]
+        for u in updates
+    ]
+    return {"rows": json.dumps(rows, ensure_ascii=False)}
 
 
 @cache
