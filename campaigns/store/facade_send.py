@@ -36,7 +36,11 @@ class SendMethods:
 
     @property
     def quick_claims(self) -> bool:
-        """Whether `claim_quick` can claim here (PostgreSQL); elsewhere the caller peeks and claims."""
+        """Whether `claim_quick` can claim (both stores can)."""
+        return True
+
+    @property
+    def _postgres(self) -> bool:
         return self.engine.dialect.name == "postgresql"
 
     def claim_quick(
@@ -48,12 +52,15 @@ class SendMethods:
         now: datetime | None = None,
     ) -> ClaimedChunk | ChunkPeek | None:
         """The peek and, when the chunk needs nothing the peek is for (no send window, no failover route, no
-        daily cap, a provider in `providers`: sent to without a rate limit), its claim, in ONE statement
-        (`quick.quick_claim_stmt`, PostgreSQL only): the same compare-and-set as `claim_chunk`, with the
-        budget's charge and the counters. Returns the claimed chunk; or the peek (`chunk_cost`'s facts), when
-        nothing was claimed, for the caller's usual path; or None when there is no such chunk."""
+        daily cap, a provider in `providers`: sent to without a rate limit), its claim: the same compare-and-set
+        as `claim_chunk`, with the budget's charge and the counters, in ONE statement on PostgreSQL
+        (`quick.quick_claim_stmt`), one transaction on SQLite (`quick.quick_claim_sqlite`). Returns the claimed
+        chunk; or the peek (`chunk_cost`'s facts), when nothing was claimed, for the caller's usual path; or
+        None when there is no such chunk."""
         now = now or utcnow()
-        return self._autocommit(quick.quick_claim, chunk_id, attempt, now + lease, providers, now)
+        if self._postgres:
+            return self._autocommit(quick.quick_claim, chunk_id, attempt, now + lease, providers, now)
+        return self._write(quick.quick_claim_sqlite, chunk_id, attempt, lease, providers, now)
 
     def record_send(
         self,
@@ -70,7 +77,7 @@ class SendMethods:
         PostgreSQL in one statement, `quick.quick_record_stmt`; else one transaction).
         """
         now = now or utcnow()
-        one = not requeue and bool(updates) and self.quick_claims
+        one = not requeue and bool(updates) and self._postgres
         for tries_left in (2, 1, 0):
             try:
                 if one:

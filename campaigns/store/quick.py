@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
 
@@ -49,7 +49,7 @@ from sqlalchemy import (
 
 from campaigns.records import ChunkPeek, ClaimedChunk, OutMessage, RecipientUpdate
 from campaigns.states import CHUNK_TRANSITIONS, CampaignState, ChunkState, ChunkTransition, RecipientState
-from campaigns.store import raw
+from campaigns.store import raw, sending
 from campaigns.store.raw import RawStatement
 from campaigns.store.sql import (
     campaigns_t,
@@ -289,3 +289,42 @@ def quick_record(
     params |= {"now": now, "bucket": bucket_of(now), "k_id": chunk.chunk_id, "at_attempt": chunk.attempt}
     ((_, accepted),) = raw.run(conn, _raw_record(), params)
     return accepted == 1
+
+
+@cache
+def _sqlite_peek_stmt() -> Any:
+    """`queue.chunk_cost`'s peek at the message's attempt, with whether a principal started the campaign."""
+    k, c = chunks_t.c, campaigns_t.c
+    now = bindparam("now", type_=k.updated_at.type)
+    return (
+        select(
+            func.coalesce(k.provider, c.provider).label("provider"),
+            c.window,
+            k.parts,
+            (claimable(now) & (k.attempt == bindparam("attempt"))).label("claimable"),
+            c.route,
+            k.attempt,
+            c.spend_principal,
+        )
+        .join(campaigns_t, c.id == k.campaign_id)
+        .where(k.id == bindparam("chunk_id"))
+    )
+
+
+def quick_claim_sqlite(
+    conn: Connection, chunk_id: int, attempt: int, lease: timedelta, providers: Sequence[str], now: datetime
+) -> ClaimedChunk | ChunkPeek | None:
+    """SQLite, in the caller's transaction (BEGIN IMMEDIATE: nothing changes in between): the peek, then, when
+    the chunk needs nothing the peek is for (as `quick_claim_stmt` decides), `sending.claim_chunk` without the
+    daily cap's read. Returns as `quick_claim`; a claim that found the chunk over a cap returns the peek as not
+    claimable (the campaign is paused then, in this transaction)."""
+    row = conn.execute(_sqlite_peek_stmt(), {"chunk_id": chunk_id, "attempt": attempt, "now": now}).first()
+    if row is None:
+        return None
+    route = tuple(json.loads(row.route)) if row.route else ()
+    peek = ChunkPeek(row.provider, int(row.parts), row.window, bool(row.claimable), route, int(row.attempt))
+    quick = row.window is None and row.route is None and row.spend_principal is None
+    if not (peek.claimable and quick and row.provider in providers):
+        return peek
+    claimed = sending.claim_chunk(conn, chunk_id, attempt, lease, now, daily=False)
+    return claimed if claimed is not None else peek._replace(claimable=False)

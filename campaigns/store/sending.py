@@ -57,7 +57,13 @@ class ClaimLost(Exception):
 
 
 def claim_chunk(
-    conn: Connection, chunk_id: int, attempt: int | None, lease: timedelta, now: datetime
+    conn: Connection,
+    chunk_id: int,
+    attempt: int | None,
+    lease: timedelta,
+    now: datetime,
+    *,
+    daily: bool = True,
 ) -> ClaimedChunk | None:
     """Charge the budget (`sql.charge_stmt`), compare-and-set queued/retry -> sending (`sql.claimable`) with
     its counters (`tally_stmts.claim_stmts`), then load what the send needs: two round trips on PostgreSQL.
@@ -67,7 +73,8 @@ def claim_chunk(
     Raises ClaimLost when another claim took the chunk between the charge and the compare-and-set
     (PostgreSQL only); the caller rolls back, which undoes the charge, and treats it as None. Raises
     caps.DailyCapReached when the chunk would cross the daily cap of the user or key that started the
-    campaign; the caller rolls back and pauses the campaign (`caps.pause_at_daily_cap`).
+    campaign; the caller rolls back and pauses the campaign (`caps.pause_at_daily_cap`). `daily=False`: the
+    caller read in this transaction that no user or key with a daily cap started the campaign.
     """
     with_attempt = attempt is not None
     params = {"chunk_id": chunk_id, "now": now, "lease_until": now + lease, "attempt": attempt}
@@ -87,7 +94,8 @@ def claim_chunk(
     if not charged:
         pause_over_cap(conn, chunk_id, attempt, now)
         return None
-    charge_daily(conn, chunk_id)  # the daily cap of who started it (campaigns/store/caps.py); may raise
+    if daily:
+        charge_daily(conn, chunk_id)  # the daily cap of who started it (campaigns/store/caps.py); may raise
     return load_claimed(conn, chunk_id, claimed)
 
 
