@@ -143,6 +143,10 @@ def refund(conn: Connection, chunk_id: int) -> None:
     refund_daily(conn, chunk_id)
 
 
+_RID = list(CLAIM_READ.selected_columns.keys()).index("rid")  # rid, phone, text, parts follow in that order
+assert list(CLAIM_READ.selected_columns.keys())[_RID : _RID + 4] == ["rid", "phone", "text", "parts"]
+
+
 def load_claimed(conn: Connection, chunk_id: int, claimed: Any = None) -> ClaimedChunk:
     """The chunk with its campaign's send facts and its pending recipients (`claimed`: the claim's
     returned row, else read). Raises NoResultFound when there is no such chunk."""
@@ -157,12 +161,12 @@ def load_claimed(conn: Connection, chunk_id: int, claimed: Any = None) -> Claime
     # A chunk re-planned for another provider of the route carries its own (issue 15); "" sender: the
     # provider's configured line. Read in the same statement (CLAIM_READ's chunk_* columns).
     own = SimpleNamespace(provider=head.chunk_provider, account=head.chunk_account, sender=head.chunk_sender)
+    # by position (CLAIM_READ's rid, phone, text, parts): a Row's attribute lookups cost more per recipient
+    message, prefix = head.message, head.ref_prefix
+    pending = [t[_RID : _RID + 4] for t in rows if t[_RID] is not None]
     messages = tuple(
-        OutMessage(
-            r.rid, r.phone, r.text if r.text is not None else head.message, f"{head.ref_prefix}{r.rid}"
-        )
-        for r in rows
-        if r.rid is not None
+        OutMessage(rid, phone, message if text is None else text, f"{prefix}{rid}")
+        for rid, phone, text, _ in pending
     )
     return ClaimedChunk(
         chunk_id=chunk_id,
@@ -171,7 +175,7 @@ def load_claimed(conn: Connection, chunk_id: int, claimed: Any = None) -> Claime
         provider=own.provider or head.provider,
         account=own.account or head.account,
         sender=head.sender if own.provider is None else (own.sender or ""),
-        parts=sum(r.parts for r in rows if r.rid is not None),
+        parts=sum(t[3] for t in pending),
         on_unknown=head.on_unknown,
         sending_since=claimed.sending_since,
         messages=messages,

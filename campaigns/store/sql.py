@@ -298,21 +298,15 @@ def _iso(value: datetime | None) -> str | None:
 def update_rows_params(updates: Sequence[RecipientUpdate], *, sqlite: bool) -> dict[str, Any]:
     """The rows of `recipient_update_stmt`: one JSON document, of arrays in `_ROW_COLUMNS`' order (times as
     SQLAlchemy's SQLite text, or ISO-8601 with their offset for PostgreSQL)."""
-    if sqlite:
-        rows = [
-            [
-                u.recipient_id,
-                str(u.state),
-                u.provider_message_id,
-                u.provider_status,
-                u.error,
-                _sqlite_time(u.next_poll_at),
-                _sqlite_time(u.delivered_at),
-                u.cost,
-            ]
-            for u in updates
-        ]
-        return {"rows": json.dumps(rows, ensure_ascii=False)}
+    spell = _sqlite_time if sqlite else _iso
+    times: dict[datetime | None, str | None] = {None: None}  # a chunk's rows share their times: spelt once
+
+    def time(value: datetime | None) -> str | None:
+        text = times.get(value, times)
+        if text is times:
+            text = times[value] = spell(value)
+        return text  # type: ignore[return-value]
+
     rows = [
         [
             u.recipient_id,
@@ -320,8 +314,8 @@ def update_rows_params(updates: Sequence[RecipientUpdate], *, sqlite: bool) -> d
             u.provider_message_id,
             u.provider_status,
             u.error,
-            _iso(u.next_poll_at),
-            _iso(u.delivered_at),
+            time(u.next_poll_at),
+            time(u.delivered_at),
             u.cost,
         ]
         for u in updates
