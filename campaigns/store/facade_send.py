@@ -25,14 +25,22 @@ class SendMethods:
 
     _write: Any
     engine: Engine
-    _autocommit_engine: Engine | None = None
 
     def _autocommit(self, fn: Any, *args: Any) -> Any:
-        """`fn(conn, *args)` on a connection in autocommit: each statement its own transaction."""
-        if self._autocommit_engine is None:
-            self._autocommit_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
-        with self._autocommit_engine.connect() as conn:
-            return fn(conn, *args)
+        """`fn(conn, *args)` on a pooled DBAPI connection (`campaigns.store.raw.run` takes it) in autocommit,
+        each statement its own transaction; it goes back to the pool as it came (psycopg's autocommit is a
+        client-side switch, allowed while no transaction is open)."""
+        conn = self.engine.raw_connection()
+        try:
+            raw = conn.driver_connection
+            raw.autocommit = True
+            try:
+                return fn(conn, *args)
+            finally:
+                if not raw.closed:
+                    raw.autocommit = False
+        finally:
+            conn.close()
 
     @property
     def quick_claims(self) -> bool:

@@ -225,14 +225,14 @@ def _raw_record() -> RawStatement:
 
 
 def quick_claim(
-    conn: Connection,
+    conn: Any,
     chunk_id: int,
     attempt: int,
     lease_until: datetime,
     providers: Sequence[str],
     now: datetime,
 ) -> ClaimedChunk | ChunkPeek | None:
-    """Run `quick_claim_stmt` on an autocommit connection: the claimed chunk (as `sending.load_claimed` gives
+    """Run `quick_claim_stmt` on a pooled DBAPI connection in autocommit (`raw.run`): the claimed chunk (as `sending.load_claimed` gives
     it), or the peek (`queue.chunk_cost`'s facts: nothing was claimed), or None (no such chunk)."""
     stmt, col = _raw_claim()
     params = {
@@ -280,10 +280,8 @@ def quick_claim(
     )
 
 
-def quick_record(
-    conn: Connection, chunk: ClaimedChunk, updates: Sequence[RecipientUpdate], now: datetime
-) -> bool:
-    """Run `quick_record_stmt` on an autocommit connection: the results written and the chunk accepted, as
+def quick_record(conn: Any, chunk: ClaimedChunk, updates: Sequence[RecipientUpdate], now: datetime) -> bool:
+    """Run `quick_record_stmt` on a pooled DBAPI connection in autocommit (`raw.run`): the results written and the chunk accepted, as
     `sending.record_send` without a requeue does in its transaction. True when the chunk's transition applied."""
     params = update_rows_params(updates, sqlite=False)
     params |= {"now": now, "bucket": bucket_of(now), "k_id": chunk.chunk_id, "at_attempt": chunk.attempt}

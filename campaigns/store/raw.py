@@ -19,7 +19,6 @@ from enum import Enum
 from typing import Any
 
 import psycopg
-from sqlalchemy import Connection
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import DBAPIError
 
@@ -79,15 +78,16 @@ def _plain(value: Any) -> Any:
     return value.value if isinstance(value, Enum) else value
 
 
-def run(conn: Connection, stmt: RawStatement, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
-    """Run `stmt` on `conn`'s psycopg connection (prepared by psycopg from its fifth run, like any statement);
-    returns its rows as tuples in the statement's column order. Raises DBAPIError as SQLAlchemy would."""
-    raw = conn.connection.driver_connection
+def run(conn: Any, stmt: RawStatement, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+    """Run `stmt`, a statement that returns rows, on the psycopg connection of `conn` (a pooled DBAPI connection,
+    `Engine.raw_connection()`), in the mode it is in; psycopg prepares it from its fifth run, like any statement.
+    Returns its rows as tuples in the statement's column order. Raises DBAPIError as SQLAlchemy would."""
+    raw = conn.driver_connection
     values = stmt.values(params)
     try:
         with psycopg.RawCursor(raw) as cur:
             cur.execute(stmt.sql, values)
-            return cur.fetchall() if cur.description is not None else []
+            return cur.fetchall()
     except psycopg.Error as exc:
         lost = raw.closed or raw.broken
         if lost:
