@@ -180,6 +180,9 @@ class DispatchSettings:
     status_retry_cap: float = 60.0
     reconcile_max_age: float = 3600  # still undecided after this long -> the campaign's policy decides
     queued_grace: float = 120  # a queued chunk older than this is published again (broker lost it)
+    # Chunks named by one broker message (sent one after another by the task, each its own claim): a task's
+    # own cost (Celery, the broker's acks) shared by several chunks. docs/benchmarks.md measures it.
+    chunks_per_message: int = 4
     send_window: str = ""  # default daily window (Tehran time, "09:00-21:00") for campaigns given none
     optout_every: float = 60  # seconds between opt-out collections from the inboxes; 0 = never
     optout_keywords: str = ""  # comma list replacing campaigns.optout.DEFAULT_KEYWORDS; "" = the default
@@ -231,6 +234,7 @@ class DispatchSettings:
             status_retry_cap=num("STATUS_RETRY_CAP", cls.status_retry_cap),
             reconcile_max_age=num("RECONCILE_MAX_AGE", cls.reconcile_max_age),
             queued_grace=num("QUEUED_GRACE", cls.queued_grace),
+            chunks_per_message=max(1, int(num("CHUNKS_PER_MESSAGE", cls.chunks_per_message))),
             send_window=env_get(env, PREFIX + "SEND_WINDOW"),
             optout_every=num("OPTOUT_EVERY", cls.optout_every),
             optout_keywords=env_get(env, PREFIX + "OPTOUT_KEYWORDS"),
