@@ -1,4 +1,4 @@
-"""Benchmark: recipients through N Celery workers against the sandbox (issue 4).
+"""Benchmark: recipients through N Celery workers against the sandbox (docs/benchmarks.md).
 
 Prints recipients/s against the bound N x C x batch / latency (N worker processes, C threads each,
 every call taking `latency` at the sandbox), and the workers' CPU time per recipient, read from
@@ -55,16 +55,21 @@ def machine_busy() -> tuple[float, float]:
     return sum(values) - idle, sum(values)
 
 
-def fresh_db() -> str:
+def fresh_db(name: str) -> str:
     with psycopg.connect(host="127.0.0.1", user="postgres", dbname="postgres", autocommit=True) as conn:
-        conn.execute('DROP DATABASE IF EXISTS "smsd_dispatch_bench" WITH (FORCE)')
-        conn.execute('CREATE DATABASE "smsd_dispatch_bench"')
-    return "postgresql+psycopg://postgres@127.0.0.1:5432/smsd_dispatch_bench"
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
 
 
-def floor_cpu(workers: list[subprocess.Popen], task, tasks: int) -> None:
+def drop_db(name: str) -> None:
+    with psycopg.connect(host="127.0.0.1", user="postgres", dbname="postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def floor_cpu(workers: list[subprocess.Popen], task, tasks: int, broker_url: str) -> None:
     """Worker CPU per task for tasks that find no chunk: Celery's own cost per message, plus one read."""
-    broker = redis.Redis.from_url("redis://127.0.0.1:6379/13")
+    broker = redis.Redis.from_url(broker_url)
     cpu0 = sum(cpu_seconds(w.pid) for w in workers)
     for i in range(tasks):
         task.apply_async((10**12 + i, 1))
@@ -74,7 +79,7 @@ def floor_cpu(workers: list[subprocess.Popen], task, tasks: int) -> None:
     print(f"floor: {tasks} tasks that find nothing to send: {cpu / tasks * 1e3:.2f} ms worker CPU per task")
 
 
-def table(configs: str, recipients: int) -> None:
+def table(configs: str, recipients: int, passed: list[str]) -> None:
     """Run this script once per `WxC@latency` configuration and print one line per run."""
     print(
         "| workers x threads | latency | recipients/s | bound | share | worker CPU/recipient | machine busy |"
@@ -85,7 +90,7 @@ def table(configs: str, recipients: int) -> None:
         w, c = slots.split("x")
         out = subprocess.run(
             [sys.executable, __file__, "--recipients", str(recipients), "--workers", w, "--concurrency", c]
-            + ["--latency-ms", latency],
+            + ["--latency-ms", latency, *passed],
             capture_output=True,
             text=True,
         ).stdout
@@ -120,16 +125,21 @@ def main() -> None:
         metavar="WxC@MS,...",
         help="run each configuration (e.g. 1x4@50,2x4@50,2x8@50,2x8@0) in turn and print a table",
     )
+    ap.add_argument("--redis-db", type=int, default=13, help="the broker's Redis database (flushed first)")
+    ap.add_argument(
+        "--database", default="smsd_dispatch_bench", help="PostgreSQL database made anew and dropped"
+    )
     args = ap.parse_args()
     if args.table:
-        table(args.table, args.recipients)
+        passed = ["--redis-db", str(args.redis_db), "--database", args.database, "--port", str(args.port)]
+        table(args.table, args.recipients, passed)
         return
 
     OUT.mkdir(parents=True, exist_ok=True)
     src = OUT / f"dispatch_{args.recipients}.csv"
     if not src.exists():
         make_csv(src, args.recipients)
-    broker = "redis://127.0.0.1:6379/13"
+    broker = f"redis://127.0.0.1:6379/{args.redis_db}"
     redis.Redis.from_url(broker).flushdb()
     sandbox_url = f"http://127.0.0.1:{args.port}"
     from dispatcher.sandbox.core import sandbox_env
@@ -138,7 +148,7 @@ def main() -> None:
         **os.environ,
         **sandbox_env(sandbox_url),
         "SMSDISPATCH_BROKER_URL": broker,
-        "SMSDISPATCH_DATABASE_URL": fresh_db(),
+        "SMSDISPATCH_DATABASE_URL": fresh_db(args.database),
         "SMSDISPATCH_POLL_INTERVALS": "3600",  # measure sending, not polling
     }
     os.environ.update(env)  # before workers.tasks is imported: its Celery app reads the broker URL then
@@ -166,8 +176,6 @@ def main() -> None:
             for i in range(args.workers)
         ]
         procs += workers
-        time.sleep(4)  # workers connect
-        cpu0 = sum(cpu_seconds(w.pid) for w in workers)
         # Load and store first, so the timing covers dispatch only.
         sent = subprocess.run(
             [
@@ -202,6 +210,14 @@ def main() -> None:
                 campaigns_t.update().where(campaigns_t.c.id == campaign).values(send_at=datetime.now(UTC))
             )
         store.start_due()
+        # The workers' CPU is counted from here: once every worker answers a ping (its imports and start
+        # done; under load a worker took over 9 s to start, and a fixed 4 s wait counted part of that).
+        for _ in range(240):
+            if len(send_chunk_task.app.control.ping(timeout=0.5)) >= args.workers:
+                break
+        else:
+            raise SystemExit("the workers did not start")
+        cpu0 = sum(cpu_seconds(w.pid) for w in workers)
         busy0, total0 = machine_busy()
         sandbox_cpu0 = cpu_seconds(sandbox.pid)
         started = time.perf_counter()
@@ -241,7 +257,7 @@ def main() -> None:
         )
         print(f"states: {view.counts}")
         if args.celery_floor:
-            floor_cpu(workers, send_chunk_task, view.chunks)
+            floor_cpu(workers, send_chunk_task, view.chunks, broker)
     finally:
         for p in procs:
             p.terminate()
@@ -250,6 +266,7 @@ def main() -> None:
                 p.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 p.kill()
+        drop_db(args.database)
 
 
 if __name__ == "__main__":

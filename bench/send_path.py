@@ -1,12 +1,18 @@
 """Benchmark: what the maintained counters cost on the send path, and concurrent writers of one campaign.
 
     python bench/send_path.py --threads 1,4,8 --chunks 1000 --baseline /work/main
+    python bench/send_path.py --operation --db postgres --threads 1,4 --chunks 1000 [--profile out.pstats]
 
 T threads claim and record (all accepted) chunks of 100 recipients of ONE campaign through the Store API
 (the send path without HTTP, so the database is the bottleneck) and report chunks/s and this process's CPU
 per recipient (with SQLite, the database's work too): with the counters sharded per writer (as shipped),
 with every writer on one row per counter (`tally.SHARDED = False`, PostgreSQL), and, with `--baseline DIR`,
 the same script against a checkout without counters. Each case in its own process and a fresh database.
+
+`--operation`: the whole send operation instead (`workers.operations.send.send_chunk`: the claim, the HTTP
+call to a sandbox in its own process at 0 ms latency, the record, the metrics), as a worker thread runs it
+without Celery: this process's CPU per recipient is our code and its drivers (with SQLite, the database's
+work too), the quickest figure to iterate on. `--profile FILE` writes cProfile's stats of one thread.
 """
 
 from __future__ import annotations
@@ -79,6 +85,128 @@ def send_path(url: str, threads: int, chunks: int) -> dict[str, float]:
     return {"chunks_per_s": done / elapsed, "cpu_us": cpu / (done * BATCH) * 1e6}
 
 
+def operation(url: str, threads: int, chunks: int, profile: str | None = None) -> dict[str, float]:
+    """`threads` threads run `send_chunk` on every chunk of ONE campaign against the sandbox named by the
+    SMSDISPATCH_* environment: chunks/s and this process's CPU per recipient."""
+    import pandas as pd
+
+    from campaigns.plan import plan
+    from campaigns.store import CampaignSpec
+    from campaigns.text import Template
+    from workers.deps import ProviderPool, WorkerDeps
+    from workers.operations.send import send_chunk
+    from workers.settings import DispatchSettings
+
+    store = Store.from_url(url)
+    store.migrate()
+    n = chunks * BATCH
+    df = pd.DataFrame({"row": range(2, n + 2), "phone": [f"+98912{i:07d}" for i in range(n)]})
+    spec = CampaignSpec(
+        name="bench", provider="ghasedak", account="a", sender="", message="hi", personalised=False
+    )
+    cid = store.create_campaign(spec, plan([df], Template("hi"), BATCH, []))
+    deps = WorkerDeps(store=store, providers=ProviderPool(), settings=DispatchSettings.from_env())
+    work = store.claimable_chunks(limit=chunks, campaign_id=cid)
+    assert len(work) == chunks, f"{len(work)} claimable chunks of {chunks}: is the campaign running?"
+    lock = threading.Lock()
+    outcomes: dict[str, int] = {}
+
+    def one(chunk_id: int, attempt: int) -> None:
+        kind = str(send_chunk(chunk_id, attempt, deps).kind)
+        with lock:
+            outcomes[kind] = outcomes.get(kind, 0) + 1
+
+    for chunk_id, attempt in work[:20]:  # warm up: pool, HTTP sessions, compiled statements
+        one(chunk_id, attempt)
+    work = work[20:]
+    done = len(work)
+
+    def worker() -> None:
+        while True:
+            with lock:
+                if not work:
+                    return
+                chunk_id, attempt = work.pop()
+            one(chunk_id, attempt)
+
+    prof = None
+    if profile:
+        import cProfile
+
+        prof = cProfile.Profile(time.thread_time)  # CPU time: waits on the network count nothing
+    cpu, start = time.process_time(), time.perf_counter()
+    if prof is not None:
+        prof.enable()
+        worker()
+        prof.disable()
+        prof.dump_stats(profile)
+    else:
+        pool = [threading.Thread(target=worker) for _ in range(threads)]
+        for t in pool:
+            t.start()
+        for t in pool:
+            t.join()
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+    store.engine.dispose()
+    assert outcomes == {"accepted": chunks}, outcomes
+    return {"chunks_per_s": done / elapsed, "cpu_us": cpu / (done * BATCH) * 1e6}
+
+
+def operations(args: argparse.Namespace) -> None:
+    """`--operation`: each (backend, threads) in a fresh process and database, one sandbox for all."""
+    from dispatcher.sandbox.core import sandbox_env
+
+    port = args.port
+    url = f"http://127.0.0.1:{port}"
+    sandbox = subprocess.Popen(
+        [sys.executable, "-m", "dispatcher", "sandbox", "--port", str(port), "--latency-ms", "0"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    print(f"send operation: {args.chunks} chunks of {BATCH}, send_chunk per chunk, sandbox at 0 ms")
+    try:
+        import requests
+
+        for _ in range(100):
+            try:
+                requests.get(url + "/_sandbox/messages?provider=none", timeout=1)
+                break
+            except requests.RequestException:
+                time.sleep(0.1)
+        env = {**os.environ, **sandbox_env(url), "SMSDISPATCH_POLL_INTERVALS": "3600"}
+        for db in ("sqlite", "postgres") if args.db == "all" else (args.db,):
+            for threads in (int(t) for t in args.threads.split(",")):
+                with tempfile.TemporaryDirectory() as tmp:
+                    dburl = fresh_pg() if db == "postgres" else f"sqlite:///{tmp}/send.db"
+                    try:
+                        child = [
+                            sys.executable,
+                            __file__,
+                            "--op-child",
+                            dburl,
+                            str(threads),
+                            str(args.chunks),
+                        ]
+                        if args.profile:
+                            child.append(args.profile)
+                        out = subprocess.run(child, capture_output=True, text=True, env=env)
+                        if out.returncode != 0:
+                            raise SystemExit(out.stderr[-3000:])
+                        got = json.loads(out.stdout.strip().splitlines()[-1])
+                    finally:
+                        if db == "postgres":
+                            drop_pg(dburl)
+                rate = got["chunks_per_s"]
+                print(
+                    f"  {db:<9} {threads} thread(s) {rate:7.1f} chunks/s ({rate * BATCH:6,.0f} recipients/s), "
+                    f"{got['cpu_us']:5.1f} us CPU per recipient",
+                    flush=True,
+                )
+    finally:
+        sandbox.terminate()
+        sandbox.wait(timeout=20)
+
+
 def send_path_child(url: str, threads: int, chunks: int, sharded: bool) -> None:
     try:
         from campaigns.store import tally
@@ -147,8 +275,19 @@ def main() -> None:
     p.add_argument("--threads", default="1,4,8", help="PostgreSQL; SQLite has one writer: 1 thread")
     p.add_argument("--chunks", type=int, default=1500)
     p.add_argument("--baseline", help="also a checkout without counters (e.g. /work/main)")
+    p.add_argument("--operation", action="store_true", help="the whole send_chunk against a sandbox")
+    p.add_argument("--port", type=int, default=8796, help="--operation: the sandbox's port")
+    p.add_argument("--profile", help="--operation: write one thread's cProfile stats here")
     p.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
+    p.add_argument("--op-child", nargs="+", help=argparse.SUPPRESS)
     args = p.parse_args()
+    if args.op_child:
+        url, threads, chunks, *profile = args.op_child
+        print(json.dumps(operation(url, int(threads), int(chunks), profile[0] if profile else None)))
+        return
+    if args.operation:
+        operations(args)
+        return
     if args.child:
         url, threads, chunks, sharded = args.child
         send_path_child(url, int(threads), int(chunks), sharded == "1")

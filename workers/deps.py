@@ -33,6 +33,12 @@ class ProviderPool:
                 client = self._clients[name] = cls(cls.load_settings(self._env))
             return client
 
+    def unlimited(self) -> list[ProviderClient]:
+        """The clients built so far whose account has no rate limit: a send to them needs no limiter
+        before its claim (`workers.operations.send`'s quick claim)."""
+        with self._lock:
+            return [c for c in self._clients.values() if not c.settings.rate]
+
 
 class FailureStreaks:
     """Calls in a row that failed, per key (a provider account's status calls), in this process."""

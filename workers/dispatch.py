@@ -8,6 +8,7 @@ no-op), a lost one is found by the next housekeeping pass.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any, Protocol, runtime_checkable
 
@@ -20,6 +21,7 @@ from workers.settings import DispatchSettings
 # seconds: never ask a publisher to hold a message longer; later work is a DB row that housekeeping
 # publishes when it is due (the broker's visibility timeout must stay longer than this)
 MAX_COUNTDOWN = 300
+PER_MESSAGE = DispatchSettings.chunks_per_message
 
 
 @runtime_checkable
@@ -45,6 +47,14 @@ class TaskPublisher:
     ) -> None:
         if reserved or countdown > 0:
             self.send_task.apply_async((chunk_id, attempt, reserved), countdown=max(countdown, 0.0))
+        else:
+            self.send_task.apply_async((chunk_id, attempt))
+
+    def send_chunks(self, chunks: Sequence[tuple[int, int | None]]) -> None:
+        """One message for several chunks, sent one after another by the task (`send_chunk_task`'s `more`)."""
+        (chunk_id, attempt), *more = chunks
+        if more:
+            self.send_task.apply_async((chunk_id, attempt, False, [list(c) for c in more]))
         else:
             self.send_task.apply_async((chunk_id, attempt))
 
@@ -74,16 +84,32 @@ def follow_up(outcome: Outcome, publisher: Publisher, max_countdown: float = MAX
     return True
 
 
-def publish_campaign(store: Store, campaign_id: int, publisher: Publisher | Any) -> int:
-    """Publish every claimable chunk of a campaign whose rows are committed (none while its window is closed)."""
+def publish_chunks(
+    publisher: Publisher, chunks: Sequence[tuple[int, int | None]], per_message: int = PER_MESSAGE
+) -> None:
+    """Publish chunks `per_message` to a message where the publisher can (`send_chunks`: the broker's), else
+    one by one (the embedded runner's pool, which has no message to save)."""
+    many = getattr(publisher, "send_chunks", None)
+    if many is None or per_message <= 1:
+        for chunk_id, attempt in chunks:
+            publisher.send_chunk(chunk_id, attempt)
+        return
+    for i in range(0, len(chunks), per_message):
+        many(chunks[i : i + per_message])
+
+
+def publish_campaign(
+    store: Store, campaign_id: int, publisher: Publisher | Any, per_message: int = PER_MESSAGE
+) -> int:
+    """Publish every claimable chunk of a campaign whose rows are committed (none while its window is closed),
+    `per_message` chunks to a broker message."""
     publisher = as_publisher(publisher)
     window = store.running_windows().get(campaign_id)
     if window and closed_windows({campaign_id: window}, utcnow()):
         return 0  # housekeeping publishes them once the window opens
     published, last = 0, 0
     while batch := store.claimable_chunks(limit=1000, campaign_id=campaign_id, after_id=last):
-        for chunk_id, attempt in batch:
-            publisher.send_chunk(chunk_id, attempt)
+        publish_chunks(publisher, batch, per_message)
         published += len(batch)
         last = batch[-1][0]
     return published
@@ -101,6 +127,5 @@ def publish_due(
     now = utcnow()
     closed = closed_windows(store.running_windows(), now)
     due = store.stale_chunks(now - timedelta(seconds=settings.queued_grace), now, limit, closed)
-    for chunk_id, attempt in due:
-        publisher.send_chunk(chunk_id, attempt)
+    publish_chunks(publisher, due, settings.chunks_per_message)
     return len(due)

@@ -180,18 +180,23 @@ class DispatchSettings:
     status_retry_cap: float = 60.0
     reconcile_max_age: float = 3600  # still undecided after this long -> the campaign's policy decides
     queued_grace: float = 120  # a queued chunk older than this is published again (broker lost it)
+    # Chunks named by one broker message (sent one after another by the task, each its own claim): a task's
+    # own cost (Celery, the broker's acks) shared by several chunks. docs/benchmarks.md measures it.
+    chunks_per_message: int = 4
     send_window: str = ""  # default daily window (Tehran time, "09:00-21:00") for campaigns given none
     optout_every: float = 60  # seconds between opt-out collections from the inboxes; 0 = never
     optout_keywords: str = ""  # comma list replacing campaigns.optout.DEFAULT_KEYWORDS; "" = the default
     # Redis broker: a message unacked this long is delivered again (the claim makes that a no-op).
     # Keep it above the longest send and above workers.dispatch.MAX_COUNTDOWN.
     visibility_timeout: float = 900
-    # Failover circuits (issue 15): transient failures in a row that open an account's circuit, and
+    # Failover circuits (README, "Failover"): transient failures in a row that open an account's circuit, and
     # seconds an open circuit waits before one probe send may try it again.
     circuit_failures: int = 5
     circuit_cooldown: float = 60.0
     # Signs webhooks: each API key's webhook secret is derived from it (workers/webhooks.py). Never stored.
     webhook_secret: Secret | None = None
+    # Webhook hosts exempt from the public-address rule (workers/webhook_targets.py), lower case.
+    webhook_allow_hosts: frozenset[str] = frozenset()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> DispatchSettings:
@@ -229,6 +234,7 @@ class DispatchSettings:
             status_retry_cap=num("STATUS_RETRY_CAP", cls.status_retry_cap),
             reconcile_max_age=num("RECONCILE_MAX_AGE", cls.reconcile_max_age),
             queued_grace=num("QUEUED_GRACE", cls.queued_grace),
+            chunks_per_message=max(1, int(num("CHUNKS_PER_MESSAGE", cls.chunks_per_message))),
             send_window=env_get(env, PREFIX + "SEND_WINDOW"),
             optout_every=num("OPTOUT_EVERY", cls.optout_every),
             optout_keywords=env_get(env, PREFIX + "OPTOUT_KEYWORDS"),
@@ -236,4 +242,9 @@ class DispatchSettings:
             circuit_failures=max(1, int(num("CIRCUIT_FAILURES", cls.circuit_failures))),
             circuit_cooldown=num("CIRCUIT_COOLDOWN", cls.circuit_cooldown),
             webhook_secret=Secret(env_get(env, PREFIX + "WEBHOOK_SECRET")) or None,
+            webhook_allow_hosts=frozenset(  # "[::1]" read as "::1", as a URL's hostname is
+                h.strip().strip("[]").lower()
+                for h in env_get(env, PREFIX + "WEBHOOK_ALLOW_HOSTS").split(",")
+                if h.strip()
+            ),
         )

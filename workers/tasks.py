@@ -18,7 +18,7 @@ from workers.operations.housekeeping import housekeeping
 from workers.operations.optout import collect_optouts
 from workers.operations.poll import POLL_TICK_MAX, batch_message, plan_polls, poll_batch
 from workers.operations.reconcile import reconcile_chunk
-from workers.operations.send import send_chunk
+from workers.operations.send import Outcome, send_chunks
 from workers.ratelimit import LocalLimiter, RedisLimiter
 from workers.settings import DispatchSettings
 
@@ -41,8 +41,16 @@ def worker_deps() -> WorkerDeps:
 
 
 @app.task(name="smsdispatch.send_chunk")
-def send_chunk_task(chunk_id: int, attempt: int | None = None, reserved: bool = False) -> None:
-    outcome = send_chunk(chunk_id, attempt, worker_deps(), reserved=reserved, reserve_within=MAX_COUNTDOWN)
+def send_chunk_task(
+    chunk_id: int, attempt: int | None = None, reserved: bool = False, more: list[list[int]] | None = None
+) -> None:
+    """Send the chunk, then the chunks of `more` ([chunk id, attempt] pairs: one message for several,
+    `TaskPublisher.send_chunks`), each its own claim, and follow each one up."""
+    chunks = [(chunk_id, attempt), *((c, a) for c, a in more or ())]
+    send_chunks(chunks, worker_deps(), reserved=reserved, reserve_within=MAX_COUNTDOWN, then=_follow_up)
+
+
+def _follow_up(outcome: Outcome) -> None:
     follow_up(outcome, PUBLISHER)
 
 

@@ -17,7 +17,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import Connection, text
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import IntegrityError
 
 from campaigns.clock import utcnow
 from campaigns.db import make_engine
@@ -25,10 +25,12 @@ from campaigns.plan import PlannedBlock
 from campaigns.records import (
     CampaignSpec,
     CampaignView,
+    Cancelled,
     ChunkPeek,
     ClaimedChunk,
     DuePoll,
     RecipientUpdate,
+    Reconciliation,
     RetryVerdict,
     SuppressionView,
 )
@@ -48,6 +50,7 @@ from campaigns.store.contacts import ContactLedger
 from campaigns.store.facade_counts import CountMethods
 from campaigns.store.facade_failover import FailoverMethods
 from campaigns.store.facade_identity import IdentityMethods
+from campaigns.store.facade_send import SendMethods
 from campaigns.store.transitions import apply_updates, campaign_to
 
 MIGRATIONS = Path(__file__).parent.parent / "migrations"
@@ -55,7 +58,7 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
-class Store(FailoverMethods, IdentityMethods, CountMethods):
+class Store(SendMethods, FailoverMethods, IdentityMethods, CountMethods):
     """The campaigns database (SQLite or PostgreSQL). Times are aware UTC datetimes; `now` defaults to
     the clock. Methods that change state return whether the transition applied."""
 
@@ -133,8 +136,8 @@ class Store(FailoverMethods, IdentityMethods, CountMethods):
         """
         return self._write(lifecycle.raise_budget, campaign_id, budget_rial, max_parts, utcnow())
 
-    def cancel(self, campaign_id: int, reason: str = "cancelled by the user") -> bool:
-        """Cancel the campaign and every chunk not yet handed to the provider; a chunk in flight finishes."""
+    def cancel(self, campaign_id: int, reason: str = "cancelled by the user") -> Cancelled | None:
+        """Cancel the campaign and every chunk not yet handed to the provider (`lifecycle.cancel`)."""
         return self._write(lifecycle.cancel, campaign_id, reason, utcnow())
 
     def fail_campaign(self, campaign_id: int, reason: str) -> bool:
@@ -196,31 +199,6 @@ class Store(FailoverMethods, IdentityMethods, CountMethods):
         """The chunk as a send would see it, without claiming it (reconciliation)."""
         return self._read(sending.load_claimed, chunk_id)
 
-    def record_send(
-        self,
-        chunk: ClaimedChunk,
-        updates: Sequence[RecipientUpdate],
-        *,
-        requeue: bool,
-        now: datetime | None = None,
-    ) -> bool:
-        """Write what the provider said per recipient and close the chunk, in one transaction.
-
-        `requeue` (some recipients are known not to have gone out) puts the chunk back in the queue,
-        where the next claim sends only its still-pending recipients; otherwise it is accepted.
-        """
-        now = now or utcnow()
-        for tries_left in (2, 1, 0):
-            try:
-                return self._write(sending.record_send, chunk, updates, requeue, now)
-            except DBAPIError as exc:
-                # The provider's reply exists only in this process: when the connection was lost (the
-                # server ended a session that sat frozen in this transaction, a restart), the whole
-                # transaction rolled back, and every statement in it is conditional, so write it again.
-                if not exc.connection_invalidated or not tries_left:
-                    raise
-        raise AssertionError("unreachable")
-
     def chunk_retry(
         self, chunk: ClaimedChunk, error: str, delay: float, max_attempts: int, now: datetime | None = None
     ) -> RetryVerdict:
@@ -258,7 +236,7 @@ class Store(FailoverMethods, IdentityMethods, CountMethods):
         *,
         requeue: bool,
         now: datetime | None = None,
-    ) -> bool:
+    ) -> Reconciliation:
         """Reconciliation's verdict: found ones recorded; if the rest is known unsent, queue them again."""
         return self._write(reconcile.record_reconciled, chunk, updates, requeue, now or utcnow())
 

@@ -2,7 +2,7 @@
 said, and the other ways an attempt ends (retry, unknown, failed, refused by the account, split).
 Functions over the caller's transaction.
 
-Budget (issue 11): a claim first charges the chunk's estimated rial and parts to its campaign
+Budget (docs/architecture.md, "Budget"): a claim first charges the chunk's estimated rial and parts to its campaign
 (`sql.charge_stmt`, under the caps), then claims; a chunk that would cross a cap is not claimed and its
 campaign pauses with the reason, in the same transaction. A transition that says nothing of the chunk
 went out (requeue: account refusal, split, part of a reply not sent; retry; failed before sending) gives
@@ -57,7 +57,13 @@ class ClaimLost(Exception):
 
 
 def claim_chunk(
-    conn: Connection, chunk_id: int, attempt: int | None, lease: timedelta, now: datetime
+    conn: Connection,
+    chunk_id: int,
+    attempt: int | None,
+    lease: timedelta,
+    now: datetime,
+    *,
+    daily: bool = True,
 ) -> ClaimedChunk | None:
     """Charge the budget (`sql.charge_stmt`), compare-and-set queued/retry -> sending (`sql.claimable`) with
     its counters (`tally_stmts.claim_stmts`), then load what the send needs: two round trips on PostgreSQL.
@@ -67,7 +73,8 @@ def claim_chunk(
     Raises ClaimLost when another claim took the chunk between the charge and the compare-and-set
     (PostgreSQL only); the caller rolls back, which undoes the charge, and treats it as None. Raises
     caps.DailyCapReached when the chunk would cross the daily cap of the user or key that started the
-    campaign; the caller rolls back and pauses the campaign (`caps.pause_at_daily_cap`).
+    campaign; the caller rolls back and pauses the campaign (`caps.pause_at_daily_cap`). `daily=False`: the
+    caller read in this transaction that no user or key with a daily cap started the campaign.
     """
     with_attempt = attempt is not None
     params = {"chunk_id": chunk_id, "now": now, "lease_until": now + lease, "attempt": attempt}
@@ -87,7 +94,8 @@ def claim_chunk(
     if not charged:
         pause_over_cap(conn, chunk_id, attempt, now)
         return None
-    charge_daily(conn, chunk_id)  # the daily cap of who started it (campaigns/store/caps.py); may raise
+    if daily:
+        charge_daily(conn, chunk_id)  # the daily cap of who started it (campaigns/store/caps.py); may raise
     return load_claimed(conn, chunk_id, claimed)
 
 
@@ -135,6 +143,10 @@ def refund(conn: Connection, chunk_id: int) -> None:
     refund_daily(conn, chunk_id)
 
 
+_RID = list(CLAIM_READ.selected_columns.keys()).index("rid")  # rid, phone, text, parts follow in that order
+assert list(CLAIM_READ.selected_columns.keys())[_RID : _RID + 4] == ["rid", "phone", "text", "parts"]
+
+
 def load_claimed(conn: Connection, chunk_id: int, claimed: Any = None) -> ClaimedChunk:
     """The chunk with its campaign's send facts and its pending recipients (`claimed`: the claim's
     returned row, else read). Raises NoResultFound when there is no such chunk."""
@@ -146,15 +158,15 @@ def load_claimed(conn: Connection, chunk_id: int, claimed: Any = None) -> Claime
         ).one()
     rows = conn.execute(CLAIM_READ, {"campaign_id": claimed.campaign_id, "chunk_id": chunk_id}).all()
     head = rows[0]
-    # A chunk re-planned for another provider of the route carries its own (issue 15); "" sender: the
+    # A chunk re-planned for another provider of the route (failover) carries its own; "" sender: the
     # provider's configured line. Read in the same statement (CLAIM_READ's chunk_* columns).
     own = SimpleNamespace(provider=head.chunk_provider, account=head.chunk_account, sender=head.chunk_sender)
+    # by position (CLAIM_READ's rid, phone, text, parts): a Row's attribute lookups cost more per recipient
+    message, prefix = head.message, head.ref_prefix
+    pending = [t[_RID : _RID + 4] for t in rows if t[_RID] is not None]
     messages = tuple(
-        OutMessage(
-            r.rid, r.phone, r.text if r.text is not None else head.message, f"{head.ref_prefix}{r.rid}"
-        )
-        for r in rows
-        if r.rid is not None
+        OutMessage(rid, phone, message if text is None else text, f"{prefix}{rid}")
+        for rid, phone, text, _ in pending
     )
     return ClaimedChunk(
         chunk_id=chunk_id,
@@ -163,7 +175,7 @@ def load_claimed(conn: Connection, chunk_id: int, claimed: Any = None) -> Claime
         provider=own.provider or head.provider,
         account=own.account or head.account,
         sender=head.sender if own.provider is None else (own.sender or ""),
-        parts=sum(r.parts for r in rows if r.rid is not None),
+        parts=sum(t[3] for t in pending),
         on_unknown=head.on_unknown,
         sending_since=claimed.sending_since,
         messages=messages,
@@ -318,7 +330,7 @@ def split_chunk(conn: Connection, chunk: ClaimedChunk, reason: str, now: datetim
             cost_rial=cost2,
             queued_at=now,
             updated_at=now,
-            # a chunk failover moved keeps its provider in both halves (issue 15)
+            # a chunk failover moved keeps its provider in both halves
             provider=head.provider,
             account=head.account,
             sender=head.sender,

@@ -232,7 +232,7 @@ CLAIM_READ = (
         _pending.c.phone,
         _pending.c.text,
         _pending.c.parts,
-        # the chunk's own provider, account and line when failover moved it (issue 15; else NULL)
+        # the chunk's own provider, account and line when failover moved it (else NULL)
         *(
             select(col)
             .where(chunks_t.c.id == bindparam("chunk_id"))
@@ -269,14 +269,12 @@ def awaiting_report(state: Any) -> Any:
 
 # ---- a send's or a poll's recipient rows: one set-based UPDATE … FROM <rows> ---------------------------
 _ROW_COLUMNS = ("id", "state", "mid", "code", "error", "next", "delivered", "cost")
-# PostgreSQL: one JSON document of [id, state, mid, code, error, next, delivered, cost] rows, times as epoch
-# seconds (exact to the microsecond: `to_timestamp` rounds the double to the nearest one). Eight array
-# parameters (`unnest`) cost psycopg ~0.6 ms of Python per 100 rows to dump, and the server more to parse,
-# than this one string (json.dumps, C): bench/poll.py, docs/benchmarks.md "Status polling at scale".
+# One JSON document (arrays of the row's values) rather than eight parallel arrays: psycopg dumps a Python list
+# element by element in Python (~12 % of a worker's CPU for a chunk's eight arrays of 100), json.dumps in C.
 _PG_ROWS = text(
-    "SELECT (r->>0)::bigint AS id, r->>1 AS state, r->>2 AS mid, r->>3 AS code, r->>4 AS error, "
-    "to_timestamp((r->>5)::float8) AS next, to_timestamp((r->>6)::float8) AS delivered, "
-    "(r->>7)::float8 AS cost FROM json_array_elements(CAST(:rows AS json)) AS r"
+    "SELECT (e->>0)::bigint AS id, e->>1 AS state, e->>2 AS mid, e->>3 AS code, e->>4 AS error, "
+    "(e->>5)::timestamptz AS next, (e->>6)::timestamptz AS delivered, (e->>7)::double precision AS cost "
+    "FROM json_array_elements(CAST(:rows AS json)) AS e"
 )
 # json_extract rather than ->> (3.38+): UPDATE … FROM needs SQLite 3.33, and the store already needs
 # 3.35 for RETURNING.
@@ -293,18 +291,22 @@ def _sqlite_time(value: datetime | None) -> str | None:
     return None if value is None else value.astimezone(UTC).replace(tzinfo=None).strftime(_SQLITE_TIME)
 
 
-def _epoch(value: datetime | None) -> float | None:
-    """Seconds since 1970 UTC (a naive time is UTC, as everywhere in the store)."""
-    if value is None:
-        return None
-    return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
 
 
 def update_rows_params(updates: Sequence[RecipientUpdate], *, sqlite: bool) -> dict[str, Any]:
-    """The rows of `recipient_update_stmt`: `rows`, one JSON document of [id, state, message id, raw code,
-    error, next poll, delivered at, cost] per update; times as SQLite stores them (text), or as epoch
-    seconds for PostgreSQL."""
-    when = _sqlite_time if sqlite else _epoch
+    """The rows of `recipient_update_stmt`: one JSON document, of arrays in `_ROW_COLUMNS`' order (times as
+    SQLAlchemy's SQLite text, or ISO-8601 with their offset for PostgreSQL)."""
+    spell = _sqlite_time if sqlite else _iso
+    times: dict[datetime | None, str | None] = {None: None}  # a chunk's rows share their times: spelt once
+
+    def time(value: datetime | None) -> str | None:
+        text = times.get(value, times)
+        if text is times:
+            text = times[value] = spell(value)
+        return text  # type: ignore[return-value]
+
     rows = [
         [
             u.recipient_id,
@@ -312,8 +314,8 @@ def update_rows_params(updates: Sequence[RecipientUpdate], *, sqlite: bool) -> d
             u.provider_message_id,
             u.provider_status,
             u.error,
-            when(u.next_poll_at),
-            when(u.delivered_at),
+            time(u.next_poll_at),
+            time(u.delivered_at),
             u.cost,
         ]
         for u in updates

@@ -171,9 +171,10 @@ class Distributed(Mode):
 
     def _publish(self, campaign_id: int) -> None:
         from workers.dispatch import publish_campaign
-        from workers.tasks import send_chunk_task
+        from workers.settings import DispatchSettings
+        from workers.tasks import PUBLISHER
 
-        publish_campaign(self.store, campaign_id, send_chunk_task)
+        publish_campaign(self.store, campaign_id, PUBLISHER, DispatchSettings.from_env().chunks_per_message)
 
     def start(
         self, campaign_id: int, *, follow: bool = False, observer: Observer | None = None

@@ -176,7 +176,8 @@ class LocalRunner:
         """The queue's side: publish claimable chunks of the campaign while the pool has room (none while
         its send window is closed; housekeeping publishes them when it opens)."""
         room = self.threads * 2 - publisher.pending
-        if room <= 0 or (window and parse_window(window).seconds_until_open(utcnow()) > 0):
+        # Only once half the queue is free: one read tops up `threads` sends, not one read per finished send.
+        if room < max(self.threads, 1) or (window and parse_window(window).seconds_until_open(utcnow()) > 0):
             return
         limit = room + publisher.pending  # those already held come back too, and are not published twice
         for chunk_id, attempt in self.deps.store.claimable_chunks(limit, utcnow(), campaign_id):
@@ -205,6 +206,7 @@ class LocalRunner:
         ):
             poller: Future[int] | None = None
             polled_at = -1e9
+            state_at, state, reason = -1e9, "", None
             while True:
                 self._housekeeping(publisher)
                 # Delivery reports of the chunks already sent are collected while the rest still goes out,
@@ -214,7 +216,11 @@ class LocalRunner:
                         log.error("status polling raised", exc_info=poller.exception())
                     polled_at = time.monotonic()
                     poller = poll_pool.submit(poll_once, self.deps)
-                state, reason = store.campaign_state(campaign_id)
+                # The state is read at most every tick while sends run (a pause or cancel already stops
+                # their claims; this only ends the loop), and every turn when none runs.
+                if not publisher.sending or time.monotonic() - state_at >= min(self.tick, 0.1):
+                    state_at = time.monotonic()
+                    state, reason = store.campaign_state(campaign_id)
                 if state == CampaignState.SCHEDULED and not publisher.sending:
                     time.sleep(self.tick)  # housekeeping starts it when its time comes
                     continue

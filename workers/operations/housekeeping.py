@@ -69,7 +69,7 @@ def housekeeping(
     released = release_due(deps, now)
     published = 0
     for campaign_id in released.started:  # a scheduled campaign's time came: ring now, not after the grace
-        published += publish_campaign(deps.store, campaign_id, publisher)
+        published += publish_campaign(deps.store, campaign_id, publisher, deps.settings.chunks_per_message)
     reconciling = deps.store.unknown_chunks()
     for chunk_id in reconciling:
         publisher.reconcile(chunk_id)

@@ -8,7 +8,7 @@ transaction is open while the provider is being called.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -16,7 +16,7 @@ from enum import StrEnum
 from campaigns.clock import utcnow
 from campaigns.records import RetryVerdict
 from campaigns.states import RecipientState
-from campaigns.store import ClaimedChunk, RecipientUpdate
+from campaigns.store import ChunkPeek, ClaimedChunk, RecipientUpdate
 from campaigns.text import count_parts
 from campaigns.windows import parse_window
 from workers import logs, metrics
@@ -193,11 +193,69 @@ def send_chunk(
     return outcome
 
 
+def send_chunks(
+    chunks: Sequence[tuple[int, int | None]],
+    deps: WorkerDeps,
+    *,
+    reserved: bool = False,
+    reserve_within: float = 0.0,
+    then: Callable[[Outcome], object] | None = None,
+) -> list[Outcome]:
+    """`send_chunk` for each (chunk id, attempt) in turn, `then(outcome)` after each (the follow-up), for one
+    message that names several chunks; `reserved` applies to the first (a re-published chunk comes alone).
+
+    A chunk whose send raised (a bug, a database that went away) does not keep the others from being sent:
+    it is logged and the first such error is raised once all were tried (the chunk stays claimable, or its
+    lease runs out, as when it came alone).
+    """
+    outcomes: list[Outcome] = []
+    error: Exception | None = None
+    for i, (chunk_id, attempt) in enumerate(chunks):
+        try:
+            outcome = send_chunk(
+                chunk_id, attempt, deps, reserved=reserved and i == 0, reserve_within=reserve_within
+            )
+        except Exception as exc:  # noqa: BLE001 - re-raised below, after the rest of the message
+            log.exception("chunk %s: send raised", chunk_id)
+            error = error or exc
+            continue
+        outcomes.append(outcome)
+        if then is not None:
+            then(outcome)
+    if error is not None:
+        raise error
+    return outcomes
+
+
+def quick_terms(deps: WorkerDeps) -> tuple[list[str], timedelta]:
+    """The providers a chunk may be claimed for without a peek first (built in this process, no rate limit)
+    and the lease that covers the slowest of their calls."""
+    clients = deps.providers.unlimited()
+    if not clients:
+        return [], timedelta(0)
+    lease = max(lease_for(deps, (c.settings.connect_timeout, c.settings.read_timeout)) for c in clients)
+    return [c.name for c in clients], lease
+
+
 def _send_chunk(
     chunk_id: int, attempt: int | None, deps: WorkerDeps, *, reserved: bool, reserve_within: float
 ) -> Outcome:
-    store, settings = deps.store, deps.settings
-    peek = store.chunk_cost(chunk_id, attempt)
+    store = deps.store
+    peek: ChunkPeek | None = None
+    if attempt is not None and store.quick_claims:
+        # One statement peeks and, when the chunk needs nothing the peek is for (window, route, daily cap,
+        # rate limit), claims (campaigns/store/quick.py); otherwise it is the peek, and the usual path goes on.
+        providers, lease = quick_terms(deps)
+        if providers:
+            got = store.claim_quick(chunk_id, attempt, lease, providers)
+            if got is None:
+                return Outcome(OutcomeKind.SKIPPED, chunk_id, detail="no such chunk")
+            if isinstance(got, ClaimedChunk):
+                logs.tag(provider=got.provider, campaign=got.campaign_id)
+                return _deliver(deps, got, deps.providers.get(got.provider), ())
+            peek = got
+    if peek is None:
+        peek = store.chunk_cost(chunk_id, attempt)
     if peek is None:
         return Outcome(OutcomeKind.SKIPPED, chunk_id, detail="no such chunk")
     provider, parts, window, claimable = peek.provider, peek.parts, peek.window, peek.claimable
@@ -220,7 +278,7 @@ def _send_chunk(
                 requeue_in=wait_for_window,
                 detail=f"outside the send window {window}",
             )
-    if route:  # failover (issue 15): the circuit is checked before anything is claimed or called
+    if route:  # failover: the circuit is checked before anything is claimed or called
         decision = failover.before_claim(deps, chunk_id, peek.attempt, provider, route)
         if not decision.proceed:
             return routed(decision, chunk_id, attempt)
@@ -251,6 +309,14 @@ def _send_chunk(
             detail="claimed elsewhere, already sent, not due, or campaign not running",
         )
     logs.tag(campaign=chunk.campaign_id)
+    return _deliver(deps, chunk, client, route)
+
+
+def _deliver(
+    deps: WorkerDeps, chunk: ClaimedChunk, client: ProviderClient, route: tuple[str, ...]
+) -> Outcome:
+    """A claimed chunk: call the provider and record what it said (or how the call failed)."""
+    store, settings, chunk_id = deps.store, deps.settings, chunk.chunk_id
     if not chunk.messages:
         store.record_send(chunk, [], requeue=False)
         return Outcome(OutcomeKind.ACCEPTED, chunk_id, chunk.attempt, detail="nothing left to send")

@@ -125,11 +125,15 @@ def build_bulk_form(messages: Sequence[Message], sender: str) -> dict[str, str]:
 
 def parse_send_items(items: Any, messages: Sequence[Message]) -> list[SendResult] | None:
     """One ACCEPTED result per message, ids in receptor order; None when the ids cannot be matched safely."""
-    if not isinstance(items, list) or len(items) != len(messages) or any(to_int(i) is None for i in items):
+    if not isinstance(items, list) or len(items) != len(messages):
         return None
+    ids = [to_int(i) for i in items]
+    if None in ids:
+        return None
+    ok = str(OK)
     return [
-        SendResult(m.recipient_id, SendOutcome.ACCEPTED, str(to_int(i)), str(OK), DeliveryStatus.PENDING)
-        for m, i in zip(messages, items, strict=True)
+        SendResult(m.recipient_id, SendOutcome.ACCEPTED, str(i), ok, DeliveryStatus.PENDING)
+        for m, i in zip(messages, ids, strict=True)
     ]
 
 

@@ -23,6 +23,10 @@ def key(number: object) -> str:
 def national(phone: str) -> str:
     """+989121234567 -> 09121234567, the spelling of Ghasedak, Media Payamak and Amoot samples; anything
     that is not an Iranian mobile number is returned as given."""
+    if (
+        len(phone) == 13 and phone.startswith("+989") and phone[1:].isdigit()
+    ):  # E.164, as the store keeps them
+        return "0" + phone[3:]
     match = _IR_MOBILE.match(str(phone).strip())
     return "0" + match.group(1) if match else phone
 

@@ -27,7 +27,7 @@ from workers.errors import (
     TransientError,
     redact,
 )
-from workers.providers import metering
+from workers.providers import metering, wire
 from workers.settings import ProviderSettings
 from workers.status import InboundMessage
 
@@ -49,7 +49,7 @@ def _never_left(exc: BaseException) -> bool:
 
 
 def make_session(pool: int = 32) -> requests.Session:
-    session = requests.Session()
+    session = wire.Session()
     # No urllib3 retries: a POST that may have been read must never be repeated behind our back.
     adapter = HTTPAdapter(
         pool_connections=4, pool_maxsize=pool, max_retries=Retry(total=0, redirect=0, raise_on_status=False)
@@ -162,6 +162,10 @@ class HttpTransport:
         return Reply(response.status_code, body, text, response.headers)
 
     def _send_with_connect_retries(self, method, path, data, json_body, params, headers) -> requests.Response:
+        if data and isinstance(data, Mapping):  # the same body requests would make, made faster (wire.py)
+            data = wire.form_body(data).encode("ascii")
+            headers = {"Content-Type": "application/x-www-form-urlencoded", **(headers or {})}
+
         @retry(
             retry=retry_if_exception(lambda e: isinstance(e, _NotSentYet)),
             stop=stop_after_attempt(3),
