@@ -1,4 +1,4 @@
-"""Benchmark: recipients through N Celery workers against the sandbox (issue 4).
+"""Benchmark: recipients through N Celery workers against the sandbox (docs/benchmarks.md).
 
 Prints recipients/s against the bound N x C x batch / latency (N worker processes, C threads each,
 every call taking `latency` at the sandbox), and the workers' CPU time per recipient, read from

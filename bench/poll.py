@@ -1,4 +1,4 @@
-"""Benchmark: delivery-status polling of 100,000 sent recipients (issue 5), on PostgreSQL and SQLite.
+"""Benchmark: delivery-status polling of 100,000 sent recipients (docs/architecture.md, "Delivery-status polling"), on PostgreSQL and SQLite.
 
 Seeds a campaign sent through the real send path to the sandbox (its own process), so every recipient
 has a message id the sandbox knows; makes them all due; then times what a poller does: claim the due

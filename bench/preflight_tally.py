@@ -1,4 +1,4 @@
-"""Benchmark: the preflight's pass over a file (loader + Tally), static and personalised text (issue 11).
+"""Benchmark: the preflight's pass over a file (loader + Tally), static and personalised text (README, "Preflight").
 
     python bench/preflight_tally.py --rows 1000000
 

@@ -1,4 +1,4 @@
-"""Per-account circuit breaker of a failover route (issue 15): pure decisions over one account's row.
+"""Per-account circuit breaker of a failover route (docs/architecture.md, "Failover through a route"): pure decisions over one account's row.
 
 closed     sends go; transient failures in a row are counted
 open       an account-level error (credit, credentials, a blocked line) or `threshold` transient

@@ -1,4 +1,4 @@
-"""The contact push ledger's states and records (issue 14 item 2: `smsdispatch contacts push`).
+"""The contact push ledger's states and records (`smsdispatch contacts push`; README, "Phonebooks").
 
 One row per number per (provider account, book): the book is a provider group id, or "" for a
 phonebook without groups (Amoot). A number moves like a chunk:

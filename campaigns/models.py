@@ -75,7 +75,7 @@ class Campaign(Base):
     # sha256 of the normalised recipients and text (campaigns.preflight.tally): same list, same text
     fingerprint: Mapped[str | None] = mapped_column(String(64), nullable=True)
     test: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())  # a `send --test-to`
-    # Budget (issue 11, migration 0007_budget): caps in rial and SMS parts (None: no cap), and what the
+    # Budget (README "Budget and cost", migration 0007_budget): caps in rial and SMS parts (None: no cap), and what the
     # claims have committed so far (a claimed chunk may go out), charged and given back in the same
     # transaction as the chunk's claim and refund (campaigns.store.sending). `estimated_rial`: the sum of
     # the chunks' estimated costs at creation (None when no price was known).
@@ -84,7 +84,7 @@ class Campaign(Base):
     spent_rial: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     spent_parts: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     estimated_rial: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
-    # The ordered provider names of a failover route as JSON (issue 15), the first being `provider`;
+    # The ordered provider names of a failover route as JSON, the first being `provider`;
     # None: the one provider. Migration 0009_routes.
     route: Mapped[str | None] = mapped_column(Text, nullable=True)
     # Webhooks (migration 0013_web): where each state change is POSTed, and the API key whose derived
@@ -134,7 +134,7 @@ class Chunk(Base):
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # The provider and account this chunk is sent through, set when failover re-planned it for another
-    # provider of the route (issue 15); None: the campaign's own. Its recipients keep it: polling and
+    # provider of the route (failover); None: the campaign's own. Its recipients keep it: polling and
     # reconciliation ask the provider that accepted them. Migration 0009_routes.
     provider: Mapped[str | None] = mapped_column(String(32), nullable=True)
     account: Mapped[str | None] = mapped_column(String(64), nullable=True)
@@ -257,7 +257,7 @@ class Suppression(Base):
 
 
 class AccountHealth(Base):
-    """One provider account's circuit (issue 15), shared by every worker through the database.
+    """One provider account's circuit (failover), shared by every worker through the database.
 
     closed: sends go; open: an account-level error or `failures` transient failures in a row, no send
     until `probe_at`; half_open: one probe send was let through (claimed by compare-and-set) and its

@@ -1,6 +1,6 @@
 """Is an inbound SMS an opt-out reply? Pure: text in, verdict out.
 
-Keywords (issue 5): `لغو` ("cancel"), `لغو11` (the token Iranian operators require in promotional
+Keywords (README, "Opt-outs"): `لغو` ("cancel"), `لغو11` (the token Iranian operators require in promotional
 texts, shared/providers.md §1.2), `11` alone (the digits of that token, in Persian or Latin), `cancel`
 and `stop`. `SMSDISPATCH_OPTOUT_KEYWORDS` (a comma list) replaces the set.
 

@@ -20,11 +20,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from campaigns.operators import Operator, operator_of
 from campaigns.text import Alphabet, encoding, encoding_series
 
 __all__ = [
+    "CURRENCY",
     "PriceError",
     "PriceTable",
     "UnpricedError",
@@ -34,6 +37,10 @@ __all__ = [
 ]
 
 Key = tuple[Operator | None, Alphabet | None]
+
+# The `currency` of every rial amount a machine reads (`send --json`'s and the API's preflight `cost`,
+# `status --json`'s and the webhooks' `cost`): ISO 4217's code of the Iranian rial. People read "rial".
+CURRENCY = "IRR"
 
 _ALPHABETS = {a.value: a for a in Alphabet}
 _OPERATORS = {o.value.casefold(): o for o in Operator}
@@ -145,20 +152,29 @@ def price_table_from_toml(table: Mapping[str, Any], provider: str, where: str) -
 
 
 def recipient_costs(
-    phones: pd.Series, texts: pd.Series, parts: pd.Series, table: PriceTable, static_text: str = ""
+    phones: pd.Series,
+    texts: pd.Series,
+    parts: pd.Series,
+    table: PriceTable,
+    static_text: str = "",
+    *,
+    alphabets: pd.Series | None = None,
 ) -> np.ndarray:
     """Estimated rial per recipient: its SMS parts x the table's price for its operator and alphabet. Pure.
 
     `phones` in E.164, `texts` the rendered texts (None where the campaign's one `static_text` is sent),
     `parts` SMS parts per message (campaigns.text). The operator comes from the number's prefix
     (campaigns.operators, an estimate: numbers can be ported), so the look-ups are one per prefix and
-    alphabet, not one per recipient. Raises UnpricedError naming the first (operator, alphabet) the table
-    has no price for.
+    alphabet, not one per recipient. `alphabets` ("gsm7" / "ucs2" per recipient), when the caller worked
+    them out already (`campaigns.plan`), saves reading every text again. Raises UnpricedError naming the
+    first (operator, alphabet) the table has no price for.
     """
     if not len(phones):
         return np.zeros(0)
-    prefix_codes, prefixes = pd.factorize(phones.astype(str).str.slice(0, 7))
-    if texts.notna().any():
+    prefix_codes, prefixes = _prefixes(phones)
+    if alphabets is not None:
+        alphabet_codes, alphabets = pd.factorize(alphabets)
+    elif texts.notna().any():
         alphabet_codes, alphabets = pd.factorize(encoding_series(texts.fillna(static_text)))
     else:
         alphabet_codes, alphabets = np.zeros(len(phones), dtype=np.intp), [encoding(static_text).value]
@@ -174,6 +190,15 @@ def recipient_costs(
         where = table.source or "the price table"
         raise UnpricedError(f"no price for {alphabet} parts to {operator.value} numbers in {where}")
     return per_part * parts.to_numpy(dtype=np.float64)
+
+
+def _prefixes(phones: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """Per phone the index of its first seven characters (+98 and four digits) among the distinct ones."""
+    values = pa.array(phones.astype("str"), from_pandas=True)
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    encoded = pc.dictionary_encode(pc.utf8_slice_codeunits(values, 0, 7))
+    return encoded.indices.to_numpy(zero_copy_only=False), encoded.dictionary.to_pylist()
 
 
 def _or_nan(price: float | None) -> float:

@@ -54,12 +54,12 @@ class CampaignSpec:
     # the preflight never both go out.
     duplicate_since: datetime | None = None
     test: bool = False  # a test send of the previews (`send --test-to`), not a real campaign
-    # Budget (issue 11): caps no claim crosses, in rial and in SMS parts (None: no cap). `prices` gives
+    # Budget (README, "Budget and cost"): caps no claim crosses, in rial and in SMS parts (None: no cap). `prices` gives
     # each chunk its estimated rial at creation; a rial budget needs a price for every part.
     budget_rial: int | None = None
     max_parts: int | None = None
     prices: PriceTable | None = None
-    route: tuple[str, ...] = ()  # a failover route, the first being `provider` (issue 15); () = just it
+    route: tuple[str, ...] = ()  # a failover route, the first being `provider`; () = just it
     callback_url: str | None = None  # each state change is POSTed there (campaigns.store.webhooks)
     callback_key_id: int | None = None  # the API key whose derived secret signs the POSTs
     # `--type`: promotional | transactional (campaigns.preflight.CampaignType)
@@ -147,6 +147,8 @@ class CampaignView:
     chunk_counts: dict[str, int] = field(default_factory=dict)
     # of counts["failed"] + counts["blacklisted"]: those a delivery report gave (the provider had accepted them)
     reported_failed: int = 0
+    # SMS parts of the recipients cancelled before sending (of `parts`, the plan): from the counters
+    cancelled_parts: int = 0
     budget_rial: int | None = None  # the caps (None: none) and what the claims committed so far
     max_parts: int | None = None
     spent_rial: int = 0
@@ -215,6 +217,26 @@ class CampaignCosts:
         return sum(c.unknown for c in self.by_provider.values())
 
 
+@dataclass(frozen=True)
+class Cancelled:
+    """A campaign cancelled (`Store.cancel`): its recipients cancelled before sending, by the provider of
+    their chunk (empty when none was left to send). Always true, as the cancel happened."""
+
+    by_provider: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    """What one reconciliation verdict wrote (`Store.record_reconciled`). `current`: the chunk was still
+    `unknown` at the attempt examined, so the verdict applied (False: another reconciliation, or the late
+    reply, got there first, and nothing was written); `found`: recipients this call recorded as sent
+    (rows it changed); `moved`: the chunk moved on (accepted, nothing left pending; or queued again)."""
+
+    current: bool
+    found: int = 0
+    moved: bool = False
+
+
 class ChunkPeek(NamedTuple):
     """What a send needs to know before its claim (`Store.chunk_cost`)."""
 
@@ -222,7 +244,7 @@ class ChunkPeek(NamedTuple):
     parts: int  # SMS parts of the whole chunk (the rate limit's unit)
     window: str | None
     claimable: bool  # the claim's own condition, as read now
-    route: tuple[str, ...] = ()  # the campaign's failover route (issue 15); () = its one provider
+    route: tuple[str, ...] = ()  # the campaign's failover route; () = its one provider
     attempt: int = 0  # the chunk's attempt as read (the guard of a reroute before the claim)
 
 

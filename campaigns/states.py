@@ -30,8 +30,9 @@ class ChunkState(StrEnum):
     UNKNOWN = "unknown"
     FAILED = "failed"
     CANCELLED = "cancelled"
-    # Its pending recipients were moved to new chunks for the next provider of the route (issue 15);
-    # final: the chunk keeps only what its own provider accepted or refused.
+    # Its pending recipients were moved to new chunks for the next provider of the route (failover,
+    # docs/architecture.md "Failover through a route"); final: the chunk keeps only what its own provider
+    # accepted or refused.
     REROUTED = "rerouted"
 
 
@@ -129,7 +130,7 @@ CHUNK_TRANSITIONS: dict[ChunkTransition, tuple[frozenset[ChunkState], ChunkState
     KT.RECONCILED: (frozenset({K.UNKNOWN}), K.ACCEPTED),
     KT.RESEND: (frozenset({K.UNKNOWN}), K.QUEUED),
     KT.CANCEL: (frozenset({K.PLANNED, K.QUEUED, K.RETRY}), K.CANCELLED),
-    # Failover (issue 15): only from states in which the chunk is KNOWN not to have gone out at its
+    # Failover (docs/architecture.md, "Failover through a route"): only from states in which the chunk is KNOWN not to have gone out at its
     # provider: queued or retry (an open circuit seen before the call; a `resend` verdict of
     # reconciliation queues first, so an `unknown` chunk never moves), or sending at the claimed
     # attempt when the call raised an account-level error or the last transient failure. Never from

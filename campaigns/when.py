@@ -10,6 +10,10 @@ Jalali; Tehran time unless an offset is given), and the relative ones, always Te
 - `tomorrow 09:00` / `فردا 09:00`, `today 18:00` / `امروز 18:00`;
 - a bare time (`10:00`): the next one (today if still ahead, else tomorrow).
 
+Persian or Arabic-Indic digits are read as digits. After `ساعت` or `at` ("at the hour"), or after a day,
+a whole hour needs no minutes, as people write it: `جمعه ساعت ۱۰` and `جمعه ۱۰` are Friday 10:00,
+`ساعت ۱۰` the next 10:00, `Friday at 10` Friday 10:00; a bare `10` is not a time (write `10:00`).
+
 It returns a `ResolvedAt` whose `echo()` says what the text was taken to mean, so the person can check.
 `start_of(send_at, window, now)` describes the start for the preflight, the question and the JSON: the
 moment in both calendars with its weekday and offset, and the send window (open or closed then, and
@@ -38,8 +42,11 @@ _FOLD = str.maketrans({"ي": "ی", "ك": "ک", "ى": "ی", "\u200c": "", "\u200f
 _TIME = r"(?P<h>\d{1,2}):(?P<m>\d{2})"
 _NOISE = r"(?:\s+(?:at|ساعت))?"  # `Friday at 10:00`, `جمعه ساعت 10:00`
 _DAY_THEN_TIME = re.compile(rf"^(?P<day>[^\d:]+?){_NOISE}\s+{_TIME}$")
-_TIME_THEN_DAY = re.compile(rf"^{_TIME}\s+(?:on\s+)?(?P<day>[^\d:]+)$")
+_TIME_THEN_DAY = re.compile(rf"^(?:(?:at|ساعت)\s+)?{_TIME}\s+(?:on\s+)?(?P<day>[^\d:]+)$")
 _BARE_TIME = re.compile(rf"^(?:at\s+|ساعت\s+)?{_TIME}$")
+# a whole hour after the word for "at the hour": `ساعت 10` is `ساعت 10:00` (digits already Latin)
+_WHOLE_HOUR = re.compile(r"(?<!\w)(at|ساعت)\s+(\d{1,2})(?![\d:])")
+_DAY_THEN_HOUR = re.compile(r"^(?P<day>[^\d:]+?)\s+(?P<h>\d{1,2})$")  # `جمعه 10`, when it is a day
 _TODAY, _TOMORROW = "today", "tomorrow"
 
 
@@ -57,7 +64,8 @@ def _day_words() -> dict[str, int | str]:
 _DAYS = _day_words()
 FORMS = (
     "write ISO-8601 like 2026-12-04T10:00, Jalali like 1405/09/10 10:00, a weekday and a time like "
-    "Friday 10:00 or جمعه 10:00, tomorrow 09:00 (فردا 09:00), or a time like 10:00 (Tehran time)"
+    "Friday 10:00, جمعه 10:00 or جمعه ساعت ۱۰, tomorrow 09:00 (فردا ساعت ۹), or a time like 10:00 "
+    "(Tehran time)"
 )
 
 
@@ -136,6 +144,9 @@ def resolve_at(text: str, now: datetime) -> ResolvedAt:
     """`--at` -> ResolvedAt (module docstring). A relative form is always ahead of `now`; an absolute one
     may be in the past (the caller decides). Raises WhenError naming the forms accepted."""
     raw = " ".join(text.translate(_DIGITS).translate(_FOLD).strip().lower().split())
+    raw = _WHOLE_HOUR.sub(r"\1 \2:00", raw)
+    if (hour := _DAY_THEN_HOUR.match(raw)) and hour.group("day").replace(" ", "") in _DAYS:
+        raw += ":00"
     relative = _relative(raw, text, now)
     if relative is not None:
         return ResolvedAt(text.strip(), relative, True)

@@ -30,6 +30,7 @@ def api_env(tmp_path, sandbox_environ, monkeypatch) -> dict[str, str]:
         "SMSDISPATCH_DATABASE_URL": f"sqlite:///{tmp_path / 'api.db'}",
         "SMSDISPATCH_UPLOAD_DIR": str(tmp_path / "uploads"),
         "SMSDISPATCH_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "SMSDISPATCH_WEBHOOK_ALLOW_HOSTS": "127.0.0.1",  # the tests' receivers are on loopback
         "SMSDISPATCH_OPTOUT_EVERY": "0",
         "SMSDISPATCH_HEARTBEAT_EVERY": "0.5",
     }
@@ -107,6 +108,7 @@ def test_a_program_sends_follows_pauses_resumes_and_fetches_the_report(api: Api)
     ):
         assert key in body
     cid = body["campaign"]
+    assert body["cost"] is None or body["cost"]["currency"] == "IRR"  # ISO 4217, as the status below
     paused = api.client.post(f"/api/v1/campaigns/{cid}/pause", headers=api.as_("sender"))
     assert paused.status_code in (200, 409), paused.text  # it may have finished sending already
     if paused.status_code == 200:
@@ -115,6 +117,7 @@ def test_a_program_sends_follows_pauses_resumes_and_fetches_the_report(api: Api)
         assert resumed.status_code == 200, resumed.text
     done = api.wait_state(cid, "completed")
     assert done["campaign"] == cid and done["progress"]["final"] == done["recipients"]
+    assert done["cost"]["currency"] == "IRR"
     once_each(api, cid)
     report = api.get(f"/api/v1/campaigns/{cid}/report?format=csv")
     assert report.status_code == 200 and report.headers["content-type"].startswith("text/csv")
@@ -217,23 +220,23 @@ def test_two_identical_requests_racing_create_one_campaign(api: Api):
 
 
 # ---- drafts ----------------------------------------------------------------------------------------------
-def test_a_draft_is_sent_from_exactly_its_checked_rows_without_who_opted_out_since(api: Api):
-    path = api.csv(40)
+def _draft(api: Api, path: Path, role: str) -> dict:
     with path.open("rb") as fh:
         made = api.client.post(
             "/api/v1/drafts",
             files={"file": (path.name, fh, "text/csv")},
             data={"provider": "ghasedak", "message": TEXT, "window": "any"},
-            headers=api.as_("operator"),
+            headers=api.as_(role),
         )
     assert made.status_code == 201, made.text
-    draft = made.json()
+    return made.json()
+
+
+def test_a_draft_is_sent_from_exactly_its_checked_rows_without_who_opted_out_since(api: Api):
+    path = api.csv(40)
+    draft = _draft(api, path, "sender")
     assert draft["draft"] and "warnings" in draft and "preview" in draft
     assert api.get("/api/v1/campaigns").json() == []  # a draft is not a campaign
-    assert (
-        api.client.post(f"/api/v1/drafts/{draft['draft']}/send", headers=api.as_("operator")).status_code
-        == 403
-    )
     path.write_text(
         "phone,name\n09129999999,changed\n", encoding="utf-8"
     )  # the file changes: the draft does not
@@ -261,6 +264,48 @@ def test_a_draft_is_sent_from_exactly_its_checked_rows_without_who_opted_out_sin
     again = api.client.post(f"/api/v1/drafts/{draft['draft']}/send", headers=api.as_("sender"))
     assert again.status_code == 409
     assert api.client.post("/api/v1/drafts/9999/send", headers=api.as_("sender")).status_code == 404
+
+
+def test_a_draft_is_sent_as_checked_only_by_who_checked_it_and_may_send(api: Api):
+    """Who sends is checked at the send: an operator checks and cannot send its draft (403); a sender
+    cannot send the operator's draft as it is (404, as for none: that check ran for the operator, with
+    the operator's overrides), and checks the file itself, which runs the preflight for the sender; a
+    sender whose key got a daily cap in rial since its check is held to it at the send (the check kept
+    no price, so a cap in rial cannot be counted: 400 naming the price setting)."""
+    from dispatcher.app.people import set_cap
+
+    path = api.csv(20)
+    checked = _draft(api, path, "operator")["draft"]
+    refused = api.client.post(f"/api/v1/drafts/{checked}/send", headers=api.as_("operator"))
+    assert refused.status_code == 403 and refused.json()["error"]["kind"] == "forbidden", refused.text
+    other = api.client.post(f"/api/v1/drafts/{checked}/send", headers=api.as_("sender"))
+    assert other.status_code == 404, other.text
+    assert "check the file yourself" in other.json()["error"]["message"]
+    assert api.get("/api/v1/campaigns").json() == []
+    key, _ = make_key(api.settings, "sender", "capped")
+    own = _draft_as(api, path, api.keys["sender"])  # the sender checks the file itself
+    assert own != checked
+    capped = _draft_as(api, path, key)
+    set_cap(api.settings, "key", "capped", daily_cap_rial=10_000)
+    held = api.client.post(f"/api/v1/drafts/{capped}/send", headers=bearer(key))
+    assert held.status_code == 400, held.text
+    assert "daily cap in rial" in held.json()["error"]["message"], held.text
+    set_cap(api.settings, "key", "capped")  # no cap: the same draft goes
+    assert api.client.post(f"/api/v1/drafts/{capped}/send", headers=bearer(key)).status_code == 201
+    sent = api.client.post(f"/api/v1/drafts/{own}/send", headers=api.as_("sender"))
+    assert sent.status_code == 201, sent.text
+
+
+def _draft_as(api: Api, path: Path, key: str) -> int:
+    with path.open("rb") as fh:
+        made = api.client.post(
+            "/api/v1/drafts",
+            files={"file": (path.name, fh, "text/csv")},
+            data={"provider": "ghasedak", "message": TEXT, "window": "any", "allow_duplicate": "true"},
+            headers=bearer(key),
+        )
+    assert made.status_code == 201, made.text
+    return made.json()["draft"]
 
 
 # ---- opt-outs and providers ---------------------------------------------------------------------------
@@ -325,12 +370,14 @@ def test_webhooks_signed_on_each_change_and_recorded(api: Api):
             doc = json.loads(body)
             assert doc["campaign"] == cid and doc["status"]["campaign"] == cid
         store = Store.from_url(api.settings.dispatch.database_url)
-        with store.engine.connect() as conn:
-            record = outbox.of_campaign(conn, cid)
-        assert [(r["event"], r["status"]) for r in record] == [
-            ("running", "delivered"),
-            ("completed", "delivered"),
-        ]
+
+        def recorded() -> list[tuple[str, str]]:
+            with store.engine.connect() as conn:
+                return [(r["event"], r["status"]) for r in outbox.of_campaign(conn, cid)]
+
+        # the receiver has the body before the sender has its answer and records the delivery
+        expected = [("running", "delivered"), ("completed", "delivered")]
+        wait_for(lambda: recorded() == expected, "both deliveries recorded", timeout=30)
     bad = api.post_file(api.csv(3), callback_url="ftp://example/x")
     assert bad.status_code == 400
 

@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from dispatcher.config import AppSettings
 from dispatcher.demo.messy import write as write_demo_csv
 from dispatcher.web import create_app
+from dispatcher.web.wording import for_api
 from tests.support.api import bearer, make_key
 from tests.support.cli import run_cli
 from tests.test_api import TEXT, api_env  # noqa: F401 - the fixture
@@ -95,9 +96,11 @@ def test_bad_input_is_400_with_the_cli_line(client, tmp_path, capsys, case):
     assert code == 2
     assert answer.status_code == 400, answer.text
     error = answer.json()["error"]
-    # the same line; the file's path is the server's own (the upload's folder under SMSDISPATCH_UPLOAD_DIR)
+    # the same line in the API's words (its fields, not the CLI's options: dispatcher/web/wording.py); the
+    # file's path is the server's own (the upload's folder under SMSDISPATCH_UPLOAD_DIR)
     message = re.sub(r"/uploads/[0-9a-f]{32}", "", error["message"])
-    assert error["kind"] == "bad_input" and message == line
+    assert error["kind"] == "bad_input" and message == for_api(line)
+    assert not re.search(r"--[a-z]|smsdispatch [a-z]", message), message
     assert "Traceback" not in answer.text
     assert client.get("/api/v1/campaigns").json() == []
 
@@ -111,11 +114,16 @@ def test_a_preflight_refusal_is_422_with_its_check_and_override(client, tmp_path
     error = answer.json()["error"]
     assert error == {
         "kind": "refused",
-        "message": line,
+        "message": for_api(line),
         "check": "duplicate",
-        "override": "--allow-duplicate",
+        "override": "allow_duplicate=true",  # the field to send, not the CLI's --allow-duplicate
     }
-    assert _post(client, path, at="2099-01-01 10:00", allow_duplicate="true").status_code == 201
+    assert "--" not in error["message"] and "smsdispatch" not in error["message"], error["message"]
+    assert error["message"].endswith("to send anyway: allow_duplicate=true")
+    again = _post(client, path, at="2099-01-01 10:00", allow_duplicate="true")
+    assert again.status_code == 201, again.text
+    warned = {w["code"]: w["message"] for w in again.json()["warnings"]}
+    assert "duplicate" in warned and "smsdispatch" not in warned["duplicate"], warned  # the API's words
 
 
 def test_unknown_fields_missing_fields_and_bodies(client, tmp_path):
@@ -178,3 +186,82 @@ def test_a_provider_refusing_our_credentials_is_502(api_env, tmp_path, sandbox):
         answer = _post(c, write_demo_csv(tmp_path / "l.csv", 5, seed=7))
         assert answer.status_code == 502, answer.text
         assert answer.json()["error"]["kind"] == "provider" and "wrong-key" not in answer.text
+
+
+@pytest.mark.parametrize(
+    ("provider", "unset", "named"),
+    [
+        ("ghasedak", ["SMSDISPATCH_GHASEDAK_APIKEY"], ["SMSDISPATCH_GHASEDAK_APIKEY"]),
+        ("amoot", ["SMSDISPATCH_AMOOT_TOKEN"], ["SMSDISPATCH_AMOOT_TOKEN"]),
+        ("negin", ["SMSDISPATCH_NEGIN_PASSWORD"], ["SMSDISPATCH_NEGIN_PASSWORD"]),
+        (
+            "mediapayamak",
+            ["SMSDISPATCH_MEDIAPAYAMAK_APIKEY", "SMSDISPATCH_MEDIAPAYAMAK_USERNAME"],
+            ["SMSDISPATCH_MEDIAPAYAMAK_APIKEY", "SMSDISPATCH_MEDIAPAYAMAK_USERNAME"],
+        ),
+    ],
+)
+def test_a_provider_without_a_credential_is_400_naming_it(api_env, tmp_path, sandbox, provider, unset, named):  # noqa: F811
+    """The request chose a provider this server has no credential for: the request's configuration
+    problem (400 naming the provider and the variable to set), not the provider's (502) nor ours (500);
+    no value of any credential in the answer, nothing stored."""
+    env = {k: v for k, v in api_env.items() if k not in unset}
+    settings = AppSettings.from_env(env)
+    secrets = [v for k, v in api_env.items() if k.endswith(("_APIKEY", "_TOKEN", "_PASSWORD"))]
+    path = write_demo_csv(tmp_path / "l.csv", 5, seed=3)
+    with TestClient(create_app(settings, background=False)) as c:
+        c.headers.update(bearer(make_key(settings, "sender")[0]))
+        answers = [
+            _post(c, path, provider=provider),
+            _post(c, path, provider=provider, dry_run="true"),
+            _post(c, path, provider=f"{provider},{'amoot' if provider != 'amoot' else 'ghasedak'}"),
+            c.post(
+                "/api/v1/campaigns",
+                json={"provider": provider, "message": TEXT, "recipients": [{"phone": "09121234567"}]},
+            ),
+        ]
+        with path.open("rb") as fh:
+            answers.append(
+                c.post(
+                    "/api/v1/drafts",
+                    files={"file": (path.name, fh, "text/csv")},
+                    data={"provider": provider, "message": TEXT},
+                )
+            )
+        for answer in answers:
+            assert answer.status_code == 400, answer.text
+            error = answer.json()["error"]
+            assert error["kind"] == "bad_input" and error["provider"] == provider, error
+            assert error["message"].startswith(f"provider {provider} has no credential on this server: set")
+            assert all(name in error["message"] for name in named), error["message"]
+            assert not any(secret in answer.text for secret in secrets)
+        assert c.get("/api/v1/campaigns").json() == []
+
+
+def test_a_draft_sent_after_its_providers_credential_went_is_400_and_can_be_sent_later(
+    api_env,  # noqa: F811
+    tmp_path,
+    sandbox,
+):
+    settings = AppSettings.from_env(api_env)
+    key = make_key(settings, "sender")[0]
+    path = write_demo_csv(tmp_path / "l.csv", 5, seed=4)
+    with TestClient(create_app(settings, background=False)) as c, path.open("rb") as fh:
+        c.headers.update(bearer(key))
+        made = c.post(
+            "/api/v1/drafts",
+            files={"file": (path.name, fh, "text/csv")},
+            data={"provider": "ghasedak", "message": TEXT, "window": "any"},
+        )
+        assert made.status_code == 201, made.text
+    draft = made.json()["draft"]
+    without = AppSettings.from_env({k: v for k, v in api_env.items() if k != "SMSDISPATCH_GHASEDAK_APIKEY"})
+    with TestClient(create_app(without, background=False)) as c:
+        c.headers.update(bearer(key))
+        refused = c.post(f"/api/v1/drafts/{draft}/send")
+        assert refused.status_code == 400, refused.text
+        assert "SMSDISPATCH_GHASEDAK_APIKEY" in refused.json()["error"]["message"]
+    with TestClient(create_app(settings, background=False)) as c:
+        c.headers.update(bearer(key))
+        sent = c.post(f"/api/v1/drafts/{draft}/send")
+        assert sent.status_code == 201, sent.text  # the refusal left the draft to send once configured

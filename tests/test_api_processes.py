@@ -204,6 +204,7 @@ def test_distributed_mode_workers_send_what_the_api_stores_and_beat_delivers_web
     env = {
         **cluster.env,
         "SMSDISPATCH_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "SMSDISPATCH_WEBHOOK_ALLOW_HOSTS": "127.0.0.1",  # the receiver is on loopback
         "SMSDISPATCH_UPLOAD_DIR": str(tmp_path / "up"),
     }
     cluster.env.update(env)

@@ -1,4 +1,4 @@
-"""Budget and cost (issue 11, items 5 and 7) on both stores: the caps are charged in the claim's own
+"""Budget and cost (README, "Budget and cost") on both stores: the caps are charged in the claim's own
 transaction, so claims racing from many threads never cross them together; refunds give a charge back
 only where nothing went out; the provider's reported price is recorded per recipient.
 
@@ -182,7 +182,8 @@ def test_reconciliation_gives_back_the_share_it_found_unsent(store):
     store.chunk_unknown(chunk, "read timeout")  # may have gone out: kept
     assert spent(store, cid) == (10_000, 10)
     found = [RecipientUpdate(m.recipient_id, RecipientState.SENT, "m") for m in chunk.messages[:3]]
-    assert store.record_reconciled(store.load_chunk(chunk.chunk_id), found, requeue=True)
+    recorded = store.record_reconciled(store.load_chunk(chunk.chunk_id), found, requeue=True)
+    assert recorded.moved and recorded.found == 3
     assert spent(store, cid) == (3_000, 3)  # seven known unsent: given back; the next claim charges them
     (again,) = claim_all(store, cid)
     assert len(again.messages) == 7 and spent(store, cid) == (10_000, 10)
@@ -309,7 +310,7 @@ def test_only_the_prices_the_recipients_need_must_be_known(store):
 
 
 def test_a_moved_chunk_carries_its_cost_and_a_claimed_one_gives_its_charge_back(store):
-    """Issue 11 x 15: a chunk re-planned for another provider of a route keeps the recipients' estimate
+    """Budget and failover: a chunk re-planned for another provider of a route keeps the recipients' estimate
     (by their share of its parts), so the budget still counts them; if it had been claimed (charged),
     the charge is given back in the reroute's transaction and the new chunks are charged at their claims."""
     cid = make(store, 10, 10, budget=1_000_000)

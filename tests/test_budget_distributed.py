@@ -1,4 +1,4 @@
-"""The budget with several real Celery workers racing (issue 11 item 5, "Done when"): PostgreSQL store,
+"""The budget with several real Celery workers racing (README, "Budget and cost": no claim crosses a cap): PostgreSQL store,
 Redis broker, worker and beat processes, the sandbox over HTTP. The sandbox's record of what it accepted
 is the witness: accepted parts x price never exceed the budget, whatever the workers do at once.
 

@@ -1,4 +1,4 @@
-"""CLI conventions (issue 12, item 6): --version; usage errors exit 2 with one plain line; "did you
+"""CLI conventions (README, "Exit codes" and "Output for people and for scripts"): --version; usage errors exit 2 with one plain line; "did you
 mean"; times with their zone (and the Jalali date on request); read-only commands never create a
 database and name the one they looked in; an unwritable report path is one line; summaries that
 read right. Also: the demo runs on the application layer without touching the environment."""
@@ -210,3 +210,26 @@ def test_help_names_the_rejects_file_each_command_really_writes(capsys, monkeypa
     code, out, _ = run_cli(["contacts", "push", "--help"], capsys)
     shown = re.sub(r"\s+", " ", out.replace("│", " "))
     assert code == 0 and "default FILE.contacts.rejects.csv" in shown, shown
+
+
+def test_send_help_is_whole_at_80_columns(capsys, monkeypatch):
+    """`COLUMNS=80 smsdispatch send --help` cut some option help with "…" (a setting's or a file's name
+    longer than the help column) and squeezed the rest into a column a few words wide. The options are
+    grouped in panels (each its own table, so each gets the width its own options leave), and every word
+    of every option's help is shown whole, on lines no wider than the terminal."""
+    import typer
+
+    from dispatcher.cli import app
+
+    monkeypatch.setenv("COLUMNS", "80")
+    code, out, _ = run_cli(["send", "--help"], capsys)
+    assert code == 0
+    assert "…" not in out and max(len(line) for line in out.splitlines()) <= 80, out
+    shown = set(out.replace("│", " ").split())
+    send = typer.main.get_command(app).commands["send"]  # type: ignore[attr-defined]
+    for param in send.params:
+        for word in (param.help or "").replace("\\[", "[").split():
+            assert word in shown, (param.name, word)
+    panels = re.findall(r"╭─ (.+?) ─", out)
+    assert panels == ["Arguments", "Options", "The file", "When", "Checks and caps", "How to run it"]
+    assert all("--help" in line for line in out.splitlines() if "<bool>" in line)  # a flag takes no value

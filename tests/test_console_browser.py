@@ -16,6 +16,7 @@ import os
 import re
 from collections import Counter
 from pathlib import Path
+from types import SimpleNamespace
 
 import openpyxl
 import pytest
@@ -27,10 +28,18 @@ from dispatcher.demo.messy import write_xlsx
 from dispatcher.web.console.catalogue import FA
 from tests.support.console import CHROMIUM, CHROMIUM_ARGS, PASSWORD, TEXT, Served, console_env, make_users
 from tests.support.services import IN_CI
+from tests.test_console_words import english_in
 
 pytestmark = pytest.mark.slow
 FINAL = {"delivered", "undelivered", "failed", "blacklisted", "expired", "rejected"}
 LAPTOP, PHONE = {"width": 1366, "height": 900}, {"width": 390, "height": 844}
+# What a box hides sideways (a table wider than its scroll box, a cell wider than its table), as
+# "selector: content width > box width"; the page itself may not scroll sideways either.
+HIDDEN_SIDEWAYS = """
+[...document.querySelectorAll('.scroll, table, td, th, .card, main')]
+  .filter(e => e.scrollWidth > e.clientWidth + 1)
+  .map(e => `${e.tagName.toLowerCase()}.${e.className}: ${e.scrollWidth} > ${e.clientWidth}`)
+"""
 
 
 @pytest.fixture(scope="module")
@@ -74,6 +83,12 @@ class Shots:
             page.wait_for_timeout(150)
             wide = page.evaluate("document.documentElement.scrollWidth")
             assert wide <= size["width"], f"{name} scrolls sideways at {size['width']} px ({wide} px wide)"
+            if size is PHONE:  # nor does anything inside: no table cut off in its scroll box
+                hidden = page.evaluate(HIDDEN_SIDEWAYS)
+                assert not hidden, f"{name} at {size['width']} px hides sideways: {hidden}"
+            if self.lang == "fa" and size is LAPTOP:  # what the marketer reads: Persian only
+                english = english_in(SimpleNamespace(text=page.content()))
+                assert not english, f"{name}: English on a Persian page: {english}"
             path = self.folder / f"{self.lang}-{self.n:02d}-{name}-{size['width']}.png"
             page.screenshot(path=str(path), full_page=True)
         page.set_viewport_size(LAPTOP)

@@ -309,3 +309,79 @@ def test_a_bad_upload_shows_the_form_again_with_the_cli_line(console):
     assert soup.find("textarea", {"name": "message"}).get_text() == TEXT
     listed = parse(client.get("/campaigns", params={"since": "last tuesday-ish"}))
     assert listed.select_one(".banner.danger")  # a filter that cannot be read says why
+
+
+def test_a_provider_without_a_credential_is_a_message_on_the_page_not_an_error_page(
+    tmp_path, sandbox_environ, monkeypatch
+):
+    """The form (at the check) and the check page (at the send, when the credential went since) say which
+    provider lacks what; no error page, no secret."""
+    monkeypatch.chdir(tmp_path)
+    env = console_env(tmp_path, sandbox_environ)
+    settings = AppSettings.from_env(env)
+    make_users(settings)
+    without = AppSettings.from_env({k: v for k, v in env.items() if k != "SMSDISPATCH_GHASEDAK_APIKEY"})
+    path = write_csv(tmp_path / "list.csv", 10, seed=2)
+    with TestClient(app_for(without), base_url="https://testserver") as client:
+        client.get("/login?lang=en")
+        answer = upload(as_role(client, "sender"), path)
+        assert answer.status_code == 400
+        soup = parse(answer)
+        assert soup.find("textarea", {"name": "message"}) is not None  # the form again, not an error page
+        line = soup.select_one(".banner.danger").get_text()
+        assert "ghasedak" in line and "SMSDISPATCH_GHASEDAK_APIKEY" in line, line
+        assert env["SMSDISPATCH_GHASEDAK_APIKEY"] not in answer.text
+    with TestClient(app_for(settings), base_url="https://testserver") as client:
+        client.get("/login?lang=en")
+        draft = upload(as_role(client, "sender"), path).headers["location"]
+    with TestClient(app_for(without), base_url="https://testserver") as client:
+        client.get("/login?lang=en")
+        page = as_role(client, "sender").get(draft)
+        sent = client.post(f"{draft}/send", data={"csrf": csrf_of(page.text)}, follow_redirects=False)
+        assert sent.status_code == 400, sent.text[:300]
+        soup = parse(sent)
+        assert soup.find("button", string=re.compile("Send")) is not None  # the check page, to send again
+        assert "SMSDISPATCH_GHASEDAK_APIKEY" in soup.select_one(".banner.danger").get_text()
+
+
+def test_an_operators_check_is_not_sent_by_the_operator_nor_as_it_is_by_a_sender(console):
+    client, settings, tmp = console
+    client.get("/login?lang=en")
+    checked = upload(as_role(client, "operator"), write_csv(tmp / "list.csv", 20, seed=9))
+    assert checked.status_code == 303, checked.text
+    draft = checked.headers["location"]
+    page = client.get(draft)
+    assert "Send" not in names(parse(page))  # no Send button for who may not send
+    refused = client.post(f"{draft}/send", data={"csrf": csrf_of(page.text)}, follow_redirects=False)
+    assert refused.status_code == 403, refused.text[:300]
+    as_role(client, "sender")
+    csrf = csrf_of(client.get("/campaigns/new").text)
+    other = client.post(f"{draft}/send", data={"csrf": csrf}, follow_redirects=False)
+    assert other.status_code == 404, other.text[:300]  # the operator's check, not the sender's
+    assert parse(client.get("/campaigns")).select("tbody tr td a") == []  # nothing was sent
+
+
+def test_names_keep_their_digits_and_the_totals_count_the_failed(console):
+    """A file's, a user's or a key's name is shown as it is written (its digits are not made Persian: people
+    match it against their disk); the totals row adds up the failed as the rows show them, each figure
+    labelled for the phone's one-card-per-row layout; the audit's `system` is said in Persian."""
+    client, _, tmp = console
+    as_role(client, "sender")
+    checked = upload(client, write_csv(tmp / "list-2026.csv", 12, seed=6))
+    draft = client.get(checked.headers["location"])
+    assert "list-2026.csv" in parse(draft).find("h1").get_text()
+    sent = client.post(
+        f"{checked.headers['location']}/send", data={"csrf": csrf_of(draft.text)}, follow_redirects=False
+    )
+    assert sent.status_code == 303
+    listed = parse(client.get("/campaigns"))
+    foot = {td["data-label"]: td.get_text(strip=True) for td in listed.select("tfoot td[data-label]")}
+    row = {td["data-label"]: td.get_text(strip=True) for td in listed.select("tbody td[data-label]")}
+    assert set(foot) == {FA[x] for x in ("Recipients", "Sent", "Delivered", "Failed", "SMS parts", "Cost")}
+    assert foot[FA["Failed"]] == row[FA["Failed"]] != ""
+    assert all("cards" in table["class"] for table in listed.select("table"))
+    from dispatcher.web.console.i18n import Lang, Words
+
+    fa = Words(Lang.FA)
+    assert fa.who("system") == FA["system"] and "sara2" in fa.who("sara2")
+    assert "crm-7" in fa.who("key:crm-7") and fa.who("key:crm-7").startswith("کلید")

@@ -145,6 +145,7 @@ def test_ghasedak_push_killed_halfway_and_run_again_adds_every_number_once(
     kill_halfway(env, tmp_path, args, lambda: len(contacts.adds), len(wanted) // 2, sig)
     done = run(env, tmp_path, *args)
     assert done.returncode == 0, done.stderr
+    assert lock_files(tmp_path) == []  # the killed push's lock file (SQLite) removed by the run that followed
     group = contacts.group_id("customers")
     counted = contacts.count("ghasedak", group)
     assert set(counted) == wanted
@@ -194,6 +195,11 @@ def test_amoot_push_killed_halfway_and_run_again_never_adds_a_number_twice(
     assert first.fields["ContactGroupID"] == "0" and first.fields["Active"] == "true"
     assert first.fields["Labels"] == "مشتری,1405" and first.fields["FName"]
     assert first.fields["Mobile"].startswith("09")
+
+
+def lock_files(folder: Path) -> list[str]:
+    """Lock files beside a SQLite database in `folder` (a push's lock is a file only there)."""
+    return sorted(p.name for p in folder.iterdir() if p.name.endswith(".lock"))
 
 
 def write_rows(path: Path, rows: list[tuple[str, ...]]) -> Path:
@@ -404,11 +410,46 @@ def test_a_second_push_into_the_same_book_while_one_runs_is_refused(tmp_path, da
     try:
         with store.contacts(account, "").lock():
             busy = run(env, tmp_path, "push", "people.csv", "--provider", "amoot")
+            held = lock_files(tmp_path)
+        assert lock_files(tmp_path) == []  # let go: its file removed
     finally:
         store.engine.dispose()
     assert busy.returncode == 2 and "another contacts push into amoot phonebook is running" in busy.stderr
+    assert len(held) == (0 if "postgres" in database_url else 1)  # the refused push left the holder's file
     assert book(phonebooks.state).adds == []
-    assert run(env, tmp_path, "push", "people.csv", "--provider", "amoot").returncode == 0  # the lock is gone
+    done = run(env, tmp_path, "push", "people.csv", "--provider", "amoot")
+    assert done.returncode == 0, done.stderr  # the lock is gone
+    assert lock_files(tmp_path) == []  # and the push left no file behind
+    assert run(env, tmp_path, "groups", "--provider", "ghasedak").returncode == 0
+    assert lock_files(tmp_path) == []
+
+
+def test_a_lock_file_removed_under_a_waiting_push_is_not_taken_for_the_lock(tmp_path, monkeypatch):
+    """The lock file is removed when a push ends. A push that opened it just before (and so would flock a
+    file no longer there) must lock the file now at the path instead; else a third push, making a new
+    file, would run beside it. The interleaving is forced at the second push's `open`."""
+    from campaigns.store import contacts as ledger_module
+
+    path = tmp_path / "store.db.contacts-0000abcd.lock"
+    first = ledger_module._file_lock(path)
+    first.__enter__()
+    real_open = os.open
+
+    def open_then_first_ends(*args, **kwargs):  # noqa: ANN002, ANN003
+        fd = real_open(*args, **kwargs)
+        if path.exists() and not opened:
+            opened.append(fd)
+            first.__exit__(None, None, None)  # the first push ends: its file removed, its lock let go
+        return fd
+
+    opened: list[int] = []
+    monkeypatch.setattr(ledger_module.os, "open", open_then_first_ends)
+    with ledger_module._file_lock(path):
+        monkeypatch.setattr(ledger_module.os, "open", real_open)
+        assert opened and path.exists()  # the second push holds the file at the path
+        with pytest.raises(ledger_module.PushBusy), ledger_module._file_lock(path):
+            pass  # a third push is refused
+    assert not path.exists()
 
 
 def test_transient_errors_back_off_and_an_account_error_stops_with_nothing_lost(tmp_path, phonebooks):

@@ -89,8 +89,9 @@ def test_schedule_and_window_hold_until_their_time_even_across_a_beat_restart(cl
 
 def test_pause_resume_cancel_mid_campaign_never_send_twice(cluster):
     state: SandboxState = cluster.state
-    # The account's rate limit keeps the campaign going for ~15 s, so each command lands mid-campaign.
-    cluster.env["SMSDISPATCH_GHASEDAK_RATE"] = "300/s"
+    # The account's rate limit keeps the campaign going for ~27 s, so each command lands mid-campaign even
+    # when a CLI process takes seconds to start on a loaded machine (at 300/s the cancel came too late).
+    cluster.env["SMSDISPATCH_GHASEDAK_RATE"] = "150/s"
     cluster.spawn("worker", "-c", "2", "-n", "w1@%h")
     cluster.spawn("beat", "-s", str(cluster.tmp / "beat-schedule"))
     c = send(cluster, 4000, "C {name}")

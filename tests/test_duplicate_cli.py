@@ -62,7 +62,7 @@ def one_line(err: str) -> str:
 
 
 def test_the_same_file_and_text_after_the_first_finished_is_refused_naming_it(sandboxed, tmp_path, capsys):
-    """The issue's example: the same file and text sent again after the first campaign finished went out
+    """The example that showed it: the same file and text sent again after the first campaign finished went out
     to all of them again, with only a `recent` warning naming a different campaign."""
     file = write_list(tmp_path / "customers.csv", 40)
     code, out, err = send(file, capsys, "--wait", "--json")

@@ -1,4 +1,4 @@
-"""Failover through a campaign's route (issue 15) in the embedded mode, on both stores, against the
+"""Failover through a campaign's route (README, "Failover") in the embedded mode, on both stores, against the
 sandbox over real HTTP: the first provider fails (credit runs out halfway, a 503 storm, a revoked
 key, an ambiguous send) and the campaign completes through the next, every number accepted exactly
 once across all providers (the sandbox's ledger is the witness).

@@ -1,4 +1,4 @@
-"""Failover (issue 15) with real processes: Celery workers and beat as subprocesses on the shared Redis,
+"""Failover (README, "Failover") with real processes: Celery workers and beat as subprocesses on the shared Redis,
 PostgreSQL, the sandbox over HTTP, and `smsdispatch send --provider ghasedak,mediapayamak`. The first
 provider fails mid-campaign in each way a panel does (credit runs out, a 503 storm, its key revoked,
 an ambiguous send); the campaign completes through the next one, delivery reports are collected from

@@ -1,4 +1,4 @@
-"""Fault tests with real processes (issue 4): real Redis, real PostgreSQL, Celery workers and one beat as
+"""Fault tests with real processes (docs/architecture.md, "How the invariants are kept"): real Redis, real PostgreSQL, Celery workers and one beat as
 subprocesses, the sandbox as an HTTP server. Each test breaks something in the middle of a real campaign
 and then takes the sandbox's own record of what it accepted as the witness: every number went out at
 most once (exactly once when it could be sent), the store agrees number by number (same ids), nothing
@@ -421,7 +421,7 @@ def test_transient_status_failures_do_not_climb_the_polling_ladder(tmp_path, sha
     """8 % transient failures on every call, status calls included, and three failed status calls on top:
     a failed check is retried within seconds at its rung, so every recipient's first answer (its final
     report, which the sandbox has after 0.2 s) is recorded at the first rung: one recorded poll each. A
-    failed call counted as an answer would have moved its recipients up the ladder (issue 12: the last
+    failed call counted as an answer would have moved its recipients up the ladder (docs/architecture.md, "Delivery-status polling": the last
     reports of a chaos run came 8 minutes after sending)."""
     from sqlalchemy import func, select
 

@@ -1,4 +1,4 @@
-"""Issue 10: what the file says is what gets sent. Each example, a tiny handmade file, through the loader
+"""The input file (README, "The input file"): what the file says is what gets sent. Each example, a tiny handmade file, through the loader
 and through the CLI (`send … --dry-run --json`; a real embedded send to the sandbox for number formats)."""
 
 from __future__ import annotations

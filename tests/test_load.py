@@ -101,7 +101,7 @@ def test_xlsx_streamed_with_numbers_and_row_numbers(tmp_path: Path) -> None:
     sheet.append(["نام", "Mobile Number", "مبلغ", None])
     sheet.append(["علی", 9121234567, 1000.0])  # Excel keeps phone numbers as numbers
     sheet.append(["سارا", "'09351234567", 2500.5])
-    sheet.append([])  # a blank row is skipped (issue 10), but keeps its row number
+    sheet.append([])  # a blank row is skipped (README, "The input file"), but keeps its row number
     sheet.append(["دو", 9121234567.0, 3])
     sheet.append(["ناقص"])
     path = tmp_path / "r.xlsx"

@@ -3,7 +3,7 @@ the preflight, cost split into planned / spent so far / reported by the provider
 not documented"), by the provider that actually sent (after failover, at its price), a campaign cancelled
 before sending that spent nothing, the summary's totals, and the xlsx Summary's rejected rows.
 
-The numbers are the issue's: 473 recipients at 1,200 rial a part is an estimate of 567,600 rial.
+The numbers of the trial that found it: 473 recipients at 1,200 rial a part is an estimate of 567,600 rial.
 """
 
 from __future__ import annotations
@@ -120,6 +120,38 @@ def test_a_campaign_cancelled_before_sending_spent_nothing(sandboxed, tmp_path, 
     text = " ".join(out.split())
     assert "cost: planned 567,600 rial (the estimate); spent so far 0 rial" in text, out
     assert "reported by ghasedak: none" in text
+
+
+def test_a_cancelled_campaign_counts_only_what_was_sent(sandboxed, tmp_path, capsys, wide):
+    """Paused by its budget after 100 of 473 (one part each), then cancelled: the 373 never sent are not
+    "undelivered". `summary` (table and JSON) and the xlsx Summary count the 100 sent: 100 parts (not
+    473), delivered % of 100 (not of 473)."""
+    code, out, err = send(write_list(tmp_path / "list.csv", N, 0), capsys, "--budget", "200,000")
+    assert code == 0, err
+    assert run_cli(["cancel", "1"], capsys)[0] == 0
+    code, _, err = run_cli(["poll", "--until-done", "--timeout", "60"], capsys)  # the 100's reports
+    assert code == 0, err
+    code, out, err = run_cli(["summary", "--json"], capsys)
+    assert code == 0, err
+    (row,) = json.loads(out)
+    assert row["state"] == "cancelled" and row["counts"]["cancelled"] == N - 100
+    assert row["sent"] == 100 and row["parts"] == 100  # one part each; the cancelled ones' not counted
+    assert 0 < row["delivered"] <= 100
+    assert row["delivered_pct"] == round(100 * row["delivered"] / 100, 1)
+    code, out, err = run_cli(["summary", "--json", "--totals"], capsys)
+    assert json.loads(out)["delivered_pct"] == row["delivered_pct"] and json.loads(out)["parts"] == 100
+    code, out, err = run_cli(["summary"], capsys)
+    assert code == 0 and f"{row['delivered_pct']:.1f}%" in out, out
+
+    report = tmp_path / "r.xlsx"
+    assert run_cli(["report", "1", "--out", str(report)], capsys)[0] == 0
+    rows = [r for r in load_workbook(report)["Summary"].iter_rows(values_only=True) if r and r[0]]
+    header = next(r for r in rows if r[0] == "operator")
+    everyone = dict(zip(header, next(r for r in rows if r[0] == "all"), strict=True))
+    assert everyone["recipients"] == N and everyone["sent"] == 100 and everyone["cancelled"] == N - 100
+    assert everyone["delivered %"] == pytest.approx(row["delivered"] / 100)
+    parts = next(r for r in rows if r[0] == "SMS parts")
+    assert parts[1] == 100 and parts[2] == f"of {N} planned; {N - 100} not sent (cancelled)"
 
 
 def test_status_splits_planned_spent_and_reported_with_its_unit(sandboxed, tmp_path, capsys):
@@ -239,7 +271,8 @@ def test_recipients_held_unknown_are_money_that_may_have_gone_out(sandboxed, tmp
     file = write_list(tmp_path / "list.csv", 12, 0)
     argv = ["send", str(file), "-p", "mediapayamak", "-m", "حراج پاییزه. لغو۱۱", "--type", "transactional"]
     code, _, err = run_cli([*argv, "--wait"], capsys)  # one text for all: one chunk of 12
-    assert code == 0, err
+    assert code == 1, err  # completed, but no outcome known: said, and not exit 0
+    assert "all 12 recipients are unknown" in " ".join(err.split()), err
     assert len(state.accepted("mediapayamak")) == 12  # they went out
     data = status_json(1, capsys)
     assert data["counts"] == {"unknown": 12}

@@ -1,4 +1,4 @@
-"""Issue 5, done when "an opt-out reply suppresses the number in the next campaign": campaign 1 goes out,
+"""Opt-outs (README, "Opt-outs"): "an opt-out reply suppresses the number in the next campaign": campaign 1 goes out,
 one recipient replies "لغو ۱۱", the reply is collected (by beat in distributed mode, by
 `optouts --collect` in embedded mode), and campaign 2 rejects that number into its rejects file with
 the opt-out reason while every other number is sent. The sandbox's record is the witness."""

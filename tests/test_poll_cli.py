@@ -1,5 +1,5 @@
 """`poll --until-done` as a person sees it: what it waits for is said, and a provider that stays down
-is one error line, not one a round (issue 12). Real subprocesses, SQLite, the sandbox over HTTP."""
+is one error line, not one a round (README, "Who collects the delivery reports"). Real subprocesses, SQLite, the sandbox over HTTP."""
 
 from __future__ import annotations
 

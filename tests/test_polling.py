@@ -166,7 +166,9 @@ def send_all(deps: WorkerDeps, provider: str, phones: list[str]) -> int:
     df = pd.DataFrame({"row": range(2, len(phones) + 2), "phone": phones})
     spec = CampaignSpec("poll", provider, f"{provider}:x", "", "Hello", False)
     cid = deps.store.create_campaign(spec, plan([df], Template("Hello"), 50, []))
-    LocalRunner(deps, threads=2, tick=0.02, reconcile_every=0.05).send(cid, timeout=60)
+    # No status poll during the send (poll_every an hour): the tests poll themselves, and on a loaded
+    # machine a send outlasting the runner's default second would let its own poll move recipients on.
+    LocalRunner(deps, threads=2, tick=0.02, reconcile_every=0.05, poll_every=3600).send(cid, timeout=60)
     assert deps.store.campaign(cid).counts == {R.SENT: len(phones)}
     return cid
 

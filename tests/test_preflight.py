@@ -1,4 +1,4 @@
-"""The pure preflight: tally, prices, checks and the JSON contract (issue 11). No I/O here; the use case
+"""The pure preflight: tally, prices, checks and the JSON contract (README, "Preflight"). No I/O here; the use case
 over the loader, the store and the sandbox is tests/test_preflight_e2e.py."""
 
 from __future__ import annotations
@@ -326,7 +326,7 @@ def test_to_json_is_exactly_the_contract() -> None:
         t, PreflightOptions(), prices=PriceTable({(None, None): 1000.0}, "p"), balance=Bal(1000, "rial")
     )
     data = json.loads(json.dumps(s.to_json(), ensure_ascii=False))
-    # issue 11's keys in their order, then the ones added since (the operator blacklist memory)
+    # the preflight's first keys in their order, then the ones added since (the operator blacklist memory)
     assert list(data) == [
         "operators",
         "parts_histogram",
@@ -341,7 +341,7 @@ def test_to_json_is_exactly_the_contract() -> None:
     assert data["parts_histogram"] == {"1": 2}
     assert data["cost"] == {
         "estimate": 2000.0,
-        "currency": "rial",
+        "currency": "IRR",
         "by_operator": {"MCI": 1000.0, "Irancell": 1000.0, "Rightel": 0.0, "other": 0.0},
     }
     assert data["credit"] == {"balance": 1000.0, "unit": "rial", "enough": False}

@@ -1,5 +1,5 @@
 """The preflight use case end to end: a real file, the real store (SQLite and PostgreSQL), real HTTP to the
-sandbox (issue 11: the half-send, the re-send and the 23-part message caught before anything is stored)."""
+sandbox (README, "Preflight": the half-send, the re-send and the 23-part message caught before anything is stored)."""
 
 from __future__ import annotations
 

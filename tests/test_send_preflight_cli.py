@@ -1,4 +1,4 @@
-"""`send` with the preflight wired in (issue 11, items 2, 3, 4 and 6), through the CLI, against the real
+"""`send` with the preflight wired in (README, "Preflight"), through the CLI, against the real
 sandbox over HTTP and a real SQLite store: the half-send, the re-send after a pause and the 23-part
 message caught before anything is stored (exit 3, one line), a rejected key (exit 2), the JSON contract,
 --skip-recent, the test send, and the question asked in a terminal (a pty)."""
@@ -109,11 +109,15 @@ def test_json_carries_the_preflight(sandboxed, tmp_path, capsys):
         data = json.loads(out.strip().splitlines()[-1])
         assert set(data) >= JSON_KEYS
         assert data["operators"]["MCI"] == 4 and data["parts_histogram"] == {"1": 4}
-        assert data["cost"]["currency"] == "rial" and data["cost"]["estimate"] > 0
+        assert data["cost"]["currency"] == "IRR" and data["cost"]["estimate"] > 0  # ISO 4217, as status says
         assert data["credit"]["unit"] == "rial" and data["credit"]["enough"] is True
         assert [w["code"] for w in data["warnings"]] == []  # --window any: no window was a choice, not a slip
         assert data["preview"][0] == {"row": 2, "text": "سلام name0، حراج پاییزه. لغو۱۱", "parts": 1}
         assert "Traceback" not in err and "previews" not in err  # the summary is for people, not with --json
+        if data["campaign"] is not None:  # one spelling of the currency in every JSON output
+            code, out, err = run_cli(["status", str(data["campaign"]), "--json"], capsys)
+            assert code == 0, err
+            assert json.loads(out)["cost"]["currency"] == data["cost"]["currency"] == "IRR"
 
 
 def test_the_summary_goes_to_stderr(sandboxed, tmp_path, capsys):

@@ -33,6 +33,17 @@ def tehran(y: int, mo: int, d: int, h: int, mi: int) -> datetime:
         ("10:00 Friday", tehran(2026, 12, 4, 10, 0)),
         ("جمعه 10:00", tehran(2026, 12, 4, 10, 0)),
         ("جمعه ساعت ۱۰:۰۰", tehran(2026, 12, 4, 10, 0)),
+        ("جمعه ساعت ۱۰", tehran(2026, 12, 4, 10, 0)),  # "at the hour": a whole hour, no minutes
+        ("جمعه ساعت ۱۰:۳۰", tehran(2026, 12, 4, 10, 30)),
+        ("جمعه ۱۰", tehran(2026, 12, 4, 10, 0)),  # a day, then a whole hour
+        ("Friday at 10", tehran(2026, 12, 4, 10, 0)),
+        ("Friday 10", tehran(2026, 12, 4, 10, 0)),
+        ("ساعت ۱۰ جمعه", tehran(2026, 12, 4, 10, 0)),
+        ("ساعت ۱۶", tehran(2026, 12, 3, 16, 0)),  # the next 16:00: today
+        ("ساعت ۱۰", tehran(2026, 12, 4, 10, 0)),  # passed today: tomorrow
+        ("at 9", tehran(2026, 12, 4, 9, 0)),
+        ("فردا ساعت ۹", tehran(2026, 12, 4, 9, 0)),
+        ("سه شنبه ساعت ٩", tehran(2026, 12, 8, 9, 0)),  # an Arabic-Indic nine
         ("سه‌شنبه 9:30", tehran(2026, 12, 8, 9, 30)),  # with ZWNJ
         ("سه شنبه 9:30", tehran(2026, 12, 8, 9, 30)),  # with a space
         ("يكشنبه 08:00", tehran(2026, 12, 6, 8, 0)),  # Arabic ي and ك
@@ -67,8 +78,11 @@ def test_the_echo_names_both_calendars_the_weekday_and_the_offset():
     [
         ("Friday", "give the time too"),
         ("فردا", "give the time too"),
-        ("Fryday 10:00", "Friday 10:00 or جمعه 10:00"),
+        ("Fryday 10:00", "Friday 10:00, جمعه 10:00 or جمعه ساعت ۱۰"),
         ("25:00", "hours run 00-23"),
+        ("ساعت ۲۵", "hours run 00-23"),
+        ("10", "جمعه ساعت ۱۰"),  # a bare number is not a time: the forms, the "ساعت" one among them
+        ("Fryday 10", "Friday 10:00"),
         ("Friday 10:75", "hours run 00-23"),
         ("today 09:00", "has passed today"),
         ("soon", "tomorrow 09:00"),
@@ -121,6 +135,9 @@ def dry_run(cli_env, capsys, *extra: str) -> tuple[int, str, str]:  # noqa: F811
         ("10:00", None, time(10), 0),
         ("tomorrow 09:00", None, time(9), 1),
         ("فردا 09:00", None, time(9), 1),
+        ("جمعه ساعت ۱۰", 4, time(10), 0),
+        ("جمعه ساعت ۱۰:۳۰", 4, time(10, 30), 0),
+        ("ساعت ۱۰", None, time(10), 0),
     ],
 )
 def test_send_at_in_words_is_echoed_and_shown(cli_env, capsys, typed, weekday, clock, days):  # noqa: F811
@@ -140,6 +157,18 @@ def test_send_at_in_words_is_echoed_and_shown(cli_env, capsys, typed, weekday, c
         clock.strftime("%H:%M"),
         "+03:30",
     )
+
+
+def test_a_persian_weekday_and_hour_is_shown_resolved_with_its_offset(cli_env, capsys):  # noqa: F811
+    """`--at "جمعه ساعت ۱۰"` (Persian weekday, "ساعت", Persian digits, no minutes) was refused; it is the
+    next Friday 10:00 Tehran, echoed and in the preflight's start line with both calendars and +03:30."""
+    expected = next_tehran(4, time(10))
+    code, _, err = dry_run(cli_env, capsys, "--at", "جمعه ساعت ۱۰", "--window", "08:00-20:00")
+    assert code == 0, err
+    resolved = f"Friday {expected:%Y-%m-%d} 10:00 +03:30 (جمعه 140"
+    lines = [" ".join(line.split()) for line in err.splitlines()]
+    assert any(line.startswith(f'--at "جمعه ساعت ۱۰" is {resolved}') for line in lines), lines
+    assert any(line.startswith(f"start {resolved}") for line in lines), lines
 
 
 def test_the_preflight_shows_the_start_and_the_window(cli_env, capsys):  # noqa: F811

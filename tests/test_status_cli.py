@@ -204,7 +204,7 @@ def test_send_wait_that_ends_paused_exits_1_with_the_reason(cli_env, capsys):
 
 
 def test_a_route_goes_on_through_the_next_provider_and_status_shows_both(cli_env, capsys):
-    """Issue 15, embedded CLI: the same credit wall as above, with `-p ghasedak,mediapayamak`."""
+    """Failover, embedded CLI: the same credit wall as above, with `-p ghasedak,mediapayamak`."""
     cli_env["state"].credit["ghasedak"] = 250
     code, out, err = run_cli(
         ["send", str(cli_env["src"]), "-p", "ghasedak,mediapayamak", "-m", "Hi {name}", "--json"], capsys
@@ -224,7 +224,7 @@ def test_a_route_goes_on_through_the_next_provider_and_status_shows_both(cli_env
 
 
 def test_a_route_is_refused_only_when_the_whole_route_lacks_credit(cli_env, capsys, monkeypatch):
-    """Issue 15: the preflight's credit is the route's together (one unit: rial), so a first provider
+    """Failover: the preflight's credit is the route's together (one unit: rial), so a first provider
     short of credit is no refusal when the next one covers the rest; status shows the cost per provider."""
     monkeypatch.setenv("SMSDISPATCH_GHASEDAK_PRICE", "155")
     monkeypatch.setenv("SMSDISPATCH_GHASEDAK_GATEWAY_PRICE", "155")

@@ -14,7 +14,7 @@ from sqlalchemy import text
 
 from campaigns.plan import plan
 from campaigns.states import CampaignState, ChunkState, RecipientState
-from campaigns.store import CampaignSpec, EmptyCampaign, RecipientUpdate, Store
+from campaigns.store import CampaignSpec, EmptyCampaign, RecipientUpdate, Reconciliation, Store
 from campaigns.store.transitions import apply_updates
 from campaigns.text import Template
 
@@ -332,11 +332,11 @@ def test_a_stale_reconciliation_never_touches_a_chunk_that_moved_on(store: Store
     assert store.chunk_unknown(claimed, "read timeout")
     first, late = store.load_chunk(chunk_id), store.load_chunk(chunk_id)
 
-    assert store.record_reconciled(first, [], requeue=True)  # not found at the provider: queue again
+    assert store.record_reconciled(first, [], requeue=True).moved  # not found at the provider: queue again
     resent = store.claim_chunk(chunk_id, first.attempt, LEASE)
     assert resent is not None and resent.attempt == first.attempt + 1
 
-    assert not store.record_reconciled(late, [], requeue=True)
+    assert store.record_reconciled(late, [], requeue=True) == Reconciliation(current=False)  # nothing written
     assert store.hold_unknown(late, "cannot ask") == 0
     assert not store.resend_unknown(late, "policy")
     view = store.campaign(cid)
@@ -352,7 +352,7 @@ def test_a_late_sender_cannot_close_or_requeue_the_next_attempt(store: Store) ->
     ((chunk_id, attempt),) = store.claimable_chunks(campaign_id=cid)
     slow = store.claim_chunk(chunk_id, attempt, timedelta(seconds=1))
     assert store.expire_leases(datetime.now(UTC) + timedelta(seconds=5)) == [chunk_id]
-    assert store.record_reconciled(store.load_chunk(chunk_id), [], requeue=True)
+    assert store.record_reconciled(store.load_chunk(chunk_id), [], requeue=True).moved
     second = store.claim_chunk(chunk_id, slow.attempt, LEASE)
     assert second is not None
 
@@ -409,7 +409,7 @@ def test_reconciliation_acts_only_on_a_chunk_still_unknown(store: Store) -> None
     assert store.claim_chunk(chunk_id, None, LEASE) is not None  # a worker is sending it now
     assert not store.resend_unknown(seen, "resend")
     assert store.hold_unknown(seen, "cannot ask") == 0
-    assert not store.record_reconciled(seen, [], requeue=True)
+    assert not store.record_reconciled(seen, [], requeue=True).current
     assert store.campaign(cid).chunk_counts == {ChunkState.SENDING: 1}
     assert store.campaign(cid).counts == {RecipientState.PENDING: 2}
 

@@ -175,14 +175,14 @@ def test_series_count_equals_scalar_count(texts: list[str]) -> None:
 # Sources: 3GPP TS 23.038 §6.2.1 (default alphabet), §6.2.1.1 (extension table: escape + char = 2 septets);
 # TS 23.040 §9.2.3.24.1 (concatenation; the UDH leaves 153 septets / 134 octets = 67 UCS-2 units per part;
 # an escape sequence is not split). A UTF-16 surrogate pair split in two is two broken halves on every
-# handset, so a non-BMP character is never split either (the issue's rule: "whatever the alphabet").
+# handset, so a non-BMP character is never split either (the rule: "whatever the alphabet").
 A, EMOJI = "a", "😀"
 
 
 @pytest.mark.parametrize(
     ("text", "parts", "source"),
     [
-        (A * 152 + "[" + A * 152, 3, "issue 11: the escape pair would straddle parts 1 and 2"),
+        (A * 152 + "[" + A * 152, 3, "the escape pair would straddle parts 1 and 2"),
         (A * 152 + "[" + A * 151, 2, "part 1 ends at 152 a; [ + 151 a fill part 2 (153 septets)"),
         (A * 151 + "[" + A * 154, 3, "151 a + [ fill part 1 (153 septets); 153 a, then 1 a"),
         (A * 151 + "[" + A * 152, 2, "151 + 2 = 153 septets fill part 1 exactly; 152 a in part 2"),
@@ -241,7 +241,7 @@ def test_segments_rebuild_the_text_and_respect_the_limits(text: str) -> None:
 # §6.2.1 0x1B is the escape to the extension table, not a character, and a receiver shows it as a
 # space or drops it. No well-kept PyPI package splits messages: smsutil (last release 2020, needs the
 # Python 2 `future` shim) splits greedily like us, keeping escape pairs and surrogate pairs whole; it
-# agreed with `segments` on every case of the table above when compared by hand (report of issue 11).
+# agreed with `segments` on every case of the table above when compared by hand (when the rule was written).
 gsm0338 = pytest.importorskip("gsm0338")
 
 

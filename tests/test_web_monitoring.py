@@ -34,18 +34,21 @@ def web_app(tmp_path, **env: str) -> FastAPI:
     return app
 
 
+OK = {"handler": "/api/v1/recipients/{phone}", "method": "GET", "status": "200"}
+MISS = {"handler": "none", "status": "404"}
+
+
 def test_http_metrics_by_route_template_with_the_store_gauges(tmp_path):
+    """The counters are the process's (other tests' apps count in them too): the test reads increments."""
     client = TestClient(web_app(tmp_path))
+    before = Scrape(client.get("/metrics").text)
     assert client.get(f"/api/v1/recipients/{PHONE}").status_code == 200
     assert client.get(f"/nowhere/{PHONE}").status_code == 404
     response = client.get("/metrics")
     assert response.status_code == 200
     scrape = Scrape(response.text)
-    assert (
-        scrape.value("http_requests_total", handler="/api/v1/recipients/{phone}", method="GET", status="200")
-        == 1
-    )
-    assert scrape.value("http_requests_total", handler="none", status="404") == 1
+    assert scrape.value("http_requests_total", **OK) - before.value("http_requests_total", **OK) == 1
+    assert scrape.value("http_requests_total", **MISS) - before.value("http_requests_total", **MISS) == 1
     assert PHONE not in response.text
     assert scrape.value("smsdispatch_store_up") == 1
     assert scrape.value("smsdispatch_campaigns_unattended") == 0
@@ -64,3 +67,13 @@ def test_a_token_guards_metrics_and_off_turns_them_off(tmp_path):
     off = TestClient(web_app(tmp_path, SMSDISPATCH_METRICS="off"))
     assert off.get("/metrics").status_code == 404
     assert off.get("/readyz").status_code == 200
+
+
+def test_every_app_of_a_process_is_counted_not_only_the_first(tmp_path):
+    """The web process makes one app, but a process that makes several (tests, a reload) counts them all."""
+    first, second = TestClient(web_app(tmp_path)), TestClient(web_app(tmp_path))
+    before = Scrape(second.get("/metrics").text).value("http_requests_total", **OK)
+    assert first.get(f"/api/v1/recipients/{PHONE}").status_code == 200
+    assert second.get(f"/api/v1/recipients/{PHONE}").status_code == 200
+    after = Scrape(second.get("/metrics").text).value("http_requests_total", **OK)
+    assert after - before == 2

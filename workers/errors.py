@@ -70,6 +70,19 @@ class ConfigurationError(Exception):
     """Our own settings are wrong or missing; the message names the setting and the fix."""
 
 
+class MissingCredential(ConfigurationError):
+    """A provider has no credential in this process's settings: a configuration problem of the provider a
+    request chose (the API's 400, the CLI's exit 2), never the provider's. The one line names the provider
+    and the variables to set, never a value. `provider`: its name; `variables`: the names to set
+    (alternatives joined by the message's words)."""
+
+    def __init__(self, provider: str, variables: tuple[str, ...], how: str) -> None:
+        super().__init__(
+            f"provider {provider} has no credential on this server: set {how} (environment or config file)"
+        )
+        self.provider, self.variables = provider, variables
+
+
 _KEYLIKE = re.compile(
     r"(?i)((?:api[_-]?key|apikey|token|password|passwd|authorization|x-api-key)[\"']?\s*[:=]\s*[\"']?)([^\s\"'&,}]+)"
 )

@@ -14,6 +14,8 @@ call: one increment per chunk or per call, never one per recipient where a count
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from prometheus_client import Counter, Gauge, Histogram
 
 from workers.errors import (
@@ -127,6 +129,13 @@ def final(provider: str, state: str, count: int = 1) -> None:
     """`count` recipients reached the final `state` at `provider`."""
     if count > 0:
         RECIPIENTS_FINAL.labels(provider, str(state)).inc(count)
+
+
+def cancelled(by_provider: Mapping[str, int]) -> None:
+    """Recipients a cancel kept from being sent reached the final state `cancelled`, by the provider of
+    their chunk (what `Store.cancel` wrote: rows changed, so a cancel that changed nothing counts nothing)."""
+    for provider, count in by_provider.items():
+        final(provider, "cancelled", count)
 
 
 def set_build_info() -> None:

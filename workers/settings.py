@@ -189,12 +189,14 @@ class DispatchSettings:
     # Redis broker: a message unacked this long is delivered again (the claim makes that a no-op).
     # Keep it above the longest send and above workers.dispatch.MAX_COUNTDOWN.
     visibility_timeout: float = 900
-    # Failover circuits (issue 15): transient failures in a row that open an account's circuit, and
+    # Failover circuits (README, "Failover"): transient failures in a row that open an account's circuit, and
     # seconds an open circuit waits before one probe send may try it again.
     circuit_failures: int = 5
     circuit_cooldown: float = 60.0
     # Signs webhooks: each API key's webhook secret is derived from it (workers/webhooks.py). Never stored.
     webhook_secret: Secret | None = None
+    # Webhook hosts exempt from the public-address rule (workers/webhook_targets.py), lower case.
+    webhook_allow_hosts: frozenset[str] = frozenset()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> DispatchSettings:
@@ -240,4 +242,9 @@ class DispatchSettings:
             circuit_failures=max(1, int(num("CIRCUIT_FAILURES", cls.circuit_failures))),
             circuit_cooldown=num("CIRCUIT_COOLDOWN", cls.circuit_cooldown),
             webhook_secret=Secret(env_get(env, PREFIX + "WEBHOOK_SECRET")) or None,
+            webhook_allow_hosts=frozenset(  # "[::1]" read as "::1", as a URL's hostname is
+                h.strip().strip("[]").lower()
+                for h in env_get(env, PREFIX + "WEBHOOK_ALLOW_HOSTS").split(",")
+                if h.strip()
+            ),
         )

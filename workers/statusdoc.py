@@ -16,6 +16,7 @@ from typing import Any
 
 from campaigns.circuit import Health
 from campaigns.liveness import Liveness, attended
+from campaigns.prices import CURRENCY
 from campaigns.progress import CampaignProgress, read_progress
 from campaigns.store import CampaignCosts, CampaignView, Store
 from campaigns.store.heartbeats import read_liveness
@@ -91,7 +92,7 @@ class CampaignStatus:
                 "spent": _whole(self.costs.spent, None),
                 "unsure": _whole(self.costs.unsure, None),  # held unknown: may have gone out
                 "actual": _whole(self.costs.reported, v.cost_actual),
-                "currency": "IRR",
+                "currency": CURRENCY,  # ISO 4217, as in the preflight's cost
             },
             "budget": {
                 "budget_rial": v.budget_rial,

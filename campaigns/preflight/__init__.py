@@ -1,4 +1,4 @@
-"""Preflight (issue 11): what a campaign will cost and whom it reaches, and the checks, before anything
+"""Preflight (README, "Preflight: before a rial is spent"): what a campaign will cost and whom it reaches, and the checks, before anything
 is stored. Pure: `Tally` counts the loaded blocks, `summarise` turns the counts, the prices, the credit
 and the store's earlier campaigns into a `PreflightSummary` with its findings. The I/O around it
 (loader, store, provider) is `dispatcher.app.preflight.gather`.

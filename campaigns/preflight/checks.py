@@ -1,4 +1,4 @@
-"""The preflight checks and the summary they go into (issue 11, "Checks"). Pure: counts in, verdicts out.
+"""The preflight checks and the summary they go into (README, "Preflight", **Checks**). Pure: counts in, verdicts out.
 
 Each check gives a `Finding`, a warning or a refusal (exit 3, nothing stored) with the option that
 overrides it; `SMSDISPATCH_STRICT=1` makes every warning a refusal. README lists every check, its code

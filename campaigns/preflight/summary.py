@@ -1,7 +1,7 @@
-"""What `send` shows before a rial is spent (issue 11): the summary, its findings, and its JSON. Pure values.
+"""What `send` shows before a rial is spent (README, "Preflight"): the summary, its findings, and its JSON. Pure values.
 
 `PreflightSummary.to_json()` is the contract for scripts: the keys `operators`, `parts_histogram`,
-`cost`, `credit`, `warnings`, `preview` (issue 11, "Contract for scripts") and, added after them,
+`cost`, `credit`, `warnings`, `preview` (the preflight's first keys, README "Preflight", `--json`) and, added after them,
 `blacklisted` (the operator blacklist memory), which `send --json` adds to its object.
 """
 
@@ -12,6 +12,7 @@ from enum import StrEnum
 from typing import Any
 
 from campaigns.operators import ESTIMATE_NOTE, Operator
+from campaigns.prices import CURRENCY
 from campaigns.text import Alphabet
 
 __all__ = [
@@ -40,7 +41,7 @@ class Severity(StrEnum):
 
 
 class Check(StrEnum):
-    """The preflight checks, by the code scripts and README use (issue 11, "Checks")."""
+    """The preflight checks, by the code scripts and README use (README, "Preflight", **Checks**)."""
 
     CREDIT = "credit"  # credit below the estimate: refuse (--allow-partial)
     # same recipients and text as a campaign of the last SMSDISPATCH_DUPLICATE_WINDOW, finished or not:
@@ -95,7 +96,7 @@ class Cost:
     estimate: float
     by_operator: dict[Operator, float]
     source: str
-    currency: str = "rial"
+    currency: str = CURRENCY  # ISO 4217, as in status --json
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,8 @@ import pyarrow.compute as pc
 
 from campaigns.operators import Operator, operator_of
 from campaigns.preflight.summary import Preview
-from campaigns.text import Alphabet, Template, count_parts, count_parts_series, encoding, encoding_series
+from campaigns.rendered import DistinctTexts
+from campaigns.text import Alphabet, Template, count_parts, encoding
 
 __all__ = ["LINK", "EmptyPlaceholders", "RecentSends", "Tally"]
 
@@ -104,6 +105,18 @@ class RecentSends:
         at = np.repeat(left, lengths) + (np.arange(total) - np.repeat(ends - lengths, lengths))
         found, counts = np.unique(self.pair_campaigns[at], return_counts=True)
         return Counter(dict(zip(found.tolist(), counts.tolist(), strict=True)))
+
+
+MOBILE_BASE = 989_000_000_000  # an Iranian mobile's E.164 digits less this fit in uint32 (989 + 9 digits)
+
+
+def _compact(digits: np.ndarray) -> np.ndarray:
+    """E.164 digits (int64) as uint32 offsets from MOBILE_BASE when every one is an Iranian mobile (what the
+    loader keeps), else as they are: the fingerprint keeps one number per row, 4 bytes instead of 8."""
+    offsets = digits - MOBILE_BASE
+    if len(offsets) and (offsets.min() < 0 or offsets.max() > np.iinfo(np.uint32).max):
+        return digits
+    return offsets.astype(np.uint32)
 
 
 class EmptyPlaceholders:
@@ -181,20 +194,22 @@ class Tally:
         """Numbers the loader took out for the suppression list (E.164 digits as int64): they still
         belong to the list the fingerprint names (module docstring)."""
         if len(numbers):
-            self._numbers.append(np.asarray(numbers, dtype=np.int64))
+            self._numbers.append(_compact(np.asarray(numbers, dtype=np.int64)))
 
     def add(self, block: pd.DataFrame) -> pd.DataFrame:
         """Count one loader block; return it without the recipients skipped (blacklisted, recent)."""
         if not len(block):
             return block
-        texts = None if self._static is not None else self.template.render(block)
-        self._numbers.append(RecentSends.digits(block["phone"]))
+        texts = None if self._static is not None else DistinctTexts.render(self.template, block)
+        self._numbers.append(_compact(RecentSends.digits(block["phone"])))
         if self.blacklisted is not None and len(self.blacklisted):
             learnt = self.blacklisted.lookup(block["phone"])
             hit = learnt > 0
             if hit.any():
                 self.blacklist_hits.update(learnt[hit].tolist())
-                operators, parts, alphabets = self._measure(block[hit], None if texts is None else texts[hit])
+                operators, parts, alphabets = self._measure(
+                    block[hit], None if texts is None else texts.take(hit)
+                )
                 self._add_parts(self.blacklist_parts_by, operators, alphabets, parts)
                 if self.skip_blacklisted:
                     self.blacklist_skipped.extend(
@@ -206,7 +221,7 @@ class Tally:
                         )
                     )
                     block = block[~hit]
-                    texts = None if texts is None else texts[~hit]
+                    texts = None if texts is None else texts.take(~hit)
                     if not len(block):
                         return block
         if len(self.recent):
@@ -220,7 +235,7 @@ class Tally:
                     phones = block["phone"].to_numpy()[hit].tolist()
                     self.skipped.extend(zip(rows, phones, campaigns[hit].tolist(), strict=True))
                     block = block[~hit]
-                    texts = None if texts is None else texts[~hit]
+                    texts = None if texts is None else texts.take(~hit)
                     if not len(block):
                         return block
         self._count(block, texts)
@@ -228,56 +243,88 @@ class Tally:
 
     def fingerprint(self) -> str:
         """sha256 hex of this list with this text (module docstring), over every block added so far."""
-        numbers = np.concatenate(self._numbers) if self._numbers else np.zeros(0, dtype=np.int64)
+        wide = any(part.dtype != np.uint32 for part in self._numbers)
+        parts = [
+            p.astype(np.int64) + MOBILE_BASE if wide and p.dtype == np.uint32 else p for p in self._numbers
+        ]
+        numbers = np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint32)
+        del parts
+        self._numbers = [numbers]  # the blocks' arrays go now: one copy of a list of millions, not two
+        numbers.sort()  # in place: a set's order is free
         digest = hashlib.sha256(FINGERPRINT_VERSION)
         text = " ".join(unicodedata.normalize("NFC", self.template.text).split())
         digest.update(text.encode("utf-8") + b"\n")
-        digest.update(np.unique(numbers).astype("<i8").tobytes())
+        # the sorted unique numbers, as np.unique gives them (its hashing took 0.9 s of a million), by slices
+        previous = None
+        for start in range(0, len(numbers), 1 << 20):
+            part = numbers[start : start + (1 << 20)]
+            new = np.empty(len(part), dtype=bool)
+            new[0] = previous is None or part[0] != previous
+            np.not_equal(part[1:], part[:-1], out=new[1:])
+            unique = part[new].astype(np.int64)
+            digest.update((unique + MOBILE_BASE if not wide else unique).astype("<i8").tobytes())
+            previous = part[-1]
         return digest.hexdigest()
 
     def _measure(
-        self, block: pd.DataFrame, rendered: pd.Series | None
+        self, block: pd.DataFrame, rendered: DistinctTexts | None
     ) -> tuple[pd.Series, pd.Series, pd.Series]:
         """(operator, SMS parts, alphabet) of each recipient of the block."""
-        codes, prefixes = pd.factorize(block["phone"].str.slice(0, 7))  # operator_of reads +98 and 4 digits
+        phones = pa.array(block["phone"].astype("str"), from_pandas=True)
+        if isinstance(phones, pa.ChunkedArray):
+            phones = phones.combine_chunks()
+        prefixes = pc.dictionary_encode(
+            pc.utf8_slice_codeunits(phones, 0, 7)
+        )  # operator_of reads +98 and 4 digits
+        of_prefix = np.array(
+            [operator_of(p + "000000") for p in prefixes.dictionary.to_pylist()], dtype=object
+        )
+        codes = prefixes.indices.to_numpy(zero_copy_only=False)
         operators = pd.Series(
-            np.array([operator_of(p + "000000") for p in prefixes], dtype=object)[codes], index=block.index
+            of_prefix[codes] if len(codes) else of_prefix[:0], index=block.index, dtype=object
         )
         if self._static is not None:
             parts = pd.Series(self._static_parts, index=block.index, dtype=np.int64)
             alphabets = pd.Series(self._static_alphabet.value, index=block.index, dtype=object)
         else:
-            assert rendered is not None
-            parts = count_parts_series(rendered)
-            alphabets = encoding_series(rendered)
+            assert rendered is not None  # counted once per distinct text
+            parts = pd.Series(rendered.parts(), index=block.index, dtype=np.int64)
+            alphabets = pd.Series(rendered.alphabets(), index=block.index, dtype=object)
         return operators, parts, alphabets
 
     @staticmethod
     def _add_parts(
         into: Counter[tuple[Operator, Alphabet]], operators: pd.Series, alphabets: pd.Series, parts: pd.Series
     ) -> None:
-        grouped = pd.DataFrame(
-            {"op": operators.to_numpy(), "ab": alphabets.to_numpy(), "parts": parts.to_numpy()}
+        op_codes, ops = pd.factorize(operators.to_numpy())
+        ab_codes, abs_ = pd.factorize(alphabets.to_numpy())
+        totals = np.bincount(
+            op_codes * len(abs_) + ab_codes,
+            weights=parts.to_numpy(dtype=np.float64),
+            minlength=len(ops) * len(abs_),
         )
-        for (op, ab), total in grouped.groupby(["op", "ab"], sort=False)["parts"].sum().items():
-            into[(Operator(op), Alphabet(ab))] += int(total)
+        present = np.bincount(op_codes * len(abs_) + ab_codes, minlength=len(ops) * len(abs_))
+        for at in np.flatnonzero(present):
+            into[(Operator(ops[at // len(abs_)]), Alphabet(abs_[at % len(abs_)]))] += int(totals[at])
 
-    def _count(self, block: pd.DataFrame, rendered: pd.Series | None) -> None:
+    def _count(self, block: pd.DataFrame, rendered: DistinctTexts | None) -> None:
         rows = block["row"].to_numpy()
         operators, parts, alphabets = self._measure(block, rendered)
         if self._static is not None:
-            texts = pd.Series(self._static, index=block.index, dtype=object)
+            texts = np.full(len(block), self._static, dtype=object)
+            lengths = np.full(len(block), len(self._static), dtype=np.int64)
             links = np.full(len(block), self._static_link is not None)
             if self._static_link and self.first_link is None:
                 self.first_link = self._static_link
         else:
             assert rendered is not None
-            texts = rendered
-            # pyarrow's RE2 directly: pandas sends this pattern to Python's re, row by row (10x slower).
-            found = pc.match_substring_regex(pa.array(texts, type=pa.string()), LINK.pattern)
-            links = found.fill_null(False).to_numpy(zero_copy_only=False)
+            texts = rendered.objects()  # a row's text is its distinct text's str: nothing built per row
+            lengths = rendered.texts.str.len().to_numpy(dtype=np.int64)[rendered.codes]
+            # once per distinct text, with pyarrow's RE2 (pandas sends this pattern to Python's re)
+            found = pc.match_substring_regex(pa.array(rendered.texts, type=pa.string()), LINK.pattern)
+            links = found.fill_null(False).to_numpy(zero_copy_only=False)[rendered.codes]
             if links.any() and self.first_link is None:
-                match = LINK.search(str(texts.iloc[int(np.argmax(links))]))
+                match = LINK.search(str(texts[int(np.argmax(links))]))
                 self.first_link = match.group(0) if match else None
         self.recipients += len(block)
         self.links += int(links.sum())
@@ -285,20 +332,20 @@ class Tally:
         self.histogram.update({int(k): int(v) for k, v in parts.value_counts().items()})
         self.alphabets.update({Alphabet(k): int(v) for k, v in alphabets.value_counts().items()})
         self._add_parts(self.parts_by, operators, alphabets, parts)
-        self._previews(rows, texts, parts)
+        self._previews(rows, texts, lengths, parts)
         self._empty_placeholders(block, rows, texts, parts)
 
-    def _previews(self, rows: np.ndarray, texts: pd.Series, parts: pd.Series) -> None:
+    def _previews(self, rows: np.ndarray, texts: np.ndarray, lengths: np.ndarray, parts: pd.Series) -> None:
+        """`texts`: each row's text (object array), `lengths` their lengths in characters."""
         if self.first is None:
-            self.first = Preview(int(rows[0]), str(texts.iloc[0]), int(parts.iloc[0]), "first row")
-        lengths = texts.str.len().to_numpy()
+            self.first = Preview(int(rows[0]), str(texts[0]), int(parts.iloc[0]), "first row")
         best = int(np.lexsort((-rows, lengths, parts.to_numpy()))[-1])  # most parts, then longest, then first
         candidate = (int(parts.iloc[best]), int(lengths[best]))
         if self.longest is None or candidate > (self.longest.parts, len(self.longest.text)):
-            self.longest = Preview(int(rows[best]), str(texts.iloc[best]), candidate[0], "longest text")
+            self.longest = Preview(int(rows[best]), str(texts[best]), candidate[0], "longest text")
 
     def _empty_placeholders(
-        self, block: pd.DataFrame, rows: np.ndarray, texts: pd.Series, parts: pd.Series
+        self, block: pd.DataFrame, rows: np.ndarray, texts: np.ndarray, parts: pd.Series
     ) -> None:
         if self.template.is_static:
             return
@@ -316,5 +363,5 @@ class Tally:
             at = int(np.argmax(any_empty))
             self.empty.first_row = int(rows[at])
             self.empty_preview = Preview(
-                int(rows[at]), str(texts.iloc[at]), int(parts.iloc[at]), "empty placeholder"
+                int(rows[at]), str(texts[at]), int(parts.iloc[at]), "empty placeholder"
             )

@@ -31,6 +31,7 @@ from campaigns.records import (
     CampaignCosts,
     CampaignSpec,
     CampaignView,
+    Cancelled,
     ChunkPeek,
     ClaimedChunk,
     DuePoll,
@@ -38,6 +39,7 @@ from campaigns.records import (
     OutMessage,
     ProviderCost,
     RecipientUpdate,
+    Reconciliation,
     RetryVerdict,
     SuppressionView,
 )
@@ -55,6 +57,7 @@ from campaigns.store.sql import (
 __all__ = [
     "MIGRATIONS",
     "CampaignCosts",
+    "Cancelled",
     "CampaignSpec",
     "CampaignView",
     "ChunkPeek",
@@ -63,6 +66,7 @@ __all__ = [
     "EmptyCampaign",
     "OutMessage",
     "ProviderCost",
+    "Reconciliation",
     "RecipientUpdate",
     "RetryVerdict",
     "Store",

@@ -8,6 +8,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import os
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -165,8 +166,8 @@ class PushBusy(Exception):
 @contextmanager
 def push_lock(conn_factory: object, url: object, account: str, book: str) -> Iterator[None]:
     """Hold the (account, book) push lock for the block, or raise PushBusy at once. PostgreSQL: a session
-    advisory lock; SQLite: an flock on a file beside the database. Both die with the process, so a
-    killed push never blocks the next one."""
+    advisory lock; SQLite: an flock on a file beside the database, removed when the push is done
+    (`_file_lock`). Both die with the process, so a killed push never blocks the next one."""
     key = int.from_bytes(hashlib.sha256(f"{account}|{book}".encode()).digest()[:8], "big", signed=True)
     if getattr(url, "drivername", "").startswith("postgresql"):
         with conn_factory() as conn:  # type: ignore[operator]
@@ -184,15 +185,41 @@ def push_lock(conn_factory: object, url: object, account: str, book: str) -> Ite
     if not database or database == ":memory:":
         yield
         return
-    with Path(f"{database}.contacts-{key & 0xFFFFFFFF:08x}.lock").open("a") as fh:
+    with _file_lock(Path(f"{database}.contacts-{key & 0xFFFFFFFF:08x}.lock")):
+        yield
+
+
+@contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    """An exclusive flock on `path`, made for the block and removed after it, so no file is left beside the
+    database. Raises PushBusy at once when another process holds it.
+
+    The file is removed while still locked, and a lock taken on a file that is no longer the one at `path`
+    (a push that ended removed it between our open and our flock) is let go and taken again on the new
+    one: two processes never both believe they hold it. A killed holder leaves its file, unlocked: the next
+    push locks it and removes it when done."""
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
+            os.close(fd)
             raise PushBusy() from None
         try:
-            yield
+            current = os.stat(path)
+        except FileNotFoundError:
+            current = None
+        mine = os.fstat(fd)
+        if current is not None and (current.st_dev, current.st_ino) == (mine.st_dev, mine.st_ino):
+            break
+        os.close(fd)  # locked a file already removed: try the one at `path` now
+    try:
+        yield
+    finally:
+        try:
+            path.unlink(missing_ok=True)  # before the unlock: nobody can lock this file and think it the lock
         finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+            os.close(fd)  # lets the flock go
 
 
 class ContactLedger:

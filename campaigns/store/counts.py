@@ -70,6 +70,10 @@ class CampaignTallies:
         costed = [t for t in self.recipients.values() if t.costed]
         return sum(t.cost for t in costed) if costed else None
 
+    def parts_of(self, state: str) -> int:
+        """SMS parts of the recipients in `state`, at every provider."""
+        return sum(t.parts for (_, s), t in self.recipients.items() if s == state)
+
     def reported_failed(self) -> int:
         """Failed or blacklisted recipients that a delivery report made so (polled at least once)."""
         return sum(t.polled for (_, s), t in self.recipients.items() if s in (R.FAILED, R.BLACKLISTED))

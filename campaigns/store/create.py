@@ -2,20 +2,20 @@
 transaction, with their counters (`campaigns.store.tally`, summed from the planned blocks), then queued
 or scheduled.
 
-Recipients go in bulk: one executemany on SQLite, one COPY on PostgreSQL (docs/benchmarks.md).
+Recipients go in bulk (`campaigns.store.bulk`): one executemany on SQLite, one COPY on PostgreSQL
+(docs/benchmarks.md, "Storing a campaign").
 """
 
 from __future__ import annotations
 
 import json
-import math
 import secrets
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, insert, update
+from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.engine import Engine
 
 from campaigns.plan import PlannedBlock
@@ -23,12 +23,11 @@ from campaigns.prices import UnpricedError, recipient_costs
 from campaigns.records import CampaignSpec, EmptyCampaign
 from campaigns.states import CampaignState, ChunkState, RecipientState
 from campaigns.store.audit import SYSTEM, record_created, started_by
+from campaigns.store.bulk import postgres_chunks, postgres_copy, sqlite_insert
 from campaigns.store.lifecycle import launch
 from campaigns.store.preflight import refuse_duplicate
 from campaigns.store.sql import campaigns_t, chunks_t
 from campaigns.store.tally import CountKind, literal_deltas, upsert
-
-_COLUMNS = "campaign_id, chunk_id, row, phone, fields, text, parts, state, attempts, polls"
 
 
 def create_campaign(
@@ -178,80 +177,62 @@ def chunk_costs(block: PlannedBlock, spec: CampaignSpec) -> np.ndarray:
     parts x price (`campaigns.prices.recipient_costs`), rounded up to whole rial. Raises UnpricedError."""
     assert spec.prices is not None
     df = block.recipients
-    per_recipient = recipient_costs(df["phone"], df["text"], df["parts"], spec.prices, spec.message)
+    alphabets = df.get("alphabet")
+    per_recipient = recipient_costs(
+        df["phone"], df["text"], df["parts"], spec.prices, spec.message, alphabets=alphabets
+    )
     by_seq = pd.Series(per_recipient, index=df["seq"].to_numpy()).groupby(level=0).sum()
-    return np.array([math.ceil(by_seq.get(seq, 0.0) - 1e-9) for seq in block.chunks["seq"]], dtype=np.int64)
+    sums = by_seq.reindex(block.chunks["seq"].to_numpy(), fill_value=0.0).to_numpy(dtype=np.float64)
+    return np.ceil(sums - 1e-9).astype(np.int64)
 
 
 def insert_chunks(
     conn: Connection, campaign_id: int, block: PlannedBlock, now: datetime, costs: np.ndarray | None = None
 ) -> dict[int, int]:
     """The block's chunks, planned, with their estimated rial (`costs`, else 0); returns seq -> chunk id."""
-    cost_of = costs if costs is not None else np.zeros(len(block.chunks), dtype=np.int64)
-    rows = [
-        {
-            "campaign_id": campaign_id,
-            "seq": int(seq),
-            "state": ChunkState.PLANNED,
-            "attempt": 0,
-            "size": int(size),
-            "parts": int(parts),
-            "cost_rial": int(cost),
-            "updated_at": now,
-        }
-        for seq, size, parts, cost in zip(
-            block.chunks["seq"], block.chunks["size"], block.chunks["parts"], cost_of, strict=True
-        )
-    ]
+    if not len(block.chunks):
+        return {}
+    chunks = block.chunks
+    cost_of = costs if costs is not None else np.zeros(len(chunks), dtype=np.int64)
+    if conn.dialect.name == "postgresql":
+        postgres_chunks(conn, campaign_id, chunks, cost_of, now)  # one INSERT … SELECT FROM unnest
+    else:
+        rows = [
+            {
+                "campaign_id": campaign_id,
+                "seq": int(seq),
+                "state": ChunkState.PLANNED,
+                "attempt": 0,
+                "size": int(size),
+                "parts": int(parts),
+                "cost_rial": int(cost),
+                "updated_at": now,
+            }
+            for seq, size, parts, cost in zip(
+                chunks["seq"], chunks["size"], chunks["parts"], cost_of, strict=True
+            )
+        ]
+        conn.execute(insert(chunks_t), rows)  # an executemany; RETURNING per row cost ~0.1 ms a chunk
+    c = chunks_t.c
+    seqs = block.chunks["seq"]
     result = conn.execute(
-        insert(chunks_t).returning(chunks_t.c.id, chunks_t.c.seq, sort_by_parameter_order=True), rows
-    )
+        select(c.id, c.seq).where(
+            c.campaign_id == campaign_id, c.seq.between(int(seqs.min()), int(seqs.max()))
+        )
+    )  # this transaction made the campaign: its chunks are the block's
     return {seq: cid for cid, seq in result.all()}
 
 
 def insert_recipients(
     conn: Connection, campaign_id: int, block: PlannedBlock, chunk_ids: dict[int, int]
 ) -> None:
-    """The block's recipients, pending, each in its chunk (`chunk_ids`: seq -> chunk id)."""
+    """The block's recipients, pending, each in its chunk (`chunk_ids`: seq -> chunk id): one executemany
+    on SQLite, one COPY on PostgreSQL (`campaigns.store.bulk`)."""
     df = block.recipients
-    chunk_col = df["seq"].map(chunk_ids)
+    seqs = block.chunks["seq"].to_numpy(dtype=np.int64)
+    ids = np.array([chunk_ids[int(seq)] for seq in seqs], dtype=np.int64)
+    chunk_col = ids[np.searchsorted(seqs, df["seq"].to_numpy(dtype=np.int64))]  # seqs ascend (plan)
     if conn.dialect.name == "sqlite":
-        cols = (
-            df["row"].tolist(),
-            df["phone"].tolist(),
-            df["fields"].tolist(),
-            df["text"].tolist(),
-            df["parts"].tolist(),
-            chunk_col.tolist(),
-        )
-        conn.exec_driver_sql(
-            f"INSERT INTO recipients ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, '{RecipientState.PENDING}', 0, 0)",
-            [(campaign_id, c, r, p, f, t, n) for r, p, f, t, n, c in zip(*cols, strict=True)],
-        )
-        return
-    # PostgreSQL: COPY in CSV form, formatted by Arrow's C++ writer rather than row by row in
-    # Python (pandas' to_csv took 4.9 s of a million-row load; Arrow ~0.3 s). Arrow writes a
-    # null as an empty unquoted field and an empty string as "", which is COPY's own rule.
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
-
-    n = len(df)
-    table = pa.table(
-        {
-            "campaign_id": pa.array([campaign_id] * n, pa.int64()),
-            "chunk_id": pa.array(chunk_col.to_numpy(dtype="int64")),
-            "row": pa.array(df["row"].to_numpy(dtype="int64")),
-            "phone": pa.array(df["phone"].tolist(), pa.string()),
-            "fields": pa.array(df["fields"].tolist(), pa.string()),
-            "text": pa.array(df["text"].tolist(), pa.string()),
-            "parts": pa.array(df["parts"].to_numpy(dtype="int64")),
-            "state": pa.array([str(RecipientState.PENDING)] * n, pa.string()),
-            "attempts": pa.array([0] * n, pa.int64()),
-            "polls": pa.array([0] * n, pa.int64()),
-        }
-    )
-    sink = pa.BufferOutputStream()
-    pacsv.write_csv(table, sink, pacsv.WriteOptions(include_header=False))
-    raw = conn.connection.driver_connection
-    with raw.cursor() as cur, cur.copy(f"COPY recipients ({_COLUMNS}) FROM STDIN WITH (FORMAT csv)") as copy:
-        copy.write(sink.getvalue().to_pybytes())
+        sqlite_insert(conn, campaign_id, df, chunk_col)
+    else:
+        postgres_copy(conn, campaign_id, df, chunk_col)

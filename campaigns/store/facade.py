@@ -25,10 +25,12 @@ from campaigns.plan import PlannedBlock
 from campaigns.records import (
     CampaignSpec,
     CampaignView,
+    Cancelled,
     ChunkPeek,
     ClaimedChunk,
     DuePoll,
     RecipientUpdate,
+    Reconciliation,
     RetryVerdict,
     SuppressionView,
 )
@@ -134,8 +136,8 @@ class Store(SendMethods, FailoverMethods, IdentityMethods, CountMethods):
         """
         return self._write(lifecycle.raise_budget, campaign_id, budget_rial, max_parts, utcnow())
 
-    def cancel(self, campaign_id: int, reason: str = "cancelled by the user") -> bool:
-        """Cancel the campaign and every chunk not yet handed to the provider; a chunk in flight finishes."""
+    def cancel(self, campaign_id: int, reason: str = "cancelled by the user") -> Cancelled | None:
+        """Cancel the campaign and every chunk not yet handed to the provider (`lifecycle.cancel`)."""
         return self._write(lifecycle.cancel, campaign_id, reason, utcnow())
 
     def fail_campaign(self, campaign_id: int, reason: str) -> bool:
@@ -234,7 +236,7 @@ class Store(SendMethods, FailoverMethods, IdentityMethods, CountMethods):
         *,
         requeue: bool,
         now: datetime | None = None,
-    ) -> bool:
+    ) -> Reconciliation:
         """Reconciliation's verdict: found ones recorded; if the rest is known unsent, queue them again."""
         return self._write(reconcile.record_reconciled, chunk, updates, requeue, now or utcnow())
 

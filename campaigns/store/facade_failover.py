@@ -1,4 +1,4 @@
-"""The `Store` methods of failover (issue 15): the accounts' circuits (`health.py`), re-planning a
+"""The `Store` methods of failover (docs/architecture.md, "Failover through a route"): the accounts' circuits (`health.py`), re-planning a
 chunk for another provider (`routing.py`), and what a campaign costs at each provider (`costs.py`). A mixin of `Store`, kept apart so the facade stays small; each
 method is one transaction through the facade's `_read` / `_write`."""
 

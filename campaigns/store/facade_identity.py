@@ -14,6 +14,7 @@ from sqlalchemy import Connection
 
 from campaigns.clock import utcnow
 from campaigns.identity import KeyRecord, Role, UserRecord
+from campaigns.records import Cancelled
 from campaigns.states import CampaignTransition
 from campaigns.store import audit, caps, identity, lifecycle, purge, suppressions
 from campaigns.store.transitions import campaign_to
@@ -145,7 +146,9 @@ class IdentityMethods:
     def resume_by(self, campaign_id: int, who: str) -> bool:
         return self._write(lifecycle.resume, campaign_id, utcnow(), who)
 
-    def cancel_by(self, campaign_id: int, who: str, reason: str = "cancelled by the user") -> bool:
+    def cancel_by(
+        self, campaign_id: int, who: str, reason: str = "cancelled by the user"
+    ) -> Cancelled | None:
         return self._write(lifecycle.cancel, campaign_id, reason, utcnow(), who)
 
     def suppress_by(self, phones: Iterable[str], reason: str, who: str) -> int:

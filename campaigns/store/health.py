@@ -1,4 +1,4 @@
-"""The circuits of provider accounts (`account_health`, issue 15): read, a failure, a success, the probe.
+"""The circuits of provider accounts (`account_health`; failover's circuits): read, a failure, a success, the probe.
 
 Every write is one conditional statement over the caller's transaction, so racing workers agree:
 the row is created on first use (insert, ignored when it exists), and the probe of an open circuit is

@@ -7,9 +7,10 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, func, select, update
 
 from campaigns.prices import UnpricedError
+from campaigns.records import Cancelled
 from campaigns.states import (
     AWAITING_REPORT,
     CHUNK_TRANSITIONS,
@@ -89,22 +90,34 @@ def raise_budget(
     return True
 
 
-def cancel(conn: Connection, campaign_id: int, reason: str, now: datetime, who: str = SYSTEM) -> bool:
+def cancel(
+    conn: Connection, campaign_id: int, reason: str, now: datetime, who: str = SYSTEM
+) -> Cancelled | None:
     """Cancel the campaign, every chunk not yet handed to the provider and their pending recipients.
 
-    A chunk in flight finishes and is recorded. False when the campaign's state does not allow it.
+    A chunk in flight finishes and is recorded. Returns the recipients cancelled by the provider of their
+    chunk (rows written, for the final-outcome metric); None when the campaign's state does not allow it.
     """
     if not campaign_to(conn, campaign_id, CT.CANCEL, now, reason, who=who, finished_at=now):
-        return False
+        return None
     allowed, _ = CHUNK_TRANSITIONS[ChunkTransition.CANCEL]
-    cancelled = select(chunks_t.c.id).where(
-        chunks_t.c.campaign_id == campaign_id, chunks_t.c.state.in_(allowed)
+    k = chunks_t.c
+    provider = func.coalesce(
+        k.provider, select(campaigns_t.c.provider).where(campaigns_t.c.id == campaign_id).scalar_subquery()
     )
-    ids = [r[0] for r in conn.execute(cancelled)]
-    if ids:
-        chunks_to(conn, ChunkTransition.CANCEL, now, chunks_t.c.id.in_(ids))
-        pending_of_chunks_to(conn, ids, RecipientTransition.CANCEL, now, reason)
-    return True
+    rows = conn.execute(
+        select(k.id, provider).where(k.campaign_id == campaign_id, k.state.in_(allowed))
+    ).all()
+    by_provider: dict[str, list[int]] = {}
+    for chunk_id, name in rows:
+        by_provider.setdefault(name, []).append(chunk_id)
+    cancelled: dict[str, int] = {}
+    if rows:
+        chunks_to(conn, ChunkTransition.CANCEL, now, k.id.in_([r[0] for r in rows]))
+        for name, ids in by_provider.items():
+            if n := pending_of_chunks_to(conn, ids, RecipientTransition.CANCEL, now, reason):
+                cancelled[name] = n
+    return Cancelled(cancelled)
 
 
 def pause_campaign_of_chunk(conn: Connection, chunk_id: int, reason: str, now: datetime) -> bool:

@@ -116,7 +116,7 @@ def campaign_accounts(conn: Connection, ids: set[int]) -> dict[int, tuple[str, s
 
 
 def chunk_accounts(conn: Connection, ids: set[int]) -> dict[int, tuple[str, str]]:
-    """chunk id -> (provider, account) of those chunks failover re-planned for another provider (issue 15):
+    """chunk id -> (provider, account) of those chunks failover re-planned for another provider:
     their recipients are asked at the provider that accepted them."""
     if not ids:
         return {}

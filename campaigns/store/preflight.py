@@ -1,4 +1,4 @@
-"""The store's part of the preflight (issue 11): earlier campaigns with their fingerprints (the duplicate
+"""The store's part of the preflight (README, "Preflight"): earlier campaigns with their fingerprints (the duplicate
 check), numbers sent within the frequency cap, the operator blacklist memory, and writing a new
 campaign's fingerprint. Functions over an Engine, read-only except `set_fingerprint`.
 

@@ -52,6 +52,7 @@ def counted_view(row: Any, counted: counts.CampaignTallies) -> CampaignView:
     found.cost_actual = counted.cost_actual()
     # failed/blacklisted by a delivery report (recorded by a poll), not refused or failed before sending
     found.reported_failed = counted.reported_failed()
+    found.cancelled_parts = counted.parts_of(R.CANCELLED)  # never sent: not in what a summary counts
     found.by_provider = counted.by_provider()
     found.costs = counted.costs(row.estimated_rial)
     return found

@@ -10,7 +10,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, func, select
 
-from campaigns.records import ClaimedChunk, RecipientUpdate
+from campaigns.records import ClaimedChunk, RecipientUpdate, Reconciliation
 from campaigns.states import ChunkState, ChunkTransition, RecipientState, RecipientTransition
 from campaigns.store.reads import has_pending
 from campaigns.store.sending import shrink_to_pending
@@ -73,29 +73,30 @@ def still_unknown(conn: Connection, chunk: ClaimedChunk) -> bool:
 
 def record_reconciled(
     conn: Connection, chunk: ClaimedChunk, updates: Sequence[RecipientUpdate], requeue: bool, now: datetime
-) -> bool:
+) -> Reconciliation:
     """Reconciliation's verdict: found ones recorded; if the rest is known unsent, queue them again.
 
     Applies only to a chunk still `unknown`; a verdict reached about a chunk that has since been
-    queued again or is being sent (a duplicate reconcile message) changes nothing. True when the
-    chunk moved (accepted: nothing left pending; or queued again).
+    queued again or is being sent (a duplicate reconcile message, two reconciling it at once) changes
+    nothing (`current` False). `found`: the rows this call wrote; `moved`: the chunk moved (accepted:
+    nothing left pending; or queued again).
     """
     if not still_unknown(conn, chunk):
-        return False
-    apply_updates(conn, updates, now, sent=True)
+        return Reconciliation(current=False)
+    found = apply_updates(conn, updates, now, sent=True)
     pending = conn.execute(
         select(func.count())
         .select_from(recipients_t)
         .where(recipients_t.c.chunk_id == chunk.chunk_id, recipients_t.c.state == R.PENDING)
     ).scalar_one()
+    moved = False
     if pending == 0:
-        return chunk_to(conn, chunk.chunk_id, KT.RECONCILED, now, chunk.attempt, last_error=None)
-    if requeue:
-        ok = chunk_to(conn, chunk.chunk_id, KT.RESEND, now, chunk.attempt, queued_at=now)
-        if ok:  # the rest is known unsent: its share of the budget's charge comes back (sending.py)
+        moved = chunk_to(conn, chunk.chunk_id, KT.RECONCILED, now, chunk.attempt, last_error=None)
+    elif requeue:
+        moved = chunk_to(conn, chunk.chunk_id, KT.RESEND, now, chunk.attempt, queued_at=now)
+        if moved:  # the rest is known unsent: its share of the budget's charge comes back (sending.py)
             shrink_to_pending(conn, chunk.chunk_id)
-        return ok
-    return False
+    return Reconciliation(current=True, found=found, moved=moved)
 
 
 def resend_unknown(conn: Connection, chunk: ClaimedChunk, reason: str, now: datetime) -> bool:

@@ -1,4 +1,4 @@
-"""Failover (issue 15): a chunk re-planned for another provider of its campaign's route, in one transaction.
+"""Failover (docs/architecture.md, "Failover through a route"): a chunk re-planned for another provider of its campaign's route, in one transaction.
 
 Only ever from a state in which the chunk is known not to have gone out at its provider (the `reroute`
 transition of `campaigns.states`, guarded by the attempt that was read or claimed): its pending
@@ -56,7 +56,7 @@ def reroute_chunk(
     ).first()
     if not chunk_to(conn, chunk_id, KT.REROUTE, now, attempt, lease_until=None, last_error=reason):
         return None
-    # The budget (issue 11) follows the recipients: a claimed chunk's charge is given back (nothing of it
+    # The budget (docs/architecture.md, "Budget") follows the recipients: a claimed chunk's charge is given back (nothing of it
     # went out), and the new chunks carry their estimate (below), charged at their claims.
     if before.state == K.SENDING:
         refund(conn, chunk_id)

@@ -2,7 +2,7 @@
 said, and the other ways an attempt ends (retry, unknown, failed, refused by the account, split).
 Functions over the caller's transaction.
 
-Budget (issue 11): a claim first charges the chunk's estimated rial and parts to its campaign
+Budget (docs/architecture.md, "Budget"): a claim first charges the chunk's estimated rial and parts to its campaign
 (`sql.charge_stmt`, under the caps), then claims; a chunk that would cross a cap is not claimed and its
 campaign pauses with the reason, in the same transaction. A transition that says nothing of the chunk
 went out (requeue: account refusal, split, part of a reply not sent; retry; failed before sending) gives
@@ -158,7 +158,7 @@ def load_claimed(conn: Connection, chunk_id: int, claimed: Any = None) -> Claime
         ).one()
     rows = conn.execute(CLAIM_READ, {"campaign_id": claimed.campaign_id, "chunk_id": chunk_id}).all()
     head = rows[0]
-    # A chunk re-planned for another provider of the route carries its own (issue 15); "" sender: the
+    # A chunk re-planned for another provider of the route (failover) carries its own; "" sender: the
     # provider's configured line. Read in the same statement (CLAIM_READ's chunk_* columns).
     own = SimpleNamespace(provider=head.chunk_provider, account=head.chunk_account, sender=head.chunk_sender)
     # by position (CLAIM_READ's rid, phone, text, parts): a Row's attribute lookups cost more per recipient
@@ -330,7 +330,7 @@ def split_chunk(conn: Connection, chunk: ClaimedChunk, reason: str, now: datetim
             cost_rial=cost2,
             queued_at=now,
             updated_at=now,
-            # a chunk failover moved keeps its provider in both halves (issue 15)
+            # a chunk failover moved keeps its provider in both halves
             provider=head.provider,
             account=head.account,
             sender=head.sender,

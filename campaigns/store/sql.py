@@ -232,7 +232,7 @@ CLAIM_READ = (
         _pending.c.phone,
         _pending.c.text,
         _pending.c.parts,
-        # the chunk's own provider, account and line when failover moved it (issue 15; else NULL)
+        # the chunk's own provider, account and line when failover moved it (else NULL)
         *(
             select(col)
             .where(chunks_t.c.id == bindparam("chunk_id"))

@@ -9,7 +9,6 @@ from __future__ import annotations
 import getpass
 import socket
 from dataclasses import dataclass, replace
-from functools import cache
 
 from campaigns.identity import ActorKind, Permission, Role, allows
 from campaigns.store import CampaignSpec, Store
@@ -84,22 +83,12 @@ def acting(actor: Actor | None) -> Actor:
     return actor if actor is not None else cli_actor()
 
 
-@cache
-def _stores(url: str) -> Store:
-    store = Store.from_url(url)
-    store.migrate()
-    return store
-
-
 def identity_store(settings: AppSettings) -> Store:
-    """The store for identity use cases, migrated once per process and database (a web process
-    authenticates every request; migrating each time would cost more than the request)."""
-    url = settings.dispatch.database_url
-    if url.startswith("sqlite") and ":memory:" in url:
-        store = open_store(settings)
-        assert store is not None
-        return store
-    return _stores(url)
+    """The store for identity use cases: the process's store of the database (`open_store`, migrated
+    once per process and database; a web process authenticates every request)."""
+    store = open_store(settings)
+    assert store is not None
+    return store
 
 
 def started_by(store: Store, spec: CampaignSpec, actor: Actor | None) -> CampaignSpec:

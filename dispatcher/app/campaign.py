@@ -25,6 +25,7 @@ from dispatcher.app.actors import Actor, acting, require, started_by
 from dispatcher.app.common import BadInput, Refused, campaign_view, open_store, resolve_route
 from dispatcher.app.modes import Mode, Observer, StartResult, choose_mode
 from dispatcher.config import AppSettings
+from workers import metrics
 from workers.providers.base import ProviderClient
 
 
@@ -346,7 +347,7 @@ def control(
     applied = {
         Control.PAUSE: lambda cid: store.pause_by(cid, who.who),
         Control.RESUME: lambda cid: raise_and_resume(store, cid, *caps, who=who.who),
-        Control.CANCEL: lambda cid: store.cancel_by(cid, who.who),
+        Control.CANCEL: lambda cid: _cancel(store, cid, who.who),
     }
     if not applied[action](campaign_id):
         done = {Control.PAUSE: "paused", Control.RESUME: "resumed", Control.CANCEL: "cancelled"}[action]
@@ -355,6 +356,15 @@ def control(
     if action == Control.RESUME:
         needs_run = not choose_mode(settings, store).resumed(campaign_id)
     return ControlResult(campaign_id, CampaignState(store.campaign_state(campaign_id)[0]), needs_run)
+
+
+def _cancel(store: Store, campaign_id: int, who: str) -> bool:
+    """Cancel; its cancelled recipients counted in `smsdispatch_recipients_final_total{state="cancelled"}`
+    (this process's metrics: the web console, the API). False when the state does not allow it."""
+    done = store.cancel_by(campaign_id, who)
+    if done is not None:
+        metrics.cancelled(done.by_provider)
+    return done is not None
 
 
 def interrupted(settings: AppSettings, store: Store, campaign_id: int, *, wait: bool) -> str:

@@ -4,7 +4,11 @@ the provider names."""
 from __future__ import annotations
 
 import difflib
+import os
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -83,31 +87,85 @@ def database_exists(url: str) -> bool:
     return True
 
 
-# The databases whose schema this process brought up to date: (URL, the SQLite file's inode or None).
-_UP_TO_DATE: set[tuple[str, int | None]] = set()
+# One Store (one engine, one connection pool) per database in a process, its schema brought up to date
+# once: `web` runs a use case per request, and each opened its own engine (a new pool, new connections:
+# on PostgreSQL a connection's setup per request) and, before the schema check was cached, an Alembic
+# upgrade. Keyed as `_schema_key` says, so a SQLite file made anew at the same path (another inode) gets a
+# store, and a schema check, of its own; the file's inode is pinned by an open descriptor while its store
+# is kept, so a new file can never be given the same inode. The last `KEPT` databases are kept (a test
+# run opens hundreds); one dropped from the cache has its idle connections closed.
+KEPT = 8
+_STORES: OrderedDict[tuple[str, int | None], _Kept] = OrderedDict()
+_LOCK = threading.Lock()
+
+
+@dataclass
+class _Kept:
+    store: Store
+    pin: int | None  # an open descriptor of the SQLite file, so its inode is not reused while kept
 
 
 def _schema_key(url: str) -> tuple[str, int | None]:
-    """The database as the schema check knows it: a SQLite file made anew (another inode) is another."""
+    """The database as the cache knows it: a SQLite file by its absolute path and inode (a file made anew
+    is another database), any other by its URL."""
     parsed = make_url(url)
-    if parsed.drivername.startswith("sqlite") and parsed.database and parsed.database != ":memory:":
+    if _is_sqlite_file(url):
+        assert parsed.database is not None
         path = Path(parsed.database).resolve()
         return str(path), (path.stat().st_ino if path.exists() else None)
     return url, None
 
 
+def _is_sqlite_file(url: str) -> bool:
+    parsed = make_url(url)
+    return parsed.drivername.startswith("sqlite") and bool(parsed.database) and parsed.database != ":memory:"
+
+
+def _forget_in_child() -> None:
+    """After a fork: the parent's pools belong to the parent (closing their connections here would end
+    the parent's sessions); the child opens its own."""
+    for kept in _STORES.values():
+        kept.store.engine.dispose(close=False)
+    _STORES.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_in_child)
+
+
 def open_store(settings: AppSettings, *, read_only: bool = False) -> Store | None:
-    """The store, its schema brought up to date (once per database in a process: `web` opens the store
-    for every request, and the check is an Alembic upgrade in a write transaction). `read_only`: None
-    when the database does not exist (a command that only looks never creates one)."""
+    """The process's store of the settings' database, its schema brought up to date the first time (see
+    `KEPT` above). `read_only`: None when the database does not exist (a command that only looks never
+    creates one). An in-memory SQLite database is opened anew at each call (each is its own database)."""
     url = settings.dispatch.database_url
     if read_only and not database_exists(url):
         return None
+    if _is_sqlite_file(url) or not url.startswith("sqlite"):
+        with _LOCK:
+            key = _schema_key(url)
+            kept = _STORES.get(key)
+            if kept is not None:
+                _STORES.move_to_end(key)
+                return kept.store
+            store = Store.from_url(url)
+            store.migrate()  # makes a SQLite file that was not there: its key is known after this
+            key = _schema_key(url)
+            for stale in [k for k in _STORES if k[0] == key[0] and k != key]:  # the file it replaced
+                _drop(_STORES.pop(stale))
+            pin = os.open(key[0], os.O_RDONLY) if key[1] is not None else None
+            _STORES[key] = _Kept(store, pin)
+            while len(_STORES) > KEPT:
+                _drop(_STORES.popitem(last=False)[1])
+            return store
     store = Store.from_url(url)
-    if _schema_key(url) not in _UP_TO_DATE:
-        store.migrate()
-        _UP_TO_DATE.add(_schema_key(url))
+    store.migrate()
     return store
+
+
+def _drop(kept: _Kept) -> None:
+    kept.store.engine.dispose()  # idle connections closed; one in use is closed when given back
+    if kept.pin is not None:
+        os.close(kept.pin)
 
 
 MAX_ID = 2**63 - 1  # the largest id SQLite and PostgreSQL (bigint) hold

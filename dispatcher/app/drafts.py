@@ -112,17 +112,32 @@ def _plain(value: Any) -> Any:
     )
 
 
-def send_draft(settings: AppSettings, draft_id: int, *, actor: Actor | None = None) -> dict[str, Any]:
+def send_draft(
+    settings: AppSettings, draft_id: int, principal: str, *, actor: Actor | None = None
+) -> dict[str, Any]:
     """Store the draft's campaign from its checked rows and start it; `send --json`'s campaign keys plus
-    `"draft"` and `"opted_out_since_check"`. NoDraft (none, or expired), DraftTaken (sent already)."""
+    `"draft"` and `"opted_out_since_check"`.
+
+    Who sends is checked at the send, not at the check: `actor` needs SEND now (Forbidden: an operator
+    checks, and cannot send), and a draft is sent as it was checked only by the `principal` who checked
+    it (NoDraft for anyone else's, as for none: its preflight ran for that principal, whose overrides it
+    carries). Another person sends the file by checking it themselves, which runs the preflight for them.
+    The sender's daily cap is read again at the send (`started_by`: a cap in rial needs the check's
+    prices, BadInput otherwise) and at each chunk's claim. NoDraft (none, another's, or expired),
+    DraftTaken (sent already), Refused (a refused check)."""
     require(acting(actor), Permission.SEND)
     store = open_store(settings)
     assert store is not None
     record = kept.read_draft(store.engine, draft_id)
     now = utcnow()
-    if record is None or (record.campaign_id is None and record.expires_at < now):
+    if (
+        record is None
+        or record.principal != principal
+        or (record.campaign_id is None and record.expires_at < now)
+    ):
         raise NoDraft(
-            f"no draft {draft_id} (drafts expire after 24 hours); check the file again: POST /api/v1/drafts"
+            f"no draft {draft_id} of yours (a draft is sent by whoever checked it, within 24 hours); "
+            "check the file yourself: POST /api/v1/drafts"
         )
     if not kept.claim_draft(store.engine, draft_id, now):
         sent = f" as campaign {record.campaign_id}" if record.campaign_id else ""

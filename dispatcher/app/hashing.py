@@ -23,9 +23,14 @@ from campaigns.identity import KEY_PREFIX, password_problem
 
 KEY_BYTES = 32
 _hasher = PasswordHasher()
-# Verified when a name is unknown, so a wrong name costs as long as a wrong password (no user enumeration
-# by timing).
-_DUMMY = _hasher.hash("not a password of anyone")
+
+
+@cache
+def _dummy() -> str:
+    """Verified when a name is unknown, so a wrong name costs as long as a wrong password (no user
+    enumeration by timing). Made at the first login, not at import: hashing takes ~0.2 s and touches
+    argon2's 64 MiB, which every command importing the application layer paid (`send` included)."""
+    return _hasher.hash("not a password of anyone")
 
 
 @cache
@@ -48,7 +53,7 @@ def hash_password(password: str) -> str:
 def verify_password(stored: str | None, password: str) -> bool:
     """True when `password` matches the stored hash. None (no such user) still spends a verification."""
     try:
-        return _hasher.verify(stored or _DUMMY, password) and stored is not None
+        return _hasher.verify(stored or _dummy(), password) and stored is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 

@@ -6,6 +6,8 @@ and `run` print them on stderr, the console shows them on the campaign's page (s
 - `handed_to(campaign_id, service)`: the campaign went to a live `smsdispatch serve`.
 - `waiting_here(settings, campaign_id, send_at)`: `run` waits in this process for a scheduled campaign.
 - `reports_hint(campaign_id)`: an embedded `send` sent it; what collects its delivery reports.
+- `held_unknown(campaign_id, unknown, total)`: a followed campaign ended with recipients held `unknown`;
+  what that means and what to do.
 """
 
 from __future__ import annotations
@@ -54,6 +56,25 @@ def reports_hint(campaign_id: int) -> str:
         f"campaign {campaign_id} is sent; its delivery reports are collected by `smsdispatch serve` (keep "
         f"one running) or `smsdispatch poll --until-done`; `smsdispatch status {campaign_id}` shows them "
         "(`send --wait` waits for them)"
+    )
+
+
+def held_unknown(campaign_id: int, unknown: int, total: int) -> str | None:
+    """After `send --wait`, `run --wait` or `watch`: recipients held `unknown` (the provider could not say
+    whether their send went out, and it cannot be asked: README, "Exit codes"), what that means and what
+    to do; None when there are none."""
+    if not unknown:
+        return None
+    if unknown == total:
+        who = "its one recipient is" if total == 1 else f"all {total:,} recipients are"
+    else:
+        who = f"{unknown:,} of {total:,} recipients {'is' if unknown == 1 else 'are'}"
+    return (
+        f"campaign {campaign_id} finished, but {who} unknown: the provider could not say whether their "
+        "messages went out (they may have been sent and charged), so they are held, not sent again. Look "
+        f"them up in the provider's panel (its sent box) before sending to them again; `smsdispatch report "
+        f"{campaign_id} --out report.csv` lists them with the reason; `smsdispatch status {campaign_id}` later "
+        "shows any late answer"
     )
 
 

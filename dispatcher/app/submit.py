@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from campaigns.states import CampaignState
 from campaigns.store import Store
@@ -22,6 +21,7 @@ from dispatcher.app.modes import choose_mode
 from dispatcher.app.preflight.usecase import preflight
 from dispatcher.app.shapes import send_json
 from dispatcher.config import AppSettings
+from workers.webhook_targets import TargetRefused, check_target
 
 
 @dataclass(frozen=True)
@@ -34,14 +34,15 @@ class Submitted:
 
 
 def check_callback(settings: AppSettings, url: str | None) -> None:
-    """BadInput unless `url` is an absolute http(s) URL and webhooks can be signed here."""
+    """BadInput unless `url` is an http(s) URL without credentials whose host resolves to public
+    addresses only, or is listed in SMSDISPATCH_WEBHOOK_ALLOW_HOSTS (workers/webhook_targets.py; checked
+    again at each delivery), and webhooks can be signed here."""
     if url is None:
         return
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise BadInput(
-            f"callback_url {url!r} is not an http(s) URL; give one like https://crm.example/hooks/sms"
-        )
+    try:
+        check_target(url, settings.dispatch.webhook_allow_hosts)
+    except TargetRefused as exc:
+        raise BadInput(str(exc)) from None
     if not settings.dispatch.webhook_secret:
         raise BadInput(
             "callback_url needs SMSDISPATCH_WEBHOOK_SECRET set on the server (it signs the webhooks); "

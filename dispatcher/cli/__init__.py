@@ -3,7 +3,8 @@
 Exit codes: 0 ok; 2 bad input or usage (a key the provider rejects included), with one plain line on
 stderr; 3 refused by a preflight check (`app.Refused`: one line naming the check and its override,
 nothing stored; README, "Preflight: before a rial is spent"); 1 anything else (a provider that cannot be
-reached: one line naming its URL and setting; "no" to send's question); 130 Ctrl-C.
+reached: one line naming its URL and setting; "no" to send's question; `--wait` and `watch` when the
+campaign did not complete, or completed with recipients held `unknown`); 130 Ctrl-C.
 The commands live in modules by group (`campaign`: send, run; `views`: status, watch, list, report, summary;
 `control`: pause, resume, cancel; `accounts`: providers, optouts; `ops`: serve, poll, worker, beat,
 sandbox, demo; `contacts`: push, groups, list; `people`: users, keys, purge). They only parse and print over `dispatcher.app`; a

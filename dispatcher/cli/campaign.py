@@ -1,7 +1,7 @@
 """`send` and `run`: create a campaign and send it, or send what is left of one.
 
-An option of `send` is three lines here: its declaration, and the field it fills in `SendRequest`
-(`dispatcher.app`), where its meaning lives.
+An option of `send` is declared in `dispatcher.cli.send_options` (flags, help, panel), passed here to the
+field it fills in `SendRequest` (`dispatcher.app`), where its meaning lives.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from dispatcher import app
 from dispatcher.app import BadInput, SendRequest, notices
 from dispatcher.app.modes import Mode, StartResult
 from dispatcher.app.shapes import send_json
+from dispatcher.cli import send_options as opts
 from dispatcher.cli.common import (
-    AsJson,
     CampaignId,
     cli,
     cli_settings,
@@ -35,7 +35,6 @@ from dispatcher.cli.common import (
 from dispatcher.cli.preflight_view import confirm, render_start, render_summary
 from dispatcher.config import AppSettings
 from dispatcher.humane import local_phone
-from workers.providers import NAMES
 
 
 def _loading_bar(*, transient: bool = False) -> Progress:
@@ -85,129 +84,31 @@ def start_and_show(settings: AppSettings, mode: Mode, campaign_id: int, *, follo
 
 @cli.command()
 def send(
-    file: Annotated[Path, typer.Argument(help="CSV or .xlsx of recipients")],
-    provider: Annotated[
-        str,
-        typer.Option(
-            "--provider",
-            "-p",
-            help=f"one of {', '.join(NAMES)}; or a failover route: a comma list (ghasedak,mediapayamak) "
-            "or a route named in the settings (\\[routes.NAME] providers = [...])",
-        ),
-    ],
-    message: Annotated[
-        str | None, typer.Option("--message", "-m", help="text; {column} fills in a CSV column")
-    ] = None,
-    message_file: Annotated[
-        Path | None, typer.Option("--message-file", help="read the text from a file")
-    ] = None,
-    sender: Annotated[
-        str | None, typer.Option("--sender", help="line number (default SMSDISPATCH_<P>_SENDER)")
-    ] = None,
-    column: Annotated[
-        str | None, typer.Option("--column", help="the phone column, when it is not found by name")
-    ] = None,
-    sheet: Annotated[
-        str | None, typer.Option("--sheet", help="the workbook sheet to read: NAME or NUMBER (1 = first)")
-    ] = None,
-    header_row: Annotated[
-        int | None,
-        typer.Option(
-            "--header-row",
-            metavar="N",
-            help="the header's row as the spreadsheet counts rows (default: the first row with a phone column)",
-        ),
-    ] = None,
-    name: Annotated[str | None, typer.Option("--name", help="campaign name")] = None,
-    at: Annotated[
-        str | None,
-        typer.Option(
-            "--at",
-            help="when to start, Tehran time: 2026-12-04T10:00 (an offset may be given), 1405/09/10 10:00, "
-            "Friday 10:00, جمعه 10:00, tomorrow 09:00, فردا 09:00, or 10:00 (the next one); echoed as resolved",
-        ),
-    ] = None,
-    window: Annotated[
-        str | None,
-        typer.Option(
-            "--window",
-            help="daily send window, Tehran time, e.g. 09:00-21:00 (default SMSDISPATCH_SEND_WINDOW; 'any' for none)",
-        ),
-    ] = None,
-    on_unknown: Annotated[
-        str,
-        typer.Option(
-            "--on-unknown", help="hold (default) or resend recipients whose send could not be confirmed"
-        ),
-    ] = "hold",
-    rejects: Annotated[
-        Path | None,
-        typer.Option(
-            "--rejects",
-            help="where to write rejected rows (default FILE.campaign-ID.rejects.csv; a dry run's FILE.dry-run.rejects.csv)",
-        ),
-    ] = None,
-    dry_run: Annotated[
-        bool,
-        typer.Option(
-            "--dry-run", help="load and plan only (suppressions applied); send nothing, create nothing"
-        ),
-    ] = False,
-    wait: Annotated[
-        bool, typer.Option("--wait", help="also follow delivery reports until every recipient is final")
-    ] = False,
-    campaign_type: Annotated[
-        str,
-        typer.Option(
-            "--type", help="promotional (default: opt-out token and send window checked) or transactional"
-        ),
-    ] = "promotional",
-    allow_partial: Annotated[
-        bool, typer.Option("--allow-partial", help="send although the credit is below the estimate")
-    ] = False,
-    allow_duplicate: Annotated[
-        bool,
-        typer.Option(
-            "--allow-duplicate",
-            help="send although a campaign of the last SMSDISPATCH_DUPLICATE_WINDOW (7 days) had this list and text",
-        ),
-    ] = False,
-    include_blacklisted: Annotated[
-        bool,
-        typer.Option(
-            "--include-blacklisted",
-            help="also send to numbers an earlier promotional campaign learnt are on the operator's blacklist",
-        ),
-    ] = False,
-    skip_recent: Annotated[
-        bool,
-        typer.Option(
-            "--skip-recent",
-            help="move recipients another campaign sent to within SMSDISPATCH_FREQUENCY_CAP to the rejects file",
-        ),
-    ] = False,
-    budget: Annotated[
-        str | None,
-        typer.Option(
-            "--budget", help="a hard cap in rial (e.g. 50,000): the campaign pauses before crossing it"
-        ),
-    ] = None,
-    max_parts: Annotated[
-        str | None,
-        typer.Option("--max-parts", help="a hard cap in SMS parts: the campaign pauses before crossing it"),
-    ] = None,
-    yes: Annotated[
-        bool, typer.Option("--yes", "-y", help="do not ask before sending (a terminal asks)")
-    ] = False,
-    test_to: Annotated[
-        str | None,
-        typer.Option(
-            "--test-to",
-            metavar="PHONE[,PHONE…]",
-            help="send the previews to these numbers only, as a test; the campaign itself is not created",
-        ),
-    ] = None,
-    as_json: AsJson = False,
+    file: opts.File,
+    provider: opts.Provider,
+    message: opts.Message = None,
+    message_file: opts.MessageFile = None,
+    sender: opts.Sender = None,
+    name: opts.Name = None,
+    column: opts.Column = None,
+    sheet: opts.Sheet = None,
+    header_row: opts.HeaderRow = None,
+    rejects: opts.Rejects = None,
+    at: opts.At = None,
+    window: opts.Window = None,
+    campaign_type: opts.CampaignType = "promotional",
+    allow_partial: opts.AllowPartial = False,
+    allow_duplicate: opts.AllowDuplicate = False,
+    include_blacklisted: opts.IncludeBlacklisted = False,
+    skip_recent: opts.SkipRecent = False,
+    budget: opts.Budget = None,
+    max_parts: opts.MaxParts = None,
+    on_unknown: opts.OnUnknown = "hold",
+    dry_run: opts.DryRun = False,
+    test_to: opts.TestTo = None,
+    yes: opts.Yes = False,
+    wait: opts.Wait = False,
+    as_json: opts.AsJson = False,
 ) -> None:
     """Check, load, plan and send a campaign: a preflight summary first (cost, credit, previews, checks;
     a refusal exits 3 with nothing stored), a question in a terminal, then the sending (in embedded
@@ -294,7 +195,7 @@ def send(
     if reports_here:
         err.print(notices.reports_hint(summary.campaign or 0))
     if wait and store is not None and summary.campaign is not None:
-        followed_exit(summary.campaign, *store.campaign_state(summary.campaign))
+        followed_exit(store, summary.campaign)
 
 
 def _message_from(path: Path) -> str:
@@ -361,4 +262,4 @@ def run(
         state = start_and_show(settings, mode, campaign_id, follow=wait).state
     out.print(f"campaign {campaign_id}: {state}")
     if wait:
-        followed_exit(campaign_id, *store.campaign_state(campaign_id))
+        followed_exit(store, campaign_id)

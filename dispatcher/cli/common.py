@@ -15,10 +15,11 @@ from rich.console import Console, ConsoleDimensions
 from rich.table import Table
 from rich.text import Text
 
-from campaigns.states import CampaignState
+from campaigns.states import FINAL_CAMPAIGN, CampaignState, RecipientState
+from campaigns.store import Store
 from campaigns.store.sending import resume_command
 from dispatcher import __version__
-from dispatcher.app import BadInput
+from dispatcher.app import BadInput, notices
 from dispatcher.config import AppSettings, load_config
 
 UNWRAPPED = 1_000_000  # "columns" of a pipe or a file: nothing Rich lays out there is ever wrapped
@@ -107,16 +108,26 @@ def resume_hint(campaign_id: int, why: str) -> str:
     return f"campaign {campaign_id} paused: {why}. {lead}: {command}"
 
 
-def followed_exit(campaign_id: int, state: str, reason: str | None) -> None:
-    """After --wait or watch: exit 0 only when the campaign completed; paused, cancelled or failed (or
-    still running): the reason on stderr, and exit 1."""
-    if state == CampaignState.COMPLETED:
-        return
-    why = (reason or "no reason recorded").rstrip(".")
-    if state == CampaignState.PAUSED:
+def followed_exit(store: Store, campaign_id: int) -> None:
+    """After --wait or watch: exit 0 only when the campaign completed with every recipient's outcome known.
+    Paused, cancelled or failed (or still running): the reason on stderr, and exit 1. Completed with
+    recipients held `unknown`: how many, what it means and what to do on stderr (`notices.held_unknown`),
+    and exit 1 (README, "Exit codes")."""
+    view = store.campaign(campaign_id)
+    assert view is not None  # followed, so it exists
+    unknown = notices.held_unknown(campaign_id, view.counts.get(RecipientState.UNKNOWN, 0), view.recipients)
+    if view.state == CampaignState.COMPLETED:
+        if unknown is None:
+            return
+        err.print(unknown)
+        raise typer.Exit(1)
+    why = (view.state_reason or "no reason recorded").rstrip(".")
+    if view.state == CampaignState.PAUSED:
         err.print(resume_hint(campaign_id, why))
     else:
-        err.print(f"campaign {campaign_id} {state}: {why}")
+        err.print(f"campaign {campaign_id} {view.state}: {why}")
+    if unknown is not None and view.state in FINAL_CAMPAIGN:
+        err.print(unknown)
     raise typer.Exit(1)
 
 

@@ -142,7 +142,7 @@ def watch(
         raise typer.Exit(130) from None
     cancelled = f", {p.cancelled} cancelled" if p.cancelled else ""
     out.print(f"campaign {campaign_id}: {p.state}; {p.sent} sent{cancelled}, {p.final} final of {p.total}")
-    followed_exit(campaign_id, p.state, p.reason)
+    followed_exit(store, campaign_id)
 
 
 @cli.command()

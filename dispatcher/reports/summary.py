@@ -10,6 +10,11 @@ a provider accepted) and reported by the provider (its own unit), each by the pr
 the views' own counters (`CampaignView.costs`, what `Store.costs` reads); `campaign_cost` falls back on the
 view's creation estimate when it has none. `totals`
 sums the rows: the table's last row for people, `summary --json --totals` for machines.
+
+A cancelled campaign's recipients cancelled before sending were never sent: they are not "undelivered".
+`parts` counts the SMS parts of the recipients not cancelled (the plan, less what a cancel kept from being
+sent), and `delivered_pct` is delivered of the recipients not cancelled (`sendable`); `counts` still has
+the cancelled ones.
 """
 
 from __future__ import annotations
@@ -75,7 +80,7 @@ class CampaignSummary:
     recipients: int
     sent: int
     counts: dict[str, int]  # every state of OUTCOMES, plus any other the store holds
-    parts: int
+    parts: int  # of the recipients not cancelled before sending (module docstring)
     cost_estimated: int | None  # planned: the estimate, at the price of the provider holding each recipient
     cost_actual: int | None  # reported by the provider(s), in their unit (`reported_unit`)
     created_at: datetime
@@ -91,9 +96,14 @@ class CampaignSummary:
         return self.counts.get(R.DELIVERED, 0)
 
     @property
+    def sendable(self) -> int:
+        """Recipients not cancelled before sending: the whole of which `delivered_pct` is a share."""
+        return self.recipients - self.counts.get(R.CANCELLED, 0)
+
+    @property
     def delivered_pct(self) -> float:
-        """Delivered, as a percentage of the recipients (one decimal)."""
-        return percent(self.delivered, self.recipients)
+        """Delivered, as a percentage of the recipients not cancelled before sending (one decimal)."""
+        return percent(self.delivered, self.sendable)
 
     def as_json(self) -> dict[str, Any]:
         """For machines: ISO-8601 UTC times, plain numbers."""
@@ -165,7 +175,7 @@ def summary_of(view: CampaignView, now: datetime, costs: CampaignCosts | None = 
         recipients=view.recipients,
         sent=progress.sent,
         counts=counts,
-        parts=view.parts,
+        parts=view.parts - view.cancelled_parts,
         cost_estimated=estimated,
         cost_actual=actual,
         cost_spent=spent,
@@ -209,6 +219,11 @@ class SummaryTotals:
     cost_spent: int | None
     cost_actual: int | None
 
+    @property
+    def sendable(self) -> int:
+        """Recipients not cancelled before sending (`CampaignSummary.sendable`)."""
+        return self.recipients - self.counts.get(R.CANCELLED, 0)
+
     def as_json(self) -> dict[str, Any]:
         """`summary --json --totals`: one object."""
         delivered = self.counts.get(R.DELIVERED, 0)
@@ -217,7 +232,7 @@ class SummaryTotals:
             "recipients": self.recipients,
             "sent": self.sent,
             "delivered": delivered,
-            "delivered_pct": percent(delivered, self.recipients),
+            "delivered_pct": percent(delivered, self.sendable),
             "failed": self.counts.get(R.FAILED, 0),
             "blacklisted": self.counts.get(R.BLACKLISTED, 0),
             "counts": self.counts,
@@ -235,7 +250,7 @@ class SummaryTotals:
             "name": f"{self.campaigns:,} campaign{'' if self.campaigns == 1 else 's'}",
             "recipients": f"{self.recipients:,}",
             "sent": f"{self.sent:,}",
-            "delivered": f"{percent(delivered, self.recipients):.1f}%",
+            "delivered": f"{percent(delivered, self.sendable):.1f}%",
             "failed": f"{self.counts.get(R.FAILED, 0):,}",
             "blacklisted": f"{self.counts.get(R.BLACKLISTED, 0):,}",
             "parts": f"{self.parts:,}",

@@ -3,8 +3,10 @@
 Summary: the campaign (name, text, sender line, provider), the file's rows rejected (with the rejects
 file), created/started/finished in Tehran time with the offset and the Jalali date, the counts by outcome
 for all recipients and by operator (an estimate by prefix, `campaigns.operators`; a provider's refusals
-are "refused by the provider"), SMS parts and cost: planned and spent so far (rial), and reported by the
-provider in its unit, or "unit not documented" (`dispatcher.reports.money`; "not known" until recorded).
+are "refused by the provider"; the delivered share of the recipients not cancelled before sending), SMS
+parts (of the recipients not cancelled, and the plan's when a cancel kept some from being sent) and cost:
+planned and spent so far (rial), and reported by the provider in its unit, or "unit not documented"
+(`dispatcher.reports.money`; "not known" until recorded).
 The "all" row's counts are `status`'s: recipients by state from `Store.campaign`, sent from
 `campaigns.progress.progress_of`.
 
@@ -35,6 +37,7 @@ from openpyxl.utils import get_column_letter
 from campaigns.operators import ESTIMATE_NOTE, PERSIAN_NAMES, Operator, operator_of
 from campaigns.progress import progress_of
 from campaigns.records import CampaignCosts
+from campaigns.states import RecipientState
 from campaigns.store import CampaignView, Store
 from dispatcher.humane import NOT_KNOWN, is_persian, jalali, local_phone, tehran
 from dispatcher.reports.money import UNIT_NOT_DOCUMENTED, reported_unit
@@ -119,16 +122,18 @@ def _counts_row(
 ) -> list[int | float]:
     """recipients, sent, delivered, delivered share, then the other outcomes (COUNT_COLUMNS). `sent`:
     given for a part of the campaign (an operator: its recipients a provider accepted, `sent_at` set);
-    for the whole campaign `status`'s own definition."""
+    for the whole campaign `status`'s own definition. The delivered share is of the recipients not
+    cancelled before sending (a cancel's unsent recipients are not undelivered), as in `summary`."""
     total = sum(counts.values())
     if sent is None:
         sent = progress_of(replace(view, counts=dict(counts), recipients=total), None, None, now).sent
     delivered = counts.get(OUTCOMES[0], 0)
+    sendable = total - counts.get(RecipientState.CANCELLED, 0)
     return [
         total,
         sent,
         delivered,
-        delivered / total if total else 0.0,
+        delivered / sendable if sendable else 0.0,
         *[counts.get(s, 0) for s in OUTCOMES[1:]],
     ]
 
@@ -193,7 +198,10 @@ def _write_summary(
                 + [_number(ws, v, "0.0%") if i == 3 else _number(ws, v) for i, v in enumerate(values)]
             )
     ws.append([])
-    ws.append([_text(ws, "SMS parts", bold=True), _number(ws, view.parts)])
+    parts = [_text(ws, "SMS parts", bold=True), _number(ws, summary.parts)]
+    if view.cancelled_parts:  # the plan's parts a cancel kept from being sent are not counted
+        parts.append(_text(ws, f"of {view.parts:,} planned; {view.cancelled_parts:,} not sent (cancelled)"))
+    ws.append(parts)
     units = {reported_unit(p) for p in (by_provider or {view.provider: {}})}
     unit = units.pop() if len(units) == 1 else None
     for label, amount in (

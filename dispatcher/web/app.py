@@ -50,7 +50,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         from dispatcher.app import open_store
 
-        app.state.store = open_store(settings)  # the schema brought up to date once, before any request
+        open_store(settings)  # the process's store, its schema brought up to date before any request
         from dispatcher.app.identity import bootstrap_admin
 
         created = bootstrap_admin(settings)  # the first admin, from SMSDISPATCH_ADMIN_PASSWORD_FILE
@@ -162,6 +162,10 @@ ERROR_SCHEMA = {
                 "check": {"type": "string", "description": "refused: the preflight check"},
                 "override": {"type": "string", "description": "refused: how to send anyway"},
                 "retry_after": {"type": "integer", "description": "throttled: seconds"},
+                "provider": {
+                    "type": "string",
+                    "description": "bad_input: the provider that has no credential on the server",
+                },
             },
         }
     },

@@ -3,7 +3,7 @@ a traceback or a secret.
 
 | status | kind | when |
 |---|---|---|
-| 400 | `bad_input` | what the CLI refuses with exit 2: the same one line (row, field, fix) |
+| 400 | `bad_input` | what the CLI refuses with exit 2: the same one line (row, field, fix); a provider the request chose that has no credential on this server (its name and the variable to set) |
 | 401 | `unauthenticated` | no bearer key, or an unknown, revoked or expired one |
 | 403 | `forbidden` | the key's role does not allow the action |
 | 404 | `not_found` | no such campaign, draft or number |
@@ -18,6 +18,7 @@ a traceback or a secret.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -30,7 +31,8 @@ from dispatcher.app import BAD_INPUT, NoCampaign, Refused
 from dispatcher.app.campaign import StateConflict
 from dispatcher.app.drafts import DraftTaken, NoDraft
 from dispatcher.app.preflight.gather import CredentialsRejected, ProviderUnreachable
-from workers.errors import ProviderError
+from dispatcher.web.wording import for_api
+from workers.errors import MissingCredential, ProviderError
 
 log = logging.getLogger("dispatcher.web")
 
@@ -63,24 +65,29 @@ def answer(
     return JSONResponse(error_body(kind, message, **extra), status_code=status, headers=headers)
 
 
-def classify(exc: BaseException) -> JSONResponse:
-    """The answer for an exception raised by a use case or the web layer."""
+def classify(exc: BaseException, words: Callable[[str], str] = for_api) -> JSONResponse:
+    """The answer for an exception raised by a use case or the web layer. `words`: the use case's line
+    (written as the CLI says it) in the caller's words: the API's fields and endpoints by default
+    (dispatcher/web/wording.py); the console translates the line itself and passes it unchanged."""
     if isinstance(exc, ApiError):
         return answer(exc.status, exc.kind, exc.message, **exc.extra)
     if isinstance(exc, Refused):
-        return answer(422, "refused", str(exc), check=exc.check, override=exc.override)
+        override = words(exc.override) if exc.override else exc.override
+        return answer(422, "refused", words(str(exc)), check=exc.check, override=override)
     if isinstance(exc, NoCampaign):  # never the server's database path or a command to run
         return answer(404, "not_found", exc.public)
     if isinstance(exc, NoDraft):
-        return answer(404, "not_found", str(exc))
+        return answer(404, "not_found", words(str(exc)))
     if isinstance(exc, DraftTaken | StateConflict):
-        return answer(409, "conflict", str(exc))
+        return answer(409, "conflict", words(str(exc)))
+    if isinstance(exc, MissingCredential):  # the request's provider is not configured here: never a 502
+        return answer(400, "bad_input", _one_line(exc), provider=exc.provider)
     if isinstance(exc, CredentialsRejected | ProviderError | ProviderUnreachable):
-        return answer(502, "provider", _one_line(exc))
+        return answer(502, "provider", words(_one_line(exc)))
     if isinstance(exc, InflationError):
         return answer(413, "too_large", str(exc))
     if isinstance(exc, BAD_INPUT):
-        return answer(400, "bad_input", _one_line(exc))
+        return answer(400, "bad_input", words(_one_line(exc)))
     identity = _identity_answer(exc)
     if identity is not None:
         return identity

@@ -297,5 +297,5 @@ def send_request(up: Upload) -> SendRequest:
             values[target] = text
     for needed in ("provider", "message"):
         if needed not in values:
-            raise BadInput(f"the field {needed!r} is missing; give it (as in smsdispatch send --{needed})")
+            raise BadInput(f"the field {needed!r} is missing; give it")
     return SendRequest(file=up.file, **values)

@@ -28,16 +28,22 @@ EXCLUDED = ["/metrics", "/healthz", "/readyz"]
 
 
 def instrumentator() -> object:
-    """One instrumentator per process (its metrics are registered once in the default registry)."""
-    if "it" not in _instrumented:
-        from prometheus_fastapi_instrumentator import Instrumentator
+    """One instrumentator per process (its metrics are registered once in the default registry).
 
-        _instrumented["it"] = Instrumentator(
+    The default metrics are made here, once, and handed to every app's middleware: left to itself, each
+    app's middleware makes them anew, finds them already registered and then records nothing, so only the
+    first app of a process (a test process makes many) would be counted."""
+    if "it" not in _instrumented:
+        from prometheus_fastapi_instrumentator import Instrumentator, metrics
+
+        it = Instrumentator(
             should_group_status_codes=False,
             should_ignore_untemplated=False,
             should_group_untemplated=True,  # a path no route matches: handler="none", never the path itself
             excluded_handlers=EXCLUDED,
         )
+        it.add(metrics.default())
+        _instrumented["it"] = it
     return _instrumented["it"]
 
 

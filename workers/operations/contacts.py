@@ -1,4 +1,4 @@
-"""Pushing a ledger's numbers into a provider phonebook (`smsdispatch contacts push`, issue 14 item 2).
+"""Pushing a ledger's numbers into a provider phonebook (`smsdispatch contacts push`; README, "Phonebooks").
 
 The ledger (`campaigns.store.contacts.ContactLedger`) holds each number's state for one provider
 account and book; the phonebook client (`workers.providers.phonebook`) makes the calls. The rules:

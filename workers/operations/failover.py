@@ -1,4 +1,4 @@
-"""Failover through a campaign's route (issue 15): the circuit check before a claim, and where a chunk
+"""Failover through a campaign's route (docs/architecture.md, "Failover through a route"): the circuit check before a claim, and where a chunk
 goes when its provider failed in a way that is KNOWN to have sent nothing.
 
 A chunk moves to another provider of the route only

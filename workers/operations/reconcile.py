@@ -58,6 +58,8 @@ def apply_policy(deps: WorkerDeps, chunk: ClaimedChunk, reason: str) -> Reconcil
             return Reconciled(ReconcileKind.NOTHING, chunk.chunk_id, detail="no longer unknown")
         return Reconciled(ReconcileKind.REQUEUED, chunk.chunk_id, detail=reason)
     held = deps.store.hold_unknown(chunk, reason)
+    if not held:  # another reconciliation decided first: its verdict, not ours, is counted
+        return Reconciled(ReconcileKind.NOTHING, chunk.chunk_id, detail="no longer unknown")
     metrics.final(chunk.provider, RecipientState.UNKNOWN, held)
     return Reconciled(
         ReconcileKind.HELD, chunk.chunk_id, detail=f"{held} recipients held as unknown: {reason}"
@@ -67,7 +69,9 @@ def apply_policy(deps: WorkerDeps, chunk: ClaimedChunk, reason: str) -> Reconcil
 def reconcile_chunk(chunk_id: int, deps: WorkerDeps, now: datetime | None = None) -> Reconciled:
     """Ask the provider about an `unknown` chunk's pending recipients and record what it says (the
     module docstring); returns the verdict, counted in `smsdispatch_reconciliations_total{verdict}`. A
-    failed call is logged and decides nothing (`waiting`)."""
+    failed call is logged and decides nothing (`waiting`). Two processes may reconcile the same chunk at
+    once: only the one whose write changed rows counts its verdict and the recipients it found; the other
+    finds the chunk no longer unknown (`nothing`)."""
     with logs.bind(chunk=chunk_id):
         verdict = _reconcile_chunk(chunk_id, deps, now)
     metrics.RECONCILIATIONS.labels(verdict.kind).inc()
@@ -123,12 +127,13 @@ def _reconcile_chunk(chunk_id: int, deps: WorkerDeps, now: datetime | None) -> R
         elif res is None or res.outcome is SendOutcome.UNKNOWN:
             undecided += 1
             why[(res.error if res is not None else None) or silent] += 1
-    # the provider had them: accepted, though the send that took them was not counted (it was ambiguous)
-    metrics.sent(chunk.provider, len(updates), parts, sum(u.cost or 0 for u in updates))
+    recorded = deps.store.record_reconciled(chunk, updates, requeue=undecided == 0, now=now)
+    if not recorded.current:  # reconciled meanwhile (by another process, or by its send's late reply)
+        return Reconciled(ReconcileKind.NOTHING, chunk_id, detail="no longer unknown")
+    _count_found(chunk.provider, updates, recorded.found, parts)
     if undecided == 0:
-        deps.store.record_reconciled(chunk, updates, requeue=True, now=now)
-        return Reconciled(ReconcileKind.FOUND if updates else ReconcileKind.REQUEUED, chunk_id, len(updates))
-    deps.store.record_reconciled(chunk, updates, requeue=False, now=now)
+        found = ReconcileKind.FOUND if recorded.found else ReconcileKind.REQUEUED
+        return Reconciled(found, chunk_id, recorded.found)
     age = (now - chunk.sending_since).total_seconds() if chunk.sending_since else 0.0
     if age >= deps.settings.reconcile_max_age:
         said = why.most_common(1)[0][0]
@@ -138,4 +143,14 @@ def _reconcile_chunk(chunk_id: int, deps: WorkerDeps, now: datetime | None) -> R
             f"{chunk.provider} could not say within {deps.settings.reconcile_max_age:g} s whether it was sent"
             f" ({said})",
         )
-    return Reconciled(ReconcileKind.WAITING, chunk_id, len(updates), detail=f"{undecided} still undecided")
+    return Reconciled(ReconcileKind.WAITING, chunk_id, recorded.found, detail=f"{undecided} still undecided")
+
+
+def _count_found(provider: str, updates: list[RecipientUpdate], found: int, parts: int) -> None:
+    """The provider had them: accepted, though the send that took them was not counted (it was ambiguous).
+    Counts the `found` rows this process wrote, not what it was told: where some were already recorded
+    (the send's late reply), their parts and cost in proportion."""
+    if found <= 0 or not updates:
+        return
+    share = found / len(updates)
+    metrics.sent(provider, found, round(parts * share), sum(u.cost or 0 for u in updates) * share)

@@ -278,7 +278,7 @@ def _send_chunk(
                 requeue_in=wait_for_window,
                 detail=f"outside the send window {window}",
             )
-    if route:  # failover (issue 15): the circuit is checked before anything is claimed or called
+    if route:  # failover: the circuit is checked before anything is claimed or called
         decision = failover.before_claim(deps, chunk_id, peek.attempt, provider, route)
         if not decision.proceed:
             return routed(decision, chunk_id, attempt)

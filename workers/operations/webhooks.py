@@ -7,7 +7,10 @@ pass takes one TIMEOUT at most, however many receivers hang.
 Each due row is leased, POSTed with the campaign's status document (`workers.statusdoc`, what `status
 --json` prints) under `{"event", "reason", "delivery", "at", "status"}`, signed (workers/webhooks.py), and
 recorded: `delivered` on a 2xx answer; otherwise tried again after `webhook_delay(attempts)` until a day
-has passed since the change, then `given_up` with the last error. Redirects are not followed.
+has passed since the change, then `given_up` with the last error. Redirects are not followed. A URL whose
+host now resolves to an address that is not public (unless SMSDISPATCH_WEBHOOK_ALLOW_HOSTS lists it) is
+not called: the delivery fails with the reason (workers/webhook_targets.py), and so does a connection
+that reaches such an address although the name resolved to a public one just before.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from campaigns.clock import utcnow
 from campaigns.store import webhooks as outbox
 from workers.deps import WorkerDeps
 from workers.statusdoc import read_status
+from workers.webhook_targets import TargetRefused, check_target, public_session, refused_peer
 from workers.webhooks import (
     DELIVERY_HEADER,
     EVENT_HEADER,
@@ -94,6 +98,11 @@ def _post(deps: WorkerDeps, delivery: outbox.Delivery) -> str | None:
     secret = deps.settings.webhook_secret.reveal() if deps.settings.webhook_secret else ""
     if not secret:
         return "SMSDISPATCH_WEBHOOK_SECRET is not set where housekeeping runs; set it to sign webhooks"
+    allowed = deps.settings.webhook_allow_hosts
+    try:
+        check_target(delivery.url, allowed)
+    except TargetRefused as exc:
+        return f"refused: {exc}"
     body = body_of(deps, delivery)
     stamp = int(time.time())
     headers = {
@@ -105,10 +114,14 @@ def _post(deps: WorkerDeps, delivery: outbox.Delivery) -> str | None:
         DELIVERY_HEADER: str(delivery.id),
     }
     try:
-        answer = requests.post(
-            delivery.url, data=body, headers=headers, timeout=TIMEOUT, allow_redirects=False
-        )
+        with public_session(delivery.url, allowed) as session:
+            answer = session.post(
+                delivery.url, data=body, headers=headers, timeout=TIMEOUT, allow_redirects=False
+            )
     except requests.RequestException as exc:
+        peer = refused_peer(exc)
+        if peer is not None:
+            return f"refused: {peer.line}"
         return f"{type(exc).__name__}: could not reach the receiver"
     if 200 <= answer.status_code < 300:
         return None

@@ -42,6 +42,7 @@ import requests
 from workers.errors import (
     AmbiguousSendError,
     ConfigurationError,
+    MissingCredential,
     ProviderError,
     RecipientRefusedError,
     RequestError,
@@ -133,7 +134,7 @@ class ProviderClient(HttpTransport):
         """Default: every credential is required. Override where alternatives exist."""
         missing = [self.settings.env_name(k) for k in self.credential_names if not self.settings.secret(k)]
         if missing:
-            raise ConfigurationError(f"{self.name}: set {' and '.join(missing)} (environment or config file)")
+            raise MissingCredential(self.name, tuple(missing), " and ".join(missing))
 
     def number_option(self, key: str, default: str, *, whole: bool = False) -> float:
         """A non-negative number of seconds (or a count) from an option; ConfigurationError otherwise."""

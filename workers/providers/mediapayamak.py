@@ -40,6 +40,7 @@ from workers.errors import (
     AccountError,
     AmbiguousSendError,
     ConfigurationError,
+    MissingCredential,
     RecipientRefusedError,
     RequestError,
     TransientError,
@@ -165,7 +166,7 @@ class MediaPayamakClient(DeliveryReports, ProviderClient):
         s = self.settings
         if not s.secret("apikey") and not (s.secret("username") and s.secret("password")):
             names = [s.env_name(k) for k in self.credential_names]
-            raise ConfigurationError(f"{self.name}: set {names[0]}, or both {names[1]} and {names[2]}")
+            raise MissingCredential(self.name, tuple(names), f"{names[0]}, or both {names[1]} and {names[2]}")
         self.index = self.choice_option("index", INDEX)
         self.inbox_order = self.choice_option("inbox_order", ORDER)
         self.grace = self.number_option("reconcile_grace", "60", whole=True)

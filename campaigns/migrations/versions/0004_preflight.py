@@ -1,5 +1,5 @@
 """Campaign fingerprint: sha256 of the normalised recipients and the text (campaigns.preflight.tally), so
-that `send` can refuse the same list and text as a campaign that has not finished (issue 11).
+that `send` can refuse the same list and text as a campaign that has not finished (the preflight's duplicate check).
 
 Nullable: campaigns stored before this revision have none and are never taken for a duplicate.
 

@@ -1,5 +1,5 @@
 """Test campaigns: `send --test-to` stores the previews sent to a few numbers as a small campaign marked
-`test` (issue 11, item 6), so that `list` and `summary` tell it from a real one and the preflight's
+`test` (`send --test-to`), so that `list` and `summary` tell it from a real one and the preflight's
 frequency cap does not count it.
 
 Revision ID: 0006_test_campaigns

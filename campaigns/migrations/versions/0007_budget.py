@@ -1,4 +1,4 @@
-"""Budget and cost (issue 11, items 5 and 7).
+"""Budget and cost (README, "Budget and cost"): the caps and what the claims committed.
 
 campaigns: `budget_rial` and `max_parts` (the caps, NULL: none), `spent_rial` and `spent_parts` (what the
 claims have committed so far, charged in the claim's transaction and given back when a chunk is refunded),

@@ -1,4 +1,4 @@
-"""The contact push ledger (issue 14 item 2): one row per number per (provider account, book), its state
+"""The contact push ledger (`contacts push`; README, "Phonebooks"): one row per number per (provider account, book), its state
 (pending, pushing, added, failed, unknown) and the provider's reason; `campaigns/store/contacts.py`.
 
 Revision ID: 0008_contacts

@@ -1,4 +1,4 @@
-"""Failover routes (issue 15): a campaign's ordered providers, a chunk's own provider/account/sender once
+"""Failover routes (docs/architecture.md, "Failover through a route"): a campaign's ordered providers, a chunk's own provider/account/sender once
 it was re-planned for another provider, and one circuit row per provider account (`account_health`).
 
 All new columns are nullable: campaigns and chunks stored before this revision keep their campaign's

@@ -70,7 +70,7 @@ def page_error(request: Request, exc: BaseException) -> Response:
     if isinstance(exc, HTTPException):
         status, message = exc.status_code, str(exc.detail)
     else:
-        answer = errors.classify(exc)
+        answer = errors.classify(exc, words=str)  # the CLI's line: the page says it in its own words
         status = answer.status_code
         message = json.loads(bytes(answer.body))["error"]["message"]
     return render(request, "error.html", status, code=status, message=message)

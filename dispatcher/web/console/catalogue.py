@@ -55,6 +55,19 @@ FA: dict[str, str] = {
     "resumed": "ادامه یافت",
     "rescheduled": "زمان‌بندی دوباره",
     "purged": "پاک‌سازی شد",
+    # the application layer's lines (dispatcher/web/console/lines.py)
+    "the page of campaign {n}": "صفحهٔ کمپین {n}",
+    "the console": "کنسول",
+    "The server said this in English.": "سرور این را به انگلیسی گفته است.",
+    "Details": "جزئیات",
+    "budget": "بودجه",
+    "part cap": "سقف بخش پیامک",
+    "parts": "بخش",
+    "SMS": "پیامک",
+    # who did something (the audit)
+    "system": "سامانه (خودکار)",
+    "key {name}": "کلید {name}",
+    "command line ({name})": "خط فرمان ({name})",
     # the campaigns page
     "State": "وضعیت",
     "All": "همه",

@@ -160,8 +160,33 @@ class Words:
         return "، " if self.rtl else " · "
 
     def ltr(self, text: object) -> Markup:
-        """An id, a code or a file name: kept left to right inside a right-to-left line."""
+        """A number-like id or code (`#12`, a line, `09:00-21:00`): left to right inside a right-to-left
+        line, in this language's digits."""
         return Markup('<bdi dir="ltr">{}</bdi>').format(escape(self.digits(text)))
+
+    def verbatim(self, text: object) -> Markup:
+        """A name as it is written (a file, a user, a key, a key's last characters): left to right, its
+        digits kept, since people match it against what their disk or their records hold."""
+        return Markup('<bdi dir="ltr">{}</bdi>').format("" if text is None else str(text))
+
+    def line(self, text: str | None) -> Markup:
+        """A line of the application layer (an error, a finding, a notice, as the CLI prints it) in this
+        language, naming the console's controls, not the CLI's options (dispatcher/web/console/lines.py)."""
+        from dispatcher.web.console.lines import say
+
+        return say(text, self)
+
+    def who(self, text: str | None) -> Markup:
+        """Who did something, as the audit records it: a user's name as written; `key:NAME` as "key
+        NAME", `cli:USER@HOST` as "command line (USER@HOST)", `system` as the words for it."""
+        text = text or ""
+        if text == "system":
+            return Markup(escape(self("system")))
+        for prefix, words in (("key:", "key {name}"), ("cli:", "command line ({name})")):
+            if text.startswith(prefix):
+                before, _, after = self(words).partition("{name}")
+                return Markup("{}{}{}").format(before, self.verbatim(text[len(prefix) :]), after)
+        return self.verbatim(text)
 
 
 def latin_digits(text: str) -> str:

@@ -22,6 +22,7 @@ from dispatcher.web.auth import (
 from dispatcher.web.forms import flag, send_request
 from dispatcher.web.idempotency import once
 from dispatcher.web.routers.common import run, settings_of, store_of, upload_of, with_actor
+from dispatcher.web.wording import preflight_for_api
 
 router = APIRouter(prefix="/campaigns", tags=["campaigns"])
 _TEXT = {"type": "string"}
@@ -102,7 +103,7 @@ async def create_campaign(request: Request, actor: CanUpload) -> Response:
             )
             if done.created and done.campaign is not None:
                 stored.append(done.campaign)
-            return (201 if done.created else 200), done.body
+            return (201 if done.created else 200), preflight_for_api(done.body)
 
         return await once(request, store_of(request).engine, principal(actor), up.digest, work)
     finally:

@@ -22,10 +22,10 @@ def settings_of(request: Request) -> AppSettings:
 
 
 def store_of(request: Request) -> Store:
-    """The store (created and migrated once per process, at start)."""
-    store = getattr(request.app.state, "store", None)
-    if store is None:
-        store = request.app.state.store = open_store(settings_of(request))
+    """The process's store of the app's database (`dispatcher.app.open_store`: one engine and pool per
+    database, migrated once; looked up at each request, so a SQLite file made anew is the new file)."""
+    store = open_store(settings_of(request))
+    assert store is not None
     return store
 
 

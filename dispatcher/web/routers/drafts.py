@@ -15,6 +15,7 @@ from dispatcher.web.forms import send_request
 from dispatcher.web.idempotency import once
 from dispatcher.web.routers.campaigns import CREATE_BODY
 from dispatcher.web.routers.common import run, settings_of, store_of, upload_of, with_actor
+from dispatcher.web.wording import preflight_for_api
 
 router = APIRouter(prefix="/drafts", tags=["drafts"])
 
@@ -44,7 +45,7 @@ async def create_draft(request: Request, actor: CanUpload) -> Response:
                 callback_url=callback,
                 callback_key_id=getattr(actor, "key_id", None),
             )
-            return 201, body
+            return 201, preflight_for_api(body)
 
         return await once(request, store_of(request).engine, principal(actor), up.digest, work)
     finally:
@@ -56,6 +57,6 @@ async def create_draft(request: Request, actor: CanUpload) -> Response:
 )
 async def send(request: Request, draft_id: int, actor: CanSend) -> Response:
     async def work() -> tuple[int, dict]:
-        return 201, await run(with_actor, send_draft, actor, settings_of(request), draft_id)
+        return 201, await run(with_actor, send_draft, actor, settings_of(request), draft_id, principal(actor))
 
     return await once(request, store_of(request).engine, principal(actor), f"draft {draft_id}", work)

@@ -1,4 +1,4 @@
-"""Provider phonebooks: adding recipients to an account's contacts (issue 14 item 2).
+"""Provider phonebooks: adding recipients to an account's contacts (`contacts push`; README, "Phonebooks").
 
 Beside the send clients, not inside them (each provider module stays under 300 lines): a phonebook
 client subclasses its provider's `ProviderClient`, so credentials, the envelope, the call-code

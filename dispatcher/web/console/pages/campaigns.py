@@ -42,6 +42,7 @@ async def campaigns(request: Request) -> Response:
         "recipients": sum(r.recipients for r in rows),
         "sent": sum(r.sent for r in rows),
         "delivered": sum(r.delivered for r in rows),
+        "failed": sum(r.counts.get("failed", 0) for r in rows),
         "parts": sum(r.parts for r in rows),
         "cost": sum(r.cost_estimated or 0 for r in rows),
     }

@@ -229,13 +229,20 @@ async def test(request: Request, draft_id: int) -> Response:
 async def send(request: Request, draft_id: int) -> Response:
     """Send exactly what was checked; the campaign's page."""
     from dispatcher.app.checked import draft_view
-    from dispatcher.app.drafts import send_draft
+    from dispatcher.app.drafts import DraftTaken, NoDraft, send_draft
 
     session = await session_of(request)
     await checked_form(request, session)
     settings = request.app.state.settings
     await run_in_threadpool(draft_view, settings, draft_id, _principal(session))  # only one's own drafts
-    done = await run_in_threadpool(lambda: send_draft(settings, draft_id, actor=session.actor))
+    try:
+        done = await run_in_threadpool(
+            lambda: send_draft(settings, draft_id, _principal(session), actor=session.actor)
+        )
+    except BAD_INPUT as exc:  # a provider not configured since the check, …: the check page says what
+        if isinstance(exc, DraftTaken | NoDraft):
+            raise
+        return await _check_page(request, draft_id, _line(exc))
     return RedirectResponse(f"/campaigns/{done['campaign']}", status_code=303)
 
 
