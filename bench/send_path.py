@@ -26,6 +26,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -54,35 +55,54 @@ def send_path(url: str, threads: int, chunks: int) -> dict[str, float]:
     )
     cid = store.create_campaign(spec, plan([df], Template("hi"), BATCH, []))
     work = store.claimable_chunks(limit=chunks, campaign_id=cid)
-    lock = threading.Lock()
 
     def one(chunk_id: int, attempt: int) -> None:
         chunk = store.claim_chunk(chunk_id, attempt, timedelta(seconds=60))
         updates = [RecipientUpdate(m.recipient_id, "sent", f"m{m.recipient_id}") for m in chunk.messages]
         store.record_send(chunk, updates, requeue=False)
 
-    for chunk_id, attempt in work[:20]:  # warm up: pool, compiled statements, prepared plans
+    done, elapsed, cpu = drive(work, one, threads)  # warm-up: pool, compiled statements, prepared plans
+    store.engine.dispose()
+    return {"chunks_per_s": done / elapsed, "cpu_us": cpu / (done * BATCH) * 1e6}
+
+
+def drive(
+    work: list[tuple[int, int]], one: Callable[[int, int], None], threads: int, profile: str | None = None
+) -> tuple[int, float, float]:
+    """Run `one(chunk_id, attempt)` on the first 20 of `work` (the warm-up), then on the rest from `threads`
+    threads (or, with `profile`, one thread under cProfile's CPU clock, its stats written there): (chunks
+    timed, wall seconds, this process's CPU seconds)."""
+    for chunk_id, attempt in work[:20]:
         one(chunk_id, attempt)
-    work = work[20:]
-    done = len(work)
+    todo, lock = work[20:], threading.Lock()
+    done = len(todo)
 
     def worker() -> None:
         while True:
             with lock:
-                if not work:
+                if not todo:
                     return
-                chunk_id, attempt = work.pop()
+                chunk_id, attempt = todo.pop()
             one(chunk_id, attempt)
 
+    prof = None
+    if profile:
+        import cProfile
+
+        prof = cProfile.Profile(time.thread_time)  # CPU time: waits on the network count nothing
     cpu, start = time.process_time(), time.perf_counter()
-    pool = [threading.Thread(target=worker) for _ in range(threads)]
-    for t in pool:
-        t.start()
-    for t in pool:
-        t.join()
-    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
-    store.engine.dispose()
-    return {"chunks_per_s": done / elapsed, "cpu_us": cpu / (done * BATCH) * 1e6}
+    if prof is not None:
+        prof.enable()
+        worker()
+        prof.disable()
+        prof.dump_stats(profile)
+    else:
+        pool = [threading.Thread(target=worker) for _ in range(threads)]
+        for t in pool:
+            t.start()
+        for t in pool:
+            t.join()
+    return done, time.perf_counter() - start, time.process_time() - cpu
 
 
 def operation(url: str, threads: int, chunks: int, profile: str | None = None) -> dict[str, float]:
@@ -116,37 +136,7 @@ def operation(url: str, threads: int, chunks: int, profile: str | None = None) -
         with lock:
             outcomes[kind] = outcomes.get(kind, 0) + 1
 
-    for chunk_id, attempt in work[:20]:  # warm up: pool, HTTP sessions, compiled statements
-        one(chunk_id, attempt)
-    work = work[20:]
-    done = len(work)
-
-    def worker() -> None:
-        while True:
-            with lock:
-                if not work:
-                    return
-                chunk_id, attempt = work.pop()
-            one(chunk_id, attempt)
-
-    prof = None
-    if profile:
-        import cProfile
-
-        prof = cProfile.Profile(time.thread_time)  # CPU time: waits on the network count nothing
-    cpu, start = time.process_time(), time.perf_counter()
-    if prof is not None:
-        prof.enable()
-        worker()
-        prof.disable()
-        prof.dump_stats(profile)
-    else:
-        pool = [threading.Thread(target=worker) for _ in range(threads)]
-        for t in pool:
-            t.start()
-        for t in pool:
-            t.join()
-    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+    done, elapsed, cpu = drive(work, one, threads, profile)  # warm-up: pool, HTTP sessions, statements
     store.engine.dispose()
     assert outcomes == {"accepted": chunks}, outcomes
     return {"chunks_per_s": done / elapsed, "cpu_us": cpu / (done * BATCH) * 1e6}
