@@ -369,7 +369,8 @@ def test_a_claim_stalled_past_the_lease_margin_is_handed_back_never_sent_late(de
     nothing; the chunk goes out once, later, through a fresh claim."""
     from dataclasses import replace
 
-    from workers.operations.send import OutcomeKind, _deliver, lease_for
+    from workers.operations.lease import lease_for
+    from workers.operations.send import OutcomeKind, _deliver
 
     phones = numbers(10)
     cid = campaign(deps.store, provider, phones)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from campaigns.clock import utcnow
@@ -31,6 +31,7 @@ from workers.errors import (
 )
 from workers.operations import failover
 from workers.operations.backoff import poll_delay, retry_delay
+from workers.operations.lease import lease_for, quick_terms, stalled_since_claim
 from workers.providers.base import ProviderClient
 from workers.status import DeliveryStatus, Message, SendBatch, SendOutcome, SendResult
 
@@ -128,12 +129,6 @@ def batch_for(chunk: ClaimedChunk) -> SendBatch:
     )
 
 
-def lease_for(deps: WorkerDeps, client_timeouts: tuple[float, float]) -> timedelta:
-    # Longer than the slowest possible call (3 connect tries + the read), so a live sender never loses its lease.
-    connect, read = client_timeouts
-    return timedelta(seconds=3 * connect + read + deps.settings.lease_margin)
-
-
 def health_failure(deps: WorkerDeps, client: ProviderClient, exc: Exception) -> bool:
     """One more failure in a row at the client's account; True when its circuit is open now."""
     s = deps.settings
@@ -227,16 +222,6 @@ def send_chunks(
     return outcomes
 
 
-def quick_terms(deps: WorkerDeps) -> tuple[list[str], timedelta]:
-    """The providers a chunk may be claimed for without a peek first (built in this process, no rate limit)
-    and the lease that covers the slowest of their calls."""
-    clients = deps.providers.unlimited()
-    if not clients:
-        return [], timedelta(0)
-    lease = max(lease_for(deps, (c.settings.connect_timeout, c.settings.read_timeout)) for c in clients)
-    return [c.name for c in clients], lease
-
-
 def _send_chunk(
     chunk_id: int, attempt: int | None, deps: WorkerDeps, *, reserved: bool, reserve_within: float
 ) -> Outcome:
@@ -310,16 +295,6 @@ def _send_chunk(
         )
     logs.tag(campaign=chunk.campaign_id)
     return _deliver(deps, chunk, client, route)
-
-
-def stalled_since_claim(chunk: ClaimedChunk, margin: float, now: datetime | None = None) -> str | None:
-    """Why a claimed chunk must not be sent now, or None: more than `margin` seconds (the lease's slack
-    beyond the slowest provider call, `SMSDISPATCH_LEASE_MARGIN`) have passed since its claim."""
-    since = chunk.sending_since if chunk.sending_since.tzinfo else chunk.sending_since.replace(tzinfo=UTC)
-    waited = ((now or utcnow()) - since).total_seconds()
-    if waited <= margin:
-        return None
-    return f"claimed {waited:.1f} s before its call, past the lease margin of {margin:g} s: not sent late"
 
 
 def _deliver(
