@@ -13,6 +13,8 @@ the batch by id, one status call over HTTP, one set-based UPDATE). Prints recipi
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import multiprocessing
 import os
 import subprocess
@@ -38,16 +40,34 @@ def cpu_seconds(pid: int) -> float:
     return sum(int(x) for x in fields[11:15]) / TICKS
 
 
-def fresh_url(kind: str) -> str:
+def backend_cpu(dbname: str) -> dict[int, float]:
+    """CPU seconds of every PostgreSQL backend connected to `dbname`, by pid (same machine, /proc)."""
+    with psycopg.connect(host="127.0.0.1", user="postgres", dbname="postgres", autocommit=True) as conn:
+        pids = [p for (p,) in conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", (dbname,))]
+    out = {}
+    for pid in pids:
+        with contextlib.suppress(OSError):  # gone meanwhile
+            out[pid] = cpu_seconds(pid)
+    return out
+
+
+def machine_busy() -> tuple[float, float]:
+    """(busy, total) jiffies of all cores since boot, from /proc/stat."""
+    values = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    return sum(values) - idle, sum(values)
+
+
+def fresh_url(kind: str, pg_db: str) -> str:
     if kind == "sqlite":
         path = OUT / "poll_bench.db"
         for suffix in ("", "-wal", "-shm"):
             Path(str(path) + suffix).unlink(missing_ok=True)
         return f"sqlite:///{path}"
     with psycopg.connect(host="127.0.0.1", user="postgres", dbname="postgres", autocommit=True) as conn:
-        conn.execute('DROP DATABASE IF EXISTS "smsd_poll_bench" WITH (FORCE)')
-        conn.execute('CREATE DATABASE "smsd_poll_bench"')
-    return "postgresql+psycopg://postgres@127.0.0.1:5432/smsd_poll_bench"
+        conn.execute(f'DROP DATABASE IF EXISTS "{pg_db}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{pg_db}"')
+    return f"postgresql+psycopg://postgres@127.0.0.1:5432/{pg_db}"
 
 
 class Clock:
@@ -80,14 +100,21 @@ def _warm(_: int) -> int:
     return os.getpid()
 
 
-def _poll_batch(ids: list[int]) -> tuple[int, dict[str, float]]:
-    """Exactly the steps of the `poll_batch` operation (a worker's task), each timed."""
+def _poll_batch(ids: list[int], message: str | None) -> tuple[int, dict[str, float]]:
+    """Exactly the steps of the `poll_batch` operation (a worker's task), each timed: the batch from the
+    message beat published (JSON, as Celery carries it), or read by id (`--read-by-id`, a message
+    without the claimed rows)."""
     from campaigns.clock import utcnow
     from workers.operations.poll import ask, record
 
     store = _DEPS.store
     t0 = time.perf_counter()
-    batch = store.polls_of(ids)
+    if message:
+        from workers.operations.poll import batch_from_message
+
+        batch = batch_from_message(json.loads(message))
+    else:
+        batch = store.polls_of(ids)
     t1 = time.perf_counter()
     answers = ask(_DEPS, batch, utcnow())
     t2 = time.perf_counter()
@@ -105,9 +132,14 @@ def run(kind: str, args: argparse.Namespace, sandbox_url: str, sandbox_pid: int)
     from dispatcher.engine.runner import LocalRunner
     from workers.deps import ProviderPool, WorkerDeps
     from workers.operations.poll import plan_polls
+
+    try:
+        from workers.operations.poll import batch_message
+    except ImportError:  # --code: a checkout whose poll_batch messages carry ids only
+        args.read_by_id = True
     from workers.settings import DispatchSettings
 
-    url = fresh_url(kind)
+    url = fresh_url(kind, args.pg_db)
     store = Store.from_url(url)
     store.migrate()
     n = args.recipients
@@ -116,12 +148,19 @@ def run(kind: str, args: argparse.Namespace, sandbox_url: str, sandbox_pid: int)
     cid = store.create_campaign(spec, plan([df], Template("Bench"), 100, []))
     deps = WorkerDeps(store, ProviderPool(), DispatchSettings.from_env())
     seeded = time.perf_counter()
+    send_pg0 = backend_cpu(args.pg_db) if kind == "postgres" else {}
     LocalRunner(deps, threads=8, tick=0.01).send(cid)
+    send_pg = sum(c - send_pg0.get(pid, 0.0) for pid, c in backend_cpu(args.pg_db).items()) if send_pg0 else 0
     counts = store.campaign(cid).counts
     assert counts == {"sent": n}, counts
     with store.engine.begin() as conn:  # every recipient due now
         conn.execute(recipients_t.update().values(next_poll_at=utcnow() - timedelta(seconds=1)))
-    print(f"[{kind}] seeded {n:,} sent recipients in {time.perf_counter() - seeded:.1f} s", flush=True)
+    print(
+        f"[{kind}] seeded {n:,} sent recipients in {time.perf_counter() - seeded:.1f} s (the embedded runner, 8 "
+        "threads"
+        + (f"; PostgreSQL backends {send_pg / n * 1e6:.1f} us CPU per recipient sent)" if send_pg else ")"),
+        flush=True,
+    )
 
     store.engine.dispose()  # the worker processes open their own connections
 
@@ -132,6 +171,9 @@ def run(kind: str, args: argparse.Namespace, sandbox_url: str, sandbox_pid: int)
     with ProcessPoolExecutor(args.workers, ctx, initializer=_init_worker, initargs=(url,)) as pool:
         pids = set(pool.map(_warm, range(args.workers * 2)))  # processes up before the clock counts
         worker_cpu0 = sum(cpu_seconds(p) for p in pids)
+        pg_cpu0 = backend_cpu(args.pg_db) if kind == "postgres" else {}
+        busy0, total0 = machine_busy()
+        load0 = os.getloadavg()[0]
         cpu0 = time.process_time()
         started = time.perf_counter()
         pending = []
@@ -141,7 +183,14 @@ def run(kind: str, args: argparse.Namespace, sandbox_url: str, sandbox_pid: int)
             clock.add("claim", time.perf_counter() - t0)
             if not batches:
                 break
-            pending += [pool.submit(_poll_batch, [d.recipient_id for d in b]) for b in batches]
+            pending += [
+                pool.submit(
+                    _poll_batch,
+                    [d.recipient_id for d in b],
+                    None if args.read_by_id else json.dumps(batch_message(b)),
+                )
+                for b in batches
+            ]
         for future in pending:
             written, spent = future.result()
             recorded += written
@@ -149,6 +198,9 @@ def run(kind: str, args: argparse.Namespace, sandbox_url: str, sandbox_pid: int)
                 clock.add(phase, seconds)
         elapsed = time.perf_counter() - started
         worker_cpu = sum(cpu_seconds(p) for p in pids) - worker_cpu0
+        pg_cpu1 = backend_cpu(args.pg_db) if kind == "postgres" else {}
+        busy1, total1 = machine_busy()
+    pg_cpu = sum(c - pg_cpu0.get(pid, 0.0) for pid, c in pg_cpu1.items())
     cpu = time.process_time() - cpu0
     sandbox_cpu = cpu_seconds(sandbox_pid) - sandbox_cpu0
     view = store.campaign(cid)
@@ -171,6 +223,16 @@ def run(kind: str, args: argparse.Namespace, sandbox_url: str, sandbox_pid: int)
         f"states {view.counts}",
         flush=True,
     )
+    whole = cpu + worker_cpu + sandbox_cpu + pg_cpu
+    cores = os.cpu_count() or 1
+    print(
+        f"[{kind}] CPU per recipient: ours {(cpu + worker_cpu) / recorded * 1e6:.1f} us, "
+        + (f"PostgreSQL backends {pg_cpu / recorded * 1e6:.1f} us, " if kind == "postgres" else "")
+        + f"sandbox {sandbox_cpu / recorded * 1e6:.1f} us; all of it {whole / recorded * 1e6:.1f} us, i.e. "
+        f"{cores} idle cores would record {recorded * cores / whole:,.0f} recipients/s. Machine "
+        f"{(busy1 - busy0) / max(total1 - total0, 1):.0%} busy over the run, load average {load0:.1f} at its start",
+        flush=True,
+    )
 
 
 def main() -> None:
@@ -182,7 +244,23 @@ def main() -> None:
     ap.add_argument("--claim", type=int, default=10_000, help="recipients per claim")
     ap.add_argument("--latency-ms", type=float, default=0)
     ap.add_argument("--port", type=int, default=8798)
+    ap.add_argument(
+        "--read-by-id",
+        action="store_true",
+        help="workers read each batch by id (a poll_batch message without the claimed rows)",
+    )
+    ap.add_argument(
+        "--code",
+        type=Path,
+        help="measure the code of this checkout (e.g. the commit before a change; default: this one)",
+    )
+    ap.add_argument(
+        "--pg-db", default="smsd_poll_bench", help="the PostgreSQL database to make (dropped first)"
+    )
     args = ap.parse_args()
+    if args.code:  # first on the path of this process, its pool (spawn copies sys.path) and the sandbox
+        sys.path.insert(0, str(args.code.resolve()))
+        os.environ["PYTHONPATH"] = str(args.code.resolve())
     OUT.mkdir(parents=True, exist_ok=True)
 
     from dispatcher.sandbox.core import sandbox_env
@@ -192,6 +270,7 @@ def main() -> None:
     sandbox = subprocess.Popen(
         [*EXE, "sandbox", "--port", str(args.port), "--latency-ms", str(args.latency_ms)],
         env=os.environ,
+        cwd=args.code or ROOT,
         stderr=subprocess.DEVNULL,
     )
     try:
@@ -209,6 +288,9 @@ def main() -> None:
     finally:
         sandbox.terminate()
         sandbox.wait(timeout=20)
+        if args.db != "sqlite":
+            with psycopg.connect(host="127.0.0.1", user="postgres", dbname="postgres", autocommit=True) as c:
+                c.execute(f'DROP DATABASE IF EXISTS "{args.pg_db}" WITH (FORCE)')
 
 
 if __name__ == "__main__":

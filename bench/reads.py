@@ -227,16 +227,15 @@ def timed(clock: QueryClock, fn: Callable[[], Any], runs: int) -> tuple[float, f
     return statistics.median(walls), statistics.median(queries), clock.statements
 
 
-def measure(url: str, args: argparse.Namespace) -> None:
+def read_cases(
+    store: Store, url: str, big: int, args: argparse.Namespace
+) -> list[tuple[str, Callable[[], Any]]]:
+    """(name, read) for each read timed, against the store and the application layer's use cases."""
     from campaigns.progress import read_progress
     from campaigns.store import counts
     from dispatcher import app
     from dispatcher.config import AppSettings, DispatchSettings
 
-    store = Store.from_url(url)
-    store.migrate()
-    big = build(store, args.recipients, args.others, args.other_size)
-    clock = QueryClock()
     settings = AppSettings(DispatchSettings(database_url=url))
     now = utcnow()
     cases: list[tuple[str, Callable[[], Any]]] = [
@@ -268,6 +267,19 @@ def measure(url: str, args: argparse.Namespace) -> None:
                 lambda: store.sent_since(big, now - timedelta(minutes=5)),
             ),
         ]
+    return cases
+
+
+def measure(url: str, args: argparse.Namespace) -> None:
+    from dispatcher import app
+    from dispatcher.config import AppSettings, DispatchSettings
+
+    store = Store.from_url(url)
+    store.migrate()
+    big = build(store, args.recipients, args.others, args.other_size)
+    clock = QueryClock()
+    settings = AppSettings(DispatchSettings(database_url=url))
+    cases = read_cases(store, url, big, args)
     if args.explain:
         explain(clock, lambda: app.status(settings, big).as_json(), url)
         explain(clock, lambda: app.summary(settings), url)

@@ -19,9 +19,7 @@ from sqlalchemy import update
 
 from campaigns.clock import utcnow
 from campaigns.store import Store, recipients_t
-from dispatcher.sandbox.core import SandboxState, sandbox_env
-from dispatcher.sandbox.server import start
-from tests.support.cli import run_cli
+from tests.support.cli import cli_sandbox, run_cli
 
 N = 120
 PRICE = 1200  # rial a part (SMSDISPATCH_GHASEDAK_PRICE): one-part texts
@@ -31,20 +29,10 @@ SECOND = "{name} عزیز، حراج زمستانه. لغو۱۱"
 
 @pytest.fixture
 def sandboxed(tmp_path, monkeypatch, database_url):
-    state = SandboxState(seed=5, final_after_s=0.1)
-    running = start(state)
-    env = sandbox_env(running.url)
-    env["SMSDISPATCH_DATABASE_URL"] = database_url
-    env["SMSDISPATCH_POLL_INTERVALS"] = "0.1,0.3"
-    env["SMSDISPATCH_GHASEDAK_PRICE"] = str(PRICE)
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("SMSDISPATCH_BROKER_URL", raising=False)
-    monkeypatch.chdir(tmp_path)
-    try:
+    with cli_sandbox(
+        tmp_path, monkeypatch, database_url=database_url, SMSDISPATCH_GHASEDAK_PRICE=str(PRICE)
+    ) as running:
         yield running
-    finally:
-        running.stop()
 
 
 def write_list(path: Path, n: int = N) -> Path:

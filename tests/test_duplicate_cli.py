@@ -18,9 +18,7 @@ from sqlalchemy import update
 
 from campaigns.clock import utcnow
 from campaigns.store import Store, campaigns_t
-from dispatcher.sandbox.core import SandboxState, sandbox_env
-from dispatcher.sandbox.server import start
-from tests.support.cli import run_cli
+from tests.support.cli import cli_sandbox, run_cli
 
 TEXT = "سلام {name}، حراج پاییزه. لغو۱۱"
 WHEN = r"\d{4}-\d\d-\d\d \d\d:\d\d \+03:30"  # a time for people: Tehran, with its offset
@@ -28,19 +26,8 @@ WHEN = r"\d{4}-\d\d-\d\d \d\d:\d\d \+03:30"  # a time for people: Tehran, with i
 
 @pytest.fixture
 def sandboxed(tmp_path, monkeypatch):
-    state = SandboxState(seed=5, final_after_s=0.1)
-    running = start(state)
-    env = sandbox_env(running.url)
-    env["SMSDISPATCH_DATABASE_URL"] = f"sqlite:///{tmp_path / 'dup.db'}"
-    env["SMSDISPATCH_POLL_INTERVALS"] = "0.1,0.3"
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("SMSDISPATCH_BROKER_URL", raising=False)
-    monkeypatch.chdir(tmp_path)
-    try:
+    with cli_sandbox(tmp_path, monkeypatch, database_url=f"sqlite:///{tmp_path / 'dup.db'}") as running:
         yield running
-    finally:
-        running.stop()
 
 
 def write_list(path: Path, n: int, *, start: int = 0) -> Path:

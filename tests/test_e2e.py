@@ -20,9 +20,8 @@ import requests
 
 from campaigns.normalise import normalise
 from dispatcher.demo.messy import write as write_demo_csv
-from dispatcher.sandbox.core import SandboxState, sandbox_env
-from dispatcher.sandbox.server import start
-from tests.support.cli import run_cli
+from dispatcher.sandbox.core import sandbox_env
+from tests.support.cli import cli_sandbox, run_cli
 
 PROVIDERS = ["ghasedak", "mediapayamak", "amoot", "negin", "ghasedak-gateway"]
 
@@ -39,19 +38,11 @@ def read_report(path: Path) -> list[dict[str, str]]:
 
 @pytest.fixture
 def cli_env(tmp_path, monkeypatch):
-    state = SandboxState(seed=11, final_after_s=0.2)
-    running = start(state)
-    env = sandbox_env(running.url)
-    env["SMSDISPATCH_DATABASE_URL"] = f"sqlite:///{tmp_path / 'e2e.db'}"
-    env["SMSDISPATCH_POLL_INTERVALS"] = "0.2,0.5"
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("SMSDISPATCH_BROKER_URL", raising=False)
-    monkeypatch.chdir(tmp_path)
-    try:
+    database_url = f"sqlite:///{tmp_path / 'e2e.db'}"
+    with cli_sandbox(
+        tmp_path, monkeypatch, database_url=database_url, seed=11, final_after_s=0.2, poll_intervals="0.2,0.5"
+    ) as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)

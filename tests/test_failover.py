@@ -59,7 +59,10 @@ def deps(store, sandbox_environ):
 
 
 def run(deps: WorkerDeps, cid: int):
-    return LocalRunner(deps, threads=2, tick=0.02, reconcile_every=0.05).send(cid, timeout=60)
+    # no status poll of its own (poll_every an hour): the tests assert the states the sends left
+    return LocalRunner(deps, threads=2, tick=0.02, reconcile_every=0.05, poll_every=3600).send(
+        cid, timeout=60
+    )
 
 
 def accepted_once_across(sandbox, phones: list[str]) -> Counter[str]:

@@ -295,8 +295,9 @@ def test_worker_frozen_past_its_lease_then_resumed(tmp_path, shared_broker, prov
     env = {**negin_env(), "SMSDISPATCH_GHASEDAK_BATCH": "25"}
     # The victim's four threads are frozen while each waits for a reply to a call the sandbox has
     # accepted (answered after 1.2 s, inside the 2 s read timeout). Freezing at a random moment could
-    # also catch a thread between its claim and its request leaving; that thread, woken after its
-    # chunk was reconciled and sent again, would send it a second time: the gap no worker can close.
+    # also catch a thread between its claim and its request leaving; woken past the lease margin, it
+    # hands the attempt back unsent (workers/operations/send.py, stalled_since_claim), and only a freeze
+    # between that check and the request leaving remains a gap no worker can close.
     state.add_fault(Fault(provider, "send", "accept_then_hang", seconds=1.2, times=4))
     with run_cluster(tmp_path, shared_broker, state=state, env=env) as cluster:
         victim = cluster.spawn("worker", "-c", "4", "-n", "victim@%h")

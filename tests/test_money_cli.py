@@ -14,9 +14,7 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
-from dispatcher.sandbox.core import SandboxState, sandbox_env
-from dispatcher.sandbox.server import start
-from tests.support.cli import run_cli
+from tests.support.cli import cli_sandbox, run_cli
 
 N, BAD = 473, 26
 PRICE = 1200  # rial a part, SMSDISPATCH_GHASEDAK_PRICE
@@ -25,20 +23,11 @@ TEXT = "سلام {name}، حراج پاییزه. لغو۱۱"  # one UCS-2 part
 
 @pytest.fixture
 def sandboxed(tmp_path, monkeypatch):
-    state = SandboxState(seed=5, final_after_s=0.1)
-    running = start(state)
-    env = sandbox_env(running.url)
-    env["SMSDISPATCH_DATABASE_URL"] = f"sqlite:///{tmp_path / 'money.db'}"
-    env["SMSDISPATCH_POLL_INTERVALS"] = "0.1,0.3"
-    env["SMSDISPATCH_GHASEDAK_PRICE"] = str(PRICE)
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("SMSDISPATCH_BROKER_URL", raising=False)
-    monkeypatch.chdir(tmp_path)
-    try:
+    database_url = f"sqlite:///{tmp_path / 'money.db'}"
+    with cli_sandbox(
+        tmp_path, monkeypatch, database_url=database_url, SMSDISPATCH_GHASEDAK_PRICE=str(PRICE)
+    ) as running:
         yield running
-    finally:
-        running.stop()
 
 
 def write_list(path: Path, n: int = N, bad: int = BAD) -> Path:

@@ -360,3 +360,30 @@ def test_the_embedded_runner_follows_up_throttled_sends_like_the_task(deps, sand
     assert (
         sandbox.state.calls[("ghasedak", "send")] == 6
     )  # one call per chunk: no throttled duplicate went out
+
+
+@pytest.mark.parametrize("provider", ["ghasedak", "mediapayamak"])
+def test_a_claim_stalled_past_the_lease_margin_is_handed_back_never_sent_late(deps, sandbox, provider):
+    """A thread frozen between its claim and its call (a paused VM, SIGSTOP) for longer than the lease's
+    margin wakes to a chunk that may be another worker's by now: it hands the attempt back and sends
+    nothing; the chunk goes out once, later, through a fresh claim."""
+    from dataclasses import replace
+
+    from workers.operations.send import OutcomeKind, _deliver, lease_for
+
+    phones = numbers(10)
+    cid = campaign(deps.store, provider, phones)
+    deps = replace(deps, settings=replace(FAST, lease_margin=0.3))
+    client = deps.providers.get(provider)
+    ((chunk_id, attempt),) = deps.store.claimable_chunks(campaign_id=cid)
+    chunk = deps.store.claim_chunk(
+        chunk_id, attempt, lease_for(deps, (client.settings.connect_timeout, client.settings.read_timeout))
+    )
+    assert chunk is not None
+    threading.Event().wait(0.5)  # the stall
+    outcome = _deliver(deps, chunk, client, ())
+    assert outcome.kind == OutcomeKind.RETRY and "not sent late" in outcome.detail
+    assert sandbox.state.accepted(provider) == []
+    assert deps.store.campaign(cid).chunk_counts == {ChunkState.RETRY: 1}
+    LocalRunner(deps, threads=1, tick=0.02, reconcile_every=0.05).send(cid, timeout=30)
+    sent_once(sandbox, provider, phones)

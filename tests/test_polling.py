@@ -3,6 +3,7 @@ call-level hints over the sandbox, and whole campaigns driven to a final state o
 
 from __future__ import annotations
 
+import json
 import threading
 from datetime import UTC, datetime, timedelta
 
@@ -16,7 +17,15 @@ from campaigns.text import Template
 from dispatcher.engine.runner import LocalRunner
 from dispatcher.sandbox.core import Fault
 from workers.deps import ProviderPool, WorkerDeps
-from workers.operations.poll import STATUS_HINTS, batches_of, plan_polls, poll_batch, poll_once, status_update
+from workers.operations.poll import (
+    STATUS_HINTS,
+    batch_message,
+    batches_of,
+    plan_polls,
+    poll_batch,
+    poll_once,
+    status_update,
+)
 from workers.settings import DispatchSettings
 from workers.status import DeliveryStatus, StatusResult
 
@@ -228,6 +237,28 @@ def test_minus_5_for_one_provider_batch_holds_only_its_numbers(deps, sandbox):
     assert len(done) == 80 - len(held) and held_batch not in {batch_of[r["phone"]] for r in done}
     later = deps.store.claim_due_polls(100, timedelta(seconds=1), now + timedelta(seconds=59))
     assert later == [] and deps.store.next_poll_time() >= now + timedelta(seconds=60)
+
+
+def test_a_batch_published_with_its_claimed_rows_is_recorded_as_the_sandbox_decided(deps, sandbox):
+    """Beat's message carries what its claim read (JSON, as Celery sends it): each batch is one status call
+    and records the sandbox's outcomes; the same message again (at-least-once delivery) asks once more and
+    changes no final row."""
+    phones = [f"+98939{i:07d}" for i in range(120)]
+    sandbox.state.final_after_s = 0
+    cid = send_all(deps, "ghasedak", phones)
+    now = datetime.now(UTC) + timedelta(seconds=1)
+    messages = [json.loads(json.dumps(batch_message(b))) for b in plan_polls(deps, limit=1000, now=now)]
+    assert sorted(len(m["rows"]) for m in messages) == [20, 100]
+    calls = sandbox.state.calls[("ghasedak", "status")]
+    for m in messages:
+        assert poll_batch([row[0] for row in m["rows"]], deps, claimed=m) == len(m["rows"])
+    assert sandbox.state.calls[("ghasedak", "status")] == calls + 2
+    assert deps.store.recipient_states(cid) == {p: sandbox.state.outcome(p) for p in phones}
+    before = list(deps.store.recipients_rows(cid))
+    assert poll_batch([row[0] for row in messages[0]["rows"]], deps, claimed=messages[0]) == len(
+        messages[0]["rows"]
+    )
+    assert list(deps.store.recipients_rows(cid)) == before
 
 
 # ---- a failed status call is not an answer ---------------------------------------------------------------

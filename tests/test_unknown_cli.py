@@ -10,26 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from dispatcher.sandbox.core import Fault, SandboxState, sandbox_env
-from dispatcher.sandbox.server import start
-from tests.support.cli import run_cli
+from dispatcher.sandbox.core import Fault
+from tests.support.cli import cli_sandbox, run_cli
 
 
 @pytest.fixture
 def sandboxed(tmp_path, monkeypatch):
-    state = SandboxState(seed=5, final_after_s=0.1)
-    running = start(state)
-    env = sandbox_env(running.url)
-    env["SMSDISPATCH_DATABASE_URL"] = f"sqlite:///{tmp_path / 'unknown.db'}"
-    env["SMSDISPATCH_POLL_INTERVALS"] = "0.1,0.3"
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("SMSDISPATCH_BROKER_URL", raising=False)
-    monkeypatch.chdir(tmp_path)
-    try:
+    with cli_sandbox(tmp_path, monkeypatch, database_url=f"sqlite:///{tmp_path / 'unknown.db'}") as running:
         yield running
-    finally:
-        running.stop()
 
 
 def write_list(path: Path, n: int) -> Path:

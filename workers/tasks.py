@@ -8,6 +8,7 @@ run twice, which at-least-once delivery will do.
 from __future__ import annotations
 
 from functools import cache
+from typing import Any
 
 from campaigns.store import Store
 from workers.celery_app import app
@@ -15,7 +16,7 @@ from workers.deps import ProviderPool, WorkerDeps
 from workers.dispatch import MAX_COUNTDOWN, TaskPublisher, follow_up
 from workers.operations.housekeeping import housekeeping
 from workers.operations.optout import collect_optouts
-from workers.operations.poll import POLL_TICK_MAX, plan_polls, poll_batch
+from workers.operations.poll import POLL_TICK_MAX, batch_message, plan_polls, poll_batch
 from workers.operations.reconcile import reconcile_chunk
 from workers.operations.send import Outcome, send_chunks
 from workers.ratelimit import LocalLimiter, RedisLimiter
@@ -60,14 +61,16 @@ def reconcile_task(chunk_id: int) -> None:
 
 @app.task(name="smsdispatch.poll")
 def poll_task() -> None:
-    """Beat's tick: claim what is due (a committed lease) and publish one poll_batch per batch, ids only."""
+    """Beat's tick: claim what is due (a committed lease) and publish one poll_batch per batch, with the rows
+    its claim read (`batch_message`)."""
     for batch in plan_polls(worker_deps(), limit=POLL_TICK_MAX):
-        poll_batch_task.delay([d.recipient_id for d in batch])
+        poll_batch_task.delay([d.recipient_id for d in batch], batch_message(batch))
 
 
 @app.task(name="smsdispatch.poll_batch")
-def poll_batch_task(recipient_ids: list[int]) -> None:
-    poll_batch(recipient_ids, worker_deps())
+def poll_batch_task(recipient_ids: list[int], claimed: dict[str, Any] | None = None) -> None:
+    """One batch: asked from the rows its claim read, or read by id first (a message without them)."""
+    poll_batch(recipient_ids, worker_deps(), claimed=claimed)
 
 
 @app.task(name="smsdispatch.housekeeping")

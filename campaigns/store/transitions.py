@@ -203,8 +203,8 @@ def apply_updates(conn: Connection, updates: Sequence[RecipientUpdate], now: dat
     """Record many recipients' new facts with ONE set-based `UPDATE recipients … FROM <rows>`.
 
     Only rows still in the transition's allowed-from states are written (a send result only to
-    `pending` or `unknown` rows). The rows travel as parallel arrays (`unnest`, PostgreSQL) or one JSON
-    document (`json_each`, SQLite), so the statement text never changes and is compiled once. Its
+    `pending` or `unknown` rows). The rows travel as one JSON document (`json_array_elements` on
+    PostgreSQL, `json_each` on SQLite), so the statement text never changes and is compiled once. Its
     counters go with it (`tally_stmts.results_stmts`): in the same statement on PostgreSQL, one statement
     before it on SQLite; a send result also counts each row in its minute's `sent` counter (the rate).
     Returns how many rows were written.

@@ -1,7 +1,8 @@
 """The sandbox HTTP server: every twin under its prefix, plus a small admin API.
 
 Admin API (JSON), for tests that run the sandbox in another process:
-  GET  /_sandbox/messages[?provider=P]   every accepted message
+  GET  /_sandbox/messages[?provider=P]   every accepted message, in the order accepted; &offset=N&limit=M
+                                         for a page of them (bench/soak.py reads a million so)
   GET  /_sandbox/outcome?phone=N         the final outcome the sandbox gives that number
   POST /_sandbox/faults                  {"provider", "op", "kind", "code", "status", "seconds", "times"}
   POST /_sandbox/renames                 {"provider", "path", "fields": {old: new}, "times"}: renamed keys
@@ -61,7 +62,10 @@ class SandboxApp:
         state = self.state
         if what == "messages":
             provider = request.args.get("provider")
-            return json_response([m.as_dict() for m in state.accepted(provider)])
+            found = state.accepted(provider)
+            offset = request.args.get("offset", 0, type=int)
+            limit = request.args.get("limit", len(found), type=int)
+            return json_response([m.as_dict() for m in found[offset : offset + limit]])
         if what == "outcome":
             return json_response(
                 {

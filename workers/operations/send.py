@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from campaigns.clock import utcnow
@@ -312,6 +312,16 @@ def _send_chunk(
     return _deliver(deps, chunk, client, route)
 
 
+def stalled_since_claim(chunk: ClaimedChunk, margin: float, now: datetime | None = None) -> str | None:
+    """Why a claimed chunk must not be sent now, or None: more than `margin` seconds (the lease's slack
+    beyond the slowest provider call, `SMSDISPATCH_LEASE_MARGIN`) have passed since its claim."""
+    since = chunk.sending_since if chunk.sending_since.tzinfo else chunk.sending_since.replace(tzinfo=UTC)
+    waited = ((now or utcnow()) - since).total_seconds()
+    if waited <= margin:
+        return None
+    return f"claimed {waited:.1f} s before its call, past the lease margin of {margin:g} s: not sent late"
+
+
 def _deliver(
     deps: WorkerDeps, chunk: ClaimedChunk, client: ProviderClient, route: tuple[str, ...]
 ) -> Outcome:
@@ -320,6 +330,15 @@ def _deliver(
     if not chunk.messages:
         store.record_send(chunk, [], requeue=False)
         return Outcome(OutcomeKind.ACCEPTED, chunk_id, chunk.attempt, detail="nothing left to send")
+    late = stalled_since_claim(chunk, settings.lease_margin)
+    if late is not None:
+        # The thread stalled between its claim and its call (a paused VM, swapping, SIGSTOP) for longer than
+        # the lease's margin: the call could now outlive the lease, which may even have run out already, the
+        # chunk reconciled as not sent and given to another worker. Nothing has gone out: the attempt is
+        # handed back (a compare-and-set on this attempt, a no-op for a chunk taken over) and never sent late.
+        store.chunk_retry(chunk, late, 0.0, max_attempts=chunk.attempt + 1)
+        log.warning("chunk %s: %s", chunk_id, late)
+        return Outcome(OutcomeKind.RETRY, chunk_id, chunk.attempt, requeue_in=0.0, detail=late)
 
     try:
         results = client.send(batch_for(chunk))

@@ -38,7 +38,8 @@ def parse_status_items(items: Any, ids: Sequence[str]) -> list[StatusResult]:
     with no raw code (rows without messageid or status logged once). `cost`: the item's `price` (seed 004
     status sample `"price": 155`, unit not stated; the credit is rial), as reported."""
     rows = {str(to_int(field(r, "messageid"))): r for r in readable(items, "sms/status", lookup=False)}
-    found = [rows.get(str(to_int(i))) if to_int(i) is not None else None for i in ids]
+    keys = [to_int(i) for i in ids]
+    found = [None if k is None else rows.get(str(k)) for k in keys]
     raws = [None if r is None else field(r, "status") for r in found]
     return [
         StatusResult(i, delivery(raw), str(raw), to_int(field(r, "price")))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -30,6 +31,8 @@ def field(item: Any, name: str) -> Any:
     None when absent or when `item` is not a mapping."""
     if not isinstance(item, Mapping):
         return None
+    if name in item:  # the key as documented: no scan (a status reply reads five keys of 100 rows)
+        return item[name]
     low = name.lower()
     return next((v for k, v in item.items() if str(k).lower() == low), None)
 
@@ -51,11 +54,13 @@ def lookup(table: Mapping[int, DeliveryStatus], raw: Any, what: str) -> Delivery
 
 
 def to_float(value: Any) -> float | None:
-    """1732, "1732.5" -> a float; None, "" or anything else -> None."""
+    """1732, "1732.5" -> a float; None, "", "NaN", "inf" or anything else -> None (a price that is no
+    number is not stored: the batch's rows go to the database as JSON, which has no NaN)."""
     try:
-        return None if value is None or value == "" else float(value)
+        number = None if value is None or value == "" else float(value)
     except (TypeError, ValueError):
         return None
+    return number if number is not None and math.isfinite(number) else None
 
 
 def split(text: str) -> list[str]:
