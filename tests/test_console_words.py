@@ -109,3 +109,18 @@ def test_english_lines_name_the_consoles_controls_not_the_clis_options(console):
     page = parse(client.get(checked.headers["location"]))
     hints = " ".join(h.get_text(" ", strip=True) for h in page.select(".checks .hint, .checks li"))
     assert "This is a transactional message" in hints and not OPTION.search(hints), hints
+
+
+def test_counts_read_as_people_count_in_each_language():
+    """English: "1 message", "2 messages"; Persian: the singular noun after any number, its own digits."""
+    from dispatcher.web.console.i18n import Lang, Words
+
+    en, fa = Words(Lang.EN), Words(Lang.FA)
+    assert [en.count("{n} message", "{n} messages", n) for n in (0, 1, 2)] == [
+        "0 messages",
+        "1 message",
+        "2 messages",
+    ]
+    assert [en.count("{n} part", "{n} parts", n) for n in (1, 3)] == ["1 part", "3 parts"]
+    assert [fa.count("{n} message", "{n} messages", n) for n in (1, 12)] == ["۱ پیام", "۱۲ پیام"]
+    assert fa("each part") == "هر بخش"

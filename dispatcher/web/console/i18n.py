@@ -80,6 +80,11 @@ class Words:
             words = words.format(**{k: self.value(v) for k, v in values.items()})
         return words
 
+    def count(self, one: str, many: str, n: int, **values: object) -> str:
+        """`one` or `many` as English counts `n` ("1 message", "2 messages"), `{n}` filled in; Persian says
+        the noun in the singular after any number, so its catalogue gives both the same words."""
+        return self(one if n == 1 else many, n=n, **values)
+
     def has(self, text: str | None) -> bool:
         """True when `text` reads in this language (English always; Persian when the catalogue has it)."""
         return not self.rtl or (text or "") in FA
