@@ -29,7 +29,8 @@ import psycopg
 import requests
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+if str(ROOT) not in sys.path:  # a pool process (spawn) has it already, behind the --code checkout: kept there
+    sys.path.insert(0, str(ROOT))
 from bench.common import cpu_seconds, drop_pg, fresh_pg, machine_busy, wait_for_sandbox  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
