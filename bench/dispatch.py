@@ -14,7 +14,6 @@ Needs the loopback Redis and PostgreSQL. The sandbox runs in its own process.
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import re
 import subprocess
@@ -23,48 +22,14 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import psycopg
 import redis
-import requests
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from bench.common import cpu_seconds, drop_pg, fresh_pg, machine_busy, make_csv, wait_for_sandbox  # noqa: E402
+
 OUT = ROOT / "bench" / "out"
 EXE = [sys.executable, "-m", "dispatcher"]
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process and its reaped children, from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    utime, stime, cutime, cstime = (int(x) for x in fields[11:15])
-    return (utime + stime + cutime + cstime) / TICKS
-
-
-def make_csv(path: Path, n: int) -> None:
-    with path.open("w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["mobile"])
-        for i in range(n):
-            w.writerow([f"0912{i:07d}"])
-
-
-def machine_busy() -> tuple[float, float]:
-    """(busy, total) jiffies of all cores since boot, from /proc/stat."""
-    values = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = values[3] + values[4]  # idle + iowait
-    return sum(values) - idle, sum(values)
-
-
-def fresh_db(name: str) -> str:
-    with psycopg.connect(host="127.0.0.1", user="postgres", dbname="postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-
-
-def drop_db(name: str) -> None:
-    with psycopg.connect(host="127.0.0.1", user="postgres", dbname="postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def floor_cpu(workers: list[subprocess.Popen], task, tasks: int, broker_url: str) -> None:
@@ -148,7 +113,7 @@ def main() -> None:
         **os.environ,
         **sandbox_env(sandbox_url),
         "SMSDISPATCH_BROKER_URL": broker,
-        "SMSDISPATCH_DATABASE_URL": fresh_db(args.database),
+        "SMSDISPATCH_DATABASE_URL": fresh_pg(args.database),
         "SMSDISPATCH_POLL_INTERVALS": "3600",  # measure sending, not polling
     }
     os.environ.update(env)  # before workers.tasks is imported: its Celery app reads the broker URL then
@@ -160,12 +125,7 @@ def main() -> None:
     )
     procs.append(sandbox)
     try:
-        for _ in range(50):
-            try:
-                requests.get(sandbox_url + "/_sandbox/messages?provider=none", timeout=1)
-                break
-            except requests.RequestException:
-                time.sleep(0.2)
+        wait_for_sandbox(sandbox_url)
         workers = [
             subprocess.Popen(
                 [*EXE, "worker", "-c", str(args.concurrency), "-n", f"bench{i}@%h", "--loglevel", "WARNING"],
@@ -266,7 +226,7 @@ def main() -> None:
                 p.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 p.kill()
-        drop_db(args.database)
+        drop_pg(args.database)
 
 
 if __name__ == "__main__":

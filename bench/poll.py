@@ -29,15 +29,12 @@ import psycopg
 import requests
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+if str(ROOT) not in sys.path:  # a pool process (spawn) has it already, behind the --code checkout: kept there
+    sys.path.insert(0, str(ROOT))
+from bench.common import cpu_seconds, drop_pg, fresh_pg, machine_busy, wait_for_sandbox  # noqa: E402
+
 OUT = ROOT / "bench" / "out"
 EXE = [sys.executable, "-m", "dispatcher"]
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return sum(int(x) for x in fields[11:15]) / TICKS
 
 
 def backend_cpu(dbname: str) -> dict[int, float]:
@@ -51,23 +48,13 @@ def backend_cpu(dbname: str) -> dict[int, float]:
     return out
 
 
-def machine_busy() -> tuple[float, float]:
-    """(busy, total) jiffies of all cores since boot, from /proc/stat."""
-    values = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = values[3] + values[4]  # idle + iowait
-    return sum(values) - idle, sum(values)
-
-
 def fresh_url(kind: str, pg_db: str) -> str:
     if kind == "sqlite":
         path = OUT / "poll_bench.db"
         for suffix in ("", "-wal", "-shm"):
             Path(str(path) + suffix).unlink(missing_ok=True)
         return f"sqlite:///{path}"
-    with psycopg.connect(host="127.0.0.1", user="postgres", dbname="postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{pg_db}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{pg_db}"')
-    return f"postgresql+psycopg://postgres@127.0.0.1:5432/{pg_db}"
+    return fresh_pg(pg_db)
 
 
 class Clock:
@@ -274,12 +261,7 @@ def main() -> None:
         stderr=subprocess.DEVNULL,
     )
     try:
-        for _ in range(50):
-            try:
-                requests.get(sandbox_url + "/_sandbox/messages?provider=none", timeout=1)
-                break
-            except requests.RequestException:
-                time.sleep(0.2)
+        wait_for_sandbox(sandbox_url)
         # Final outcomes at once: every recipient is recorded by its first check.
         requests.post(sandbox_url + "/_sandbox/config", json={"final_after_s": 0}, timeout=5)
         for kind in ("postgres", "sqlite") if args.db == "all" else (args.db,):
@@ -289,8 +271,7 @@ def main() -> None:
         sandbox.terminate()
         sandbox.wait(timeout=20)
         if args.db != "sqlite":
-            with psycopg.connect(host="127.0.0.1", user="postgres", dbname="postgres", autocommit=True) as c:
-                c.execute(f'DROP DATABASE IF EXISTS "{args.pg_db}" WITH (FORCE)')
+            drop_pg(args.pg_db)
 
 
 if __name__ == "__main__":

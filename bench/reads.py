@@ -22,11 +22,10 @@ import importlib.util
 import json
 import os
 import statistics
-import subprocess
+import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -35,11 +34,12 @@ from typing import Any
 from sqlalchemy import event, insert, text
 from sqlalchemy.engine import Engine
 
-from campaigns.clock import utcnow
-from campaigns.store import Store
-from campaigns.store.sql import campaigns_t
-
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from bench.common import drop_pg, fresh_pg  # noqa: E402
+from campaigns.clock import utcnow  # noqa: E402
+from campaigns.store import Store  # noqa: E402
+from campaigns.store.sql import campaigns_t  # noqa: E402
 
 BATCH = 100
 # chunk c of n: accepted below 60 %, then unknown (2 %), retry (1 %), sending (1 %), queued (the rest)
@@ -309,22 +309,6 @@ def explain(clock: QueryClock, fn: Callable[[], Any], url: str) -> None:
             for row in plan:
                 print("       ", row[-1])
     store.engine.dispose()
-
-
-def fresh_pg() -> str:
-    name = f"bench_reads_{uuid.uuid4().hex[:8]}"
-    subprocess.run(
-        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", f"CREATE DATABASE {name}"], check=True
-    )
-    return f"postgresql://postgres@127.0.0.1/{name}"
-
-
-def drop_pg(url: str) -> None:
-    name = url.rsplit("/", 1)[1]
-    subprocess.run(
-        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"],
-        check=True,
-    )
 
 
 def main() -> None:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib.util
 import json
 import logging
 import os
@@ -34,20 +33,14 @@ from concurrent.futures import ProcessPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
-import requests
 from sqlalchemy import text
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench.common import wait_for_sandbox  # noqa: E402
+
 EXE = [sys.executable, "-m", "dispatcher"]
 AHEAD = timedelta(seconds=1000)  # the poller's "now": past every next check the build gave (<= 900 s ahead)
-
-
-def reads_module():  # noqa: ANN201 - bench/reads.py, which is not a package
-    spec = importlib.util.spec_from_file_location("bench_reads", ROOT / "bench" / "reads.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 # ---- the load, each in its own process ------------------------------------------------------------------
@@ -129,7 +122,7 @@ def main() -> None:
         return
     args.no_reference, args.explain = True, False
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # stopped: the finally below still cleans up
-    reads = reads_module()
+    from bench import reads
     from campaigns.store import Store
     from dispatcher.sandbox.core import sandbox_env
 
@@ -155,12 +148,7 @@ def main() -> None:
         procs.append(
             subprocess.Popen([*EXE, "sandbox", "--port", str(args.port)], env=env, stderr=subprocess.DEVNULL)
         )
-        for _ in range(100):
-            try:
-                requests.get(sandbox_url + "/_sandbox/messages?limit=0", timeout=1)
-                break
-            except requests.RequestException:
-                time.sleep(0.2)
+        wait_for_sandbox(sandbox_url)
         me = [sys.executable, __file__, "--child"]
         out = {
             k: Path(f"{os.environ.get('TMPDIR', '/tmp')}/reads_load_{k}_{os.getpid()}.log")

@@ -21,7 +21,6 @@ Prints both rates and their ratio (the embedded send's whole command, and its se
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import resource
@@ -33,28 +32,11 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-import requests
-
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from bench.common import make_csv, wait_for_sandbox  # noqa: E402
+
 EXE = [sys.executable, "-m", "dispatcher"]
-
-
-def make_csv(path: Path, n: int) -> None:
-    with path.open("w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["mobile"])
-        for i in range(n):
-            w.writerow([f"0912{i:07d}"])
-
-
-def wait_up(url: str) -> None:
-    for _ in range(100):
-        try:
-            requests.get(url + "/_sandbox/messages?provider=none", timeout=1)
-            return
-        except requests.RequestException:
-            time.sleep(0.1)
-    raise SystemExit(f"the sandbox at {url} did not answer")
 
 
 def children_cpu() -> float:
@@ -126,7 +108,7 @@ def main() -> None:
         stdout=subprocess.DEVNULL,
     )
     try:
-        wait_up(url)
+        wait_for_sandbox(url)
         with tempfile.TemporaryDirectory() as tmp:
             e = embedded(env, args.recipients, Path(tmp))
         rate, phase_rate = e["sent"] / e["wall"], e["sent"] / e["phase"]

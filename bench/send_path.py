@@ -25,7 +25,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -33,17 +32,19 @@ from pathlib import Path
 from campaigns.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.append(str(ROOT))  # last: a --baseline child imports the checkout on its PYTHONPATH first
+from bench.common import drop_pg, fresh_pg, wait_for_sandbox  # noqa: E402
+
 BATCH = 100
 
 
-def send_path(url: str, threads: int, chunks: int) -> dict[str, float]:
-    """`threads` threads claim and record (all accepted) chunks of ONE campaign through the Store API, no
-    HTTP: chunks/s, and this process's CPU per recipient (statements built and bound, the driver; with SQLite
-    the database's own work too)."""
+def one_campaign(url: str, chunks: int, sender: str) -> tuple[Store, list[tuple[int, int]]]:
+    """A migrated store at `url` holding ONE running Ghasedak campaign of `chunks` chunks of BATCH numbers:
+    the store and its claimable (chunk id, attempt)s."""
     import pandas as pd
 
     from campaigns.plan import plan
-    from campaigns.store import CampaignSpec, RecipientUpdate
+    from campaigns.store import CampaignSpec
     from campaigns.text import Template
 
     store = Store.from_url(url)
@@ -51,10 +52,19 @@ def send_path(url: str, threads: int, chunks: int) -> dict[str, float]:
     n = chunks * BATCH
     df = pd.DataFrame({"row": range(2, n + 2), "phone": [f"+98912{i:07d}" for i in range(n)]})
     spec = CampaignSpec(
-        name="bench", provider="ghasedak", account="a", sender="1", message="hi", personalised=False
+        name="bench", provider="ghasedak", account="a", sender=sender, message="hi", personalised=False
     )
     cid = store.create_campaign(spec, plan([df], Template("hi"), BATCH, []))
-    work = store.claimable_chunks(limit=chunks, campaign_id=cid)
+    return store, store.claimable_chunks(limit=chunks, campaign_id=cid)
+
+
+def send_path(url: str, threads: int, chunks: int) -> dict[str, float]:
+    """`threads` threads claim and record (all accepted) chunks of ONE campaign through the Store API, no
+    HTTP: chunks/s, and this process's CPU per recipient (statements built and bound, the driver; with SQLite
+    the database's own work too)."""
+    from campaigns.store import RecipientUpdate
+
+    store, work = one_campaign(url, chunks, sender="1")
 
     def one(chunk_id: int, attempt: int) -> None:
         chunk = store.claim_chunk(chunk_id, attempt, timedelta(seconds=60))
@@ -108,25 +118,12 @@ def drive(
 def operation(url: str, threads: int, chunks: int, profile: str | None = None) -> dict[str, float]:
     """`threads` threads run `send_chunk` on every chunk of ONE campaign against the sandbox named by the
     SMSDISPATCH_* environment: chunks/s and this process's CPU per recipient."""
-    import pandas as pd
-
-    from campaigns.plan import plan
-    from campaigns.store import CampaignSpec
-    from campaigns.text import Template
     from workers.deps import ProviderPool, WorkerDeps
     from workers.operations.send import send_chunk
     from workers.settings import DispatchSettings
 
-    store = Store.from_url(url)
-    store.migrate()
-    n = chunks * BATCH
-    df = pd.DataFrame({"row": range(2, n + 2), "phone": [f"+98912{i:07d}" for i in range(n)]})
-    spec = CampaignSpec(
-        name="bench", provider="ghasedak", account="a", sender="", message="hi", personalised=False
-    )
-    cid = store.create_campaign(spec, plan([df], Template("hi"), BATCH, []))
+    store, work = one_campaign(url, chunks, sender="")
     deps = WorkerDeps(store=store, providers=ProviderPool(), settings=DispatchSettings.from_env())
-    work = store.claimable_chunks(limit=chunks, campaign_id=cid)
     assert len(work) == chunks, f"{len(work)} claimable chunks of {chunks}: is the campaign running?"
     lock = threading.Lock()
     outcomes: dict[str, int] = {}
@@ -155,14 +152,7 @@ def operations(args: argparse.Namespace) -> None:
     )
     print(f"send operation: {args.chunks} chunks of {BATCH}, send_chunk per chunk, sandbox at 0 ms")
     try:
-        import requests
-
-        for _ in range(100):
-            try:
-                requests.get(url + "/_sandbox/messages?provider=none", timeout=1)
-                break
-            except requests.RequestException:
-                time.sleep(0.1)
+        wait_for_sandbox(url)
         env = {**os.environ, **sandbox_env(url), "SMSDISPATCH_POLL_INTERVALS": "3600"}
         for db in ("sqlite", "postgres") if args.db == "all" else (args.db,):
             for threads in (int(t) for t in args.threads.split(",")):
@@ -243,20 +233,6 @@ def send_paths(args: argparse.Namespace) -> None:
                     f"({rate * BATCH:6,.0f} recipients/s), {got['cpu_us']:5.1f} us CPU per recipient",
                     flush=True,
                 )
-
-
-def fresh_pg() -> str:
-    name = f"bench_send_{uuid.uuid4().hex[:8]}"
-    subprocess.run(
-        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", f"CREATE DATABASE {name}"], check=True
-    )
-    return f"postgresql://postgres@127.0.0.1/{name}"
-
-
-def drop_pg(url: str) -> None:
-    name = url.rsplit("/", 1)[1]
-    drop = f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-    subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", drop], check=True)
 
 
 def main() -> None:

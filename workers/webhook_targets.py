@@ -56,6 +56,15 @@ def refused_range(address: str) -> str | None:
     return None
 
 
+def refusal(host: str, address: str, why: str) -> str:
+    """The one line of a refused receiver: `host` is at `address`, which is `why` (`refused_range`), and
+    the fix."""
+    return (
+        f"callback_url's host {host} is {address}, {why}; give a public receiver's URL, or have the "
+        f"server's operator list {host} in {ALLOW_ENV}"
+    )
+
+
 def resolve(host: str, port: int) -> list[str]:
     """Every address `host` resolves to (the system's resolver, as the connection will use it)."""
     return sorted({info[4][0] for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)})
@@ -86,10 +95,7 @@ def check_target(url: str, allowed: frozenset[str], resolver: Resolver = resolve
     for address in addresses:
         why = refused_range(address)
         if why is not None:
-            raise TargetRefused(
-                f"callback_url's host {host} is {address}, {why}; give a public receiver's URL, or have "
-                f"the server's operator list {host} in {ALLOW_ENV}"
-            )
+            raise TargetRefused(refusal(host, address, why))
 
 
 class RefusedPeer(NewConnectionError):
@@ -98,10 +104,7 @@ class RefusedPeer(NewConnectionError):
 
     def __init__(self, conn: HTTPConnection, host: str, address: str, why: str) -> None:
         super().__init__(conn, f"connected to {address}, {why}")
-        self.line = (
-            f"callback_url's host {host} is {address}, {why}; give a public receiver's URL, or have the "
-            f"server's operator list {host} in {ALLOW_ENV}"
-        )
+        self.line = refusal(host, address, why)
 
 
 class _PublicOnly:
