@@ -30,6 +30,7 @@ import json
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from functools import cache
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import (
@@ -47,7 +48,7 @@ from sqlalchemy import (
     update,
 )
 
-from campaigns.records import ChunkPeek, ClaimedChunk, OutMessage, RecipientUpdate
+from campaigns.records import ChunkPeek, ClaimedChunk, RecipientUpdate
 from campaigns.states import CHUNK_TRANSITIONS, CampaignState, ChunkState, ChunkTransition, RecipientState
 from campaigns.store import raw, sending
 from campaigns.store.raw import RawStatement
@@ -216,7 +217,9 @@ def quick_record_stmt() -> Any:
 @cache
 def _raw_claim() -> tuple[RawStatement, dict[str, int]]:
     stmt = quick_claim_stmt()
-    return RawStatement.of(stmt), {c.key: i for i, c in enumerate(stmt.selected_columns)}
+    col = {c.key: i for i, c in enumerate(stmt.selected_columns)}
+    assert list(col)[-4:] == ["rid", "phone", "text", "rparts"]  # `quick_claim` slices them off together
+    return RawStatement.of(stmt), col
 
 
 @cache
@@ -256,28 +259,32 @@ def quick_claim(
             tuple(json.loads(route)) if route else (),
             int(head[col["peek_attempt"]]),
         )
-    message, prefix = head[col["message"]], head[col["ref_prefix"]]
-    rid, phone, text, rparts = col["rid"], col["phone"], col["text"], col["rparts"]
-    messages = tuple(
-        OutMessage(r[rid], r[phone], r[text] if r[text] is not None else message, f"{prefix}{r[rid]}")
-        for r in rows
-        if r[rid] is not None
+    facts = SimpleNamespace(
+        provider=head[col["campaign_provider"]], **{name: head[col[name]] for name in _SEND_FACTS}
     )
-    own = head[
-        col["chunk_provider"]
-    ]  # a chunk failover re-planned carries its own provider, account and line
-    return ClaimedChunk(
-        chunk_id=chunk_id,
-        campaign_id=head[col["campaign_id"]],
-        attempt=head[col["attempt"]],
-        provider=own or head[col["campaign_provider"]],
-        account=head[col["chunk_account"]] or head[col["account"]],
-        sender=head[col["sender"]] if own is None else (head[col["chunk_sender"]] or ""),
-        parts=sum(r[rparts] for r in rows if r[rid] is not None),
-        on_unknown=head[col["on_unknown"]],
-        sending_since=head[col["sending_since"]].astimezone(UTC),
-        messages=messages,
+    rid = col["rid"]  # rid, phone, text, rparts: the statement's last columns, in that order
+    pending = [r[rid:] for r in rows if r[rid] is not None]
+    return sending.to_send(
+        chunk_id,
+        head[col["campaign_id"]],
+        head[col["attempt"]],
+        head[col["sending_since"]].astimezone(UTC),
+        facts,
+        pending,
     )
+
+
+# `sending.to_send`'s facts, as the statement names them (the campaign's provider is `campaign_provider`)
+_SEND_FACTS = (
+    "account",
+    "sender",
+    "message",
+    "ref_prefix",
+    "on_unknown",
+    "chunk_provider",
+    "chunk_account",
+    "chunk_sender",
+)
 
 
 def quick_record(conn: Any, chunk: ClaimedChunk, updates: Sequence[RecipientUpdate], now: datetime) -> bool:
