@@ -16,7 +16,11 @@ from collections.abc import Iterable
 from enum import StrEnum
 from functools import lru_cache
 
+import numpy as np
+import pandas as pd
 import phonenumbers
+import pyarrow as pa
+import pyarrow.compute as pc
 from phonenumbers import carrier
 
 ESTIMATE_NOTE = "by number prefix (phonenumbers carrier data); ported numbers may belong to another operator"
@@ -68,6 +72,18 @@ def operator_of(e164: str) -> Operator:
     if not e164.startswith("+989") or len(e164) != 13:
         return Operator.OTHER
     return _operator_of_prefix(e164[:7])
+
+
+def operators_by_prefix(phones: pd.Series) -> tuple[np.ndarray, list[Operator]]:
+    """Per phone (E.164 str Series) the index (intp array) of its operator in the list returned, which has
+    one entry per distinct first seven characters (`operator_of`'s unit): a column's operators with one
+    `operator_of` per prefix, not per number (Arrow's hash table does the per-row part)."""
+    values = pa.array(phones.astype("str"), from_pandas=True)
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    encoded = pc.dictionary_encode(pc.utf8_slice_codeunits(values, 0, 7))
+    operators = [operator_of(prefix + "000000") for prefix in encoded.dictionary.to_pylist()]
+    return encoded.indices.to_numpy(zero_copy_only=False).astype(np.intp), operators
 
 
 def count_operators(phones: Iterable[str]) -> dict[Operator, int]:

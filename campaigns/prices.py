@@ -20,10 +20,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
-from campaigns.operators import Operator, operator_of
+from campaigns.operators import Operator, operators_by_prefix
 from campaigns.text import Alphabet, encoding, encoding_series
 
 __all__ = [
@@ -171,14 +169,13 @@ def recipient_costs(
     """
     if not len(phones):
         return np.zeros(0)
-    prefix_codes, prefixes = _prefixes(phones)
+    prefix_codes, operators = operators_by_prefix(phones)
     if alphabets is not None:
         alphabet_codes, alphabets = pd.factorize(alphabets)
     elif texts.notna().any():
         alphabet_codes, alphabets = pd.factorize(encoding_series(texts.fillna(static_text)))
     else:
         alphabet_codes, alphabets = np.zeros(len(phones), dtype=np.intp), [encoding(static_text).value]
-    operators = [operator_of(str(prefix) + "000000") for prefix in prefixes]
     prices = np.array(
         [[_or_nan(table.per_part(op, Alphabet(alphabet))) for alphabet in alphabets] for op in operators]
     )
@@ -190,15 +187,6 @@ def recipient_costs(
         where = table.source or "the price table"
         raise UnpricedError(f"no price for {alphabet} parts to {operator.value} numbers in {where}")
     return per_part * parts.to_numpy(dtype=np.float64)
-
-
-def _prefixes(phones: pd.Series) -> tuple[np.ndarray, list[str]]:
-    """Per phone the index of its first seven characters (+98 and four digits) among the distinct ones."""
-    values = pa.array(phones.astype("str"), from_pandas=True)
-    if isinstance(values, pa.ChunkedArray):
-        values = values.combine_chunks()
-    encoded = pc.dictionary_encode(pc.utf8_slice_codeunits(values, 0, 7))
-    return encoded.indices.to_numpy(zero_copy_only=False), encoded.dictionary.to_pylist()
 
 
 def _or_nan(price: float | None) -> float:

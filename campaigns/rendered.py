@@ -112,10 +112,6 @@ class DistinctTexts:
         """The text per row as an object array of `str`; rows with the same text share one object."""
         return self._distinct_objects[self.codes]
 
-    def series(self, index: pd.Index | None = None) -> pd.Series:
-        """The text per row as a str Series (one string per row: for the few rows that need one)."""
-        return pd.Series(self.objects(), index=index, dtype="str")
-
     def categorical(self) -> pd.Categorical:
         """Codes and distinct texts as a pandas Categorical (`pa.array` of it is a DictionaryArray)."""
         return pd.Categorical.from_codes(self.codes, categories=pd.Index(self.texts, dtype="str"))

@@ -27,7 +27,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from campaigns.operators import Operator, operator_of
+from campaigns.operators import Operator, operators_by_prefix
 from campaigns.preflight.summary import Preview
 from campaigns.rendered import DistinctTexts
 from campaigns.text import Alphabet, Template, count_parts, encoding
@@ -270,16 +270,8 @@ class Tally:
         self, block: pd.DataFrame, rendered: DistinctTexts | None
     ) -> tuple[pd.Series, pd.Series, pd.Series]:
         """(operator, SMS parts, alphabet) of each recipient of the block."""
-        phones = pa.array(block["phone"].astype("str"), from_pandas=True)
-        if isinstance(phones, pa.ChunkedArray):
-            phones = phones.combine_chunks()
-        prefixes = pc.dictionary_encode(
-            pc.utf8_slice_codeunits(phones, 0, 7)
-        )  # operator_of reads +98 and 4 digits
-        of_prefix = np.array(
-            [operator_of(p + "000000") for p in prefixes.dictionary.to_pylist()], dtype=object
-        )
-        codes = prefixes.indices.to_numpy(zero_copy_only=False)
+        codes, by_prefix = operators_by_prefix(block["phone"])
+        of_prefix = np.array(by_prefix, dtype=object)
         operators = pd.Series(
             of_prefix[codes] if len(codes) else of_prefix[:0], index=block.index, dtype=object
         )

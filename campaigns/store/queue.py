@@ -5,7 +5,7 @@ send takes before its claim. Reads, except `stale_chunks`, which marks what it r
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -35,8 +35,9 @@ def claimable_chunks(
 
 
 @cache
-def _peek_stmt(with_attempt: bool) -> Any:
-    """The peek before a claim, built once (it runs for every chunk message, like the claim)."""
+def peek_stmt(with_attempt: bool) -> Any:
+    """The peek before a claim, built once (it runs for every chunk message, like the claim). Parameters:
+    chunk_id, now, attempt (when `with_attempt`). Its first six columns are `peek_of`'s."""
     now = bindparam("now", type_=chunks_t.c.next_attempt_at.type)
     condition = claimable(now)
     if with_attempt:
@@ -63,11 +64,16 @@ def chunk_cost(conn: Connection, chunk_id: int, attempt: int | None, now: dateti
     it spends rate-limit budget. None when there is no such chunk.
     """
     params = {"chunk_id": chunk_id, "now": now, "attempt": attempt}
-    row = conn.execute(_peek_stmt(attempt is not None), params).first()
-    if row is None:
-        return None
-    route = tuple(json.loads(row.route)) if row.route else ()
-    return ChunkPeek(row.provider, int(row.parts), row.window, bool(row.claimable), route, int(row.attempt))
+    row = conn.execute(peek_stmt(attempt is not None), params).first()
+    return None if row is None else peek_of(row)
+
+
+def peek_of(row: Sequence[Any]) -> ChunkPeek:
+    """The peek from a row whose first six columns are `peek_stmt`'s: provider, window, parts, claimable,
+    route (JSON list or NULL), attempt."""
+    provider, window, parts, claimable_now, route, attempt = row[:6]
+    routes = tuple(json.loads(route)) if route else ()
+    return ChunkPeek(provider, int(parts), window, bool(claimable_now), routes, int(attempt))
 
 
 def running_windows(conn: Connection) -> dict[int, str]:

@@ -26,10 +26,10 @@ SQLite keeps the transaction path (in-process: a statement costs no round trip t
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from functools import cache
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import (
@@ -47,9 +47,10 @@ from sqlalchemy import (
     update,
 )
 
-from campaigns.records import ChunkPeek, ClaimedChunk, OutMessage, RecipientUpdate
+from campaigns.records import ChunkPeek, ClaimedChunk, RecipientUpdate
 from campaigns.states import CHUNK_TRANSITIONS, CampaignState, ChunkState, ChunkTransition, RecipientState
 from campaigns.store import raw, sending
+from campaigns.store.queue import peek_of, peek_stmt
 from campaigns.store.raw import RawStatement
 from campaigns.store.sql import (
     campaigns_t,
@@ -73,10 +74,10 @@ def quick_claim_stmt() -> Any:
 
     Parameters: chunk_id, attempt (the message's: a quick claim always names it), now, lease_until, providers
     (names this process sends to without a rate limit). Rows: one per pending recipient when claimed (else one
-    row), ordered by recipient id; columns `provider`, `window`, `parts`, `claimable`, `route`, `peek_attempt`
+    row), ordered by recipient id; columns `provider`, `window`, `parts`, `claimable`, `route`, `attempt`
     (the peek's, as `queue.chunk_cost` reads them), the campaign's send facts (`campaign_provider`, `account`,
     `sender`, `message`, `ref_prefix`, `on_unknown`, `chunk_provider`, `chunk_account`, `chunk_sender`), and
-    the claim's `campaign_id`, `attempt`, `sending_since` (NULL: not claimed) with `rid`, `phone`, `text`,
+    the claim's `campaign_id`, `claimed_attempt`, `sending_since` (NULL: not claimed) with `rid`, `phone`, `text`,
     `rparts` per pending recipient. No row: no such chunk.
     """
     k, c = chunks_t.c, campaigns_t.c
@@ -84,13 +85,8 @@ def quick_claim_stmt() -> Any:
     provider = func.coalesce(k.provider, c.provider)
     at_attempt = k.attempt == bindparam("attempt")
     peek = (
-        select(
-            provider.label("provider"),
-            c.window,
-            k.parts,
-            (claimable(now) & at_attempt).label("claimable"),
-            c.route,
-            k.attempt.label("peek_attempt"),
+        peek_stmt(True)  # `queue.chunk_cost`'s peek, at the message's attempt
+        .add_columns(
             c.provider.label("campaign_provider"),
             c.account,
             c.sender,
@@ -101,8 +97,6 @@ def quick_claim_stmt() -> Any:
             k.account.label("chunk_account"),
             k.sender.label("chunk_sender"),
         )
-        .join(campaigns_t, c.id == k.campaign_id)
-        .where(k.id == bindparam("chunk_id"))
         .cte("peek")
     )
     # The campaign row first (as `cancel` and the two-statement claim take them), locked, with its caps read
@@ -150,7 +144,7 @@ def quick_claim_stmt() -> Any:
         select(
             *peek.c,
             claim.c.campaign_id,
-            claim.c.attempt,
+            claim.c.attempt.label("claimed_attempt"),
             claim.c.sending_since,
             r.c.id.label("rid"),
             r.c.phone,
@@ -216,7 +210,9 @@ def quick_record_stmt() -> Any:
 @cache
 def _raw_claim() -> tuple[RawStatement, dict[str, int]]:
     stmt = quick_claim_stmt()
-    return RawStatement.of(stmt), {c.key: i for i, c in enumerate(stmt.selected_columns)}
+    col = {c.key: i for i, c in enumerate(stmt.selected_columns)}
+    assert list(col)[-4:] == ["rid", "phone", "text", "rparts"]  # `quick_claim` slices them off together
+    return RawStatement.of(stmt), col
 
 
 @cache
@@ -247,37 +243,33 @@ def quick_claim(
         return None
     head = rows[0]
     if head[col["campaign_id"]] is None:
-        route = head[col["route"]]
-        return ChunkPeek(
-            head[col["provider"]],
-            int(head[col["parts"]]),
-            head[col["window"]],
-            bool(head[col["claimable"]]),
-            tuple(json.loads(route)) if route else (),
-            int(head[col["peek_attempt"]]),
-        )
-    message, prefix = head[col["message"]], head[col["ref_prefix"]]
-    rid, phone, text, rparts = col["rid"], col["phone"], col["text"], col["rparts"]
-    messages = tuple(
-        OutMessage(r[rid], r[phone], r[text] if r[text] is not None else message, f"{prefix}{r[rid]}")
-        for r in rows
-        if r[rid] is not None
+        return peek_of(head)  # the statement's first six columns are the peek's
+    facts = SimpleNamespace(
+        provider=head[col["campaign_provider"]], **{name: head[col[name]] for name in _SEND_FACTS}
     )
-    own = head[
-        col["chunk_provider"]
-    ]  # a chunk failover re-planned carries its own provider, account and line
-    return ClaimedChunk(
-        chunk_id=chunk_id,
-        campaign_id=head[col["campaign_id"]],
-        attempt=head[col["attempt"]],
-        provider=own or head[col["campaign_provider"]],
-        account=head[col["chunk_account"]] or head[col["account"]],
-        sender=head[col["sender"]] if own is None else (head[col["chunk_sender"]] or ""),
-        parts=sum(r[rparts] for r in rows if r[rid] is not None),
-        on_unknown=head[col["on_unknown"]],
-        sending_since=head[col["sending_since"]].astimezone(UTC),
-        messages=messages,
+    rid = col["rid"]  # rid, phone, text, rparts: the statement's last columns, in that order
+    pending = [r[rid:] for r in rows if r[rid] is not None]
+    return sending.to_send(
+        chunk_id,
+        head[col["campaign_id"]],
+        head[col["claimed_attempt"]],
+        head[col["sending_since"]].astimezone(UTC),
+        facts,
+        pending,
     )
+
+
+# `sending.to_send`'s facts, as the statement names them (the campaign's provider is `campaign_provider`)
+_SEND_FACTS = (
+    "account",
+    "sender",
+    "message",
+    "ref_prefix",
+    "on_unknown",
+    "chunk_provider",
+    "chunk_account",
+    "chunk_sender",
+)
 
 
 def quick_record(conn: Any, chunk: ClaimedChunk, updates: Sequence[RecipientUpdate], now: datetime) -> bool:
@@ -292,21 +284,7 @@ def quick_record(conn: Any, chunk: ClaimedChunk, updates: Sequence[RecipientUpda
 @cache
 def _sqlite_peek_stmt() -> Any:
     """`queue.chunk_cost`'s peek at the message's attempt, with whether a principal started the campaign."""
-    k, c = chunks_t.c, campaigns_t.c
-    now = bindparam("now", type_=k.updated_at.type)
-    return (
-        select(
-            func.coalesce(k.provider, c.provider).label("provider"),
-            c.window,
-            k.parts,
-            (claimable(now) & (k.attempt == bindparam("attempt"))).label("claimable"),
-            c.route,
-            k.attempt,
-            c.spend_principal,
-        )
-        .join(campaigns_t, c.id == k.campaign_id)
-        .where(k.id == bindparam("chunk_id"))
-    )
+    return peek_stmt(True).add_columns(campaigns_t.c.spend_principal)
 
 
 def quick_claim_sqlite(
@@ -319,8 +297,7 @@ def quick_claim_sqlite(
     row = conn.execute(_sqlite_peek_stmt(), {"chunk_id": chunk_id, "attempt": attempt, "now": now}).first()
     if row is None:
         return None
-    route = tuple(json.loads(row.route)) if row.route else ()
-    peek = ChunkPeek(row.provider, int(row.parts), row.window, bool(row.claimable), route, int(row.attempt))
+    peek = peek_of(row)
     quick = row.window is None and row.route is None and row.spend_principal is None
     if not (peek.claimable and quick and row.provider in providers):
         return peek

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
@@ -157,27 +156,41 @@ def load_claimed(conn: Connection, chunk_id: int, claimed: Any = None) -> Claime
             )
         ).one()
     rows = conn.execute(CLAIM_READ, {"campaign_id": claimed.campaign_id, "chunk_id": chunk_id}).all()
-    head = rows[0]
-    # A chunk re-planned for another provider of the route (failover) carries its own; "" sender: the
-    # provider's configured line. Read in the same statement (CLAIM_READ's chunk_* columns).
-    own = SimpleNamespace(provider=head.chunk_provider, account=head.chunk_account, sender=head.chunk_sender)
     # by position (CLAIM_READ's rid, phone, text, parts): a Row's attribute lookups cost more per recipient
-    message, prefix = head.message, head.ref_prefix
     pending = [t[_RID : _RID + 4] for t in rows if t[_RID] is not None]
+    return to_send(chunk_id, claimed.campaign_id, claimed.attempt, claimed.sending_since, rows[0], pending)
+
+
+def to_send(
+    chunk_id: int,
+    campaign_id: int,
+    attempt: int,
+    sending_since: datetime,
+    facts: Any,
+    pending: Sequence[Sequence[Any]],
+) -> ClaimedChunk:
+    """A claimed chunk from what its claim read: `facts` (by attribute, as CLAIM_READ's columns: the
+    campaign's provider, account, sender, message, ref_prefix, on_unknown and the chunk's own
+    chunk_provider, chunk_account, chunk_sender) and `pending` ((recipient id, phone, text or None for the
+    campaign's message, SMS parts) per pending recipient, by id). Pure."""
+    # A chunk re-planned for another provider of the route (failover) carries its own; "" sender: the
+    # provider's configured line.
+    own = facts.chunk_provider
+    message, prefix = facts.message, facts.ref_prefix
     messages = tuple(
         OutMessage(rid, phone, message if text is None else text, f"{prefix}{rid}")
         for rid, phone, text, _ in pending
     )
     return ClaimedChunk(
         chunk_id=chunk_id,
-        campaign_id=claimed.campaign_id,
-        attempt=claimed.attempt,
-        provider=own.provider or head.provider,
-        account=own.account or head.account,
-        sender=head.sender if own.provider is None else (own.sender or ""),
+        campaign_id=campaign_id,
+        attempt=attempt,
+        provider=own or facts.provider,
+        account=facts.chunk_account or facts.account,
+        sender=facts.sender if own is None else (facts.chunk_sender or ""),
         parts=sum(t[3] for t in pending),
-        on_unknown=head.on_unknown,
-        sending_since=claimed.sending_since,
+        on_unknown=facts.on_unknown,
+        sending_since=sending_since,
         messages=messages,
     )
 
