@@ -73,8 +73,9 @@ def test_a_quick_claim_claims_charges_and_reads_what_to_send(store):
         ({"window": "00:00-00:01"}, ["ghasedak"]),  # a send window: the peek decides whether it is open
         ({"route": ("ghasedak", "amoot")}, ["ghasedak"]),  # failover: the circuit is asked before the claim
         ({}, ["amoot"]),  # ghasedak has a rate limit in this process: the limiter is asked first
+        ({"spend_principal": "key:7"}, ["ghasedak"]),  # a capped starter: the daily cap is charged first
     ],
-    ids=["window", "route", "rate-limited"],
+    ids=["window", "route", "rate-limited", "daily-capped"],
 )
 def test_chunks_that_need_their_peek_are_not_claimed_quickly(store, spec, providers):
     cid = make(store, 20, **spec)

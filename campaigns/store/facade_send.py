@@ -43,11 +43,6 @@ class SendMethods:
             conn.close()
 
     @property
-    def quick_claims(self) -> bool:
-        """Whether `claim_quick` can claim (both stores can)."""
-        return True
-
-    @property
     def _postgres(self) -> bool:
         return self.engine.dialect.name == "postgresql"
 

@@ -227,7 +227,7 @@ def _send_chunk(
 ) -> Outcome:
     store = deps.store
     peek: ChunkPeek | None = None
-    if attempt is not None and store.quick_claims:
+    if attempt is not None:
         # One statement peeks and, when the chunk needs nothing the peek is for (window, route, daily cap,
         # rate limit), claims (campaigns/store/quick.py); otherwise it is the peek, and the usual path goes on.
         providers, lease = quick_terms(deps)
