@@ -265,3 +265,23 @@ def test_a_draft_sent_after_its_providers_credential_went_is_400_and_can_be_sent
         c.headers.update(bearer(key))
         sent = c.post(f"/api/v1/drafts/{draft}/send")
         assert sent.status_code == 201, sent.text  # the refusal left the draft to send once configured
+
+
+def test_the_api_words_name_exactly_the_fields_the_api_reads():
+    """dispatcher/web/wording.py names a CLI option by the field dispatcher/web/forms.py reads for it: every
+    option it names is a field the API takes, every field a caller gives `send` has its option there, and
+    the flags (`allow_partial=true`) are the fields read as true or false."""
+    import dataclasses
+
+    from dispatcher.app import SendRequest
+    from dispatcher.web import wording
+    from dispatcher.web.forms import ALIASES, NOT_FROM_CALLERS, WEB_FIELDS
+
+    given = {f.name: f for f in dataclasses.fields(SendRequest) if f.name not in NOT_FROM_CALLERS}
+    api = {({v: k for k, v in ALIASES.items()}.get(name, name)) for name in given} | {"dry_run"}
+    assert set(wording.FIELDS.values()) == api, set(wording.FIELDS.values()) ^ api
+    assert set(WEB_FIELDS) - api == {"callback_url"}  # the API's own field, no option of `send`
+    flags = {"--" + n.replace("_", "-") for n, f in given.items() if f.type in ("bool", bool)} | {"--dry-run"}
+    assert flags == wording.FLAGS, flags ^ wording.FLAGS
+    assert wording.for_api("to send anyway: --allow-partial") == "to send anyway: allow_partial=true"
+    assert wording.for_api("--header-row N") == "header_row=N"

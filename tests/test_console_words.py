@@ -91,6 +91,9 @@ def test_persian_pages_show_no_english_sentence_whatever_went_wrong(console):  #
         found = english_in(answer)
         assert not found, f"{name}: English on a Persian page: {found}"
         assert not OPTION.findall(answer.text.split("<details")[0]), (name, OPTION.findall(answer.text))
+        # each of these lines has its Persian (lines.FA_LINES): none is left to the English disclosure
+        kept = [d.get_text(" ", strip=True) for d in parse(answer).select("details.english")]
+        assert not kept, f"{name}: said in English behind the disclosure: {kept}"
     # the detector finds what it looks for: the same pages in English are full of sentences
     client.get("/login?lang=en")
     assert english_in(client.get("/campaigns", params={"since": "last tuesday-ish"}))

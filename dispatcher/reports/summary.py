@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -37,6 +37,12 @@ from dispatcher.reports.outcomes import OUTCOMES
 R = RecipientState
 _AGO = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$")
 _UNIT = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def sendable(recipients: int, counts: Mapping[str, int]) -> int:
+    """Of `recipients`, those not cancelled before sending (`counts`: recipients by state): the whole of
+    which the delivered share is taken (module docstring)."""
+    return recipients - counts.get(R.CANCELLED, 0)
 
 
 def campaign_cost(
@@ -98,7 +104,7 @@ class CampaignSummary:
     @property
     def sendable(self) -> int:
         """Recipients not cancelled before sending: the whole of which `delivered_pct` is a share."""
-        return self.recipients - self.counts.get(R.CANCELLED, 0)
+        return sendable(self.recipients, self.counts)
 
     @property
     def delivered_pct(self) -> float:
@@ -220,9 +226,9 @@ class SummaryTotals:
     cost_actual: int | None
 
     @property
-    def sendable(self) -> int:
-        """Recipients not cancelled before sending (`CampaignSummary.sendable`)."""
-        return self.recipients - self.counts.get(R.CANCELLED, 0)
+    def delivered_pct(self) -> float:
+        """Delivered, as a percentage of the recipients not cancelled before sending (one decimal)."""
+        return percent(self.counts.get(R.DELIVERED, 0), sendable(self.recipients, self.counts))
 
     def as_json(self) -> dict[str, Any]:
         """`summary --json --totals`: one object."""
@@ -232,7 +238,7 @@ class SummaryTotals:
             "recipients": self.recipients,
             "sent": self.sent,
             "delivered": delivered,
-            "delivered_pct": percent(delivered, self.sendable),
+            "delivered_pct": self.delivered_pct,
             "failed": self.counts.get(R.FAILED, 0),
             "blacklisted": self.counts.get(R.BLACKLISTED, 0),
             "counts": self.counts,
@@ -244,13 +250,12 @@ class SummaryTotals:
 
     def as_row(self, columns: list[str]) -> list[str]:
         """The table's last row for people, in `columns` (the keys of `CampaignSummary.as_row`)."""
-        delivered = self.counts.get(R.DELIVERED, 0)
         cells = {
             "id": "total",
             "name": f"{self.campaigns:,} campaign{'' if self.campaigns == 1 else 's'}",
             "recipients": f"{self.recipients:,}",
             "sent": f"{self.sent:,}",
-            "delivered": f"{percent(delivered, self.sendable):.1f}%",
+            "delivered": f"{self.delivered_pct:.1f}%",
             "failed": f"{self.counts.get(R.FAILED, 0):,}",
             "blacklisted": f"{self.counts.get(R.BLACKLISTED, 0):,}",
             "parts": f"{self.parts:,}",

@@ -37,13 +37,12 @@ from openpyxl.utils import get_column_letter
 from campaigns.operators import ESTIMATE_NOTE, PERSIAN_NAMES, Operator, operator_of
 from campaigns.progress import progress_of
 from campaigns.records import CampaignCosts
-from campaigns.states import RecipientState
 from campaigns.store import CampaignView, Store
 from dispatcher.humane import NOT_KNOWN, is_persian, jalali, local_phone, tehran
 from dispatcher.reports.money import UNIT_NOT_DOCUMENTED, reported_unit
 from dispatcher.reports.outcomes import OUTCOMES, describe
 from dispatcher.reports.provider_codes import code_meaning
-from dispatcher.reports.summary import summary_of
+from dispatcher.reports.summary import sendable, summary_of
 
 WIDTH_SAMPLE = 2000  # rows read ahead to fit the column widths
 MAX_WIDTH = 60
@@ -128,12 +127,12 @@ def _counts_row(
     if sent is None:
         sent = progress_of(replace(view, counts=dict(counts), recipients=total), None, None, now).sent
     delivered = counts.get(OUTCOMES[0], 0)
-    sendable = total - counts.get(RecipientState.CANCELLED, 0)
+    share_of = sendable(total, counts)
     return [
         total,
         sent,
         delivered,
-        delivered / sendable if sendable else 0.0,
+        delivered / share_of if share_of else 0.0,
         *[counts.get(s, 0) for s in OUTCOMES[1:]],
     ]
 

@@ -16,27 +16,29 @@ from __future__ import annotations
 import re
 from typing import Any
 
-# A CLI option of `send` (and `resume`) -> the API's field of the same meaning.
-FIELDS = {
-    "--allow-partial": "allow_partial",
-    "--allow-duplicate": "allow_duplicate",
-    "--skip-recent": "skip_recent",
-    "--include-blacklisted": "include_blacklisted",
-    "--dry-run": "dry_run",
-    "--type": "type",
-    "--window": "window",
-    "--at": "at",
-    "--budget": "budget",
-    "--max-parts": "max_parts",
-    "--on-unknown": "on_unknown",
-    "--column": "column",
-    "--sheet": "sheet",
-    "--header-row": "header_row",
-    "--provider": "provider",
-    "--sender": "sender",
-    "--name": "name",
-    "--message": "message",
-}
+# The CLI's options of `send` (and `resume`) the API takes as fields: each field is its option's name in
+# snake case (`--allow-partial` -> `allow_partial`, as dispatcher/web/forms.py reads them).
+OPTIONS = (
+    "--allow-partial",
+    "--allow-duplicate",
+    "--skip-recent",
+    "--include-blacklisted",
+    "--dry-run",
+    "--type",
+    "--window",
+    "--at",
+    "--budget",
+    "--max-parts",
+    "--on-unknown",
+    "--column",
+    "--sheet",
+    "--header-row",
+    "--provider",
+    "--sender",
+    "--name",
+    "--message",
+)
+FIELDS = {option: option[2:].replace("-", "_") for option in OPTIONS}
 FLAGS = {"--allow-partial", "--allow-duplicate", "--skip-recent", "--include-blacklisted", "--dry-run"}
 API = "/api/v1"
 

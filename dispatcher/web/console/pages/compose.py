@@ -25,8 +25,9 @@ from dispatcher.app.identity import Permission, require
 from dispatcher.app.sessions import Session
 from dispatcher.web.console import security
 from dispatcher.web.console.i18n import latin_digits
+from dispatcher.web.console.lines import CONTROLS
 from dispatcher.web.console.render import checked_form, render, session_of, text
-from dispatcher.web.forms import max_upload_bytes, read_upload, send_request, upload_dir
+from dispatcher.web.forms import ALIASES, max_upload_bytes, read_upload, send_request, upload_dir
 
 router = APIRouter()
 # A check's override, where one option is the override: check code -> (option, value when ticked).
@@ -37,13 +38,16 @@ OVERRIDES = {
     "opt-out-token": ("campaign_type", "transactional"),
     "no-window": ("campaign_type", "transactional"),
 }
-OVERRIDE_LABELS = {
-    "credit": "Send even though the credit is not enough",
-    "duplicate": "Send even though the same campaign is unfinished",
-    "recent": "Leave out those who got a message recently",
-    "opt-out-token": "This is a transactional message",
-    "no-window": "This is a transactional message",
-}
+
+
+def _override_label(field: str, value: object) -> str:
+    """The check box of an override: its control's label, as every line naming the CLI's option calls it
+    (`lines.CONTROLS`: `--allow-partial`, `--type transactional`)."""
+    option = "--" + {v: k for k, v in ALIASES.items()}.get(field, field).replace("_", "-")
+    return CONTROLS[option if value is True else f"{option} {value}"]
+
+
+OVERRIDE_LABELS = {check: _override_label(*how) for check, how in OVERRIDES.items()}
 CHECK_TITLES = {  # each preflight check in words (README, "Checks"); its line follows as the CLI prints it
     "credit": "The credit is below the cost",
     "duplicate": "The same list and text as an unfinished campaign",
