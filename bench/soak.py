@@ -10,6 +10,9 @@ to its final state. Printed:
   campaign's counters), each as a rate over the interval, with the machine's load;
 * each worker's RSS when 10 %, 50 % and 100 % of the recipients have been accepted (the worker killed at
   `--kill-at` is a new process after it);
+* the chunks housekeeping published again (`smsdispatch_chunks_republished_total`, read from each worker's
+  /metrics; worker 1's just before its kill and again from its new process): queued chunks whose message
+  looked lost and due retries;
 * PostgreSQL's table and index sizes (`pg_relation_size`, `pg_indexes_size`, `pg_total_relation_size`)
   once the campaign is stored and again at the end;
 * the ledger's verdict (the rules of tests/support/cluster.py `assert_witnessed`): the sandbox's record of
@@ -19,6 +22,7 @@ to its final state. Printed:
 
     python bench/soak.py --recipients 50000                 # a quick check, a few minutes
     python bench/soak.py --recipients 1000000 --redis-db 5  # the soak (docs/benchmarks.md)
+    python bench/soak.py --recipients 200000 --grace 30     # a backlog longer than the queued grace
 
 Needs the loopback Redis and PostgreSQL (user postgres). Exits 1 when the verdict finds anything wrong.
 """
@@ -29,6 +33,7 @@ import argparse
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -67,6 +72,33 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
+def cpu_s(pid: int) -> float:
+    """user + system CPU seconds of a live process (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def republished(port: int) -> float:
+    """`smsdispatch_chunks_republished_total` of the worker serving metrics on `port`; 0 when it cannot be read."""
+    try:
+        text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    except requests.RequestException:
+        return 0.0
+    for line in text.splitlines():
+        if line.startswith("smsdispatch_chunks_republished_total "):
+            return float(line.split()[1])
+    return 0.0
+
+
 def sizes(dbname: str) -> dict[str, tuple[int, int, int]]:
     """table -> (heap, indexes, total) bytes."""
     with psycopg.connect(host="127.0.0.1", user="postgres", dbname=dbname) as conn:
@@ -96,6 +128,7 @@ class Soak:
         self.tmp = OUT / "soak"
         self.tmp.mkdir(parents=True, exist_ok=True)
         self.procs: list[subprocess.Popen] = []
+        self.metrics_ports = [free_port(), free_port()]  # worker i's /metrics
         from dispatcher.sandbox.core import sandbox_env
 
         self.env = {
@@ -104,6 +137,7 @@ class Soak:
             **FAST,
             "SMSDISPATCH_BROKER_URL": f"redis://127.0.0.1:6379/{args.redis_db}",
             "SMSDISPATCH_DATABASE_URL": self.url,
+            **({"SMSDISPATCH_QUEUED_GRACE": f"{args.grace:g}"} if args.grace is not None else {}),
         }
 
     def spawn(self, *args: str) -> subprocess.Popen:
@@ -116,8 +150,9 @@ class Soak:
 
     def worker(self, i: int) -> subprocess.Popen:
         return self.spawn(
-            "worker", "-c", str(self.args.concurrency), "-n", f"soak{i}@%h", "--loglevel", "WARNING"
-        )
+            "worker", "--metrics-port", str(self.metrics_ports[i]), "-c", str(self.args.concurrency),
+            "-n", f"soak{i}@%h", "--loglevel", "WARNING",
+        )  # fmt: skip
 
     def stop(self) -> None:
         for p in self.procs:
@@ -189,6 +224,7 @@ class Soak:
         marks = {int(a.recipients * f): f"{f:.0%}" for f in (0.1, 0.5, 1.0)}
         rss: list[str] = []
         killed = False
+        republished_before_kill = cpu_before_kill = 0.0
         first = all_accepted = None
         last_t, last_acc, last_fin = t0, 0, 0
         broker = redis.Redis.from_url(self.env["SMSDISPATCH_BROKER_URL"])
@@ -204,6 +240,8 @@ class Soak:
             for mark in sorted(m for m in marks if acc >= m):
                 rss.append(f"{marks.pop(mark)} accepted ({acc:,}): " + " / ".join(f"{m:.0f} MB" for m in mem))
             if not killed and acc >= a.recipients * a.kill_at:
+                republished_before_kill = republished(self.metrics_ports[1])
+                cpu_before_kill = cpu_s(workers[1].pid)
                 os.kill(workers[1].pid, signal.SIGKILL)
                 workers[1].wait()
                 workers[1] = self.worker(1)
@@ -239,6 +277,15 @@ class Soak:
             f"sent: {a.recipients:,} in {sending:.0f} s from the first acceptance ({a.recipients / sending:,.0f}/s); "
             f"every report final {end - first:.0f} s after it ({a.recipients / (end - first):,.0f}/s); "
             f"states {counts}",
+            flush=True,
+        )
+        again = [republished(port) for port in self.metrics_ports]
+        cpu = sum(cpu_s(p.pid) for p in self.procs if p is not self.sandbox) + cpu_before_kill
+        print(f"CPU of the workers and beat (user + system): {cpu:,.1f} s", flush=True)
+        print(
+            f"housekeeping published {again[0] + again[1] + republished_before_kill:,.0f} chunks again "
+            f"(worker 0: {again[0]:,.0f}; worker 1: {republished_before_kill:,.0f} before the kill, "
+            f"{again[1]:,.0f} after it), grace {self.env.get('SMSDISPATCH_QUEUED_GRACE', '120 (default)')} s",
             flush=True,
         )
         print("worker RSS (worker 0 / worker 1; worker 1 is a new process after the kill):")
@@ -339,6 +386,9 @@ def main() -> int:
     ap.add_argument("--every", type=float, default=10, help="seconds between throughput lines")
     ap.add_argument("--timeout", type=float, default=3600)
     ap.add_argument("--redis-db", type=int, default=5)
+    ap.add_argument(
+        "--grace", type=float, default=None, help="SMSDISPATCH_QUEUED_GRACE, s (default: the setting's, 120)"
+    )
     ap.add_argument("--pg-db", default="smsd_soak")
     ap.add_argument("--port", type=int, default=8831)
     ap.add_argument("--keep-db", action="store_true", help="leave the PostgreSQL database for a look")

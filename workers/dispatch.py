@@ -15,6 +15,7 @@ from typing import Any, Protocol, runtime_checkable
 from campaigns.clock import utcnow
 from campaigns.store import Store
 from campaigns.windows import closed_windows
+from workers.metrics import REPUBLISHED
 from workers.operations.send import Outcome
 from workers.settings import DispatchSettings
 
@@ -121,11 +122,13 @@ def publish_due(
     """Re-publish queued chunks older than the grace period and retries that are due.
 
     Campaigns outside their send window are skipped: their chunks stay queued in the database (no
-    message bounces every pass) and are published by the first pass after the window opens.
+    message bounces every pass) and are published by the first pass after the window opens. Returns how
+    many chunks were published (counted in `smsdispatch_chunks_republished_total`).
     """
     publisher = as_publisher(publisher)
     now = utcnow()
     closed = closed_windows(store.running_windows(), now)
     due = store.stale_chunks(now - timedelta(seconds=settings.queued_grace), now, limit, closed)
     publish_chunks(publisher, due, settings.chunks_per_message)
+    REPUBLISHED.inc(len(due))
     return len(due)

@@ -77,6 +77,10 @@ PROVIDER_ERRORS = Counter(
     ["provider", "kind"],
 )
 CHUNKS = Counter(f"{PREFIX}chunks", "send_chunk calls by what became of the chunk.", ["outcome"])
+REPUBLISHED = Counter(
+    f"{PREFIX}chunks_republished",
+    "Chunks the housekeeping pass published again: queued ones whose message may be lost, due retries.",
+)
 RECONCILIATIONS = Counter(
     f"{PREFIX}reconciliations", "Reconciliations of `unknown` chunks, by verdict.", ["verdict"]
 )
