@@ -99,6 +99,15 @@ def republished(port: int) -> float:
     return 0.0
 
 
+def worker_up(port: int) -> bool:
+    """Whether the worker serving metrics on `port` says it is ready (`celery_worker_up` 1)."""
+    try:
+        text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    except requests.RequestException:
+        return False
+    return any(line.startswith("celery_worker_up{") and line.endswith(" 1.0") for line in text.splitlines())
+
+
 def sizes(dbname: str) -> dict[str, tuple[int, int, int]]:
     """table -> (heap, indexes, total) bytes."""
     with psycopg.connect(host="127.0.0.1", user="postgres", dbname=dbname) as conn:
@@ -209,7 +218,12 @@ class Soak:
         print_sizes("once the campaign is stored", sizes(self.db), a.recipients)
         workers = [self.worker(0), self.worker(1)]
         self.spawn("beat", "-s", str(self.tmp / "beat-schedule"))
-        time.sleep(5)  # workers and beat connect
+        # Both workers consuming before the campaign starts: on a loaded machine a worker took 40 s to come
+        # up, and a line nobody takes from for the queued grace is published again in full (by design).
+        deadline = time.monotonic() + 300
+        while not all(worker_up(port) for port in self.metrics_ports) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        time.sleep(2)  # beat connects
         store = Store.from_url(self.url)
         with store.engine.begin() as conn:  # due now: beat's housekeeping starts and publishes it
             conn.execute(
