@@ -54,8 +54,8 @@ FINAL = ("delivered", "undelivered", "blacklisted", "failed", "expired")
 TABLES = ("recipients", "chunks", "campaign_counts", "campaigns", "audit_events", "webhook_deliveries")
 SEED = 7
 # Short waits, so a killed worker's chunks come back within the run (production: minutes). The queued
-# grace stays the default (120 s): shorter, housekeeping re-publishes every chunk still queued behind a
-# million-recipient backlog again and again (docs/benchmarks.md, the soak).
+# grace stays the default (120 s) unless --grace: shorter than the backlog, it measures whether housekeeping
+# publishes the chunks waiting in it again (docs/benchmarks.md, the soak).
 FAST = {
     "SMSDISPATCH_POLL_INTERVALS": "3,10,30",
     "SMSDISPATCH_LEASE_MARGIN": "5",

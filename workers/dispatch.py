@@ -119,7 +119,11 @@ def publish_campaign(
 def publish_due(
     store: Store, settings: DispatchSettings, publisher: Publisher | Any, limit: int = 5000
 ) -> int:
-    """Re-publish queued chunks older than the grace period and retries that are due.
+    """Re-publish queued chunks whose message looks lost and retries that are due (`Store.stale_chunks`).
+
+    Lost: published longer ago than `settings.queued_grace`, and no message published at or before it
+    was taken (claimed) for as long, so the line passed it or stopped. A chunk waiting behind a backlog
+    longer than the grace is not published again; the broker is not asked (Redis and RabbitMQ alike).
 
     Campaigns outside their send window are skipped: their chunks stay queued in the database (no
     message bounces every pass) and are published by the first pass after the window opens. Returns how

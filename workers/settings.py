@@ -179,7 +179,9 @@ class DispatchSettings:
     status_retry_base: float = 5.0
     status_retry_cap: float = 60.0
     reconcile_max_age: float = 3600  # still undecided after this long -> the campaign's policy decides
-    queued_grace: float = 120  # a queued chunk older than this is published again (broker lost it)
+    # s: a queued chunk published longer ago whose place in line nothing was taken from for as long is published
+    # again (its message looks lost: campaigns.store.queue.stale_chunks); one waiting in a moving line is not
+    queued_grace: float = 120
     # Chunks named by one broker message (sent one after another by the task, each its own claim): a task's
     # own cost (Celery, the broker's acks) shared by several chunks. docs/benchmarks.md measures it.
     chunks_per_message: int = 4

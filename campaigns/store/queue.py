@@ -87,35 +87,66 @@ def running_windows(conn: Connection) -> dict[int, str]:
     )
 
 
+def line_position(conn: Connection, since: datetime) -> tuple[datetime, int] | None:
+    """Where the line of messages stood during the grace: the earliest publish a worker took since `since`.
+
+    The broker's queue (and the embedded runner's pool) hands messages out in the order they were
+    published. A chunk records when it was last published (`queued_at`) and when it was last claimed
+    (`sending_since`); the chunks of running campaigns claimed at or after `since` from a publish
+    before their claim (`queued_at <= sending_since`: not one requeued since) show which publishes
+    the workers were taking. Returns (queued_at, id) of the earliest of them, the order the publishers
+    follow (a campaign's chunks are published in id order), or None when no chunk was claimed since
+    `since` (the line did not move).
+    """
+    c = chunks_t.c
+    row = conn.execute(
+        select(c.queued_at, c.id)
+        .join(campaigns_t, campaigns_t.c.id == c.campaign_id)
+        .where(campaigns_t.c.state == C.RUNNING, c.sending_since >= since, c.queued_at <= c.sending_since)
+        .order_by(c.queued_at, c.id)
+        .limit(1)
+    ).first()
+    return None if row is None else (row.queued_at, row.id)
+
+
 def stale_chunks(
     conn: Connection, queued_before: datetime, now: datetime, limit: int, exclude_campaigns: Iterable[int]
 ) -> list[tuple[int, int]]:
     """Chunks to publish again, marked as published `now` (their `queued_at`) in the same transaction.
 
-    A queued chunk whose last message went out before `queued_before` (the broker may have lost
-    it), and a due retry not published since it fell due. Marking them means each is published
-    again at most once per grace period, not at every sweep: with the defaults (sweep every 5 s,
-    grace 120 s) a backlog longer than the grace had every queued chunk published 24 times as
-    often, up to 5,000 messages a sweep, and a throttled duplicate is re-published, not dropped.
+    A chunk is published again when its message may be lost: a queued chunk (or a due retry already
+    published since it fell due) last published before `queued_before` (the grace period began
+    then) that the line of messages has not reached during the grace, i.e. no chunk published at or
+    before it was claimed since `queued_before` (`line_position`). Either no chunk was claimed at
+    all (the line stopped: the broker lost what it held, or nobody consumes), or every claim took a
+    message published after this chunk's: the line passed it, its message was not there. A chunk
+    still waiting behind a backlog longer than the grace is not published again: publishing every
+    queued chunk older than the grace sent a million-recipient soak up to 21,003 messages for ~2,100
+    unsent chunks (docs/benchmarks.md). A message lost in a moving line is published again once the
+    line has passed its place and a grace period more has gone by. Also a due retry not published
+    since it fell due, at once.
+
+    Marking them means each is published again at most once per grace period, not at every sweep.
     `exclude_campaigns` (those outside their send window) are left alone until their window opens.
     Returns (chunk id, attempt) pairs.
     """
     c = chunks_t.c
+    reached = line_position(conn, queued_before)
+    waited = c.queued_at < queued_before
+    if reached is not None:  # the line moved: only what it passed, published before its earliest claim
+        at, chunk_id = reached
+        waited = and_(waited, or_(c.queued_at < at, and_(c.queued_at == at, c.id < chunk_id)))
     q = (
         select(c.id, c.attempt)
         .join(campaigns_t, campaigns_t.c.id == c.campaign_id)
         .where(campaigns_t.c.state == C.RUNNING)
         .where(
             or_(
-                and_(c.state == K.QUEUED, c.queued_at < queued_before),
+                and_(c.state == K.QUEUED, waited),
                 and_(
                     c.state == K.RETRY,
                     c.next_attempt_at <= now,
-                    or_(
-                        c.queued_at.is_(None),
-                        c.queued_at < c.next_attempt_at,
-                        c.queued_at < queued_before,
-                    ),
+                    or_(c.queued_at.is_(None), c.queued_at < c.next_attempt_at, waited),
                 ),
             )
         )

@@ -7,8 +7,10 @@ embedded runner runs it with its in-process publisher. One pass, in this order:
    are published now, not after the grace), chunks whose sender vanished (lease over) become
    `unknown`, and campaigns with nothing left to wait for complete;
 2. reconcile: every `unknown` chunk with pending recipients is handed to reconciliation;
-3. re-publish what is stale: queued chunks older than settings.queued_grace (a lost message) and
-   retries that fell due (`publish_due`), except in campaigns outside their send window;
+3. re-publish what is stale (`publish_due`): queued chunks whose message looks lost (published longer
+   ago than settings.queued_grace, and the workers took nothing published at or before them for as
+   long: the line passed them or stopped; not those waiting behind a backlog) and retries that fell
+   due, except in campaigns outside their send window;
 4. deliver the due webhooks of the outbox (`workers.operations.webhooks.deliver_due`: each row leased
    first, so two passes never post one together), unless `webhooks=False`: beat, `serve` and an
    embedded `web` deliver them apart, so a receiver that never answers holds up no campaign;
