@@ -12,9 +12,10 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import pytest
 from prometheus_client import REGISTRY
+from sqlalchemy import select
 
 from campaigns.plan import plan
-from campaigns.store import CampaignSpec, Store
+from campaigns.store import CampaignSpec, Store, chunks_t
 from campaigns.text import Template
 from dispatcher.engine.runner import LocalRunner
 from dispatcher.sandbox.core import SandboxState
@@ -79,6 +80,52 @@ def test_a_requeued_chunk_does_not_count_as_taken_from_the_line(store: Store) ->
     claim(store, chunks[2], t0 + timedelta(seconds=110))
     # only chunk 2's claim took a publish from the line, one after chunk 1's: the line passed chunk 1
     assert stale(store, t0 + timedelta(seconds=130)) == [chunks[1]]
+
+
+def test_a_chunk_deferred_by_a_long_rate_limit_wait_is_published_when_due_however_the_line_moves(
+    store: Store,
+) -> None:
+    """A worker dropped chunk 2's message, its rate-limit wait too long to hold (`defer_queued`): no message
+    waits in line for it, so it is published at the time given even while the line is busy before it."""
+    t0 = datetime.now(UTC)
+    chunks = one_per_chunk(store, 4)
+    assert store.defer_queued(chunks[2], t0 + timedelta(seconds=150))
+    for i, at in ((0, 100), (1, 140)):
+        claim(store, chunks[i], t0 + timedelta(seconds=at))
+    assert stale(store, t0 + timedelta(seconds=149)) == []  # not yet; chunk 3 waits in line
+    assert stale(store, t0 + timedelta(seconds=151)) == [chunks[2]]
+    assert stale(store, t0 + timedelta(seconds=152)) == []  # once: published since it fell due
+    assert not store.defer_queued(chunks[0], t0)  # a claimed chunk is not deferred
+
+
+def test_a_throttled_send_too_far_ahead_to_book_defers_its_chunk(store, sandbox_environ) -> None:
+    """At 1 part/s, the fifth chunk's wait (seconds) is longer than the 10 ms a publisher would hold: its
+    message is dropped (no follow-up), and the chunk says when to publish it again."""
+    from workers.dispatch import follow_up
+    from workers.operations.send import OutcomeKind, send_chunk
+    from workers.ratelimit import LocalLimiter
+
+    env = {**sandbox_environ, "SMSDISPATCH_GHASEDAK_RATE": "1/s"}
+    deps = WorkerDeps(
+        store=store, providers=ProviderPool(env), settings=DispatchSettings(), limiter=LocalLimiter()
+    )
+    chunks = one_per_chunk(store, 5)
+    last = [send_chunk(c, 0, deps, reserve_within=0.01) for c in chunks][-1]
+    assert last.kind == OutcomeKind.THROTTLED and not last.reserved
+    assert last.requeue_in is not None and last.requeue_in > 0.01
+
+    class Nowhere:
+        def send_chunk(self, *a, **k) -> None:
+            raise AssertionError("a wait longer than the publisher holds is not published")
+
+        def reconcile(self, chunk_id) -> None: ...
+
+    assert not follow_up(last, Nowhere(), max_countdown=0.01)
+    with store.engine.connect() as conn:
+        deferred = conn.execute(select(chunks_t.c.next_attempt_at).where(chunks_t.c.id == chunks[4])).scalar()
+    assert deferred is not None  # when to publish it again: once its wait can be booked
+    due = datetime.now(UTC) + timedelta(seconds=last.requeue_in)
+    assert chunks[4] in stale(store, due)  # published when its wait can be booked, before any grace
 
 
 def republished() -> float:

@@ -171,6 +171,10 @@ class Store(SendMethods, FailoverMethods, IdentityMethods, CountMethods):
         """Running campaigns that have a daily send window: id -> window text."""
         return self._read(queue.running_windows)
 
+    def defer_queued(self, chunk_id: int, until: datetime) -> bool:
+        """Publish a queued chunk whose message was dropped unclaimed again at `until` (see queue.py)."""
+        return self._write(queue.defer_queued, chunk_id, until)
+
     def stale_chunks(
         self, queued_before: datetime, now: datetime, limit: int = 5000, exclude_campaigns: Iterable[int] = ()
     ) -> list[tuple[int, int]]:

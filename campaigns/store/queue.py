@@ -87,6 +87,16 @@ def running_windows(conn: Connection) -> dict[int, str]:
     )
 
 
+def defer_queued(conn: Connection, chunk_id: int, until: datetime) -> bool:
+    """A queued chunk whose message a worker dropped without claiming it (a rate-limit wait longer than a
+    publisher holds a message): `stale_chunks` publishes it again at `until`, wherever the line stands.
+    Its `next_attempt_at` says when (a queued chunk is claimable whatever that column says). True when the
+    chunk was still queued."""
+    c = chunks_t.c
+    stmt = update(chunks_t).where(c.id == chunk_id, c.state == K.QUEUED).values(next_attempt_at=until)
+    return conn.execute(stmt).rowcount > 0
+
+
 def line_position(conn: Connection, since: datetime) -> tuple[datetime, int] | None:
     """Where the line of messages stood during the grace: the earliest publish a worker took since `since`.
 
@@ -123,8 +133,8 @@ def stale_chunks(
     still waiting behind a backlog longer than the grace is not published again: publishing every
     queued chunk older than the grace sent a million-recipient soak up to 21,003 messages for ~2,100
     unsent chunks (docs/benchmarks.md). A message lost in a moving line is published again once the
-    line has passed its place and a grace period more has gone by. Also a due retry not published
-    since it fell due, at once.
+    line has passed its place and a grace period more has gone by. Also, at once, a due retry not
+    published since it fell due, and a queued chunk deferred (`defer_queued`) whose time came.
 
     Marking them means each is published again at most once per grace period, not at every sweep.
     `exclude_campaigns` (those outside their send window) are left alone until their window opens.
@@ -143,6 +153,8 @@ def stale_chunks(
         .where(
             or_(
                 and_(c.state == K.QUEUED, waited),
+                # deferred (`defer_queued`): its message was dropped on purpose, due again now
+                and_(c.state == K.QUEUED, c.next_attempt_at <= now, c.queued_at < c.next_attempt_at),
                 and_(
                     c.state == K.RETRY,
                     c.next_attempt_at <= now,

@@ -279,6 +279,9 @@ def _send_chunk(
         )
         if wait > 0:
             metrics.RATE_LIMIT_WAIT.labels(client.name).inc(wait)
+            if wait > reserve_within > 0:  # not booked, and too long for a publisher to hold: no message
+                # waits in line for it, so housekeeping publishes it once the wait can be booked
+                store.defer_queued(chunk_id, utcnow() + timedelta(seconds=wait - reserve_within))
             return Outcome(
                 OutcomeKind.THROTTLED, chunk_id, attempt, requeue_in=wait, reserved=wait <= reserve_within
             )
