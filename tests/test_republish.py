@@ -82,6 +82,29 @@ def test_a_requeued_chunk_does_not_count_as_taken_from_the_line(store: Store) ->
     assert stale(store, t0 + timedelta(seconds=130)) == [chunks[1]]
 
 
+def test_a_retry_claimed_from_its_countdown_message_does_not_hold_the_line_back(store: Store) -> None:
+    """A retry is claimed from a message published with a countdown that `queued_at` does not record: its
+    claim says nothing about where the line stands (a chunk retrying in a loop would hold it back)."""
+    t0 = datetime.now(UTC)
+    chunks = one_per_chunk(store, 3)
+    first = store.claim_chunk(chunks[0], 0, LEASE, now=t0 + timedelta(seconds=100))
+    assert first is not None
+    store.chunk_retry(first, "code 10", delay=5, max_attempts=9, now=t0 + timedelta(seconds=100))
+    assert store.claim_chunk(chunks[0], 1, LEASE, now=t0 + timedelta(seconds=150)) is not None
+    claim(store, chunks[2], t0 + timedelta(seconds=140))
+    assert stale(store, t0 + timedelta(seconds=170)) == [chunks[1]]  # the line passed chunk 1
+
+
+def test_a_chunk_published_ten_graces_ago_is_published_again_however_the_line_moves(store: Store) -> None:
+    """A bound on how late a lost message is found, whatever the line's reading says."""
+    t0 = datetime.now(UTC)
+    chunks = one_per_chunk(store, 3)
+    claim(store, chunks[0], t0 + timedelta(seconds=500))
+    assert stale(store, t0 + timedelta(seconds=530)) == []  # waiting behind chunk 0, 530 s < 10 graces
+    claim(store, chunks[1], t0 + timedelta(seconds=650))
+    assert stale(store, t0 + timedelta(seconds=660)) == [chunks[2]]  # 660 s > 10 graces of 60 s
+
+
 def test_a_chunk_deferred_by_a_long_rate_limit_wait_is_published_when_due_however_the_line_moves(
     store: Store,
 ) -> None:

@@ -73,7 +73,9 @@ def as_publisher(target: Publisher | Any) -> Publisher:
 def follow_up(outcome: Outcome, publisher: Publisher, max_countdown: float = MAX_COUNTDOWN) -> bool:
     """Re-publish a chunk when its send asked for it (`requeue_in`), with that countdown and its booked
     rate-limit slot (`reserved`). A wait longer than `max_countdown` is not held by the publisher:
-    the chunk stays due in the database and housekeeping publishes it then. The chunks a failover move
+    the chunk stays due in the database and housekeeping publishes it then (a retry at its
+    `next_attempt_at`; a throttled chunk once its wait can be booked, which the send recorded with
+    `Store.defer_queued`). The chunks a failover move
     created (`spawned`) are published at once. Returns whether the chunk itself was."""
     for new_id in outcome.spawned:
         publisher.send_chunk(new_id, 0)

@@ -17,6 +17,9 @@ from campaigns.states import CampaignState, ChunkState
 from campaigns.store.sql import campaigns_t, chunks_t, claimable
 
 C, K = CampaignState, ChunkState
+# A queued chunk published more than this many grace periods ago is published again whatever the line says:
+# a bound on how late a lost message is found, should a claim's `queued_at` mislead `line_position`.
+LOST_AFTER_GRACES = 10
 
 
 def claimable_chunks(
@@ -106,13 +109,16 @@ def line_position(conn: Connection, since: datetime) -> tuple[datetime, int] | N
     before their claim (`queued_at <= sending_since`: not one requeued since) show which publishes
     the workers were taking. Returns (queued_at, id) of the earliest of them, the order the publishers
     follow (a campaign's chunks are published in id order), or None when no chunk was claimed since
-    `since` (the line did not move).
+    `since` (the line did not move). A claim from a message published with a countdown and not marked
+    (a retry's, a deferred chunk's: `queued_at` before `next_attempt_at`) does not count either.
     """
     c = chunks_t.c
+    marked = or_(c.next_attempt_at.is_(None), c.next_attempt_at <= c.queued_at)
     row = conn.execute(
         select(c.queued_at, c.id)
         .join(campaigns_t, campaigns_t.c.id == c.campaign_id)
         .where(campaigns_t.c.state == C.RUNNING, c.sending_since >= since, c.queued_at <= c.sending_since)
+        .where(marked)
         .order_by(c.queued_at, c.id)
         .limit(1)
     ).first()
@@ -133,7 +139,8 @@ def stale_chunks(
     still waiting behind a backlog longer than the grace is not published again: publishing every
     queued chunk older than the grace sent a million-recipient soak up to 21,003 messages for ~2,100
     unsent chunks (docs/benchmarks.md). A message lost in a moving line is published again once the
-    line has passed its place and a grace period more has gone by. Also, at once, a due retry not
+    line has passed its place and a grace period more has gone by, and in any case once it was
+    published `LOST_AFTER_GRACES` grace periods ago. Also, at once, a due retry not
     published since it fell due, and a queued chunk deferred (`defer_queued`) whose time came.
 
     Marking them means each is published again at most once per grace period, not at every sweep.
@@ -145,7 +152,9 @@ def stale_chunks(
     waited = c.queued_at < queued_before
     if reached is not None:  # the line moved: only what it passed, published before its earliest claim
         at, chunk_id = reached
-        waited = and_(waited, or_(c.queued_at < at, and_(c.queued_at == at, c.id < chunk_id)))
+        long_ago = now - LOST_AFTER_GRACES * (now - queued_before)
+        passed = or_(c.queued_at < at, and_(c.queued_at == at, c.id < chunk_id), c.queued_at < long_ago)
+        waited = and_(waited, passed)
     q = (
         select(c.id, c.attempt)
         .join(campaigns_t, campaigns_t.c.id == c.campaign_id)
