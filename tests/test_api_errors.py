@@ -285,3 +285,35 @@ def test_the_api_words_name_exactly_the_fields_the_api_reads():
     assert flags == wording.FLAGS, flags ^ wording.FLAGS
     assert wording.for_api("to send anyway: --allow-partial") == "to send anyway: allow_partial=true"
     assert wording.for_api("--header-row N") == "header_row=N"
+
+
+def test_a_draft_whose_credit_ran_out_since_its_check_is_refused_at_the_send_and_sent_once_topped_up(
+    api_env,  # noqa: F811
+    tmp_path,
+    sandbox,
+):
+    """A draft waits up to a day; other campaigns spend the credit meanwhile. Its send reads the balance
+    again: below what the check counted, it is the credit refusal (422, check and override named as the
+    API names them), nothing stored, and the draft is left to send once the credit covers it."""
+    settings = AppSettings.from_env({**api_env, "SMSDISPATCH_GHASEDAK_PRICE": "1000"})
+    key = make_key(settings, "sender")[0]
+    path = write_demo_csv(tmp_path / "l.csv", 10, seed=5)
+    sandbox.state.credit["ghasedak"] = 1_000  # plenty at the check
+    with TestClient(create_app(settings, background=False)) as c, path.open("rb") as fh:
+        c.headers.update(bearer(key))
+        made = c.post(
+            "/api/v1/drafts",
+            files={"file": (path.name, fh, "text/csv")},
+            data={"provider": "ghasedak", "message": TEXT, "window": "any"},
+        )
+        assert made.status_code == 201, made.text
+        draft = made.json()["draft"]
+        sandbox.state.credit["ghasedak"] = 1  # spent elsewhere since
+        refused = c.post(f"/api/v1/drafts/{draft}/send")
+        assert refused.status_code == 422, refused.text
+        error = refused.json()["error"]
+        assert error["check"] == "credit" and "allow_partial=true" in error["message"], error
+        assert c.get("/api/v1/campaigns").json() == []
+        sandbox.state.credit["ghasedak"] = 1_000
+        sent = c.post(f"/api/v1/drafts/{draft}/send")
+        assert sent.status_code == 201, sent.text
