@@ -24,6 +24,7 @@ from workers.operations.poll import (
     plan_polls,
     poll_batch,
     poll_once,
+    poll_tick,
     status_update,
 )
 from workers.settings import DispatchSettings
@@ -259,6 +260,38 @@ def test_a_batch_published_with_its_claimed_rows_is_recorded_as_the_sandbox_deci
         messages[0]["rows"]
     )
     assert list(deps.store.recipients_rows(cid)) == before
+
+
+def test_a_tick_claims_a_slice_at_a_time_and_publishes_it_before_claiming_the_next(deps, sandbox):
+    """Beat's tick holds one slice in memory at most: each slice's batches are published before the next
+    claim, the tick stops at its limit, and what it published is recorded as the sandbox decided."""
+    phones = [f"+98938{i:07d}" for i in range(120)]
+    sandbox.state.final_after_s = 0
+    cid = send_all(deps, "ghasedak", phones)
+    now = datetime.now(UTC) + timedelta(seconds=1)
+    published: list[list[DuePoll]] = []
+
+    def leased() -> int:  # claimed: next_poll_at moved the claim's lease (300 s) ahead
+        from sqlalchemy import func, select
+
+        from campaigns.store import recipients_t
+
+        r = recipients_t.c
+        q = select(func.count()).where(r.campaign_id == cid, r.next_poll_at > now + timedelta(seconds=200))
+        with deps.store.engine.connect() as conn:
+            return conn.execute(q).scalar_one()
+
+    def publish(batch: list[DuePoll]) -> None:
+        assert leased() == sum(map(len, published)) + len(batch)  # nothing claimed beyond this slice yet
+        published.append(batch)
+
+    assert poll_tick(deps, publish, limit=100, slice_size=40, now=now) == 100
+    assert [len(b) for b in published] == [40, 40, 20]  # three slices, the last cut to the limit
+    assert poll_tick(deps, publish, limit=100, slice_size=40, now=now) == 20  # the rest, then it stops
+    assert len({d.recipient_id for b in published for d in b}) == len(phones)
+    for batch in published:
+        assert poll_batch([d.recipient_id for d in batch], deps, claimed=batch_message(batch)) == len(batch)
+    assert deps.store.recipient_states(cid) == {p: sandbox.state.outcome(p) for p in phones}
 
 
 # ---- a failed status call is not an answer ---------------------------------------------------------------
