@@ -2,11 +2,14 @@
 to a folder, and every Python process started with `worker` in its arguments writes, every
 SMSDISPATCH_MEMPROBE_EVERY seconds (default 20), one JSON line to `<folder>/<pid>.jsonl`:
 
-* `rss_kb`, CPython's allocator's arenas and bytes (`pymalloc`), glibc's `mallinfo2` (`arena`: bytes the main arena took from the system, `hblkhd`: mmapped blocks,
-  `uordblks` in use, `fordblks` free inside the arenas), CPython's allocated blocks, thread count;
+* `rss_kb`, thread count, CPython's allocated blocks and its small-object allocator's 1 MiB arenas and bytes
+  (`pymalloc`), glibc's `mallinfo2` over all its arenas (`arena`: bytes taken from the system, `hblkhd`:
+  mmapped blocks, `uordblks` in use, `fordblks` free inside the arenas);
+* the entries of each SQLAlchemy engine's compiled cache (`compiled_caches`);
 * the 25 types whose number of live objects (`gc.get_objects`) grew most since the first sample;
-* with SMSDISPATCH_MEMPROBE_TRACE=1 (tracemalloc, 1 frame: slower), the 25 source lines whose allocated
-  bytes grew most since the first sample.
+* with SMSDISPATCH_MEMPROBE_TRACE=1, tracemalloc (1 frame) from the first sample on: the bytes allocated
+  since then and still alive (`traced_kb`), their peak, and the 25 source lines holding most of them.
+  (Started with the process instead, tracing the imports' million objects stalled the workers.)
 
 `bench/soak.py --memprobe` sets it up for its workers. Not part of the product: nothing imports it.
 """
@@ -82,8 +85,14 @@ def _pymalloc() -> dict[str, int]:
     return out
 
 
-def _types() -> Counter[str]:
-    return Counter(type(o).__qualname__ for o in gc.get_objects())
+def _types() -> tuple[Counter[str], list[int]]:
+    """Live objects by type name, and the size of every SQLAlchemy engine's compiled cache."""
+    objects = gc.get_objects()
+    engine = getattr(sys.modules.get("sqlalchemy.engine.base"), "Engine", None)
+    caches = [
+        len(o._compiled_cache) for o in objects if engine and isinstance(o, engine) and o._compiled_cache
+    ]
+    return Counter(type(o).__qualname__ for o in objects), caches
 
 
 def _run(folder: str, every: float, trace: bool) -> None:
@@ -91,11 +100,10 @@ def _run(folder: str, every: float, trace: bool) -> None:
 
     path = os.path.join(folder, f"{os.getpid()}.jsonl")
     base_types: Counter[str] | None = None
-    base_snap = None
     started = time.monotonic()
     while True:
         time.sleep(every)
-        types = _types()
+        types, caches = _types()
         if base_types is None:
             base_types = types
         grown = Counter({k: v - base_types.get(k, 0) for k, v in types.items()})
@@ -105,20 +113,21 @@ def _run(folder: str, every: float, trace: bool) -> None:
             "blocks": sys.getallocatedblocks(),
             "threads": threading.active_count(),
             "objects": sum(types.values()),
+            "compiled_caches": caches,
             "malloc": _mallinfo(),
             "pymalloc": _pymalloc(),
             "types_grown": grown.most_common(25),
         }
-        if trace:
+        if trace and not tracemalloc.is_tracing():
+            tracemalloc.start(1)  # from the first sample on: what the work allocated, not the imports
+        elif trace:
             snap = tracemalloc.take_snapshot().filter_traces(
-                [tracemalloc.Filter(False, tracemalloc.__file__), tracemalloc.Filter(False, "<frozen *>")]
+                [tracemalloc.Filter(False, tracemalloc.__file__)]
             )
-            if base_snap is None:
-                base_snap = snap
             line["traced_kb"] = tracemalloc.get_traced_memory()[0] // 1024
-            line["lines_grown"] = [
-                (str(s.traceback), s.size_diff // 1024, s.count_diff)
-                for s in snap.compare_to(base_snap, "lineno")[:25]
+            line["traced_peak_kb"] = tracemalloc.get_traced_memory()[1] // 1024
+            line["lines_alive"] = [
+                (str(s.traceback), s.size // 1024, s.count) for s in snap.statistics("lineno")[:25]
             ]
         with open(path, "a") as fh:
             fh.write(json.dumps(line) + "\n")
@@ -129,10 +138,6 @@ def _start() -> None:
     if not folder or "worker" not in sys.argv:
         return
     trace = os.environ.get("SMSDISPATCH_MEMPROBE_TRACE") == "1"
-    if trace:
-        import tracemalloc
-
-        tracemalloc.start(1)
     every = float(os.environ.get("SMSDISPATCH_MEMPROBE_EVERY", "20"))
     threading.Thread(target=_run, args=(folder, every, trace), name="memprobe", daemon=True).start()
 
