@@ -19,6 +19,7 @@ to its final state. Printed:
 
     python bench/soak.py --recipients 50000                 # a quick check, a few minutes
     python bench/soak.py --recipients 1000000 --redis-db 5  # the soak (docs/benchmarks.md)
+    python bench/soak.py --recipients 300000 --memprobe counts  # where a worker's memory goes, every 20 s
 
 Needs the loopback Redis and PostgreSQL (user postgres). Exits 1 when the verdict finds anything wrong.
 """
