@@ -71,7 +71,7 @@ STATUS_HINTS: dict[tuple[str, str], StatusHint] = {
 CLAIM_LEASE = timedelta(seconds=300)
 POLL_TICK_MAX = 50_000  # recipients one beat tick claims and publishes at most
 # Recipients a tick claims and publishes at a time: what a worker holds of a tick at once. A tick's
-# whole 50,000 (rows, DuePolls, messages) raised a worker's RSS by ~30 MB for good (freed, the memory
+# whole 50,000 (rows, DuePolls, messages) raised a worker's RSS by 30-45 MB for good (freed, the memory
 # stays with the process), reached only once a campaign's backlog of due checks grew that large.
 POLL_TICK_SLICE = 5_000
 DEFAULT_STATUS_BATCH = 100
