@@ -24,6 +24,7 @@ from workers.operations.poll import (
     plan_polls,
     poll_batch,
     poll_once,
+    poll_tick,
     status_update,
 )
 from workers.settings import DispatchSettings
@@ -259,6 +260,42 @@ def test_a_batch_published_with_its_claimed_rows_is_recorded_as_the_sandbox_deci
         messages[0]["rows"]
     )
     assert list(deps.store.recipients_rows(cid)) == before
+
+
+def test_a_tick_claims_a_slice_at_a_time_and_publishes_it_before_claiming_the_next(
+    deps, sandbox, monkeypatch
+):
+    """Beat's tick holds one slice in memory at most: each slice's batches are published before the next
+    claim (the store's real claims, watched in passing), the tick stops at its limit, and what it
+    published is recorded as the sandbox decided."""
+    phones = [f"+98938{i:07d}" for i in range(120)]
+    sandbox.state.final_after_s = 0
+    cid = send_all(deps, "ghasedak", phones)
+    now = datetime.now(UTC) + timedelta(seconds=1)
+    events: list[tuple[str, int]] = []
+    claim = deps.store.claim_due_polls
+
+    def watched_claim(limit: int, lease: timedelta, when: datetime | None = None) -> list[DuePoll]:
+        got = claim(limit, lease, when)
+        events.append(("claimed", len(got)))
+        return got
+
+    monkeypatch.setattr(deps.store, "claim_due_polls", watched_claim)
+    published: list[list[DuePoll]] = []
+
+    def publish(batch: list[DuePoll]) -> None:
+        events.append(("published", len(batch)))
+        published.append(batch)
+
+    assert poll_tick(deps, publish, limit=100, slice_size=40, now=now) == 100
+    assert events == [("claimed", 40), ("published", 40)] * 2 + [("claimed", 20), ("published", 20)]
+    events.clear()
+    assert poll_tick(deps, publish, limit=100, slice_size=40, now=now) == 20  # the rest, then it stops
+    assert events == [("claimed", 20), ("published", 20)]
+    assert len({d.recipient_id for b in published for d in b}) == len(phones)
+    for batch in published:
+        assert poll_batch([d.recipient_id for d in batch], deps, claimed=batch_message(batch)) == len(batch)
+    assert deps.store.recipient_states(cid) == {p: sandbox.state.outcome(p) for p in phones}
 
 
 # ---- a failed status call is not an answer ---------------------------------------------------------------

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import groupby
@@ -70,6 +70,10 @@ STATUS_HINTS: dict[tuple[str, str], StatusHint] = {
 # a tick's worth of batches takes to go through the workers; shorter than the broker's visibility timeout.
 CLAIM_LEASE = timedelta(seconds=300)
 POLL_TICK_MAX = 50_000  # recipients one beat tick claims and publishes at most
+# Recipients a tick claims and publishes at a time: what a worker holds of a tick at once. A tick's
+# whole 50,000 (rows, DuePolls, messages) raised a worker's RSS by 30-45 MB for good (freed, the memory
+# stays with the process), reached only once a campaign's backlog of due checks grew that large.
+POLL_TICK_SLICE = 5_000
 DEFAULT_STATUS_BATCH = 100
 
 
@@ -341,6 +345,30 @@ def poll_batch(
         record(deps, ask(deps, group, now or utcnow()), now)
         asked += len(group)
     return asked
+
+
+def poll_tick(
+    deps: WorkerDeps,
+    publish: Callable[[list[DuePoll]], object],
+    *,
+    limit: int = POLL_TICK_MAX,
+    slice_size: int = POLL_TICK_SLICE,
+    now: datetime | None = None,
+) -> int:
+    """Beat's tick: claim up to `limit` due recipients, `slice_size` at a time, and `publish` each slice's
+    batches (`plan_polls`) before claiming the next, so no more than a slice is held in memory at once.
+    Stops at the first slice that finds fewer than it asked for; returns how many were claimed."""
+    claimed = 0
+    while claimed < limit:
+        want = min(slice_size, limit - claimed)
+        got = 0
+        for batch in plan_polls(deps, limit=want, now=now):
+            publish(batch)
+            got += len(batch)
+        claimed += got
+        if got < want:
+            break
+    return claimed
 
 
 def poll_once(deps: WorkerDeps, *, limit: int = 5000, now: datetime | None = None) -> int:
