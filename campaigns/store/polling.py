@@ -82,7 +82,7 @@ def _due(conn: Connection, after: _Key | None, upto: _Key | None, now: datetime,
         params |= {"after_at": after[0], "after_id": after[1]}
     if upto is not None:
         params |= {"upto_at": upto[0], "upto_id": upto[1]}
-    return list(conn.execute(_due_stmt(after is not None, upto is not None), params))
+    return conn.execute(_due_stmt(after is not None, upto is not None), params).all()
 
 
 def claim_due_polls(conn: Connection, limit: int, lease: timedelta, now: datetime) -> list[DuePoll]:
