@@ -205,7 +205,8 @@ def chunk_accounts(conn: Connection, ids: set[int]) -> dict[int, tuple[str, str]
 def next_poll_time(conn: Connection, campaign_id: int | None = None) -> datetime | None:
     """When the earliest recipient awaiting a report (of one campaign, or of all) is due a check; None
     when none awaits one. The first entry of ix_recipients_campaign_next_poll (one campaign) or of
-    ix_recipients_due_poll (all): only rows awaiting a report have a next check."""
+    ix_recipients_due_poll (all): only rows awaiting a report have a next check. A recipient claimed and
+    not yet recorded keeps its `next_poll_at` (the claim log holds it, `claim_due_polls`): due, in the past."""
     r = recipients_t.c
     q = (
         select(r.next_poll_at)
