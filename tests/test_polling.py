@@ -146,6 +146,47 @@ def test_two_pollers_never_claim_the_same_recipient(store: Store):
     assert len(again) == 300 and {d.provider for d in again} == {"ghasedak"}
 
 
+def claim_ids(store: Store, limit: int, at: datetime) -> list[int]:
+    return sorted(d.recipient_id for d in store.claim_due_polls(limit, timedelta(seconds=60), at))
+
+
+def test_a_claim_holds_its_stretch_until_recorded_or_its_lease_ends(store: Store):
+    """The claim log: a claim is one row (a stretch of the due order, with a lease), nobody's row is written
+    to claim it. A recorded recipient leaves its stretch; who was not recorded (the poller vanished) is
+    claimed again when the lease ends, a stretch cut where the claim's limit says; who was written behind
+    the last claim waits for its stretch's lease."""
+    sent_campaign(store, 30)
+    now = datetime.now(UTC) + timedelta(seconds=1)
+    a, b = claim_ids(store, 10, now), claim_ids(store, 10, now)
+    assert len(set(a) | set(b)) == 20 and max(a) < min(b)
+    # a's poller records every answer; b's vanishes
+    assert (
+        store.record_statuses([RecipientUpdate(i, R.DELIVERED, None, "1", None, None, now) for i in a]) == 10
+    )
+    c = claim_ids(store, 100, now + timedelta(seconds=30))  # b still holds its ten
+    assert len(c) == 10 and not set(c) & set(a + b)
+    assert claim_ids(store, 100, now + timedelta(seconds=61)) == b  # a's and b's leases over, c's not
+    assert claim_logged(store) == 2  # a's stretch, with nobody due in it, is gone
+    # both leases over, a claim of four: b's first four, then the rest of b and all of c
+    later = now + timedelta(seconds=200)
+    assert claim_ids(store, 4, later) == b[:4]
+    assert claim_ids(store, 100, later) == b[4:] + c
+    assert claim_ids(store, 100, later) == []
+    # one of b's written behind every claim (a clock behind beat's): asked when its stretch's lease ends
+    assert store.record_poll_retries([b[5]], now - timedelta(hours=1), None) == 1
+    assert claim_ids(store, 100, later + timedelta(seconds=1)) == []
+    assert b[5] in claim_ids(store, 100, later + timedelta(seconds=61))
+
+
+def claim_logged(store: Store) -> int:
+    from sqlalchemy import func, select
+
+    from campaigns.store.polling import poll_claims_t
+
+    with store.engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(poll_claims_t)).scalar_one()
+
+
 def test_results_are_recorded_only_for_recipients_still_awaiting_a_report(store: Store):
     cid = sent_campaign(store, 3)
     now = datetime.now(UTC) + timedelta(seconds=1)

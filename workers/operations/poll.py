@@ -1,7 +1,8 @@
 """Delivery-status polling: claim what is due, ask the providers in batches, record each batch at once.
 
-`plan_polls` claims due recipients (a committed lease on their `next_poll_at`, so two pollers never
-ask about the same recipient at once) and cuts them into batches of one provider account, at most the
+`plan_polls` claims due recipients (a committed claim with a lease, `Store.claim_due_polls`: one row of the
+claim log, no write to the recipients; two pollers never ask about the same recipient at once, and a claim
+whose poller vanished is taken over when its lease ends) and cuts them into batches of one provider account, at most the
 client's `capabilities.max_status_batch` ids each. `poll_batch` asks about one batch and records the
 answers with one set-based UPDATE. Beat's poll task publishes one `poll_batch` task per batch, carrying
 the rows its claim read (`batch_message`), so the worker asks without reading them again;
