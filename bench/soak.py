@@ -23,6 +23,7 @@ to its final state. Printed:
     python bench/soak.py --recipients 50000                 # a quick check, a few minutes
     python bench/soak.py --recipients 1000000 --redis-db 5  # the soak (docs/benchmarks.md)
     python bench/soak.py --recipients 200000 --grace 30     # a backlog longer than the queued grace
+    python bench/soak.py --recipients 300000 --memprobe counts  # where a worker's memory goes, every 20 s
 
 Needs the loopback Redis and PostgreSQL (user postgres). Exits 1 when the verdict finds anything wrong.
 """
@@ -148,6 +149,17 @@ class Soak:
             "SMSDISPATCH_DATABASE_URL": self.url,
             **({"SMSDISPATCH_QUEUED_GRACE": f"{args.grace:g}"} if args.grace is not None else {}),
         }
+        if args.memprobe:  # bench/memprobe/sitecustomize.py: each worker writes memprobe/<pid>.jsonl
+            probe = self.tmp / "memprobe"
+            probe.mkdir(exist_ok=True)
+            for old in probe.glob("*.jsonl"):
+                old.unlink()
+            self.env["PYTHONPATH"] = os.pathsep.join(
+                [str(ROOT / "bench" / "memprobe"), *filter(None, [os.environ.get("PYTHONPATH")])]
+            )
+            self.env["SMSDISPATCH_MEMPROBE"] = str(probe)
+            if args.memprobe == "trace":
+                self.env["SMSDISPATCH_MEMPROBE_TRACE"] = "1"
 
     def spawn(self, *args: str) -> subprocess.Popen:
         log = open(self.tmp / f"{args[0]}-{len(self.procs)}.log", "w")  # noqa: SIM115 - closed with the process
@@ -405,6 +417,12 @@ def main() -> int:
     )
     ap.add_argument("--pg-db", default="smsd_soak")
     ap.add_argument("--port", type=int, default=8831)
+    ap.add_argument(
+        "--memprobe",
+        choices=("counts", "trace"),
+        help="workers write RSS, malloc and object counts (trace: and tracemalloc's growth) every 20 s to "
+        "bench/out/soak/memprobe/<pid>.jsonl (bench/memprobe/sitecustomize.py)",
+    )
     ap.add_argument("--keep-db", action="store_true", help="leave the PostgreSQL database for a look")
     args = ap.parse_args()
     print(f"soak: {args.recipients:,} recipients, machine load {os.getloadavg()[0]:.1f} at start", flush=True)

@@ -184,10 +184,12 @@ class Recipient(Base):
     __table_args__ = (
         Index("ix_recipients_chunk", "chunk_id"),
         Index("ix_recipients_campaign_state", "campaign_id", "state"),
-        # Partial: only rows still waiting for a delivery report are in it.
+        # Partial: only rows still waiting for a delivery report are in it. With the id (migration
+        # 0017_poll_claims), a poll claim starts exactly after the last one's (next_poll_at, id).
         Index(
             "ix_recipients_due_poll",
             "next_poll_at",
+            "id",
             postgresql_where=sql_text("next_poll_at IS NOT NULL"),
             sqlite_where=sql_text("next_poll_at IS NOT NULL"),
         ),
@@ -210,6 +212,20 @@ class Recipient(Base):
             sqlite_where=sql_text("next_poll_at IS NOT NULL"),
         ),
     )
+
+
+class PollClaim(Base):
+    """One claim of due recipients (migration 0017_poll_claims): the stretch of `ix_recipients_due_poll`, in
+    `(next_poll_at, id)` order, after the previous claim's end up to and including (`hi_at`, `hi_id`), held
+    until `lease_until`. Claims tile that order; a recipient is never written to be claimed
+    (`campaigns/store/polling.py`)."""
+
+    __tablename__ = "poll_claims"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    hi_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    hi_id: Mapped[int] = mapped_column(BigInteger)
+    lease_until: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class CampaignCount(Base):

@@ -238,6 +238,18 @@ def test_a_provider_without_a_credential_is_400_naming_it(api_env, tmp_path, san
         assert c.get("/api/v1/campaigns").json() == []
 
 
+def _checked(c: TestClient, path: Path) -> int:
+    """POST the file to /api/v1/drafts with the client's key; the draft's id."""
+    with path.open("rb") as fh:
+        made = c.post(
+            "/api/v1/drafts",
+            files={"file": (path.name, fh, "text/csv")},
+            data={"provider": "ghasedak", "message": TEXT, "window": "any"},
+        )
+    assert made.status_code == 201, made.text
+    return int(made.json()["draft"])
+
+
 def test_a_draft_sent_after_its_providers_credential_went_is_400_and_can_be_sent_later(
     api_env,  # noqa: F811
     tmp_path,
@@ -245,16 +257,9 @@ def test_a_draft_sent_after_its_providers_credential_went_is_400_and_can_be_sent
 ):
     settings = AppSettings.from_env(api_env)
     key = make_key(settings, "sender")[0]
-    path = write_demo_csv(tmp_path / "l.csv", 5, seed=4)
-    with TestClient(create_app(settings, background=False)) as c, path.open("rb") as fh:
+    with TestClient(create_app(settings, background=False)) as c:
         c.headers.update(bearer(key))
-        made = c.post(
-            "/api/v1/drafts",
-            files={"file": (path.name, fh, "text/csv")},
-            data={"provider": "ghasedak", "message": TEXT, "window": "any"},
-        )
-        assert made.status_code == 201, made.text
-    draft = made.json()["draft"]
+        draft = _checked(c, write_demo_csv(tmp_path / "l.csv", 5, seed=4))
     without = AppSettings.from_env({k: v for k, v in api_env.items() if k != "SMSDISPATCH_GHASEDAK_APIKEY"})
     with TestClient(create_app(without, background=False)) as c:
         c.headers.update(bearer(key))
@@ -285,3 +290,28 @@ def test_the_api_words_name_exactly_the_fields_the_api_reads():
     assert flags == wording.FLAGS, flags ^ wording.FLAGS
     assert wording.for_api("to send anyway: --allow-partial") == "to send anyway: allow_partial=true"
     assert wording.for_api("--header-row N") == "header_row=N"
+
+
+def test_a_draft_whose_credit_ran_out_since_its_check_is_refused_at_the_send_and_sent_once_topped_up(
+    api_env,  # noqa: F811
+    tmp_path,
+    sandbox,
+):
+    """A draft waits up to a day; other campaigns spend the credit meanwhile. Its send reads the balance
+    again: below what the check counted, it is the credit refusal (422, check and override named as the
+    API names them), nothing stored, and the draft is left to send once the credit covers it."""
+    settings = AppSettings.from_env({**api_env, "SMSDISPATCH_GHASEDAK_PRICE": "1000"})
+    key = make_key(settings, "sender")[0]
+    sandbox.state.credit["ghasedak"] = 1_000  # plenty at the check
+    with TestClient(create_app(settings, background=False)) as c:
+        c.headers.update(bearer(key))
+        draft = _checked(c, write_demo_csv(tmp_path / "l.csv", 10, seed=5))
+        sandbox.state.credit["ghasedak"] = 1  # spent elsewhere since
+        refused = c.post(f"/api/v1/drafts/{draft}/send")
+        assert refused.status_code == 422, refused.text
+        error = refused.json()["error"]
+        assert error["check"] == "credit" and "allow_partial=true" in error["message"], error
+        assert c.get("/api/v1/campaigns").json() == []
+        sandbox.state.credit["ghasedak"] = 1_000
+        sent = c.post(f"/api/v1/drafts/{draft}/send")
+        assert sent.status_code == 201, sent.text

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from campaigns.store import Store
 from dispatcher.config import AppSettings
 from dispatcher.demo.messy import write as write_csv
 from dispatcher.web.console.catalogue import FA
@@ -385,3 +386,23 @@ def test_names_keep_their_digits_and_the_totals_count_the_failed(console):
     fa = Words(Lang.FA)
     assert fa.who("system") == FA["system"] and "sara2" in fa.who("sara2")
     assert "crm-7" in fa.who("key:crm-7") and fa.who("key:crm-7").startswith("کلید")
+
+
+def test_a_check_whose_credit_ran_out_before_its_send_shows_the_refusal_on_its_page(console, sandbox):
+    """The balance is read again at the send: spent since the check, the check page says so with the
+    control that overrides it, nothing is stored; topped up, the same check is sent."""
+    client, settings, tmp = console
+    client.get("/login?lang=en")
+    sandbox.state.credit["ghasedak"] = 1_000
+    draft = upload(as_role(client, "sender"), write_csv(tmp / "list.csv", 10, seed=3)).headers["location"]
+    sandbox.state.credit["ghasedak"] = 1
+    page = client.get(draft)
+    refused = client.post(f"{draft}/send", data={"csrf": csrf_of(page.text)}, follow_redirects=False)
+    assert refused.status_code == 422, refused.text[:300]
+    line = parse(refused).select_one(".banner.danger").get_text()
+    assert "credit" in line and "Send even though the credit is not enough" in line, line
+    assert Store.from_url(settings.dispatch.database_url).campaigns() == []
+    sandbox.state.credit["ghasedak"] = 1_000
+    page = client.get(draft)
+    sent = client.post(f"{draft}/send", data={"csrf": csrf_of(page.text)}, follow_redirects=False)
+    assert sent.status_code == 303, sent.text[:300]

@@ -24,6 +24,7 @@ from workers.operations.poll import (
     plan_polls,
     poll_batch,
     poll_once,
+    poll_tick,
     status_update,
 )
 from workers.settings import DispatchSettings
@@ -145,6 +146,47 @@ def test_two_pollers_never_claim_the_same_recipient(store: Store):
     assert len(again) == 300 and {d.provider for d in again} == {"ghasedak"}
 
 
+def claim_ids(store: Store, limit: int, at: datetime) -> list[int]:
+    return sorted(d.recipient_id for d in store.claim_due_polls(limit, timedelta(seconds=60), at))
+
+
+def test_a_claim_holds_its_stretch_until_recorded_or_its_lease_ends(store: Store):
+    """The claim log: a claim is one row (a stretch of the due order, with a lease), nobody's row is written
+    to claim it. A recorded recipient leaves its stretch; who was not recorded (the poller vanished) is
+    claimed again when the lease ends, a stretch cut where the claim's limit says; who was written behind
+    the last claim waits for its stretch's lease."""
+    sent_campaign(store, 30)
+    now = datetime.now(UTC) + timedelta(seconds=1)
+    a, b = claim_ids(store, 10, now), claim_ids(store, 10, now)
+    assert len(set(a) | set(b)) == 20 and max(a) < min(b)
+    # a's poller records every answer; b's vanishes
+    assert (
+        store.record_statuses([RecipientUpdate(i, R.DELIVERED, None, "1", None, None, now) for i in a]) == 10
+    )
+    c = claim_ids(store, 100, now + timedelta(seconds=30))  # b still holds its ten
+    assert len(c) == 10 and not set(c) & set(a + b)
+    assert claim_ids(store, 100, now + timedelta(seconds=61)) == b  # a's and b's leases over, c's not
+    assert claim_logged(store) == 2  # a's stretch, with nobody due in it, is gone
+    # both leases over, a claim of four: b's first four, then the rest of b and all of c
+    later = now + timedelta(seconds=200)
+    assert claim_ids(store, 4, later) == b[:4]
+    assert claim_ids(store, 100, later) == b[4:] + c
+    assert claim_ids(store, 100, later) == []
+    # one of b's written behind every claim (a clock behind beat's): asked when its stretch's lease ends
+    assert store.record_poll_retries([b[5]], now - timedelta(hours=1), None) == 1
+    assert claim_ids(store, 100, later + timedelta(seconds=1)) == []
+    assert b[5] in claim_ids(store, 100, later + timedelta(seconds=61))
+
+
+def claim_logged(store: Store) -> int:
+    from sqlalchemy import func, select
+
+    from campaigns.store.polling import poll_claims_t
+
+    with store.engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(poll_claims_t)).scalar_one()
+
+
 def test_results_are_recorded_only_for_recipients_still_awaiting_a_report(store: Store):
     cid = sent_campaign(store, 3)
     now = datetime.now(UTC) + timedelta(seconds=1)
@@ -259,6 +301,42 @@ def test_a_batch_published_with_its_claimed_rows_is_recorded_as_the_sandbox_deci
         messages[0]["rows"]
     )
     assert list(deps.store.recipients_rows(cid)) == before
+
+
+def test_a_tick_claims_a_slice_at_a_time_and_publishes_it_before_claiming_the_next(
+    deps, sandbox, monkeypatch
+):
+    """Beat's tick holds one slice in memory at most: each slice's batches are published before the next
+    claim (the store's real claims, watched in passing), the tick stops at its limit, and what it
+    published is recorded as the sandbox decided."""
+    phones = [f"+98938{i:07d}" for i in range(120)]
+    sandbox.state.final_after_s = 0
+    cid = send_all(deps, "ghasedak", phones)
+    now = datetime.now(UTC) + timedelta(seconds=1)
+    events: list[tuple[str, int]] = []
+    claim = deps.store.claim_due_polls
+
+    def watched_claim(limit: int, lease: timedelta, when: datetime | None = None) -> list[DuePoll]:
+        got = claim(limit, lease, when)
+        events.append(("claimed", len(got)))
+        return got
+
+    monkeypatch.setattr(deps.store, "claim_due_polls", watched_claim)
+    published: list[list[DuePoll]] = []
+
+    def publish(batch: list[DuePoll]) -> None:
+        events.append(("published", len(batch)))
+        published.append(batch)
+
+    assert poll_tick(deps, publish, limit=100, slice_size=40, now=now) == 100
+    assert events == [("claimed", 40), ("published", 40)] * 2 + [("claimed", 20), ("published", 20)]
+    events.clear()
+    assert poll_tick(deps, publish, limit=100, slice_size=40, now=now) == 20  # the rest, then it stops
+    assert events == [("claimed", 20), ("published", 20)]
+    assert len({d.recipient_id for b in published for d in b}) == len(phones)
+    for batch in published:
+        assert poll_batch([d.recipient_id for d in batch], deps, claimed=batch_message(batch)) == len(batch)
+    assert deps.store.recipient_states(cid) == {p: sandbox.state.outcome(p) for p in phones}
 
 
 # ---- a failed status call is not an answer ---------------------------------------------------------------

@@ -229,7 +229,6 @@ def test_a_webhook_receiver_that_never_answers_holds_up_no_other_campaign(api: A
     Webhooks now go out on their own thread, the batch in parallel."""
     import socket
     import threading
-    import time
 
     import workers.operations.webhooks as webhooks
 
@@ -251,10 +250,9 @@ def test_a_webhook_receiver_that_never_answers_holds_up_no_other_campaign(api: A
 
         hooked = campaign("hooked", "09120000011", callback_url=url)
         wait_for(lambda: held, "the first webhook to reach the receiver that never answers", timeout=60)
-        started = time.monotonic()
         plain = campaign("plain", "09120000012")
-        api.wait_state(plain, "completed", timeout=60)  # before: only after the 120 s read timeout
-        assert time.monotonic() - started < 60
+        # before: only after the hooked POST's 120 s read timeout, which this wait does not reach
+        api.wait_state(plain, "completed", timeout=60)
         api.wait_state(hooked, "completed", timeout=60)
     finally:
         hang.close()

@@ -16,7 +16,7 @@ from workers.deps import ProviderPool, WorkerDeps
 from workers.dispatch import MAX_COUNTDOWN, TaskPublisher, follow_up
 from workers.operations.housekeeping import housekeeping
 from workers.operations.optout import collect_optouts
-from workers.operations.poll import POLL_TICK_MAX, batch_message, plan_polls, poll_batch
+from workers.operations.poll import batch_message, poll_batch, poll_tick
 from workers.operations.reconcile import reconcile_chunk
 from workers.operations.send import Outcome, send_chunks
 from workers.ratelimit import LocalLimiter, RedisLimiter
@@ -61,10 +61,12 @@ def reconcile_task(chunk_id: int) -> None:
 
 @app.task(name="smsdispatch.poll")
 def poll_task() -> None:
-    """Beat's tick: claim what is due (a committed lease) and publish one poll_batch per batch, with the rows
-    its claim read (`batch_message`)."""
-    for batch in plan_polls(worker_deps(), limit=POLL_TICK_MAX):
-        poll_batch_task.delay([d.recipient_id for d in batch], batch_message(batch))
+    """Beat's tick: claim what is due (a committed lease), a slice at a time (`poll_tick`), and publish one
+    poll_batch per batch, with the rows its claim read (`batch_message`)."""
+    poll_tick(
+        worker_deps(),
+        lambda batch: poll_batch_task.delay([d.recipient_id for d in batch], batch_message(batch)),
+    )
 
 
 @app.task(name="smsdispatch.poll_batch")

@@ -206,6 +206,20 @@ def _budget(tally: Tally, options: PreflightOptions, cost: Cost | None) -> list[
     return out
 
 
+def credit_finding(credit: Credit, total_parts: int, *, allow_partial: bool, strict: bool) -> Finding:
+    """The finding of a credit below what the campaign needs (`credit.needed`, in the balance's own unit:
+    SMS parts, rial or toman); it refuses unless `allow_partial` (override `--allow-partial`)."""
+    what = "SMS" if credit.unit.lower() == "sms" else credit.unit
+    return _finding(
+        Check.CREDIT,
+        None if allow_partial else True,
+        strict,
+        f"credit {_n(credit.balance)} {what} is below the {_n(credit.needed or 0)} {what} this campaign "
+        f"needs ({_n(total_parts)} SMS parts); it would stop part-way",
+        "--allow-partial",
+    )
+
+
 def _checks(
     tally: Tally,
     options: PreflightOptions,
@@ -217,16 +231,8 @@ def _checks(
 ) -> list[Finding]:
     strict, out = options.strict, []
     if credit is not None and credit.enough is False:
-        what = "SMS" if credit.unit.lower() == "sms" else credit.unit
         out.append(
-            _finding(
-                Check.CREDIT,
-                None if options.allow_partial else True,
-                strict,
-                f"credit {_n(credit.balance)} {what} is below the {_n(credit.needed or 0)} {what} this campaign "
-                f"needs ({_n(tally.total_parts)} SMS parts); it would stop part-way",
-                "--allow-partial",
-            )
+            credit_finding(credit, tally.total_parts, allow_partial=options.allow_partial, strict=strict)
         )
     identical = {c.id for c in earlier if c.fingerprint == fingerprint}
     same = [c for c in earlier if c.id in identical and _in_window(c, options, now)]

@@ -23,6 +23,8 @@ from campaigns.clock import utcnow
 from campaigns.identity import Permission
 from campaigns.load import PHONE, ROW
 from campaigns.plan import batch_size, plan
+from campaigns.preflight.checks import credit_finding
+from campaigns.preflight.summary import Credit
 from campaigns.prices import PriceTable
 from campaigns.store import CampaignSpec
 from campaigns.store import apirequests as kept
@@ -30,9 +32,11 @@ from campaigns.text import Template
 from dispatcher.app.actors import Actor, acting, require, started_by
 from dispatcher.app.campaign import CampaignSummary, SendRequest, prepare
 from dispatcher.app.common import BadInput, Refused, open_store
+from dispatcher.app.preflight.gather import prove_credentials
 from dispatcher.app.preflight.usecase import BlockSpool, preflight
 from dispatcher.app.submit import check_callback, hand_over
 from dispatcher.config import AppSettings
+from workers.providers.base import ProviderClient
 
 OPTED_OUT_SINCE = "opted out since the check"
 
@@ -102,6 +106,24 @@ def check_draft(
     }
 
 
+def _credit_still_covers(client: ProviderClient, facts: dict[str, Any]) -> None:
+    """The credit check again at the send (a draft waits up to 24 hours; other campaigns spend the credit
+    meanwhile): the balance is read now and compared with what the check found the campaign needs, in
+    the balance's unit. Refused (check `credit`, override `--allow-partial`) when it no longer covers it;
+    nothing when the check counted no need (no balance call, no price) or was told `allow_partial`.
+    Raises what reading the balance raises (ProviderUnreachable, CredentialsRejected)."""
+    check = facts.get("check") or {}
+    needed = check.get("credit_needed")
+    if needed is None or (check.get("options") or {}).get("allow_partial"):
+        return
+    balance = prove_credentials(client)
+    if balance is None or float(balance.amount) >= float(needed):
+        return
+    credit = Credit(float(balance.amount), balance.unit, float(needed), False)
+    finding = credit_finding(credit, int(check.get("total_parts") or 0), allow_partial=False, strict=False)
+    raise Refused.of(finding)
+
+
 def _plain(value: Any) -> Any:
     return (
         value.isoformat()
@@ -122,8 +144,9 @@ def send_draft(
     checks, and cannot send), and a draft is sent as it was checked only by the `principal` who checked
     it (NoDraft for anyone else's, as for none: its preflight ran for that principal, whose overrides it
     carries). Another person sends the file by checking it themselves, which runs the preflight for them.
-    The sender's daily cap is read again at the send (`started_by`: a cap in rial needs the check's
-    prices, BadInput otherwise) and at each chunk's claim. NoDraft (none, another's, or expired),
+    The credit is read again at the send (`_credit_still_covers`: Refused when it no longer covers what
+    the check counted, unless the check was told `allow_partial`), and so is the sender's daily cap
+    (`started_by`: a cap in rial needs the check's prices, BadInput otherwise; and at each chunk's claim). NoDraft (none, another's, or expired),
     DraftTaken (sent already), Refused (a refused check)."""
     require(acting(actor), Permission.SEND)
     store = open_store(settings)
@@ -149,6 +172,7 @@ def send_draft(
             raise Refused(facts["refusal"], check=code, override=override)
         spec = spec_of(facts)
         client = settings.client(spec.provider)
+        _credit_still_covers(client, facts)
         spec = started_by(store, spec, actor)  # the prices are the check's, as `send` stores them
         template = Template(facts["template"])
         batch = batch_size(

@@ -15,6 +15,8 @@ log = logging.getLogger("workers.providers")
 
 def to_int(value: Any) -> int | None:
     """42, "42", " 42 " -> 42; anything else -> None."""
+    if type(value) is int:  # most replies carry numbers as numbers: no text round trip (not a bool)
+        return value
     try:
         return int(str(value).strip())
     except (TypeError, ValueError):
@@ -26,12 +28,19 @@ def rows(items: Any) -> list[dict[str, Any]]:
     return [i for i in items if isinstance(i, dict)] if isinstance(items, list) else []
 
 
+_ABSENT = object()
+
+
 def field(item: Any, name: str) -> Any:
     """`item[name]` with the key compared case-insensitively (`messageid`, `messageId`, `MessageId`);
     None when absent or when `item` is not a mapping."""
-    if not isinstance(item, Mapping):
+    if type(item) is dict:  # a parsed JSON object: no ABC check (a status reply reads five keys of 100 rows)
+        value = item.get(name, _ABSENT)
+        if value is not _ABSENT:  # the key as documented: no scan
+            return value
+    elif not isinstance(item, Mapping):
         return None
-    if name in item:  # the key as documented: no scan (a status reply reads five keys of 100 rows)
+    elif name in item:
         return item[name]
     low = name.lower()
     return next((v for k, v in item.items() if str(k).lower() == low), None)

@@ -22,6 +22,7 @@ from starlette.responses import RedirectResponse, Response
 from dispatcher.app import BAD_INPUT, Refused
 from dispatcher.app.accounts import send_choices
 from dispatcher.app.identity import Permission, require
+from dispatcher.app.preflight.gather import ProviderUnreachable
 from dispatcher.app.sessions import Session
 from dispatcher.web.console import security
 from dispatcher.web.console.i18n import latin_digits
@@ -139,8 +140,11 @@ async def draft(request: Request, draft_id: int) -> Response:
     return await _check_page(request, draft_id)
 
 
-async def _check_page(request: Request, draft_id: int, error: str | None = None) -> Response:
-    """The check page; `error`: the line of the form that failed (400), never read from the URL."""
+async def _check_page(
+    request: Request, draft_id: int, error: str | None = None, status: int = 400
+) -> Response:
+    """The check page; `error`: the line of the form that failed (`status`: 400, 422 for a refusal), never
+    read from the URL."""
     from dispatcher.app.checked import draft_view, rejected_rows
 
     session = await session_of(request)
@@ -154,7 +158,7 @@ async def _check_page(request: Request, draft_id: int, error: str | None = None)
     return render(
         request,
         "check.html",
-        400 if error else 200,
+        status if error else 200,
         d=view,
         a=view.answer,
         c=view.check,
@@ -243,10 +247,12 @@ async def send(request: Request, draft_id: int) -> Response:
         done = await run_in_threadpool(
             lambda: send_draft(settings, draft_id, _principal(session), actor=session.actor)
         )
-    except BAD_INPUT as exc:  # a provider not configured since the check, …: the check page says what
+    except (*BAD_INPUT, Refused, ProviderUnreachable) as exc:  # a provider not configured since the check,
+        # the credit spent meanwhile, the provider not answering: the check page says what
         if isinstance(exc, DraftTaken | NoDraft):
             raise
-        return await _check_page(request, draft_id, _line(exc))
+        status = 422 if isinstance(exc, Refused) else 502 if isinstance(exc, ProviderUnreachable) else 400
+        return await _check_page(request, draft_id, _line(exc), status)
     return RedirectResponse(f"/campaigns/{done['campaign']}", status_code=303)
 
 
