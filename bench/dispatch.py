@@ -168,6 +168,7 @@ def main() -> None:
         campaign = json.loads(sent.stdout.strip().splitlines()[-1])["campaign"]
         from campaigns.store import Store
         from workers.dispatch import publish_campaign
+        from workers.settings import DispatchSettings
         from workers.tasks import send_chunk_task
 
         store = Store.from_url(env["SMSDISPATCH_DATABASE_URL"])
@@ -189,7 +190,8 @@ def main() -> None:
         busy0, total0 = machine_busy()
         sandbox_cpu0 = cpu_seconds(sandbox.pid)
         started = time.perf_counter()
-        publish_campaign(store, campaign, send_chunk_task)
+        # chunks per message as `smsdispatch send` publishes them (SMSDISPATCH_CHUNKS_PER_MESSAGE, default 4)
+        publish_campaign(store, campaign, send_chunk_task, DispatchSettings.from_env().chunks_per_message)
         while True:
             # Chunk counts only: counting 100,000 recipients by state every 50 ms cost PostgreSQL about
             # half a core, which the first figures (2026-11-22) paid for.
