@@ -129,6 +129,7 @@ def main() -> None:
         [*EXE, "sandbox", "--port", str(args.port), "--latency-ms", str(args.latency_ms)]
         + (["--keep-alive"] if args.keep_alive else []),
         env={**env, "PYTHONPATH": str(ROOT)},  # this script's sandbox, whichever code the workers run
+        cwd=OUT,  # `python -m` puts the current directory first on sys.path, ahead of PYTHONPATH
         stderr=subprocess.DEVNULL,
     )
     procs.append(sandbox)
@@ -138,6 +139,7 @@ def main() -> None:
             subprocess.Popen(
                 [*EXE, "worker", "-c", str(args.concurrency), "-n", f"bench{i}@%h", "--loglevel", "WARNING"],
                 env=env,
+                cwd=OUT,  # not the checkout it is run from: PYTHONPATH decides which code the workers run
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
@@ -159,6 +161,7 @@ def main() -> None:
                 "2099-01-01T00:00",
             ],
             env=env,
+            cwd=OUT,
             capture_output=True,
             text=True,
         )
