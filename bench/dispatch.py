@@ -6,7 +6,7 @@ every call taking `latency` at the sandbox), and the workers' CPU time per recip
 
     python bench/dispatch.py --recipients 100000 --workers 2 --concurrency 8 --latency-ms 50
     python bench/dispatch.py --recipients 100000 --workers 2 --concurrency 8 --latency-ms 0 --celery-floor
-    python bench/dispatch.py --recipients 100000 --table 1x4@50,2x4@50,2x8@50,2x8@0
+    python bench/dispatch.py --recipients 100000 --table 1x4@50,2x4@50,2x8@50,2x8@0 [--keep-alive]
 
 Needs the loopback Redis and PostgreSQL. The sandbox runs in its own process.
 """
@@ -90,6 +90,12 @@ def main() -> None:
         metavar="WxC@MS,...",
         help="run each configuration (e.g. 1x4@50,2x4@50,2x8@50,2x8@0) in turn and print a table",
     )
+    ap.add_argument(
+        "--keep-alive",
+        action="store_true",
+        help="the sandbox keeps HTTP/1.1 connections open (`smsdispatch sandbox --keep-alive`); default: it "
+        "closes each after its reply, as werkzeug does",
+    )
     ap.add_argument("--redis-db", type=int, default=13, help="the broker's Redis database (flushed first)")
     ap.add_argument(
         "--database", default="smsd_dispatch_bench", help="PostgreSQL database made anew and dropped"
@@ -97,6 +103,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.table:
         passed = ["--redis-db", str(args.redis_db), "--database", args.database, "--port", str(args.port)]
+        passed += ["--keep-alive"] if args.keep_alive else []
         table(args.table, args.recipients, passed)
         return
 
@@ -119,8 +126,10 @@ def main() -> None:
     os.environ.update(env)  # before workers.tasks is imported: its Celery app reads the broker URL then
     procs = []
     sandbox = subprocess.Popen(
-        [*EXE, "sandbox", "--port", str(args.port), "--latency-ms", str(args.latency_ms)],
-        env=env,
+        [*EXE, "sandbox", "--port", str(args.port), "--latency-ms", str(args.latency_ms)]
+        + (["--keep-alive"] if args.keep_alive else []),
+        env={**env, "PYTHONPATH": str(ROOT)},  # this script's sandbox, whichever code the workers run
+        cwd=OUT,  # `python -m` puts the current directory first on sys.path, ahead of PYTHONPATH
         stderr=subprocess.DEVNULL,
     )
     procs.append(sandbox)
@@ -130,6 +139,7 @@ def main() -> None:
             subprocess.Popen(
                 [*EXE, "worker", "-c", str(args.concurrency), "-n", f"bench{i}@%h", "--loglevel", "WARNING"],
                 env=env,
+                cwd=OUT,  # not the checkout it is run from: PYTHONPATH decides which code the workers run
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
@@ -151,6 +161,7 @@ def main() -> None:
                 "2099-01-01T00:00",
             ],
             env=env,
+            cwd=OUT,
             capture_output=True,
             text=True,
         )
@@ -160,6 +171,7 @@ def main() -> None:
         campaign = json.loads(sent.stdout.strip().splitlines()[-1])["campaign"]
         from campaigns.store import Store
         from workers.dispatch import publish_campaign
+        from workers.settings import DispatchSettings
         from workers.tasks import send_chunk_task
 
         store = Store.from_url(env["SMSDISPATCH_DATABASE_URL"])
@@ -181,7 +193,8 @@ def main() -> None:
         busy0, total0 = machine_busy()
         sandbox_cpu0 = cpu_seconds(sandbox.pid)
         started = time.perf_counter()
-        publish_campaign(store, campaign, send_chunk_task)
+        # chunks per message as `smsdispatch send` publishes them (SMSDISPATCH_CHUNKS_PER_MESSAGE, default 4)
+        publish_campaign(store, campaign, send_chunk_task, DispatchSettings.from_env().chunks_per_message)
         while True:
             # Chunk counts only: counting 100,000 recipients by state every 50 ms cost PostgreSQL about
             # half a core, which the first figures (2026-11-22) paid for.
@@ -199,6 +212,7 @@ def main() -> None:
         rate = n / elapsed
         print(
             f"{n} recipients, {view.chunks} chunks of 100, {args.workers} workers x {args.concurrency} threads, sandbox latency {args.latency_ms:g} ms"
+            + (", keep-alive" if args.keep_alive else "")
         )
         print(f"sent in {elapsed:.2f} s: {rate:,.0f} recipients/s")
         if args.latency_ms:

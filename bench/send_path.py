@@ -1,7 +1,7 @@
 """Benchmark: what the maintained counters cost on the send path, and concurrent writers of one campaign.
 
     python bench/send_path.py --threads 1,4,8 --chunks 1000 --baseline /work/main
-    python bench/send_path.py --operation --db postgres --threads 1,4 --chunks 1000 [--profile out.pstats]
+    python bench/send_path.py --operation --db postgres --threads 1,4 --chunks 1000 [--profile out.pstats] [--keep-alive]
 
 T threads claim and record (all accepted) chunks of 100 recipients of ONE campaign through the Store API
 (the send path without HTTP, so the database is the bottleneck) and report chunks/s and this process's CPU
@@ -146,11 +146,14 @@ def operations(args: argparse.Namespace) -> None:
     port = args.port
     url = f"http://127.0.0.1:{port}"
     sandbox = subprocess.Popen(
-        [sys.executable, "-m", "dispatcher", "sandbox", "--port", str(port), "--latency-ms", "0"],
+        [sys.executable, "-m", "dispatcher", "sandbox", "--port", str(port), "--latency-ms", "0"]
+        + (["--keep-alive"] if args.keep_alive else []),
+        env={**os.environ, "PYTHONPATH": str(ROOT)},  # this script's sandbox, whichever code is measured
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    print(f"send operation: {args.chunks} chunks of {BATCH}, send_chunk per chunk, sandbox at 0 ms")
+    keep = ", keep-alive" if args.keep_alive else ""
+    print(f"send operation: {args.chunks} chunks of {BATCH}, send_chunk per chunk, sandbox at 0 ms{keep}")
     try:
         wait_for_sandbox(url)
         env = {**os.environ, **sandbox_env(url), "SMSDISPATCH_POLL_INTERVALS": "3600"}
@@ -244,6 +247,9 @@ def main() -> None:
     p.add_argument("--operation", action="store_true", help="the whole send_chunk against a sandbox")
     p.add_argument("--port", type=int, default=8796, help="--operation: the sandbox's port")
     p.add_argument("--profile", help="--operation: write one thread's cProfile stats here")
+    p.add_argument(
+        "--keep-alive", action="store_true", help="--operation: the sandbox keeps HTTP/1.1 connections open"
+    )
     p.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     p.add_argument("--op-child", nargs="+", help=argparse.SUPPRESS)
     args = p.parse_args()

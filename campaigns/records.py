@@ -78,9 +78,9 @@ class CampaignSpec:
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class OutMessage:
-    """A recipient as a send needs it (the store's view; workers turn it into a provider Message)."""
+    """A recipient as a send needs it; the providers' `workers.status.Message` is this class."""
 
     recipient_id: int
     phone: str  # E.164

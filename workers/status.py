@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from campaigns.records import OutMessage
+
 
 class DeliveryStatus(StrEnum):
     PENDING = "pending"
@@ -46,14 +48,10 @@ class SendOutcome(StrEnum):
     UNKNOWN = "unknown"  # no answer we can trust about this recipient
 
 
-@dataclass(frozen=True, slots=True)
-class Message:
-    """One recipient's message inside a batch. `client_ref` is our id for it (Ghasedak checkid)."""
-
-    recipient_id: int
-    phone: str  # E.164, +989XXXXXXXXX
-    text: str
-    client_ref: str
+# One recipient's message inside a batch: the store's `OutMessage` (recipient_id, phone in E.164, text,
+# client_ref: our id for it, Ghasedak's checkid), so a claimed chunk's messages go to the provider as they are,
+# not copied one object per recipient.
+Message = OutMessage
 
 
 @dataclass(frozen=True, slots=True)

@@ -314,8 +314,8 @@ def update_rows_params(updates: Sequence[RecipientUpdate], *, sqlite: bool) -> d
             u.provider_message_id,
             u.provider_status,
             u.error,
-            time(u.next_poll_at),
-            time(u.delivered_at),
+            times[n] if (n := u.next_poll_at) in times else time(n),  # the dict's hit inline: a call less
+            times[d] if (d := u.delivered_at) in times else time(d),
             u.cost,
         ]
         for u in updates

@@ -135,6 +135,15 @@ def sandbox(
     final_after: Annotated[
         float, typer.Option("--final-after", help="seconds before a final delivery state")
     ] = 1.0,
+    keep_alive: Annotated[
+        bool,
+        typer.Option(
+            "--keep-alive",
+            envvar="SMSDISPATCH_SANDBOX_KEEP_ALIVE",
+            help="keep HTTP/1.1 connections open between requests (default: close after each reply; "
+            "what the real providers do is not documented)",
+        ),
+    ] = False,
 ) -> None:
     """Serve every provider's protocol on loopback (for tests, demos and dry runs)."""
     from dispatcher.sandbox.core import SandboxState, sandbox_env
@@ -160,7 +169,7 @@ def sandbox(
         for key, value in sandbox_env(base).items():
             err.print(f"  export {key}={value}", soft_wrap=True)
 
-    serve_forever(state, host, port, on_ready=ready)
+    serve_forever(state, host, port, on_ready=ready, keep_alive=keep_alive)
 
 
 def _distributed(what: str) -> None:

@@ -24,6 +24,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
 from dispatcher.sandbox.core import PREFIXES, Fault, Rename, SandboxState
+from dispatcher.sandbox.keepalive import KeepAliveHandler
 from dispatcher.sandbox.twin import json_body, json_response, renamed
 
 TWINS = {name: f"dispatcher.sandbox.{name.replace('-', '_')}" for name in PREFIXES}
@@ -125,11 +126,22 @@ def quiet() -> None:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
 
-def start(state: SandboxState | None = None, host: str = "127.0.0.1", port: int = 0) -> RunningSandbox:
-    """Serve in a background thread (port 0 picks a free port); for the demo and tests."""
+def make(state: SandboxState, host: str, port: int, keep_alive: bool) -> BaseWSGIServer:
+    """The sandbox's server, not yet serving. `keep_alive`: HTTP/1.1 connections are kept open between requests
+    (`keepalive.KeepAliveHandler`); else every reply closes its connection (werkzeug's own handler). Which of
+    the two the real providers do is not documented: both are served, the client works with either."""
+    handler = KeepAliveHandler if keep_alive else None
+    return make_server(host, port, SandboxApp(state), threaded=True, request_handler=handler)
+
+
+def start(
+    state: SandboxState | None = None, host: str = "127.0.0.1", port: int = 0, *, keep_alive: bool = False
+) -> RunningSandbox:
+    """Serve in a background thread (port 0 picks a free port); for the demo and tests. `keep_alive`: see
+    `make`."""
     quiet()
     state = state or SandboxState()
-    server = make_server(host, port, SandboxApp(state), threaded=True)
+    server = make(state, host, port, keep_alive)
     thread = threading.Thread(target=server.serve_forever, name="sandbox", daemon=True)
     thread.start()
     return RunningSandbox(state, server, thread)
@@ -141,12 +153,13 @@ def serve_forever(
     port: int = 8700,
     access_log: bool = False,
     on_ready: Callable[[str], None] | None = None,
+    keep_alive: bool = False,
 ) -> None:
-    """Serve in this thread until interrupted; `on_ready(url)` once listening (port 0: the port it got).
-    OSError when the port cannot be had."""
+    """Serve in this thread until interrupted; `on_ready(url)` once listening (port 0: the port it got);
+    `keep_alive`: see `make`. OSError when the port cannot be had."""
     if not access_log:
         quiet()
-    server = make_server(host, port, SandboxApp(state), threaded=True)
+    server = make(state, host, port, keep_alive)
     if on_ready is not None:
         bound_host, bound_port = server.server_address[:2]
         on_ready(f"http://{bound_host}:{bound_port}")

@@ -33,7 +33,7 @@ from workers.operations import failover
 from workers.operations.backoff import poll_delay, retry_delay
 from workers.operations.lease import lease_for, quick_terms, stalled_since_claim
 from workers.providers.base import ProviderClient
-from workers.status import DeliveryStatus, Message, SendBatch, SendOutcome, SendResult
+from workers.status import DeliveryStatus, SendBatch, SendOutcome, SendResult
 
 log = logging.getLogger("workers.send")
 
@@ -75,12 +75,26 @@ def updates_from_results(
     Every message of the chunk gets exactly one verdict: a message the client said nothing about
     is held as `unknown` (it may have gone out), never silently left pending.
     """
-    by_id = {r.recipient_id: r for r in results}
+    messages = chunk.messages
+    if len(results) == len(messages) and all(
+        r.recipient_id == m.recipient_id for r, m in zip(results, messages, strict=True)
+    ):
+        in_order: Sequence[SendResult | None] = results  # the usual reply: one result per message, in order
+    else:
+        by_id = {r.recipient_id: r for r in results}
+        in_order = [by_id.get(m.recipient_id) for m in messages]
+    next_poll_at = now + timedelta(seconds=first_poll_in)
+    sent, accepted = RecipientState.SENT, SendOutcome.ACCEPTED
     updates: list[RecipientUpdate] = []
     not_sent = False
-    for msg in chunk.messages:
-        res = by_id.get(msg.recipient_id)
-        if res is None or res.outcome is SendOutcome.UNKNOWN:
+    for msg, res in zip(messages, in_order, strict=True):
+        if res is not None and res.outcome is accepted:
+            updates.append(
+                RecipientUpdate(
+                    msg.recipient_id, sent, res.message_id, res.raw_code, None, next_poll_at, None, res.cost
+                )
+            )
+        elif res is None or res.outcome is SendOutcome.UNKNOWN:
             reason = (res.error if res else None) or "the provider's reply said nothing about this number"
             updates.append(
                 RecipientUpdate(
@@ -89,18 +103,6 @@ def updates_from_results(
                     res.message_id if res else None,
                     res.raw_code if res else None,
                     reason,
-                )
-            )
-        elif res.outcome is SendOutcome.ACCEPTED:
-            updates.append(
-                RecipientUpdate(
-                    msg.recipient_id,
-                    RecipientState.SENT,
-                    res.message_id,
-                    res.raw_code,
-                    None,
-                    next_poll_at=now + timedelta(seconds=first_poll_in),
-                    cost=res.cost,
                 )
             )
         elif res.outcome is SendOutcome.REFUSED:
@@ -124,9 +126,8 @@ def updates_from_results(
 
 
 def batch_for(chunk: ClaimedChunk) -> SendBatch:
-    return SendBatch(
-        tuple(Message(m.recipient_id, m.phone, m.text, m.client_ref) for m in chunk.messages), chunk.sender
-    )
+    """The provider's batch of a claimed chunk: its messages as they are (`Message` is the store's `OutMessage`)."""
+    return SendBatch(chunk.messages, chunk.sender)
 
 
 def health_failure(deps: WorkerDeps, client: ProviderClient, exc: Exception) -> bool:
@@ -154,15 +155,20 @@ def routed(decision: failover.Decision, chunk_id: int, attempt: int | None) -> O
 def count_sent(provider: str, chunk: ClaimedChunk, results: Sequence[SendResult]) -> None:
     """The metrics of one send reply: accepted recipients, their parts and reported cost, refusals (final).
     A handful of increments per chunk; parts are counted per message only when part of it went out."""
-    accepted = [r for r in results if r.outcome is SendOutcome.ACCEPTED]
-    if len(accepted) == len(chunk.messages):
+    outcomes = [r.outcome for r in results]
+    n_accepted = outcomes.count(SendOutcome.ACCEPTED)
+    if n_accepted == len(results):  # the usual reply: all of them
+        accepted: Sequence[SendResult] = results
+    else:
+        accepted = [r for r in results if r.outcome is SendOutcome.ACCEPTED]
+    if n_accepted == len(chunk.messages):
         parts = chunk.parts
     else:
         ids = {r.recipient_id for r in accepted}
         parts = sum(count_parts(m.text) for m in chunk.messages if m.recipient_id in ids)
-    metrics.sent(provider, len(accepted), parts, sum(r.cost or 0 for r in accepted))
-    refused = [r for r in results if r.outcome is SendOutcome.REFUSED]
-    if refused:
+    metrics.sent(provider, n_accepted, parts, sum(r.cost or 0 for r in accepted))
+    if SendOutcome.REFUSED in outcomes:
+        refused = [r for r in results if r.outcome is SendOutcome.REFUSED]
         blacklisted = sum(r.status is DeliveryStatus.BLACKLISTED for r in refused)
         metrics.final(provider, RecipientState.BLACKLISTED, blacklisted)
         metrics.final(provider, RecipientState.FAILED, len(refused) - blacklisted)

@@ -17,7 +17,7 @@ The base owns the send and reply algorithm; a provider module supplies tables an
 Through `transport.HttpTransport` it also owns the HTTP session, the timeouts and the redacted
 logging, and it turns transport failures into our error tree:
   * a failure before the request left us (DNS, refused, connect timeout) is `TransientError`, and is
-    retried a few times at once inside the call (tenacity), since nothing can have been sent;
+    retried a few times at once inside the call (`transport.CONNECT_ATTEMPTS`), since nothing can have been sent;
   * anything after it left (read timeout, reset, truncated reply) is `AmbiguousSendError` for a send
     and `TransientError` for a read-only call.
 Provider modules parse the body whatever the HTTP status; `http_error` classifies the replies that

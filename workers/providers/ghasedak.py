@@ -127,14 +127,23 @@ def parse_send_items(items: Any, messages: Sequence[Message]) -> list[SendResult
     """One ACCEPTED result per message, ids in receptor order; None when the ids cannot be matched safely."""
     if not isinstance(items, list) or len(items) != len(messages):
         return None
-    ids = [to_int(i) for i in items]
+    ids = [id_text(i) for i in items]
     if None in ids:
         return None
-    ok = str(OK)
-    return [
-        SendResult(m.recipient_id, SendOutcome.ACCEPTED, str(i), ok, DeliveryStatus.PENDING)
-        for m, i in zip(messages, ids, strict=True)
-    ]
+    ok, accepted, pending = str(OK), SendOutcome.ACCEPTED, DeliveryStatus.PENDING
+    return [SendResult(m.recipient_id, accepted, i, ok, pending) for m, i in zip(messages, ids, strict=True)]
+
+
+def id_text(item: Any) -> str | None:
+    """A message id as `str(to_int(item))` spells it (None: not a whole number), the usual JSON int or plain
+    digit string without the round trip."""
+    kind = type(item)
+    if kind is str and item.isdigit() and item.isascii() and (item[0] != "0" or len(item) == 1):
+        return item
+    if kind is int:
+        return str(item)
+    number = to_int(item)
+    return None if number is None else str(number)
 
 
 def parse_balance(items: Any) -> Balance | None:

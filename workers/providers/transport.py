@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -14,7 +15,6 @@ from typing import Any, ClassVar
 import pandas as pd
 import requests
 from requests.adapters import HTTPAdapter
-from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 from urllib3.util.retry import Retry
 
@@ -32,6 +32,8 @@ from workers.settings import ProviderSettings
 from workers.status import InboundMessage
 
 log = logging.getLogger("workers.providers")
+
+CONNECT_ATTEMPTS = 3  # tries of a call that fails before its request can have left us (refused, DNS, connect)
 
 
 class _NotSentYet(Exception):
@@ -95,6 +97,24 @@ def chunks(seq: Sequence[Any], size: int) -> list[Sequence[Any]]:
     return [seq[i : i + size] for i in range(0, len(seq), size)]
 
 
+def direct_body(data: Any, json_body: Any, headers: Mapping[str, str] | None) -> tuple[bytes, dict] | None:
+    """(body, headers) of a call `wire.Session.send_direct` can make, as requests would prepare them (a bytes
+    body as it is; a JSON one by `requests.compat.json.dumps(allow_nan=False)`, UTF-8, `application/json`
+    unless a Content-Type is given); None for anything else (no body, text, files), which takes `request`."""
+    extra = dict(headers or {})
+    if isinstance(data, bytes) and data and json_body is None:
+        return data, extra
+    if data or json_body is None:
+        return None
+    try:
+        text = requests.compat.json.dumps(json_body, allow_nan=False)
+    except ValueError:
+        return None  # requests raises its InvalidJSONError for it: the usual path does
+    if not any(k.lower() == "content-type" for k in extra):
+        extra["Content-Type"] = "application/json"
+    return text.encode("utf-8") if isinstance(text, str) else text, extra
+
+
 class HttpTransport:
     """One provider's HTTP exchanges: a Session per thread, timeouts, connect retries, and the error
     tree for transport failures and envelope-less replies (see `workers.providers.base`)."""
@@ -133,7 +153,9 @@ class HttpTransport:
         started = time.perf_counter()
         metering.begin(self.name)
         try:
-            response = self._send_with_connect_retries(method, path, data, json_body, params, headers)
+            response = self._send_with_connect_retries(
+                method, path, data, json_body, params, headers, sending
+            )
         except _NotSentYet as exc:
             error: ProviderError = TransientError(
                 f"could not reach {path}: {type(exc.__cause__).__name__}",
@@ -161,34 +183,35 @@ class HttpTransport:
         log.debug("%s %s %s -> HTTP %s in %.0f ms", self.name, method, path, response.status_code, elapsed)
         return Reply(response.status_code, body, text, response.headers)
 
-    def _send_with_connect_retries(self, method, path, data, json_body, params, headers) -> requests.Response:
+    def _send_with_connect_retries(
+        self, method, path, data, json_body, params, headers, sending=False
+    ) -> requests.Response:
         if data and isinstance(data, Mapping):  # the same body requests would make, made faster (wire.py)
             data = wire.form_body(data).encode("ascii")
             headers = {"Content-Type": "application/x-www-form-urlencoded", **(headers or {})}
-
-        @retry(
-            retry=retry_if_exception(lambda e: isinstance(e, _NotSentYet)),
-            stop=stop_after_attempt(3),
-            wait=wait_exponential_jitter(multiplier=0.1, max=1.0, jitter=0.1),
-            reraise=True,
-        )
-        def attempt() -> requests.Response:
+        direct = direct_body(data, json_body, headers) if sending and not params else None
+        url, timeout = self.url(path), (self.settings.connect_timeout, self.settings.read_timeout)
+        # Up to CONNECT_ATTEMPTS tries while the request cannot have left us (`_never_left`), waiting as
+        # tenacity's wait_exponential_jitter(multiplier=0.1, max=1.0, jitter=0.1) did between them; a plain
+        # loop, where a tenacity decorator built per call cost two Retrying objects a call.
+        for attempt in range(1, CONNECT_ATTEMPTS + 1):
             try:
-                return self.session.request(
-                    method,
-                    self.url(path),
-                    data=data,
-                    json=json_body,
-                    params=params,
-                    headers=headers,
-                    timeout=(self.settings.connect_timeout, self.settings.read_timeout),
+                session = self.session
+                if direct is not None and isinstance(session, wire.Session):
+                    # a send, straight through the adapter (wire.Session.send_direct): a redirect is a reply
+                    response = session.send_direct(method, url, *direct, timeout)
+                    if response is not None:
+                        return response
+                return session.request(
+                    method, url, data=data, json=json_body, params=params, headers=headers, timeout=timeout
                 )
             except requests.exceptions.RequestException as exc:
-                if _never_left(exc):
+                if not _never_left(exc):
+                    raise
+                if attempt == CONNECT_ATTEMPTS:
                     raise _NotSentYet() from exc
-                raise
-
-        return attempt()
+                time.sleep(min(0.1 * 2 ** (attempt - 1) + random.uniform(0, 0.1), 1.0))
+        raise AssertionError("unreachable")
 
     def http_error(self, reply: Reply, *, sending: bool, what: str = "") -> ProviderError:
         """Classify a reply that carries no provider envelope, by its HTTP status alone."""
