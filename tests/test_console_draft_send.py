@@ -59,7 +59,8 @@ def test_a_check_whose_credit_ran_out_before_its_send_shows_the_refusal_on_its_p
     refused = client.post(f"{draft}/send", data={"csrf": csrf_of(page.text)}, follow_redirects=False)
     assert refused.status_code == 422, refused.text[:300]
     line = parse(refused).select_one(".banner.danger").get_text()
-    assert "credit" in line and "Send even though the credit is not enough" in line, line
+    assert "credit" in line and "check the file again" in line, line
+    assert "Send even though the credit is not enough" in line and "--" not in line, line
     assert Store.from_url(settings.dispatch.database_url).campaigns() == []
     sandbox.state.credit["ghasedak"] = 1_000
     page = client.get(draft)

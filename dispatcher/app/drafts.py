@@ -39,6 +39,7 @@ from dispatcher.config import AppSettings
 from workers.providers.base import ProviderClient
 
 OPTED_OUT_SINCE = "opted out since the check"
+RECHECK_PARTIAL = "top up the credit and send the draft again, or check the file again with --allow-partial"
 
 
 class NoDraft(BadInput):
@@ -109,7 +110,8 @@ def check_draft(
 def _credit_still_covers(client: ProviderClient, facts: dict[str, Any]) -> None:
     """The credit check again at the send (a draft waits up to 24 hours; other campaigns spend the credit
     meanwhile): the balance is read now and compared with what the check found the campaign needs, in
-    the balance's unit. Refused (check `credit`, override `--allow-partial`) when it no longer covers it;
+    the balance's unit. Refused (check `credit`; its override `RECHECK_PARTIAL`: top up, or check again with
+    `--allow-partial`) when it no longer covers it;
     nothing when the check counted no need (no balance call, no price) or was told `allow_partial`.
     Raises what reading the balance raises (ProviderUnreachable, CredentialsRejected)."""
     check = facts.get("check") or {}
@@ -121,7 +123,8 @@ def _credit_still_covers(client: ProviderClient, facts: dict[str, Any]) -> None:
         return
     credit = Credit(float(balance.amount), balance.unit, float(needed), False)
     finding = credit_finding(credit, int(check.get("total_parts") or 0), allow_partial=False, strict=False)
-    raise Refused.of(finding)
+    # The send takes no option: the override belongs to a new check (or the credit is topped up).
+    raise Refused.of(dataclasses.replace(finding, override=RECHECK_PARTIAL))
 
 
 def _plain(value: Any) -> Any:

@@ -12,8 +12,13 @@ from workers.errors import AmbiguousSendError
 from workers.status import Message, SendBatch
 
 
+@pytest.mark.parametrize("cookie", [False, True], ids=["plain", "with-a-cookie"])
 @pytest.mark.parametrize("status", [302, 307, 308])
-def test_send_redirect_is_ambiguous_and_not_followed(status: int, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_send_redirect_is_ambiguous_and_not_followed(
+    status: int, cookie: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Also when the provider set a cookie (a load balancer's): such a session takes requests' full path,
+    which followed the redirect before."""
     hits: list[tuple[str, str]] = []
 
     class Handler(BaseHTTPRequestHandler):
@@ -39,6 +44,8 @@ def test_send_redirect_is_ambiguous_and_not_followed(status: int, monkeypatch: p
         from workers.providers.ghasedak import GhasedakClient
 
         client = GhasedakClient(GhasedakClient.load_settings())
+        if cookie:
+            client.session.cookies.set("lb", "node1", domain="127.0.0.1", path="/")
         batch = SendBatch(
             (Message(1, "+989120000001", "hi", "t-1"), Message(2, "+989120000002", "hi", "t-2")), ""
         )

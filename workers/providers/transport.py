@@ -202,8 +202,17 @@ class HttpTransport:
                     response = session.send_direct(method, url, *direct, timeout)
                     if response is not None:
                         return response
+                # A send never follows a redirect (a 307/308 would be re-POSTed: a second send; a 302 would
+                # become a GET): the redirect is the reply, ambiguous, reconciled. Reads follow them.
                 return session.request(
-                    method, url, data=data, json=json_body, params=params, headers=headers, timeout=timeout
+                    method,
+                    url,
+                    data=data,
+                    json=json_body,
+                    params=params,
+                    headers=headers,
+                    timeout=timeout,
+                    allow_redirects=not sending,
                 )
             except requests.exceptions.RequestException as exc:
                 if not _never_left(exc):
