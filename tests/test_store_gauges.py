@@ -87,3 +87,19 @@ def test_circuits_are_labelled_by_the_accounts_name(store: Store):
     assert collector.read().circuits == [("ghasedak", "marketing", True)]
     text = "".join(str(m) for m in collector.collect())
     assert key not in text and key.split(":")[1] not in text and "gauge-test-key-123" not in text
+
+
+def test_the_scrape_that_starts_the_balance_calls_shows_their_credit(store: Store, sandbox, sandbox_environ):
+    """The balance calls' thread starts at the first scrape; that scrape read the credit before the first
+    calls had answered, and showed none (seen under load: `smsdispatch_provider_credit` 0)."""
+    from dispatcher.sandbox.core import Fault, FaultKind
+
+    only = {k: v for k, v in sandbox_environ.items() if "GHASEDAK" in k}
+    sandbox.state.add_fault(Fault("ghasedak", "balance", FaultKind.HANG, seconds=0.5))  # answers late
+    collector = StoreGauges(store.engine, distributed=False, env=only, every=0, credit_every=3600)
+    try:
+        credit = next(m for m in collector.collect() if m.name == "smsdispatch_provider_credit")
+        shown = {s.labels["provider"]: s.value for s in credit.samples}
+        assert shown.get("ghasedak", 0) > 0, shown
+    finally:
+        collector.stop()

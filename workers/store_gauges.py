@@ -49,6 +49,9 @@ from workers.status import Balance
 
 log = logging.getLogger("workers.metrics")
 P = "smsdispatch_"
+# s: the first scrape waits this long at most for the first balance calls (a provider slow to answer is shown
+# at the next scrape; a scrape that waited longer could pass its scraper's timeout)
+CREDIT_FIRST_WAIT = 3.0
 
 
 @dataclass(frozen=True)
@@ -100,16 +103,20 @@ class StoreGauges(Collector):
         self._credit: dict[str, Balance] = {}
         self._credit_thread: threading.Thread | None = None
         self._stop = threading.Event()
+        self._credit_read = threading.Event()  # set once the first round of balance calls is over
 
     def describe(self) -> list[Metric]:
         return []  # registering must not read the store
 
     # ---- the credit, refreshed in the background ----------------------------------------------------
-    def start_credit(self) -> None:
-        """Start the balance calls' thread (once); each provider is asked at most every credit_every s."""
+    def start_credit(self, wait: float = 0.0) -> None:
+        """Start the balance calls' thread (once); each provider is asked at most every credit_every s. A
+        call that starts it waits up to `wait` seconds for the first round of balance calls, so the scrape
+        that started it shows the credit (it read an empty credit while the first calls were on the way)."""
         if self._credit_thread is None and self.clients and self.credit_every > 0:
             self._credit_thread = threading.Thread(target=self._credit_loop, name="credit", daemon=True)
             self._credit_thread.start()
+            self._credit_read.wait(wait)
 
     def stop(self) -> None:
         self._stop.set()
@@ -117,6 +124,7 @@ class StoreGauges(Collector):
     def _credit_loop(self) -> None:
         while not self._stop.is_set():
             self.refresh_credit()
+            self._credit_read.set()
             self._stop.wait(self.credit_every)
 
     def refresh_credit(self) -> None:
@@ -171,7 +179,7 @@ class StoreGauges(Collector):
             return self._reading
 
     def collect(self) -> Iterator[Metric]:
-        self.start_credit()
+        self.start_credit(wait=CREDIT_FIRST_WAIT)
         reading = self.reading()
         yield GaugeMetricFamily(
             f"{P}store_up", "1 when the store could be read for these gauges", reading is not None
