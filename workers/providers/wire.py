@@ -114,11 +114,8 @@ class Session(requests.Session):
             cookies = cookiejar_from_dict(cookies)
         merged_cookies = merge_cookies(merge_cookies(RequestsCookieJar(), self.cookies), cookies)
         auth = request.auth
-        if self.trust_env and not auth and not self.auth:  # ~/.netrc, looked up once per scheme and host
-            key = tuple(urlsplit(request.url)[:2])
-            if key not in self._netrc:
-                self._netrc[key] = get_netrc_auth(request.url)
-            auth = self._netrc[key]
+        if self.trust_env and not auth and not self.auth:
+            auth = self._netrc_auth(request.url)
         params = merge_setting(request.params, self.params)
         prepared = requests.PreparedRequest()
         prepared.prepare(
@@ -148,10 +145,7 @@ class Session(requests.Session):
         (then `request` is the way); cookies a reply sets are kept, so the next call takes `request`."""
         if self.cookies or self.auth or not self.trust_env:
             return None
-        key = tuple(urlsplit(url)[:2])
-        if key not in self._netrc:
-            self._netrc[key] = get_netrc_auth(url)
-        if self._netrc[key]:
+        if self._netrc_auth(url):
             return None
         prepared = requests.PreparedRequest()
         prepared.method = method.upper()
@@ -168,6 +162,14 @@ class Session(requests.Session):
         extract_cookies_to_jar(self.cookies, prepared, response.raw)
         response.content  # noqa: B018 - read whole, the connection back in its pool (as stream=False does)
         return response
+
+    def _netrc_auth(self, url: str) -> Any:
+        """`get_netrc_auth(url)` (~/.netrc's credentials for the host, or None), looked up once per scheme
+        and host."""
+        key = tuple(urlsplit(url)[:2])
+        if key not in self._netrc:
+            self._netrc[key] = get_netrc_auth(url)
+        return self._netrc[key]
 
     def _url(self, url: str) -> str:
         """`url` as `PreparedRequest.prepare_url` spells it, worked out once per URL."""
