@@ -61,7 +61,7 @@ def reconcile_task(chunk_id: int) -> None:
 
 @app.task(name="smsdispatch.poll")
 def poll_task() -> None:
-    """Beat's tick: claim what is due (a committed lease), a slice at a time (`poll_tick`), and publish one
+    """Beat's tick: claim what is due (a committed claim), a slice at a time (`poll_tick`), and publish one
     poll_batch per batch, with the rows its claim read (`batch_message`)."""
     poll_tick(
         worker_deps(),
