@@ -7,6 +7,7 @@ import http.client
 from urllib.parse import urlsplit
 
 import pytest
+from werkzeug.serving import WSGIRequestHandler
 
 from dispatcher.sandbox.server import start
 
@@ -41,6 +42,14 @@ def test_client_sends_on_a_kept_connection(monkeypatch: pytest.MonkeyPatch) -> N
     from workers.providers.ghasedak import GhasedakClient
     from workers.status import Message, SendBatch, SendOutcome
 
+    accepted = [0]  # TCP connections the sandbox accepted (each gets its own request handler)
+    setup = WSGIRequestHandler.setup
+
+    def counted(handler: WSGIRequestHandler) -> None:
+        accepted[0] += 1
+        setup(handler)
+
+    monkeypatch.setattr(WSGIRequestHandler, "setup", counted)
     with start(keep_alive=True) as sandbox:
         for key, value in sandbox_env(sandbox.url).items():
             monkeypatch.setenv(key, value)
@@ -53,3 +62,4 @@ def test_client_sends_on_a_kept_connection(monkeypatch: pytest.MonkeyPatch) -> N
             results = client.send(batch)
             assert [r.outcome for r in results] == [SendOutcome.ACCEPTED] * 100
         assert len(sandbox.state.accepted("ghasedak")) == 200
+        assert accepted == [1], accepted  # both sends on the one connection the sandbox kept
