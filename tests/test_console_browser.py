@@ -224,6 +224,48 @@ def test_a_marketer_sends_a_csv_in_english_to_the_end(browser, console, tmp_path
     walk(browser, console, tmp_path, "en", write_csv(tmp_path / "customers.csv", 160, seed=99))
 
 
+@pytest.mark.parametrize("lang", ["fa", "en"])
+def test_a_marketer_whose_credit_ran_out_since_the_check_sees_why_on_the_check_page(
+    browser, console, tmp_path, lang
+):
+    """The check passed; other campaigns spent the credit before Send. The check page comes back with the
+    refusal and what to do (top up, or check again allowing a partial send); nothing is stored."""
+    served, settings, sandbox = console
+
+    def t(text: str) -> str:
+        return FA[text] if lang == "fa" else text
+
+    context = browser.new_context(locale="fa-IR" if lang == "fa" else "en-US", viewport=LAPTOP)
+    page = context.new_page()
+    problems = watch_console(page)
+    shots = Shots(shots_folder(tmp_path), f"{lang}-credit")
+    page.goto(f"{served.url}/login" + ("?lang=en" if lang == "en" else ""))
+    page.get_by_label(t("Username")).fill("sender")
+    page.get_by_label(t("Password")).fill(PASSWORD)
+    page.get_by_role("button", name=t("Log in")).click()
+    sandbox.state.credit["ghasedak"] = 1_000  # enough at the check
+    page.goto(f"{served.url}/campaigns/new")
+    page.get_by_label(t("Recipients file")).set_input_files(str(write_csv(tmp_path / "list.csv", 20, seed=7)))
+    page.get_by_label(t("Provider")).select_option("ghasedak")
+    page.get_by_label(t("Message"), exact=True).fill(TEXT)
+    page.get_by_role("button", name=t("Check"), exact=True).click()
+    send = page.get_by_role("button", name=t("Send"), exact=True)
+    send.wait_for()
+    sandbox.state.credit["ghasedak"] = 1  # spent elsewhere meanwhile
+    send.click()
+    refusal = page.locator(".banner.danger")
+    refusal.wait_for()
+    shots.take(page, "check-refused")
+    assert ("اعتبار" if lang == "fa" else "credit") in refusal.inner_text()
+    assert open_store(settings, read_only=True).campaigns() == []
+    facts = page.locator("dl.facts").inner_text()
+    assert ("۱۵۵" if lang == "fa" else "155 rial") in facts, facts  # the credit just read, not the check's
+    context.close()
+    refused = "the server responded with a status of 422"  # the page answered as a refusal: not a fault
+    problems = [p for p in problems if refused not in p]
+    assert not problems, "the browser's console logged: " + " | ".join(problems)
+
+
 def test_an_admin_sees_users_and_keys_at_both_widths(browser, console, tmp_path):
     served, _, _ = console
     context = browser.new_context(locale="fa-IR", timezone_id="Asia/Tehran", viewport=LAPTOP)

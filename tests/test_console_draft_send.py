@@ -62,6 +62,8 @@ def test_a_check_whose_credit_ran_out_before_its_send_shows_the_refusal_on_its_p
     assert "credit" in line and "check the file again" in line, line
     assert "Send even though the credit is not enough" in line and "--" not in line, line
     assert Store.from_url(settings.dispatch.database_url).campaigns() == []
+    facts = parse(refused).select_one("dl.facts").get_text(" ", strip=True)
+    assert "155 rial" in facts and "not enough" in facts, facts  # the balance just read (1 message x 155)
     sandbox.state.credit["ghasedak"] = 1_000
     page = client.get(draft)
     sent = client.post(f"{draft}/send", data={"csrf": csrf_of(page.text)}, follow_redirects=False)

@@ -233,3 +233,12 @@ def draft_sent(engine: Engine, draft_id: int, campaign_id: int) -> None:
     with engine.begin() as conn:
         conn.execute(update(drafts_t).where(d.id == draft_id).values(campaign_id=campaign_id))
         conn.execute(delete(draft_blocks_t).where(b.draft_id == draft_id))
+
+
+def restate_draft(engine: Engine, draft_id: int, summary: str) -> None:
+    """The draft's check answer (`summary`, JSON) as it reads now: a fact read again at the send (the
+    credit) replaces the check's, so the check page shows what the send found."""
+    with engine.begin() as conn:
+        conn.execute(
+            update(drafts_t).where(d.id == draft_id, d.campaign_id.is_(None)).values(summary=summary)
+        )

@@ -15,7 +15,7 @@ import dataclasses
 import json
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pandas as pd
 
@@ -26,7 +26,7 @@ from campaigns.plan import batch_size, plan
 from campaigns.preflight.checks import credit_finding
 from campaigns.preflight.summary import Credit
 from campaigns.prices import PriceTable
-from campaigns.store import CampaignSpec
+from campaigns.store import CampaignSpec, Store
 from campaigns.store import apirequests as kept
 from campaigns.text import Template
 from dispatcher.app.actors import Actor, acting, require, started_by
@@ -107,23 +107,31 @@ def check_draft(
     }
 
 
-def _credit_still_covers(client: ProviderClient, facts: dict[str, Any]) -> None:
+def _credit_short(client: ProviderClient, facts: dict[str, Any]) -> Credit | None:
     """The credit check again at the send (a draft waits up to 24 hours; other campaigns spend the credit
-    meanwhile): the balance is read now and compared with what the check found the campaign needs, in
-    the balance's unit. Refused (check `credit`; its override `RECHECK_PARTIAL`: top up, or check again with
-    `--allow-partial`) when it no longer covers it;
-    nothing when the check counted no need (no balance call, no price) or was told `allow_partial`.
-    Raises what reading the balance raises (ProviderUnreachable, CredentialsRejected)."""
+    meanwhile): the balance read now, as a Credit, when it no longer covers what the check found the
+    campaign needs (in the balance's unit); None when it does, or when the check counted no need (no
+    balance call, no price) or was told `allow_partial`. Raises what reading the balance raises
+    (ProviderUnreachable, CredentialsRejected)."""
     check = facts.get("check") or {}
     needed = check.get("credit_needed")
     if needed is None or (check.get("options") or {}).get("allow_partial"):
-        return
+        return None
     balance = prove_credentials(client)
     if balance is None or float(balance.amount) >= float(needed):
-        return
-    credit = Credit(float(balance.amount), balance.unit, float(needed), False)
-    finding = credit_finding(credit, int(check.get("total_parts") or 0), allow_partial=False, strict=False)
-    # The send takes no option: the override belongs to a new check (or the credit is topped up).
+        return None
+    return Credit(float(balance.amount), balance.unit, float(needed), False)
+
+
+def _refuse_short(store: Store, record: kept.DraftRecord, facts: dict[str, Any], credit: Credit) -> NoReturn:
+    """Refused (check `credit`; its override `RECHECK_PARTIAL`: the send takes no option), the draft's answer
+    restated with the balance just read, so its check page shows that credit, not the check's."""
+    answer = json.loads(record.summary)
+    answer["credit"] = {"balance": credit.balance, "unit": credit.unit, "enough": False}
+    kept.restate_draft(store.engine, record.id, json.dumps(answer))
+    finding = credit_finding(
+        credit, int((facts.get("check") or {}).get("total_parts") or 0), allow_partial=False, strict=False
+    )
     raise Refused.of(dataclasses.replace(finding, override=RECHECK_PARTIAL))
 
 
@@ -147,7 +155,7 @@ def send_draft(
     checks, and cannot send), and a draft is sent as it was checked only by the `principal` who checked
     it (NoDraft for anyone else's, as for none: its preflight ran for that principal, whose overrides it
     carries). Another person sends the file by checking it themselves, which runs the preflight for them.
-    The credit is read again at the send (`_credit_still_covers`: Refused when it no longer covers what
+    The credit is read again at the send (`_credit_short`: Refused when it no longer covers what
     the check counted, unless the check was told `allow_partial`), and so is the sender's daily cap
     (`started_by`: a cap in rial needs the check's prices, BadInput otherwise; and at each chunk's claim). NoDraft (none, another's, or expired),
     DraftTaken (sent already), Refused (a refused check)."""
@@ -175,7 +183,9 @@ def send_draft(
             raise Refused(facts["refusal"], check=code, override=override)
         spec = spec_of(facts)
         client = settings.client(spec.provider)
-        _credit_still_covers(client, facts)
+        short = _credit_short(client, facts)
+        if short is not None:
+            _refuse_short(store, record, facts, short)
         spec = started_by(store, spec, actor)  # the prices are the check's, as `send` stores them
         template = Template(facts["template"])
         batch = batch_size(

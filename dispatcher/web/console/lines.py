@@ -96,6 +96,8 @@ FA_LINES: list[tuple[re.Pattern[str], str]] = [
          "{v1} برای {n1} گیرنده خالی ماند (نخستین: ردیف {n2})"),
         (r"promotional campaign with no send window; operators restrict promotional hours",
          "کمپین تبلیغاتی بدون بازه ارسال؛ اپراتورها ساعت پیام تبلیغاتی را محدود می‌کنند"),
+        (r"top up the credit and send the draft again, or check the file again with (?P<o1>--allow-partial)",
+         "اعتبار را افزایش دهید و دوباره ارسال کنید، یا فایل را دوباره با گزینهٔ {o1} بررسی کنید"),
         (r"(?P<o1>--allow-partial|--allow-duplicate|--skip-recent)", "گزینهٔ {o1}"),
         (r"add (?P<v1>\S+) to the text, or --type transactional",
          "{v1} را به متن بیفزایید، یا گزینهٔ «این پیام خدماتی است» را بزنید"),
