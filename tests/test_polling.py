@@ -172,10 +172,54 @@ def test_a_claim_holds_its_stretch_until_recorded_or_its_lease_ends(store: Store
     assert claim_ids(store, 4, later) == b[:4]
     assert claim_ids(store, 100, later) == b[4:] + c
     assert claim_ids(store, 100, later) == []
-    # one of b's written behind every claim (a clock behind beat's): asked when its stretch's lease ends
+    # one of b's written behind every claim (a writer's time taken long before it wrote): it lands after
+    # the latest claim's stretch, not inside a live one, and the next claim takes it
     assert store.record_poll_retries([b[5]], now - timedelta(hours=1), None) == 1
-    assert claim_ids(store, 100, later + timedelta(seconds=1)) == []
-    assert b[5] in claim_ids(store, 100, later + timedelta(seconds=61))
+    assert claim_ids(store, 100, later + timedelta(seconds=1)) == [b[5]]
+
+
+@pytest.mark.parametrize("writer", ["send", "send-requeue", "status", "retry"])
+def test_a_recipient_written_with_a_time_behind_a_live_claim_is_claimed_by_the_next_claim(
+    store: Store, writer: str
+):
+    """A writer takes its time (a send's reply, a status answer), then waits for the database (SQLite's
+    write lock, a busy pool) longer than the shortest poll delay, while a poller claims what is due: the
+    recipient it writes is due before that claim's end. It is written just after the latest claim, so the
+    next claim takes it, not left inside the live claim's stretch until its lease ends (a CLI `poll` timed
+    out with it due and nobody asking)."""
+    sent_campaign(store, 20)
+    pending_cid = sent_campaign_pending(store, 2)
+    now = datetime.now(UTC) + timedelta(seconds=1)
+    held = claim_ids(store, 100, now)  # a live claim up to the last of the 20, lease 60 s
+    assert len(held) == 20
+    lagged = now - timedelta(seconds=5)  # the writer's time: before the claim's end
+    if writer.startswith("send"):
+        chunk_id, attempt = store.claimable_chunks(10, campaign_id=pending_cid)[0]
+        chunk = store.claim_chunk(chunk_id, attempt, timedelta(seconds=60))
+        ups = [
+            RecipientUpdate(m.recipient_id, R.SENT, f"m{m.recipient_id}", None, None, lagged)
+            for m in chunk.messages
+        ]
+        if writer == "send-requeue":  # the transaction path (PostgreSQL's accept is one statement)
+            ups[1] = RecipientUpdate(ups[1].recipient_id, R.PENDING)
+        store.record_send(chunk, ups, requeue=writer == "send-requeue", now=lagged)
+        written = [ups[0].recipient_id] if writer == "send-requeue" else [u.recipient_id for u in ups]
+    elif writer == "status":
+        written = held[:3]
+        assert (
+            store.record_statuses([RecipientUpdate(i, R.SENT, None, "0", None, lagged) for i in written]) == 3
+        )
+    else:
+        written = held[:3]
+        assert store.record_poll_retries(written, lagged, None) == 3
+    assert claim_ids(store, 100, now + timedelta(seconds=1)) == sorted(written)
+
+
+def sent_campaign_pending(store: Store, n: int) -> int:
+    df = pd.DataFrame({"row": range(2, n + 2), "phone": [f"+98913{i:07d}" for i in range(n)]})
+    return store.create_campaign(
+        CampaignSpec("q", "ghasedak", "ghasedak:x", "", "Hi", False), plan([df], Template("Hi"), 100, [])
+    )
 
 
 def claim_logged(store: Store) -> int:

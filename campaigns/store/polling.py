@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
@@ -15,6 +16,7 @@ from sqlalchemy import (
     Connection,
     any_,
     bindparam,
+    case,
     delete,
     func,
     insert,
@@ -25,7 +27,7 @@ from sqlalchemy import (
 )
 
 from campaigns.models import PollClaim
-from campaigns.records import DuePoll
+from campaigns.records import DuePoll, RecipientUpdate
 from campaigns.states import AWAITING_REPORT
 from campaigns.store.sql import INDEX_ORDER_ONLY, awaiting_report, campaigns_t, chunks_t, recipients_t
 from campaigns.store.tally import CountKind, counts_t
@@ -51,7 +53,10 @@ def due_ids(conn: Connection, limit: int, now: datetime) -> list[int]:
 
 
 # Claims wait on one another (a few ms each): two claims must not both take the stretch after the last one.
+# Writers of `next_poll_at` hold the same lock shared (`after_claims`): a claim waits for them, they for it.
 _CLAIM_LOCK = text("SELECT pg_advisory_xact_lock(7270313)")
+_WRITER_LOCK = text("SELECT pg_advisory_xact_lock_shared(7270313)")
+_TICK = timedelta(microseconds=1)  # the resolution of a stored time (PostgreSQL and SQLAlchemy's SQLite)
 _Key = tuple[datetime, int]
 
 
@@ -94,13 +99,13 @@ def claim_due_polls(conn: Connection, limit: int, lease: timedelta, now: datetim
     poller. So a claim reads (no row lock, no write per recipient):
 
     1. the stretches of claims whose lease is over, in order: who is still due there was not recorded (its
-       poller vanished), or was written there since (a `next_poll_at` behind the claims: a writer's clock
-       or transaction more than the shortest poll delay behind). They are claimed again: the old claim's
+       poller vanished: nobody writes into a claim's stretch, `after_claims`). They are claimed again: the old claim's
        lease renewed (or, when `limit` cuts its stretch, a new claim up to the cut); a stretch with no one
        due any more is deleted (the next claim's stretch extends over it);
     2. the recipients due after the last claim, up to `limit`, as one new claim.
 
-    A recorded recipient leaves its claim's stretch: every record sets a later `next_poll_at` or none.
+    A recorded recipient leaves its claim's stretch: every record sets a later `next_poll_at` or none, and
+    never one inside any claim's stretch (`after_claims`).
     Claims wait on one another (PostgreSQL: a transaction-level advisory lock; SQLite: BEGIN IMMEDIATE),
     so two pollers (workers, overlapping beat ticks) never hold the same recipient; everything is committed
     (by the caller) before any HTTP. Replaces a lease written on every claimed row, which cost PostgreSQL a
@@ -149,6 +154,45 @@ def claim_due_polls(conn: Connection, limit: int, lease: timedelta, now: datetim
             for x in rows
         ]
     )
+
+
+def after_claims(conn: Connection) -> datetime | None:
+    """The earliest `next_poll_at` a writer may set now (None: any): just after the end of the latest
+    claim, so that no recipient is ever written into a stretch of the claim log (`claim_due_polls`).
+
+    A writer's time is taken before its transaction commits (a send's reply, a status answer; then the
+    wait for the database): set more than the shortest poll delay behind, a recipient would land inside
+    a live claim's stretch and be held there until that claim's lease ends (300 s), though no poller has
+    it. Floored to this, it falls due after every claim's stretch, so the next claim takes it; it was due
+    by then anyway (a claim ends at or before the time it was made). Call it first in the transaction,
+    before anything that locks a row: on PostgreSQL it takes the claims' lock shared (a claim in
+    progress is waited for, and a claim waits for this transaction), on SQLite BEGIN IMMEDIATE already
+    keeps claims and writers apart.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(_WRITER_LOCK)
+    end = conn.execute(select(func.max(poll_claims_t.c.hi_at))).scalar_one_or_none()
+    return None if end is None else end + _TICK
+
+
+def after_claims_pg(next_at: Any) -> Any:
+    """PostgreSQL, in one statement: `next_at` (a NULL stays NULL) floored to just after the latest claim's
+    end, as `after_claims` floors it in a transaction, for a writer that is one autocommit statement
+    (`quick.quick_record_stmt`). Without `after_claims`' lock: a claim made while that statement runs
+    (between its snapshot and its commit), more than the shortest poll delay after the writer took its
+    time, can still hold a recipient written into its stretch until its lease ends."""
+    end = select(func.max(poll_claims_t.c.hi_at)).scalar_subquery() + text("interval '1 microsecond'")
+    return case((next_at.is_(None), None), else_=func.greatest(next_at, end))
+
+
+def floored(updates: Sequence[RecipientUpdate], floor: datetime | None) -> Sequence[RecipientUpdate]:
+    """`updates` with every `next_poll_at` before `floor` moved to `floor` (`after_claims`): pure."""
+    if floor is None:
+        return updates
+    return [
+        replace(u, next_poll_at=floor) if u.next_poll_at is not None and u.next_poll_at < floor else u
+        for u in updates
+    ]
 
 
 def _new_claim(conn: Connection, last: Any, until: datetime) -> None:
@@ -239,6 +283,9 @@ def record_poll_retries(
     if not recipient_ids:
         return 0
     r = recipients_t.c
+    floor = after_claims(conn)
+    if floor is not None and next_poll_at < floor:
+        next_poll_at = floor
     values: dict[str, Any] = {"next_poll_at": next_poll_at, "updated_at": now}
     if code is not None:
         values["provider_status"] = code

@@ -50,6 +50,7 @@ from sqlalchemy import (
 from campaigns.records import ChunkPeek, ClaimedChunk, RecipientUpdate
 from campaigns.states import CHUNK_TRANSITIONS, CampaignState, ChunkState, ChunkTransition, RecipientState
 from campaigns.store import raw, sending
+from campaigns.store.polling import after_claims_pg
 from campaigns.store.queue import peek_of, peek_stmt
 from campaigns.store.raw import RawStatement
 from campaigns.store.sql import (
@@ -185,6 +186,7 @@ def quick_record_stmt() -> Any:
         .with_for_update(of=recipients_t)
         .cte("rpre")
     )
+    results = results.values(next_poll_at=after_claims_pg(source.c.next))  # as apply_updates floors it
     r_upd = results.where(recipients_t.c.id.in_(select(r_pre.c.id))).returning(recipients_t.c.id).cte("rupd")
     k = chunks_t.c
     now = bindparam("now", type_=k.updated_at.type)

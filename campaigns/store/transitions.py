@@ -29,6 +29,7 @@ from campaigns.states import (
     RecipientTransition,
 )
 from campaigns.store.audit import SYSTEM, transition_event
+from campaigns.store.polling import after_claims, floored
 from campaigns.store.sql import (
     campaigns_t,
     chunks_t,
@@ -207,10 +208,13 @@ def apply_updates(conn: Connection, updates: Sequence[RecipientUpdate], now: dat
     PostgreSQL, `json_each` on SQLite), so the statement text never changes and is compiled once. Its
     counters go with it (`tally_stmts.results_stmts`): in the same statement on PostgreSQL, one statement
     before it on SQLite; a send result also counts each row in its minute's `sent` counter (the rate).
-    Returns how many rows were written.
+    A `next_poll_at` is never set inside a poll claim's stretch (`polling.after_claims`: moved to just
+    after the latest claim). Returns how many rows were written.
     """
     if not updates:
         return 0
+    if any(u.next_poll_at is not None for u in updates):  # first, before any row lock (`after_claims`)
+        updates = floored(updates, after_claims(conn))
     sqlite = conn.dialect.name == "sqlite"
     params = update_rows_params(updates, sqlite=sqlite)
     params["now"] = now
