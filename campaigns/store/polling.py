@@ -99,9 +99,9 @@ def claim_due_polls(conn: Connection, limit: int, lease: timedelta, now: datetim
     poller. So a claim reads (no row lock, no write per recipient):
 
     1. the stretches of claims whose lease is over, in order: who is still due there was not recorded (its
-       poller vanished: nobody writes into a claim's stretch, `after_claims`). They are claimed again: the old claim's
-       lease renewed (or, when `limit` cuts its stretch, a new claim up to the cut); a stretch with no one
-       due any more is deleted (the next claim's stretch extends over it);
+       poller vanished: nobody writes into a claim's stretch, `after_claims`). They are claimed again: the
+       old claim's lease renewed (or, when `limit` cuts its stretch, a new claim up to the cut); a stretch
+       with no one due any more is deleted (the next claim's stretch extends over it);
     2. the recipients due after the last claim, up to `limit`, as one new claim.
 
     A recorded recipient leaves its claim's stretch: every record sets a later `next_poll_at` or none, and
