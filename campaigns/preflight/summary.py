@@ -109,6 +109,10 @@ class Credit:
     needed: float | None
     enough: bool | None
 
+    def to_json(self) -> dict[str, Any]:
+        """The `credit` key of `send --json` and of a draft's check answer: balance, unit, enough."""
+        return {"balance": self.balance, "unit": self.unit, "enough": self.enough}
+
 
 @dataclass(frozen=True)
 class Blacklisted:
@@ -180,9 +184,7 @@ class PreflightSummary:
                 "currency": self.cost.currency,
                 "by_operator": {op.value: amount for op, amount in self.cost.by_operator.items()},
             }
-        credit = None
-        if self.credit is not None:
-            credit = {"balance": self.credit.balance, "unit": self.credit.unit, "enough": self.credit.enough}
+        credit = None if self.credit is None else self.credit.to_json()
         findings = sorted(self.findings, key=lambda f: not f.refuses)
         return {
             "operators": {op.value: n for op, n in self.operators.items()},

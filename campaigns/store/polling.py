@@ -284,9 +284,7 @@ def record_poll_retries(
         return 0
     r = recipients_t.c
     floor = after_claims(conn)
-    if floor is not None and next_poll_at < floor:
-        next_poll_at = floor
-    values: dict[str, Any] = {"next_poll_at": next_poll_at, "updated_at": now}
+    values: dict[str, Any] = {"next_poll_at": max(next_poll_at, floor or next_poll_at), "updated_at": now}
     if code is not None:
         values["provider_status"] = code
     return conn.execute(

@@ -127,7 +127,7 @@ def _refuse_short(store: Store, record: kept.DraftRecord, facts: dict[str, Any],
     """Refused (check `credit`; its override `RECHECK_PARTIAL`: the send takes no option), the draft's answer
     restated with the balance just read, so its check page shows that credit, not the check's."""
     answer = json.loads(record.summary)
-    answer["credit"] = {"balance": credit.balance, "unit": credit.unit, "enough": False}
+    answer["credit"] = credit.to_json()
     kept.restate_draft(store.engine, record.id, json.dumps(answer))
     finding = credit_finding(
         credit, int((facts.get("check") or {}).get("total_parts") or 0), allow_partial=False, strict=False
