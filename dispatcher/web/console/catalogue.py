@@ -156,6 +156,7 @@ FA: dict[str, str] = {
     "You need to:": "باید:",
     "to send anyway:": "برای ارسال با این حال:",
     "{n} rows of the file will not be sent": "{n} ردیف فایل ارسال نمی‌شود",
+    "1 row of the file will not be sent": "۱ ردیف فایل ارسال نمی‌شود",
     "Opted out": "لغو عضویت",
     "Credit": "اعتبار",
     "rial": "ریال",
