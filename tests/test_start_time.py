@@ -15,6 +15,7 @@ from campaigns.liveness import liveness_of
 from campaigns.when import WEEKDAYS_FA, resolve_at, start_of
 from campaigns.windows import TEHRAN, WhenError, parse_window
 from tests.support.cli import run_cli
+from tests.support.clock import tehran_clock
 from tests.test_status_cli import _send_in_background, cli_env, status_json  # noqa: F401 - cli_env is a fixture
 
 NOW = datetime(2026, 12, 3, 10, 35, tzinfo=UTC)  # Thursday 14:05 Tehran, 1405/09/12
@@ -203,14 +204,14 @@ def test_status_says_it_waits_for_its_window_when_nothing_sends(cli_env, capsys)
     assert data["waiting"]["reason"] == "window"
     assert (
         data["waiting"]["detail"]
-        == f"waiting for the window {window}, opens at {opens:%H:%M} Tehran (+03:30)"
+        == f"waiting for the window {window}, opens at {tehran_clock(opens)} Tehran (+03:30)"
     )
     assert datetime.fromisoformat(data["eta"]) == opens
     code, out, _ = run_cli(["status", str(campaign)], capsys)
     assert code == 0
     flat = " ".join(out.split())
-    assert f"waiting: waiting for the window {window}, opens at {opens:%H:%M} Tehran (+03:30)" in flat
-    assert f"nothing will send it when its window opens at {opens:%H:%M} +03:30" in flat
+    assert f"waiting: waiting for the window {window}, opens at {tehran_clock(opens)} Tehran (+03:30)" in flat
+    assert f"nothing will send it when its window opens at {tehran_clock(opens)} +03:30" in flat
     assert f"smsdispatch run {campaign}" in flat
     assert run_cli(["cancel", str(campaign)], capsys)[0] == 0
 

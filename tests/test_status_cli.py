@@ -19,6 +19,7 @@ from dispatcher.demo.messy import write as write_demo_csv
 from dispatcher.sandbox.core import SandboxState, sandbox_env
 from dispatcher.sandbox.server import start
 from tests.support.cli import run_cli
+from tests.support.clock import tehran_clock
 
 
 @pytest.fixture
@@ -142,12 +143,12 @@ def test_scheduled_campaign_waits_for_its_start(cli_env, capsys):
         assert data["state"] == "scheduled"
         assert data["waiting"]["reason"] == "scheduled"
         assert datetime.fromisoformat(data["waiting"]["until"]) == at
-        assert f"{at.astimezone(TEHRAN):%H:%M} Tehran" in data["waiting"]["detail"]
+        assert f"{tehran_clock(at)} Tehran" in data["waiting"]["detail"]
         assert datetime.fromisoformat(data["eta"]) == at
         assert 0 < data["eta_seconds"] <= 7200
         assert data["progress"]["sent"] == 0 and data["rate"] is None
         code, out, _ = run_cli(["status", str(campaign)], capsys)
-        assert f"waiting: scheduled: starts at {at.astimezone(TEHRAN):%H:%M} Tehran" in out
+        assert f"waiting: scheduled: starts at {tehran_clock(at)} Tehran" in out
         # the `send` that waits to start it at its time is named, never "nothing will start it"
         assert data["sender"] is not None and data["sender"]["pid"] == proc.pid
         assert "nothing will start it" not in out
@@ -182,11 +183,11 @@ def test_outside_its_window_waits_for_it_to_open(cli_env, capsys):
         assert data["state"] == "running" and data["window"] == f"{opens:%H:%M}-{closes:%H:%M}"
         assert data["waiting"]["reason"] == "window"
         assert datetime.fromisoformat(data["waiting"]["until"]) == opens
-        assert data["waiting"]["detail"].endswith(f"opens at {opens:%H:%M} Tehran (+03:30)")
+        assert data["waiting"]["detail"].endswith(f"opens at {tehran_clock(opens)} Tehran (+03:30)")
         assert data["progress"]["sent"] == 0  # nothing went out of the window
         assert datetime.fromisoformat(data["eta"]) == opens
         code, out, _ = run_cli(["status", str(campaign)], capsys)
-        assert f"waiting for the window {opens:%H:%M}-{closes:%H:%M}, opens at {opens:%H:%M} Tehran" in out
+        assert f"waiting for the window {opens:%H:%M}-{closes:%H:%M}, opens at {tehran_clock(opens)} Tehran" in out
     finally:
         _cancel_and_reap(proc, campaign, capsys)
 
