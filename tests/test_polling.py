@@ -9,10 +9,11 @@ from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 import pytest
+from sqlalchemy import select
 
 from campaigns.plan import plan
 from campaigns.states import AWAITING_REPORT, RecipientState
-from campaigns.store import CampaignSpec, DuePoll, RecipientUpdate, Store
+from campaigns.store import CampaignSpec, DuePoll, RecipientUpdate, Store, recipients_t
 from campaigns.text import Template
 from dispatcher.engine.runner import LocalRunner
 from dispatcher.sandbox.core import Fault
@@ -213,6 +214,51 @@ def test_a_recipient_written_with_a_time_behind_a_live_claim_is_claimed_by_the_n
         written = held[:3]
         assert store.record_poll_retries(written, lagged, None) == 3
     assert claim_ids(store, 100, now + timedelta(seconds=1)) == sorted(written)
+
+
+def next_checks(store: Store, cid: int | None, at: datetime) -> datetime | None:
+    from campaigns.store.polling import next_poll_time
+
+    with store.engine.connect() as conn:
+        return next_poll_time(conn, cid, at)
+
+
+def test_a_campaigns_next_check_is_read_after_the_claims_and_inside_them_only_when_nothing_after_is_due(
+    store: Store,
+):
+    """The next check walks the due order from the latest claim's end (the poll's rewritten rows lie in
+    the claims' stretches): a recipient due there says "due now"; only when none is does the read look
+    inside the claims, where a claimed recipient not yet recorded is due too; else the earliest future."""
+    cid, other = sent_campaign(store, 10), sent_campaign(store, 4)
+    with store.engine.connect() as conn:
+        first = (
+            conn.execute(select(recipients_t.c.next_poll_at).where(recipients_t.c.campaign_id == cid))
+            .scalars()
+            .all()
+        )
+    assert store.next_poll_time(cid) == min(first)  # no claim yet: the first entry
+    at = datetime.now(UTC) + timedelta(hours=1)
+    claimed = claim_ids(store, 100, at)  # both campaigns, held for 60 s
+    assert len(claimed) == 14
+    mine = claimed[:10]  # the campaign's (its rows were stored first)
+    later = at + timedelta(hours=1)
+    # eight of the campaign's ten recorded with a check an hour on; two claimed, not yet recorded
+    assert store.record_statuses([RecipientUpdate(i, R.SENT, None, "0", None, later) for i in mine[2:]]) == 8
+    inside = next_checks(store, cid, at)
+    assert inside is not None and inside <= at  # due: the two in the claim
+    assert next_checks(store, None, at) <= at
+    # the two recorded two hours on: the earliest future check is the eight's
+    ups = [RecipientUpdate(i, R.SENT, None, "0", None, later + timedelta(hours=1)) for i in mine[:2]]
+    assert store.record_statuses(ups) == 2
+    assert next_checks(store, cid, at) == later
+    # one of them written behind every claim: floored just after the latest claim's end, due now
+    assert store.record_poll_retries([mine[0]], at - timedelta(minutes=5), None) == 1
+    due_now = next_checks(store, cid, at)
+    assert due_now is not None and due_now <= at and claim_ids(store, 100, at) == [mine[0]]
+    # the other campaign's four, never recorded, are still in a claim: due, not lost behind the floor
+    assert next_checks(store, other, at) <= at
+    assert store.record_statuses([RecipientUpdate(i, R.DELIVERED) for i in claimed[10:]]) == 4
+    assert next_checks(store, other, at) is None
 
 
 def sent_campaign_pending(store: Store, n: int) -> int:

@@ -26,6 +26,7 @@ from sqlalchemy import (
     update,
 )
 
+from campaigns.clock import utcnow
 from campaigns.models import PollClaim
 from campaigns.records import DuePoll, RecipientUpdate
 from campaigns.states import AWAITING_REPORT
@@ -246,11 +247,22 @@ def chunk_accounts(conn: Connection, ids: set[int]) -> dict[int, tuple[str, str]
     return {x.id: (x.provider, x.account or "") for x in rows}
 
 
-def next_poll_time(conn: Connection, campaign_id: int | None = None) -> datetime | None:
-    """When the earliest recipient awaiting a report (of one campaign, or of all) is due a check; None
-    when none awaits one. The first entry of ix_recipients_campaign_next_poll (one campaign) or of
-    ix_recipients_due_poll (all): only rows awaiting a report have a next check. A recipient claimed and
-    not yet recorded keeps its `next_poll_at` (the claim log holds it, `claim_due_polls`): due, in the past."""
+def next_poll_time(
+    conn: Connection, campaign_id: int | None = None, now: datetime | None = None
+) -> datetime | None:
+    """When a recipient awaiting a report (of one campaign, or of all) is next due a check: a future time
+    is the earliest; a time at or before `now` (default: the clock) says some are due now, and is not
+    necessarily the earliest of them (see below); None when none awaits one.
+
+    Read from the first entries of ix_recipients_campaign_next_poll (one campaign) or of
+    ix_recipients_due_poll (all); only rows awaiting a report have a next check. The claim log's
+    stretches (`claim_due_polls`) are where the poll rewrites rows: every recipient recorded there left
+    an index entry whose row version is dead, and an index walk from the start steps through each of them
+    (thousands while a poll runs at full speed: the slowest read of `status`, docs/benchmarks.md). So
+    the walk starts after the latest claim's end, where nothing was rewritten; only when nothing after it
+    is due does it look inside the claims' stretches, whose live rows are claimed and not yet recorded, or
+    left by a poller that vanished (both due: in the past)."""
+    now = now or utcnow()
     r = recipients_t.c
     q = (
         select(r.next_poll_at)
@@ -260,7 +272,14 @@ def next_poll_time(conn: Connection, campaign_id: int | None = None) -> datetime
     )
     if campaign_id is not None:
         q = q.where(r.campaign_id == campaign_id)
-    return conn.execute(q).scalar_one_or_none()
+    end = conn.execute(select(func.max(poll_claims_t.c.hi_at))).scalar_one_or_none()
+    if end is None:
+        return conn.execute(q).scalar_one_or_none()
+    after = conn.execute(q.where(r.next_poll_at > end)).scalar_one_or_none()
+    if after is not None and after <= now:
+        return after
+    within = conn.execute(q.where(r.next_poll_at <= end)).scalar_one_or_none()
+    return within if within is not None else after
 
 
 def awaiting_count(conn: Connection, campaign_id: int | None = None) -> int:
