@@ -2,6 +2,7 @@
 
     python bench/send_path.py --threads 1,4,8 --chunks 1000 --baseline /work/main
     python bench/send_path.py --operation --db postgres --threads 1,4 --chunks 1000 [--profile out.pstats] [--keep-alive]
+    python bench/send_path.py --operation --db postgres --threads 1,4 --chunks 600 --latency-ms 50
 
 T threads claim and record (all accepted) chunks of 100 recipients of ONE campaign through the Store API
 (the send path without HTTP, so the database is the bottleneck) and report chunks/s and this process's CPU
@@ -12,7 +13,9 @@ the same script against a checkout without counters. Each case in its own proces
 `--operation`: the whole send operation instead (`workers.operations.send.send_chunk`: the claim, the HTTP
 call to a sandbox in its own process at 0 ms latency, the record, the metrics), as a worker thread runs it
 without Celery: this process's CPU per recipient is our code and its drivers (with SQLite, the database's
-work too), the quickest figure to iterate on. `--profile FILE` writes cProfile's stats of one thread.
+work too), the quickest figure to iterate on, with the median wall time of a chunk's steps (the claim, the
+provider call, the record) and, with `--latency-ms`, the share of the bound threads x 1000 / latency chunks/s
+it reaches. `--profile FILE` writes cProfile's stats of one thread.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -127,16 +131,38 @@ def operation(url: str, threads: int, chunks: int, profile: str | None = None) -
     assert len(work) == chunks, f"{len(work)} claimable chunks of {chunks}: is the campaign running?"
     lock = threading.Lock()
     outcomes: dict[str, int] = {}
+    walls: dict[str, list[float]] = {}  # a chunk's wall seconds by step (the claim, the call, the record)
+
+    def timed(owner: type, name: str, step: str) -> None:
+        inner = getattr(owner, name)
+
+        def wrapper(*a: object, **kw: object) -> object:
+            started = time.perf_counter()
+            try:
+                return inner(*a, **kw)
+            finally:
+                took = time.perf_counter() - started
+                with lock:
+                    walls.setdefault(step, []).append(took)
+
+        setattr(owner, name, wrapper)
+
+    timed(Store, "claim_quick", "claim")
+    timed(type(deps.providers.get("ghasedak")), "send", "provider call")
+    timed(Store, "record_send", "record")
 
     def one(chunk_id: int, attempt: int) -> None:
+        started = time.perf_counter()
         kind = str(send_chunk(chunk_id, attempt, deps).kind)
         with lock:
             outcomes[kind] = outcomes.get(kind, 0) + 1
+            walls.setdefault("whole chunk", []).append(time.perf_counter() - started)
 
     done, elapsed, cpu = drive(work, one, threads, profile)  # warm-up: pool, HTTP sessions, statements
     store.engine.dispose()
     assert outcomes == {"accepted": chunks}, outcomes
-    return {"chunks_per_s": done / elapsed, "cpu_us": cpu / (done * BATCH) * 1e6}
+    steps = {k: statistics.median(v) * 1000 for k, v in walls.items()}
+    return {"chunks_per_s": done / elapsed, "cpu_us": cpu / (done * BATCH) * 1e6, "steps_ms": steps}
 
 
 def operations(args: argparse.Namespace) -> None:
@@ -146,14 +172,25 @@ def operations(args: argparse.Namespace) -> None:
     port = args.port
     url = f"http://127.0.0.1:{port}"
     sandbox = subprocess.Popen(
-        [sys.executable, "-m", "dispatcher", "sandbox", "--port", str(port), "--latency-ms", "0"]
+        [
+            sys.executable,
+            "-m",
+            "dispatcher",
+            "sandbox",
+            "--port",
+            str(port),
+            "--latency-ms",
+            str(args.latency_ms),
+        ]
         + (["--keep-alive"] if args.keep_alive else []),
         env={**os.environ, "PYTHONPATH": str(ROOT)},  # this script's sandbox, whichever code is measured
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     keep = ", keep-alive" if args.keep_alive else ""
-    print(f"send operation: {args.chunks} chunks of {BATCH}, send_chunk per chunk, sandbox at 0 ms{keep}")
+    print(
+        f"send operation: {args.chunks} chunks of {BATCH}, send_chunk per chunk, sandbox at {args.latency_ms:g} ms{keep}"
+    )
     try:
         wait_for_sandbox(url)
         env = {**os.environ, **sandbox_env(url), "SMSDISPATCH_POLL_INTERVALS": "3600"}
@@ -180,9 +217,12 @@ def operations(args: argparse.Namespace) -> None:
                         if db == "postgres":
                             drop_pg(dburl)
                 rate = got["chunks_per_s"]
+                bound = threads * 1000 / args.latency_ms if args.latency_ms else None
+                steps = ", ".join(f"{k} {v:.1f}" for k, v in got["steps_ms"].items())
                 print(
-                    f"  {db:<9} {threads} thread(s) {rate:7.1f} chunks/s ({rate * BATCH:6,.0f} recipients/s), "
-                    f"{got['cpu_us']:5.1f} us CPU per recipient",
+                    f"  {db:<9} {threads} thread(s) {rate:7.1f} chunks/s ({rate * BATCH:6,.0f} recipients/s"
+                    + (f", {rate / bound:.0%} of the bound {bound:g} chunks/s" if bound else "")
+                    + f"), {got['cpu_us']:5.1f} us CPU per recipient; median wall ms: {steps}",
                     flush=True,
                 )
     finally:
@@ -246,6 +286,7 @@ def main() -> None:
     p.add_argument("--baseline", help="also a checkout without counters (e.g. /work/main)")
     p.add_argument("--operation", action="store_true", help="the whole send_chunk against a sandbox")
     p.add_argument("--port", type=int, default=8796, help="--operation: the sandbox's port")
+    p.add_argument("--latency-ms", type=float, default=0, help="--operation: the sandbox's latency per call")
     p.add_argument("--profile", help="--operation: write one thread's cProfile stats here")
     p.add_argument(
         "--keep-alive", action="store_true", help="--operation: the sandbox keeps HTTP/1.1 connections open"
