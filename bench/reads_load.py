@@ -14,7 +14,8 @@ then starts, each in its own process, against the sandbox (its own process, no l
 
 and times every read once a second for `--window` seconds while both run. Prints, per read, the quiet median
 and, under load, the median and the slowest query time (the database calls alone) and the median wall time,
-with the rates the send and the poll reached meanwhile and the machine's load.
+with the rates the send and the poll reached meanwhile and the machine's load. The campaign's next check is
+also timed alone both ways, side by side (`next_check_cases`).
 """
 
 from __future__ import annotations
@@ -103,6 +104,38 @@ def poll_child(url: str, workers: int) -> None:
 
 
 # ---- the reads ---------------------------------------------------------------------------------------------
+def next_check_cases(store, big: int) -> list:  # noqa: ANN001 - bench
+    """The campaign's next check both ways, timed side by side each second: the walk of its index from the
+    start (the read before the claim log's end was used), and `polling.next_poll_time` (from the latest
+    claim's end; inside the claims' stretches only when nothing after is due)."""
+    from sqlalchemy import select
+
+    from campaigns.states import AWAITING_REPORT
+    from campaigns.store import recipients_t
+    from campaigns.store.polling import next_poll_time
+
+    r = recipients_t.c
+    walk = (
+        select(r.next_poll_at)
+        .where(r.next_poll_at.is_not(None), r.state.in_(list(AWAITING_REPORT)), r.campaign_id == big)
+        .order_by(r.next_poll_at)
+        .limit(1)
+    )
+
+    def from_start() -> object:
+        with store.engine.connect() as conn:
+            return conn.execute(walk).scalar_one_or_none()
+
+    def after_claims() -> object:
+        with store.engine.connect() as conn:
+            return next_poll_time(conn, big)
+
+    return [
+        ("next check: the walk from the index's start (before)", from_start),
+        ("next check: from the latest claim's end (polling.next_poll_time)", after_claims),
+    ]
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--recipients", type=int, default=10_000_000)
@@ -140,7 +173,7 @@ def main() -> None:
                 text("SELECT setval(pg_get_serial_sequence('chunks', 'id'), (SELECT max(id) FROM chunks))")
             )
         clock = reads.QueryClock()
-        cases = reads.read_cases(store, url, big, args)
+        cases = reads.read_cases(store, url, big, args) + next_check_cases(store, big)
         quiet = {name: reads.timed(clock, fn, args.runs)[1] for name, fn in cases}
 
         sandbox_url = f"http://127.0.0.1:{args.port}"
