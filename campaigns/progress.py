@@ -284,5 +284,5 @@ def read_progress(
     sample = RateSample(*store.recent_sends(campaign_id, now - window))
     retry = RetryInfo(*store.next_retry(campaign_id)) if view.chunk_counts.get(K.RETRY) else None
     awaiting = any(view.counts.get(st) for st in AWAITING_REPORT)
-    next_check = store.next_poll_time(campaign_id) if awaiting else None
+    next_check = store.next_poll_time(campaign_id, now) if awaiting else None
     return view, progress_of(view, sample, retry, now, next_check)

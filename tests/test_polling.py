@@ -216,13 +216,6 @@ def test_a_recipient_written_with_a_time_behind_a_live_claim_is_claimed_by_the_n
     assert claim_ids(store, 100, now + timedelta(seconds=1)) == sorted(written)
 
 
-def next_checks(store: Store, cid: int | None, at: datetime) -> datetime | None:
-    from campaigns.store.polling import next_poll_time
-
-    with store.engine.connect() as conn:
-        return next_poll_time(conn, cid, at)
-
-
 def test_a_campaigns_next_check_is_read_after_the_claims_and_inside_them_only_when_nothing_after_is_due(
     store: Store,
 ):
@@ -244,21 +237,21 @@ def test_a_campaigns_next_check_is_read_after_the_claims_and_inside_them_only_wh
     later = at + timedelta(hours=1)
     # eight of the campaign's ten recorded with a check an hour on; two claimed, not yet recorded
     assert store.record_statuses([RecipientUpdate(i, R.SENT, None, "0", None, later) for i in mine[2:]]) == 8
-    inside = next_checks(store, cid, at)
+    inside = store.next_poll_time(cid, at)
     assert inside is not None and inside <= at  # due: the two in the claim
-    assert next_checks(store, None, at) <= at
+    assert store.next_poll_time(None, at) <= at
     # the two recorded two hours on: the earliest future check is the eight's
     ups = [RecipientUpdate(i, R.SENT, None, "0", None, later + timedelta(hours=1)) for i in mine[:2]]
     assert store.record_statuses(ups) == 2
-    assert next_checks(store, cid, at) == later
+    assert store.next_poll_time(cid, at) == later
     # one of them written behind every claim: floored just after the latest claim's end, due now
     assert store.record_poll_retries([mine[0]], at - timedelta(minutes=5), None) == 1
-    due_now = next_checks(store, cid, at)
+    due_now = store.next_poll_time(cid, at)
     assert due_now is not None and due_now <= at and claim_ids(store, 100, at) == [mine[0]]
     # the other campaign's four, never recorded, are still in a claim: due, not lost behind the floor
-    assert next_checks(store, other, at) <= at
+    assert store.next_poll_time(other, at) <= at
     assert store.record_statuses([RecipientUpdate(i, R.DELIVERED) for i in claimed[10:]]) == 4
-    assert next_checks(store, other, at) is None
+    assert store.next_poll_time(other, at) is None
 
 
 def sent_campaign_pending(store: Store, n: int) -> int:

@@ -270,9 +270,11 @@ class Store(SendMethods, FailoverMethods, IdentityMethods, CountMethods):
         """One poll batch's answers, with ONE set-based UPDATE; returns how many rows were written."""
         return self._write(apply_updates, updates, now or utcnow(), sent=False)
 
-    def next_poll_time(self, campaign_id: int | None = None) -> datetime | None:
-        """The earliest next delivery check (of one campaign, or of all), None when nothing awaits one."""
-        return self._read(polling.next_poll_time, campaign_id)
+    def next_poll_time(self, campaign_id: int | None = None, now: datetime | None = None) -> datetime | None:
+        """The next delivery check (of one campaign, or of all): a future time is the earliest, one at or
+        before `now` (default: the clock) says some are due now; None when nothing awaits one
+        (`polling.next_poll_time`)."""
+        return self._read(polling.next_poll_time, campaign_id, now)
 
     def awaiting_reports(self, campaign_id: int | None = None) -> int:
         """How many recipients await a delivery report (of one campaign, or of all)."""
