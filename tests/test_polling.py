@@ -4,16 +4,18 @@ call-level hints over the sandbox, and whole campaigns driven to a final state o
 from __future__ import annotations
 
 import json
+import random
 import threading
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, func, insert, select, update
 
 from campaigns.plan import plan
 from campaigns.states import AWAITING_REPORT, RecipientState
 from campaigns.store import CampaignSpec, DuePoll, RecipientUpdate, Store, recipients_t
+from campaigns.store.polling import poll_claims_t
 from campaigns.text import Template
 from dispatcher.engine.runner import LocalRunner
 from dispatcher.sandbox.core import Fault
@@ -254,6 +256,77 @@ def test_a_campaigns_next_check_is_read_after_the_claims_and_inside_them_only_wh
     assert store.next_poll_time(other, at) is None
 
 
+def exact_next_check(store: Store, cid: int | None) -> datetime | None:
+    """The exact earliest next check: the walk of the whole index (the read before the claim log's end)."""
+    r = recipients_t.c
+    q = select(r.next_poll_at).where(r.next_poll_at.is_not(None), r.state.in_(list(AWAITING_REPORT)))
+    if cid is not None:
+        q = q.where(r.campaign_id == cid)
+    with store.engine.connect() as conn:
+        return conn.execute(q.order_by(r.next_poll_at).limit(1)).scalar_one_or_none()
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_the_next_check_keeps_its_promise_against_the_exact_walk_whatever_claims_and_writes_did(
+    store: Store, seed: int
+):
+    """Random claims (leases over or not, any limit), answers, retries, times written at or just around a
+    claim's end or inside its stretch, cancelled rows with a next check left set, claims deleted or ending
+    anywhere: for each campaign and for all, at four clocks, a future next check is the exact earliest, a
+    past one is some awaiting recipient's and the earliest is due too, None only when nothing awaits."""
+    rnd = random.Random(seed)
+    base = datetime.now(UTC)
+    cids = [
+        sent_campaign(store, rnd.randint(1, 12), when=base + timedelta(seconds=rnd.choice([0, 5, 30])))
+        for _ in range(2)
+    ]
+    r, t = recipients_t.c, base
+    for _ in range(40):
+        t += timedelta(seconds=rnd.choice([0, 1, 10, 70, 400]))
+        with store.engine.connect() as conn:
+            ids = conn.execute(select(r.id)).scalars().all()
+            claims = conn.execute(select(poll_claims_t)).all()
+        op = rnd.random()
+        if op < 0.3:
+            store.claim_due_polls(rnd.randint(1, 8), timedelta(seconds=rnd.choice([1, 60, 300])), t)
+        elif op < 0.5:
+            state = rnd.choice([R.SENT, R.SENT_TO_OPERATOR, R.DELIVERED])
+            nxt = None if state == R.DELIVERED else t + timedelta(seconds=rnd.choice([-100, 0, 1, 60, 600]))
+            ups = [RecipientUpdate(i, state, None, "0", None, nxt) for i in rnd.sample(ids, min(len(ids), 3))]
+            store.record_statuses(ups, t)
+        elif op < 0.6:
+            store.record_poll_retries(
+                rnd.sample(ids, 2), t + timedelta(seconds=rnd.choice([-50, 0, 30])), None, t
+            )
+        elif op < 0.75 and claims:  # written straight: at a claim's end, a microsecond around it, inside
+            shift = rnd.choice([0, -1, 1, -5_000_000])
+            at = rnd.choice(claims).hi_at + timedelta(microseconds=shift)
+            with store.engine.begin() as conn:
+                conn.execute(update(recipients_t).where(r.id == rnd.choice(ids)).values(next_poll_at=at))
+        elif op < 0.8:  # a final state written with a next check (a row the walks must skip)
+            final = rnd.choice([R.EXPIRED, R.UNDELIVERED])
+            store.record_statuses([RecipientUpdate(rnd.choice(ids), final, None, "2", None, t)], t)
+        elif op < 0.87 and claims:
+            with store.engine.begin() as conn:
+                conn.execute(delete(poll_claims_t).where(poll_claims_t.c.id == rnd.choice(claims).id))
+        elif op < 0.95:  # a claim made by a machine whose clock is elsewhere
+            end = t + timedelta(seconds=rnd.choice([-600, 0, 600]))
+            with store.engine.begin() as conn:
+                conn.execute(insert(poll_claims_t).values(hi_at=end, hi_id=0, lease_until=t))
+        for now in (t, t - timedelta(seconds=300), t + timedelta(seconds=300), t + timedelta(hours=2)):
+            for cid in [*cids, None]:
+                exact, got = exact_next_check(store, cid), store.next_poll_time(cid, now)
+                if got is None or got > now:
+                    assert got == exact, (cid, now, got, exact)
+                else:
+                    assert exact is not None and exact <= got
+                    awaiting = select(func.count()).where(
+                        r.next_poll_at == got, r.state.in_(list(AWAITING_REPORT))
+                    )
+                    with store.engine.connect() as conn:
+                        assert conn.execute(awaiting).scalar_one() > 0
+
+
 def sent_campaign_pending(store: Store, n: int) -> int:
     df = pd.DataFrame({"row": range(2, n + 2), "phone": [f"+98913{i:07d}" for i in range(n)]})
     return store.create_campaign(
@@ -262,10 +335,6 @@ def sent_campaign_pending(store: Store, n: int) -> int:
 
 
 def claim_logged(store: Store) -> int:
-    from sqlalchemy import func, select
-
-    from campaigns.store.polling import poll_claims_t
-
     with store.engine.connect() as conn:
         return conn.execute(select(func.count()).select_from(poll_claims_t)).scalar_one()
 
