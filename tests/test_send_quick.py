@@ -19,7 +19,8 @@ from campaigns.states import CampaignState, ChunkState, RecipientState
 from campaigns.store import CampaignSpec, RecipientUpdate, Store
 from campaigns.text import Template
 from workers.deps import ProviderPool, WorkerDeps
-from workers.operations.send import OutcomeKind, send_chunk, send_chunks
+from workers.operations.send import OutcomeKind, send_chunk
+from workers.operations.send_many import send_chunks
 from workers.settings import DispatchSettings
 
 LEASE = timedelta(seconds=60)
@@ -162,3 +163,62 @@ def test_several_chunks_of_one_message_send_each_once(store, sandbox_environ, sa
     assert len(phones) == len(set(phones)) == 40
     assert store.campaign(cid).state == CampaignState.RUNNING
     assert send_chunk(chunks[1][0], chunks[1][1], deps).kind == OutcomeKind.SKIPPED
+
+
+def test_a_chunks_record_runs_beside_the_next_chunks_call_and_the_message_ends_when_all_are_written(
+    store, sandbox_environ, sandbox, monkeypatch
+):
+    """In a message of several chunks, an accepted chunk's record is written by the message's own thread
+    while the next chunk is claimed and sent; `send_chunks` returns once every record is written. A chunk
+    that asks to be re-published (part of it not sent) is recorded before its follow-up runs, so the message
+    that re-publishes it finds it claimable."""
+    from dataclasses import replace
+    from time import perf_counter, sleep
+
+    from workers.status import SendOutcome
+
+    deps = WorkerDeps(store=store, providers=ProviderPool(sandbox_environ), settings=DispatchSettings())
+    cid = make(store, 40)
+    chunks = store.claimable_chunks(limit=10, campaign_id=cid)
+    events: list[tuple[str, int, float]] = []
+    record_send = store.record_send
+
+    def slow_record(chunk, updates, **kw):  # noqa: ANN001, ANN003, ANN202
+        events.append(("record from", chunk.chunk_id, perf_counter()))
+        sleep(0.3)
+        try:
+            return record_send(chunk, updates, **kw)
+        finally:
+            events.append(("record to", chunk.chunk_id, perf_counter()))
+
+    client = deps.providers.get("ghasedak")
+    send = client.send
+    first_of_last = store.load_chunk(chunks[-1][0]).messages[0].recipient_id
+
+    def send_and_lose_one(batch):  # noqa: ANN001, ANN202
+        events.append(("call", batch.messages[0].recipient_id, perf_counter()))
+        results = send(batch)
+        if batch.messages[0].recipient_id == first_of_last:  # its last number "not sent": re-published
+            results[-1] = replace(results[-1], outcome=SendOutcome.NOT_SENT, message_id=None)
+        return results
+
+    monkeypatch.setattr(store, "record_send", slow_record)
+    monkeypatch.setattr(client, "send", send_and_lose_one)
+    claimable_at_follow_up = []
+
+    def follow_up(outcome):  # noqa: ANN001, ANN202
+        if outcome.kind == OutcomeKind.REQUEUED:
+            claimable_at_follow_up.append(
+                outcome.chunk_id in {c for c, _ in store.claimable_chunks(limit=10, campaign_id=cid)}
+            )
+
+    outcomes = send_chunks(chunks, deps, then=follow_up)
+    done = perf_counter()
+    assert [o.kind for o in outcomes] == [OutcomeKind.ACCEPTED] * 3 + [OutcomeKind.REQUEUED]
+    assert claimable_at_follow_up == [True]
+    calls = [t for kind, _, t in events if kind == "call"]
+    ends = {c: t for kind, c, t in events if kind == "record to"}
+    assert calls[1] < ends[chunks[0][0]]  # the second call went out while the first record was written
+    assert all(t <= done for t in ends.values()) and len(ends) == 4  # every record written before the return
+    view = store.campaign(cid)
+    assert view.counts == {RecipientState.SENT: 39, RecipientState.PENDING: 1}

@@ -187,7 +187,10 @@ def test_outside_its_window_waits_for_it_to_open(cli_env, capsys):
         assert data["progress"]["sent"] == 0  # nothing went out of the window
         assert datetime.fromisoformat(data["eta"]) == opens
         code, out, _ = run_cli(["status", str(campaign)], capsys)
-        assert f"waiting for the window {opens:%H:%M}-{closes:%H:%M}, opens at {tehran_clock(opens)} Tehran" in out
+        assert (
+            f"waiting for the window {opens:%H:%M}-{closes:%H:%M}, opens at {tehran_clock(opens)} Tehran"
+            in out
+        )
     finally:
         _cancel_and_reap(proc, campaign, capsys)
 

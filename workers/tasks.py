@@ -18,7 +18,8 @@ from workers.operations.housekeeping import housekeeping
 from workers.operations.optout import collect_optouts
 from workers.operations.poll import batch_message, poll_batch, poll_tick
 from workers.operations.reconcile import reconcile_chunk
-from workers.operations.send import Outcome, send_chunks
+from workers.operations.send import Outcome
+from workers.operations.send_many import send_chunks
 from workers.ratelimit import LocalLimiter, RedisLimiter
 from workers.settings import DispatchSettings
 

@@ -37,6 +37,9 @@ from workers.status import DeliveryStatus, SendBatch, SendOutcome, SendResult
 
 log = logging.getLogger("workers.send")
 
+# Takes a chunk's record (a call that writes it) to run later, before the message is done with.
+RecordLater = Callable[[Callable[[], object]], None]
+
 
 class OutcomeKind(StrEnum):
     """What one send_chunk call did with its chunk."""
@@ -181,55 +184,32 @@ def send_chunk(
     *,
     reserved: bool = False,
     reserve_within: float = 0.0,
+    record_later: RecordLater | None = None,
 ) -> Outcome:
     """Send one chunk if this call can claim it.
 
     `reserve_within`: a rate-limit wait up to that long is booked, and the outcome says `reserved`;
     the caller then calls again after `requeue_in` with `reserved=True`, which skips the limiter.
-    Counted in `smsdispatch_chunks_total{outcome}`.
+    `record_later`: a chunk every recipient of which was accepted hands its record to it (it runs it
+    beside the next chunk's call, `send_many.send_chunks`) and the outcome is ACCEPTED at once; any other
+    outcome is recorded before this returns. Counted in `smsdispatch_chunks_total{outcome}`.
     """
     with logs.bind(chunk=chunk_id):
-        outcome = _send_chunk(chunk_id, attempt, deps, reserved=reserved, reserve_within=reserve_within)
+        outcome = _send_chunk(
+            chunk_id, attempt, deps, reserved=reserved, reserve_within=reserve_within, later=record_later
+        )
     metrics.CHUNKS.labels(outcome.kind).inc()
     return outcome
 
 
-def send_chunks(
-    chunks: Sequence[tuple[int, int | None]],
+def _send_chunk(
+    chunk_id: int,
+    attempt: int | None,
     deps: WorkerDeps,
     *,
-    reserved: bool = False,
-    reserve_within: float = 0.0,
-    then: Callable[[Outcome], object] | None = None,
-) -> list[Outcome]:
-    """`send_chunk` for each (chunk id, attempt) in turn, `then(outcome)` after each (the follow-up), for one
-    message that names several chunks; `reserved` applies to the first (a re-published chunk comes alone).
-
-    A chunk whose send raised (a bug, a database that went away) does not keep the others from being sent:
-    it is logged and the first such error is raised once all were tried (the chunk stays claimable, or its
-    lease runs out, as when it came alone).
-    """
-    outcomes: list[Outcome] = []
-    error: Exception | None = None
-    for i, (chunk_id, attempt) in enumerate(chunks):
-        try:
-            outcome = send_chunk(
-                chunk_id, attempt, deps, reserved=reserved and i == 0, reserve_within=reserve_within
-            )
-        except Exception as exc:  # noqa: BLE001 - re-raised below, after the rest of the message
-            log.exception("chunk %s: send raised", chunk_id)
-            error = error or exc
-            continue
-        outcomes.append(outcome)
-        if then is not None:
-            then(outcome)
-    if error is not None:
-        raise error
-    return outcomes
-
-
-def _send_chunk(
-    chunk_id: int, attempt: int | None, deps: WorkerDeps, *, reserved: bool, reserve_within: float
+    reserved: bool,
+    reserve_within: float,
+    later: RecordLater | None,
 ) -> Outcome:
     store = deps.store
     peek: ChunkPeek | None = None
@@ -243,7 +223,7 @@ def _send_chunk(
                 return Outcome(OutcomeKind.SKIPPED, chunk_id, detail="no such chunk")
             if isinstance(got, ClaimedChunk):
                 logs.tag(provider=got.provider, campaign=got.campaign_id)
-                return _deliver(deps, got, deps.providers.get(got.provider), ())
+                return _deliver(deps, got, deps.providers.get(got.provider), (), later)
             peek = got
     if peek is None:
         peek = store.chunk_cost(chunk_id, attempt)
@@ -303,11 +283,15 @@ def _send_chunk(
             detail="claimed elsewhere, already sent, not due, or campaign not running",
         )
     logs.tag(campaign=chunk.campaign_id)
-    return _deliver(deps, chunk, client, route)
+    return _deliver(deps, chunk, client, route, later)
 
 
 def _deliver(
-    deps: WorkerDeps, chunk: ClaimedChunk, client: ProviderClient, route: tuple[str, ...]
+    deps: WorkerDeps,
+    chunk: ClaimedChunk,
+    client: ProviderClient,
+    route: tuple[str, ...],
+    later: RecordLater | None = None,
 ) -> Outcome:
     """A claimed chunk: call the provider and record what it said (or how the call failed)."""
     store, settings, chunk_id = deps.store, deps.settings, chunk.chunk_id
@@ -374,6 +358,9 @@ def _deliver(
         deps.circuits_touched.discard(account)
     now = utcnow()
     updates, not_sent = updates_from_results(chunk, results, now, poll_delay(0, settings.poll_intervals))
+    if later is not None and not not_sent:  # nothing to re-publish: the record may run beside the next call
+        later(lambda: store.record_send(chunk, updates, requeue=False, now=now))
+        return Outcome(OutcomeKind.ACCEPTED, chunk_id, chunk.attempt)
     store.record_send(chunk, updates, requeue=not_sent, now=now)
     if not_sent:
         return Outcome(
