@@ -28,6 +28,15 @@ def quick_terms(deps: WorkerDeps) -> tuple[list[str], timedelta]:
     return [c.name for c in clients], lease
 
 
+def ahead_terms(deps: WorkerDeps) -> tuple[list[str], timedelta, float]:
+    """`quick_terms` for a claim made one call ahead (while the previous chunk of the message is at the
+    provider, `send_many.send_chunks`): the providers, a lease longer by the slowest call (the one it waits
+    behind), and those seconds, which `stalled_since_claim` allows it besides the margin."""
+    providers, lease = quick_terms(deps)
+    wait = max(lease.total_seconds() - deps.settings.lease_margin, 0.0)
+    return providers, lease + timedelta(seconds=wait), wait
+
+
 def stalled_since_claim(chunk: ClaimedChunk, margin: float, now: datetime | None = None) -> str | None:
     """Why a claimed chunk must not be sent now, or None: more than `margin` seconds (the lease's slack
     beyond the slowest provider call, `SMSDISPATCH_LEASE_MARGIN`) have passed since its claim."""
