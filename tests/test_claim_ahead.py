@@ -132,3 +132,27 @@ def test_a_chunk_claimed_ahead_may_wait_one_call_but_is_never_sent_past_its_leas
     assert send_chunk(second[0], second[1], deps, ahead=stalled).kind == OutcomeKind.RETRY
     assert len(sandbox.state.accepted("ghasedak")) == 10  # the first chunk only
     assert store.campaign(cid).counts == {RecipientState.SENT: 10, RecipientState.PENDING: 10}
+
+
+def test_a_chunk_claimed_ahead_within_the_budget_is_sent_when_a_later_claim_pauses_at_the_budget(
+    store, sandbox_environ, sandbox
+):
+    """Its charge was made within the cap before the claim that would cross it paused the campaign: it goes out,
+    as it would have had the claims been made one after another (the budget is what was sent, not less)."""
+    deps = deps_for(store, sandbox_environ)
+    cid = make(
+        store, 30, prices=PRICE, budget_rial=25_000
+    )  # a chunk of 10 parts costs 10,000 rial: room for 2
+    first, second, third = store.claimable_chunks(limit=10, campaign_id=cid)
+    claimed = [claim_ahead(store, deps, first), claim_ahead(store, deps, second)]
+    assert store.claim_chunk(third[0], third[1], timedelta(seconds=60)) is None  # would cross: pauses
+    view = store.campaign(cid)
+    assert (view.state, view.state_reason) == (CampaignState.PAUSED, "budget reached: 20,000 of 25,000 rial")
+    kinds = [
+        send_chunk(c[0], c[1], deps, ahead=got).kind for c, got in zip((first, second), claimed, strict=True)
+    ]
+    assert kinds == [OutcomeKind.ACCEPTED] * 2
+    assert len(sandbox.state.accepted("ghasedak")) == 20
+    view = store.campaign(cid)
+    assert view.spent_rial == 20_000 and view.counts == {RecipientState.SENT: 20, RecipientState.PENDING: 10}
+    assert view.chunk_counts == {ChunkState.ACCEPTED: 2, ChunkState.QUEUED: 1}

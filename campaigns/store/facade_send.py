@@ -68,16 +68,17 @@ class SendMethods:
 
     def keep_claim(self, chunk: ClaimedChunk, now: datetime | None = None) -> int | None:
         """Before the call of a chunk claimed ahead (during the previous chunk's call): None when its campaign
-        is still running (send it); otherwise its claim is given back (`ahead.release`: back to the queue with
-        its charge refunded, cancelled with its pending recipients when the campaign was) and the recipients
-        cancelled are returned. One read in the usual case (a raw statement on PostgreSQL)."""
+        may still send it (running, or paused at a cap its charge was within: `ahead.sendable`); otherwise
+        its claim is given back (`ahead.release`: back to the queue with its charge refunded, cancelled with
+        its pending recipients when the campaign was) and the recipients cancelled are returned. One read in
+        the usual case (a raw statement on PostgreSQL)."""
         if self._postgres:
-            running = self._autocommit(ahead.campaign_running_raw, chunk.campaign_id)
+            sendable = self._autocommit(ahead.campaign_sendable_raw, chunk.campaign_id)
         else:
-            running = self._read(ahead.campaign_running, chunk.campaign_id)
-        if running:
+            sendable = self._read(ahead.campaign_sendable, chunk.campaign_id)
+        if sendable:
             return None
-        why = "the campaign stopped running before this chunk's call: its claim given back, nothing sent"
+        why = "the campaign stopped before this chunk's call: its claim given back, nothing sent"
         return self._write(ahead.release, chunk, why, now or utcnow())
 
     def record_send(
