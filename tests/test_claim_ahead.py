@@ -126,10 +126,13 @@ def test_a_chunk_claimed_ahead_may_wait_one_call_but_is_never_sent_past_its_leas
     first, second = store.claimable_chunks(limit=10, campaign_id=cid)
     waited_a_call = claim_ahead(store, deps, first)
     waited_a_call = replace(waited_a_call, sending_since=utcnow() - timedelta(seconds=margin + wait / 2))
-    assert send_chunk(first[0], first[1], deps, ahead=waited_a_call).kind == OutcomeKind.ACCEPTED
+    assert (
+        send_chunk(first[0], first[1], deps, ahead=waited_a_call, ahead_wait=wait).kind
+        == OutcomeKind.ACCEPTED
+    )
     stalled = claim_ahead(store, deps, second)
     stalled = replace(stalled, sending_since=utcnow() - timedelta(seconds=margin + wait + 1))
-    assert send_chunk(second[0], second[1], deps, ahead=stalled).kind == OutcomeKind.RETRY
+    assert send_chunk(second[0], second[1], deps, ahead=stalled, ahead_wait=wait).kind == OutcomeKind.RETRY
     assert len(sandbox.state.accepted("ghasedak")) == 10  # the first chunk only
     assert store.campaign(cid).counts == {RecipientState.SENT: 10, RecipientState.PENDING: 10}
 
@@ -156,3 +159,16 @@ def test_a_chunk_claimed_ahead_within_the_budget_is_sent_when_a_later_claim_paus
     view = store.campaign(cid)
     assert view.spent_rial == 20_000 and view.counts == {RecipientState.SENT: 20, RecipientState.PENDING: 10}
     assert view.chunk_counts == {ChunkState.ACCEPTED: 2, ChunkState.QUEUED: 1}
+
+
+def test_only_providers_that_can_be_asked_whether_a_send_went_out_are_claimed_ahead(store, sandbox_environ):
+    """A worker that dies holding a chunk claimed ahead leaves it `unknown` though it was never sent: only a
+    provider reconciliation can ask (not Negin, providers.md) is claimed ahead, so none is held for it."""
+    from workers.operations.lease import quick_terms
+
+    deps = deps_for(store, sandbox_environ)
+    deps.providers.get("negin")
+    assert {"ghasedak", "negin"} <= set(quick_terms(deps)[0])
+    providers, lease, wait = ahead_terms(deps)
+    assert "ghasedak" in providers and "negin" not in providers
+    assert lease == quick_terms(deps)[1] + timedelta(seconds=wait) and wait > 0

@@ -30,7 +30,7 @@ from workers.errors import (
 )
 from workers.operations import failover
 from workers.operations.backoff import poll_delay, retry_delay
-from workers.operations.lease import ahead_terms, lease_for, quick_terms, stalled_since_claim
+from workers.operations.lease import lease_for, quick_terms, stalled_since_claim
 from workers.operations.send_results import count_sent, updates_from_results
 from workers.providers.base import ProviderClient
 from workers.status import SendBatch
@@ -106,6 +106,7 @@ def send_chunk(
     reserve_within: float = 0.0,
     record_later: RecordLater | None = None,
     ahead: ClaimedChunk | ChunkPeek | None = None,
+    ahead_wait: float = 0.0,
 ) -> Outcome:
     """Send one chunk if this call can claim it.
 
@@ -115,12 +116,13 @@ def send_chunk(
     beside the next chunk's call, `send_many.send_chunks`) and the outcome is ACCEPTED at once; any other
     outcome is recorded before this returns. `ahead`: what `Store.claim_quick` returned for this chunk
     while the previous chunk was at the provider (`send_many.send_chunks`): the chunk claimed ahead, sent
-    once `Store.keep_claim` says its campaign still runs (a lease of two calls: `lease.ahead_terms`), or the
-    peek (nothing claimed), the usual path's first read. Counted in `smsdispatch_chunks_total{outcome}`.
+    once `Store.keep_claim` says its campaign may still send it, allowed `ahead_wait` seconds (the call it
+    waited behind, `lease.ahead_terms`) besides the lease margin before its call; or the peek (nothing
+    claimed), the usual path's first read. Counted in `smsdispatch_chunks_total{outcome}`.
     """
     with logs.bind(chunk=chunk_id):
         if isinstance(ahead, ClaimedChunk):
-            outcome = _send_ahead(deps, ahead, record_later)
+            outcome = _send_ahead(deps, ahead, record_later, ahead_wait)
         else:
             outcome = _send_chunk(
                 chunk_id,
@@ -219,7 +221,7 @@ def _send_chunk(
     return _deliver(deps, chunk, client, route, later)
 
 
-def _send_ahead(deps: WorkerDeps, chunk: ClaimedChunk, later: RecordLater | None) -> Outcome:
+def _send_ahead(deps: WorkerDeps, chunk: ClaimedChunk, later: RecordLater | None, wait: float) -> Outcome:
     """A chunk claimed ahead: sent as claimed when its campaign still runs, else its claim given back."""
     logs.tag(provider=chunk.provider, campaign=chunk.campaign_id)
     cancelled = deps.store.keep_claim(chunk)
@@ -228,7 +230,7 @@ def _send_ahead(deps: WorkerDeps, chunk: ClaimedChunk, later: RecordLater | None
             metrics.final(chunk.provider, RecipientState.CANCELLED, cancelled)
         return Outcome(OutcomeKind.SKIPPED, chunk.chunk_id, chunk.attempt, detail="campaign not running")
     client = deps.providers.get(chunk.provider)
-    return _deliver(deps, chunk, client, (), later, waited=ahead_terms(deps)[2])
+    return _deliver(deps, chunk, client, (), later, waited=wait)
 
 
 def _deliver(

@@ -71,31 +71,36 @@ class ClaimAhead:
         self._deps = deps
         self._pool: ThreadPoolExecutor | None = None
 
-    def start(self, chunk_id: int, attempt: int | None) -> Future[ClaimedChunk | ChunkPeek | None] | None:
-        """Claim `chunk_id` at `attempt` in the background, or None where it cannot be claimed in one go (no
-        attempt named, no provider sent to without a peek)."""
-        providers, lease, _ = ahead_terms(self._deps)
+    def start(
+        self, chunk_id: int, attempt: int | None
+    ) -> tuple[Future[ClaimedChunk | ChunkPeek | None], float] | None:
+        """Claim `chunk_id` at `attempt` in the background, with the seconds its lease allows it to wait for its
+        call besides the margin (`lease.ahead_terms`); None where it cannot be claimed in one go (no attempt
+        named, no provider sent to without a peek that can be asked whether a send went out)."""
+        providers, lease, wait = ahead_terms(self._deps)
         if attempt is None or not providers:
             return None
         if self._pool is None:
             self._pool = ThreadPoolExecutor(1, thread_name_prefix="claim-ahead")
         context = contextvars.copy_context()
-        return self._pool.submit(
-            context.run, self._deps.store.claim_quick, chunk_id, attempt, lease, providers
-        )
+        store = self._deps.store
+        return self._pool.submit(context.run, store.claim_quick, chunk_id, attempt, lease, providers), wait
 
     @staticmethod
-    def result(future: Future[ClaimedChunk | ChunkPeek | None] | None) -> ClaimedChunk | ChunkPeek | None:
-        """What the claim found; None (the usual path then claims) when it was not made or raised. A claim
-        that committed and then raised leaves the chunk claimed and unsent: its lease runs out and it is
-        reconciled, as any claim that raised."""
-        if future is None:
-            return None
+    def result(
+        started: tuple[Future[ClaimedChunk | ChunkPeek | None], float] | None,
+    ) -> tuple[ClaimedChunk | ChunkPeek | None, float]:
+        """What the claim found and its wait; None (the usual path then claims) when it was not made or
+        raised. A claim that committed and then raised leaves the chunk claimed and unsent: its lease runs out
+        and it is reconciled, as any claim that raised."""
+        if started is None:
+            return None, 0.0
+        future, wait = started
         try:
-            return future.result()
+            return future.result(), wait
         except Exception:  # noqa: BLE001 - the usual path tries again and says what is wrong
             log.warning("a claim ahead raised", exc_info=True)
-            return None
+            return None, 0.0
 
     def close(self) -> None:
         if self._pool is not None:
@@ -122,9 +127,9 @@ def send_chunks(
     outcomes: list[Outcome] = []
     error: Exception | None = None
     last = len(chunks) - 1
-    coming: Future[ClaimedChunk | ChunkPeek | None] | None = None
+    coming: tuple[Future[ClaimedChunk | ChunkPeek | None], float] | None = None
     for i, (chunk_id, attempt) in enumerate(chunks):
-        ahead = ClaimAhead.result(coming)
+        ahead, wait = ClaimAhead.result(coming)
         coming = claims.start(*chunks[i + 1]) if i < last else None  # beside this chunk's call
         try:
             outcome = send_chunk(
@@ -135,6 +140,7 @@ def send_chunks(
                 reserve_within=reserve_within,
                 record_later=records.later(chunk_id) if i < last else None,  # the last: no next call
                 ahead=ahead,
+                ahead_wait=wait,
             )
         except Exception as exc:  # noqa: BLE001 - re-raised below, after the rest of the message
             log.exception("chunk %s: send raised", chunk_id)
