@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from campaigns.records import ClaimedChunk, OutMessage
 from workers import metrics
 from workers.metrics_server import Monitor, serve
-from workers.operations.send_results import count_sent
+from workers.operations.send import count_sent
 from workers.providers import metering
 from workers.status import SendOutcome, SendResult
 

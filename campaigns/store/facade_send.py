@@ -17,13 +17,12 @@ from sqlalchemy.exc import DBAPIError
 
 from campaigns.clock import utcnow
 from campaigns.records import ChunkPeek, ClaimedChunk, RecipientUpdate
-from campaigns.store import ahead, quick, sending
+from campaigns.store import quick, sending
 
 
 class SendMethods:
-    """Mixed into `Store`, which provides `engine`, `_read(fn, *args)` and `_write(fn, *args)`."""
+    """Mixed into `Store`, which provides `engine` and `_write(fn, *args)`."""
 
-    _read: Any
     _write: Any
     engine: Engine
 
@@ -65,21 +64,6 @@ class SendMethods:
         if self._postgres:
             return self._autocommit(quick.quick_claim, chunk_id, attempt, now + lease, providers, now)
         return self._write(quick.quick_claim_sqlite, chunk_id, attempt, lease, providers, now)
-
-    def keep_claim(self, chunk: ClaimedChunk, now: datetime | None = None) -> int | None:
-        """Before the call of a chunk claimed ahead (during the previous chunk's call): None when its campaign
-        may still send it (running, or paused at a cap its charge was within: `ahead.sendable`); otherwise
-        its claim is given back (`ahead.release`: back to the queue with its charge refunded, cancelled with
-        its pending recipients when the campaign was) and the recipients cancelled are returned. One read in
-        the usual case (a raw statement on PostgreSQL)."""
-        if self._postgres:
-            sendable = self._autocommit(ahead.campaign_sendable_raw, chunk.campaign_id)
-        else:
-            sendable = self._read(ahead.campaign_sendable, chunk.campaign_id)
-        if sendable:
-            return None
-        why = "the campaign stopped before this chunk's call: its claim given back, nothing sent"
-        return self._write(ahead.release, chunk, why, now or utcnow())
 
     def record_send(
         self,

@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 from campaigns.clock import utcnow
 from campaigns.records import ClaimedChunk
 from workers.deps import WorkerDeps
-from workers.providers.base import ProviderClient
 
 
 def lease_for(deps: WorkerDeps, client_timeouts: tuple[float, float]) -> timedelta:
@@ -22,24 +21,7 @@ def lease_for(deps: WorkerDeps, client_timeouts: tuple[float, float]) -> timedel
 def quick_terms(deps: WorkerDeps) -> tuple[list[str], timedelta]:
     """The providers a chunk may be claimed for without a peek first (built in this process, no rate limit)
     and the lease that covers the slowest of their calls."""
-    return _terms(deps, deps.providers.unlimited())
-
-
-def ahead_terms(deps: WorkerDeps) -> tuple[list[str], timedelta, float]:
-    """`quick_terms` for a claim made one call ahead (while the previous chunk of the message is at the
-    provider, `send_many.send_chunks`): the providers, a lease longer by the slowest call (the one it waits
-    behind), and those seconds, which `stalled_since_claim` allows it besides the margin.
-
-    Only providers that can be asked whether a send went out (`capabilities.reconcile`): a worker that dies
-    holding a chunk claimed ahead leaves it `unknown` though it was never sent, and reconciliation must be
-    able to find that out rather than hold its recipients (Negin cannot be asked: providers.md)."""
-    clients = [c for c in deps.providers.unlimited() if c.capabilities.reconcile != "none"]
-    providers, lease = _terms(deps, clients)
-    wait = max(lease.total_seconds() - deps.settings.lease_margin, 0.0) if providers else 0.0
-    return providers, lease + timedelta(seconds=wait), wait
-
-
-def _terms(deps: WorkerDeps, clients: list[ProviderClient]) -> tuple[list[str], timedelta]:
+    clients = deps.providers.unlimited()
     if not clients:
         return [], timedelta(0)
     lease = max(lease_for(deps, (c.settings.connect_timeout, c.settings.read_timeout)) for c in clients)

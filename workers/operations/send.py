@@ -8,15 +8,16 @@ transaction is open while the provider is being called.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from campaigns.clock import utcnow
 from campaigns.records import RetryVerdict
 from campaigns.states import RecipientState
-from campaigns.store import ChunkPeek, ClaimedChunk
+from campaigns.store import ChunkPeek, ClaimedChunk, RecipientUpdate
+from campaigns.text import count_parts
 from campaigns.windows import parse_window
 from workers import logs, metrics
 from workers.deps import WorkerDeps
@@ -31,9 +32,8 @@ from workers.errors import (
 from workers.operations import failover
 from workers.operations.backoff import poll_delay, retry_delay
 from workers.operations.lease import lease_for, quick_terms, stalled_since_claim
-from workers.operations.send_results import count_sent, updates_from_results
 from workers.providers.base import ProviderClient
-from workers.status import SendBatch
+from workers.status import DeliveryStatus, SendBatch, SendOutcome, SendResult
 
 log = logging.getLogger("workers.send")
 
@@ -70,6 +70,64 @@ class Outcome:
     spawned: tuple[int, ...] = ()  # new chunks (a failover move) the caller publishes now
 
 
+def updates_from_results(
+    chunk: ClaimedChunk, results: Sequence[SendResult], now: datetime, first_poll_in: float
+) -> tuple[list[RecipientUpdate], bool]:
+    """Per-recipient facts from a send reply, and whether some recipients are known not to have gone out.
+
+    Every message of the chunk gets exactly one verdict: a message the client said nothing about
+    is held as `unknown` (it may have gone out), never silently left pending.
+    """
+    messages = chunk.messages
+    if len(results) == len(messages) and all(
+        r.recipient_id == m.recipient_id for r, m in zip(results, messages, strict=True)
+    ):
+        in_order: Sequence[SendResult | None] = results  # the usual reply: one result per message, in order
+    else:
+        by_id = {r.recipient_id: r for r in results}
+        in_order = [by_id.get(m.recipient_id) for m in messages]
+    next_poll_at = now + timedelta(seconds=first_poll_in)
+    sent, accepted = RecipientState.SENT, SendOutcome.ACCEPTED
+    updates: list[RecipientUpdate] = []
+    not_sent = False
+    for msg, res in zip(messages, in_order, strict=True):
+        if res is not None and res.outcome is accepted:
+            updates.append(
+                RecipientUpdate(
+                    msg.recipient_id, sent, res.message_id, res.raw_code, None, next_poll_at, None, res.cost
+                )
+            )
+        elif res is None or res.outcome is SendOutcome.UNKNOWN:
+            reason = (res.error if res else None) or "the provider's reply said nothing about this number"
+            updates.append(
+                RecipientUpdate(
+                    msg.recipient_id,
+                    RecipientState.UNKNOWN,
+                    res.message_id if res else None,
+                    res.raw_code if res else None,
+                    reason,
+                )
+            )
+        elif res.outcome is SendOutcome.REFUSED:
+            state = (
+                RecipientState.BLACKLISTED
+                if res.status is DeliveryStatus.BLACKLISTED
+                else RecipientState.FAILED
+            )
+            updates.append(
+                RecipientUpdate(
+                    msg.recipient_id,
+                    state,
+                    res.message_id,
+                    res.raw_code,
+                    res.error or "refused by the provider",
+                )
+            )
+        else:  # NOT_SENT: stays pending; the chunk goes back to the queue for it
+            not_sent = True
+    return updates, not_sent
+
+
 def batch_for(chunk: ClaimedChunk) -> SendBatch:
     """The provider's batch of a claimed chunk: its messages as they are (`Message` is the store's `OutMessage`)."""
     return SendBatch(chunk.messages, chunk.sender)
@@ -97,6 +155,28 @@ def routed(decision: failover.Decision, chunk_id: int, attempt: int | None) -> O
     return Outcome(OutcomeKind.SKIPPED, chunk_id, attempt, detail=decision.detail)
 
 
+def count_sent(provider: str, chunk: ClaimedChunk, results: Sequence[SendResult]) -> None:
+    """The metrics of one send reply: accepted recipients, their parts and reported cost, refusals (final).
+    A handful of increments per chunk; parts are counted per message only when part of it went out."""
+    outcomes = [r.outcome for r in results]
+    n_accepted = outcomes.count(SendOutcome.ACCEPTED)
+    if n_accepted == len(results):  # the usual reply: all of them
+        accepted: Sequence[SendResult] = results
+    else:
+        accepted = [r for r in results if r.outcome is SendOutcome.ACCEPTED]
+    if n_accepted == len(chunk.messages):
+        parts = chunk.parts
+    else:
+        ids = {r.recipient_id for r in accepted}
+        parts = sum(count_parts(m.text) for m in chunk.messages if m.recipient_id in ids)
+    metrics.sent(provider, n_accepted, parts, sum(r.cost or 0 for r in accepted))
+    if SendOutcome.REFUSED in outcomes:
+        refused = [r for r in results if r.outcome is SendOutcome.REFUSED]
+        blacklisted = sum(r.status is DeliveryStatus.BLACKLISTED for r in refused)
+        metrics.final(provider, RecipientState.BLACKLISTED, blacklisted)
+        metrics.final(provider, RecipientState.FAILED, len(refused) - blacklisted)
+
+
 def send_chunk(
     chunk_id: int,
     attempt: int | None,
@@ -105,8 +185,6 @@ def send_chunk(
     reserved: bool = False,
     reserve_within: float = 0.0,
     record_later: RecordLater | None = None,
-    ahead: ClaimedChunk | ChunkPeek | None = None,
-    ahead_wait: float = 0.0,
 ) -> Outcome:
     """Send one chunk if this call can claim it.
 
@@ -114,25 +192,12 @@ def send_chunk(
     the caller then calls again after `requeue_in` with `reserved=True`, which skips the limiter.
     `record_later`: a chunk every recipient of which was accepted hands its record to it (it runs it
     beside the next chunk's call, `send_many.send_chunks`) and the outcome is ACCEPTED at once; any other
-    outcome is recorded before this returns. `ahead`: what `Store.claim_quick` returned for this chunk
-    while the previous chunk was at the provider (`send_many.send_chunks`): the chunk claimed ahead, sent
-    once `Store.keep_claim` says its campaign may still send it, allowed `ahead_wait` seconds (the call it
-    waited behind, `lease.ahead_terms`) besides the lease margin before its call; or the peek (nothing
-    claimed), the usual path's first read. Counted in `smsdispatch_chunks_total{outcome}`.
+    outcome is recorded before this returns. Counted in `smsdispatch_chunks_total{outcome}`.
     """
     with logs.bind(chunk=chunk_id):
-        if isinstance(ahead, ClaimedChunk):
-            outcome = _send_ahead(deps, ahead, record_later, ahead_wait)
-        else:
-            outcome = _send_chunk(
-                chunk_id,
-                attempt,
-                deps,
-                reserved=reserved,
-                reserve_within=reserve_within,
-                later=record_later,
-                peek=ahead,
-            )
+        outcome = _send_chunk(
+            chunk_id, attempt, deps, reserved=reserved, reserve_within=reserve_within, later=record_later
+        )
     metrics.CHUNKS.labels(outcome.kind).inc()
     return outcome
 
@@ -145,10 +210,10 @@ def _send_chunk(
     reserved: bool,
     reserve_within: float,
     later: RecordLater | None,
-    peek: ChunkPeek | None,
 ) -> Outcome:
     store = deps.store
-    if peek is None and attempt is not None:
+    peek: ChunkPeek | None = None
+    if attempt is not None:
         # One statement peeks and, when the chunk needs nothing the peek is for (window, route, daily cap,
         # rate limit), claims (campaigns/store/quick.py); otherwise it is the peek, and the usual path goes on.
         providers, lease = quick_terms(deps)
@@ -221,34 +286,19 @@ def _send_chunk(
     return _deliver(deps, chunk, client, route, later)
 
 
-def _send_ahead(deps: WorkerDeps, chunk: ClaimedChunk, later: RecordLater | None, wait: float) -> Outcome:
-    """A chunk claimed ahead: sent as claimed when its campaign still runs, else its claim given back."""
-    logs.tag(provider=chunk.provider, campaign=chunk.campaign_id)
-    cancelled = deps.store.keep_claim(chunk)
-    if cancelled is not None:
-        if cancelled:
-            metrics.final(chunk.provider, RecipientState.CANCELLED, cancelled)
-        return Outcome(OutcomeKind.SKIPPED, chunk.chunk_id, chunk.attempt, detail="campaign not running")
-    client = deps.providers.get(chunk.provider)
-    return _deliver(deps, chunk, client, (), later, waited=wait)
-
-
 def _deliver(
     deps: WorkerDeps,
     chunk: ClaimedChunk,
     client: ProviderClient,
     route: tuple[str, ...],
     later: RecordLater | None = None,
-    *,
-    waited: float = 0.0,
 ) -> Outcome:
-    """A claimed chunk: call the provider and record what it said (or how the call failed). `waited`: the
-    seconds its lease allows before the call besides the margin (a chunk claimed ahead)."""
+    """A claimed chunk: call the provider and record what it said (or how the call failed)."""
     store, settings, chunk_id = deps.store, deps.settings, chunk.chunk_id
     if not chunk.messages:
         store.record_send(chunk, [], requeue=False)
         return Outcome(OutcomeKind.ACCEPTED, chunk_id, chunk.attempt, detail="nothing left to send")
-    late = stalled_since_claim(chunk, settings.lease_margin + waited)
+    late = stalled_since_claim(chunk, settings.lease_margin)
     if late is not None:
         # The thread stalled between its claim and its call (a paused VM, swapping, SIGSTOP) for longer than
         # the lease's margin: the call could now outlive the lease, which may even have run out already, the

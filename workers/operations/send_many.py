@@ -9,13 +9,6 @@ called, then recorded, as always: what runs beside the next call is only the rec
 claimed until it is written (a crash before then is a chunk claimed and maybe sent, reconciled as when a
 worker dies after the call). A chunk that asks to be re-published is recorded before its follow-up, so the
 message that re-publishes it never finds it still claimed.
-
-The next chunk's claim runs beside this chunk's call too (`ClaimAhead`, where the next chunk may be claimed
-in one statement: `Store.claim_quick`), with a lease longer by one call (`lease.ahead_terms`). A chunk claimed
-ahead is not yet handed to the provider: before its call its campaign is read once more, and a campaign
-paused or cancelled meanwhile gets the claim back (`Store.keep_claim`), so a pause or cancel still takes effect
-at the next chunk. A crash while it waits is a chunk claimed and not sent, reconciled as when a worker dies
-between its claim and its call.
 """
 
 from __future__ import annotations
@@ -25,9 +18,7 @@ import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from campaigns.store import ChunkPeek, ClaimedChunk
 from workers.deps import WorkerDeps
-from workers.operations.lease import ahead_terms
 from workers.operations.send import Outcome, send_chunk
 
 log = logging.getLogger("workers.send")
@@ -64,49 +55,6 @@ class Records:
         return error
 
 
-class ClaimAhead:
-    """The next chunk's quick claim, made by one thread of the message's own while the slot's thread sends."""
-
-    def __init__(self, deps: WorkerDeps) -> None:
-        self._deps = deps
-        self._pool: ThreadPoolExecutor | None = None
-
-    def start(
-        self, chunk_id: int, attempt: int | None
-    ) -> tuple[Future[ClaimedChunk | ChunkPeek | None], float] | None:
-        """Claim `chunk_id` at `attempt` in the background, with the seconds its lease allows it to wait for its
-        call besides the margin (`lease.ahead_terms`); None where it cannot be claimed in one go (no attempt
-        named, no provider sent to without a peek that can be asked whether a send went out)."""
-        providers, lease, wait = ahead_terms(self._deps)
-        if attempt is None or not providers:
-            return None
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(1, thread_name_prefix="claim-ahead")
-        context = contextvars.copy_context()
-        store = self._deps.store
-        return self._pool.submit(context.run, store.claim_quick, chunk_id, attempt, lease, providers), wait
-
-    @staticmethod
-    def result(
-        started: tuple[Future[ClaimedChunk | ChunkPeek | None], float] | None,
-    ) -> tuple[ClaimedChunk | ChunkPeek | None, float]:
-        """What the claim found and its wait; None (the usual path then claims) when it was not made or
-        raised. A claim that committed and then raised leaves the chunk claimed and unsent: its lease runs out
-        and it is reconciled, as any claim that raised."""
-        if started is None:
-            return None, 0.0
-        future, wait = started
-        try:
-            return future.result(), wait
-        except Exception:  # noqa: BLE001 - the usual path tries again and says what is wrong
-            log.warning("a claim ahead raised", exc_info=True)
-            return None, 0.0
-
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown()
-
-
 def send_chunks(
     chunks: Sequence[tuple[int, int | None]],
     deps: WorkerDeps,
@@ -123,14 +71,11 @@ def send_chunks(
     being sent: it is logged and the first such error is raised once all were tried (the chunk stays
     claimable, or its lease runs out, as when it came alone).
     """
-    records, claims = Records(), ClaimAhead(deps)
+    records = Records()
     outcomes: list[Outcome] = []
     error: Exception | None = None
     last = len(chunks) - 1
-    coming: tuple[Future[ClaimedChunk | ChunkPeek | None], float] | None = None
     for i, (chunk_id, attempt) in enumerate(chunks):
-        ahead, wait = ClaimAhead.result(coming)
-        coming = claims.start(*chunks[i + 1]) if i < last else None  # beside this chunk's call
         try:
             outcome = send_chunk(
                 chunk_id,
@@ -139,8 +84,6 @@ def send_chunks(
                 reserved=reserved and i == 0,
                 reserve_within=reserve_within,
                 record_later=records.later(chunk_id) if i < last else None,  # the last: no next call
-                ahead=ahead,
-                ahead_wait=wait,
             )
         except Exception as exc:  # noqa: BLE001 - re-raised below, after the rest of the message
             log.exception("chunk %s: send raised", chunk_id)
@@ -149,7 +92,6 @@ def send_chunks(
         outcomes.append(outcome)
         if then is not None:
             then(outcome)
-    claims.close()
     unrecorded = records.wait()
     error = error or unrecorded
     if error is not None:
