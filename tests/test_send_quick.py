@@ -222,3 +222,30 @@ def test_a_chunks_record_runs_beside_the_next_chunks_call_and_the_message_ends_w
     assert all(t <= done for t in ends.values()) and len(ends) == 4  # every record written before the return
     view = store.campaign(cid)
     assert view.counts == {RecipientState.SENT: 39, RecipientState.PENDING: 1}
+
+
+def test_a_follow_up_that_raises_ends_the_message_only_after_the_records_handed_on(
+    store, sandbox_environ, sandbox, monkeypatch
+):
+    """A follow-up that raises (the broker's publish failing) stops the message, but not before the record of
+    an accepted chunk, written beside the next call, is in: the message is acknowledged after its records."""
+    from time import sleep
+
+    deps = WorkerDeps(store=store, providers=ProviderPool(sandbox_environ), settings=DispatchSettings())
+    cid = make(store, 30)
+    chunks = store.claimable_chunks(limit=10, campaign_id=cid)
+    record_send = store.record_send
+
+    def slow_record(chunk, updates, **kw):  # noqa: ANN001, ANN003, ANN202
+        sleep(0.3)
+        return record_send(chunk, updates, **kw)
+
+    def follow_up(outcome):  # noqa: ANN001, ANN202
+        raise ConnectionError("the broker went away")
+
+    monkeypatch.setattr(store, "record_send", slow_record)
+    with pytest.raises(ConnectionError):
+        send_chunks(chunks, deps, then=follow_up)
+    view = store.campaign(cid)  # read as the exception leaves: the first chunk's record is written
+    assert view.chunk_counts == {ChunkState.ACCEPTED: 1, ChunkState.QUEUED: 2}
+    assert view.counts == {RecipientState.SENT: 10, RecipientState.PENDING: 20}

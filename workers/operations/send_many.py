@@ -65,7 +65,7 @@ def send_chunks(
 ) -> list[Outcome]:
     """`send_chunk` for each (chunk id, attempt) in turn, `then(outcome)` after each (the follow-up), for one
     message that names several chunks; `reserved` applies to the first (a re-published chunk comes alone).
-    Returns once every chunk's record is written.
+    Returns, or raises, once every chunk's record handed on is written.
 
     A chunk whose send or record raised (a bug, a database that went away) does not keep the others from
     being sent: it is logged and the first such error is raised once all were tried (the chunk stays
@@ -75,24 +75,26 @@ def send_chunks(
     outcomes: list[Outcome] = []
     error: Exception | None = None
     last = len(chunks) - 1
-    for i, (chunk_id, attempt) in enumerate(chunks):
-        try:
-            outcome = send_chunk(
-                chunk_id,
-                attempt,
-                deps,
-                reserved=reserved and i == 0,
-                reserve_within=reserve_within,
-                record_later=records.later(chunk_id) if i < last else None,  # the last: no next call
-            )
-        except Exception as exc:  # noqa: BLE001 - re-raised below, after the rest of the message
-            log.exception("chunk %s: send raised", chunk_id)
-            error = error or exc
-            continue
-        outcomes.append(outcome)
-        if then is not None:
-            then(outcome)
-    unrecorded = records.wait()
+    try:
+        for i, (chunk_id, attempt) in enumerate(chunks):
+            try:
+                outcome = send_chunk(
+                    chunk_id,
+                    attempt,
+                    deps,
+                    reserved=reserved and i == 0,
+                    reserve_within=reserve_within,
+                    record_later=records.later(chunk_id) if i < last else None,  # the last: no next call
+                )
+            except Exception as exc:  # noqa: BLE001 - re-raised below, after the rest of the message
+                log.exception("chunk %s: send raised", chunk_id)
+                error = error or exc
+                continue
+            outcomes.append(outcome)
+            if then is not None:
+                then(outcome)
+    finally:  # whatever raised (a follow-up's publish, a time limit), the message ends after its records
+        unrecorded = records.wait()
     error = error or unrecorded
     if error is not None:
         raise error
